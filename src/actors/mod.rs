@@ -1,0 +1,83 @@
+//! The actix actors that do a run's work, and the messages between them.
+//!
+//! Producers and consumers record into their own counters and HdrHistograms
+//! and ship one report per interval to the collector; the ledger travels once
+//! per read batch. None of them sends a message per event (DESIGN: hot path).
+//! The coordinator in `run` starts them and stops them; it talks to each
+//! through the messages its file declares.
+
+pub mod collector;
+pub mod consumer;
+pub mod producer;
+pub mod sampler;
+
+use std::time::Duration;
+
+use actix::{Actor, AsyncContext, Message};
+
+use crate::clock::RunClock;
+use crate::metrics::{ConsumeStats, EventKey, Phased, ProduceStats, Sample};
+
+/// How often actors flush their measurements to the collector: one time-series row.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+
+/// Flushes land this long after each whole second, so an interval's reports
+/// arrive together and the work of that second is inside it.
+const FLUSH_OFFSET: Duration = Duration::from_millis(5);
+
+/// A producer's measurements for one interval.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ProduceReport {
+    pub interval: u32,
+    pub stats: Phased<ProduceStats>,
+}
+
+/// A consumer's measurements for one interval.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConsumeReport {
+    pub group: usize,
+    pub interval: u32,
+    pub stats: Phased<ConsumeStats>,
+}
+
+/// Ledger entries of one read batch: these events were delivered to a
+/// consumer of `group`, and processed too when `processed` is set.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LedgerBatch {
+    pub group: usize,
+    pub keys: Vec<EventKey>,
+    pub processed: bool,
+    /// Entries in the stream that are not streamdrill events.
+    pub unparsable: u32,
+}
+
+/// What the sampler read from Redis this interval.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SampleReport {
+    pub interval: u32,
+    pub sample: Sample,
+}
+
+/// Call `flush` on every whole second of the run clock (plus a small offset),
+/// passing the index of the interval that just ended.
+pub fn every_interval<A, F>(ctx: &mut A::Context, clock: RunClock, flush: F)
+where
+    A: Actor<Context = actix::Context<A>>,
+    F: Fn(&mut A, u32, &mut actix::Context<A>) + Clone + 'static,
+{
+    let now = clock.now_ns();
+    let interval_ns = INTERVAL.as_nanos() as u64;
+    let next_boundary = (now / interval_ns + 1) * interval_ns;
+    let first = Duration::from_nanos(next_boundary - now) + FLUSH_OFFSET;
+    ctx.run_later(first, move |act, ctx| {
+        let f = flush.clone();
+        f(act, RunClock::interval_of(clock.now_ns()).saturating_sub(1), ctx);
+        ctx.run_interval(INTERVAL, move |act, ctx| {
+            flush(act, RunClock::interval_of(clock.now_ns()).saturating_sub(1), ctx)
+        });
+    });
+}

@@ -1,0 +1,233 @@
+//! Producer actor: issues XADDs on an open-loop schedule (DESIGN rule 1).
+//!
+//! Each wake-up sends every event whose intended time has come as one
+//! pipeline, without waiting for earlier pipelines to be answered, so a slow
+//! Redis cannot slow the schedule down. Latency counts from the intended time;
+//! service time from the actual send; the gap between the two is schedule lag.
+//! The coordinator sends `Finish` and gets the producer's ledger back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use redis::Value;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::watch;
+
+use super::{ProduceReport, every_interval};
+use crate::clock::RunClock;
+use crate::event::{Header, PayloadPool};
+use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
+use crate::plan::{ProducerPlan, Schedule, Trim};
+
+/// Most events sent in one pipeline; a producer far behind catches up in steps.
+const MAX_PIPELINE: usize = 512;
+/// Pipelines awaiting replies at once; beyond this the producer falls behind
+/// (visible as schedule lag) instead of queueing without bound.
+const MAX_IN_FLIGHT: usize = 64;
+
+pub struct Producer {
+    plan: ProducerPlan,
+    stream_key: Arc<str>,
+    trim: Option<Trim>,
+    conn: MultiplexedConnection,
+    clock: RunClock,
+    schedule: Schedule,
+    next_due_ns: Option<u64>,
+    seq: u64,
+    rng: SmallRng,
+    payloads: Arc<PayloadPool>,
+    measure_from_ns: u64,
+    in_flight: usize,
+    stats: Phased<ProduceStats>,
+    ledger: ProduceLedger,
+    collector: Recipient<ProduceReport>,
+    /// Set to true once the schedule is exhausted and every reply is in.
+    done: watch::Sender<bool>,
+}
+
+/// Everything a producer needs besides its plan.
+pub struct ProducerSetup {
+    pub stream_key: String,
+    pub trim: Option<Trim>,
+    pub conn: MultiplexedConnection,
+    pub clock: RunClock,
+    pub end: Duration,
+    pub measure_from: Duration,
+    pub payloads: Arc<PayloadPool>,
+    pub collector: Recipient<ProduceReport>,
+}
+
+impl Producer {
+    pub fn new(plan: ProducerPlan, setup: ProducerSetup) -> Producer {
+        let mut schedule = plan.schedule(setup.end);
+        let next_due_ns = schedule.next();
+        Producer {
+            rng: SmallRng::seed_from_u64(plan.seed ^ 0x5eed),
+            stream_key: setup.stream_key.into(),
+            trim: setup.trim,
+            conn: setup.conn,
+            clock: setup.clock,
+            schedule,
+            next_due_ns,
+            seq: 0,
+            payloads: setup.payloads,
+            measure_from_ns: setup.measure_from.as_nanos() as u64,
+            in_flight: 0,
+            stats: Phased::default(),
+            ledger: ProduceLedger::new(),
+            collector: setup.collector,
+            done: watch::channel(false).0,
+            plan,
+        }
+    }
+
+    fn phase(&self, intended_ns: u64) -> Phase {
+        if intended_ns < self.measure_from_ns { Phase::Warmup } else { Phase::Measured }
+    }
+
+    /// Send what is due, then sleep until the next intended time.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight >= MAX_IN_FLIGHT {
+            return; // the next reply calls tick again
+        }
+        let now_ns = self.clock.now_ns();
+        let mut batch = Vec::new();
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        while let Some(due) = self.next_due_ns.filter(|&d| d <= now_ns) {
+            if batch.len() == MAX_PIPELINE {
+                break;
+            }
+            self.add_xadd(&mut pipe, due);
+            self.ledger.sent(self.seq);
+            batch.push((self.seq, due));
+            self.seq += 1;
+            self.next_due_ns = self.schedule.next();
+        }
+        if !batch.is_empty() {
+            self.send(ctx, pipe, batch);
+        }
+        self.schedule_tick(ctx);
+    }
+
+    fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
+        match self.next_due_ns {
+            Some(due) => {
+                let wait = Duration::from_nanos(due.saturating_sub(self.clock.now_ns()));
+                ctx.run_later(wait, |act, ctx| act.tick(ctx));
+            }
+            None if self.in_flight == 0 => {
+                self.done.send_replace(true);
+            }
+            None => {}
+        }
+    }
+
+    fn add_xadd(&mut self, pipe: &mut redis::Pipeline, intended_ns: u64) {
+        let draw = self.plan.mix.draw(&mut self.rng);
+        let mut header = Vec::with_capacity(crate::event::HEADER_MAX_BYTES);
+        Header { producer: self.plan.id, seq: self.seq, intended_ns: self.clock.unix_ns(intended_ns) }
+            .encode_into(&mut header);
+        let cmd = pipe.cmd("XADD").arg(&*self.stream_key);
+        match self.trim {
+            Some(Trim::MaxLen { len, approx }) => {
+                cmd.arg("MAXLEN").arg(if approx { "~" } else { "=" }).arg(len);
+            }
+            Some(Trim::MinAge { age, approx }) => {
+                let now_ms = self.clock.unix_ns(self.clock.now_ns()) / 1_000_000;
+                let min_ms = now_ms.saturating_sub(age.as_millis() as u64);
+                cmd.arg("MINID").arg(if approx { "~" } else { "=" }).arg(min_ms);
+            }
+            None => {}
+        }
+        cmd.arg("*")
+            .arg(crate::event::HEADER_FIELD)
+            .arg(header)
+            .arg(crate::event::TYPE_FIELD)
+            .arg(&self.plan.mix.names[draw.kind])
+            .arg(crate::event::AGGREGATE_FIELD)
+            .arg(draw.aggregate)
+            .arg(crate::event::DATA_FIELD)
+            .arg(self.payloads.slice(draw.size_bytes, self.seq));
+    }
+
+    fn send(&mut self, ctx: &mut Context<Self>, pipe: redis::Pipeline, batch: Vec<(u64, u64)>) {
+        let sent_ns = self.clock.now_ns();
+        for &(_, due) in &batch {
+            let phase = self.phase(due);
+            let stats = self.stats.get_mut(phase);
+            stats.sent += 1;
+            stats.schedule_lag.record_ns(sent_ns - due);
+        }
+        self.in_flight += 1;
+        let mut conn = self.conn.clone();
+        let request = async move { pipe.query_async::<Vec<Value>>(&mut conn).await };
+        ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
+            act.in_flight -= 1;
+            act.on_reply(sent_ns, batch, reply);
+            act.tick(ctx);
+        }));
+    }
+
+    fn on_reply(&mut self, sent_ns: u64, batch: Vec<(u64, u64)>, reply: redis::RedisResult<Vec<Value>>) {
+        let replied_ns = self.clock.now_ns();
+        let replies = reply.ok();
+        for (i, &(seq, due)) in batch.iter().enumerate() {
+            let ok = matches!(replies.as_ref().and_then(|r| r.get(i)), Some(Value::BulkString(_)));
+            let phase = self.phase(due);
+            let stats = self.stats.get_mut(phase);
+            if ok {
+                stats.acked += 1;
+                stats.latency.record_ns(replied_ns - due);
+                stats.service.record_ns(replied_ns - sent_ns);
+                self.ledger.acked(seq);
+            } else {
+                stats.errors += 1;
+                self.ledger.failed(seq);
+            }
+        }
+    }
+
+    fn flush(&mut self, interval: u32) {
+        let stats = std::mem::take(&mut self.stats);
+        self.collector.do_send(ProduceReport { interval, stats });
+    }
+}
+
+impl Actor for Producer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        every_interval(ctx, self.clock, |act: &mut Self, interval, _| act.flush(interval));
+        self.schedule_tick(ctx);
+    }
+}
+
+/// Wait until the schedule has ended and every reply is in (or `deadline`
+/// passes: replies still missing then stay unacknowledged in the ledger),
+/// flush the last interval and hand back the ledger.
+#[derive(Message)]
+#[rtype(result = "ProduceLedger")]
+pub struct Finish {
+    pub deadline: Duration,
+}
+
+impl Handler<Finish> for Producer {
+    type Result = ResponseActFuture<Self, ProduceLedger>;
+
+    fn handle(&mut self, msg: Finish, _: &mut Context<Self>) -> Self::Result {
+        let mut done = self.done.subscribe();
+        let wait = async move {
+            let _ = tokio::time::timeout(msg.deadline, done.wait_for(|d| *d)).await;
+        };
+        Box::pin(wait.into_actor(self).map(|_, act, ctx| {
+            act.next_due_ns = None;
+            act.flush(RunClock::interval_of(act.clock.now_ns()));
+            ctx.stop();
+            std::mem::replace(&mut act.ledger, ProduceLedger::new())
+        }))
+    }
+}

@@ -1,0 +1,118 @@
+//! Sampler actor: once per interval reads what Redis itself says (stream
+//! lengths, each group's lag and pending count, memory, commands per second)
+//! on its own connection, so the time series has an independent view beside
+//! the harness's own counters.
+
+use std::time::Instant;
+
+use actix::prelude::*;
+use redis::Value;
+use redis::aio::MultiplexedConnection;
+use redis::streams::StreamInfoGroupsReply;
+
+use super::{SampleReport, every_interval};
+use crate::clock::RunClock;
+use crate::metrics::{GroupSample, Sample, StreamSample};
+
+pub struct Sampler {
+    conn: MultiplexedConnection,
+    clock: RunClock,
+    /// Stream keys, and for each group (in plan order) its name and stream key.
+    streams: Vec<String>,
+    groups: Vec<(String, String)>,
+    collector: Recipient<SampleReport>,
+    /// Redis's command counter at the previous sample, for a rate.
+    last_commands: Option<(Instant, u64)>,
+}
+
+impl Sampler {
+    pub fn new(
+        conn: MultiplexedConnection,
+        clock: RunClock,
+        streams: Vec<String>,
+        groups: Vec<(String, String)>,
+        collector: Recipient<SampleReport>,
+    ) -> Sampler {
+        Sampler { conn, clock, streams, groups, collector, last_commands: None }
+    }
+
+    fn sample(&mut self, interval: u32, ctx: &mut Context<Self>) {
+        let mut conn = self.conn.clone();
+        let streams = self.streams.clone();
+        let at_s = self.clock.now_ns() as f64 / 1e9;
+        let read = async move { read_redis(&mut conn, &streams).await };
+        ctx.spawn(read.into_actor(self).map(move |reply, act, _| {
+            // A sample Redis cannot answer is a gap in the series, not an error:
+            // the drills kill Redis on purpose.
+            let Ok((lengths, infos, info)) = reply else { return };
+            let now = Instant::now();
+            let commands = info_field(&info, "total_commands_processed").unwrap_or(0);
+            let ops_per_sec = match act.last_commands.replace((now, commands)) {
+                Some((then, before)) => commands.saturating_sub(before) as f64 / (now - then).as_secs_f64(),
+                None => 0.0,
+            };
+            let sample = Sample {
+                at_s,
+                used_memory_bytes: info_field(&info, "used_memory").unwrap_or(0),
+                ops_per_sec,
+                streams: act.streams.iter().zip(lengths).map(|(key, length)| StreamSample { key: key.clone(), length }).collect(),
+                groups: act.group_samples(&infos),
+            };
+            act.collector.do_send(SampleReport { interval, sample });
+        }));
+    }
+
+    fn group_samples(&self, infos: &[StreamInfoGroupsReply]) -> Vec<GroupSample> {
+        self.groups
+            .iter()
+            .map(|(name, stream)| {
+                let info = self
+                    .streams
+                    .iter()
+                    .position(|s| s == stream)
+                    .and_then(|i| infos.get(i))
+                    .and_then(|r| r.groups.iter().find(|g| &g.name == name));
+                GroupSample {
+                    name: name.clone(),
+                    lag: info.and_then(|g| g.lag.map(|l| l as u64)),
+                    pending: info.map_or(0, |g| g.pending as u64),
+                }
+            })
+            .collect()
+    }
+}
+
+type Readings = (Vec<u64>, Vec<StreamInfoGroupsReply>, String);
+
+async fn read_redis(conn: &mut MultiplexedConnection, streams: &[String]) -> redis::RedisResult<Readings> {
+    let mut pipe = redis::pipe();
+    for key in streams {
+        pipe.cmd("XLEN").arg(key);
+    }
+    for key in streams {
+        pipe.cmd("XINFO").arg("GROUPS").arg(key);
+    }
+    pipe.cmd("INFO").arg("memory").cmd("INFO").arg("stats");
+    let mut replies: Vec<Value> = pipe.query_async(conn).await?;
+    let stats: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
+    let memory: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
+    let infos = replies.split_off(streams.len());
+    let lengths = replies.into_iter().map(redis::from_redis_value).collect::<Result<_, _>>()?;
+    let infos = infos.into_iter().map(redis::from_redis_value).collect::<Result<_, _>>()?;
+    Ok((lengths, infos, memory + &stats))
+}
+
+/// A numeric `field:value` line of an INFO reply.
+pub fn info_field(info: &str, field: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+impl Actor for Sampler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        every_interval(ctx, self.clock, |act: &mut Self, interval, ctx| act.sample(interval, ctx));
+    }
+}

@@ -1,0 +1,129 @@
+//! The command line: `run` and `validate`. `main.rs` parses it and calls
+//! [`run`]; this is the one place that prints, because printing is the
+//! command line's job. Exit codes: 0 passed, 1 an SLO failed, 2 an error.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::actors::collector::Progress;
+use crate::error::Result;
+use crate::report;
+use crate::runner::{RunOptions, run_scenario};
+use crate::scenario::{Overrides, Scenario, load_file};
+
+#[derive(Debug, Parser)]
+#[command(name = "streamdrill", version, about = "Load tests and failure drills for Redis Streams")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario and write reports/<scenario>-<timestamp>/.
+    Run(RunArgs),
+    /// Check a scenario file (with overrides) without running it.
+    Validate(ScenarioArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Use this Redis instead of a managed one, e.g. redis://127.0.0.1:6379.
+    /// Streams get a per-run key prefix and are deleted afterwards.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Override the scenario's duration, e.g. 30s.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override any field, e.g. --set producers.0.rate=20000 (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Directory that receives the run directory.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out: PathBuf,
+    /// No progress line, only the final summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl ScenarioArgs {
+    pub fn load(&self) -> Result<Scenario> {
+        let mut overrides = Overrides::parse(&self.set)?;
+        if let Some(d) = &self.duration {
+            overrides.push("duration", d);
+        }
+        if let Some(s) = self.seed {
+            overrides.push("seed", &s.to_string());
+        }
+        if let Some(url) = &self.redis {
+            overrides.push("redis.mode", "external");
+            overrides.push("redis.url", url);
+        }
+        load_file(&self.scenario, &overrides)
+    }
+}
+
+/// Run the command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Validate(args) => {
+            let s = args.load()?;
+            println!("{}: ok ({} producer entries, {} groups)", args.scenario.display(), s.producers.len(), s.groups.len());
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let scenario = args.scenario.load()?;
+            let on_progress: Option<Box<dyn Fn(&Progress)>> =
+                (!args.quiet).then(|| Box::new(print_progress(scenario.duration.as_secs_f64())) as _);
+            let report = run_scenario(scenario, RunOptions { out_dir: args.out, on_progress })?;
+            if !args.quiet && std::io::stderr().is_terminal() {
+                eprintln!();
+            }
+            print!("{}", report::render_table(&report.summary));
+            println!("report: {}", report.dir.display());
+            Ok(if report.summary.slo.passed { 0 } else { 1 })
+        }
+    }
+}
+
+/// One line per interval on stderr; redrawn in place on a terminal.
+fn print_progress(total_s: f64) -> impl Fn(&Progress) {
+    let in_place = std::io::stderr().is_terminal();
+    move |p: &Progress| {
+        let mut line = format!(
+            "{:>6.1}s/{:.0}s  target {:>7.0}/s  acked {:>7}/s  p99 {:>8}  err {}",
+            p.elapsed_s,
+            total_s,
+            p.target_rate_per_s,
+            p.acked_per_s,
+            report::format_us(p.produce_p99_us),
+            p.errors
+        );
+        for g in &p.groups {
+            let lag = g.lag.map_or("?".to_string(), |l| l.to_string());
+            line += &format!(
+                " | {} {}/s e2e p99 {} lag {lag} pend {}",
+                g.name,
+                g.processed_per_s,
+                report::format_us(g.e2e_p99_us),
+                g.pending
+            );
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = if in_place { write!(err, "\r\x1b[2K{line}") } else { writeln!(err, "{line}") };
+        let _ = err.flush();
+    }
+}

@@ -1,0 +1,311 @@
+//! The coordinator: runs a plan against a Redis through its phases
+//! setup > warmup + measure > drain > verify, and returns what was measured.
+//!
+//! It is an async function rather than an actor: the phases are sequential,
+//! and awaiting each one reads plainer than a state machine of messages.
+//! It owns the actors' addresses and nothing else; all measurement state
+//! lives in the actors and the collector.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
+use redis::streams::StreamInfoGroupsReply;
+
+use crate::actors::collector::{Collector, Finish as FinishCollector, GetProgress, Progress};
+use crate::actors::consumer::{Consumer, ConsumerSetup, Stop};
+use crate::actors::producer::{Finish as FinishProducer, Producer, ProducerSetup};
+use crate::actors::sampler::Sampler;
+use crate::clock::RunClock;
+use crate::error::{Error, Result};
+use crate::event::PayloadPool;
+use crate::metrics::RunMetrics;
+use crate::plan::Plan;
+use crate::report::{StreamVerify, VerifySummary};
+
+/// How long to wait for a connection to Redis before calling it unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Response timeout of non-blocking connections; redis-rs's 500 ms default
+/// would turn a slow but live Redis into errors.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Extra time a blocking read may take beyond its BLOCK before it is an error.
+const BLOCK_MARGIN: Duration = Duration::from_secs(2);
+/// How often the drain phase asks Redis whether every group has caught up.
+const DRAIN_POLL: Duration = Duration::from_millis(50);
+/// How long producers may take past the end of their schedule for the last replies.
+const REPLY_GRACE: Duration = Duration::from_secs(10);
+
+/// What a run measured, for the report.
+pub struct Measured {
+    pub metrics: RunMetrics,
+    pub verify: VerifySummary,
+    pub redis_version: String,
+    pub redis_config: std::collections::BTreeMap<String, String>,
+    pub started_unix_ns: u64,
+    pub measured_duration_s: f64,
+}
+
+/// Run `plan` against the Redis at `url`. Must be called inside an actix System.
+pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<Measured> {
+    let client = redis::Client::open(url).map_err(|e| Error::redis(url, "parsing the URL", e))?;
+    let mut admin = connect(&client, url, RESPONSE_TIMEOUT).await?;
+    let (redis_version, redis_config) = describe_server(&mut admin, url).await?;
+    create_groups(plan, &mut admin, url).await?;
+
+    let clock = RunClock::start();
+    let collector = Collector::new(plan, clock).start();
+    let stream_keys: Vec<String> = plan.streams.iter().map(|s| s.key.clone()).collect();
+    let group_keys = plan.groups.iter().map(|g| (g.name.clone(), plan.streams[g.stream].key.clone())).collect();
+    Sampler::new(admin.clone(), clock, stream_keys, group_keys, collector.clone().recipient()).start();
+
+    let mut consumers = Vec::new();
+    for group in &plan.groups {
+        let group = Arc::new(group.clone());
+        for index in 0..group.consumers {
+            let conn = connect(&client, url, group.block + BLOCK_MARGIN).await?;
+            let setup = ConsumerSetup {
+                index,
+                stream_key: plan.streams[group.stream].key.clone(),
+                conn,
+                clock,
+                measure_from: plan.warmup,
+                collector: collector.clone().recipient(),
+                ledger: collector.clone().recipient(),
+            };
+            consumers.push(Consumer::new(group.clone(), setup).start());
+        }
+    }
+
+    let max_size = plan.producers.iter().map(|p| p.mix.max_size_bytes()).max().unwrap_or(0);
+    let payloads = Arc::new(PayloadPool::new(plan.scenario.seed, max_size));
+    let mut producers = Vec::new();
+    for p in &plan.producers {
+        let stream = &plan.streams[p.stream];
+        let setup = ProducerSetup {
+            stream_key: stream.key.clone(),
+            trim: stream.trim,
+            conn: connect(&client, url, RESPONSE_TIMEOUT).await?,
+            clock,
+            end: plan.duration,
+            measure_from: plan.warmup,
+            payloads: payloads.clone(),
+            collector: collector.clone().recipient(),
+        };
+        producers.push(Producer::new(p.clone(), setup).start());
+    }
+
+    let progress = report_progress(collector.clone(), on_progress);
+    let mut ledgers = Vec::with_capacity(producers.len());
+    for p in &producers {
+        let deadline = plan.duration.saturating_sub(Duration::from_nanos(clock.now_ns())) + REPLY_GRACE;
+        ledgers.push(p.send(FinishProducer { deadline }).await.map_err(actor_gone)?);
+    }
+    let measured_duration_s = (clock.now_ns() as f64 / 1e9 - plan.warmup.as_secs_f64()).max(1e-9);
+    let drained = drain(plan, &mut admin, plan.drain_timeout).await;
+    progress.abort();
+
+    for c in &consumers {
+        let deadline = plan.groups.iter().map(|g| g.block).max().unwrap_or_default() + BLOCK_MARGIN;
+        c.send(Stop { deadline }).await.map_err(actor_gone)?;
+    }
+    let verify = verify_streams(plan, &mut admin, url, &ledgers).await?;
+    let pending = pending_per_group(plan, &mut admin, url).await?;
+    let mut metrics = collector.send(FinishCollector { ledgers }).await.map_err(actor_gone)?;
+    for (g, m) in metrics.groups.iter_mut().enumerate() {
+        m.pending_at_end = pending[g];
+        m.drained = drained[g];
+    }
+    Ok(Measured {
+        metrics,
+        verify,
+        redis_version,
+        redis_config,
+        started_unix_ns: clock.start_unix_ns(),
+        measured_duration_s,
+    })
+}
+
+fn actor_gone(e: MailboxError) -> Error {
+    Error::Internal(format!("an actor stopped before answering: {e}"))
+}
+
+async fn connect(client: &redis::Client, url: &str, response_timeout: Duration) -> Result<MultiplexedConnection> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(response_timeout));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(|e| Error::redis(url, "connecting (is the server running and reachable?)", e))
+}
+
+/// Redis version and the settings that shape what a run measures.
+async fn describe_server(
+    conn: &mut MultiplexedConnection,
+    url: &str,
+) -> Result<(String, std::collections::BTreeMap<String, String>)> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(conn)
+        .await
+        .map_err(|e| Error::redis(url, "reading INFO server", e))?;
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("unknown")
+        .trim()
+        .to_string();
+    let mut config = std::collections::BTreeMap::new();
+    for key in ["appendonly", "appendfsync", "save", "maxmemory", "maxmemory-policy"] {
+        // Managed servers answer; a hosted Redis may forbid CONFIG, which is fine.
+        if let Ok((_, value)) = redis::cmd("CONFIG").arg("GET").arg(key).query_async::<(String, String)>(conn).await {
+            config.insert(key.to_string(), value);
+        }
+    }
+    Ok((version, config))
+}
+
+async fn create_groups(plan: &Plan, conn: &mut MultiplexedConnection, url: &str) -> Result<()> {
+    for g in &plan.groups {
+        let key = &plan.streams[g.stream].key;
+        redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(key)
+            .arg(&g.name)
+            .arg(&g.start_id)
+            .arg("MKSTREAM")
+            .query_async::<()>(conn)
+            .await
+            .map_err(|e| Error::redis(url, format!("creating group {} on {key}", g.name), e))?;
+    }
+    Ok(())
+}
+
+/// Call `on_progress` every interval with the collector's latest figures.
+fn report_progress(collector: Addr<Collector>, on_progress: OnProgress) -> tokio::task::JoinHandle<()> {
+    actix::spawn(async move {
+        let mut ticker = tokio::time::interval(crate::actors::INTERVAL);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            match collector.send(GetProgress).await {
+                Ok(p) => on_progress(&p),
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+/// Wait until every group has read all of its stream and acknowledged it,
+/// or `timeout` passes. Returns, per group, whether it drained.
+async fn drain(plan: &Plan, conn: &mut MultiplexedConnection, timeout: Duration) -> Vec<bool> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let drained = match drained_groups(plan, conn).await {
+            Ok(d) => d,
+            Err(_) => vec![false; plan.groups.len()],
+        };
+        if drained.iter().all(|&d| d) || Instant::now() >= deadline {
+            return drained;
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+/// A group is drained when its last delivered id is the stream's last id and
+/// nothing is pending. (XINFO's `lag` is unknown after XDEL, so ids are compared.)
+async fn drained_groups(plan: &Plan, conn: &mut MultiplexedConnection) -> redis::RedisResult<Vec<bool>> {
+    let mut drained = Vec::with_capacity(plan.groups.len());
+    for g in &plan.groups {
+        let key = &plan.streams[g.stream].key;
+        let last_id = last_generated_id(conn, key).await?;
+        let groups: StreamInfoGroupsReply = redis::cmd("XINFO").arg("GROUPS").arg(key).query_async(conn).await?;
+        let done = groups.groups.iter().find(|i| i.name == g.name).is_some_and(|i| {
+            i.pending == 0 && parse_id(&i.last_delivered_id) >= parse_id(&last_id)
+        });
+        drained.push(done);
+    }
+    Ok(drained)
+}
+
+async fn last_generated_id(conn: &mut MultiplexedConnection, key: &str) -> redis::RedisResult<String> {
+    let info = stream_info(conn, key).await?;
+    Ok(info.get("last-generated-id").cloned().unwrap_or_default())
+}
+
+/// XINFO STREAM as field -> value text (numbers and ids; entries are skipped).
+async fn stream_info(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+) -> redis::RedisResult<std::collections::HashMap<String, String>> {
+    let reply: Vec<redis::Value> = redis::cmd("XINFO").arg("STREAM").arg(key).query_async(conn).await?;
+    let mut info = std::collections::HashMap::new();
+    for pair in reply.chunks(2) {
+        if let [field, value] = pair {
+            let (Ok(field), Ok(value)) = (
+                redis::from_redis_value::<String>(field.clone()),
+                redis::from_redis_value::<String>(value.clone()),
+            ) else {
+                continue;
+            };
+            info.insert(field, value);
+        }
+    }
+    Ok(info)
+}
+
+/// A stream id "ms-seq" as a comparable pair; "" or garbage sorts first.
+fn parse_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// Read each stream's own count of entries ever added, independently of the
+/// harness's counters, and check it against what producers saw acknowledged.
+async fn verify_streams(
+    plan: &Plan,
+    conn: &mut MultiplexedConnection,
+    url: &str,
+    ledgers: &[crate::metrics::ProduceLedger],
+) -> Result<VerifySummary> {
+    let mut streams = Vec::new();
+    for s in &plan.streams {
+        let info = stream_info(conn, &s.key)
+            .await
+            .map_err(|e| Error::redis(url, format!("reading XINFO STREAM {}", s.key), e))?;
+        let number = |f: &str| info.get(f).and_then(|v| v.parse().ok()).unwrap_or(0);
+        streams.push(StreamVerify { key: s.key.clone(), entries_added: number("entries-added"), length: number("length") });
+    }
+    let produce_acked: u64 = ledgers.iter().map(|l| l.acked_count()).sum();
+    let added: u64 = streams.iter().map(|s| s.entries_added).sum();
+    Ok(VerifySummary { streams, produce_acked, consistent: added == produce_acked })
+}
+
+async fn pending_per_group(plan: &Plan, conn: &mut MultiplexedConnection, url: &str) -> Result<Vec<u64>> {
+    let mut pending = Vec::new();
+    for g in &plan.groups {
+        let key = &plan.streams[g.stream].key;
+        let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(key)
+            .query_async(conn)
+            .await
+            .map_err(|e| Error::redis(url, format!("reading XINFO GROUPS {key}"), e))?;
+        pending.push(groups.groups.iter().find(|i| i.name == g.name).map_or(0, |i| i.pending as u64));
+    }
+    Ok(pending)
+}
+
+/// The progress callback; called on the run's thread once per interval.
+pub type OnProgress = std::rc::Rc<dyn Fn(&Progress)>;
+
+/// Delete the streams this run created (external servers only; a managed
+/// server is thrown away whole). Best effort: the run's result stands.
+pub async fn delete_run_keys(plan: &Plan, url: &str) {
+    let Ok(client) = redis::Client::open(url) else { return };
+    let Ok(mut conn) = connect(&client, url, RESPONSE_TIMEOUT).await else { return };
+    let keys: Vec<&str> = plan.streams.iter().map(|s| s.key.as_str()).collect();
+    let _ = redis::cmd("DEL").arg(&keys).query_async::<u64>(&mut conn).await;
+}

@@ -1,0 +1,71 @@
+//! The library's one error type. Each variant carries the context a user
+//! needs to fix the problem: which file and field, which server, which path.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A scenario file (or a `--set` override) is malformed or asks for the impossible.
+    #[error("{file}{}: `{field}`: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Scenario {
+        file: String,
+        line: Option<usize>,
+        field: String,
+        problem: String,
+    },
+
+    /// The command line itself is wrong (e.g. a `--set` without `=`).
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error(
+        "redis-server was not found on PATH; install it (Debian/Ubuntu: `apt-get install -y redis-server`) \
+         or run against an existing server with `--redis redis://host:port`"
+    )]
+    RedisServerMissing,
+
+    /// A managed redis-server did not come up; the log tail says why.
+    #[error("managed redis-server on 127.0.0.1:{port} {problem}\n--- last lines of {} ---\n{log_tail}", log.display())]
+    ServerStart {
+        port: u16,
+        problem: String,
+        log: PathBuf,
+        log_tail: String,
+    },
+
+    /// A Redis command failed; `doing` says what streamdrill was trying to do.
+    #[error("redis at {url}: {doing}: {source}")]
+    Redis {
+        url: String,
+        doing: String,
+        source: redis::RedisError,
+    },
+
+    /// Something inside the harness broke (an actor died); a bug, reported instead of a panic.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn redis(url: &str, doing: impl Into<String>, source: redis::RedisError) -> Self {
+        Error::Redis {
+            url: url.to_string(),
+            doing: doing.into(),
+            source,
+        }
+    }
+}

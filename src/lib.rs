@@ -1,0 +1,37 @@
+//! streamdrill: scenario-driven load tests and failure drills for Redis Streams.
+//!
+//! # Layout
+//!
+//! The folders follow the data, from what the user writes to what they read:
+//!
+//! - [`scenario`]: the TOML file as typed structs; loading, `--set` overrides, validation.
+//! - [`plan`]: a valid scenario made concrete: one entry per producer and consumer,
+//!   arrival schedules, event mixes, stream keys with the run's prefix.
+//! - [`server`]: managed `redis-server` processes (free port, temp dir, kill -9, restart),
+//!   used by runs, tests and benches alike.
+//! - [`clock`]: the run-wide clock every latency is measured on.
+//! - [`event`]: how an event travels through a stream (producer id, sequence, intended time).
+//! - [`actors`]: the actix actors that do the work: producers, consumers, sampler, collector.
+//! - [`coordinator`]: the phases setup > warmup/measure > drain > verify, returning metrics.
+//! - [`runner`]: one whole run: the Redis it targets, the actix System, the report directory.
+//! - [`metrics`]: pure measurement data (HdrHistograms, counters, ledger, time series);
+//!   knows neither actix nor redis.
+//! - [`report`]: `summary.json` (the source of truth), SLO verdicts, and the views rendered
+//!   from it (terminal table, CSV, HdrHistogram logs).
+//! - [`cli`]: the command line, shared by `main.rs` and the tests.
+
+pub mod actors;
+pub mod cli;
+pub mod clock;
+pub mod coordinator;
+pub mod error;
+pub mod event;
+pub mod metrics;
+pub mod plan;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod server;
+
+pub use cli::{Cli, run};
+pub use error::{Error, Result};

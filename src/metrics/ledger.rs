@@ -1,0 +1,367 @@
+//! The exact per-event ledger (DESIGN rule 3): which events Redis acknowledged,
+//! and how often each consumer group saw and processed each one.
+//!
+//! Every event carries (producer id, sequence number) and producers number
+//! their events 0, 1, 2, … densely, so both ledgers are dense arrays indexed by
+//! sequence number: 2 bits per event in a `ProduceLedger` (owned by its producer
+//! actor) and 1 byte per event per group in a `GroupLedger` (owned by the
+//! collector, updated once per read batch). `GroupLedger::outcome` compares the
+//! two at the end of the run: lost, duplicated, redelivered, unexpected events.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies one event across the whole run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventKey {
+    pub producer: u32,
+    pub seq: u64,
+}
+
+/// How many lost keys the outcome lists by name.
+pub const LOST_SAMPLE_LEN: usize = 20;
+
+/// How far past the highest sequence seen so far a group ledger will grow for
+/// one event. A larger jump (a corrupt or foreign entry) is counted as
+/// unexpected instead of allocating gigabytes.
+pub const MAX_SEQ_JUMP: u64 = 1 << 28;
+
+/// A growable bit vector: the smallest thing that tracks millions of yes/no per event.
+#[derive(Clone, Debug, Default)]
+struct BitSet {
+    words: Vec<u64>,
+    ones: u64,
+}
+
+impl BitSet {
+    fn set(&mut self, index: u64) {
+        let word = (index / 64) as usize;
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        let bit = 1u64 << (index % 64);
+        if self.words[word] & bit == 0 {
+            self.words[word] |= bit;
+            self.ones += 1;
+        }
+    }
+
+    fn get(&self, index: u64) -> bool {
+        let word = (index / 64) as usize;
+        self.words
+            .get(word)
+            .is_some_and(|w| w & (1 << (index % 64)) != 0)
+    }
+}
+
+/// One producer's record of what Redis answered for each of its events.
+#[derive(Clone, Debug, Default)]
+pub struct ProduceLedger {
+    /// One past the highest sequence number sent.
+    sent: u64,
+    acked: BitSet,
+    failed: BitSet,
+}
+
+impl ProduceLedger {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The event was sent (its outcome may never be known: a lost reply).
+    pub fn sent(&mut self, seq: u64) {
+        self.sent = self.sent.max(seq.saturating_add(1));
+    }
+
+    /// Redis returned an entry id for this event.
+    pub fn acked(&mut self, seq: u64) {
+        self.sent(seq);
+        self.acked.set(seq);
+    }
+
+    /// Redis returned a definite error for this event.
+    pub fn failed(&mut self, seq: u64) {
+        self.sent(seq);
+        self.failed.set(seq);
+    }
+
+    pub fn sent_count(&self) -> u64 {
+        self.sent
+    }
+
+    pub fn acked_count(&self) -> u64 {
+        self.acked.ones
+    }
+
+    pub fn failed_count(&self) -> u64 {
+        self.failed.ones
+    }
+
+    pub fn is_acked(&self, seq: u64) -> bool {
+        self.acked.get(seq)
+    }
+}
+
+/// What a group did with each event: ≤ 15 deliveries in the high nibble,
+/// ≤ 15 processings in the low nibble (saturating; "more than once" is what matters).
+#[derive(Clone, Debug, Default)]
+pub struct GroupLedger {
+    per_producer: Vec<Vec<u8>>,
+    /// Entries that were not streamdrill events, or came from outside the ledger's range.
+    unexpected_entries: u64,
+}
+
+const PROCESSED_ONE: u8 = 0x01;
+const DELIVERED_ONE: u8 = 0x10;
+
+fn processed_count(cell: u8) -> u8 {
+    cell & 0x0f
+}
+
+fn delivered_count(cell: u8) -> u8 {
+    cell >> 4
+}
+
+impl GroupLedger {
+    /// A ledger for events from producers `0..producers`.
+    pub fn new(producers: usize) -> Self {
+        GroupLedger {
+            per_producer: vec![Vec::new(); producers],
+            unexpected_entries: 0,
+        }
+    }
+
+    /// A consumer of this group read the event (first delivery or redelivery).
+    pub fn delivered(&mut self, key: EventKey) {
+        if let Some(cell) = self.cell(key)
+            && delivered_count(*cell) < 15
+        {
+            *cell += DELIVERED_ONE;
+        }
+    }
+
+    /// A consumer of this group finished processing the event.
+    pub fn processed(&mut self, key: EventKey) {
+        match self.cell(key) {
+            Some(cell) if processed_count(*cell) < 15 => *cell += PROCESSED_ONE,
+            Some(_) => {}
+            None => self.unexpected_entries += 1,
+        }
+    }
+
+    /// A processed entry was not a streamdrill event at all.
+    pub fn unparsable(&mut self) {
+        self.unexpected_entries += 1;
+    }
+
+    fn cell(&mut self, key: EventKey) -> Option<&mut u8> {
+        let cells = self.per_producer.get_mut(key.producer as usize)?;
+        let len = cells.len() as u64;
+        if key.seq >= len {
+            if key.seq - len >= MAX_SEQ_JUMP {
+                return None;
+            }
+            cells.resize(key.seq as usize + 1, 0);
+        }
+        cells.get_mut(key.seq as usize)
+    }
+
+    /// Compares what this group saw with what producers sent; `produced[p]`
+    /// is the ledger of producer `p`.
+    pub fn outcome(&self, produced: &[ProduceLedger]) -> LedgerOutcome {
+        let mut out = LedgerOutcome {
+            unexpected: self.unexpected_entries,
+            ..Default::default()
+        };
+        for (producer, cells) in self.per_producer.iter().enumerate() {
+            match produced.get(producer) {
+                Some(ledger) => tally_producer(&mut out, producer as u32, cells, ledger),
+                None => {
+                    out.unexpected +=
+                        cells.iter().filter(|&&c| processed_count(c) > 0).count() as u64
+                }
+            }
+        }
+        // Producers this group never heard from still count: all their acked events are lost.
+        for (producer, ledger) in produced.iter().enumerate().skip(self.per_producer.len()) {
+            tally_producer(&mut out, producer as u32, &[], ledger);
+        }
+        out
+    }
+}
+
+fn tally_producer(out: &mut LedgerOutcome, producer: u32, cells: &[u8], ledger: &ProduceLedger) {
+    out.produced_acked += ledger.acked_count();
+    for seq in 0..ledger.sent_count() {
+        let cell = cells.get(seq as usize).copied().unwrap_or(0);
+        tally_sent_event(out, EventKey { producer, seq }, cell, ledger.is_acked(seq));
+    }
+    let beyond_sent = cells.iter().skip(ledger.sent_count() as usize);
+    out.unexpected += beyond_sent.filter(|&&c| processed_count(c) > 0).count() as u64;
+}
+
+fn tally_sent_event(out: &mut LedgerOutcome, key: EventKey, cell: u8, acked: bool) {
+    let processed = processed_count(cell);
+    if processed > 0 {
+        out.processed += 1;
+        if !acked {
+            out.processed_unacked_writes += 1;
+        }
+    } else if acked {
+        out.lost += 1;
+        if out.lost_sample.len() < LOST_SAMPLE_LEN {
+            out.lost_sample.push(key);
+        }
+    }
+    out.duplicates += u64::from(processed > 1);
+    out.redelivered += u64::from(delivered_count(cell) > 1);
+}
+
+/// One group's ledger verdict. All counts are distinct events unless noted.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct LedgerOutcome {
+    /// Events Redis acknowledged to the producers.
+    pub produced_acked: u64,
+    /// Sent events processed at least once.
+    pub processed: u64,
+    /// Acknowledged by Redis, never processed.
+    pub lost: u64,
+    /// Events processed more than once.
+    pub duplicates: u64,
+    /// Events delivered more than once.
+    pub redelivered: u64,
+    /// Processed but never sent: unknown producer, seq >= sent, or unparsable (entries, not events).
+    pub unexpected: u64,
+    /// Processed although its XADD got an error or no reply: an indeterminate write that landed.
+    pub processed_unacked_writes: u64,
+    /// The first lost keys (at most `LOST_SAMPLE_LEN`), in producer then sequence order.
+    pub lost_sample: Vec<EventKey>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(producer: u32, seq: u64) -> EventKey {
+        EventKey { producer, seq }
+    }
+
+    fn acked_ledger(n: u64) -> ProduceLedger {
+        let mut l = ProduceLedger::new();
+        (0..n).for_each(|seq| l.acked(seq));
+        l
+    }
+
+    fn deliver_and_process(g: &mut GroupLedger, k: EventKey) {
+        g.delivered(k);
+        g.processed(k);
+    }
+
+    #[test]
+    fn produce_ledger_counts() {
+        let mut l = ProduceLedger::new();
+        l.acked(0);
+        l.acked(0);
+        l.failed(1);
+        l.sent(2);
+        l.acked(130);
+        assert_eq!(
+            (l.sent_count(), l.acked_count(), l.failed_count()),
+            (131, 2, 1)
+        );
+        assert!(l.is_acked(130) && l.is_acked(0));
+        assert!(!l.is_acked(1) && !l.is_acked(2) && !l.is_acked(10_000));
+    }
+
+    #[test]
+    fn clean_run_has_nothing_to_report() {
+        let produced = vec![acked_ledger(100), acked_ledger(50)];
+        let mut g = GroupLedger::new(2);
+        for p in 0..2u32 {
+            for seq in 0..produced[p as usize].sent_count() {
+                deliver_and_process(&mut g, key(p, seq));
+            }
+        }
+        let out = g.outcome(&produced);
+        assert_eq!(
+            out,
+            LedgerOutcome {
+                produced_acked: 150,
+                processed: 150,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn lost_duplicates_and_redeliveries() {
+        let produced = vec![acked_ledger(10)];
+        let mut g = GroupLedger::new(1);
+        for seq in 0..10 {
+            if seq != 3 && seq != 7 {
+                deliver_and_process(&mut g, key(0, seq));
+            }
+        }
+        // Seq 4: redelivered after a consumer crash and processed twice.
+        deliver_and_process(&mut g, key(0, 4));
+        // Seq 5: redelivered but processed only once (crashed before processing).
+        g.delivered(key(0, 5));
+        // Seq 7: delivered twice, never processed.
+        g.delivered(key(0, 7));
+        g.delivered(key(0, 7));
+        let out = g.outcome(&produced);
+        assert_eq!(out.produced_acked, 10);
+        assert_eq!(out.processed, 8);
+        assert_eq!(out.lost, 2);
+        assert_eq!(out.lost_sample, vec![key(0, 3), key(0, 7)]);
+        assert_eq!(out.duplicates, 1);
+        assert_eq!(out.redelivered, 3);
+        assert_eq!((out.unexpected, out.processed_unacked_writes), (0, 0));
+    }
+
+    #[test]
+    fn unexpected_and_indeterminate_writes() {
+        let mut p0 = acked_ledger(4);
+        p0.failed(4); // error reply, yet the entry landed
+        p0.sent(5); // no reply at all, entry landed
+        p0.sent(6); // no reply, entry never landed: neither lost nor processed
+        let produced = vec![p0];
+        let mut g = GroupLedger::new(3);
+        for seq in 0..6 {
+            deliver_and_process(&mut g, key(0, seq));
+        }
+        deliver_and_process(&mut g, key(0, 9)); // beyond what was sent
+        deliver_and_process(&mut g, key(1, 0)); // producer with no ledger
+        deliver_and_process(&mut g, key(7, 0)); // producer unknown to the group ledger
+        g.processed(key(0, u64::MAX)); // corrupt sequence number
+        g.unparsable();
+        let out = g.outcome(&produced);
+        assert_eq!(out.produced_acked, 4);
+        assert_eq!(out.processed, 6);
+        assert_eq!(out.processed_unacked_writes, 2);
+        assert_eq!(out.lost, 0);
+        assert_eq!(out.unexpected, 5);
+    }
+
+    #[test]
+    fn silent_producer_counts_as_lost_and_sample_is_capped() {
+        let produced = vec![acked_ledger(2), acked_ledger(30)];
+        let mut g = GroupLedger::new(1);
+        deliver_and_process(&mut g, key(0, 0));
+        deliver_and_process(&mut g, key(0, 1));
+        let out = g.outcome(&produced);
+        assert_eq!((out.produced_acked, out.processed, out.lost), (32, 2, 30));
+        assert_eq!(out.lost_sample.len(), LOST_SAMPLE_LEN);
+        assert_eq!(out.lost_sample[0], key(1, 0));
+    }
+
+    #[test]
+    fn counts_saturate_instead_of_wrapping() {
+        let produced = vec![acked_ledger(1)];
+        let mut g = GroupLedger::new(1);
+        for _ in 0..40 {
+            deliver_and_process(&mut g, key(0, 0));
+        }
+        let out = g.outcome(&produced);
+        assert_eq!((out.processed, out.duplicates, out.redelivered), (1, 1, 1));
+    }
+}

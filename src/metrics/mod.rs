@@ -1,0 +1,43 @@
+//! Pure measurement data: HdrHistograms, counters, the exact event ledger and
+//! the per-second time series, with their merge logic.
+//!
+//! Actors fill `stats` types on the hot path and the ledgers once per batch;
+//! the collector merges what they ship into a `RunMetrics`, which the report
+//! turns into `summary.json` and its views. Nothing here knows actix or redis,
+//! so it is unit-tested and benchmarked without either.
+
+pub mod latency;
+pub mod ledger;
+pub mod series;
+pub mod stats;
+
+pub use latency::{Latency, Percentiles};
+pub use ledger::{EventKey, GroupLedger, LedgerOutcome, ProduceLedger};
+pub use series::{GroupSample, Row, Sample, Series, StreamSample};
+pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
+
+/// Everything the collector ends a run with.
+#[derive(Default)]
+pub struct RunMetrics {
+    /// All producers together.
+    pub produce: Phased<ProduceStats>,
+    /// One per consumer group, in scenario order.
+    pub groups: Vec<GroupMetrics>,
+    /// Closed with `Series::finish` before it is handed over.
+    pub series: Series,
+}
+
+/// One consumer group's totals and ledger verdict.
+#[derive(Clone, Debug, Default)]
+pub struct GroupMetrics {
+    pub name: String,
+    pub stream: String,
+    pub consumers: u32,
+    /// All consumers of the group together.
+    pub stats: Phased<ConsumeStats>,
+    pub ledger: LedgerOutcome,
+    /// XPENDING count once the drain phase ended.
+    pub pending_at_end: u64,
+    /// Whether consumers processed everything before the drain timeout.
+    pub drained: bool,
+}

@@ -1,0 +1,191 @@
+//! A valid scenario made concrete: one `ProducerPlan` per producer actor (the
+//! `count` of a producer entry expanded, its total rate split), one `GroupPlan`
+//! per consumer group, stream keys under the run's own prefix, and the seeds
+//! every actor draws from. The run module starts actors from this and nothing else.
+
+mod sample;
+mod schedule;
+
+pub use sample::{EventDraw, EventMix, MAX_PAYLOAD_BYTES, Real};
+pub use schedule::{RateProfile, Schedule};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::scenario::{AckMode, Arrival, ProducerConfig, RedisConfig, Scenario};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The resolved scenario (overrides applied), kept for the report.
+    pub scenario: Scenario,
+    pub run_id: String,
+    pub redis: RedisConfig,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub drain_timeout: Duration,
+    pub streams: Vec<StreamPlan>,
+    pub producers: Vec<ProducerPlan>,
+    pub groups: Vec<GroupPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamPlan {
+    /// The name in the scenario.
+    pub name: String,
+    /// The Redis key: `sd:<run_id>:<name>`, so two runs never collide.
+    pub key: String,
+    pub trim: Option<Trim>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Trim {
+    MaxLen { len: u64, approx: bool },
+    /// Drop entries older than `age` (MINID = now - age).
+    MinAge { age: Duration, approx: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct ProducerPlan {
+    /// Dense id carried in every event; indexes the ledger.
+    pub id: u32,
+    /// "<entry label>/<n>".
+    pub label: String,
+    pub stream: usize,
+    /// This producer's share of the entry's rate.
+    pub profile: RateProfile,
+    pub arrival: Arrival,
+    /// Stagger in [0, 1) of uniform arrivals among producers sharing an entry.
+    pub phase: f64,
+    pub mix: Arc<EventMix>,
+    pub seed: u64,
+}
+
+impl ProducerPlan {
+    pub fn schedule(&self, end: Duration) -> Schedule {
+        Schedule::new(self.profile.clone(), self.arrival, self.phase, self.seed, end.as_secs_f64())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupPlan {
+    pub index: usize,
+    pub name: String,
+    pub stream: usize,
+    pub consumers: u32,
+    pub batch: u32,
+    pub block: Duration,
+    pub start_id: String,
+    pub start_after: Duration,
+    /// Processing time per event, in nanoseconds.
+    pub processing_ns: Real,
+    pub ack: AckMode,
+    pub seed: u64,
+}
+
+impl Plan {
+    /// `run_id` names the report directory and prefixes the stream keys.
+    /// The scenario must have passed validation.
+    pub fn new(scenario: Scenario, run_id: String) -> Plan {
+        let prefix = format!("sd:{run_id}:");
+        let mut streams: Vec<StreamPlan> = Vec::new();
+        let mut stream_index = |name: &str| match streams.iter().position(|s| s.name == name) {
+            Some(i) => i,
+            None => {
+                let trim = scenario.streams.iter().find(|c| c.key == name).and_then(|c| {
+                    match (c.maxlen, c.minid) {
+                        (Some(len), _) => Some(Trim::MaxLen { len, approx: c.approx }),
+                        (None, Some(age)) => Some(Trim::MinAge { age: age.as_duration(), approx: c.approx }),
+                        (None, None) => None,
+                    }
+                });
+                streams.push(StreamPlan { name: name.to_string(), key: format!("{prefix}{name}"), trim });
+                streams.len() - 1
+            }
+        };
+
+        let mut producers = Vec::new();
+        for (entry, config) in scenario.producers.iter().enumerate() {
+            let stream = stream_index(&config.stream);
+            let total = total_profile(config);
+            let share = total.scaled(1.0 / config.count as f64);
+            let mix = Arc::new(EventMix::new(&config.events, &config.aggregates));
+            let label = config.name.clone().unwrap_or_else(|| config.stream.clone());
+            for n in 0..config.count {
+                let id = producers.len() as u32;
+                producers.push(ProducerPlan {
+                    id,
+                    label: format!("{label}/{n}"),
+                    stream,
+                    profile: share.clone(),
+                    arrival: config.arrival,
+                    phase: n as f64 / config.count as f64,
+                    mix: mix.clone(),
+                    seed: derive_seed(scenario.seed, 1, entry as u64, n as u64),
+                });
+            }
+        }
+
+        let groups = scenario
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(index, g)| GroupPlan {
+                index,
+                name: g.name.clone(),
+                stream: stream_index(&g.stream),
+                consumers: g.consumers,
+                batch: g.batch,
+                block: g.block.as_duration(),
+                start_id: g.start.clone(),
+                start_after: g.start_after.as_duration(),
+                processing_ns: Real::from(&g.processing),
+                ack: g.ack,
+                seed: derive_seed(scenario.seed, 2, index as u64, 0),
+            })
+            .collect();
+
+        Plan {
+            run_id,
+            redis: scenario.redis.clone(),
+            duration: scenario.duration.as_duration(),
+            warmup: scenario.warmup.as_duration(),
+            drain_timeout: scenario.drain_timeout.as_duration(),
+            streams,
+            producers,
+            groups,
+            scenario,
+        }
+    }
+
+    /// Expected events per second over the measured window, all producers together.
+    pub fn target_rate_per_s(&self) -> f64 {
+        let (from, to) = (self.warmup.as_secs_f64(), self.duration.as_secs_f64());
+        let events: f64 = self.producers.iter().map(|p| p.profile.events_until(to) - p.profile.events_until(from)).sum();
+        if to > from { events / (to - from) } else { 0.0 }
+    }
+
+    /// Target rate of all producers at time t (for the time series).
+    pub fn target_rate_at(&self, t_s: f64) -> f64 {
+        self.producers.iter().map(|p| p.profile.rate_at(t_s)).sum()
+    }
+}
+
+fn total_profile(config: &ProducerConfig) -> RateProfile {
+    match config.rate {
+        Some(rate) if config.stages.is_empty() => RateProfile::constant(rate),
+        _ => {
+            let stages: Vec<(f64, f64)> =
+                config.stages.iter().map(|s| (s.duration.as_secs_f64(), s.rate)).collect();
+            let start = config.start_rate.or(stages.first().map(|s| s.1)).unwrap_or(0.0);
+            RateProfile::stages(start, &stages)
+        }
+    }
+}
+
+/// Independent, reproducible seeds per actor (SplitMix64 finaliser over the parts).
+pub fn derive_seed(seed: u64, kind: u64, a: u64, b: u64) -> u64 {
+    let mut z = seed ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ a.rotate_left(21) ^ b.rotate_left(42);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

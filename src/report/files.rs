@@ -1,0 +1,350 @@
+//! The files of a run directory: `summary.json` (pretty, the source of truth),
+//! `timeseries.csv` (one row per second) and `histograms/<tag>.hlog`
+//! (HdrHistogram interval logs that HdrHistogram's own tools read).
+//! Also reads `summary.json` back, for re-reporting old runs.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::summary::Summary;
+use crate::error::{Error, Result};
+use crate::metrics::series::HlogInterval;
+use crate::metrics::{Row, Series};
+
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const TIMESERIES_FILE: &str = "timeseries.csv";
+pub const HISTOGRAM_DIR: &str = "histograms";
+
+/// Writes every file of a run into `dir` (created if missing); returns their paths.
+/// `series` should be finished (`Series::finish`) so every interval is in the logs.
+pub fn write_run(dir: &Path, summary: &Summary, series: &Series) -> Result<Vec<PathBuf>> {
+    let hist_dir = dir.join(HISTOGRAM_DIR);
+    fs::create_dir_all(&hist_dir).map_err(|source| Error::Write {
+        path: hist_dir.clone(),
+        source,
+    })?;
+    let mut written = Vec::new();
+
+    let json = serde_json::to_string_pretty(summary).map_err(io::Error::from);
+    written.push(write_file(&dir.join(SUMMARY_FILE), json.map(|j| j + "\n"))?);
+    written.push(write_file(
+        &dir.join(TIMESERIES_FILE),
+        Ok(timeseries_csv(series)),
+    )?);
+    for (tag, intervals) in series.hlogs() {
+        let path = hist_dir.join(format!("{tag}.hlog"));
+        written.push(write_file(&path, Ok(hlog_text(tag, summary, intervals)))?);
+    }
+    Ok(written)
+}
+
+pub fn read_summary(path: &Path) -> Result<Summary> {
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = fs::read_to_string(path).map_err(read_err)?;
+    serde_json::from_str(&text).map_err(|e| read_err(io::Error::new(io::ErrorKind::InvalidData, e)))
+}
+
+fn write_file(path: &Path, contents: io::Result<String>) -> Result<PathBuf> {
+    contents
+        .and_then(|text| fs::write(path, text))
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(path.to_path_buf())
+}
+
+/// The CSV: produce columns, then per group, then per stream, then server-wide.
+pub fn timeseries_csv(series: &Series) -> String {
+    let groups = series.group_names();
+    let streams: BTreeSet<&str> = (series.rows())
+        .filter_map(|r| r.sample.as_ref())
+        .flat_map(|s| s.streams.iter().map(|st| st.key.as_str()))
+        .collect();
+    let mut out = String::new();
+    let mut header: Vec<String> = [
+        "t_s",
+        "target_rate_per_s",
+        "sent",
+        "acked",
+        "errors",
+        "produce_p50_us",
+        "produce_p99_us",
+    ]
+    .map(String::from)
+    .to_vec();
+    for g in groups {
+        for col in ["processed", "e2e_p50_us", "e2e_p99_us", "lag", "pending"] {
+            header.push(format!("{g}.{col}"));
+        }
+    }
+    header.extend(streams.iter().map(|s| format!("{s}.length")));
+    header.extend(["used_memory_bytes".to_string(), "ops_per_sec".to_string()]);
+    push_csv_line(&mut out, &header);
+    for row in series.rows() {
+        push_csv_line(&mut out, &csv_row(row, groups, &streams));
+    }
+    out
+}
+
+fn csv_row(row: &Row, groups: &[String], streams: &BTreeSet<&str>) -> Vec<String> {
+    let p = &row.produce;
+    let mut cells = vec![
+        row.interval.to_string(),
+        row.target_rate_per_s
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
+        p.sent.to_string(),
+        p.acked.to_string(),
+        p.errors.to_string(),
+        p.latency_us.p50.to_string(),
+        p.latency_us.p99.to_string(),
+    ];
+    let sample = row.sample.as_ref();
+    for (i, name) in groups.iter().enumerate() {
+        let g = row.groups.get(i).cloned().unwrap_or_default();
+        let gs = sample.and_then(|s| s.groups.iter().find(|gs| &gs.name == name));
+        cells.extend([
+            g.processed.to_string(),
+            g.e2e_us.p50.to_string(),
+            g.e2e_us.p99.to_string(),
+        ]);
+        cells.push(
+            gs.and_then(|gs| gs.lag)
+                .map(|l| l.to_string())
+                .unwrap_or_default(),
+        );
+        cells.push(gs.map(|gs| gs.pending.to_string()).unwrap_or_default());
+    }
+    for key in streams {
+        let st = sample.and_then(|s| s.streams.iter().find(|st| st.key == *key));
+        cells.push(st.map(|st| st.length.to_string()).unwrap_or_default());
+    }
+    cells.push(
+        sample
+            .map(|s| s.used_memory_bytes.to_string())
+            .unwrap_or_default(),
+    );
+    cells.push(
+        sample
+            .map(|s| s.ops_per_sec.to_string())
+            .unwrap_or_default(),
+    );
+    cells
+}
+
+fn push_csv_line(out: &mut String, cells: &[String]) {
+    let quoted: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+    out.push_str(&quoted.join(","));
+    out.push('\n');
+}
+
+/// Quotes a field only when it needs it (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// An interval log in the format of HdrHistogram's `HistogramLogWriter`:
+/// timestamps are seconds since StartTime, values are microseconds.
+pub fn hlog_text(tag: &str, summary: &Summary, intervals: &[HlogInterval]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "#[Logged with streamdrill {} run {} tag {tag}]",
+        summary.streamdrill_version, summary.run_id
+    );
+    let _ = writeln!(out, "#[Histogram log format version 1.3]");
+    let _ = writeln!(
+        out,
+        "#[StartTime: {:.3} (seconds since epoch), {}]",
+        summary.started_at_unix_s, summary.started_at
+    );
+    let _ = writeln!(
+        out,
+        "# values in microseconds (HistogramLogProcessor: -outputValueUnitRatio 1000 for ms)"
+    );
+    out.push_str("\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n");
+    for i in intervals {
+        let _ = writeln!(
+            out,
+            "{:.3},{:.3},{:.3},{}",
+            i.start_s, i.len_s, i.max_us as f64, i.encoded
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{ConsumeStats, GroupSample, ProduceStats, Sample, StreamSample};
+    use crate::report::summary::tests::test_summary;
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::interval_log::{
+        IntervalLogIterator, IntervalLogWriterBuilder, LogEntry,
+    };
+    use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+
+    fn test_series() -> Series {
+        let mut series = Series::new(vec!["billing".into(), "audit,eu".into()]);
+        for t in 0..5u32 {
+            let mut p = ProduceStats {
+                sent: 100,
+                acked: 100,
+                ..Default::default()
+            };
+            (1..=100).for_each(|us| p.latency.record_us(us * u64::from(t + 1)));
+            series.set_target(t, 100.0);
+            series.add_produce(t, &p);
+            let mut c = ConsumeStats {
+                processed: 100,
+                ..Default::default()
+            };
+            c.e2e.record_us(2_000);
+            series.add_consume(t, 0, &c);
+            series.add_sample(t, sample(t));
+        }
+        series.finish();
+        series
+    }
+
+    fn sample(t: u32) -> Sample {
+        Sample {
+            at_s: f64::from(t),
+            used_memory_bytes: 1_000_000 + u64::from(t),
+            ops_per_sec: 250.5,
+            streams: vec![StreamSample {
+                key: "sd:orders".into(),
+                length: 100 * u64::from(t + 1),
+            }],
+            groups: vec![GroupSample {
+                name: "billing".into(),
+                lag: Some(3),
+                pending: 7,
+            }],
+        }
+    }
+
+    #[test]
+    fn writes_all_files_and_reads_summary_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = test_summary();
+        let written = write_run(dir.path(), &summary, &test_series()).unwrap();
+        let names: Vec<String> = written
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "summary.json",
+                "timeseries.csv",
+                "histograms/delivery.billing.hlog",
+                "histograms/e2e.billing.hlog",
+                "histograms/produce.latency.hlog",
+                "histograms/produce.schedule_lag.hlog",
+                "histograms/produce.service.hlog"
+            ]
+        );
+        assert_eq!(
+            read_summary(&dir.path().join(SUMMARY_FILE)).unwrap(),
+            summary
+        );
+        let missing = read_summary(&dir.path().join("nope.json")).unwrap_err();
+        assert!(matches!(missing, Error::Read { .. }));
+        fs::write(dir.path().join("bad.json"), "{").unwrap();
+        assert!(
+            read_summary(&dir.path().join("bad.json"))
+                .unwrap_err()
+                .to_string()
+                .contains("bad.json")
+        );
+    }
+
+    #[test]
+    fn csv_has_a_header_and_one_row_per_second() {
+        let csv = timeseries_csv(&test_series());
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 6);
+        assert_eq!(
+            lines[0],
+            "t_s,target_rate_per_s,sent,acked,errors,produce_p50_us,produce_p99_us,\
+             billing.processed,billing.e2e_p50_us,billing.e2e_p99_us,billing.lag,billing.pending,\
+             \"audit,eu.processed\",\"audit,eu.e2e_p50_us\",\"audit,eu.e2e_p99_us\",\"audit,eu.lag\",\"audit,eu.pending\",\
+             sd:orders.length,used_memory_bytes,ops_per_sec"
+        );
+        assert_eq!(
+            lines[1],
+            "0,100,100,100,0,50,99,100,2000,2000,3,7,0,0,0,,,100,1000000,250.5"
+        );
+        assert!(
+            lines[5].starts_with("4,100,100,100,0,250,495,"),
+            "{}",
+            lines[5]
+        );
+    }
+
+    #[test]
+    fn hlog_round_trips_through_hdrhistogram() {
+        let series = test_series();
+        let (tag, intervals) = series
+            .hlogs()
+            .find(|(t, _)| *t == "produce.latency")
+            .unwrap();
+        let text = hlog_text(tag, &test_summary(), intervals);
+        let mut read = Vec::new();
+        let mut start_time = None;
+        for entry in IntervalLogIterator::new(text.as_bytes()) {
+            match entry.unwrap() {
+                LogEntry::StartTime(t) => start_time = Some(t.as_secs()),
+                LogEntry::Interval(i) => {
+                    let bytes =
+                        crate::metrics::latency::base64_decode(i.encoded_histogram()).unwrap();
+                    let h: Histogram<u64> =
+                        Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
+                    read.push((i.start_timestamp().as_secs(), i.max(), h.len(), h.max()));
+                }
+                LogEntry::BaseTime(_) => panic!("no BaseTime written"),
+            }
+        }
+        assert_eq!(start_time, Some(1_700_000_000));
+        assert_eq!(read.len(), 5);
+        assert_eq!(read[0], (0, 100.0, 100, 100));
+        assert_eq!(read[4], (4, 500.0, 100, 500));
+    }
+
+    #[test]
+    fn encoding_matches_hdrhistograms_own_writer() {
+        let series = test_series();
+        let (_, intervals) = series
+            .hlogs()
+            .find(|(t, _)| *t == "produce.latency")
+            .unwrap();
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        (1..=100).for_each(|us| h.record(us).unwrap());
+        let mut buf = Vec::new();
+        let mut serializer = V2DeflateSerializer::new();
+        let mut writer = IntervalLogWriterBuilder::new()
+            .begin_log_with(&mut buf, &mut serializer)
+            .unwrap();
+        let second = std::time::Duration::from_secs(1);
+        writer
+            .write_histogram(&h, std::time::Duration::ZERO, second, None)
+            .unwrap();
+        let theirs = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            theirs.trim_end().rsplit(',').next().unwrap(),
+            intervals[0].encoded
+        );
+    }
+}

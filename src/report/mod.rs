@@ -1,0 +1,126 @@
+//! What a run leaves behind, data first: `summary.json` is the source of truth
+//! (`summary`), judged against the scenario's objectives (`slo`), and every
+//! other view is rendered from it: the terminal table (`table`), the CSV time
+//! series and HdrHistogram interval logs (`files`).
+//!
+//! The coordinator calls `Summary::build` with the collector's `RunMetrics`,
+//! then `write_run` and `render`; `read_summary` lets a later command
+//! re-render or re-judge an old run. Knows neither actix nor redis.
+
+pub mod files;
+pub mod slo;
+pub mod summary;
+pub mod table;
+
+pub use files::{read_summary, write_run};
+pub use slo::{SloCheck, SloReport, evaluate};
+pub use summary::{
+    GroupLatency, GroupSummary, ProduceSummary, RedisInfo, StreamVerify, Summary, SummaryContext,
+    VerifySummary, WarmupSummary, parse_rfc3339_utc, rfc3339,
+};
+pub use table::{format_us, render, render as render_table};
+
+#[cfg(test)]
+mod schema_tests {
+    //! summary.json must satisfy schema/summary.schema.json: every key a
+    //! `required` list names is present, at every level the schema describes.
+
+    use serde_json::Value;
+
+    const SCHEMA: &str = include_str!("../../schema/summary.schema.json");
+
+    fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) => {
+                let pointer = r.trim_start_matches('#');
+                resolve(
+                    root,
+                    root.pointer(pointer)
+                        .unwrap_or_else(|| panic!("dangling $ref {r}")),
+                )
+            }
+            None => schema,
+        }
+    }
+
+    /// Returns the paths of required keys missing from `instance`.
+    fn missing(root: &Value, schema: &Value, instance: &Value, path: &str) -> Vec<String> {
+        let schema = resolve(root, schema);
+        let mut out = Vec::new();
+        if let (Some(object), Some(required)) = (instance.as_object(), schema.get("required")) {
+            for key in required
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if !object.contains_key(key) {
+                    out.push(format!("{path}/{key}"));
+                }
+            }
+            for (key, sub) in schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(value) = object.get(key) {
+                    out.extend(missing(root, sub, value, &format!("{path}/{key}")));
+                }
+            }
+        }
+        if let (Some(items), Some(array)) = (schema.get("items"), instance.as_array()) {
+            for (i, value) in array.iter().enumerate() {
+                out.extend(missing(root, items, value, &format!("{path}/{i}")));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn serialized_summary_has_every_required_key() {
+        let schema: Value = serde_json::from_str(SCHEMA).expect("schema is valid JSON");
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        let top: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(top.len() >= 12, "{top:?}");
+        let summary = super::summary::tests::test_summary();
+        let instance = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            missing(&schema, &schema, &instance, ""),
+            Vec::<String>::new()
+        );
+        let keys = instance.as_object().unwrap().keys();
+        let undocumented: Vec<&String> = keys
+            .filter(|k| schema["properties"].get(k.as_str()).is_none())
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "keys not in the schema: {undocumented:?}"
+        );
+    }
+
+    #[test]
+    fn checker_notices_a_missing_key() {
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        let mut instance = serde_json::to_value(super::summary::tests::test_summary()).unwrap();
+        instance["groups"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("lost");
+        instance["produce"]["latency_us"]
+            .as_object_mut()
+            .unwrap()
+            .remove("p999");
+        let mut found = missing(&schema, &schema, &instance, "");
+        found.sort();
+        assert_eq!(found, ["/groups/0/lost", "/produce/latency_us/p999"]);
+    }
+}

@@ -1,0 +1,453 @@
+//! `summary.json`: the versioned record of one run and the source of truth
+//! for every view (terminal table, plots, HTML, comparisons).
+//!
+//! `Summary::build` turns what the collector ended with (`RunMetrics`) and what
+//! the coordinator knows (`SummaryContext`) into it, then judges the SLOs.
+//! Conventions: latencies in microseconds; `produce` and all latency
+//! percentiles cover the measured phase only, `warmup` the warmup; group
+//! counters and the ledger cover the whole run (warmup, measure and drain).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::slo::{self, SloReport};
+use crate::metrics::{EventKey, GroupMetrics, Percentiles, RunMetrics};
+use crate::scenario::Scenario;
+
+/// Bumped whenever a field changes meaning or disappears (adding one does not).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub streamdrill_version: String,
+    pub run_id: String,
+    /// RFC 3339, UTC, e.g. "2024-05-01T12:00:00.250Z".
+    pub started_at: String,
+    /// The same instant as seconds since the Unix epoch (for interval logs and plots).
+    pub started_at_unix_s: f64,
+    pub measured_duration_s: f64,
+    /// The scenario as resolved (overrides applied, defaults filled in).
+    pub scenario: Scenario,
+    pub redis: RedisInfo,
+    pub produce: ProduceSummary,
+    pub warmup: WarmupSummary,
+    pub groups: Vec<GroupSummary>,
+    pub verify: VerifySummary,
+    pub slo: SloReport,
+}
+
+/// The server the run talked to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RedisInfo {
+    /// "managed" or "external".
+    pub mode: String,
+    pub url: String,
+    /// `redis_version` from INFO.
+    pub version: String,
+    /// Settings that shape results (appendonly, appendfsync, maxmemory, …), as CONFIG GET returned them.
+    pub config: BTreeMap<String, String>,
+}
+
+/// All producers, measured phase.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct ProduceSummary {
+    pub target_rate_per_s: f64,
+    /// Measured-phase acked events / measured duration.
+    pub achieved_rate_per_s: f64,
+    pub sent: u64,
+    pub acked: u64,
+    pub errors: u64,
+    /// Intended send time -> XADD reply.
+    pub latency_us: Percentiles,
+    /// Actual send time -> XADD reply.
+    pub service_time_us: Percentiles,
+    /// Actual send time - intended send time.
+    pub schedule_lag_us: Percentiles,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct WarmupSummary {
+    pub produce_sent: u64,
+    pub produce_acked: u64,
+    pub produce_errors: u64,
+    pub produce_latency_us: Percentiles,
+    pub e2e_latency_us: Vec<GroupLatency>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct GroupLatency {
+    pub group: String,
+    pub latency_us: Percentiles,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct GroupSummary {
+    pub name: String,
+    pub stream: String,
+    pub consumers: u32,
+    pub delivered: u64,
+    pub processed: u64,
+    pub acked: u64,
+    /// Failed consumer commands (XREADGROUP, XACK, XAUTOCLAIM).
+    pub errors: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub redelivered: u64,
+    pub unexpected: u64,
+    pub processed_unacked_writes: u64,
+    pub lost_sample: Vec<EventKey>,
+    pub e2e_latency_us: Percentiles,
+    pub delivery_latency_us: Percentiles,
+    pub pending_at_end: u64,
+    pub drained: bool,
+}
+
+/// Redis's own count of what was written, read independently of the producers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct VerifySummary {
+    pub streams: Vec<StreamVerify>,
+    pub produce_acked: u64,
+    /// Sum of `entries_added` equals the acks producers received.
+    pub consistent: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct StreamVerify {
+    pub key: String,
+    /// XINFO STREAM `entries-added`.
+    pub entries_added: u64,
+    pub length: u64,
+}
+
+impl VerifySummary {
+    pub fn new(streams: Vec<StreamVerify>, produce_acked: u64) -> Self {
+        let added: u64 = streams.iter().map(|s| s.entries_added).sum();
+        VerifySummary {
+            streams,
+            produce_acked,
+            consistent: added == produce_acked,
+        }
+    }
+}
+
+/// What the coordinator knows about the run besides the metrics.
+#[derive(Clone, Debug)]
+pub struct SummaryContext {
+    pub scenario: Scenario,
+    pub run_id: String,
+    /// RFC 3339 UTC, as `rfc3339` formats it.
+    pub started_at: String,
+    pub measured_duration_s: f64,
+    pub target_rate_per_s: f64,
+    pub redis: RedisInfo,
+    pub verify: VerifySummary,
+}
+
+impl Summary {
+    pub fn build(ctx: SummaryContext, metrics: &RunMetrics) -> Summary {
+        let mut summary = Summary {
+            schema_version: SCHEMA_VERSION,
+            streamdrill_version: env!("CARGO_PKG_VERSION").to_string(),
+            run_id: ctx.run_id,
+            started_at_unix_s: parse_rfc3339_utc(&ctx.started_at).unwrap_or(0.0),
+            started_at: ctx.started_at,
+            measured_duration_s: ctx.measured_duration_s,
+            produce: produce_summary(metrics, ctx.target_rate_per_s, ctx.measured_duration_s),
+            warmup: warmup_summary(metrics),
+            groups: metrics.groups.iter().map(group_summary).collect(),
+            scenario: ctx.scenario,
+            redis: ctx.redis,
+            verify: ctx.verify,
+            slo: SloReport::default(),
+        };
+        summary.slo = slo::evaluate(&summary.scenario.slo, &summary);
+        summary
+    }
+}
+
+fn produce_summary(
+    metrics: &RunMetrics,
+    target_rate_per_s: f64,
+    duration_s: f64,
+) -> ProduceSummary {
+    let m = &metrics.produce.measured;
+    let achieved_rate_per_s = if duration_s > 0.0 {
+        m.acked as f64 / duration_s
+    } else {
+        0.0
+    };
+    ProduceSummary {
+        target_rate_per_s,
+        achieved_rate_per_s,
+        sent: m.sent,
+        acked: m.acked,
+        errors: m.errors,
+        latency_us: m.latency.percentiles(),
+        service_time_us: m.service.percentiles(),
+        schedule_lag_us: m.schedule_lag.percentiles(),
+    }
+}
+
+fn warmup_summary(metrics: &RunMetrics) -> WarmupSummary {
+    let w = &metrics.produce.warmup;
+    WarmupSummary {
+        produce_sent: w.sent,
+        produce_acked: w.acked,
+        produce_errors: w.errors,
+        produce_latency_us: w.latency.percentiles(),
+        e2e_latency_us: (metrics.groups.iter())
+            .map(|g| GroupLatency {
+                group: g.name.clone(),
+                latency_us: g.stats.warmup.e2e.percentiles(),
+            })
+            .collect(),
+    }
+}
+
+fn group_summary(g: &GroupMetrics) -> GroupSummary {
+    let all = g.stats.merged();
+    GroupSummary {
+        name: g.name.clone(),
+        stream: g.stream.clone(),
+        consumers: g.consumers,
+        delivered: all.delivered,
+        processed: all.processed,
+        acked: all.acked,
+        errors: all.errors,
+        lost: g.ledger.lost,
+        duplicates: g.ledger.duplicates,
+        redelivered: g.ledger.redelivered,
+        unexpected: g.ledger.unexpected,
+        processed_unacked_writes: g.ledger.processed_unacked_writes,
+        lost_sample: g.ledger.lost_sample.clone(),
+        e2e_latency_us: g.stats.measured.e2e.percentiles(),
+        delivery_latency_us: g.stats.measured.delivery.percentiles(),
+        pending_at_end: g.pending_at_end,
+        drained: g.drained,
+    }
+}
+
+/// Formats nanoseconds since the Unix epoch as RFC 3339 in UTC with
+/// millisecond precision ("2023-11-14T22:13:20.250Z"). Hand-made to avoid a date crate.
+pub fn rfc3339(unix_ns: u64) -> String {
+    let secs = unix_ns / 1_000_000_000;
+    let ms = unix_ns % 1_000_000_000 / 1_000_000;
+    let (days, day_s) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    let (h, m, s) = (day_s / 3600, day_s % 3600 / 60, day_s % 60);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+}
+
+/// Reads back what `rfc3339` wrote (fraction optional) as seconds since the epoch.
+pub fn parse_rfc3339_utc(text: &str) -> Option<f64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let num = |s: &str| s.parse::<u64>().ok();
+    let mut d = date.splitn(3, '-').map(num);
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.splitn(3, ':').map(num);
+    let (h, m, s) = (t.next()??, t.next()??, t.next()??);
+    let frac_s: f64 = format!("0.{frac}").parse().ok()?;
+    let in_range = (1970..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && h < 24
+        && m < 60
+        && s <= 60;
+    if !in_range {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some((days * 86_400 + h * 3600 + m * 60 + s) as f64 + frac_s)
+}
+
+/// (year, month, day) to days since 1970-01-01: Howard Hinnant's `days_from_civil`.
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y % 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe).saturating_sub(719_468)
+}
+/// Days since 1970-01-01 to (year, month, day): Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::metrics::{ConsumeStats, LedgerOutcome, ProduceStats, Series};
+
+    pub(crate) fn test_scenario() -> Scenario {
+        let toml = "name = \"orders\"\nduration = \"65s\"\nwarmup = \"5s\"\nproducers = []\n";
+        toml::from_str(toml).expect("minimal scenario parses")
+    }
+
+    fn produce(sent: u64, latency_us: u64, errors: u64) -> ProduceStats {
+        let mut s = ProduceStats {
+            sent,
+            acked: sent - errors,
+            errors,
+            ..Default::default()
+        };
+        for _ in 0..sent {
+            s.latency.record_us(latency_us);
+            s.service.record_us(latency_us / 4);
+            s.schedule_lag.record_us(20);
+        }
+        s
+    }
+
+    fn consume(processed: u64, e2e_us: u64) -> ConsumeStats {
+        let mut c = ConsumeStats {
+            delivered: processed + 1,
+            processed,
+            acked: processed,
+            ..Default::default()
+        };
+        for _ in 0..processed {
+            c.e2e.record_us(e2e_us);
+            c.delivery.record_us(e2e_us / 2);
+        }
+        c
+    }
+
+    pub(crate) fn test_metrics() -> RunMetrics {
+        let mut metrics = RunMetrics::default();
+        metrics.produce.warmup = produce(500, 3_000, 0);
+        metrics.produce.measured = produce(6_000, 2_000, 0);
+        metrics.groups.push(GroupMetrics {
+            name: "billing".into(),
+            stream: "orders".into(),
+            consumers: 3,
+            stats: crate::metrics::Phased {
+                warmup: consume(500, 40_000),
+                measured: consume(6_000, 10_000),
+            },
+            ledger: LedgerOutcome {
+                produced_acked: 6_500,
+                processed: 6_500,
+                duplicates: 1,
+                redelivered: 1,
+                ..Default::default()
+            },
+            pending_at_end: 0,
+            drained: true,
+        });
+        metrics.series = Series::new(vec!["billing".into()]);
+        metrics
+    }
+
+    pub(crate) fn test_context() -> SummaryContext {
+        let streams = vec![StreamVerify {
+            key: "sd:orders".into(),
+            entries_added: 6_500,
+            length: 6_500,
+        }];
+        SummaryContext {
+            scenario: test_scenario(),
+            run_id: "orders-20231114T221320Z".into(),
+            started_at: rfc3339(1_700_000_000_250_000_000),
+            measured_duration_s: 60.0,
+            target_rate_per_s: 100.0,
+            redis: RedisInfo {
+                mode: "managed".into(),
+                url: "redis://127.0.0.1:6390".into(),
+                version: "7.0.15".into(),
+                config: BTreeMap::from([("appendonly".into(), "no".into())]),
+            },
+            verify: VerifySummary::new(streams, 6_500),
+        }
+    }
+
+    pub(crate) fn test_summary() -> Summary {
+        Summary::build(test_context(), &test_metrics())
+    }
+
+    #[test]
+    fn build_fills_in_measured_rates_and_percentiles() {
+        let s = test_summary();
+        assert_eq!(s.schema_version, 1);
+        assert_eq!(s.started_at, "2023-11-14T22:13:20.250Z");
+        assert_eq!(s.started_at_unix_s, 1_700_000_000.25);
+        assert_eq!((s.produce.sent, s.produce.acked), (6_000, 6_000));
+        assert_eq!(s.produce.achieved_rate_per_s, 100.0);
+        assert_eq!(s.produce.latency_us.p99, 2_000);
+        assert_eq!(s.produce.service_time_us.p50, 500);
+        assert_eq!(s.warmup.produce_sent, 500);
+        assert_eq!(s.warmup.e2e_latency_us[0].group, "billing");
+        assert!(s.warmup.e2e_latency_us[0].latency_us.p50 >= 40_000);
+        let g = &s.groups[0];
+        assert_eq!((g.processed, g.delivered, g.duplicates), (6_500, 6_502, 1));
+        assert_eq!(g.e2e_latency_us.count, 6_000);
+        assert!(s.verify.consistent);
+        assert!(s.slo.passed && s.slo.checks.is_empty());
+    }
+
+    #[test]
+    fn json_round_trip_keeps_everything() {
+        let s = test_summary();
+        let json = serde_json::to_string_pretty(&s).unwrap();
+        let back: Summary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let p = value["produce"]["latency_us"].as_object().unwrap();
+        let keys: Vec<&str> = p.keys().map(String::as_str).collect();
+        for key in ["count", "mean", "p50", "p90", "p99", "p999", "p9999", "max"] {
+            assert!(keys.contains(&key), "missing {key} in {keys:?}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_dates_and_back() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400, "2000-02-29T00:00:00.000Z"),
+            (1_709_251_199, "2024-02-29T23:59:59.000Z"),
+            (1_709_251_200, "2024-03-01T00:00:00.000Z"),
+        ];
+        for (secs, text) in cases {
+            assert_eq!(rfc3339(secs * 1_000_000_000 + 999), text);
+            assert_eq!(parse_rfc3339_utc(text), Some(secs as f64), "{text}");
+        }
+        assert_eq!(
+            parse_rfc3339_utc("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000.0)
+        );
+        let bad = [
+            "",
+            "2023-11-14 22:13:20Z",
+            "2023-13-01T00:00:00Z",
+            "2023-11-14T22:13Z",
+            "x-1-1T0:0:0Z",
+        ];
+        for text in bad {
+            assert_eq!(parse_rfc3339_utc(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn verify_is_consistent_only_when_counts_match() {
+        let stream = |added| StreamVerify {
+            key: "s".into(),
+            entries_added: added,
+            length: 0,
+        };
+        assert!(VerifySummary::new(vec![stream(3), stream(4)], 7).consistent);
+        assert!(!VerifySummary::new(vec![stream(3)], 7).consistent);
+    }
+}

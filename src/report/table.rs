@@ -1,0 +1,279 @@
+//! The end-of-run terminal summary, rendered from a `Summary` so it can be
+//! reprinted for any old run. Plain text, at most 100 columns wide.
+
+use std::fmt::Write;
+
+use super::summary::{GroupSummary, Summary};
+use crate::metrics::Percentiles;
+
+/// Widest line `render` produces.
+pub const MAX_WIDTH: usize = 100;
+
+pub fn render(summary: &Summary) -> String {
+    let mut out = String::new();
+    header(&mut out, summary);
+    produce_lines(&mut out, summary);
+    latency_table(&mut out, summary);
+    ledger_table(&mut out, &summary.groups);
+    verify_lines(&mut out, summary);
+    slo_lines(&mut out, summary);
+    out
+}
+
+fn header(out: &mut String, s: &Summary) {
+    let _ = writeln!(
+        out,
+        "{}",
+        clip(&format!(
+            "streamdrill {} | run {} | {}",
+            s.streamdrill_version, s.run_id, s.started_at
+        ))
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        clip(&format!(
+            "redis {} ({}, {}) | measured {:.1}s",
+            s.redis.version, s.redis.mode, s.redis.url, s.measured_duration_s
+        ))
+    );
+}
+
+fn produce_lines(out: &mut String, s: &Summary) {
+    let p = &s.produce;
+    let ratio = if p.target_rate_per_s > 0.0 {
+        format!(
+            " ({:.1}%)",
+            100.0 * p.achieved_rate_per_s / p.target_rate_per_s
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "\nproduce  target {:.1}/s  achieved {:.1}/s{ratio}  sent {}  acked {}  errors {}",
+        p.target_rate_per_s, p.achieved_rate_per_s, p.sent, p.acked, p.errors
+    );
+    let w = &s.warmup;
+    let _ = writeln!(
+        out,
+        "warmup   sent {}  acked {}  errors {}  (not in the numbers below)",
+        w.produce_sent, w.produce_acked, w.produce_errors
+    );
+}
+
+fn latency_table(out: &mut String, s: &Summary) {
+    let _ = writeln!(
+        out,
+        "\n{:<24}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "latency (measured)", "count", "p50", "p90", "p99", "p99.9", "max", "mean"
+    );
+    latency_row(out, "produce latency", &s.produce.latency_us);
+    latency_row(out, "produce service time", &s.produce.service_time_us);
+    latency_row(out, "schedule lag", &s.produce.schedule_lag_us);
+    for g in &s.groups {
+        latency_row(out, &format!("e2e {}", g.name), &g.e2e_latency_us);
+    }
+}
+
+fn latency_row(out: &mut String, label: &str, p: &Percentiles) {
+    let mean_us = p.mean.round() as u64;
+    let _ = writeln!(
+        out,
+        "{:<24}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        fit(label, 23),
+        p.count,
+        format_us(p.p50),
+        format_us(p.p90),
+        format_us(p.p99),
+        format_us(p.p999),
+        format_us(p.max),
+        format_us(mean_us)
+    );
+}
+
+fn ledger_table(out: &mut String, groups: &[GroupSummary]) {
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<20}{:>11}{:>8}{:>8}{:>10}{:>8}{:>10}{:>9}{:>9}",
+        "group (whole run)",
+        "processed",
+        "lost",
+        "dupes",
+        "redeliv",
+        "unexp",
+        "unacked-w",
+        "pending",
+        "drained"
+    );
+    for g in groups {
+        let _ = writeln!(
+            out,
+            "{:<20}{:>11}{:>8}{:>8}{:>10}{:>8}{:>10}{:>9}{:>9}",
+            fit(&g.name, 19),
+            g.processed,
+            g.lost,
+            g.duplicates,
+            g.redelivered,
+            g.unexpected,
+            g.processed_unacked_writes,
+            g.pending_at_end,
+            if g.drained { "yes" } else { "NO" }
+        );
+        if !g.lost_sample.is_empty() {
+            let keys: Vec<String> = g
+                .lost_sample
+                .iter()
+                .map(|k| format!("{}:{}", k.producer, k.seq))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{}",
+                clip(&format!("  lost (producer:seq): {}", keys.join(" ")))
+            );
+        }
+    }
+}
+
+fn verify_lines(out: &mut String, s: &Summary) {
+    let v = &s.verify;
+    let added: u64 = v.streams.iter().map(|st| st.entries_added).sum();
+    let verdict = if v.consistent {
+        "consistent"
+    } else {
+        "MISMATCH"
+    };
+    let _ = writeln!(
+        out,
+        "\nverify   entries-added {added} vs produce acked {}: {verdict}",
+        v.produce_acked
+    );
+    for st in &v.streams {
+        let line = format!(
+            "  {}: entries-added {}, length {}",
+            st.key, st.entries_added, st.length
+        );
+        let _ = writeln!(out, "{}", clip(&line));
+    }
+}
+
+fn slo_lines(out: &mut String, s: &Summary) {
+    let r = &s.slo;
+    if r.checks.is_empty() {
+        let _ = writeln!(out, "\nSLO      none set");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nSLO      {}",
+        if r.passed { "PASSED" } else { "FAILED" }
+    );
+    for c in &r.checks {
+        let mark = if c.passed { "pass" } else { "FAIL" };
+        let line = format!(
+            "  [{mark}] {:<28} {:<14} actual {}",
+            c.name, c.threshold, c.actual
+        );
+        let _ = writeln!(out, "{}", clip(&line));
+    }
+}
+
+/// A microsecond value with a readable unit and 3 significant digits: "850µs", "1.23ms", "12.3s".
+pub fn format_us(us: u64) -> String {
+    if us < 1_000 {
+        return format!("{us}µs");
+    }
+    let (value, unit) = if us < 1_000_000 {
+        (us as f64 / 1e3, "ms")
+    } else {
+        (us as f64 / 1e6, "s")
+    };
+    let decimals = if value < 10.0 {
+        2
+    } else if value < 100.0 {
+        1
+    } else {
+        0
+    };
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{unit}")
+}
+
+/// Truncates to `width` characters, marking the cut with '~'.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width - 1).collect();
+    cut.push('~');
+    cut
+}
+
+fn clip(line: &str) -> String {
+    fit(line, MAX_WIDTH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::slo::evaluate;
+    use crate::report::summary::tests::test_summary;
+    use crate::scenario::{Dur, Slo};
+
+    #[test]
+    fn units_are_readable() {
+        let cases = [
+            (0, "0µs"),
+            (850, "850µs"),
+            (1_234, "1.23ms"),
+            (10_007, "10ms"),
+            (12_345, "12.3ms"),
+            (250_000, "250ms"),
+            (1_500_000, "1.5s"),
+            (3_600_000_000, "3600s"),
+        ];
+        for (us, text) in cases {
+            assert_eq!(format_us(us), text, "{us} µs");
+        }
+    }
+
+    #[test]
+    fn render_fits_and_shows_the_numbers() {
+        let mut summary = test_summary();
+        summary.groups[0].name = "a-very-long-consumer-group-name-indeed".into();
+        summary.groups[0].lost_sample = (0..20)
+            .map(|seq| crate::metrics::EventKey {
+                producer: 12,
+                seq: seq * 1_000_000,
+            })
+            .collect();
+        let slo = Slo {
+            e2e_p99: Some(Dur::from_millis(5)),
+            lost: Some(0),
+            ..Default::default()
+        };
+        summary.slo = evaluate(&slo, &summary);
+        let text = render(&summary);
+        for line in text.lines() {
+            assert!(line.chars().count() <= MAX_WIDTH, "too wide: {line:?}");
+        }
+        assert!(text.contains("achieved 100.0/s (100.0%)"), "{text}");
+        assert!(text.contains("produce latency"));
+        assert!(text.contains("e2e a-very-long-consum~"));
+        assert!(text.contains("SLO      FAILED"));
+        assert!(text.contains("[FAIL] e2e_p99[a-very-long-consumer-group-name-indeed]"));
+        assert!(text.contains("[pass] lost["));
+        assert!(text.contains("entries-added 6500 vs produce acked 6500: consistent"));
+        let ledger_row = text.lines().find(|l| l.starts_with("a-very-long")).unwrap();
+        let cols: Vec<&str> = ledger_row.split_whitespace().collect();
+        assert_eq!(cols[1..], ["6500", "0", "1", "1", "0", "0", "0", "yes"]);
+    }
+}

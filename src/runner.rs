@@ -1,0 +1,127 @@
+//! One whole run: pick the Redis (start a managed server or use the given
+//! URL), run the coordinator inside an actix System, then build the summary,
+//! judge the SLOs and write the report directory. Tests call this directly.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::actors::collector::Progress;
+use crate::coordinator::{self, Measured};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::report::{self, RedisInfo, Summary, SummaryContext};
+use crate::scenario::{RedisMode, Scenario};
+use crate::server::{RedisServer, ServerConfig};
+
+pub struct RunOptions {
+    /// Parent of the run directory (`reports/` by default).
+    pub out_dir: PathBuf,
+    /// Called once per interval with live figures (the CLI prints a line).
+    pub on_progress: Option<Box<dyn Fn(&Progress)>>,
+}
+
+pub struct RunReport {
+    pub dir: PathBuf,
+    pub summary: Summary,
+}
+
+/// Run a validated scenario end to end and write `<out_dir>/<run_id>/`.
+/// The report is written even when SLOs fail; `summary.slo.passed` says so.
+pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport> {
+    let (run_id, dir) = create_run_dir(&options.out_dir, &scenario.name)?;
+    let plan = Plan::new(scenario, run_id);
+    let (server, url) = match plan.redis.mode {
+        RedisMode::Managed => {
+            let server = RedisServer::start(ServerConfig::from_scenario(&plan.redis))?;
+            let url = server.url();
+            (Some(server), url)
+        }
+        RedisMode::External => (None, plan.redis.url.clone().unwrap_or_default()),
+    };
+
+    let on_progress: coordinator::OnProgress = match options.on_progress {
+        Some(f) => Rc::from(f),
+        None => Rc::new(|_: &Progress| {}),
+    };
+    let system = actix::System::new();
+    let measured = system.block_on(async {
+        let measured = coordinator::execute(&plan, &url, on_progress).await;
+        if server.is_none() {
+            // Never leave our keys behind on someone else's server.
+            coordinator::delete_run_keys(&plan, &url).await;
+        }
+        measured
+    })?;
+    drop(server);
+
+    let summary = summarize(&plan, &url, &measured);
+    report::write_run(&dir, &summary, &measured.metrics.series)?;
+    Ok(RunReport { dir, summary })
+}
+
+fn summarize(plan: &Plan, url: &str, m: &Measured) -> Summary {
+    let ctx = SummaryContext {
+        scenario: plan.scenario.clone(),
+        run_id: plan.run_id.clone(),
+        started_at: report::rfc3339(m.started_unix_ns),
+        measured_duration_s: m.measured_duration_s,
+        target_rate_per_s: plan.target_rate_per_s(),
+        redis: RedisInfo {
+            mode: format!("{:?}", plan.redis.mode).to_lowercase(),
+            url: redact(url),
+            version: m.redis_version.clone(),
+            config: m.redis_config.clone(),
+        },
+        verify: m.verify.clone(),
+    };
+    Summary::build(ctx, &m.metrics)
+}
+
+/// A URL without its password, for reports.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// `<out>/<name>-<UTC timestamp>`, made unique with a suffix if two runs start
+/// in the same second; the directory name doubles as the run id.
+fn create_run_dir(out: &Path, name: &str) -> Result<(String, PathBuf)> {
+    std::fs::create_dir_all(out).map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
+    let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let stamp: String = report::rfc3339(now_ns).chars().filter(|c| c.is_ascii_digit()).take(14).collect();
+    let base = format!("{name}-{}T{}", &stamp[..8.min(stamp.len())], &stamp[8.min(stamp.len())..]);
+    for n in 1..1000 {
+        let id = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+        let dir = out.join(&id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((id, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(Error::Write { path: dir, source }),
+        }
+    }
+    Err(Error::Write { path: out.join(base), source: std::io::Error::other("too many runs in one second") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(redact("redis://:secret@host:6379"), "redis://***@host:6379");
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn run_dirs_are_unique() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, _) = create_run_dir(tmp.path(), "x").unwrap();
+        let (b, dir_b) = create_run_dir(tmp.path(), "x").unwrap();
+        assert_ne!(a, b);
+        assert!(dir_b.is_dir());
+        assert!(a.starts_with("x-20"), "{a}");
+    }
+}

@@ -1,0 +1,389 @@
+//! The scenario file: what a user writes, as typed serde structs.
+//!
+//! `load` reads a TOML file, applies `--set` overrides and deserializes it;
+//! `validate` checks what types cannot (rates > 0, groups on produced streams);
+//! `units` parses the human forms of durations ("250ms") and sizes ("1KiB"),
+//! and the two forms of a distribution ("200us" or `{ dist = "exponential", ... }`).
+//! The plan module turns a valid `Scenario` into concrete work.
+//! Every type denies unknown fields so a typo is an error, not a silent default.
+
+mod load;
+mod units;
+mod validate;
+
+pub use load::{Overrides, load_file, load_str};
+pub use units::{Bytes, Dur};
+pub use validate::{Violation, validate};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seeds every random choice: arrivals, event mix, sizes, processing times.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Total time producers run, warmup included.
+    pub duration: Dur,
+    /// First part of `duration` whose measurements are reported apart from the totals.
+    #[serde(default)]
+    pub warmup: Dur,
+    /// How long consumers may take after producers stop to process what is left.
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout: Dur,
+    #[serde(default)]
+    pub redis: RedisConfig,
+    #[serde(default)]
+    pub streams: Vec<StreamConfig>,
+    pub producers: Vec<ProducerConfig>,
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
+    #[serde(default)]
+    pub slo: Slo,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_drain_timeout() -> Dur {
+    Dur::from_secs(10)
+}
+
+/// Where Redis comes from. `--redis URL` on the command line turns any
+/// scenario into an external one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    #[serde(default)]
+    pub mode: RedisMode,
+    /// Required when mode = "external": `redis://host:port[/db]`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Managed mode only: the persistence and memory settings of the server streamdrill starts.
+    #[serde(default)]
+    pub appendonly: bool,
+    #[serde(default)]
+    pub appendfsync: Appendfsync,
+    /// RDB snapshot schedule in redis.conf syntax ("900 1 300 10"); "" disables RDB.
+    #[serde(default)]
+    pub save: String,
+    /// e.g. "256mb"; none means unlimited.
+    #[serde(default)]
+    pub maxmemory: Option<String>,
+    /// Extra redis.conf lines, e.g. ["maxmemory-policy allkeys-lru"].
+    #[serde(default)]
+    pub config: Vec<String>,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            mode: RedisMode::Managed,
+            url: None,
+            appendonly: false,
+            appendfsync: Appendfsync::Everysec,
+            save: String::new(),
+            maxmemory: None,
+            config: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    #[default]
+    Managed,
+    External,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Appendfsync {
+    Always,
+    #[default]
+    Everysec,
+    No,
+}
+
+/// Per-stream settings. A stream written by a producer but not listed here is untrimmed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    pub key: String,
+    /// Trim on every XADD to at most this many entries (MAXLEN).
+    #[serde(default)]
+    pub maxlen: Option<u64>,
+    /// Trim on every XADD entries older than this age (MINID = now - age).
+    #[serde(default)]
+    pub minid: Option<Dur>,
+    /// Use `~` (approximate, cheaper) trimming instead of `=`.
+    #[serde(default = "yes")]
+    pub approx: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProducerConfig {
+    /// Label in reports; defaults to the stream key.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub stream: String,
+    /// Number of producer actors sharing this entry's rate.
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default)]
+    pub arrival: Arrival,
+    /// Constant total rate (events/s across all `count` producers). Shorthand for one stage.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Rate at time 0 when `stages` ramp; defaults to the first stage's rate.
+    #[serde(default)]
+    pub start_rate: Option<f64>,
+    /// k6-style stages: each ramps linearly from the previous rate to its `rate`
+    /// over its `duration`. After the last stage its rate holds.
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+    /// Event mix; defaults to one type "Event" of 128 bytes.
+    #[serde(default)]
+    pub events: Vec<EventType>,
+    #[serde(default)]
+    pub aggregates: Aggregates,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub duration: Dur,
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrival {
+    /// Evenly spaced intended send times.
+    #[default]
+    Uniform,
+    /// Exponential gaps (a non-homogeneous Poisson process following the stages).
+    Poisson,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventType {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default = "one_f64")]
+    pub weight: f64,
+    /// Payload size: "512B" (fixed) or a distribution table.
+    #[serde(default = "default_size")]
+    pub size: SizeDist,
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+fn default_size() -> SizeDist {
+    SizeDist::Fixed { value: Bytes(128) }
+}
+
+/// Payload size distribution. A plain string ("512B") or integer is a fixed size;
+/// a table names its `dist`: `{ dist = "uniform", min = "100B", max = "1KiB" }`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "dist", rename_all = "lowercase")]
+pub enum SizeDist {
+    Fixed { value: Bytes },
+    Uniform { min: Bytes, max: Bytes },
+    Normal { mean: Bytes, stddev: Bytes },
+    Lognormal { mean: Bytes, stddev: Bytes },
+}
+
+/// Processing time distribution. A plain string ("200us") is a fixed time;
+/// a table names its `dist`: `{ dist = "exponential", mean = "1ms" }`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "dist", rename_all = "lowercase")]
+pub enum TimeDist {
+    Fixed { value: Dur },
+    Uniform { min: Dur, max: Dur },
+    Exponential { mean: Dur },
+    Lognormal { mean: Dur, stddev: Dur },
+}
+
+// Hand-written so that a plain value means "fixed" and a bad table gets an
+// error naming the allowed `dist` values and their fields.
+impl<'de> Deserialize<'de> for SizeDist {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const KINDS: units::DistKinds = &[
+            ("fixed", &["value"]),
+            ("uniform", &["min", "max"]),
+            ("normal", &["mean", "stddev"]),
+            ("lognormal", &["mean", "stddev"]),
+        ];
+        let (kind, v) = units::deserialize_dist::<D, Bytes>(d, "size", KINDS)?;
+        Ok(match kind {
+            "fixed" => SizeDist::Fixed { value: v[0] },
+            "uniform" => SizeDist::Uniform {
+                min: v[0],
+                max: v[1],
+            },
+            "normal" => SizeDist::Normal {
+                mean: v[0],
+                stddev: v[1],
+            },
+            _ => SizeDist::Lognormal {
+                mean: v[0],
+                stddev: v[1],
+            },
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeDist {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const KINDS: units::DistKinds = &[
+            ("fixed", &["value"]),
+            ("uniform", &["min", "max"]),
+            ("exponential", &["mean"]),
+            ("lognormal", &["mean", "stddev"]),
+        ];
+        let (kind, v) = units::deserialize_dist::<D, Dur>(d, "processing time", KINDS)?;
+        Ok(match kind {
+            "fixed" => TimeDist::Fixed { value: v[0] },
+            "uniform" => TimeDist::Uniform {
+                min: v[0],
+                max: v[1],
+            },
+            "exponential" => TimeDist::Exponential { mean: v[0] },
+            _ => TimeDist::Lognormal {
+                mean: v[0],
+                stddev: v[1],
+            },
+        })
+    }
+}
+
+impl Default for TimeDist {
+    fn default() -> Self {
+        TimeDist::Fixed { value: Dur::ZERO }
+    }
+}
+
+/// Which aggregate (order id, user id...) an event belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Aggregates {
+    #[serde(default = "default_aggregate_count")]
+    pub count: u64,
+    #[serde(default)]
+    pub popularity: Popularity,
+    /// Zipf exponent (s); only with popularity = "zipf".
+    #[serde(default = "default_zipf_exponent")]
+    pub exponent: f64,
+}
+
+impl Default for Aggregates {
+    fn default() -> Self {
+        Aggregates {
+            count: default_aggregate_count(),
+            popularity: Popularity::Uniform,
+            exponent: default_zipf_exponent(),
+        }
+    }
+}
+
+fn default_aggregate_count() -> u64 {
+    1000
+}
+fn default_zipf_exponent() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Popularity {
+    #[default]
+    Uniform,
+    Zipf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    pub stream: String,
+    pub name: String,
+    #[serde(default = "one")]
+    pub consumers: u32,
+    /// XREADGROUP COUNT.
+    #[serde(default = "default_batch")]
+    pub batch: u32,
+    /// XREADGROUP BLOCK.
+    #[serde(default = "default_block")]
+    pub block: Dur,
+    /// XGROUP CREATE id: "0" reads the stream from its start, "$" only new entries.
+    #[serde(default = "default_start")]
+    pub start: String,
+    /// Consumers begin reading this long after the run starts (a late or catching-up group).
+    #[serde(default)]
+    pub start_after: Dur,
+    #[serde(default)]
+    pub processing: TimeDist,
+    #[serde(default)]
+    pub ack: AckMode,
+}
+
+fn default_batch() -> u32 {
+    100
+}
+fn default_block() -> Dur {
+    Dur::from_millis(100)
+}
+fn default_start() -> String {
+    "0".to_string()
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AckMode {
+    /// XACK each batch after it is processed.
+    #[default]
+    Batch,
+    /// XREADGROUP NOACK: entries never enter the pending list.
+    Noack,
+}
+
+/// Service-level objectives. A failed check makes `run` exit non-zero
+/// after the report is written. Absent fields are not checked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Every group's end-to-end p99 at most this.
+    #[serde(default)]
+    pub e2e_p99: Option<Dur>,
+    /// Produce latency (from intended send time to XADD reply) p99 at most this.
+    #[serde(default)]
+    pub produce_p99: Option<Dur>,
+    /// Achieved produce rate at least this fraction of the target (e.g. 0.99).
+    #[serde(default)]
+    pub min_rate_ratio: Option<f64>,
+    /// Acknowledged-but-never-processed events allowed, per group.
+    #[serde(default)]
+    pub lost: Option<u64>,
+    /// Events processed more than once allowed, per group.
+    #[serde(default)]
+    pub duplicates: Option<u64>,
+    /// Failed XADDs allowed.
+    #[serde(default)]
+    pub errors: Option<u64>,
+}

@@ -1,0 +1,542 @@
+//! Checks a deserialized [`Scenario`] for what its types cannot express:
+//! positive rates, groups reading streams that someone writes, sane
+//! distributions. Pure (no I/O): `load` calls it and turns each
+//! [`Violation`] into an error with a file line; the CLI may call it too.
+//! Every problem text says what is allowed and how to fix it.
+
+use super::{
+    EventType, GroupConfig, Popularity, ProducerConfig, RedisMode, Scenario, SizeDist, TimeDist,
+};
+use std::collections::HashSet;
+
+/// One broken rule: the field path (`producers[0].rate`) and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub problem: String,
+}
+
+/// Largest event payload the harness generates; larger ones are a typo, not a test.
+const MAX_EVENT_BYTES: u64 = 64 << 20;
+const MAX_PRODUCERS_PER_ENTRY: u32 = 100_000;
+const MAX_CONSUMERS_PER_GROUP: u32 = 10_000;
+
+/// All violations, in file order; empty when the scenario is valid.
+pub fn validate(s: &Scenario) -> Vec<Violation> {
+    let mut v = Checks(Vec::new());
+    top_level(&mut v, s);
+    redis(&mut v, s);
+    if s.producers.is_empty() {
+        v.add(
+            "producers",
+            "at least one producer is needed: add a [[producers]] table with `stream` and `rate`",
+        );
+    }
+    for (i, p) in s.producers.iter().enumerate() {
+        producer(&mut v, &format!("producers[{i}]"), p);
+    }
+    let written: Vec<&str> = s.producers.iter().map(|p| p.stream.as_str()).collect();
+    streams(&mut v, s, &written);
+    groups(&mut v, &s.groups, &written);
+    slo(&mut v, s);
+    v.0
+}
+
+struct Checks(Vec<Violation>);
+
+impl Checks {
+    fn add(&mut self, field: impl Into<String>, problem: impl Into<String>) {
+        self.0.push(Violation {
+            field: field.into(),
+            problem: problem.into(),
+        });
+    }
+}
+
+fn top_level(v: &mut Checks, s: &Scenario) {
+    let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if s.name.is_empty() || !s.name.chars().all(name_ok) {
+        v.add(
+            "name",
+            format!(
+                "{:?} cannot be used: the name goes into directory and key names, so use only \
+                 letters, digits, '.', '_' and '-' (e.g. \"order-events\")",
+                s.name
+            ),
+        );
+    }
+    if s.duration.is_zero() {
+        v.add("duration", "must be more than 0, e.g. duration = \"30s\"");
+    } else if s.warmup >= s.duration {
+        v.add(
+            "warmup",
+            format!(
+                "warmup ({}) must be shorter than duration ({}), which includes it",
+                s.warmup, s.duration
+            ),
+        );
+    }
+    if s.drain_timeout.is_zero() {
+        v.add(
+            "drain_timeout",
+            "must be more than 0 so consumers can finish, e.g. drain_timeout = \"10s\"",
+        );
+    }
+}
+
+fn redis(v: &mut Checks, s: &Scenario) {
+    let r = &s.redis;
+    match (r.mode, &r.url) {
+        (RedisMode::External, None) => v.add(
+            "redis.url",
+            "mode = \"external\" needs url = \"redis://host:port\"",
+        ),
+        (RedisMode::External, Some(url)) => {
+            if !["redis://", "rediss://", "unix://"]
+                .iter()
+                .any(|p| url.starts_with(p))
+            {
+                v.add(
+                    "redis.url",
+                    format!("{url:?} must start with redis://, rediss:// or unix://"),
+                );
+            }
+        }
+        (RedisMode::Managed, Some(_)) => v.add(
+            "redis.url",
+            "a managed server gets its own address: remove url or set mode = \"external\"",
+        ),
+        (RedisMode::Managed, None) => {}
+    }
+    if let Some(m) = &r.maxmemory
+        && !is_redis_memory(m)
+    {
+        v.add(
+            "redis.maxmemory",
+            format!(
+                "{m:?} is not a redis memory size; write e.g. \"256mb\", \"1gb\" or a byte count"
+            ),
+        );
+    }
+}
+
+/// Redis's own memory syntax: digits then b, k, kb, m, mb, g or gb (any case).
+fn is_redis_memory(s: &str) -> bool {
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let unit = s[digits..].to_ascii_lowercase();
+    digits > 0 && ["", "b", "k", "kb", "m", "mb", "g", "gb"].contains(&unit.as_str())
+}
+
+fn producer(v: &mut Checks, at: &str, p: &ProducerConfig) {
+    if p.stream.is_empty() {
+        v.add(
+            format!("{at}.stream"),
+            "must name a stream key, e.g. stream = \"orders\"",
+        );
+    }
+    if p.count == 0 || p.count > MAX_PRODUCERS_PER_ENTRY {
+        v.add(
+            format!("{at}.count"),
+            format!(
+                "{} is out of range: use 1 to {MAX_PRODUCERS_PER_ENTRY}",
+                p.count
+            ),
+        );
+    }
+    match (p.rate, p.stages.is_empty()) {
+        (None, true) => v.add(
+            at,
+            "no rate given: set `rate = 1000` or `stages = [...]` (events/s)",
+        ),
+        (Some(_), false) => v.add(
+            at,
+            "both `rate` and `stages` are set: keep `rate` for a constant rate or `stages` for a profile",
+        ),
+        (Some(r), true) if !(r.is_finite() && r > 0.0) => v.add(
+            format!("{at}.rate"),
+            format!("{r} is not a rate: use a finite number of events/s above 0"),
+        ),
+        _ => {}
+    }
+    for (i, st) in p.stages.iter().enumerate() {
+        if !(st.rate.is_finite() && st.rate >= 0.0) {
+            v.add(
+                format!("{at}.stages[{i}].rate"),
+                format!(
+                    "{} is not a rate: use a finite number of events/s, 0 or more",
+                    st.rate
+                ),
+            );
+        }
+    }
+    match p.start_rate {
+        Some(r) if p.stages.is_empty() => v.add(
+            format!("{at}.start_rate"),
+            format!("start_rate = {r} only applies to `stages`; remove it or use stages"),
+        ),
+        Some(r) if !(r.is_finite() && r >= 0.0) => v.add(
+            format!("{at}.start_rate"),
+            format!("{r} is not a rate: use a finite number of events/s, 0 or more"),
+        ),
+        _ => {}
+    }
+    let start = p.start_rate.unwrap_or(0.0);
+    if !p.stages.is_empty() && start == 0.0 && p.stages.iter().all(|s| s.rate == 0.0) {
+        v.add(
+            format!("{at}.stages"),
+            "every stage has rate 0, so nothing would be sent: give some stage a rate above 0",
+        );
+    }
+    events(v, at, &p.events);
+    if p.aggregates.count == 0 {
+        v.add(format!("{at}.aggregates.count"), "must be at least 1");
+    }
+    let e = p.aggregates.exponent;
+    if p.aggregates.popularity == Popularity::Zipf && !(e.is_finite() && e > 0.0) {
+        v.add(
+            format!("{at}.aggregates.exponent"),
+            format!("{e} is not a Zipf exponent: use a finite number above 0, e.g. 1.0"),
+        );
+    }
+}
+
+fn events(v: &mut Checks, at: &str, events: &[EventType]) {
+    let mut total = 0.0;
+    for (i, e) in events.iter().enumerate() {
+        let at = format!("{at}.events[{i}]");
+        if e.kind.is_empty() {
+            v.add(
+                format!("{at}.type"),
+                "must name the event type, e.g. type = \"OrderPlaced\"",
+            );
+        }
+        if e.weight.is_finite() && e.weight >= 0.0 {
+            total += e.weight;
+        } else {
+            v.add(
+                format!("{at}.weight"),
+                format!(
+                    "{} is not a weight: use a finite number, 0 or more",
+                    e.weight
+                ),
+            );
+        }
+        size(v, &format!("{at}.size"), &e.size);
+    }
+    if !events.is_empty() && total <= 0.0 {
+        v.add(
+            format!("{at}.events"),
+            "the weights add up to 0, so no event could be chosen: give some event a weight above 0",
+        );
+    }
+}
+
+fn size(v: &mut Checks, at: &str, d: &SizeDist) {
+    let too_big = |b: super::Bytes| b.get() > MAX_EVENT_BYTES;
+    let (largest, problem) = match d {
+        SizeDist::Fixed { value } => (*value, None),
+        SizeDist::Uniform { min, max } => (
+            (*min).max(*max),
+            (min > max).then(|| format!("min ({min}) is larger than max ({max})")),
+        ),
+        SizeDist::Normal { mean, .. } => (*mean, None),
+        SizeDist::Lognormal { mean, .. } => (
+            *mean,
+            (mean.get() == 0).then(|| "a lognormal mean must be above 0".to_string()),
+        ),
+    };
+    if too_big(largest) {
+        v.add(
+            at,
+            format!("{largest} is too large: event sizes go up to 64MiB"),
+        );
+    }
+    if let Some(p) = problem {
+        v.add(at, p);
+    }
+}
+
+fn streams(v: &mut Checks, s: &Scenario, written: &[&str]) {
+    let mut seen = HashSet::new();
+    for (i, st) in s.streams.iter().enumerate() {
+        let at = format!("streams[{i}]");
+        if st.key.is_empty() {
+            v.add(
+                format!("{at}.key"),
+                "must name a stream, e.g. key = \"orders\"",
+            );
+        } else if !seen.insert(st.key.as_str()) {
+            v.add(
+                format!("{at}.key"),
+                format!(
+                    "stream {:?} is configured twice: merge the two [[streams]] tables",
+                    st.key
+                ),
+            );
+        } else if !written.contains(&st.key.as_str()) {
+            v.add(
+                format!("{at}.key"),
+                format!(
+                    "stream {:?} is written by no producer; producers write: {}",
+                    st.key,
+                    written.join(", ")
+                ),
+            );
+        }
+        if st.maxlen.is_some() && st.minid.is_some() {
+            v.add(
+                at.clone(),
+                "set `maxlen` or `minid`, not both: XADD trims by one of them",
+            );
+        }
+        if st.maxlen == Some(0) {
+            v.add(
+                format!("{at}.maxlen"),
+                "must be at least 1 (leave it out to keep every entry)",
+            );
+        }
+    }
+}
+
+fn groups(v: &mut Checks, groups: &[GroupConfig], written: &[&str]) {
+    let mut seen = HashSet::new();
+    for (i, g) in groups.iter().enumerate() {
+        let at = format!("groups[{i}]");
+        if !seen.insert((g.stream.as_str(), g.name.as_str())) {
+            v.add(
+                format!("{at}.name"),
+                format!(
+                    "group {:?} on stream {:?} is defined twice",
+                    g.name, g.stream
+                ),
+            );
+        }
+        if g.name.is_empty() {
+            v.add(
+                format!("{at}.name"),
+                "must name the group, e.g. name = \"billing\"",
+            );
+        }
+        if !written.contains(&g.stream.as_str()) {
+            v.add(
+                format!("{at}.stream"),
+                format!(
+                    "group `{}` reads stream `{}`, which no producer writes; producers write: {}",
+                    g.name,
+                    g.stream,
+                    written.join(", ")
+                ),
+            );
+        }
+        if g.consumers == 0 || g.consumers > MAX_CONSUMERS_PER_GROUP {
+            v.add(
+                format!("{at}.consumers"),
+                format!(
+                    "{} is out of range: use 1 to {MAX_CONSUMERS_PER_GROUP}",
+                    g.consumers
+                ),
+            );
+        }
+        if g.batch == 0 {
+            v.add(
+                format!("{at}.batch"),
+                "must be at least 1 (entries per XREADGROUP)",
+            );
+        }
+        if g.block.as_duration() < std::time::Duration::from_millis(1)
+            || g.block.as_duration() > std::time::Duration::from_secs(3600)
+        {
+            v.add(
+                format!("{at}.block"),
+                format!(
+                    "{} is out of range: use 1ms to 1h (BLOCK 0 would wait forever)",
+                    g.block
+                ),
+            );
+        }
+        if !is_start_id(&g.start) {
+            v.add(
+                format!("{at}.start"),
+                format!(
+                    "{:?} is not a stream id: use \"0\" (from the start), \"$\" (only new entries) \
+                     or an id like \"1700000000000-0\"",
+                    g.start
+                ),
+            );
+        }
+        processing(v, &format!("{at}.processing"), &g.processing);
+    }
+}
+
+/// "0", "$", or `<ms>-<seq>` (Redis also accepts a bare `<ms>`).
+fn is_start_id(s: &str) -> bool {
+    let num = |p: &str| !p.is_empty() && p.len() <= 20 && p.parse::<u64>().is_ok();
+    match s.split_once('-') {
+        _ if s == "$" => true,
+        Some((ms, seq)) => num(ms) && num(seq),
+        None => num(s),
+    }
+}
+
+fn processing(v: &mut Checks, at: &str, d: &TimeDist) {
+    match d {
+        TimeDist::Uniform { min, max } if min > max => {
+            v.add(at, format!("min ({min}) is larger than max ({max})"))
+        }
+        TimeDist::Lognormal { mean, .. } if mean.is_zero() => v.add(
+            at,
+            "a lognormal mean must be above 0; use \"0s\" for no processing time",
+        ),
+        _ => {}
+    }
+}
+
+fn slo(v: &mut Checks, s: &Scenario) {
+    if let Some(r) = s.slo.min_rate_ratio
+        && !(r > 0.0 && r <= 1.5)
+    {
+        v.add(
+            "slo.min_rate_ratio",
+            format!("{r} is out of range: use a fraction of the target rate above 0 and at most 1.5, e.g. 0.99"),
+        );
+    }
+    for (name, d) in [
+        ("e2e_p99", s.slo.e2e_p99),
+        ("produce_p99", s.slo.produce_p99),
+    ] {
+        if d.is_some_and(|d| d.is_zero()) {
+            v.add(
+                format!("slo.{name}"),
+                "must be more than 0 (no latency is 0); e.g. \"25ms\"",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use toml_edit::DocumentMut;
+
+    const BASE: &str = r#"
+name = "ok"
+duration = "10s"
+[[producers]]
+stream = "orders"
+rate = 100
+events = [{ type = "A" }]
+[[groups]]
+stream = "orders"
+name = "g"
+"#;
+
+    /// BASE with `path=value` edits (as `--set` applies them); `-path` removes a key.
+    fn with(edits: &[&str]) -> Scenario {
+        let mut doc: DocumentMut = BASE.parse().expect("BASE parses");
+        for edit in edits {
+            if let Some(path) = edit.strip_prefix('-') {
+                let (parent, key) = path.rsplit_once('.').expect("a dotted path");
+                let mut item = doc.as_item_mut();
+                for seg in parent.split('.') {
+                    item = match seg.parse::<usize>() {
+                        Ok(n) => &mut item[n],
+                        Err(_) => &mut item[seg],
+                    };
+                }
+                item.as_table_like_mut().expect("a table").remove(key);
+            } else {
+                let (path, value) = edit.split_once('=').expect("path=value");
+                super::super::load::set_path(doc.as_item_mut(), path, value).expect("edit applies");
+            }
+        }
+        toml::from_str(&doc.to_string()).unwrap_or_else(|e| panic!("{edits:?}: {e}"))
+    }
+
+    fn problems(edits: &[&str]) -> Vec<Violation> {
+        validate(&with(edits))
+    }
+
+    #[test]
+    fn valid_scenarios_pass() {
+        assert_eq!(problems(&[]), []);
+        // A stage may step (duration 0) and go to rate 0.
+        let stages = "[{ duration = \"0s\", rate = 10 }, { duration = \"5s\", rate = 0 }]";
+        let edits = ["-producers.0.rate", &format!("producers.0.stages={stages}")];
+        assert_eq!(problems(&edits), []);
+        for ok in ["256mb", "1GB", "1048576", "100k"] {
+            assert!(is_redis_memory(ok), "{ok}");
+        }
+        for ok in ["0", "$", "1700000000000-0", "5"] {
+            assert!(is_start_id(ok), "{ok}");
+        }
+    }
+
+    /// Each case: edits to BASE, the field expected to be reported, and a piece of its text.
+    #[rustfmt::skip]
+    const CASES: &[(&[&str], &str, &str)] = &[
+        (&["name=\"\""], "name", "only letters, digits"),
+        (&["name=\"a/b\""], "name", "directory and key names"),
+        (&["duration=0s"], "duration", "more than 0"),
+        (&["warmup=10s"], "warmup", "shorter than duration"),
+        (&["drain_timeout=0s"], "drain_timeout", "more than 0"),
+        (&["redis.mode=external"], "redis.url", "needs url"),
+        (&["redis.mode=external", "redis.url=http://x"], "redis.url", "redis://, rediss://"),
+        (&["redis.url=redis://x"], "redis.url", "remove url or set mode = \"external\""),
+        (&["redis.maxmemory=lots"], "redis.maxmemory", "\"256mb\""),
+        (&["producers=[]"], "producers", "at least one producer"),
+        (&["producers.0.stream=\"\""], "producers[0].stream", "stream = "),
+        (&["producers.0.count=0"], "producers[0].count", "use 1 to 100000"),
+        (&["producers.0.count=100001"], "producers[0].count", "use 1 to 100000"),
+        (&["-producers.0.rate"], "producers[0]", "set `rate = 1000` or `stages = [...]`"),
+        (&["producers.0.stages=[{duration=\"1s\", rate=1}]"], "producers[0]", "both `rate`"),
+        (&["producers.0.rate=nan"], "producers[0].rate", "above 0"),
+        (&["producers.0.rate=0"], "producers[0].rate", "above 0"),
+        (&["producers.0.start_rate=5"], "producers[0].start_rate", "only applies to `stages`"),
+        (&["-producers.0.rate", "producers.0.stages=[{duration=\"1s\", rate=-1}]"], "producers[0].stages[0].rate", "0 or more"),
+        (&["-producers.0.rate", "producers.0.stages=[{duration=\"1s\", rate=inf}]"], "producers[0].stages[0].rate", "finite"),
+        (&["-producers.0.rate", "producers.0.stages=[{duration=\"1s\", rate=0}]"], "producers[0].stages", "every stage has rate 0"),
+        (&["-producers.0.rate", "producers.0.stages=[{duration=\"1s\", rate=1}]", "producers.0.start_rate=nan"], "producers[0].start_rate", "0 or more"),
+        (&["producers.0.aggregates={count=0}"], "producers[0].aggregates.count", "at least 1"),
+        (&["producers.0.aggregates={popularity=\"zipf\", exponent=0.0}"], "producers[0].aggregates.exponent", "above 0"),
+        (&["producers.0.events.0.type=\"\""], "producers[0].events[0].type", "type = "),
+        (&["producers.0.events.0.weight=-1"], "producers[0].events[0].weight", "0 or more"),
+        (&["producers.0.events.0.weight=0"], "producers[0].events", "add up to 0"),
+        (&["producers.0.events.0.size=67108865"], "producers[0].events[0].size", "up to 64MiB"),
+        (&["producers.0.events.0.size={dist=\"uniform\", min=10, max=5}"], "producers[0].events[0].size", "larger than max"),
+        (&["producers.0.events.0.size={dist=\"lognormal\", mean=0, stddev=1}"], "producers[0].events[0].size", "mean must be above 0"),
+        (&["streams=[{key=\"\"}]"], "streams[0].key", "must name a stream"),
+        (&["streams=[{key=\"orders\"}, {key=\"orders\"}]"], "streams[1].key", "configured twice"),
+        (&["streams=[{key=\"other\"}]"], "streams[0].key", "written by no producer; producers write: orders"),
+        (&["streams=[{key=\"orders\", maxlen=10, minid=\"1s\"}]"], "streams[0]", "not both"),
+        (&["streams=[{key=\"orders\", maxlen=0}]"], "streams[0].maxlen", "at least 1"),
+        (&["groups=[{stream=\"orders\", name=\"g\"}, {stream=\"orders\", name=\"g\"}]"], "groups[1].name", "defined twice"),
+        (&["groups.0.name=\"\""], "groups[0].name", "must name the group"),
+        (&["groups.0.stream=payments"], "groups[0].stream", "group `g` reads stream `payments`, which no producer writes; producers write: orders"),
+        (&["groups.0.consumers=0"], "groups[0].consumers", "use 1 to 10000"),
+        (&["groups.0.consumers=10001"], "groups[0].consumers", "use 1 to 10000"),
+        (&["groups.0.batch=0"], "groups[0].batch", "at least 1"),
+        (&["groups.0.block=0s"], "groups[0].block", "BLOCK 0 would wait forever"),
+        (&["groups.0.block=61m"], "groups[0].block", "1ms to 1h"),
+        (&["groups.0.start=soon"], "groups[0].start", "\"0\" (from the start)"),
+        (&["groups.0.start=1-x"], "groups[0].start", "not a stream id"),
+        (&["groups.0.processing={dist=\"uniform\", min=\"2ms\", max=\"1ms\"}"], "groups[0].processing", "larger than max"),
+        (&["groups.0.processing={dist=\"lognormal\", mean=\"0s\", stddev=\"0s\"}"], "groups[0].processing", "mean must be above 0"),
+        (&["slo.min_rate_ratio=0.0"], "slo.min_rate_ratio", "above 0 and at most 1.5"),
+        (&["slo.min_rate_ratio=1.6"], "slo.min_rate_ratio", "at most 1.5"),
+        (&["slo.min_rate_ratio=nan"], "slo.min_rate_ratio", "out of range"),
+        (&["slo.e2e_p99=0s"], "slo.e2e_p99", "more than 0"),
+        (&["slo.produce_p99=0s"], "slo.produce_p99", "more than 0"),
+    ];
+
+    #[test]
+    fn each_rule_reports_its_field_and_what_is_allowed() {
+        for (edits, field, needle) in CASES {
+            let v = problems(edits);
+            assert!(
+                v.iter()
+                    .any(|v| v.field == *field && v.problem.contains(needle)),
+                "{edits:?}: wanted `{field}`: ...{needle}...; got {v:?}"
+            );
+        }
+    }
+}

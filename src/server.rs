@@ -1,0 +1,515 @@
+//! Managed `redis-server` processes: the runner starts one in managed mode,
+//! the integration tests and benches start one each, and failure drills kill
+//! and restart them.
+//!
+//! A [`RedisServer`] owns a child process listening on a free loopback port
+//! and a temporary data directory holding its `redis.conf`, its log and its
+//! AOF/RDB files. [`RedisServer::restart`] reuses the same port and directory,
+//! so recovery after [`RedisServer::kill9`] is the real thing. Dropping the
+//! value kills the process and deletes the directory. This module is
+//! synchronous: it only spawns, probes and kills processes.
+//!
+//! The child is not tied to our own death (`PR_SET_PDEATHSIG` needs `unsafe`
+//! `pre_exec`); if the harness itself is SIGKILLed, its servers outlive it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::scenario::{Appendfsync, RedisConfig};
+
+/// Environment variable naming the redis-server binary, overriding the PATH lookup.
+pub const REDIS_SERVER_ENV: &str = "STREAMDRILL_REDIS_SERVER";
+/// Default time a server gets to answer PING after spawning (AOF/RDB loading included).
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a graceful stop waits for the process to exit before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Fresh ports tried when the one we picked was taken before the server bound it.
+const PORT_ATTEMPTS: u32 = 5;
+/// Pause between readiness and exit probes.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// Timeout of one readiness probe's connect, read and write.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// The log is read from at most this far before its end.
+const LOG_TAIL_MAX_BYTES: u64 = 64 * 1024;
+const CONF_FILE: &str = "redis.conf";
+const LOG_FILE: &str = "redis.log";
+
+/// Persistence and memory settings of a managed server. The default has no
+/// persistence at all (no AOF, no RDB).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub appendonly: bool,
+    pub appendfsync: Appendfsync,
+    /// RDB snapshot schedule in redis.conf syntax ("900 1 300 10"); "" disables RDB.
+    pub save: String,
+    /// e.g. "256mb"; `None` means unlimited.
+    pub maxmemory: Option<String>,
+    /// Raw redis.conf lines, written last so they override the rest.
+    pub extra: Vec<String>,
+    /// How long `start` and `restart` wait for PING to answer (loading a
+    /// large AOF on restart may need more than the default).
+    pub ready_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            appendonly: false,
+            appendfsync: Appendfsync::Everysec,
+            save: String::new(),
+            maxmemory: None,
+            extra: Vec::new(),
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The managed-mode settings of a scenario's `[redis]` table.
+    pub fn from_scenario(c: &RedisConfig) -> Self {
+        ServerConfig {
+            appendonly: c.appendonly,
+            appendfsync: c.appendfsync,
+            save: c.save.clone(),
+            maxmemory: c.maxmemory.clone(),
+            extra: c.config.clone(),
+            ..ServerConfig::default()
+        }
+    }
+
+    /// Turn on the AOF with the given fsync policy.
+    pub fn aof(mut self, appendfsync: Appendfsync) -> Self {
+        self.appendonly = true;
+        self.appendfsync = appendfsync;
+        self
+    }
+
+    /// RDB snapshot schedule ("900 1"); "" disables RDB.
+    pub fn save(mut self, schedule: impl Into<String>) -> Self {
+        self.save = schedule.into();
+        self
+    }
+
+    pub fn maxmemory(mut self, limit: impl Into<String>) -> Self {
+        self.maxmemory = Some(limit.into());
+        self
+    }
+
+    /// Append one raw redis.conf line.
+    pub fn line(mut self, line: impl Into<String>) -> Self {
+        self.extra.push(line.into());
+        self
+    }
+
+    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// The redis.conf text for a server on `port` keeping its files in `dir`.
+    fn render(&self, port: u16, dir: &Path) -> String {
+        let fsync = match self.appendfsync {
+            Appendfsync::Always => "always",
+            Appendfsync::Everysec => "everysec",
+            Appendfsync::No => "no",
+        };
+        let save = if self.save.trim().is_empty() {
+            "\"\""
+        } else {
+            self.save.trim()
+        };
+        // The log goes to stdout, which `spawn` points at the log file together
+        // with stderr: config errors are printed to stderr before redis opens
+        // any `logfile`, and they are exactly what a failed start must show.
+        let mut conf = format!(
+            "port {port}\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\n\
+             dir {}\nlogfile \"\"\nsave {save}\nappendonly {}\nappendfsync {fsync}\n",
+            quote(&dir.to_string_lossy()),
+            if self.appendonly { "yes" } else { "no" },
+        );
+        if let Some(limit) = &self.maxmemory {
+            conf.push_str(&format!("maxmemory {limit}\n"));
+        }
+        for line in &self.extra {
+            conf.push_str(line);
+            conf.push('\n');
+        }
+        conf
+    }
+}
+
+/// redis.conf string quoting, so a data dir with spaces or quotes survives.
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A running (or killed, awaiting restart) redis-server of our own.
+#[derive(Debug)]
+pub struct RedisServer {
+    binary: PathBuf,
+    port: u16,
+    ready_timeout: Duration,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Start a server on a free loopback port in a fresh temporary directory
+    /// and wait until it answers PING.
+    pub fn start(config: ServerConfig) -> Result<RedisServer> {
+        let binary = find_binary()?;
+        let dir = tempfile::Builder::new()
+            .prefix("streamdrill-redis-")
+            .tempdir()
+            .map_err(|source| Error::Write {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let mut server = RedisServer {
+            binary,
+            port: 0,
+            ready_timeout: config.ready_timeout,
+            child: None,
+            dir,
+        };
+        let mut attempt = 1;
+        loop {
+            server.port =
+                free_port().map_err(|e| server.start_error(format!("found no free port: {e}")))?;
+            let conf = server.dir().join(CONF_FILE);
+            fs::write(&conf, config.render(server.port, server.dir()))
+                .map_err(|source| Error::Write { path: conf, source })?;
+            // A fresh log per attempt, so a retry's tail is not the last attempt's.
+            let _ = fs::remove_file(server.log_path());
+            match server.spawn_and_wait() {
+                Ok(()) => return Ok(server),
+                // Another process took the port between our probe and redis's bind.
+                Err(_)
+                    if attempt < PORT_ATTEMPTS
+                        && server.log_tail(20).contains("Address already in use") =>
+                {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The data directory: redis.conf, redis.log, AOF and RDB files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The process id while a process is running (or dead but not yet reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the process is still alive (a crash is noticed and reaped here).
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => match child.try_wait() {
+                Ok(None) => true,
+                Ok(Some(_)) | Err(_) => {
+                    self.child = None;
+                    false
+                }
+            },
+            None => false,
+        }
+    }
+
+    /// SIGKILL and reap: whatever was not yet persisted is lost, as in a crash.
+    /// A no-op when the process is already gone.
+    pub fn kill9(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        // `kill` fails only when the child already exited; `wait` reaps either way.
+        let _ = child.kill();
+        child.wait().map(drop).map_err(|e| {
+            Error::Internal(format!(
+                "cannot reap redis-server pid {} on port {}: {e}",
+                child.id(),
+                self.port
+            ))
+        })
+    }
+
+    /// Start again on the same port and data directory, so the server
+    /// recovers from its own AOF/RDB files, and wait until it answers PING
+    /// (which it does not while loading). A server still running is killed -9 first.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill9()?;
+        self.spawn_and_wait()
+    }
+
+    /// Graceful stop: SHUTDOWN (which, like SIGTERM, writes an RDB snapshot
+    /// when save points are configured and flushes the AOF), then wait for
+    /// the exit; SIGKILL if the server refuses or takes longer than the deadline.
+    pub fn stop(&mut self) -> Result<()> {
+        if !self.is_running() {
+            return Ok(());
+        }
+        if let Ok(reply) = self.request(b"*1\r\n$8\r\nSHUTDOWN\r\n") {
+            // A successful SHUTDOWN closes the connection without a reply;
+            // an error line means it refused (e.g. the RDB save failed).
+            if reply.starts_with('-') {
+                return self.kill9();
+            }
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                return Ok(());
+            }
+            sleep(POLL_INTERVAL);
+        }
+        self.kill9()
+    }
+
+    /// The last `lines` lines of the server's log (its stdout and stderr).
+    pub fn log_tail(&self, lines: usize) -> String {
+        read_tail(&self.log_path(), lines).unwrap_or_else(|e| format!("(cannot read the log: {e})"))
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir().join(LOG_FILE)
+    }
+
+    fn start_error(&self, problem: String) -> Error {
+        Error::ServerStart {
+            port: self.port,
+            problem,
+            log: self.log_path(),
+            log_tail: self.log_tail(30),
+        }
+    }
+
+    fn spawn_and_wait(&mut self) -> Result<()> {
+        let log_path = self.log_path();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|source| Error::Write {
+                path: log_path.clone(),
+                source,
+            })?;
+        let log_err = log.try_clone().map_err(|source| Error::Write {
+            path: log_path,
+            source,
+        })?;
+        let child = Command::new(&self.binary)
+            .arg(self.dir().join(CONF_FILE))
+            .current_dir(self.dir())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| {
+                self.start_error(format!(
+                    "could not be spawned from {}: {e}",
+                    self.binary.display()
+                ))
+            })?;
+        self.child = Some(child);
+        match self.wait_ready() {
+            Ok(()) => Ok(()),
+            Err(problem) => {
+                let _ = self.kill9();
+                Err(self.start_error(problem))
+            }
+        }
+    }
+
+    /// Poll until our own process answers PING with +PONG, it exits, or the deadline passes.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + self.ready_timeout;
+        loop {
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(format!("exited ({status}) before answering PING"));
+            }
+            let last = match self.probe() {
+                Ok(()) => return Ok(()),
+                Err(why) => why,
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "did not answer PING within {:?} (last probe: {last})",
+                    self.ready_timeout
+                ));
+            }
+            sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// One readiness probe: PING must answer +PONG (not -LOADING), and the
+    /// answering process must be ours, not someone who grabbed the port first.
+    fn probe(&self) -> Result<(), String> {
+        let reply = self
+            .request(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            .map_err(|e| e.to_string())?;
+        if !reply.starts_with("+PONG") {
+            return Err(reply.lines().next().unwrap_or_default().to_string());
+        }
+        let pid = reply
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        match (pid, self.pid()) {
+            (Some(theirs), Some(ours)) if theirs == ours => Ok(()),
+            (theirs, _) => Err(format!("port answered by another process (pid {theirs:?})")),
+        }
+    }
+
+    /// Send raw RESP and return what comes back: for PING + INFO, the +PONG
+    /// line and the whole INFO bulk string; for SHUTDOWN, "" or an error line.
+    fn request(&self, resp: &[u8]) -> std::io::Result<String> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let mut stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)?;
+        stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
+        stream.set_write_timeout(Some(PROBE_TIMEOUT))?;
+        stream.write_all(resp)?;
+        let mut reader = BufReader::new(stream);
+        let mut first = String::new();
+        if reader.read_line(&mut first)? == 0 || !first.starts_with("+PONG") {
+            return Ok(first);
+        }
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let len: usize = header
+            .trim()
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body)?;
+        Ok(first + &String::from_utf8_lossy(&body))
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.kill9();
+    }
+}
+
+/// `$STREAMDRILL_REDIS_SERVER` if set, else the first `redis-server` on PATH.
+fn find_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(REDIS_SERVER_ENV).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(Error::RedisServerMissing)
+        };
+    }
+    let path = std::env::var_os("PATH").ok_or(Error::RedisServerMissing)?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
+        .ok_or(Error::RedisServerMissing)
+}
+
+/// A port the kernel just handed out. Racy by nature (someone may take it
+/// before redis binds it), which `start` handles by retrying.
+fn free_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn read_tail(path: &Path, lines: usize) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_MAX_BYTES)))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let all: Vec<&str> = text.lines().collect();
+    Ok(all[all.len().saturating_sub(lines)..].join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_renders_no_persistence() {
+        let conf = ServerConfig::default().render(6390, Path::new("/tmp/x y"));
+        for line in [
+            "port 6390",
+            "bind 127.0.0.1",
+            "dir \"/tmp/x y\"",
+            "save \"\"",
+            "appendonly no",
+            "protected-mode no",
+            "daemonize no",
+        ] {
+            assert!(
+                conf.lines().any(|l| l == line),
+                "missing {line:?} in\n{conf}"
+            );
+        }
+        assert!(!conf.contains("maxmemory"));
+    }
+
+    #[test]
+    fn scenario_settings_and_extra_lines_render_last() {
+        let scenario = RedisConfig {
+            appendonly: true,
+            appendfsync: Appendfsync::Always,
+            save: "900 1".into(),
+            maxmemory: Some("64mb".into()),
+            config: vec!["maxmemory-policy allkeys-lru".into()],
+            ..RedisConfig::default()
+        };
+        let config = ServerConfig::from_scenario(&scenario).line("hz 50");
+        let conf = config.render(1, Path::new("/d"));
+        let lines: Vec<&str> = conf.lines().collect();
+        for line in [
+            "appendonly yes",
+            "appendfsync always",
+            "save 900 1",
+            "maxmemory 64mb",
+        ] {
+            assert!(lines.contains(&line), "missing {line:?} in\n{conf}");
+        }
+        assert_eq!(
+            &lines[lines.len() - 2..],
+            ["maxmemory-policy allkeys-lru", "hz 50"]
+        );
+    }
+
+    #[test]
+    fn quoting_escapes_quotes_and_backslashes() {
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn log_tail_keeps_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        fs::write(&path, "one\ntwo\nthree\n").unwrap();
+        assert_eq!(read_tail(&path, 2).unwrap(), "two\nthree");
+        assert_eq!(read_tail(&path, 10).unwrap(), "one\ntwo\nthree");
+        assert!(read_tail(&dir.path().join("missing"), 2).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+mod scenarios;
+mod support;
+mod server;
+mod cli;
+mod run;

@@ -1,0 +1,171 @@
+//! End-to-end runs against real redis-server processes: exact counts, the
+//! ledger failing when entries vanish, trimming, SLO verdicts, bad targets.
+
+use std::path::Path;
+use std::thread;
+use std::time::Duration;
+
+use redis::Commands;
+use streamdrill::report::Summary;
+use streamdrill::runner::{RunOptions, run_scenario};
+use streamdrill::scenario::{Overrides, load_str};
+
+use crate::support::{client, server, wait_until};
+
+fn run(toml: &str, out: &Path) -> Summary {
+    let scenario = load_str(toml, "test.toml", &Overrides::default()).expect("valid scenario");
+    let options = RunOptions { out_dir: out.to_path_buf(), on_progress: None };
+    run_scenario(scenario, options).expect("run succeeds").summary
+}
+
+const FIXED_RATE: &str = r#"
+name = "fixed"
+duration = "2s"
+warmup = "500ms"
+drain_timeout = "10s"
+[[producers]]
+stream = "s"
+count = 2
+rate = 500
+[[groups]]
+stream = "s"
+name = "a"
+consumers = 2
+batch = 50
+processing = "50us"
+[[groups]]
+stream = "s"
+name = "b"
+batch = 200
+"#;
+
+#[test]
+fn fixed_rate_gives_exact_counts_in_every_group() {
+    let out = tempfile::tempdir().unwrap();
+    let s = run(FIXED_RATE, out.path());
+    // 500/s for 2 s, warmup included in the ledger, split over two producers.
+    let sent_total = s.produce.sent + s.warmup.produce_sent;
+    assert_eq!(sent_total, 1000);
+    assert_eq!(s.verify.produce_acked, 1000);
+    assert_eq!(s.verify.streams[0].entries_added, 1000, "XINFO STREAM agrees");
+    assert!(s.verify.consistent);
+    assert_eq!(s.produce.errors, 0);
+    assert_eq!(s.groups.len(), 2);
+    for g in &s.groups {
+        assert_eq!(g.processed, 1000, "group {}", g.name);
+        assert_eq!((g.lost, g.duplicates, g.redelivered, g.unexpected), (0, 0, 0, 0), "group {}", g.name);
+        assert_eq!(g.pending_at_end, 0);
+        assert!(g.drained);
+        assert!(g.e2e_latency_us.count > 0 && g.e2e_latency_us.p50 > 0);
+    }
+    // 1.5 s measured at 500/s.
+    assert!((s.produce.target_rate_per_s - 500.0).abs() < 1.0, "{}", s.produce.target_rate_per_s);
+    assert_eq!(s.produce.sent, 750);
+    assert!(s.slo.passed);
+}
+
+#[test]
+fn run_writes_its_report_files() {
+    let out = tempfile::tempdir().unwrap();
+    let s = run(FIXED_RATE, out.path());
+    let dir = out.path().join(&s.run_id);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["schema_version"], 1);
+    assert_eq!(summary["groups"][0]["processed"], 1000);
+    let csv = std::fs::read_to_string(dir.join("timeseries.csv")).unwrap();
+    assert!(csv.lines().count() >= 3, "header and one row per second:\n{csv}");
+    assert!(dir.join("histograms").read_dir().unwrap().count() >= 3);
+}
+
+#[test]
+fn trimming_keeps_the_stream_at_maxlen() {
+    let out = tempfile::tempdir().unwrap();
+    let toml = r#"
+name = "trim"
+duration = "1s"
+[[streams]]
+key = "s"
+maxlen = 100
+approx = false
+[[producers]]
+stream = "s"
+rate = 1000
+"#;
+    let s = run(toml, out.path());
+    assert_eq!(s.verify.streams[0].entries_added, 1000);
+    assert_eq!(s.verify.streams[0].length, 100);
+}
+
+#[test]
+fn deleted_entries_are_reported_lost() {
+    // The group starts reading late; meanwhile the test XDELs some entries.
+    // Exactly those must come out as lost: the ledger can fail.
+    let redis = server();
+    let out = tempfile::tempdir().unwrap();
+    let toml = format!(
+        r#"
+name = "xdel"
+duration = "1s"
+[redis]
+mode = "external"
+url = "{}"
+[[producers]]
+stream = "s"
+rate = 100
+[[groups]]
+stream = "s"
+name = "late"
+start_after = "4s"
+"#,
+        redis.url()
+    );
+    let scenario = load_str(&toml, "xdel.toml", &Overrides::default()).unwrap();
+    let runner = thread::spawn(move || {
+        run_scenario(scenario, RunOptions { out_dir: out.path().to_path_buf(), on_progress: None }).map(|r| r.summary)
+    });
+
+    let mut conn = client(&redis);
+    let mut key = String::new();
+    wait_until(Duration::from_secs(3), "all 100 events in the stream", || {
+        let keys: Vec<String> = conn.keys("sd:*:s").unwrap();
+        key = keys.into_iter().next().unwrap_or_default();
+        !key.is_empty() && conn.xlen::<_, u64>(&key).unwrap() == 100
+    });
+    let entries: redis::streams::StreamRangeReply = conn.xrange_all(&key).unwrap();
+    let victims: Vec<_> = entries.ids.iter().step_by(10).collect();
+    let ids: Vec<&str> = victims.iter().map(|e| e.id.as_str()).collect();
+    let deleted: u64 = conn.xdel(&key, &ids).unwrap();
+    assert_eq!(deleted, 10);
+
+    let s = runner.join().unwrap().expect("run succeeds");
+    let g = &s.groups[0];
+    assert_eq!(g.lost, 10);
+    assert_eq!(g.processed, 90);
+    assert_eq!(g.duplicates, 0);
+    let lost_seqs: Vec<u64> = g.lost_sample.iter().map(|k| k.seq).collect();
+    assert_eq!(lost_seqs, (0..100).step_by(10).collect::<Vec<u64>>());
+}
+
+#[test]
+fn failed_slo_is_reported_not_hidden() {
+    let out = tempfile::tempdir().unwrap();
+    let toml = FIXED_RATE.replace("duration = \"2s\"", "duration = \"1s\"") + "[slo]\ne2e_p99 = \"1us\"\nlost = 0\n";
+    let s = run(&toml, out.path());
+    assert!(!s.slo.passed);
+    let failed: Vec<&str> = s.slo.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+    assert!(failed.iter().all(|n| n.starts_with("e2e_p99")), "{failed:?}");
+    assert_eq!(failed.len(), 2, "one per group: {failed:?}");
+}
+
+#[test]
+fn unreachable_redis_is_a_clear_error() {
+    let out = tempfile::tempdir().unwrap();
+    let toml = FIXED_RATE.to_string() + "[redis]\nmode = \"external\"\nurl = \"redis://127.0.0.1:1\"\n";
+    let scenario = load_str(&toml, "t.toml", &Overrides::default()).unwrap();
+    let err = run_scenario(scenario, RunOptions { out_dir: out.path().to_path_buf(), on_progress: None })
+        .err()
+        .expect("no server on port 1");
+    let text = err.to_string();
+    assert!(text.contains("redis://127.0.0.1:1") && text.contains("connecting"), "{text}");
+}

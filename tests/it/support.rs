@@ -1,0 +1,45 @@
+//! Helpers shared by the integration tests: a managed redis-server per test,
+//! a sync connection to it, and waiting on a condition with a deadline
+//! (tests never sleep for a fixed time).
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use streamdrill::server::{RedisServer, ServerConfig};
+
+/// How often `wait_until` re-checks its condition.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// A fresh managed server with the default config (no persistence).
+pub fn server() -> RedisServer {
+    server_with(ServerConfig::default())
+}
+
+/// A fresh managed server; panics with the error (log tail included) if it cannot start.
+pub fn server_with(config: ServerConfig) -> RedisServer {
+    RedisServer::start(config).unwrap_or_else(|e| panic!("cannot start redis-server: {e}"))
+}
+
+/// A sync connection to `server`.
+pub fn client(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to {}: {e}\n--- log tail ---\n{}",
+                server.url(),
+                server.log_tail(20)
+            )
+        })
+}
+
+/// Poll `cond` every 10 ms until it holds; panic naming `what` after `deadline`.
+pub fn wait_until(deadline: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !cond() {
+        if Instant::now() >= until {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        sleep(POLL_INTERVAL);
+    }
+}
