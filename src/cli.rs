@@ -14,7 +14,11 @@ use crate::runner::{RunOptions, run_scenario};
 use crate::scenario::{Overrides, Scenario, load_file};
 
 #[derive(Debug, Parser)]
-#[command(name = "streamdrill", version, about = "Load tests and failure drills for Redis Streams")]
+#[command(
+    name = "streamdrill",
+    version,
+    about = "Load tests and failure drills for Redis Streams"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -81,14 +85,25 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Validate(args) => {
             let s = args.load()?;
-            println!("{}: ok ({} producer entries, {} groups)", args.scenario.display(), s.producers.len(), s.groups.len());
+            println!(
+                "{}: ok ({} producer entries, {} groups)",
+                args.scenario.display(),
+                s.producers.len(),
+                s.groups.len()
+            );
             Ok(0)
         }
         Command::Run(args) => {
             let scenario = args.scenario.load()?;
-            let on_progress: Option<Box<dyn Fn(&Progress)>> =
-                (!args.quiet).then(|| Box::new(print_progress(scenario.duration.as_secs_f64())) as _);
-            let report = run_scenario(scenario, RunOptions { out_dir: args.out, on_progress })?;
+            let on_progress: Option<Box<dyn Fn(&Progress)>> = (!args.quiet)
+                .then(|| Box::new(print_progress(scenario.duration.as_secs_f64())) as _);
+            let report = run_scenario(
+                scenario,
+                RunOptions {
+                    out_dir: args.out,
+                    on_progress,
+                },
+            )?;
             if !args.quiet && std::io::stderr().is_terminal() {
                 eprintln!();
             }
@@ -123,7 +138,11 @@ fn print_progress(total_s: f64) -> impl Fn(&Progress) {
             );
         }
         let mut err = std::io::stderr().lock();
-        let _ = if in_place { write!(err, "\r\x1b[2K{line}") } else { writeln!(err, "{line}") };
+        let _ = if in_place {
+            write!(err, "\r\x1b[2K{line}")
+        } else {
+            writeln!(err, "{line}")
+        };
         let _ = err.flush();
     }
 }

@@ -12,8 +12,13 @@ pub struct RunClock {
 
 impl RunClock {
     pub fn start() -> RunClock {
-        let start_unix_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        RunClock { start: Instant::now(), start_unix_ns }
+        let start_unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        RunClock {
+            start: Instant::now(),
+            start_unix_ns,
+        }
     }
 
     /// Nanoseconds since the run started.

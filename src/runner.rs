@@ -81,7 +81,9 @@ fn summarize(plan: &Plan, url: &str, m: &Measured) -> Summary {
 /// A URL without its password, for reports.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
         _ => url.to_string(),
     }
 }
@@ -89,12 +91,29 @@ fn redact(url: &str) -> String {
 /// `<out>/<name>-<UTC timestamp>`, made unique with a suffix if two runs start
 /// in the same second; the directory name doubles as the run id.
 fn create_run_dir(out: &Path, name: &str) -> Result<(String, PathBuf)> {
-    std::fs::create_dir_all(out).map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
-    let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let stamp: String = report::rfc3339(now_ns).chars().filter(|c| c.is_ascii_digit()).take(14).collect();
-    let base = format!("{name}-{}T{}", &stamp[..8.min(stamp.len())], &stamp[8.min(stamp.len())..]);
+    std::fs::create_dir_all(out).map_err(|source| Error::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let now_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let stamp: String = report::rfc3339(now_ns)
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect();
+    let base = format!(
+        "{name}-{}T{}",
+        &stamp[..8.min(stamp.len())],
+        &stamp[8.min(stamp.len())..]
+    );
     for n in 1..1000 {
-        let id = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+        let id = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
         let dir = out.join(&id);
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok((id, dir)),
@@ -102,7 +121,10 @@ fn create_run_dir(out: &Path, name: &str) -> Result<(String, PathBuf)> {
             Err(source) => return Err(Error::Write { path: dir, source }),
         }
     }
-    Err(Error::Write { path: out.join(base), source: std::io::Error::other("too many runs in one second") })
+    Err(Error::Write {
+        path: out.join(base),
+        source: std::io::Error::other("too many runs in one second"),
+    })
 }
 
 #[cfg(test)]

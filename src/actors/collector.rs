@@ -10,7 +10,8 @@ use actix::prelude::*;
 use super::{ConsumeReport, LedgerBatch, ProduceReport, SampleReport};
 use crate::clock::RunClock;
 use crate::metrics::{
-    ConsumeStats, GroupLedger, GroupMetrics, Merge, Phased, ProduceLedger, ProduceStats, RunMetrics, Sample, Series,
+    ConsumeStats, GroupLedger, GroupMetrics, Merge, Phased, ProduceLedger, ProduceStats,
+    RunMetrics, Sample, Series,
 };
 use crate::plan::Plan;
 
@@ -52,7 +53,11 @@ impl Collector {
         Collector {
             clock,
             produce: Phased::default(),
-            ledgers: plan.groups.iter().map(|_| GroupLedger::new(plan.producers.len())).collect(),
+            ledgers: plan
+                .groups
+                .iter()
+                .map(|_| GroupLedger::new(plan.producers.len()))
+                .collect(),
             series: Series::new(groups.iter().map(|g| g.name.clone()).collect()),
             groups,
             target_at: Box::new(move |i| plan_for_target.target_rate_at(i as f64 + 0.5)),
@@ -82,7 +87,8 @@ impl Handler<ProduceReport> for Collector {
     fn handle(&mut self, r: ProduceReport, _: &mut Context<Self>) {
         self.produce.merge(&r.stats);
         let all = r.stats.merged();
-        self.series.set_target(r.interval, (self.target_at)(r.interval));
+        self.series
+            .set_target(r.interval, (self.target_at)(r.interval));
         self.series.add_produce(r.interval, &all);
         self.live(r.interval).produce.merge(&all);
     }
@@ -92,7 +98,9 @@ impl Handler<ConsumeReport> for Collector {
     type Result = ();
 
     fn handle(&mut self, r: ConsumeReport, _: &mut Context<Self>) {
-        let Some(group) = self.groups.get_mut(r.group) else { return };
+        let Some(group) = self.groups.get_mut(r.group) else {
+            return;
+        };
         group.stats.merge(&r.stats);
         let all = r.stats.merged();
         self.series.add_consume(r.interval, r.group, &all);
@@ -104,7 +112,9 @@ impl Handler<LedgerBatch> for Collector {
     type Result = ();
 
     fn handle(&mut self, b: LedgerBatch, _: &mut Context<Self>) {
-        let Some(ledger) = self.ledgers.get_mut(b.group) else { return };
+        let Some(ledger) = self.ledgers.get_mut(b.group) else {
+            return;
+        };
         for key in b.keys {
             ledger.delivered(key);
             if b.processed {
@@ -156,9 +166,13 @@ impl Handler<GetProgress> for Collector {
 
     fn handle(&mut self, _: GetProgress, _: &mut Context<Self>) -> Self::Result {
         let now_ns = self.clock.now_ns();
-        let last = RunClock::interval_of(now_ns).saturating_sub(1);
+        // The newest complete interval: reports land just after each whole second.
+        let newest = RunClock::interval_of(now_ns).saturating_sub(1);
+        let (last, live) = match self.live.range(..newest).next_back() {
+            Some((&i, live)) => (i, Some(live)),
+            None => (newest, None),
+        };
         let target = (self.target_at)(last);
-        let live = self.live.get(&last);
         let sample = self.last_sample.as_ref();
         let groups = self
             .groups

@@ -79,7 +79,11 @@ impl Consumer {
     }
 
     fn phase(&self, intended_ns: u64) -> Phase {
-        if intended_ns < self.measure_from_ns { Phase::Warmup } else { Phase::Measured }
+        if intended_ns < self.measure_from_ns {
+            Phase::Warmup
+        } else {
+            Phase::Measured
+        }
     }
 
     fn read_cmd(&self) -> redis::Cmd {
@@ -103,7 +107,10 @@ impl Consumer {
         let mut conn = self.conn.clone();
         let cmd = self.read_cmd();
         let read = async move { cmd.query_async::<Value>(&mut conn).await };
-        ctx.spawn(read.into_actor(self).map(|reply, act, ctx| act.on_read(reply, ctx)));
+        ctx.spawn(
+            read.into_actor(self)
+                .map(|reply, act, ctx| act.on_read(reply, ctx)),
+        );
     }
 
     fn on_read(&mut self, reply: redis::RedisResult<Value>, ctx: &mut Context<Self>) {
@@ -125,8 +132,16 @@ impl Consumer {
             let intended_ns = self.clock.offset_of_unix_ns(h.intended_ns);
             let stats = self.stats.get_mut(self.phase(intended_ns));
             stats.delivered += 1;
-            stats.delivery.record_ns(received_ns.saturating_sub(intended_ns));
-            batch.push(Delivered { key: EventKey { producer: h.producer, seq: h.seq }, intended_ns });
+            stats
+                .delivery
+                .record_ns(received_ns.saturating_sub(intended_ns));
+            batch.push(Delivered {
+                key: EventKey {
+                    producer: h.producer,
+                    seq: h.seq,
+                },
+                intended_ns,
+            });
         }
         // Entries are processed one after another; entry i finishes at the sum of
         // the first i+1 sampled times. Sleeping once for the whole batch keeps the
@@ -145,7 +160,7 @@ impl Consumer {
         let done_at = self.clock.instant_at(received_ns + elapsed_ns);
         let mut conn = self.conn.clone();
         let work = async move {
-            tokio::time::sleep_until(done_at.into()).await;
+            super::timer::sleep_until(done_at).await;
             match ack {
                 Some(cmd) => cmd.query_async::<u64>(&mut conn).await.map(Some),
                 None => Ok(None),
@@ -175,12 +190,21 @@ impl Consumer {
             Err(_) => self.stats.measured.errors += 1,
         }
         let keys = batch.into_iter().map(|d| d.key).collect();
-        self.ledger.do_send(LedgerBatch { group: self.group.index, keys, processed: true, unparsable });
+        self.ledger.do_send(LedgerBatch {
+            group: self.group.index,
+            keys,
+            processed: true,
+            unparsable,
+        });
     }
 
     fn flush(&mut self, interval: u32) {
         let stats = std::mem::take(&mut self.stats);
-        self.collector.do_send(ConsumeReport { group: self.group.index, interval, stats });
+        self.collector.do_send(ConsumeReport {
+            group: self.group.index,
+            interval,
+            stats,
+        });
     }
 }
 
@@ -189,17 +213,27 @@ impl Consumer {
 /// Reply shape: [[stream, [[id, [field, value, ...]], ...]]], or nil on timeout.
 fn parse_read_reply(reply: Value) -> (Vec<Vec<u8>>, Vec<Header>, u32) {
     let (mut ids, mut headers, mut unparsable) = (Vec::new(), Vec::new(), 0);
-    let Value::Array(streams) = reply else { return (ids, headers, unparsable) };
+    let Value::Array(streams) = reply else {
+        return (ids, headers, unparsable);
+    };
     for stream in streams {
-        let Value::Array(mut key_entries) = stream else { continue };
-        let Some(Value::Array(entries)) = key_entries.pop() else { continue };
+        let Value::Array(mut key_entries) = stream else {
+            continue;
+        };
+        let Some(Value::Array(entries)) = key_entries.pop() else {
+            continue;
+        };
         for entry in entries {
-            let Value::Array(mut parts) = entry else { continue };
+            let Value::Array(mut parts) = entry else {
+                continue;
+            };
             if parts.len() != 2 {
                 continue;
             }
             let fields = parts.pop().unwrap_or(Value::Nil);
-            let Some(Value::BulkString(id)) = parts.pop() else { continue };
+            let Some(Value::BulkString(id)) = parts.pop() else {
+                continue;
+            };
             match header_of_entry_fields(&fields) {
                 Some(h) => headers.push(h),
                 None => unparsable += 1,
@@ -214,8 +248,13 @@ impl Actor for Consumer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        every_interval(ctx, self.clock, |act: &mut Self, interval, _| act.flush(interval));
-        let wait = self.group.start_after.saturating_sub(Duration::from_nanos(self.clock.now_ns()));
+        every_interval(ctx, self.clock, |act: &mut Self, interval, _| {
+            act.flush(interval)
+        });
+        let wait = self
+            .group
+            .start_after
+            .saturating_sub(Duration::from_nanos(self.clock.now_ns()));
         ctx.run_later(wait, |act, ctx| act.poll(ctx));
     }
 }

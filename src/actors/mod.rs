@@ -10,6 +10,7 @@ pub mod collector;
 pub mod consumer;
 pub mod producer;
 pub mod sampler;
+pub mod timer;
 
 use std::time::Duration;
 
@@ -75,9 +76,17 @@ where
     let first = Duration::from_nanos(next_boundary - now) + FLUSH_OFFSET;
     ctx.run_later(first, move |act, ctx| {
         let f = flush.clone();
-        f(act, RunClock::interval_of(clock.now_ns()).saturating_sub(1), ctx);
+        f(
+            act,
+            RunClock::interval_of(clock.now_ns()).saturating_sub(1),
+            ctx,
+        );
         ctx.run_interval(INTERVAL, move |act, ctx| {
-            flush(act, RunClock::interval_of(clock.now_ns()).saturating_sub(1), ctx)
+            flush(
+                act,
+                RunClock::interval_of(clock.now_ns()).saturating_sub(1),
+                ctx,
+            )
         });
     });
 }

@@ -41,6 +41,11 @@ pub struct Producer {
     payloads: Arc<PayloadPool>,
     measure_from_ns: u64,
     in_flight: usize,
+    /// The one pending wake-up; replacing it cancels the old one, so ticks
+    /// never multiply (each costs a poll of every timer in the context).
+    timer: Option<SpawnHandle>,
+    /// `tick` found MAX_IN_FLIGHT pipelines out; the next reply resumes sending.
+    blocked: bool,
     stats: Phased<ProduceStats>,
     ledger: ProduceLedger,
     collector: Recipient<ProduceReport>,
@@ -76,6 +81,8 @@ impl Producer {
             payloads: setup.payloads,
             measure_from_ns: setup.measure_from.as_nanos() as u64,
             in_flight: 0,
+            timer: None,
+            blocked: false,
             stats: Phased::default(),
             ledger: ProduceLedger::new(),
             collector: setup.collector,
@@ -85,13 +92,18 @@ impl Producer {
     }
 
     fn phase(&self, intended_ns: u64) -> Phase {
-        if intended_ns < self.measure_from_ns { Phase::Warmup } else { Phase::Measured }
+        if intended_ns < self.measure_from_ns {
+            Phase::Warmup
+        } else {
+            Phase::Measured
+        }
     }
 
     /// Send what is due, then sleep until the next intended time.
     fn tick(&mut self, ctx: &mut Context<Self>) {
         if self.in_flight >= MAX_IN_FLIGHT {
-            return; // the next reply calls tick again
+            self.blocked = true;
+            return;
         }
         let now_ns = self.clock.now_ns();
         let mut batch = Vec::new();
@@ -114,10 +126,16 @@ impl Producer {
     }
 
     fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
+        if let Some(old) = self.timer.take() {
+            ctx.cancel_future(old);
+        }
         match self.next_due_ns {
             Some(due) => {
-                let wait = Duration::from_nanos(due.saturating_sub(self.clock.now_ns()));
-                ctx.run_later(wait, |act, ctx| act.tick(ctx));
+                let wake = super::timer::sleep_until(self.clock.instant_at(due));
+                self.timer = Some(ctx.spawn(wake.into_actor(self).map(|_, act, ctx| {
+                    act.timer = None;
+                    act.tick(ctx);
+                })));
             }
             None if self.in_flight == 0 => {
                 self.done.send_replace(true);
@@ -129,17 +147,25 @@ impl Producer {
     fn add_xadd(&mut self, pipe: &mut redis::Pipeline, intended_ns: u64) {
         let draw = self.plan.mix.draw(&mut self.rng);
         let mut header = Vec::with_capacity(crate::event::HEADER_MAX_BYTES);
-        Header { producer: self.plan.id, seq: self.seq, intended_ns: self.clock.unix_ns(intended_ns) }
-            .encode_into(&mut header);
+        Header {
+            producer: self.plan.id,
+            seq: self.seq,
+            intended_ns: self.clock.unix_ns(intended_ns),
+        }
+        .encode_into(&mut header);
         let cmd = pipe.cmd("XADD").arg(&*self.stream_key);
         match self.trim {
             Some(Trim::MaxLen { len, approx }) => {
-                cmd.arg("MAXLEN").arg(if approx { "~" } else { "=" }).arg(len);
+                cmd.arg("MAXLEN")
+                    .arg(if approx { "~" } else { "=" })
+                    .arg(len);
             }
             Some(Trim::MinAge { age, approx }) => {
                 let now_ms = self.clock.unix_ns(self.clock.now_ns()) / 1_000_000;
                 let min_ms = now_ms.saturating_sub(age.as_millis() as u64);
-                cmd.arg("MINID").arg(if approx { "~" } else { "=" }).arg(min_ms);
+                cmd.arg("MINID")
+                    .arg(if approx { "~" } else { "=" })
+                    .arg(min_ms);
             }
             None => {}
         }
@@ -168,15 +194,27 @@ impl Producer {
         ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
             act.in_flight -= 1;
             act.on_reply(sent_ns, batch, reply);
-            act.tick(ctx);
+            if std::mem::take(&mut act.blocked) {
+                act.tick(ctx);
+            } else if act.next_due_ns.is_none() && act.in_flight == 0 {
+                act.done.send_replace(true);
+            }
         }));
     }
 
-    fn on_reply(&mut self, sent_ns: u64, batch: Vec<(u64, u64)>, reply: redis::RedisResult<Vec<Value>>) {
+    fn on_reply(
+        &mut self,
+        sent_ns: u64,
+        batch: Vec<(u64, u64)>,
+        reply: redis::RedisResult<Vec<Value>>,
+    ) {
         let replied_ns = self.clock.now_ns();
         let replies = reply.ok();
         for (i, &(seq, due)) in batch.iter().enumerate() {
-            let ok = matches!(replies.as_ref().and_then(|r| r.get(i)), Some(Value::BulkString(_)));
+            let ok = matches!(
+                replies.as_ref().and_then(|r| r.get(i)),
+                Some(Value::BulkString(_))
+            );
             let phase = self.phase(due);
             let stats = self.stats.get_mut(phase);
             if ok {
@@ -201,7 +239,9 @@ impl Actor for Producer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        every_interval(ctx, self.clock, |act: &mut Self, interval, _| act.flush(interval));
+        every_interval(ctx, self.clock, |act: &mut Self, interval, _| {
+            act.flush(interval)
+        });
         self.schedule_tick(ctx);
     }
 }

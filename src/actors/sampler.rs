@@ -33,7 +33,14 @@ impl Sampler {
         groups: Vec<(String, String)>,
         collector: Recipient<SampleReport>,
     ) -> Sampler {
-        Sampler { conn, clock, streams, groups, collector, last_commands: None }
+        Sampler {
+            conn,
+            clock,
+            streams,
+            groups,
+            collector,
+            last_commands: None,
+        }
     }
 
     fn sample(&mut self, interval: u32, ctx: &mut Context<Self>) {
@@ -44,18 +51,30 @@ impl Sampler {
         ctx.spawn(read.into_actor(self).map(move |reply, act, _| {
             // A sample Redis cannot answer is a gap in the series, not an error:
             // the drills kill Redis on purpose.
-            let Ok((lengths, infos, info)) = reply else { return };
+            let Ok((lengths, infos, info)) = reply else {
+                return;
+            };
             let now = Instant::now();
             let commands = info_field(&info, "total_commands_processed").unwrap_or(0);
             let ops_per_sec = match act.last_commands.replace((now, commands)) {
-                Some((then, before)) => commands.saturating_sub(before) as f64 / (now - then).as_secs_f64(),
+                Some((then, before)) => {
+                    commands.saturating_sub(before) as f64 / (now - then).as_secs_f64()
+                }
                 None => 0.0,
             };
             let sample = Sample {
                 at_s,
                 used_memory_bytes: info_field(&info, "used_memory").unwrap_or(0),
                 ops_per_sec,
-                streams: act.streams.iter().zip(lengths).map(|(key, length)| StreamSample { key: key.clone(), length }).collect(),
+                streams: act
+                    .streams
+                    .iter()
+                    .zip(lengths)
+                    .map(|(key, length)| StreamSample {
+                        key: key.clone(),
+                        length,
+                    })
+                    .collect(),
                 groups: act.group_samples(&infos),
             };
             act.collector.do_send(SampleReport { interval, sample });
@@ -84,7 +103,10 @@ impl Sampler {
 
 type Readings = (Vec<u64>, Vec<StreamInfoGroupsReply>, String);
 
-async fn read_redis(conn: &mut MultiplexedConnection, streams: &[String]) -> redis::RedisResult<Readings> {
+async fn read_redis(
+    conn: &mut MultiplexedConnection,
+    streams: &[String],
+) -> redis::RedisResult<Readings> {
     let mut pipe = redis::pipe();
     for key in streams {
         pipe.cmd("XLEN").arg(key);
@@ -97,8 +119,14 @@ async fn read_redis(conn: &mut MultiplexedConnection, streams: &[String]) -> red
     let stats: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let memory: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let infos = replies.split_off(streams.len());
-    let lengths = replies.into_iter().map(redis::from_redis_value).collect::<Result<_, _>>()?;
-    let infos = infos.into_iter().map(redis::from_redis_value).collect::<Result<_, _>>()?;
+    let lengths = replies
+        .into_iter()
+        .map(redis::from_redis_value)
+        .collect::<Result<_, _>>()?;
+    let infos = infos
+        .into_iter()
+        .map(redis::from_redis_value)
+        .collect::<Result<_, _>>()?;
     Ok((lengths, infos, memory + &stats))
 }
 
@@ -113,6 +141,8 @@ impl Actor for Sampler {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        every_interval(ctx, self.clock, |act: &mut Self, interval, ctx| act.sample(interval, ctx));
+        every_interval(ctx, self.clock, |act: &mut Self, interval, ctx| {
+            act.sample(interval, ctx)
+        });
     }
 }

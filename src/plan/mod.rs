@@ -39,9 +39,15 @@ pub struct StreamPlan {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Trim {
-    MaxLen { len: u64, approx: bool },
+    MaxLen {
+        len: u64,
+        approx: bool,
+    },
     /// Drop entries older than `age` (MINID = now - age).
-    MinAge { age: Duration, approx: bool },
+    MinAge {
+        age: Duration,
+        approx: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -62,7 +68,13 @@ pub struct ProducerPlan {
 
 impl ProducerPlan {
     pub fn schedule(&self, end: Duration) -> Schedule {
-        Schedule::new(self.profile.clone(), self.arrival, self.phase, self.seed, end.as_secs_f64())
+        Schedule::new(
+            self.profile.clone(),
+            self.arrival,
+            self.phase,
+            self.seed,
+            end.as_secs_f64(),
+        )
     }
 }
 
@@ -91,14 +103,26 @@ impl Plan {
         let mut stream_index = |name: &str| match streams.iter().position(|s| s.name == name) {
             Some(i) => i,
             None => {
-                let trim = scenario.streams.iter().find(|c| c.key == name).and_then(|c| {
-                    match (c.maxlen, c.minid) {
-                        (Some(len), _) => Some(Trim::MaxLen { len, approx: c.approx }),
-                        (None, Some(age)) => Some(Trim::MinAge { age: age.as_duration(), approx: c.approx }),
+                let trim = scenario
+                    .streams
+                    .iter()
+                    .find(|c| c.key == name)
+                    .and_then(|c| match (c.maxlen, c.minid) {
+                        (Some(len), _) => Some(Trim::MaxLen {
+                            len,
+                            approx: c.approx,
+                        }),
+                        (None, Some(age)) => Some(Trim::MinAge {
+                            age: age.as_duration(),
+                            approx: c.approx,
+                        }),
                         (None, None) => None,
-                    }
+                    });
+                streams.push(StreamPlan {
+                    name: name.to_string(),
+                    key: format!("{prefix}{name}"),
+                    trim,
                 });
-                streams.push(StreamPlan { name: name.to_string(), key: format!("{prefix}{name}"), trim });
                 streams.len() - 1
             }
         };
@@ -160,7 +184,11 @@ impl Plan {
     /// Expected events per second over the measured window, all producers together.
     pub fn target_rate_per_s(&self) -> f64 {
         let (from, to) = (self.warmup.as_secs_f64(), self.duration.as_secs_f64());
-        let events: f64 = self.producers.iter().map(|p| p.profile.events_until(to) - p.profile.events_until(from)).sum();
+        let events: f64 = self
+            .producers
+            .iter()
+            .map(|p| p.profile.events_until(to) - p.profile.events_until(from))
+            .sum();
         if to > from { events / (to - from) } else { 0.0 }
     }
 
@@ -174,9 +202,15 @@ fn total_profile(config: &ProducerConfig) -> RateProfile {
     match config.rate {
         Some(rate) if config.stages.is_empty() => RateProfile::constant(rate),
         _ => {
-            let stages: Vec<(f64, f64)> =
-                config.stages.iter().map(|s| (s.duration.as_secs_f64(), s.rate)).collect();
-            let start = config.start_rate.or(stages.first().map(|s| s.1)).unwrap_or(0.0);
+            let stages: Vec<(f64, f64)> = config
+                .stages
+                .iter()
+                .map(|s| (s.duration.as_secs_f64(), s.rate))
+                .collect();
+            let start = config
+                .start_rate
+                .or(stages.first().map(|s| s.1))
+                .unwrap_or(0.0);
             RateProfile::stages(start, &stages)
         }
     }
@@ -184,7 +218,8 @@ fn total_profile(config: &ProducerConfig) -> RateProfile {
 
 /// Independent, reproducible seeds per actor (SplitMix64 finaliser over the parts).
 pub fn derive_seed(seed: u64, kind: u64, a: u64, b: u64) -> u64 {
-    let mut z = seed ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ a.rotate_left(21) ^ b.rotate_left(42);
+    let mut z =
+        seed ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ a.rotate_left(21) ^ b.rotate_left(42);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)

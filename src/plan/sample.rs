@@ -55,11 +55,17 @@ impl Real {
     }
 
     fn fixed(v: f64) -> Real {
-        Real { shape: Shape::Fixed(v), mean: v }
+        Real {
+            shape: Shape::Fixed(v),
+            mean: v,
+        }
     }
 
     fn uniform(lo: f64, hi: f64) -> Real {
-        Real { shape: Shape::Uniform(lo, hi), mean: (lo + hi) / 2.0 }
+        Real {
+            shape: Shape::Uniform(lo, hi),
+            mean: (lo + hi) / 2.0,
+        }
     }
 
     fn exponential(mean: f64) -> Real {
@@ -76,7 +82,10 @@ impl Real {
     }
 
     fn normal(mean: f64, stddev: f64) -> Real {
-        Real { shape: Normal::new(mean, stddev).map_or(Shape::Fixed(mean), Shape::Normal), mean }
+        Real {
+            shape: Normal::new(mean, stddev).map_or(Shape::Fixed(mean), Shape::Normal),
+            mean,
+        }
     }
 }
 
@@ -136,7 +145,11 @@ impl EventMix {
             weight: 1.0,
             size: SizeDist::Fixed { value: Bytes(128) },
         }];
-        let types = if types.is_empty() { &default[..] } else { types };
+        let types = if types.is_empty() {
+            &default[..]
+        } else {
+            types
+        };
         let count = aggregates.count.max(1);
         let aggregates = match aggregates.popularity {
             Popularity::Uniform => AggregatePick::Uniform(count),
@@ -159,12 +172,20 @@ impl EventMix {
             // Zipf draws 1..=n; rank 1 is the most popular aggregate.
             AggregatePick::Zipf(z) => z.sample(rng) as u64 - 1,
         };
-        EventDraw { kind, size_bytes: size.min(MAX_PAYLOAD_BYTES) as usize, aggregate }
+        EventDraw {
+            kind,
+            size_bytes: size.min(MAX_PAYLOAD_BYTES) as usize,
+            aggregate,
+        }
     }
 
     /// Largest payload this mix can draw, bounded, to size the payload pool.
     pub fn max_size_bytes(&self) -> usize {
-        self.sizes.iter().map(Real::high).fold(0.0, f64::max).min(MAX_PAYLOAD_BYTES as f64) as usize
+        self.sizes
+            .iter()
+            .map(Real::high)
+            .fold(0.0, f64::max)
+            .min(MAX_PAYLOAD_BYTES as f64) as usize
     }
 }
 
@@ -175,7 +196,11 @@ mod tests {
     use rand::rngs::SmallRng;
 
     fn ty(kind: &str, weight: f64, size: SizeDist) -> EventType {
-        EventType { kind: kind.into(), weight, size }
+        EventType {
+            kind: kind.into(),
+            weight,
+            size,
+        }
     }
 
     #[test]
@@ -183,7 +208,14 @@ mod tests {
         let mix = EventMix::new(
             &[
                 ty("A", 3.0, SizeDist::Fixed { value: Bytes(10) }),
-                ty("B", 1.0, SizeDist::Uniform { min: Bytes(100), max: Bytes(200) }),
+                ty(
+                    "B",
+                    1.0,
+                    SizeDist::Uniform {
+                        min: Bytes(100),
+                        max: Bytes(200),
+                    },
+                ),
             ],
             &Aggregates::default(),
         );
@@ -191,17 +223,33 @@ mod tests {
         let draws: Vec<EventDraw> = (0..40_000).map(|_| mix.draw(&mut rng)).collect();
         let a = draws.iter().filter(|d| d.kind == 0).count();
         assert!((29_000..31_000).contains(&a), "{a}");
-        assert!(draws.iter().filter(|d| d.kind == 0).all(|d| d.size_bytes == 10));
-        assert!(draws.iter().filter(|d| d.kind == 1).all(|d| (100..=200).contains(&d.size_bytes)));
+        assert!(
+            draws
+                .iter()
+                .filter(|d| d.kind == 0)
+                .all(|d| d.size_bytes == 10)
+        );
+        assert!(
+            draws
+                .iter()
+                .filter(|d| d.kind == 1)
+                .all(|d| (100..=200).contains(&d.size_bytes))
+        );
         assert!(draws.iter().all(|d| d.aggregate < 1000));
     }
 
     #[test]
     fn zipf_prefers_the_first_aggregates() {
-        let aggs = Aggregates { count: 1000, popularity: Popularity::Zipf, exponent: 1.2 };
+        let aggs = Aggregates {
+            count: 1000,
+            popularity: Popularity::Zipf,
+            exponent: 1.2,
+        };
         let mix = EventMix::new(&[], &aggs);
         let mut rng = SmallRng::seed_from_u64(5);
-        let hits = (0..10_000).filter(|_| mix.draw(&mut rng).aggregate < 10).count();
+        let hits = (0..10_000)
+            .filter(|_| mix.draw(&mut rng).aggregate < 10)
+            .count();
         assert!(hits > 5_000, "{hits}");
     }
 
@@ -216,7 +264,9 @@ mod tests {
 
     #[test]
     fn exponential_time_in_nanoseconds() {
-        let d = Real::from(&TimeDist::Exponential { mean: Dur::from_millis(2) });
+        let d = Real::from(&TimeDist::Exponential {
+            mean: Dur::from_millis(2),
+        });
         assert!((d.mean() - 2e6).abs() < 1.0);
     }
 }

@@ -64,7 +64,13 @@ impl RateProfile {
         let mut segments = Vec::with_capacity(stages.len());
         let (mut t, mut rate, mut before) = (0.0, start_per_s, 0.0);
         for &(len_s, to_per_s) in stages {
-            let seg = Segment { start_s: t, len_s, from_per_s: rate, to_per_s, before };
+            let seg = Segment {
+                start_s: t,
+                len_s,
+                from_per_s: rate,
+                to_per_s,
+                before,
+            };
             before += seg.events();
             t += len_s;
             rate = to_per_s;
@@ -72,7 +78,10 @@ impl RateProfile {
                 segments.push(seg);
             }
         }
-        RateProfile { segments, tail_per_s: rate }
+        RateProfile {
+            segments,
+            tail_per_s: rate,
+        }
     }
 
     /// The same shape with every rate multiplied (splits a total rate across producers).
@@ -92,7 +101,13 @@ impl RateProfile {
             .segments
             .last()
             .map_or((0.0, 0.0), |s| (s.start_s + s.len_s, s.before + s.events()));
-        Segment { start_s, len_s: f64::INFINITY, from_per_s: self.tail_per_s, to_per_s: self.tail_per_s, before }
+        Segment {
+            start_s,
+            len_s: f64::INFINITY,
+            from_per_s: self.tail_per_s,
+            to_per_s: self.tail_per_s,
+            before,
+        }
     }
 
     /// Expected number of events in [0, t).
@@ -207,7 +222,10 @@ mod tests {
     #[test]
     fn one_per_second_is_due_at_whole_seconds() {
         // The off-by-one DESIGN.md warns about: event 0 is due at t = 0, not t = 1 s.
-        assert_eq!(uniform(RateProfile::constant(1.0), 3.0), vec![0, 1_000_000_000, 2_000_000_000]);
+        assert_eq!(
+            uniform(RateProfile::constant(1.0), 3.0),
+            vec![0, 1_000_000_000, 2_000_000_000]
+        );
     }
 
     #[test]
@@ -223,7 +241,10 @@ mod tests {
 
     #[test]
     fn ramp_down_and_step() {
-        let p = RateProfile::stages(100.0, &[(2.0, 100.0), (0.0, 300.0), (1.0, 300.0), (2.0, 0.0)]);
+        let p = RateProfile::stages(
+            100.0,
+            &[(2.0, 100.0), (0.0, 300.0), (1.0, 300.0), (2.0, 0.0)],
+        );
         assert!((p.events_until(8.0) - (200.0 + 300.0 + 300.0)).abs() < 1e-9);
         assert_eq!(p.rate_at(2.5), 300.0);
         assert_eq!(uniform(p, 8.0).len(), 800);
@@ -231,10 +252,23 @@ mod tests {
 
     #[test]
     fn zero_rate_gap_is_skipped() {
-        let p = RateProfile::stages(10.0, &[(1.0, 10.0), (0.0, 0.0), (1.0, 0.0), (0.0, 10.0), (1.0, 10.0)]);
+        let p = RateProfile::stages(
+            10.0,
+            &[
+                (1.0, 10.0),
+                (0.0, 0.0),
+                (1.0, 0.0),
+                (0.0, 10.0),
+                (1.0, 10.0),
+            ],
+        );
         let times = uniform(p, 3.0);
         assert_eq!(times.len(), 20);
-        assert!(times.iter().all(|&t| !(1_000_000_000..2_000_000_000).contains(&t)));
+        assert!(
+            times
+                .iter()
+                .all(|&t| !(1_000_000_000..2_000_000_000).contains(&t))
+        );
     }
 
     #[test]
@@ -250,7 +284,15 @@ mod tests {
 
     #[test]
     fn poisson_matches_the_rate_and_replays_with_its_seed() {
-        let make = |seed| Schedule::new(RateProfile::constant(10_000.0), Arrival::Poisson, 0.0, seed, 10.0);
+        let make = |seed| {
+            Schedule::new(
+                RateProfile::constant(10_000.0),
+                Arrival::Poisson,
+                0.0,
+                seed,
+                10.0,
+            )
+        };
         let a: Vec<u64> = make(7).collect();
         assert_eq!(a, make(7).collect::<Vec<_>>());
         assert_ne!(a, make(8).collect::<Vec<_>>());

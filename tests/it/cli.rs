@@ -12,16 +12,36 @@ fn streamdrill() -> Command {
 fn quickstart_runs_short_and_writes_a_report() {
     let out = tempfile::tempdir().unwrap();
     let output = streamdrill()
-        .args(["run", "scenarios/quickstart.toml", "--duration", "4s", "--set", "producers.0.rate=500", "--out"])
+        .args([
+            "run",
+            "scenarios/quickstart.toml",
+            "--duration",
+            "4s",
+            "--set",
+            "producers.0.rate=500",
+            "--out",
+        ])
         .arg(out.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("billing"), "{stdout}");
-    assert!(stderr.lines().count() >= 2, "a progress line per second:\n{stderr}");
-    let run_dir = std::fs::read_dir(out.path()).unwrap().next().unwrap().unwrap().path();
+    assert!(
+        stderr.lines().count() >= 2,
+        "a progress line per second:\n{stderr}"
+    );
+    let run_dir = std::fs::read_dir(out.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let summary = std::fs::read_to_string(run_dir.join("summary.json")).unwrap();
     let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
     assert_eq!(summary["scenario"]["producers"][0]["rate"], 500.0);
@@ -30,12 +50,31 @@ fn quickstart_runs_short_and_writes_a_report() {
 
 #[test]
 fn validate_accepts_good_and_rejects_bad_files() {
-    let ok = streamdrill().args(["validate", "scenarios/orders.toml"]).output().unwrap();
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = streamdrill()
+        .args(["validate", "scenarios/orders.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 
-    let bad = streamdrill().args(["validate", "scenarios/quickstart.toml", "--set", "producers.0.rate=-5"]).output().unwrap();
+    let bad = streamdrill()
+        .args([
+            "validate",
+            "scenarios/quickstart.toml",
+            "--set",
+            "producers.0.rate=-5",
+        ])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr.starts_with("error: ") && stderr.contains("producers[0].rate"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("producers[0].rate"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -1,5 +1,5 @@
-mod scenarios;
-mod support;
-mod server;
 mod cli;
 mod run;
+mod scenarios;
+mod server;
+mod support;

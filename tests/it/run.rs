@@ -14,8 +14,13 @@ use crate::support::{client, server, wait_until};
 
 fn run(toml: &str, out: &Path) -> Summary {
     let scenario = load_str(toml, "test.toml", &Overrides::default()).expect("valid scenario");
-    let options = RunOptions { out_dir: out.to_path_buf(), on_progress: None };
-    run_scenario(scenario, options).expect("run succeeds").summary
+    let options = RunOptions {
+        out_dir: out.to_path_buf(),
+        on_progress: None,
+    };
+    run_scenario(scenario, options)
+        .expect("run succeeds")
+        .summary
 }
 
 const FIXED_RATE: &str = r#"
@@ -47,19 +52,31 @@ fn fixed_rate_gives_exact_counts_in_every_group() {
     let sent_total = s.produce.sent + s.warmup.produce_sent;
     assert_eq!(sent_total, 1000);
     assert_eq!(s.verify.produce_acked, 1000);
-    assert_eq!(s.verify.streams[0].entries_added, 1000, "XINFO STREAM agrees");
+    assert_eq!(
+        s.verify.streams[0].entries_added, 1000,
+        "XINFO STREAM agrees"
+    );
     assert!(s.verify.consistent);
     assert_eq!(s.produce.errors, 0);
     assert_eq!(s.groups.len(), 2);
     for g in &s.groups {
         assert_eq!(g.processed, 1000, "group {}", g.name);
-        assert_eq!((g.lost, g.duplicates, g.redelivered, g.unexpected), (0, 0, 0, 0), "group {}", g.name);
+        assert_eq!(
+            (g.lost, g.duplicates, g.redelivered, g.unexpected),
+            (0, 0, 0, 0),
+            "group {}",
+            g.name
+        );
         assert_eq!(g.pending_at_end, 0);
         assert!(g.drained);
         assert!(g.e2e_latency_us.count > 0 && g.e2e_latency_us.p50 > 0);
     }
     // 1.5 s measured at 500/s.
-    assert!((s.produce.target_rate_per_s - 500.0).abs() < 1.0, "{}", s.produce.target_rate_per_s);
+    assert!(
+        (s.produce.target_rate_per_s - 500.0).abs() < 1.0,
+        "{}",
+        s.produce.target_rate_per_s
+    );
     assert_eq!(s.produce.sent, 750);
     assert!(s.slo.passed);
 }
@@ -74,7 +91,10 @@ fn run_writes_its_report_files() {
     assert_eq!(summary["schema_version"], 1);
     assert_eq!(summary["groups"][0]["processed"], 1000);
     let csv = std::fs::read_to_string(dir.join("timeseries.csv")).unwrap();
-    assert!(csv.lines().count() >= 3, "header and one row per second:\n{csv}");
+    assert!(
+        csv.lines().count() >= 3,
+        "header and one row per second:\n{csv}"
+    );
     assert!(dir.join("histograms").read_dir().unwrap().count() >= 3);
 }
 
@@ -122,16 +142,27 @@ start_after = "4s"
     );
     let scenario = load_str(&toml, "xdel.toml", &Overrides::default()).unwrap();
     let runner = thread::spawn(move || {
-        run_scenario(scenario, RunOptions { out_dir: out.path().to_path_buf(), on_progress: None }).map(|r| r.summary)
+        run_scenario(
+            scenario,
+            RunOptions {
+                out_dir: out.path().to_path_buf(),
+                on_progress: None,
+            },
+        )
+        .map(|r| r.summary)
     });
 
     let mut conn = client(&redis);
     let mut key = String::new();
-    wait_until(Duration::from_secs(3), "all 100 events in the stream", || {
-        let keys: Vec<String> = conn.keys("sd:*:s").unwrap();
-        key = keys.into_iter().next().unwrap_or_default();
-        !key.is_empty() && conn.xlen::<_, u64>(&key).unwrap() == 100
-    });
+    wait_until(
+        Duration::from_secs(3),
+        "all 100 events in the stream",
+        || {
+            let keys: Vec<String> = conn.keys("sd:*:s").unwrap();
+            key = keys.into_iter().next().unwrap_or_default();
+            !key.is_empty() && conn.xlen::<_, u64>(&key).unwrap() == 100
+        },
+    );
     let entries: redis::streams::StreamRangeReply = conn.xrange_all(&key).unwrap();
     let victims: Vec<_> = entries.ids.iter().step_by(10).collect();
     let ids: Vec<&str> = victims.iter().map(|e| e.id.as_str()).collect();
@@ -150,22 +181,42 @@ start_after = "4s"
 #[test]
 fn failed_slo_is_reported_not_hidden() {
     let out = tempfile::tempdir().unwrap();
-    let toml = FIXED_RATE.replace("duration = \"2s\"", "duration = \"1s\"") + "[slo]\ne2e_p99 = \"1us\"\nlost = 0\n";
+    let toml = FIXED_RATE.replace("duration = \"2s\"", "duration = \"1s\"")
+        + "[slo]\ne2e_p99 = \"1us\"\nlost = 0\n";
     let s = run(&toml, out.path());
     assert!(!s.slo.passed);
-    let failed: Vec<&str> = s.slo.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
-    assert!(failed.iter().all(|n| n.starts_with("e2e_p99")), "{failed:?}");
+    let failed: Vec<&str> = s
+        .slo
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        failed.iter().all(|n| n.starts_with("e2e_p99")),
+        "{failed:?}"
+    );
     assert_eq!(failed.len(), 2, "one per group: {failed:?}");
 }
 
 #[test]
 fn unreachable_redis_is_a_clear_error() {
     let out = tempfile::tempdir().unwrap();
-    let toml = FIXED_RATE.to_string() + "[redis]\nmode = \"external\"\nurl = \"redis://127.0.0.1:1\"\n";
+    let toml =
+        FIXED_RATE.to_string() + "[redis]\nmode = \"external\"\nurl = \"redis://127.0.0.1:1\"\n";
     let scenario = load_str(&toml, "t.toml", &Overrides::default()).unwrap();
-    let err = run_scenario(scenario, RunOptions { out_dir: out.path().to_path_buf(), on_progress: None })
-        .err()
-        .expect("no server on port 1");
+    let err = run_scenario(
+        scenario,
+        RunOptions {
+            out_dir: out.path().to_path_buf(),
+            on_progress: None,
+        },
+    )
+    .err()
+    .expect("no server on port 1");
     let text = err.to_string();
-    assert!(text.contains("redis://127.0.0.1:1") && text.contains("connecting"), "{text}");
+    assert!(
+        text.contains("redis://127.0.0.1:1") && text.contains("connecting"),
+        "{text}"
+    );
 }
