@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::actors::collector::Progress;
 use crate::error::Result;
 use crate::report;
-use crate::runner::{RunOptions, run_scenario};
+use crate::runner::{ProgressSink, RunOptions, run_scenario};
 use crate::scenario::{Overrides, Scenario, load_file};
 
 #[derive(Debug, Parser)]
@@ -70,7 +70,7 @@ impl ScenarioArgs {
             overrides.push("duration", d);
         }
         if let Some(s) = self.seed {
-            overrides.push("seed", &s.to_string());
+            overrides.push("seed", s.to_string());
         }
         if let Some(url) = &self.redis {
             overrides.push("redis.mode", "external");
@@ -95,7 +95,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Run(args) => {
             let scenario = args.scenario.load()?;
-            let on_progress: Option<Box<dyn Fn(&Progress)>> = (!args.quiet)
+            let on_progress: Option<ProgressSink> = (!args.quiet)
                 .then(|| Box::new(print_progress(scenario.duration.as_secs_f64())) as _);
             let report = run_scenario(
                 scenario,

@@ -18,8 +18,11 @@ pub struct RunOptions {
     /// Parent of the run directory (`reports/` by default).
     pub out_dir: PathBuf,
     /// Called once per interval with live figures (the CLI prints a line).
-    pub on_progress: Option<Box<dyn Fn(&Progress)>>,
+    pub on_progress: Option<ProgressSink>,
 }
+
+/// Receives the live figures once per interval.
+pub type ProgressSink = Box<dyn Fn(&Progress)>;
 
 pub struct RunReport {
     pub dir: PathBuf,
