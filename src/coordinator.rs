@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use redis::aio::MultiplexedConnection;
 use redis::io::tcp::TcpSettings;
-use redis::streams::StreamInfoGroupsReply;
 use redis::{AsyncConnectionConfig, IntoConnectionInfo};
 
 use crate::actors::collector::{Collector, Finish as FinishCollector, GetProgress, Progress};
@@ -24,7 +23,8 @@ use crate::error::{Error, Result};
 use crate::event::PayloadPool;
 use crate::metrics::RunMetrics;
 use crate::plan::Plan;
-use crate::report::{StreamVerify, VerifySummary};
+use crate::report::VerifySummary;
+use crate::verify;
 
 /// How long to wait for a connection to Redis before calling it unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -140,15 +140,16 @@ pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<
             + BLOCK_MARGIN;
         c.send(Stop { deadline }).await.map_err(actor_gone)?;
     }
-    let verify = verify_streams(plan, &mut admin, url, &ledgers).await?;
-    let pending = pending_per_group(plan, &mut admin, url).await?;
+    let verify = verify::streams(plan, &mut admin, url, &ledgers).await?;
+    let marks = verify::group_marks(plan, &mut admin, url).await?;
+    let pending: Vec<u64> = marks.iter().map(|m| m.pending_at_end).collect();
     let mut metrics = collector
-        .send(FinishCollector { ledgers })
+        .send(FinishCollector { ledgers, marks })
         .await
         .map_err(actor_gone)?;
-    for (g, m) in metrics.groups.iter_mut().enumerate() {
-        m.pending_at_end = pending[g];
-        m.drained = drained[g];
+    for ((m, pending), drained) in metrics.groups.iter_mut().zip(pending).zip(drained) {
+        m.pending_at_end = pending;
+        m.drained = drained;
     }
     Ok(Measured {
         metrics,
@@ -285,115 +286,17 @@ async fn drained_groups(
     let mut drained = Vec::with_capacity(plan.groups.len());
     for g in &plan.groups {
         let key = &plan.streams[g.stream].key;
-        let last_id = last_generated_id(conn, key).await?;
-        let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg(key)
-            .query_async(conn)
-            .await?;
-        let done = groups
-            .groups
-            .iter()
-            .find(|i| i.name == g.name)
+        let info = verify::stream_info(conn, key).await?;
+        let last_id = info.get("last-generated-id").map_or("", String::as_str);
+        let done = verify::group_info(conn, key, &g.name)
+            .await?
             .is_some_and(|i| {
-                i.pending == 0 && parse_id(&i.last_delivered_id) >= parse_id(&last_id)
+                i.pending == 0
+                    && verify::parse_id(&i.last_delivered_id) >= verify::parse_id(last_id)
             });
         drained.push(done);
     }
     Ok(drained)
-}
-
-async fn last_generated_id(
-    conn: &mut MultiplexedConnection,
-    key: &str,
-) -> redis::RedisResult<String> {
-    let info = stream_info(conn, key).await?;
-    Ok(info.get("last-generated-id").cloned().unwrap_or_default())
-}
-
-/// XINFO STREAM as field -> value text (numbers and ids; entries are skipped).
-async fn stream_info(
-    conn: &mut MultiplexedConnection,
-    key: &str,
-) -> redis::RedisResult<std::collections::HashMap<String, String>> {
-    let reply: Vec<redis::Value> = redis::cmd("XINFO")
-        .arg("STREAM")
-        .arg(key)
-        .query_async(conn)
-        .await?;
-    let mut info = std::collections::HashMap::new();
-    for pair in reply.chunks(2) {
-        if let [field, value] = pair {
-            let (Ok(field), Ok(value)) = (
-                redis::from_redis_value::<String>(field.clone()),
-                redis::from_redis_value::<String>(value.clone()),
-            ) else {
-                continue;
-            };
-            info.insert(field, value);
-        }
-    }
-    Ok(info)
-}
-
-/// A stream id "ms-seq" as a comparable pair; "" or garbage sorts first.
-fn parse_id(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-}
-
-/// Read each stream's own count of entries ever added, independently of the
-/// harness's counters, and check it against what producers saw acknowledged.
-async fn verify_streams(
-    plan: &Plan,
-    conn: &mut MultiplexedConnection,
-    url: &str,
-    ledgers: &[crate::metrics::ProduceLedger],
-) -> Result<VerifySummary> {
-    let mut streams = Vec::new();
-    for s in &plan.streams {
-        let info = stream_info(conn, &s.key)
-            .await
-            .map_err(|e| Error::redis(url, format!("reading XINFO STREAM {}", s.key), e))?;
-        let number = |f: &str| info.get(f).and_then(|v| v.parse().ok()).unwrap_or(0);
-        streams.push(StreamVerify {
-            key: s.key.clone(),
-            entries_added: number("entries-added"),
-            length: number("length"),
-        });
-    }
-    let produce_acked: u64 = ledgers.iter().map(|l| l.acked_count()).sum();
-    let added: u64 = streams.iter().map(|s| s.entries_added).sum();
-    Ok(VerifySummary {
-        streams,
-        produce_acked,
-        consistent: added == produce_acked,
-    })
-}
-
-async fn pending_per_group(
-    plan: &Plan,
-    conn: &mut MultiplexedConnection,
-    url: &str,
-) -> Result<Vec<u64>> {
-    let mut pending = Vec::new();
-    for g in &plan.groups {
-        let key = &plan.streams[g.stream].key;
-        let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg(key)
-            .query_async(conn)
-            .await
-            .map_err(|e| Error::redis(url, format!("reading XINFO GROUPS {key}"), e))?;
-        pending.push(
-            groups
-                .groups
-                .iter()
-                .find(|i| i.name == g.name)
-                .map_or(0, |i| i.pending as u64),
-        );
-    }
-    Ok(pending)
 }
 
 /// The progress callback; called on the run's thread once per interval.

@@ -107,6 +107,39 @@ pub fn header_of_entry_fields(fields: &redis::Value) -> Option<Header> {
     Header::parse(bytes_of(value)?)
 }
 
+/// One stream entry as XRANGE / XREADGROUP return it: its id, and its header
+/// if it is a streamdrill event.
+pub struct Entry {
+    pub id: Vec<u8>,
+    pub header: Option<Header>,
+}
+
+/// The entries of an entry list (`[[id, [field, value, ...]], ...]`), walking
+/// `redis::Value` directly: the typed reply deep-copies every entry into a HashMap.
+pub fn entries(list: redis::Value) -> Vec<Entry> {
+    let redis::Value::Array(items) = list else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let redis::Value::Array(mut parts) = item else {
+            continue;
+        };
+        if parts.len() != 2 {
+            continue;
+        }
+        let fields = parts.pop().unwrap_or(redis::Value::Nil);
+        let Some(redis::Value::BulkString(id)) = parts.pop() else {
+            continue;
+        };
+        out.push(Entry {
+            id,
+            header: header_of_entry_fields(&fields),
+        });
+    }
+    out
+}
+
 fn bytes_of(value: &redis::Value) -> Option<&[u8]> {
     match value {
         redis::Value::BulkString(b) => Some(b),

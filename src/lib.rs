@@ -14,6 +14,7 @@
 //! - [`actors`]: the actix actors that do the work: producers, consumers, sampler, collector.
 //! - [`coordinator`]: the phases setup > warmup/measure > drain > verify, returning metrics.
 //! - [`runner`]: one whole run: the Redis it targets, the actix System, the report directory.
+//! - [`verify`]: what Redis itself holds after the drain, read back to settle the ledger.
 //! - [`metrics`]: pure measurement data (HdrHistograms, counters, ledger, time series);
 //!   knows neither actix nor redis.
 //! - [`report`]: `summary.json` (the source of truth), SLO verdicts, and the views rendered
@@ -32,6 +33,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod server;
+pub mod verify;
 
 pub use cli::{Cli, run};
 pub use error::{Error, Result};

@@ -14,6 +14,7 @@ use crate::metrics::{
     RunMetrics, Sample, Series,
 };
 use crate::plan::Plan;
+use crate::verify::GroupMarks;
 
 /// Intervals kept for the progress line (the last complete one and the one filling up).
 const LIVE_INTERVALS: usize = 3;
@@ -206,13 +207,18 @@ impl Handler<GetProgress> for Collector {
 #[rtype(result = "RunMetrics")]
 pub struct Finish {
     pub ledgers: Vec<ProduceLedger>,
+    /// Per group, what Redis still held after the drain.
+    pub marks: Vec<GroupMarks>,
 }
 
 impl Handler<Finish> for Collector {
     type Result = MessageResult<Finish>;
 
     fn handle(&mut self, f: Finish, ctx: &mut Context<Self>) -> Self::Result {
-        for (group, ledger) in self.groups.iter_mut().zip(&self.ledgers) {
+        for ((group, ledger), marks) in self.groups.iter_mut().zip(&mut self.ledgers).zip(&f.marks)
+        {
+            marks.unread.iter().for_each(|&k| ledger.unread(k));
+            marks.pending.iter().for_each(|&k| ledger.pending(k));
             group.ledger = ledger.outcome(&f.ledgers);
         }
         self.series.finish();

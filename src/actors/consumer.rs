@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::{ConsumeReport, LedgerBatch, every_interval};
 use crate::clock::RunClock;
-use crate::event::{Header, header_of_entry_fields};
+use crate::event::{Header, entries};
 use crate::metrics::{ConsumeStats, EventKey, Phase, Phased};
 use crate::plan::{GroupPlan, derive_seed};
 use crate::scenario::AckMode;
@@ -208,9 +208,8 @@ impl Consumer {
     }
 }
 
-/// Entry ids and headers of an XREADGROUP reply, walking `redis::Value`
-/// directly (the typed reply deep-copies every entry into a HashMap).
-/// Reply shape: [[stream, [[id, [field, value, ...]], ...]]], or nil on timeout.
+/// Entry ids and headers of an XREADGROUP reply, and how many entries were
+/// not streamdrill events. Reply shape: [[stream, entries]], or nil on timeout.
 fn parse_read_reply(reply: Value) -> (Vec<Vec<u8>>, Vec<Header>, u32) {
     let (mut ids, mut headers, mut unparsable) = (Vec::new(), Vec::new(), 0);
     let Value::Array(streams) = reply else {
@@ -220,25 +219,12 @@ fn parse_read_reply(reply: Value) -> (Vec<Vec<u8>>, Vec<Header>, u32) {
         let Value::Array(mut key_entries) = stream else {
             continue;
         };
-        let Some(Value::Array(entries)) = key_entries.pop() else {
-            continue;
-        };
-        for entry in entries {
-            let Value::Array(mut parts) = entry else {
-                continue;
-            };
-            if parts.len() != 2 {
-                continue;
-            }
-            let fields = parts.pop().unwrap_or(Value::Nil);
-            let Some(Value::BulkString(id)) = parts.pop() else {
-                continue;
-            };
-            match header_of_entry_fields(&fields) {
+        for entry in entries(key_entries.pop().unwrap_or(Value::Nil)) {
+            match entry.header {
                 Some(h) => headers.push(h),
                 None => unparsable += 1,
             }
-            ids.push(id);
+            ids.push(entry.id);
         }
     }
     (ids, headers, unparsable)

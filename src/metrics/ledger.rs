@@ -101,8 +101,10 @@ impl ProduceLedger {
     }
 }
 
-/// What a group did with each event: ≤ 15 deliveries in the high nibble,
-/// ≤ 15 processings in the low nibble (saturating; "more than once" is what matters).
+/// What a group did with each event, one byte each: processings (bits 0-2) and
+/// deliveries (bits 3-5), saturating at 7 ("more than once" is what matters),
+/// and two marks read back from Redis after the drain: still unread in the
+/// stream (bit 6), still pending in the group (bit 7).
 #[derive(Clone, Debug, Default)]
 pub struct GroupLedger {
     per_producer: Vec<Vec<u8>>,
@@ -111,14 +113,17 @@ pub struct GroupLedger {
 }
 
 const PROCESSED_ONE: u8 = 0x01;
-const DELIVERED_ONE: u8 = 0x10;
+const DELIVERED_ONE: u8 = 0x08;
+const COUNT_MAX: u8 = 7;
+const UNREAD: u8 = 0x40;
+const PENDING: u8 = 0x80;
 
 fn processed_count(cell: u8) -> u8 {
-    cell & 0x0f
+    cell & 0x07
 }
 
 fn delivered_count(cell: u8) -> u8 {
-    cell >> 4
+    (cell >> 3) & 0x07
 }
 
 impl GroupLedger {
@@ -133,7 +138,7 @@ impl GroupLedger {
     /// A consumer of this group read the event (first delivery or redelivery).
     pub fn delivered(&mut self, key: EventKey) {
         if let Some(cell) = self.cell(key)
-            && delivered_count(*cell) < 15
+            && delivered_count(*cell) < COUNT_MAX
         {
             *cell += DELIVERED_ONE;
         }
@@ -142,9 +147,25 @@ impl GroupLedger {
     /// A consumer of this group finished processing the event.
     pub fn processed(&mut self, key: EventKey) {
         match self.cell(key) {
-            Some(cell) if processed_count(*cell) < 15 => *cell += PROCESSED_ONE,
+            Some(cell) if processed_count(*cell) < COUNT_MAX => *cell += PROCESSED_ONE,
             Some(_) => {}
             None => self.unexpected_entries += 1,
+        }
+    }
+
+    /// After the drain the event was still in the stream, beyond the group's
+    /// last delivered id: not lost, just not reached (the group fell behind).
+    pub fn unread(&mut self, key: EventKey) {
+        if let Some(cell) = self.cell(key) {
+            *cell |= UNREAD;
+        }
+    }
+
+    /// After the drain the event was still in the group's pending entries list:
+    /// delivered, never acknowledged (a consumer died or stalled with it).
+    pub fn pending(&mut self, key: EventKey) {
+        if let Some(cell) = self.cell(key) {
+            *cell |= PENDING;
         }
     }
 
@@ -206,6 +227,10 @@ fn tally_sent_event(out: &mut LedgerOutcome, key: EventKey, cell: u8, acked: boo
         if !acked {
             out.processed_unacked_writes += 1;
         }
+    } else if acked && cell & UNREAD != 0 {
+        out.unread += 1;
+    } else if acked && cell & PENDING != 0 {
+        out.stranded += 1;
     } else if acked {
         out.lost += 1;
         if out.lost_sample.len() < LOST_SAMPLE_LEN {
@@ -223,8 +248,16 @@ pub struct LedgerOutcome {
     pub produced_acked: u64,
     /// Sent events processed at least once.
     pub processed: u64,
-    /// Acknowledged by Redis, never processed.
+    /// Acknowledged by Redis, never processed, and no longer in the stream
+    /// (trimmed, deleted, or gone with a Redis restart).
     pub lost: u64,
+    /// Acknowledged, never delivered, still in the stream at the end: the group
+    /// had not caught up when the drain timed out. Not lost, but not done.
+    #[serde(default)]
+    pub unread: u64,
+    /// Delivered but never processed, still pending in the group at the end.
+    #[serde(default)]
+    pub stranded: u64,
     /// Events processed more than once.
     pub duplicates: u64,
     /// Events delivered more than once.
@@ -352,6 +385,23 @@ mod tests {
         assert_eq!((out.produced_acked, out.processed, out.lost), (32, 2, 30));
         assert_eq!(out.lost_sample.len(), LOST_SAMPLE_LEN);
         assert_eq!(out.lost_sample[0], key(1, 0));
+    }
+
+    #[test]
+    fn unread_and_pending_marks_are_not_lost() {
+        let produced = vec![acked_ledger(4)];
+        let mut g = GroupLedger::new(1);
+        deliver_and_process(&mut g, key(0, 0));
+        g.delivered(key(0, 1));
+        g.pending(key(0, 1));
+        g.unread(key(0, 2));
+        // seq 3: neither processed nor anywhere in Redis any more.
+        let out = g.outcome(&produced);
+        assert_eq!(
+            (out.processed, out.stranded, out.unread, out.lost),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(out.lost_sample, vec![key(0, 3)]);
     }
 
     #[test]

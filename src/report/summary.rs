@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::slo::{self, SloReport};
+use crate::metrics::series::hlog_name;
 use crate::metrics::{EventKey, GroupMetrics, Percentiles, RunMetrics};
 use crate::scenario::Scenario;
 
@@ -35,6 +36,54 @@ pub struct Summary {
     pub groups: Vec<GroupSummary>,
     pub verify: VerifySummary,
     pub slo: SloReport,
+    /// Fault windows of the drill (empty when the scenario has none), in seconds since run start.
+    #[serde(default)]
+    pub faults: Vec<FaultWindow>,
+    /// Measured-phase histograms by tag ("produce.latency", "produce.service",
+    /// "produce.schedule_lag", "e2e.<group>", "delivery.<group>"): HdrHistogram
+    /// V2-deflate, base64, so plots, `.hgrm` files and comparisons can be redrawn
+    /// from this file alone. Absent in runs written before it existed.
+    #[serde(default)]
+    pub histograms: BTreeMap<String, String>,
+    /// The machine streamdrill ran on.
+    #[serde(default)]
+    pub machine: MachineInfo,
+}
+
+/// When a fault was active, in seconds since run start, for shading plots.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct FaultWindow {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// Where the client side ran: enough to tell two machines' results apart.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct MachineInfo {
+    pub hostname: String,
+    pub os: String,
+    pub arch: String,
+    pub cpus: u32,
+    /// Kernel release, where the OS tells it.
+    pub kernel: String,
+}
+
+impl MachineInfo {
+    pub fn current() -> MachineInfo {
+        let read = |path: &str| {
+            std::fs::read_to_string(path)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
+        MachineInfo {
+            hostname: read("/proc/sys/kernel/hostname"),
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
+            kernel: read("/proc/sys/kernel/osrelease"),
+        }
+    }
 }
 
 /// The server the run talked to.
@@ -96,6 +145,12 @@ pub struct GroupSummary {
     pub redelivered: u64,
     pub unexpected: u64,
     pub processed_unacked_writes: u64,
+    /// Still unread in the stream when the drain ended (the group fell behind).
+    #[serde(default)]
+    pub unread: u64,
+    /// Delivered, never processed, still pending when the run ended.
+    #[serde(default)]
+    pub stranded: u64,
     pub lost_sample: Vec<EventKey>,
     pub e2e_latency_us: Percentiles,
     pub delivery_latency_us: Percentiles,
@@ -160,6 +215,9 @@ impl Summary {
             redis: ctx.redis,
             verify: ctx.verify,
             slo: SloReport::default(),
+            faults: Vec::new(),
+            histograms: measured_histograms(metrics),
+            machine: MachineInfo::current(),
         };
         summary.slo = slo::evaluate(&summary.scenario.slo, &summary);
         summary
@@ -187,6 +245,24 @@ fn produce_summary(
         service_time_us: m.service.percentiles(),
         schedule_lag_us: m.schedule_lag.percentiles(),
     }
+}
+
+fn measured_histograms(metrics: &RunMetrics) -> BTreeMap<String, String> {
+    let p = &metrics.produce.measured;
+    let mut out = BTreeMap::from([
+        ("produce.latency".to_string(), p.latency.encode()),
+        ("produce.service".to_string(), p.service.encode()),
+        ("produce.schedule_lag".to_string(), p.schedule_lag.encode()),
+    ]);
+    for g in &metrics.groups {
+        let name = hlog_name(&g.name);
+        out.insert(format!("e2e.{name}"), g.stats.measured.e2e.encode());
+        out.insert(
+            format!("delivery.{name}"),
+            g.stats.measured.delivery.encode(),
+        );
+    }
+    out
 }
 
 fn warmup_summary(metrics: &RunMetrics) -> WarmupSummary {
@@ -220,6 +296,8 @@ fn group_summary(g: &GroupMetrics) -> GroupSummary {
         redelivered: g.ledger.redelivered,
         unexpected: g.ledger.unexpected,
         processed_unacked_writes: g.ledger.processed_unacked_writes,
+        unread: g.ledger.unread,
+        stranded: g.ledger.stranded,
         lost_sample: g.ledger.lost_sample.clone(),
         e2e_latency_us: g.stats.measured.e2e.percentiles(),
         delivery_latency_us: g.stats.measured.delivery.percentiles(),

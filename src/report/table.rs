@@ -98,28 +98,32 @@ fn ledger_table(out: &mut String, groups: &[GroupSummary]) {
     }
     let _ = writeln!(
         out,
-        "\n{:<20}{:>11}{:>8}{:>8}{:>10}{:>8}{:>10}{:>9}{:>9}",
-        "group (whole run)",
+        "\n{:<17}{:>10}{:>7}{:>7}{:>8}{:>7}{:>10}{:>8}{:>7}{:>8}{:>8}",
+        "group (all)",
         "processed",
         "lost",
         "dupes",
         "redeliv",
         "unexp",
         "unacked-w",
+        "unread",
+        "strand",
         "pending",
         "drained"
     );
     for g in groups {
         let _ = writeln!(
             out,
-            "{:<20}{:>11}{:>8}{:>8}{:>10}{:>8}{:>10}{:>9}{:>9}",
-            fit(&g.name, 19),
+            "{:<17}{:>10}{:>7}{:>7}{:>8}{:>7}{:>10}{:>8}{:>7}{:>8}{:>8}",
+            fit(&g.name, 16),
             g.processed,
             g.lost,
             g.duplicates,
             g.redelivered,
             g.unexpected,
             g.processed_unacked_writes,
+            g.unread,
+            g.stranded,
             g.pending_at_end,
             if g.drained { "yes" } else { "NO" }
         );
@@ -274,6 +278,9 @@ mod tests {
         assert!(text.contains("entries-added 6500 vs produce acked 6500: consistent"));
         let ledger_row = text.lines().find(|l| l.starts_with("a-very-long")).unwrap();
         let cols: Vec<&str> = ledger_row.split_whitespace().collect();
-        assert_eq!(cols[1..], ["6500", "0", "1", "1", "0", "0", "0", "yes"]);
+        assert_eq!(
+            cols[1..],
+            ["6500", "0", "1", "1", "0", "0", "0", "0", "0", "yes"]
+        );
     }
 }

@@ -220,3 +220,27 @@ fn unreachable_redis_is_a_clear_error() {
         "{text}"
     );
 }
+
+#[test]
+fn a_group_that_falls_behind_is_unread_not_lost() {
+    let out = tempfile::tempdir().unwrap();
+    let toml = r#"
+name = "behind"
+duration = "1s"
+drain_timeout = "300ms"
+[[producers]]
+stream = "s"
+rate = 500
+[[groups]]
+stream = "s"
+name = "slow"
+batch = 1
+processing = "10ms"
+"#;
+    let s = run(toml, out.path());
+    let g = &s.groups[0];
+    assert!(!g.drained);
+    assert_eq!(g.lost, 0, "a backlog still in the stream is not lost");
+    assert!(g.unread > 300, "{}", g.unread);
+    assert_eq!(g.processed + g.unread + g.stranded, 500);
+}

@@ -1,0 +1,207 @@
+//! Reading back what Redis itself holds, independently of the harness's own
+//! counters: each stream's `entries-added` and length, and per group what is
+//! still unread beyond its cursor or still pending in its PEL after the drain.
+//! The coordinator calls this in the verify phase; the marks settle the ledger
+//! so that "not reached yet" and "stranded" are never reported as "lost".
+
+use std::collections::HashMap;
+
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamInfoGroup, StreamInfoGroupsReply};
+use redis::{RedisResult, Value};
+
+use crate::error::{Error, Result};
+use crate::event::entries;
+use crate::metrics::{EventKey, ProduceLedger};
+use crate::plan::Plan;
+use crate::report::{StreamVerify, VerifySummary};
+
+/// Entries read per XRANGE / XPENDING call while reading a backlog back.
+const READ_CHUNK: usize = 10_000;
+
+/// What Redis still holds for one group after the drain.
+#[derive(Debug, Default, Clone)]
+pub struct GroupMarks {
+    pub pending_at_end: u64,
+    /// Events still in the stream beyond the group's last delivered id.
+    pub unread: Vec<EventKey>,
+    /// Events delivered to the group and never acknowledged.
+    pub pending: Vec<EventKey>,
+}
+
+/// XINFO STREAM as field -> value text (numbers and ids; nested entries are skipped).
+pub async fn stream_info(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+) -> RedisResult<HashMap<String, String>> {
+    let reply: Vec<Value> = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(key)
+        .query_async(conn)
+        .await?;
+    let mut info = HashMap::new();
+    for pair in reply.chunks(2) {
+        if let [field, value] = pair
+            && let (Ok(field), Ok(value)) = (
+                redis::from_redis_value::<String>(field.clone()),
+                redis::from_redis_value::<String>(value.clone()),
+            )
+        {
+            info.insert(field, value);
+        }
+    }
+    Ok(info)
+}
+
+/// One group's XINFO GROUPS entry, if the group exists.
+pub async fn group_info(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+    group: &str,
+) -> RedisResult<Option<StreamInfoGroup>> {
+    let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(key)
+        .query_async(conn)
+        .await?;
+    Ok(groups.groups.into_iter().find(|g| g.name == group))
+}
+
+/// A stream id "ms-seq" as a comparable pair; "" or garbage sorts first.
+pub fn parse_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// Each stream's own count of entries ever added, checked against the XADDs
+/// producers saw acknowledged.
+pub async fn streams(
+    plan: &Plan,
+    conn: &mut MultiplexedConnection,
+    url: &str,
+    ledgers: &[ProduceLedger],
+) -> Result<VerifySummary> {
+    let mut streams = Vec::new();
+    for s in &plan.streams {
+        let info = stream_info(conn, &s.key)
+            .await
+            .map_err(|e| Error::redis(url, format!("reading XINFO STREAM {}", s.key), e))?;
+        let number = |f: &str| info.get(f).and_then(|v| v.parse().ok()).unwrap_or(0);
+        streams.push(StreamVerify {
+            key: s.key.clone(),
+            entries_added: number("entries-added"),
+            length: number("length"),
+        });
+    }
+    let produce_acked: u64 = ledgers.iter().map(ProduceLedger::acked_count).sum();
+    let added: u64 = streams.iter().map(|s| s.entries_added).sum();
+    Ok(VerifySummary {
+        streams,
+        produce_acked,
+        consistent: added == produce_acked,
+    })
+}
+
+/// Per group (in plan order): its unread backlog and its pending entries, as event keys.
+pub async fn group_marks(
+    plan: &Plan,
+    conn: &mut MultiplexedConnection,
+    url: &str,
+) -> Result<Vec<GroupMarks>> {
+    let mut marks = Vec::with_capacity(plan.groups.len());
+    for g in &plan.groups {
+        let key = &plan.streams[g.stream].key;
+        let read = async {
+            let Some(info) = group_info(conn, key, &g.name).await? else {
+                return Ok(GroupMarks::default());
+            };
+            Ok(GroupMarks {
+                pending_at_end: info.pending as u64,
+                unread: read_range(conn, key, &format!("({}", info.last_delivered_id)).await?,
+                pending: read_pending(conn, key, &g.name).await?,
+            })
+        };
+        let m: RedisResult<GroupMarks> = read.await;
+        marks.push(m.map_err(|e| {
+            Error::redis(url, format!("reading back group {} of {key}", g.name), e)
+        })?);
+    }
+    Ok(marks)
+}
+
+/// Keys of the events in `key` from `start` (an XRANGE start, "(" for exclusive) to the end.
+async fn read_range(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+    start: &str,
+) -> RedisResult<Vec<EventKey>> {
+    let mut keys = Vec::new();
+    let mut from = start.to_string();
+    loop {
+        let list: Value = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(&from)
+            .arg("+")
+            .arg("COUNT")
+            .arg(READ_CHUNK)
+            .query_async(conn)
+            .await?;
+        let chunk = entries(list);
+        let Some(last) = chunk.last() else {
+            return Ok(keys);
+        };
+        from = format!("({}", String::from_utf8_lossy(&last.id));
+        let full = chunk.len() == READ_CHUNK;
+        keys.extend(chunk.iter().filter_map(|e| {
+            e.header.map(|h| EventKey {
+                producer: h.producer,
+                seq: h.seq,
+            })
+        }));
+        if !full {
+            return Ok(keys);
+        }
+    }
+}
+
+/// Keys of the events pending in `group`: ids from XPENDING, entries from XRANGE
+/// (a pending entry that was deleted from the stream has no key: it is gone).
+async fn read_pending(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+    group: &str,
+) -> RedisResult<Vec<EventKey>> {
+    let mut keys = Vec::new();
+    let mut from = "-".to_string();
+    loop {
+        let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg(key)
+            .arg(group)
+            .arg(&from)
+            .arg("+")
+            .arg(READ_CHUNK)
+            .query_async(conn)
+            .await?;
+        let mut pipe = redis::pipe();
+        for (id, ..) in &rows {
+            pipe.cmd("XRANGE").arg(key).arg(id).arg(id);
+        }
+        let lists: Vec<Value> = if rows.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(conn).await?
+        };
+        for list in lists {
+            keys.extend(entries(list).iter().filter_map(|e| {
+                e.header.map(|h| EventKey {
+                    producer: h.producer,
+                    seq: h.seq,
+                })
+            }));
+        }
+        match rows.last() {
+            Some((id, ..)) if rows.len() == READ_CHUNK => from = format!("({id}"),
+            _ => return Ok(keys),
+        }
+    }
+}
