@@ -34,7 +34,7 @@ pub struct Producer {
     trim: Option<Trim>,
     conn: MultiplexedConnection,
     clock: RunClock,
-    schedule: Schedule,
+    pace: Pace,
     next_due_ns: Option<u64>,
     seq: u64,
     rng: SmallRng,
@@ -54,6 +54,16 @@ pub struct Producer {
 }
 
 /// Everything a producer needs besides its plan.
+/// How a producer decides when to send.
+enum Pace {
+    /// Open loop: intended send times fixed in advance.
+    Schedule(Schedule),
+    /// Closed loop (rate = "max"): `depth` XADDs per pipeline, the next pipeline
+    /// as soon as the last is answered, until `end_ns`. Latency is then service
+    /// time only: there is no schedule for a slow reply to fall behind.
+    Saturate { depth: usize, end_ns: u64 },
+}
+
 pub struct ProducerSetup {
     pub stream_key: String,
     pub trim: Option<Trim>,
@@ -67,15 +77,30 @@ pub struct ProducerSetup {
 
 impl Producer {
     pub fn new(plan: ProducerPlan, setup: ProducerSetup) -> Producer {
-        let mut schedule = plan.schedule(setup.end);
-        let next_due_ns = schedule.next();
+        let (pace, next_due_ns) = match plan.pipeline {
+            Some(depth) => {
+                let end_ns = setup.end.as_nanos() as u64;
+                (
+                    Pace::Saturate {
+                        depth: depth as usize,
+                        end_ns,
+                    },
+                    Some(0),
+                )
+            }
+            None => {
+                let mut schedule = plan.schedule(setup.end);
+                let first = schedule.next();
+                (Pace::Schedule(schedule), first)
+            }
+        };
         Producer {
             rng: SmallRng::seed_from_u64(plan.seed ^ 0x5eed),
             stream_key: setup.stream_key.into(),
             trim: setup.trim,
             conn: setup.conn,
             clock: setup.clock,
-            schedule,
+            pace,
             next_due_ns,
             seq: 0,
             payloads: setup.payloads,
@@ -101,6 +126,9 @@ impl Producer {
 
     /// Send what is due, then sleep until the next intended time.
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        if let Pace::Saturate { depth, end_ns } = self.pace {
+            return self.saturate(ctx, depth, end_ns);
+        }
         if self.in_flight >= MAX_IN_FLIGHT {
             self.blocked = true;
             return;
@@ -117,12 +145,38 @@ impl Producer {
             self.ledger.sent(self.seq);
             batch.push((self.seq, due));
             self.seq += 1;
-            self.next_due_ns = self.schedule.next();
+            self.next_due_ns = match &mut self.pace {
+                Pace::Schedule(schedule) => schedule.next(),
+                Pace::Saturate { .. } => None,
+            };
         }
         if !batch.is_empty() {
             self.send(ctx, pipe, batch);
         }
         self.schedule_tick(ctx);
+    }
+
+    /// One pipeline of `depth` XADDs, intended now, if none is in flight.
+    fn saturate(&mut self, ctx: &mut Context<Self>, depth: usize, end_ns: u64) {
+        if self.in_flight > 0 {
+            return;
+        }
+        let now_ns = self.clock.now_ns();
+        if now_ns >= end_ns {
+            self.next_due_ns = None;
+            self.done.send_replace(true);
+            return;
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        let mut batch = Vec::with_capacity(depth);
+        for _ in 0..depth {
+            self.add_xadd(&mut pipe, now_ns);
+            self.ledger.sent(self.seq);
+            batch.push((self.seq, now_ns));
+            self.seq += 1;
+        }
+        self.send(ctx, pipe, batch);
     }
 
     fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
@@ -194,7 +248,7 @@ impl Producer {
         ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
             act.in_flight -= 1;
             act.on_reply(sent_ns, batch, reply);
-            if std::mem::take(&mut act.blocked) {
+            if std::mem::take(&mut act.blocked) || matches!(act.pace, Pace::Saturate { .. }) {
                 act.tick(ctx);
             } else if act.next_due_ns.is_none() && act.in_flight == 0 {
                 act.done.send_replace(true);

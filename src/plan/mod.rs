@@ -12,7 +12,7 @@ pub use schedule::{RateProfile, Schedule};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::scenario::{AckMode, Arrival, ProducerConfig, RedisConfig, Scenario};
+use crate::scenario::{AckMode, Arrival, ProducerConfig, Rate, RedisConfig, Scenario};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -64,6 +64,8 @@ pub struct ProducerPlan {
     pub phase: f64,
     pub mix: Arc<EventMix>,
     pub seed: u64,
+    /// rate = "max": closed loop with this many XADDs per pipeline.
+    pub pipeline: Option<u32>,
 }
 
 impl ProducerPlan {
@@ -145,6 +147,7 @@ impl Plan {
                     phase: n as f64 / config.count as f64,
                     mix: mix.clone(),
                     seed: derive_seed(scenario.seed, 1, entry as u64, n as u64),
+                    pipeline: (config.rate == Some(Rate::Max)).then_some(config.pipeline),
                 });
             }
         }
@@ -200,7 +203,9 @@ impl Plan {
 
 fn total_profile(config: &ProducerConfig) -> RateProfile {
     match config.rate {
-        Some(rate) if config.stages.is_empty() => RateProfile::constant(rate),
+        Some(Rate::PerSecond(rate)) if config.stages.is_empty() => RateProfile::constant(rate),
+        // A saturating producer has no target rate.
+        Some(Rate::Max) => RateProfile::constant(0.0),
         _ => {
             let stages: Vec<(f64, f64)> = config
                 .stages

@@ -376,7 +376,10 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(s.producers[0].rate, Some(20000.5));
+        assert_eq!(
+            s.producers[0].rate,
+            Some(crate::scenario::Rate::PerSecond(20000.5))
+        );
         assert_eq!(s.duration, Dur::from_secs(5));
         assert_eq!(
             s.groups[0].processing,
@@ -446,7 +449,7 @@ mod tests {
         let (line, field, problem) = fail(&BASE.replace("rate = 100", "rate = \"fast\""), &[]);
         assert_eq!((line, field.as_str()), (Some(6), "producers[0].rate"));
         assert!(
-            problem.contains("invalid type: string \"fast\""),
+            problem.contains("like 1000, or \"max\"; got \"fast\""),
             "{problem}"
         );
         let (line, field, problem) = fail(&BASE.replace("name = \"g\"\n", ""), &[]);

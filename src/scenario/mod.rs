@@ -12,7 +12,7 @@ mod units;
 mod validate;
 
 pub use load::{Overrides, load_file, load_str};
-pub use units::{Bytes, Dur};
+pub use units::{Bytes, Dur, Rate};
 pub use validate::{Violation, validate};
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -142,9 +142,13 @@ pub struct ProducerConfig {
     pub count: u32,
     #[serde(default)]
     pub arrival: Arrival,
-    /// Constant total rate (events/s across all `count` producers). Shorthand for one stage.
+    /// Constant total rate (events/s across all `count` producers; shorthand for
+    /// one stage), or "max": each producer closed-loop at full speed.
     #[serde(default)]
-    pub rate: Option<f64>,
+    pub rate: Option<Rate>,
+    /// With rate = "max": XADDs per pipeline, each producer keeping one pipeline in flight.
+    #[serde(default = "one")]
+    pub pipeline: u32,
     /// Rate at time 0 when `stages` ramp; defaults to the first stage's rate.
     #[serde(default)]
     pub start_rate: Option<f64>,

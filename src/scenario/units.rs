@@ -204,6 +204,57 @@ impl<'de> Deserialize<'de> for Bytes {
     }
 }
 
+/// A producer's rate: events per second on an open-loop schedule, or "max":
+/// closed loop, each connection sending its next pipeline as soon as the last
+/// is answered (redis-benchmark's model, for finding the ceiling).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rate {
+    PerSecond(f64),
+    Max,
+}
+
+const RATE_EXPECTED: &str = "a rate in events/s like 1000, or \"max\"";
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Rate::PerSecond(r) => s.serialize_f64(*r),
+            Rate::Max => s.serialize_str("max"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Rate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(RATE_EXPECTED)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Rate, E> {
+                match s.trim() {
+                    "max" => Ok(Rate::Max),
+                    other => other
+                        .parse()
+                        .map(Rate::PerSecond)
+                        .map_err(|_| E::custom(format!("expected {RATE_EXPECTED}; got {s:?}"))),
+                }
+            }
+            fn visit_f64<E: de::Error>(self, r: f64) -> Result<Rate, E> {
+                Ok(Rate::PerSecond(r))
+            }
+            fn visit_i64<E: de::Error>(self, r: i64) -> Result<Rate, E> {
+                Ok(Rate::PerSecond(r as f64))
+            }
+            fn visit_u64<E: de::Error>(self, r: u64) -> Result<Rate, E> {
+                Ok(Rate::PerSecond(r as f64))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// The allowed `dist` names of one distribution type, each with the fields it takes.
 pub(crate) type DistKinds = &'static [(&'static str, &'static [&'static str])];
 

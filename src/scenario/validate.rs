@@ -5,7 +5,8 @@
 //! Every problem text says what is allowed and how to fix it.
 
 use super::{
-    EventType, GroupConfig, Popularity, ProducerConfig, RedisMode, Scenario, SizeDist, TimeDist,
+    EventType, GroupConfig, Popularity, ProducerConfig, Rate, RedisMode, Scenario, SizeDist,
+    TimeDist,
 };
 use std::collections::HashSet;
 
@@ -20,6 +21,8 @@ pub struct Violation {
 const MAX_EVENT_BYTES: u64 = 64 << 20;
 const MAX_PRODUCERS_PER_ENTRY: u32 = 100_000;
 const MAX_CONSUMERS_PER_GROUP: u32 = 10_000;
+/// Deepest pipeline a saturating producer may keep in flight.
+const MAX_PIPELINE: u32 = 10_000;
 
 /// All violations, in file order; empty when the scenario is valid.
 pub fn validate(s: &Scenario) -> Vec<Violation> {
@@ -152,11 +155,23 @@ fn producer(v: &mut Checks, at: &str, p: &ProducerConfig) {
             at,
             "both `rate` and `stages` are set: keep `rate` for a constant rate or `stages` for a profile",
         ),
-        (Some(r), true) if !(r.is_finite() && r > 0.0) => v.add(
+        (Some(Rate::PerSecond(r)), true) if !(r.is_finite() && r > 0.0) => v.add(
             format!("{at}.rate"),
-            format!("{r} is not a rate: use a finite number of events/s above 0"),
+            format!("{r} is not a rate: use a finite number of events/s above 0, or \"max\""),
         ),
         _ => {}
+    }
+    let saturating = p.rate == Some(Rate::Max);
+    if !(1..=MAX_PIPELINE).contains(&p.pipeline) {
+        v.add(
+            format!("{at}.pipeline"),
+            format!("{} is out of range: use 1 to {MAX_PIPELINE}", p.pipeline),
+        );
+    } else if p.pipeline > 1 && !saturating {
+        v.add(
+            format!("{at}.pipeline"),
+            "pipeline only applies to rate = \"max\"; scheduled producers pipeline whatever is due",
+        );
     }
     for (i, st) in p.stages.iter().enumerate() {
         if !(st.rate.is_finite() && st.rate >= 0.0) {
@@ -400,6 +415,12 @@ fn slo(v: &mut Checks, s: &Scenario) {
             format!("{r} is out of range: use a fraction of the target rate above 0 and at most 1.5, e.g. 0.99"),
         );
     }
+    if s.slo.min_rate_ratio.is_some() && s.producers.iter().any(|p| p.rate == Some(Rate::Max)) {
+        v.add(
+            "slo.min_rate_ratio",
+            "a producer with rate = \"max\" has no target rate to compare with: remove min_rate_ratio",
+        );
+    }
     for (name, d) in [
         ("e2e_p99", s.slo.e2e_p99),
         ("produce_p99", s.slo.produce_p99),
@@ -491,6 +512,9 @@ name = "g"
         (&["producers.0.stages=[{duration=\"1s\", rate=1}]"], "producers[0]", "both `rate`"),
         (&["producers.0.rate=nan"], "producers[0].rate", "above 0"),
         (&["producers.0.rate=0"], "producers[0].rate", "above 0"),
+        (&["producers.0.pipeline=16"], "producers[0].pipeline", "only applies to rate = \"max\""),
+        (&["producers.0.rate=\"max\"", "producers.0.pipeline=0"], "producers[0].pipeline", "1 to 10000"),
+        (&["producers.0.rate=\"max\"", "slo.min_rate_ratio=0.9"], "slo.min_rate_ratio", "no target rate"),
         (&["producers.0.start_rate=5"], "producers[0].start_rate", "only applies to `stages`"),
         (&["-producers.0.rate", "producers.0.stages=[{duration=\"1s\", rate=-1}]"], "producers[0].stages[0].rate", "0 or more"),
         (&["-producers.0.rate", "producers.0.stages=[{duration=\"1s\", rate=inf}]"], "producers[0].stages[0].rate", "finite"),

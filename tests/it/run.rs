@@ -244,3 +244,34 @@ processing = "10ms"
     assert!(g.unread > 300, "{}", g.unread);
     assert_eq!(g.processed + g.unread + g.stranded, 500);
 }
+
+#[test]
+fn saturation_mode_runs_closed_loop_and_counts_exactly() {
+    let out = tempfile::tempdir().unwrap();
+    let toml = r#"
+name = "max"
+duration = "1s"
+[[producers]]
+stream = "s"
+count = 2
+rate = "max"
+pipeline = 16
+[[groups]]
+stream = "s"
+name = "g"
+batch = 500
+"#;
+    let s = run(toml, out.path());
+    assert!(s.produce.sent > 1000, "{}", s.produce.sent);
+    assert_eq!(s.produce.sent % 16, 0, "whole pipelines only");
+    assert_eq!((s.produce.acked, s.produce.errors), (s.produce.sent, 0));
+    assert_eq!(s.verify.produce_acked, s.verify.streams[0].entries_added);
+    assert_eq!(s.groups[0].processed, s.produce.sent);
+    assert_eq!(s.produce.target_rate_per_s, 0.0, "no schedule, no target");
+    // Intended = when the pipeline is built: latency is service time plus the build.
+    let (latency, service) = (s.produce.latency_us.p50, s.produce.service_time_us.p50);
+    assert!(
+        latency >= service && latency - service < 1000,
+        "{latency} vs {service}"
+    );
+}
