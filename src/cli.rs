@@ -30,6 +30,31 @@ pub enum Command {
     Run(RunArgs),
     /// Check a scenario file (with overrides) without running it.
     Validate(ScenarioArgs),
+    /// Compare streamdrill with redis-benchmark on a managed Redis, side by side.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// How long each closed-loop streamdrill run lasts.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub duration: std::time::Duration,
+    /// Connections (producers) on both sides.
+    #[arg(long, default_value_t = 50)]
+    pub connections: u32,
+    /// Payload sizes in bytes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,512")]
+    pub payloads: Vec<u64>,
+    /// Pipeline depths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub pipelines: Vec<u32>,
+    /// Rate of the scheduled produce/consume/ack cycle (0 skips it).
+    #[arg(long, default_value_t = 50_000.0)]
+    pub cycle_rate: f64,
+}
+
+fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e}: write it like 5s or 1500ms"))
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +116,17 @@ pub fn run(cli: Cli) -> Result<u8> {
                 s.producers.len(),
                 s.groups.len()
             );
+            Ok(0)
+        }
+        Command::Bench(args) => {
+            let options = crate::bench::BenchOptions {
+                duration: args.duration,
+                connections: args.connections,
+                payloads_bytes: args.payloads,
+                pipelines: args.pipelines,
+                cycle_rate_per_s: args.cycle_rate,
+            };
+            print!("{}", crate::bench::render(&crate::bench::run(&options)?));
             Ok(0)
         }
         Command::Run(args) => {

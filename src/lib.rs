@@ -19,9 +19,11 @@
 //!   knows neither actix nor redis.
 //! - [`report`]: `summary.json` (the source of truth), SLO verdicts, and the views rendered
 //!   from it (terminal table, CSV, HdrHistogram logs).
+//! - [`bench`]: streamdrill against redis-benchmark, side by side (`streamdrill bench`).
 //! - [`cli`]: the command line, shared by `main.rs` and the tests.
 
 pub mod actors;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod coordinator;

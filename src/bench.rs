@@ -1,0 +1,326 @@
+//! `streamdrill bench`: the harness measured against the tool users would
+//! otherwise pick, side by side on one managed Redis. For each payload size
+//! and pipeline depth, streamdrill runs closed-loop (rate = "max") with the
+//! same connection count, then redis-benchmark sends as many XADDs as
+//! streamdrill managed; throughput and client CPU per XADD are compared as
+//! ratios, so the noise of a shared machine cancels out. A scheduled
+//! produce -> XREADGROUP -> XACK cycle gives the harness CPU per event.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::report::{Summary, format_us};
+use crate::runner::{RunOptions, run_scenario};
+use crate::scenario::{Overrides, load_str};
+use crate::server::{RedisServer, ServerConfig};
+
+/// Both tools trim with MAXLEN ~ this, so the stream (and Redis's memory) stays
+/// the same size whichever runs first.
+const MAXLEN: u64 = 100_000;
+
+pub struct BenchOptions {
+    pub duration: Duration,
+    pub connections: u32,
+    pub payloads_bytes: Vec<u64>,
+    pub pipelines: Vec<u32>,
+    /// Scheduled rate of the full-cycle run (0 skips it).
+    pub cycle_rate_per_s: f64,
+}
+
+/// One side-by-side comparison.
+#[derive(Debug, Clone)]
+pub struct XaddRow {
+    pub payload_bytes: u64,
+    pub pipeline: u32,
+    pub streamdrill_per_s: f64,
+    pub redis_benchmark_per_s: f64,
+    pub streamdrill_cpu_us: f64,
+    pub redis_benchmark_cpu_us: f64,
+}
+
+/// The scheduled produce + consume + acknowledge cycle.
+#[derive(Debug, Clone)]
+pub struct CycleRow {
+    pub target_per_s: f64,
+    pub achieved_per_s: f64,
+    pub cpu_us_per_event: f64,
+    pub e2e_p99_us: u64,
+    pub schedule_lag_p99_us: u64,
+}
+
+pub struct BenchReport {
+    pub redis_version: String,
+    pub connections: u32,
+    pub xadd: Vec<XaddRow>,
+    pub cycle: Option<CycleRow>,
+}
+
+pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
+    let server = RedisServer::start(ServerConfig::default())?;
+    let out = tempfile::tempdir().map_err(|source| Error::Write {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let mut xadd = Vec::new();
+    let mut redis_version = String::new();
+    for &payload in &opts.payloads_bytes {
+        for &pipeline in &opts.pipelines {
+            let (summary, cpu_s) = saturate(&server, out.path(), opts, payload, pipeline)?;
+            redis_version = summary.redis.version.clone();
+            let sent = summary.produce.acked.max(1);
+            let (rb_per_s, rb_cpu_s) =
+                redis_benchmark(&server, opts.connections, pipeline, payload, sent)?;
+            xadd.push(XaddRow {
+                payload_bytes: payload,
+                pipeline,
+                streamdrill_per_s: summary.produce.achieved_rate_per_s,
+                redis_benchmark_per_s: rb_per_s,
+                streamdrill_cpu_us: cpu_s * 1e6 / sent as f64,
+                redis_benchmark_cpu_us: rb_cpu_s * 1e6 / sent as f64,
+            });
+        }
+    }
+    let cycle = (opts.cycle_rate_per_s > 0.0)
+        .then(|| cycle(&server, out.path(), opts))
+        .transpose()?;
+    Ok(BenchReport {
+        redis_version,
+        connections: opts.connections,
+        xadd,
+        cycle,
+    })
+}
+
+fn saturate(
+    server: &RedisServer,
+    out: &Path,
+    opts: &BenchOptions,
+    payload: u64,
+    pipeline: u32,
+) -> Result<(Summary, f64)> {
+    let toml = format!(
+        r#"
+name = "bench-xadd"
+duration = "{duration}ms"
+drain_timeout = "5s"
+[redis]
+mode = "external"
+url = "{url}"
+[[streams]]
+key = "bench"
+maxlen = {MAXLEN}
+[[producers]]
+stream = "bench"
+count = {connections}
+rate = "max"
+pipeline = {pipeline}
+events = [ {{ type = "Bench", size = "{payload}B" }} ]
+"#,
+        duration = opts.duration.as_millis(),
+        url = server.url(),
+        connections = opts.connections,
+    );
+    run_measuring_cpu(&toml, out)
+}
+
+fn cycle(server: &RedisServer, out: &Path, opts: &BenchOptions) -> Result<CycleRow> {
+    let toml = format!(
+        r#"
+name = "bench-cycle"
+duration = "{duration}ms"
+warmup = "1s"
+drain_timeout = "10s"
+[redis]
+mode = "external"
+url = "{url}"
+[[streams]]
+key = "cycle"
+maxlen = {MAXLEN}
+[[producers]]
+stream = "cycle"
+count = 4
+rate = {rate}
+events = [ {{ type = "Bench", size = "128B" }} ]
+[[groups]]
+stream = "cycle"
+name = "sink"
+consumers = 2
+batch = 500
+"#,
+        duration = opts.duration.as_millis().max(2000),
+        url = server.url(),
+        rate = opts.cycle_rate_per_s,
+    );
+    let (s, cpu_s) = run_measuring_cpu(&toml, out)?;
+    let events = (s.produce.acked + s.warmup.produce_acked).max(1);
+    Ok(CycleRow {
+        target_per_s: s.produce.target_rate_per_s,
+        achieved_per_s: s.produce.achieved_rate_per_s,
+        cpu_us_per_event: cpu_s * 1e6 / events as f64,
+        e2e_p99_us: s.groups.first().map_or(0, |g| g.e2e_latency_us.p99),
+        schedule_lag_p99_us: s.produce.schedule_lag_us.p99,
+    })
+}
+
+/// Runs a scenario in this process; returns its summary and the CPU seconds
+/// (user + system) this process spent on it. The server is another process.
+fn run_measuring_cpu(toml: &str, out: &Path) -> Result<(Summary, f64)> {
+    let scenario = load_str(toml, "bench", &Overrides::default())?;
+    let before = process_cpu_s();
+    let report = run_scenario(
+        scenario,
+        RunOptions {
+            out_dir: out.to_path_buf(),
+            on_progress: None,
+        },
+    )?;
+    Ok((report.summary, process_cpu_s() - before))
+}
+
+/// user + system CPU seconds of this process, from /proc/self/stat (Linux).
+fn process_cpu_s() -> f64 {
+    /// Linux reports these fields in USER_HZ, which is 100 on every mainstream build.
+    const TICKS_PER_S: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / TICKS_PER_S
+}
+
+/// `requests` XADDs with redis-benchmark; returns its rate and its own CPU seconds
+/// (bash's `times` reports the children's user and system time).
+fn redis_benchmark(
+    server: &RedisServer,
+    connections: u32,
+    pipeline: u32,
+    payload: u64,
+    requests: u64,
+) -> Result<(f64, f64)> {
+    let value = "x".repeat(payload as usize);
+    let script = format!(
+        "redis-benchmark -p {port} -c {connections} -P {pipeline} -n {requests} --csv \
+         XADD rbench MAXLEN '~' {MAXLEN} '*' field {value} && times",
+        port = server.port()
+    );
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .map_err(|e| Error::Internal(format!("running redis-benchmark: {e}")))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(Error::Internal(format!(
+            "redis-benchmark failed (is it installed? it ships with redis-server): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    parse_benchmark_output(&text)
+        .ok_or_else(|| Error::Internal(format!("could not read redis-benchmark's output:\n{text}")))
+}
+
+/// The rps column of redis-benchmark's CSV line, and the children's CPU from `times`.
+fn parse_benchmark_output(text: &str) -> Option<(f64, f64)> {
+    let csv = text.lines().find(|l| l.starts_with("\"XADD"))?;
+    let rps: f64 = csv.split(',').nth(1)?.trim_matches('"').parse().ok()?;
+    let children = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("m") && l.ends_with('s'))?;
+    let cpu: f64 = children
+        .split_whitespace()
+        .filter_map(parse_times_field)
+        .sum();
+    Some((rps, cpu))
+}
+
+/// "0m1.234s" -> 1.234
+fn parse_times_field(field: &str) -> Option<f64> {
+    let (m, s) = field.strip_suffix('s')?.split_once('m')?;
+    Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+}
+
+pub fn render(r: &BenchReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "XADD, closed loop, {} connections, Redis {} on loopback (ratio = streamdrill / redis-benchmark)",
+        r.connections, r.redis_version
+    );
+    let _ = writeln!(
+        out,
+        "{:>8} {:>5} {:>14} {:>16} {:>7} {:>12} {:>12} {:>7}",
+        "payload",
+        "pipe",
+        "streamdrill/s",
+        "redis-bench/s",
+        "ratio",
+        "sd cpu/op",
+        "rb cpu/op",
+        "ratio"
+    );
+    for x in &r.xadd {
+        let _ = writeln!(
+            out,
+            "{:>7}B {:>5} {:>14.0} {:>16.0} {:>7.2} {:>10.2}µs {:>10.2}µs {:>7.2}",
+            x.payload_bytes,
+            x.pipeline,
+            x.streamdrill_per_s,
+            x.redis_benchmark_per_s,
+            x.streamdrill_per_s / x.redis_benchmark_per_s.max(1e-9),
+            x.streamdrill_cpu_us,
+            x.redis_benchmark_cpu_us,
+            x.streamdrill_cpu_us / x.redis_benchmark_cpu_us.max(1e-9),
+        );
+    }
+    if let Some(c) = &r.cycle {
+        let _ = writeln!(
+            out,
+            "\nfull cycle (XADD -> XREADGROUP -> XACK, one group): target {:.0}/s achieved {:.0}/s, \
+             harness CPU {:.2}µs/event, e2e p99 {}, schedule lag p99 {}",
+            c.target_per_s,
+            c.achieved_per_s,
+            c.cpu_us_per_event,
+            format_us(c.e2e_p99_us),
+            format_us(c.schedule_lag_p99_us)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_redis_benchmark_csv_and_times() {
+        let text = "\"test\",\"rps\",\"avg_latency_ms\"\n\"XADD rbench MAXLEN ~ 100000 * field xx\",\"716845.81\",\"1.055\"\n0m0.002s 0m0.000s\n0m1.018s 0m0.060s\n";
+        let (rps, cpu) = parse_benchmark_output(text).unwrap();
+        assert_eq!(rps, 716845.81);
+        assert!((cpu - 1.078).abs() < 1e-9);
+    }
+
+    #[test]
+    fn own_cpu_time_is_readable_and_grows() {
+        let before = process_cpu_s();
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(60) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0);
+        assert!(
+            process_cpu_s() > before,
+            "utime + stime advance while spinning"
+        );
+    }
+}
