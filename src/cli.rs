@@ -30,6 +30,10 @@ pub enum Command {
     Run(RunArgs),
     /// Check a scenario file (with overrides) without running it.
     Validate(ScenarioArgs),
+    /// Re-render a run folder's plots, .hgrm files and index.html from its summary.json.
+    Report(ReportArgs),
+    /// Compare runs side by side against the first; gates make CI fail on a regression.
+    Compare(CompareArgs),
     /// Compare streamdrill with redis-benchmark on a managed Redis, side by side.
     Bench(BenchArgs),
 }
@@ -86,6 +90,30 @@ pub struct RunArgs {
     /// No progress line, only the final summary.
     #[arg(long)]
     pub quiet: bool,
+    /// Print the progress line even when stderr is not a terminal (one line per second).
+    #[arg(long, conflicts_with = "quiet")]
+    pub progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run folder (reports/<scenario>-<timestamp>).
+    pub run_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run folders; the first is the baseline.
+    #[arg(required = true, num_args = 2..)]
+    pub runs: Vec<PathBuf>,
+    /// Exit 1 if this holds for any run against the baseline, e.g. 'e2e.p99 > +10%',
+    /// 'produce.rate < -5%', 'e2e.billing.p99 > +2ms', 'lost > 0' (repeatable).
+    #[arg(long = "fail-if", value_name = "GATE")]
+    pub fail_if: Vec<String>,
+    /// Where compare.html and the spectrum plot go
+    /// (default: compare-<A>-vs-<last> beside the first run).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 impl ScenarioArgs {
@@ -129,9 +157,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             print!("{}", crate::bench::render(&crate::bench::run(&options)?));
             Ok(0)
         }
+        Command::Report(args) => report_command(&args),
+        Command::Compare(args) => compare_command(&args),
         Command::Run(args) => {
             let scenario = args.scenario.load()?;
-            let on_progress: Option<ProgressSink> = (!args.quiet)
+            // Progress is for people watching; logs and CI get only the summary.
+            let show_progress = !args.quiet && (args.progress || std::io::stderr().is_terminal());
+            let on_progress: Option<ProgressSink> = show_progress
                 .then(|| Box::new(print_progress(scenario.duration.as_secs_f64())) as _);
             let report = run_scenario(
                 scenario,
@@ -140,7 +172,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     on_progress,
                 },
             )?;
-            if !args.quiet && std::io::stderr().is_terminal() {
+            if show_progress && std::io::stderr().is_terminal() {
                 eprintln!();
             }
             print!("{}", report::render_table(&report.summary));
@@ -150,12 +182,61 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// `streamdrill report RUN_DIR`: the views again, from summary.json and the files beside it.
+fn report_command(args: &ReportArgs) -> Result<u8> {
+    let summary = report::read_summary(&args.run_dir.join(report::files::SUMMARY_FILE))?;
+    let written = report::html::render_views(&args.run_dir, &summary)?;
+    print!("{}", report::render_table(&summary));
+    println!(
+        "report: {} ({} files rendered)",
+        args.run_dir.join(report::html::INDEX_FILE).display(),
+        written.len()
+    );
+    Ok(0)
+}
+
+/// `streamdrill compare`: exit 1 when a `--fail-if` gate holds for any run.
+fn compare_command(args: &CompareArgs) -> Result<u8> {
+    use report::compare::{Comparison, Gate, view};
+    let gates = (args.fail_if.iter().map(|g| Gate::parse(g))).collect::<Result<Vec<_>>>()?;
+    let cmp = Comparison::load(&args.runs)?;
+    let mut results = Vec::new();
+    for gate in &gates {
+        results.extend(gate.check(&cmp)?);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_compare_dir(&args.runs));
+    let written = view::write_compare(&cmp, &results, &out)?;
+    print!("{}", view::render_text(&cmp, &results));
+    if let Some(html) = written.last() {
+        println!("compare: {}", html.display());
+    }
+    Ok(if results.iter().any(|r| r.failed) {
+        1
+    } else {
+        0
+    })
+}
+
+fn default_compare_dir(runs: &[PathBuf]) -> PathBuf {
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map_or("run".into(), |n| n.to_string_lossy().into_owned())
+    };
+    let (first, last) = (&runs[0], &runs[runs.len() - 1]);
+    let parent = first.parent().map(PathBuf::from).unwrap_or_default();
+    parent.join(format!("compare-{}-vs-{}", name(first), name(last)))
+}
+
 /// One line per interval on stderr; redrawn in place on a terminal.
 fn print_progress(total_s: f64) -> impl Fn(&Progress) {
     let in_place = std::io::stderr().is_terminal();
     move |p: &Progress| {
         let mut line = format!(
-            "{:>6.1}s/{:.0}s  target {:>7.0}/s  acked {:>7}/s  p99 {:>8}  err {}",
+            "{} {:>6.1}s/{:.0}s  target {:>7.0}/s  acked {:>7}/s  p99 {:>8}  err {}",
+            bar(p.elapsed_s, total_s),
             p.elapsed_s,
             total_s,
             p.target_rate_per_s,
@@ -181,4 +262,14 @@ fn print_progress(total_s: f64) -> impl Fn(&Progress) {
         };
         let _ = err.flush();
     }
+}
+
+/// `[#####-----]`: elapsed share of the run in ten steps.
+fn bar(elapsed_s: f64, total_s: f64) -> String {
+    let filled = if total_s > 0.0 {
+        ((elapsed_s / total_s).clamp(0.0, 1.0) * 10.0).round() as usize
+    } else {
+        0
+    };
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(10 - filled))
 }

@@ -1,7 +1,8 @@
 //! The files of a run directory: `summary.json` (pretty, the source of truth),
 //! `timeseries.csv` (one row per second) and `histograms/<tag>.hlog`
 //! (HdrHistogram interval logs that HdrHistogram's own tools read).
-//! Also reads `summary.json` back, for re-reporting old runs.
+//! Also reads `summary.json` back, for re-reporting old runs. `write_run`
+//! ends by rendering the views (`html::render_views`: `.hgrm`, plots, `index.html`).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -38,6 +39,7 @@ pub fn write_run(dir: &Path, summary: &Summary, series: &Series) -> Result<Vec<P
         let path = hist_dir.join(format!("{tag}.hlog"));
         written.push(write_file(&path, Ok(hlog_text(tag, summary, intervals)))?);
     }
+    written.extend(super::html::render_views(dir, summary)?);
     Ok(written)
 }
 
@@ -245,7 +247,7 @@ mod tests {
             .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
             .collect();
         assert_eq!(
-            names,
+            names[..7],
             [
                 "summary.json",
                 "timeseries.csv",
@@ -256,6 +258,9 @@ mod tests {
                 "histograms/produce.service.hlog"
             ]
         );
+        assert!(names.contains(&"histograms/produce.latency.hgrm".to_string()));
+        assert!(names.contains(&"plots/throughput.png".to_string()));
+        assert_eq!(names.last().map(String::as_str), Some("index.html"));
         assert_eq!(
             read_summary(&dir.path().join(SUMMARY_FILE)).unwrap(),
             summary

@@ -1,22 +1,30 @@
 //! What a run leaves behind, data first: `summary.json` is the source of truth
 //! (`summary`), judged against the scenario's objectives (`slo`), and every
 //! other view is rendered from it: the terminal table (`table`), the CSV time
-//! series and HdrHistogram interval logs (`files`).
+//! series and HdrHistogram interval logs (`files`), `.hgrm` percentile
+//! distributions (`hgrm`), plots (`plot`), the self-contained `index.html`
+//! (`html`), and run-against-run comparisons with CI gates (`compare`).
 //!
 //! The coordinator calls `Summary::build` with the collector's `RunMetrics`,
 //! then `write_run` and `render`; `read_summary` lets a later command
 //! re-render or re-judge an old run. Knows neither actix nor redis.
 
+pub mod compare;
 pub mod files;
+pub mod hgrm;
+pub mod html;
+pub mod plot;
 pub mod slo;
 pub mod summary;
 pub mod table;
 
+pub use compare::{Comparison, Gate};
 pub use files::{read_summary, write_run};
+pub use html::render_views;
 pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{
-    GroupLatency, GroupSummary, ProduceSummary, RedisInfo, StreamVerify, Summary, SummaryContext,
-    VerifySummary, WarmupSummary, parse_rfc3339_utc, rfc3339,
+    FaultWindow, GroupLatency, GroupSummary, MachineInfo, ProduceSummary, RedisInfo, StreamVerify,
+    Summary, SummaryContext, VerifySummary, WarmupSummary, parse_rfc3339_utc, rfc3339,
 };
 pub use table::{format_us, render, render as render_table};
 

@@ -19,6 +19,7 @@ fn quickstart_runs_short_and_writes_a_report() {
             "4s",
             "--set",
             "producers.0.rate=500",
+            "--progress",
             "--out",
         ])
         .arg(out.path())
@@ -34,7 +35,7 @@ fn quickstart_runs_short_and_writes_a_report() {
     assert!(stdout.contains("billing"), "{stdout}");
     assert!(
         stderr.lines().count() >= 2,
-        "a progress line per second:\n{stderr}"
+        "--progress: a line per second even without a terminal:\n{stderr}"
     );
     let run_dir = std::fs::read_dir(out.path())
         .unwrap()

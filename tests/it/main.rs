@@ -3,3 +3,4 @@ mod run;
 mod scenarios;
 mod server;
 mod support;
+mod report;

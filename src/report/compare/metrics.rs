@@ -1,0 +1,271 @@
+//! The figures `compare` puts side by side, named as `--fail-if` gates use
+//! them (`produce.rate`, `e2e.p99`, `e2e.billing.p99`, `lost`, …), where each
+//! run's value and per-second samples come from, and the scenario settings
+//! that differ between runs.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::RunData;
+use crate::metrics::Percentiles;
+use crate::report::summary::{GroupSummary, Summary};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unit {
+    Micros,
+    PerSecond,
+    Count,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stat {
+    P50,
+    P90,
+    P99,
+    P999,
+    P9999,
+    Max,
+    Mean,
+}
+
+const STATS: [(&str, Stat); 7] = [
+    ("p50", Stat::P50),
+    ("p90", Stat::P90),
+    ("p99", Stat::P99),
+    ("p999", Stat::P999),
+    ("p9999", Stat::P9999),
+    ("max", Stat::Max),
+    ("mean", Stat::Mean),
+];
+
+/// Reads one ledger figure of a group.
+type LedgerField = fn(&GroupSummary) -> u64;
+
+#[derive(Clone, Debug)]
+enum Source {
+    ProduceRate,
+    ProduceErrors,
+    Produce(Stat),
+    Service(Stat),
+    /// The worst group's value.
+    E2eWorst(Stat),
+    E2e(String, Stat),
+    /// Summed over groups when `None`.
+    Ledger(Option<String>, LedgerField),
+}
+
+#[derive(Clone, Debug)]
+pub struct Metric {
+    /// The name gates use.
+    pub key: String,
+    pub unit: Unit,
+    source: Source,
+}
+
+fn metric(key: impl Into<String>, unit: Unit, source: Source) -> Metric {
+    Metric {
+        key: key.into(),
+        unit,
+        source,
+    }
+}
+
+/// Every figure, with per-group ones for every group any run has.
+pub fn all(runs: &[RunData]) -> Vec<Metric> {
+    let mut out = vec![
+        metric("produce.rate", Unit::PerSecond, Source::ProduceRate),
+        metric("produce.errors", Unit::Count, Source::ProduceErrors),
+    ];
+    for (name, stat) in STATS {
+        out.push(metric(
+            format!("produce.{name}"),
+            Unit::Micros,
+            Source::Produce(stat),
+        ));
+    }
+    for (name, stat) in STATS {
+        out.push(metric(
+            format!("service.{name}"),
+            Unit::Micros,
+            Source::Service(stat),
+        ));
+    }
+    for (name, stat) in STATS {
+        out.push(metric(
+            format!("e2e.{name}"),
+            Unit::Micros,
+            Source::E2eWorst(stat),
+        ));
+    }
+    let groups: BTreeSet<&str> = (runs.iter())
+        .flat_map(|r| r.summary.groups.iter().map(|g| g.name.as_str()))
+        .collect();
+    let ledger: [(&str, LedgerField); 4] = [
+        ("processed", |g| g.processed),
+        ("lost", |g| g.lost),
+        ("duplicates", |g| g.duplicates),
+        ("redelivered", |g| g.redelivered),
+    ];
+    for (field, get) in ledger.iter().skip(1) {
+        out.push(metric(*field, Unit::Count, Source::Ledger(None, *get)));
+    }
+    for g in groups {
+        for (name, stat) in [STATS[0], STATS[2], STATS[3], STATS[5]] {
+            out.push(metric(
+                format!("e2e.{g}.{name}"),
+                Unit::Micros,
+                Source::E2e(g.into(), stat),
+            ));
+        }
+        for (field, get) in ledger {
+            out.push(metric(
+                format!("{g}.{field}"),
+                Unit::Count,
+                Source::Ledger(Some(g.into()), get),
+            ));
+        }
+    }
+    out
+}
+
+fn stat_of(p: &Percentiles, stat: Stat) -> f64 {
+    match stat {
+        Stat::P50 => p.p50 as f64,
+        Stat::P90 => p.p90 as f64,
+        Stat::P99 => p.p99 as f64,
+        Stat::P999 => p.p999 as f64,
+        Stat::P9999 => p.p9999 as f64,
+        Stat::Max => p.max as f64,
+        Stat::Mean => p.mean,
+    }
+}
+
+fn group<'a>(s: &'a Summary, name: &str) -> Option<&'a GroupSummary> {
+    s.groups.iter().find(|g| g.name == name)
+}
+
+impl Metric {
+    /// This run's figure from `summary.json`; `None` where the run lacks it.
+    pub fn value(&self, run: &RunData) -> Option<f64> {
+        let s = &run.summary;
+        match &self.source {
+            Source::ProduceRate => Some(s.produce.achieved_rate_per_s),
+            Source::ProduceErrors => Some(s.produce.errors as f64),
+            Source::Produce(stat) => Some(stat_of(&s.produce.latency_us, *stat)),
+            Source::Service(stat) => Some(stat_of(&s.produce.service_time_us, *stat)),
+            Source::E2eWorst(stat) => (s.groups.iter())
+                .map(|g| stat_of(&g.e2e_latency_us, *stat))
+                .reduce(f64::max),
+            Source::E2e(g, stat) => group(s, g).map(|g| stat_of(&g.e2e_latency_us, *stat)),
+            Source::Ledger(None, get) => Some(s.groups.iter().map(get).sum::<u64>() as f64),
+            Source::Ledger(Some(g), get) => group(s, g).map(|g| get(g) as f64),
+        }
+    }
+
+    /// Per-second samples of the measured phase, where `timeseries.csv` has them.
+    pub fn samples(&self, run: &RunData) -> Vec<f64> {
+        let (from_s, to_s) = run.measured_s();
+        let column = |h: &str| run.ts.values_between(h, from_s, to_s);
+        let percentile = |stat: &Stat| match stat {
+            Stat::P50 => Some("p50"),
+            Stat::P99 => Some("p99"),
+            _ => None,
+        };
+        match &self.source {
+            Source::ProduceRate => column("acked"),
+            Source::Produce(stat) => percentile(stat)
+                .map(|p| column(&format!("produce_{p}_us")))
+                .unwrap_or_default(),
+            Source::E2e(g, stat) => percentile(stat)
+                .map(|p| busy_values(run, g, p))
+                .unwrap_or_default(),
+            Source::E2eWorst(stat) => percentile(stat)
+                .map(|p| worst_per_interval(run, p))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A group's e2e percentile per measured second in which it processed something.
+fn busy_values(run: &RunData, group: &str, p: &str) -> Vec<f64> {
+    worst_points(run, &[group], p)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+fn worst_per_interval(run: &RunData, p: &str) -> Vec<f64> {
+    let names: Vec<&str> = run.summary.groups.iter().map(|g| g.name.as_str()).collect();
+    worst_points(run, &names, p)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// Per measured second, the largest e2e percentile among `groups` that processed events.
+fn worst_points(run: &RunData, groups: &[&str], p: &str) -> Vec<(f64, f64)> {
+    let (from_s, to_s) = run.measured_s();
+    let mut by_t = std::collections::BTreeMap::<u64, f64>::new();
+    for g in groups {
+        let processed = run.ts.index(&format!("{g}.processed"));
+        let busy = |r: &[Option<f64>]| processed.and_then(|i| r[i]).is_some_and(|n| n > 0.0);
+        for (t, v) in run.ts.points_where(&format!("{g}.e2e_{p}_us"), busy) {
+            if t >= from_s && t < to_s {
+                let slot = by_t.entry(t.to_bits()).or_insert(v);
+                *slot = slot.max(v);
+            }
+        }
+    }
+    by_t.into_iter()
+        .map(|(t, v)| (f64::from_bits(t), v))
+        .collect()
+}
+
+/// Settings that differ between runs: the resolved scenario (minus its name)
+/// and the environment, as dotted paths with each run's value.
+pub fn differences(runs: &[RunData]) -> Vec<(String, Vec<String>)> {
+    let flat: Vec<Vec<(String, String)>> = runs.iter().map(|r| settings(&r.summary)).collect();
+    let keys: BTreeSet<&String> = flat.iter().flatten().map(|(k, _)| k).collect();
+    let value_of = |run: &Vec<(String, String)>, key: &str| {
+        (run.iter().find(|(k, _)| k == key)).map_or("(absent)".to_string(), |(_, v)| v.clone())
+    };
+    (keys.into_iter())
+        .map(|k| {
+            (
+                k.clone(),
+                flat.iter().map(|run| value_of(run, k)).collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, values)| values.iter().any(|v| v != &values[0]))
+        .collect()
+}
+
+fn settings(s: &Summary) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Ok(scenario) = serde_json::to_value(&s.scenario) {
+        flatten("scenario", &scenario, &mut out);
+    }
+    out.retain(|(k, _)| k != "scenario.name" && k != "scenario.description");
+    out.push(("redis.version".into(), s.redis.version.clone()));
+    out.extend((s.redis.config.iter()).map(|(k, v)| (format!("redis.config.{k}"), v.clone())));
+    out.push(("machine.hostname".into(), s.machine.hostname.clone()));
+    out.push(("machine.cpus".into(), s.machine.cpus.to_string()));
+    out.push(("streamdrill".into(), s.streamdrill_version.clone()));
+    out
+}
+
+fn flatten(path: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(k, v)| flatten(&format!("{path}.{k}"), v, out)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| flatten(&format!("{path}.{i}"), v, out)),
+        Value::String(s) => out.push((path.to_string(), s.clone())),
+        other => out.push((path.to_string(), other.to_string())),
+    }
+}
