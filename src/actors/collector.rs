@@ -117,9 +117,10 @@ impl Handler<LedgerBatch> for Collector {
             return;
         };
         for key in b.keys {
-            ledger.delivered(key);
             if b.processed {
                 ledger.processed(key);
+            } else {
+                ledger.delivered(key);
             }
         }
         for _ in 0..b.unparsable {

@@ -2,7 +2,10 @@
 //! its own connection (a BLOCK on a shared connection stalls every command
 //! queued behind it), "processes" each entry for a sampled time, XACKs the
 //! batch, records delivery and end-to-end latency from the intended send time
-//! carried in the event, and sends the batch's keys to the ledger.
+//! carried in the event, and reports each batch to the ledger: once when it
+//! is delivered, once when it is processed. With `reclaim` it also takes over
+//! entries idle in other consumers' PELs (XAUTOCLAIM). The chaos actor crashes,
+//! restarts and stalls it through `ConsumerFault`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,15 +17,18 @@ use redis::Value;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
 
+use super::reads::{self, Read};
 use super::{ConsumeReport, LedgerBatch, every_interval};
 use crate::clock::RunClock;
-use crate::event::{Header, entries};
+use crate::event::Entry;
 use crate::metrics::{ConsumeStats, EventKey, Phase, Phased};
 use crate::plan::{GroupPlan, derive_seed};
 use crate::scenario::AckMode;
 
 /// Pause before reading again after a failed read, so a dead Redis is not hammered.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// XAUTOCLAIM's cursor value for "start over" and "scan complete".
+const CURSOR_START: &str = "0-0";
 
 pub struct Consumer {
     group: Arc<GroupPlan>,
@@ -40,6 +46,14 @@ pub struct Consumer {
     stopping: bool,
     /// True once `stopping` is seen between batches: nothing is in flight.
     idle: watch::Sender<bool>,
+    /// The read or batch in progress, cancelled by a crash.
+    in_flight: Option<SpawnHandle>,
+    crashed: bool,
+    stalled_until_ns: u64,
+    /// A restarted consumer first works through its own PEL.
+    own_pending_first: bool,
+    claim_cursor: String,
+    next_claim_ns: u64,
 }
 
 pub struct ConsumerSetup {
@@ -74,78 +88,104 @@ impl Consumer {
             reading: false,
             stopping: false,
             idle: watch::channel(false).0,
+            in_flight: None,
+            crashed: false,
+            stalled_until_ns: 0,
+            own_pending_first: false,
+            claim_cursor: CURSOR_START.to_string(),
+            next_claim_ns: 0,
             group,
         }
     }
 
     fn phase(&self, intended_ns: u64) -> Phase {
-        if intended_ns < self.measure_from_ns {
-            Phase::Warmup
-        } else {
-            Phase::Measured
-        }
+        if intended_ns < self.measure_from_ns { Phase::Warmup } else { Phase::Measured }
     }
 
-    fn read_cmd(&self) -> redis::Cmd {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(&self.group.name).arg(&self.name);
-        cmd.arg("COUNT").arg(self.group.batch);
-        cmd.arg("BLOCK").arg(self.group.block.as_millis() as u64);
-        if self.group.ack == AckMode::Noack {
-            cmd.arg("NOACK");
+    fn next_read(&self, now_ns: u64) -> Read {
+        if self.own_pending_first {
+            return Read::OwnPending;
         }
-        cmd.arg("STREAMS").arg(&self.stream_key).arg(">");
-        cmd
+        match self.group.reclaim {
+            Some((min_idle, _)) if now_ns >= self.next_claim_ns => {
+                Read::Claim { cursor: self.claim_cursor.clone(), min_idle }
+            }
+            _ => Read::New,
+        }
     }
 
     fn poll(&mut self, ctx: &mut Context<Self>) {
         self.reading = true;
+        self.in_flight = None;
         if self.stopping {
             self.idle.send_replace(true);
             return;
         }
+        if self.crashed {
+            return;
+        }
+        let now_ns = self.clock.now_ns();
+        if now_ns < self.stalled_until_ns {
+            let wait = Duration::from_nanos(self.stalled_until_ns - now_ns);
+            self.in_flight = Some(ctx.run_later(wait, |act, ctx| act.poll(ctx)));
+            return;
+        }
+        let read = self.next_read(now_ns);
+        let cmd = reads::command(&read, &self.group, &self.name, &self.stream_key);
         let mut conn = self.conn.clone();
-        let cmd = self.read_cmd();
-        let read = async move { cmd.query_async::<Value>(&mut conn).await };
-        ctx.spawn(
-            read.into_actor(self)
-                .map(|reply, act, ctx| act.on_read(reply, ctx)),
-        );
+        let request = async move { cmd.query_async::<Value>(&mut conn).await };
+        let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| act.on_read(read, reply, ctx)));
+        self.in_flight = Some(handle);
     }
 
-    fn on_read(&mut self, reply: redis::RedisResult<Value>, ctx: &mut Context<Self>) {
+    fn on_read(&mut self, read: Read, reply: redis::RedisResult<Value>, ctx: &mut Context<Self>) {
         let received_ns = self.clock.now_ns();
         let reply = match reply {
             Ok(reply) => reply,
             Err(_) => {
                 self.stats.measured.errors += 1;
-                ctx.run_later(RETRY_BACKOFF, |act, ctx| act.poll(ctx));
+                self.in_flight = Some(ctx.run_later(RETRY_BACKOFF, |act, ctx| act.poll(ctx)));
                 return;
             }
         };
-        let (ids, headers, unparsable) = parse_read_reply(reply);
-        if ids.is_empty() {
+        let batch = reads::parse(&read, reply);
+        match &read {
+            Read::OwnPending if batch.entries.is_empty() => self.own_pending_first = false,
+            Read::Claim { .. } => {
+                self.claim_cursor = batch.cursor.unwrap_or_else(|| CURSOR_START.to_string());
+                if self.claim_cursor == CURSOR_START {
+                    let every = self.group.reclaim.map_or(Duration::ZERO, |r| r.1);
+                    self.next_claim_ns = received_ns + every.as_nanos() as u64;
+                }
+            }
+            _ => {}
+        }
+        if batch.entries.is_empty() {
             return self.poll(ctx);
         }
-        let mut batch = Vec::with_capacity(headers.len());
-        for h in headers {
+        self.process(batch.entries, received_ns, ctx);
+    }
+
+    /// Record the deliveries, then work through the batch and acknowledge it.
+    fn process(&mut self, entries: Vec<Entry>, received_ns: u64, ctx: &mut Context<Self>) {
+        let mut batch = Vec::with_capacity(entries.len());
+        let mut unparsable = 0;
+        for h in entries.iter().map(|e| e.header) {
+            let Some(h) = h else {
+                unparsable += 1;
+                continue;
+            };
             let intended_ns = self.clock.offset_of_unix_ns(h.intended_ns);
             let stats = self.stats.get_mut(self.phase(intended_ns));
             stats.delivered += 1;
-            stats
-                .delivery
-                .record_ns(received_ns.saturating_sub(intended_ns));
-            batch.push(Delivered {
-                key: EventKey {
-                    producer: h.producer,
-                    seq: h.seq,
-                },
-                intended_ns,
-            });
+            stats.delivery.record_ns(received_ns.saturating_sub(intended_ns));
+            batch.push(Delivered { key: EventKey { producer: h.producer, seq: h.seq }, intended_ns });
         }
+        let keys = batch.iter().map(|d| d.key).collect();
+        self.ledger.do_send(LedgerBatch { group: self.group.index, keys, processed: false, unparsable });
+
         // Entries are processed one after another; entry i finishes at the sum of
-        // the first i+1 sampled times. Sleeping once for the whole batch keeps the
-        // 1 ms timer granularity out of every entry but the batch's last.
+        // the first i+1 sampled times. One precise sleep covers the whole batch.
         let mut finished_ns = Vec::with_capacity(batch.len());
         let mut elapsed_ns = 0u64;
         for _ in &batch {
@@ -153,6 +193,7 @@ impl Consumer {
             finished_ns.push(received_ns + elapsed_ns);
         }
         let ack = (self.group.ack == AckMode::Batch).then(|| {
+            let ids: Vec<&[u8]> = entries.iter().map(|e| e.id.as_slice()).collect();
             let mut cmd = redis::cmd("XACK");
             cmd.arg(&self.stream_key).arg(&self.group.name).arg(&ids);
             cmd
@@ -166,19 +207,14 @@ impl Consumer {
                 None => Ok(None),
             }
         };
-        ctx.spawn(work.into_actor(self).map(move |acked, act, ctx| {
-            act.on_processed(batch, finished_ns, unparsable, acked);
+        let handle = ctx.spawn(work.into_actor(self).map(move |acked, act, ctx| {
+            act.on_processed(batch, finished_ns, acked);
             act.poll(ctx);
         }));
+        self.in_flight = Some(handle);
     }
 
-    fn on_processed(
-        &mut self,
-        batch: Vec<Delivered>,
-        finished_ns: Vec<u64>,
-        unparsable: u32,
-        acked: redis::RedisResult<Option<u64>>,
-    ) {
+    fn on_processed(&mut self, batch: Vec<Delivered>, finished_ns: Vec<u64>, acked: redis::RedisResult<Option<u64>>) {
         for (d, &done_ns) in batch.iter().zip(&finished_ns) {
             let stats = self.stats.get_mut(self.phase(d.intended_ns));
             stats.processed += 1;
@@ -190,58 +226,62 @@ impl Consumer {
             Err(_) => self.stats.measured.errors += 1,
         }
         let keys = batch.into_iter().map(|d| d.key).collect();
-        self.ledger.do_send(LedgerBatch {
-            group: self.group.index,
-            keys,
-            processed: true,
-            unparsable,
-        });
+        self.ledger.do_send(LedgerBatch { group: self.group.index, keys, processed: true, unparsable: 0 });
     }
 
     fn flush(&mut self, interval: u32) {
         let stats = std::mem::take(&mut self.stats);
-        self.collector.do_send(ConsumeReport {
-            group: self.group.index,
-            interval,
-            stats,
-        });
+        self.collector.do_send(ConsumeReport { group: self.group.index, interval, stats });
     }
-}
-
-/// Entry ids and headers of an XREADGROUP reply, and how many entries were
-/// not streamdrill events. Reply shape: [[stream, entries]], or nil on timeout.
-fn parse_read_reply(reply: Value) -> (Vec<Vec<u8>>, Vec<Header>, u32) {
-    let (mut ids, mut headers, mut unparsable) = (Vec::new(), Vec::new(), 0);
-    let Value::Array(streams) = reply else {
-        return (ids, headers, unparsable);
-    };
-    for stream in streams {
-        let Value::Array(mut key_entries) = stream else {
-            continue;
-        };
-        for entry in entries(key_entries.pop().unwrap_or(Value::Nil)) {
-            match entry.header {
-                Some(h) => headers.push(h),
-                None => unparsable += 1,
-            }
-            ids.push(entry.id);
-        }
-    }
-    (ids, headers, unparsable)
 }
 
 impl Actor for Consumer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        every_interval(ctx, self.clock, |act: &mut Self, interval, _| {
-            act.flush(interval)
-        });
-        let wait = self
-            .group
-            .start_after
-            .saturating_sub(Duration::from_nanos(self.clock.now_ns()));
-        ctx.run_later(wait, |act, ctx| act.poll(ctx));
+        every_interval(ctx, self.clock, |act: &mut Self, interval, _| act.flush(interval));
+        let wait = self.group.start_after.saturating_sub(Duration::from_nanos(self.clock.now_ns()));
+        self.in_flight = Some(ctx.run_later(wait, |act, ctx| act.poll(ctx)));
+    }
+}
+
+/// A fault the chaos actor injects.
+#[derive(Message, Debug, Clone, Copy, PartialEq)]
+#[rtype(result = "()")]
+pub enum ConsumerFault {
+    /// Die abruptly: the read or batch in hand is abandoned, unprocessed and
+    /// unacknowledged, and stays in the group's PEL.
+    Crash,
+    /// Come back under the same name, working through the own PEL first.
+    Restart,
+    /// Stop reading for a while after the batch in hand.
+    Stall(Duration),
+}
+
+impl Handler<ConsumerFault> for Consumer {
+    type Result = ();
+
+    fn handle(&mut self, fault: ConsumerFault, ctx: &mut Context<Self>) {
+        match fault {
+            ConsumerFault::Crash => {
+                self.crashed = true;
+                if let Some(h) = self.in_flight.take() {
+                    ctx.cancel_future(h);
+                }
+                if self.stopping {
+                    self.idle.send_replace(true);
+                }
+            }
+            ConsumerFault::Restart if self.crashed => {
+                self.crashed = false;
+                self.own_pending_first = true;
+                self.poll(ctx);
+            }
+            ConsumerFault::Restart => {}
+            ConsumerFault::Stall(d) => {
+                self.stalled_until_ns = self.clock.now_ns() + d.as_nanos() as u64;
+            }
+        }
     }
 }
 
@@ -256,9 +296,15 @@ pub struct Stop {
 impl Handler<Stop> for Consumer {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, msg: Stop, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
-        if !self.reading {
+        if !self.reading || self.crashed {
+            self.idle.send_replace(true);
+        } else if self.clock.now_ns() < self.stalled_until_ns {
+            // A stalled consumer has nothing in flight: stop it now.
+            if let Some(h) = self.in_flight.take() {
+                ctx.cancel_future(h);
+            }
             self.idle.send_replace(true);
         }
         let mut idle = self.idle.subscribe();

@@ -9,6 +9,7 @@
 pub mod collector;
 pub mod consumer;
 pub mod producer;
+pub mod reads;
 pub mod sampler;
 pub mod timer;
 
@@ -44,7 +45,7 @@ pub struct ConsumeReport {
 }
 
 /// Ledger entries of one read batch: these events were delivered to a
-/// consumer of `group`, and processed too when `processed` is set.
+/// consumer of `group` (or, when `processed` is set, processed by it).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct LedgerBatch {

@@ -12,7 +12,9 @@ pub use schedule::{RateProfile, Schedule};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::scenario::{AckMode, Arrival, ProducerConfig, Rate, RedisConfig, Scenario};
+use crate::scenario::{
+    AckMode, Arrival, Dur, Fault, ProducerConfig, Rate, RedisConfig, Scenario, resolve_consumer,
+};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -26,6 +28,24 @@ pub struct Plan {
     pub streams: Vec<StreamPlan>,
     pub producers: Vec<ProducerPlan>,
     pub groups: Vec<GroupPlan>,
+    pub faults: Vec<FaultPlan>,
+}
+
+/// One fault of the drill's timeline, with its target resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultPlan {
+    pub at: Duration,
+    pub group: usize,
+    pub consumer: u32,
+    pub action: FaultAction,
+    /// For reports, e.g. "crash_consumer billing/0".
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FaultAction {
+    CrashConsumer { restart_after: Option<Duration> },
+    StallConsumer { duration: Duration },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +113,8 @@ pub struct GroupPlan {
     /// Processing time per event, in nanoseconds.
     pub processing_ns: Real,
     pub ack: AckMode,
+    /// XAUTOCLAIM: (min idle, period).
+    pub reclaim: Option<(Duration, Duration)>,
     pub seed: u64,
 }
 
@@ -167,11 +189,14 @@ impl Plan {
                 start_after: g.start_after.as_duration(),
                 processing_ns: Real::from(&g.processing),
                 ack: g.ack,
+                reclaim: g.reclaim.map(|r| (r.min_idle.as_duration(), r.every.as_duration())),
                 seed: derive_seed(scenario.seed, 2, index as u64, 0),
             })
             .collect();
 
+        let faults = scenario.faults.iter().filter_map(|f| fault_plan(&scenario, f)).collect();
         Plan {
+            faults,
             run_id,
             redis: scenario.redis.clone(),
             duration: scenario.duration.as_duration(),
@@ -199,6 +224,27 @@ impl Plan {
     pub fn target_rate_at(&self, t_s: f64) -> f64 {
         self.producers.iter().map(|p| p.profile.rate_at(t_s)).sum()
     }
+}
+
+/// Validation has resolved every target; one that does not resolve is skipped.
+fn fault_plan(scenario: &Scenario, fault: &Fault) -> Option<FaultPlan> {
+    let (group, consumer) = resolve_consumer(scenario, fault.consumer()).ok()?;
+    let (name, action) = match *fault {
+        Fault::CrashConsumer { restart_after, .. } => (
+            "crash_consumer",
+            FaultAction::CrashConsumer { restart_after: restart_after.map(Dur::as_duration) },
+        ),
+        Fault::StallConsumer { duration, .. } => {
+            ("stall_consumer", FaultAction::StallConsumer { duration: duration.as_duration() })
+        }
+    };
+    Some(FaultPlan {
+        at: fault.at().as_duration(),
+        group,
+        consumer,
+        action,
+        label: format!("{name} {}", fault.consumer()),
+    })
 }
 
 fn total_profile(config: &ProducerConfig) -> RateProfile {

@@ -7,10 +7,12 @@
 //! The plan module turns a valid `Scenario` into concrete work.
 //! Every type denies unknown fields so a typo is an error, not a silent default.
 
+mod faults;
 mod load;
 mod units;
 mod validate;
 
+pub use faults::resolve_consumer;
 pub use load::{Overrides, load_file, load_str};
 pub use units::{Bytes, Dur, Rate};
 pub use validate::{Violation, validate};
@@ -42,6 +44,9 @@ pub struct Scenario {
     pub producers: Vec<ProducerConfig>,
     #[serde(default)]
     pub groups: Vec<GroupConfig>,
+    /// The fault timeline of a failure drill.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
     #[serde(default)]
     pub slo: Slo,
 }
@@ -345,6 +350,56 @@ pub struct GroupConfig {
     pub processing: TimeDist,
     #[serde(default)]
     pub ack: AckMode,
+    /// Survivors take over entries another consumer left pending (XAUTOCLAIM).
+    #[serde(default)]
+    pub reclaim: Option<Reclaim>,
+}
+
+/// XAUTOCLAIM settings: every `every`, each consumer claims entries that have
+/// been pending longer than `min_idle` (a dead or stalled consumer's) and processes them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Reclaim {
+    pub min_idle: Dur,
+    #[serde(default = "default_reclaim_every")]
+    pub every: Dur,
+}
+
+fn default_reclaim_every() -> Dur {
+    Dur::from_secs(1)
+}
+
+/// One entry of the fault timeline. `consumer` names a consumer as
+/// "<group>/<index>", e.g. "billing/0".
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// The consumer dies abruptly at `at`: what it was processing is neither
+    /// processed nor acknowledged and stays in the group's PEL. With
+    /// `restart_after` it comes back under the same name and first works
+    /// through its own pending entries.
+    CrashConsumer {
+        at: Dur,
+        consumer: String,
+        #[serde(default)]
+        restart_after: Option<Dur>,
+    },
+    /// The consumer stops reading for `duration` (a GC pause), then resumes.
+    StallConsumer { at: Dur, consumer: String, duration: Dur },
+}
+
+impl Fault {
+    pub fn at(&self) -> Dur {
+        match self {
+            Fault::CrashConsumer { at, .. } | Fault::StallConsumer { at, .. } => *at,
+        }
+    }
+
+    pub fn consumer(&self) -> &str {
+        match self {
+            Fault::CrashConsumer { consumer, .. } | Fault::StallConsumer { consumer, .. } => consumer,
+        }
+    }
 }
 
 fn default_batch() -> u32 {
