@@ -14,6 +14,7 @@ use redis::aio::MultiplexedConnection;
 use redis::io::tcp::TcpSettings;
 use redis::{AsyncConnectionConfig, IntoConnectionInfo};
 
+use crate::actors::chaos::{Chaos, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector, GetProgress, Progress};
 use crate::actors::consumer::{Consumer, ConsumerSetup, Stop};
 use crate::actors::producer::{Finish as FinishProducer, Producer, ProducerSetup};
@@ -23,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::event::PayloadPool;
 use crate::metrics::RunMetrics;
 use crate::plan::Plan;
-use crate::report::VerifySummary;
+use crate::report::{FaultWindow, VerifySummary};
 use crate::verify;
 
 /// How long to wait for a connection to Redis before calling it unreachable.
@@ -41,6 +42,8 @@ const REPLY_GRACE: Duration = Duration::from_secs(10);
 /// What a run measured, for the report.
 pub struct Measured {
     pub metrics: RunMetrics,
+    /// When each fault of the drill was active.
+    pub faults: Vec<FaultWindow>,
     pub verify: VerifySummary,
     pub redis_version: String,
     pub redis_config: std::collections::BTreeMap<String, String>,
@@ -73,8 +76,10 @@ pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<
     .start();
 
     let mut consumers = Vec::new();
+    let mut fault_targets = Vec::new();
     for group in &plan.groups {
         let group = Arc::new(group.clone());
+        let mut targets = Vec::new();
         for index in 0..group.consumers {
             let conn = connect(&client, url, group.block + BLOCK_MARGIN).await?;
             let setup = ConsumerSetup {
@@ -86,9 +91,13 @@ pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<
                 collector: collector.clone().recipient(),
                 ledger: collector.clone().recipient(),
             };
-            consumers.push(Consumer::new(group.clone(), setup).start());
+            let consumer = Consumer::new(group.clone(), setup).start();
+            targets.push(consumer.clone().recipient());
+            consumers.push(consumer);
         }
+        fault_targets.push(targets);
     }
+    let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets).start();
 
     let max_size = plan
         .producers
@@ -129,6 +138,7 @@ pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<
     let measured_duration_s = (clock.now_ns() as f64 / 1e9 - plan.warmup.as_secs_f64()).max(1e-9);
     let drained = drain(plan, &mut admin, plan.drain_timeout).await;
     progress.abort();
+    let faults = chaos.send(Windows).await.map_err(actor_gone)?;
 
     for c in &consumers {
         let deadline = plan
@@ -158,6 +168,7 @@ pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<
         redis_config,
         started_unix_ns: clock.start_unix_ns(),
         measured_duration_s,
+        faults,
     })
 }
 

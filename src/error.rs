@@ -55,12 +55,26 @@ pub enum Error {
         source: redis::RedisError,
     },
 
+    /// The network fault proxy could not start; `doing` says what failed.
+    #[error("fault proxy: cannot {doing}: {source}")]
+    Proxy {
+        doing: String,
+        source: std::io::Error,
+    },
+
     /// Something inside the harness broke (an actor died); a bug, reported instead of a panic.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl Error {
+    pub fn proxy(doing: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Proxy {
+            doing: doing.into(),
+            source,
+        }
+    }
+
     pub fn redis(url: &str, doing: impl Into<String>, source: redis::RedisError) -> Self {
         Error::Redis {
             url: url.to_string(),

@@ -9,6 +9,7 @@
 //!   arrival schedules, event mixes, stream keys with the run's prefix.
 //! - [`server`]: managed `redis-server` processes (free port, temp dir, kill -9, restart),
 //!   used by runs, tests and benches alike.
+//! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
 //! - [`clock`]: the run-wide clock every latency is measured on.
 //! - [`event`]: how an event travels through a stream (producer id, sequence, intended time).
 //! - [`actors`]: the actix actors that do the work: producers, consumers, sampler, collector.
@@ -31,6 +32,7 @@ pub mod error;
 pub mod event;
 pub mod metrics;
 pub mod plan;
+pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod scenario;

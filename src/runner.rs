@@ -77,6 +77,7 @@ fn summarize(plan: &Plan, url: &str, m: &Measured) -> Summary {
             config: m.redis_config.clone(),
         },
         verify: m.verify.clone(),
+        faults: m.faults.clone(),
     };
     Summary::build(ctx, &m.metrics)
 }

@@ -99,7 +99,11 @@ impl Consumer {
     }
 
     fn phase(&self, intended_ns: u64) -> Phase {
-        if intended_ns < self.measure_from_ns { Phase::Warmup } else { Phase::Measured }
+        if intended_ns < self.measure_from_ns {
+            Phase::Warmup
+        } else {
+            Phase::Measured
+        }
     }
 
     fn next_read(&self, now_ns: u64) -> Read {
@@ -107,9 +111,10 @@ impl Consumer {
             return Read::OwnPending;
         }
         match self.group.reclaim {
-            Some((min_idle, _)) if now_ns >= self.next_claim_ns => {
-                Read::Claim { cursor: self.claim_cursor.clone(), min_idle }
-            }
+            Some((min_idle, _)) if now_ns >= self.next_claim_ns => Read::Claim {
+                cursor: self.claim_cursor.clone(),
+                min_idle,
+            },
             _ => Read::New,
         }
     }
@@ -134,7 +139,11 @@ impl Consumer {
         let cmd = reads::command(&read, &self.group, &self.name, &self.stream_key);
         let mut conn = self.conn.clone();
         let request = async move { cmd.query_async::<Value>(&mut conn).await };
-        let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| act.on_read(read, reply, ctx)));
+        let handle = ctx.spawn(
+            request
+                .into_actor(self)
+                .map(move |reply, act, ctx| act.on_read(read, reply, ctx)),
+        );
         self.in_flight = Some(handle);
     }
 
@@ -178,11 +187,24 @@ impl Consumer {
             let intended_ns = self.clock.offset_of_unix_ns(h.intended_ns);
             let stats = self.stats.get_mut(self.phase(intended_ns));
             stats.delivered += 1;
-            stats.delivery.record_ns(received_ns.saturating_sub(intended_ns));
-            batch.push(Delivered { key: EventKey { producer: h.producer, seq: h.seq }, intended_ns });
+            stats
+                .delivery
+                .record_ns(received_ns.saturating_sub(intended_ns));
+            batch.push(Delivered {
+                key: EventKey {
+                    producer: h.producer,
+                    seq: h.seq,
+                },
+                intended_ns,
+            });
         }
         let keys = batch.iter().map(|d| d.key).collect();
-        self.ledger.do_send(LedgerBatch { group: self.group.index, keys, processed: false, unparsable });
+        self.ledger.do_send(LedgerBatch {
+            group: self.group.index,
+            keys,
+            processed: false,
+            unparsable,
+        });
 
         // Entries are processed one after another; entry i finishes at the sum of
         // the first i+1 sampled times. One precise sleep covers the whole batch.
@@ -214,7 +236,12 @@ impl Consumer {
         self.in_flight = Some(handle);
     }
 
-    fn on_processed(&mut self, batch: Vec<Delivered>, finished_ns: Vec<u64>, acked: redis::RedisResult<Option<u64>>) {
+    fn on_processed(
+        &mut self,
+        batch: Vec<Delivered>,
+        finished_ns: Vec<u64>,
+        acked: redis::RedisResult<Option<u64>>,
+    ) {
         for (d, &done_ns) in batch.iter().zip(&finished_ns) {
             let stats = self.stats.get_mut(self.phase(d.intended_ns));
             stats.processed += 1;
@@ -226,12 +253,21 @@ impl Consumer {
             Err(_) => self.stats.measured.errors += 1,
         }
         let keys = batch.into_iter().map(|d| d.key).collect();
-        self.ledger.do_send(LedgerBatch { group: self.group.index, keys, processed: true, unparsable: 0 });
+        self.ledger.do_send(LedgerBatch {
+            group: self.group.index,
+            keys,
+            processed: true,
+            unparsable: 0,
+        });
     }
 
     fn flush(&mut self, interval: u32) {
         let stats = std::mem::take(&mut self.stats);
-        self.collector.do_send(ConsumeReport { group: self.group.index, interval, stats });
+        self.collector.do_send(ConsumeReport {
+            group: self.group.index,
+            interval,
+            stats,
+        });
     }
 }
 
@@ -239,8 +275,13 @@ impl Actor for Consumer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        every_interval(ctx, self.clock, |act: &mut Self, interval, _| act.flush(interval));
-        let wait = self.group.start_after.saturating_sub(Duration::from_nanos(self.clock.now_ns()));
+        every_interval(ctx, self.clock, |act: &mut Self, interval, _| {
+            act.flush(interval)
+        });
+        let wait = self
+            .group
+            .start_after
+            .saturating_sub(Duration::from_nanos(self.clock.now_ns()));
         self.in_flight = Some(ctx.run_later(wait, |act, ctx| act.poll(ctx)));
     }
 }

@@ -6,6 +6,7 @@
 //! The coordinator in `run` starts them and stops them; it talks to each
 //! through the messages its file declares.
 
+pub mod chaos;
 pub mod collector;
 pub mod consumer;
 pub mod producer;

@@ -16,7 +16,10 @@ pub enum Read {
     /// Re-read this consumer's own PEL from the start (a restarted consumer).
     OwnPending,
     /// XAUTOCLAIM from `cursor`.
-    Claim { cursor: String, min_idle: Duration },
+    Claim {
+        cursor: String,
+        min_idle: Duration,
+    },
 }
 
 /// What a read returned.
@@ -45,7 +48,10 @@ pub fn command(read: &Read, group: &GroupPlan, consumer: &str, stream_key: &str)
         Read::Claim { cursor, min_idle } => {
             let mut cmd = redis::cmd("XAUTOCLAIM");
             cmd.arg(stream_key).arg(&group.name).arg(consumer);
-            cmd.arg(min_idle.as_millis() as u64).arg(cursor).arg("COUNT").arg(group.batch);
+            cmd.arg(min_idle.as_millis() as u64)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(group.batch);
             cmd
         }
     }
@@ -53,7 +59,12 @@ pub fn command(read: &Read, group: &GroupPlan, consumer: &str, stream_key: &str)
 
 /// XREADGROUP: [[stream, entries]] or nil; XAUTOCLAIM: [cursor, entries, deleted ids].
 pub fn parse(read: &Read, reply: Value) -> Batch {
-    let Value::Array(mut parts) = reply else { return Batch { entries: Vec::new(), cursor: None } };
+    let Value::Array(mut parts) = reply else {
+        return Batch {
+            entries: Vec::new(),
+            cursor: None,
+        };
+    };
     match read {
         Read::Claim { .. } => {
             let mut parts = parts.drain(..);
@@ -61,7 +72,10 @@ pub fn parse(read: &Read, reply: Value) -> Batch {
                 Some(Value::BulkString(c)) => Some(String::from_utf8_lossy(&c).into_owned()),
                 _ => None,
             };
-            Batch { entries: entries(parts.next().unwrap_or(Value::Nil)), cursor }
+            Batch {
+                entries: entries(parts.next().unwrap_or(Value::Nil)),
+                cursor,
+            }
         }
         Read::New | Read::OwnPending => {
             let mut all = Vec::new();
@@ -70,7 +84,10 @@ pub fn parse(read: &Read, reply: Value) -> Batch {
                     all.extend(entries(key_entries.pop().unwrap_or(Value::Nil)));
                 }
             }
-            Batch { entries: all, cursor: None }
+            Batch {
+                entries: all,
+                cursor: None,
+            }
         }
     }
 }
@@ -89,8 +106,15 @@ mod tests {
 
     #[test]
     fn parses_xautoclaim_replies() {
-        let reply = Value::Array(vec![bulk("5-0"), Value::Array(vec![entry("1-0", "0:7:100")]), Value::Array(vec![])]);
-        let claim = Read::Claim { cursor: "0-0".into(), min_idle: Duration::from_secs(1) };
+        let reply = Value::Array(vec![
+            bulk("5-0"),
+            Value::Array(vec![entry("1-0", "0:7:100")]),
+            Value::Array(vec![]),
+        ]);
+        let claim = Read::Claim {
+            cursor: "0-0".into(),
+            min_idle: Duration::from_secs(1),
+        };
         let batch = parse(&claim, reply);
         assert_eq!(batch.cursor.as_deref(), Some("5-0"));
         assert_eq!(batch.entries.len(), 1);
@@ -99,7 +123,10 @@ mod tests {
 
     #[test]
     fn parses_xreadgroup_replies_and_timeouts() {
-        let reply = Value::Array(vec![Value::Array(vec![bulk("s"), Value::Array(vec![entry("1-0", "0:1:5"), entry("1-1", "junk")])])]);
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("s"),
+            Value::Array(vec![entry("1-0", "0:1:5"), entry("1-1", "junk")]),
+        ])]);
         let batch = parse(&Read::New, reply);
         assert_eq!(batch.entries.len(), 2);
         assert!(batch.entries[1].header.is_none());

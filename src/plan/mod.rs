@@ -189,12 +189,18 @@ impl Plan {
                 start_after: g.start_after.as_duration(),
                 processing_ns: Real::from(&g.processing),
                 ack: g.ack,
-                reclaim: g.reclaim.map(|r| (r.min_idle.as_duration(), r.every.as_duration())),
+                reclaim: g
+                    .reclaim
+                    .map(|r| (r.min_idle.as_duration(), r.every.as_duration())),
                 seed: derive_seed(scenario.seed, 2, index as u64, 0),
             })
             .collect();
 
-        let faults = scenario.faults.iter().filter_map(|f| fault_plan(&scenario, f)).collect();
+        let faults = scenario
+            .faults
+            .iter()
+            .filter_map(|f| fault_plan(&scenario, f))
+            .collect();
         Plan {
             faults,
             run_id,
@@ -232,11 +238,16 @@ fn fault_plan(scenario: &Scenario, fault: &Fault) -> Option<FaultPlan> {
     let (name, action) = match *fault {
         Fault::CrashConsumer { restart_after, .. } => (
             "crash_consumer",
-            FaultAction::CrashConsumer { restart_after: restart_after.map(Dur::as_duration) },
+            FaultAction::CrashConsumer {
+                restart_after: restart_after.map(Dur::as_duration),
+            },
         ),
-        Fault::StallConsumer { duration, .. } => {
-            ("stall_consumer", FaultAction::StallConsumer { duration: duration.as_duration() })
-        }
+        Fault::StallConsumer { duration, .. } => (
+            "stall_consumer",
+            FaultAction::StallConsumer {
+                duration: duration.as_duration(),
+            },
+        ),
     };
     Some(FaultPlan {
         at: fault.at().as_duration(),

@@ -197,6 +197,8 @@ pub struct SummaryContext {
     pub target_rate_per_s: f64,
     pub redis: RedisInfo,
     pub verify: VerifySummary,
+    /// When each fault of a drill was active.
+    pub faults: Vec<FaultWindow>,
 }
 
 impl Summary {
@@ -215,7 +217,7 @@ impl Summary {
             redis: ctx.redis,
             verify: ctx.verify,
             slo: SloReport::default(),
-            faults: Vec::new(),
+            faults: ctx.faults,
             histograms: measured_histograms(metrics),
             machine: MachineInfo::current(),
         };
@@ -449,6 +451,7 @@ pub(crate) mod tests {
                 config: BTreeMap::from([("appendonly".into(), "no".into())]),
             },
             verify: VerifySummary::new(streams, 6_500),
+            faults: Vec::new(),
         }
     }
 

@@ -7,20 +7,35 @@ use super::{Fault, Scenario};
 
 /// Finds the consumer "<group>/<index>" names: (group index, consumer index).
 pub fn resolve_consumer(s: &Scenario, name: &str) -> Result<(usize, u32), String> {
-    let (group, index) = name
-        .rsplit_once('/')
-        .ok_or_else(|| format!("{name:?} is not a consumer: write it as \"<group>/<index>\", e.g. \"billing/0\""))?;
-    let matches: Vec<usize> = (0..s.groups.len()).filter(|&i| s.groups[i].name == group).collect();
-    let names = || s.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ");
+    let (group, index) = name.rsplit_once('/').ok_or_else(|| {
+        format!("{name:?} is not a consumer: write it as \"<group>/<index>\", e.g. \"billing/0\"")
+    })?;
+    let matches: Vec<usize> = (0..s.groups.len())
+        .filter(|&i| s.groups[i].name == group)
+        .collect();
+    let names = || {
+        s.groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let g = match matches[..] {
         [g] => g,
         [] => return Err(format!("no group is named {group:?}; groups: {}", names())),
-        _ => return Err(format!("group name {group:?} is used on several streams; rename one")),
+        _ => {
+            return Err(format!(
+                "group name {group:?} is used on several streams; rename one"
+            ));
+        }
     };
     let consumers = s.groups[g].consumers;
     match index.parse::<u32>() {
         Ok(i) if i < consumers => Ok((g, i)),
-        _ => Err(format!("group {group:?} has consumers 0 to {}; {index:?} is not one of them", consumers.saturating_sub(1))),
+        _ => Err(format!(
+            "group {group:?} has consumers 0 to {}; {index:?} is not one of them",
+            consumers.saturating_sub(1)
+        )),
     }
 }
 
@@ -33,21 +48,37 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
             add(format!("{at}.consumer"), problem);
         }
         if f.at() >= s.duration {
-            add(format!("{at}.at"), format!("{} is not before the end of the run ({}): faults happen while producers run", f.at(), s.duration));
+            add(
+                format!("{at}.at"),
+                format!(
+                    "{} is not before the end of the run ({}): faults happen while producers run",
+                    f.at(),
+                    s.duration
+                ),
+            );
         }
         if let Fault::StallConsumer { duration, .. } = f
             && duration.is_zero()
         {
-            add(format!("{at}.duration"), "a stall must last more than 0s".into());
+            add(
+                format!("{at}.duration"),
+                "a stall must last more than 0s".into(),
+            );
         }
     }
     for (i, g) in s.groups.iter().enumerate() {
         if let Some(r) = g.reclaim {
             if r.min_idle.is_zero() {
-                add(format!("groups[{i}].reclaim.min_idle"), "must be more than 0s, or every pending entry would be stolen at once".into());
+                add(
+                    format!("groups[{i}].reclaim.min_idle"),
+                    "must be more than 0s, or every pending entry would be stolen at once".into(),
+                );
             }
             if r.every.is_zero() {
-                add(format!("groups[{i}].reclaim.every"), "must be more than 0s".into());
+                add(
+                    format!("groups[{i}].reclaim.every"),
+                    "must be more than 0s".into(),
+                );
             }
         }
     }

@@ -385,7 +385,11 @@ pub enum Fault {
         restart_after: Option<Dur>,
     },
     /// The consumer stops reading for `duration` (a GC pause), then resumes.
-    StallConsumer { at: Dur, consumer: String, duration: Dur },
+    StallConsumer {
+        at: Dur,
+        consumer: String,
+        duration: Dur,
+    },
 }
 
 impl Fault {
@@ -397,7 +401,9 @@ impl Fault {
 
     pub fn consumer(&self) -> &str {
         match self {
-            Fault::CrashConsumer { consumer, .. } | Fault::StallConsumer { consumer, .. } => consumer,
+            Fault::CrashConsumer { consumer, .. } | Fault::StallConsumer { consumer, .. } => {
+                consumer
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 mod cli;
+mod drill;
+mod proxy;
+mod report;
 mod run;
 mod scenarios;
 mod server;
 mod support;
-mod report;

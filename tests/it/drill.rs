@@ -1,0 +1,94 @@
+//! Failure drills against real redis-server processes: the ledger after a
+//! fault must account for every event.
+
+use streamdrill::report::Summary;
+use streamdrill::runner::{RunOptions, run_scenario};
+use streamdrill::scenario::{Overrides, load_str};
+
+fn run(toml: &str) -> Summary {
+    let out = tempfile::tempdir().unwrap();
+    let scenario = load_str(toml, "drill.toml", &Overrides::default()).expect("valid scenario");
+    run_scenario(
+        scenario,
+        RunOptions {
+            out_dir: out.path().to_path_buf(),
+            on_progress: None,
+        },
+    )
+    .expect("run succeeds")
+    .summary
+}
+
+const CRASH: &str = r#"
+name = "crash"
+duration = "3s"
+drain_timeout = "10s"
+[[producers]]
+stream = "s"
+rate = 500
+[[groups]]
+stream = "s"
+name = "g"
+consumers = 2
+batch = 20
+processing = "2ms"
+reclaim = { min_idle = "500ms", every = "100ms" }
+[[faults]]
+action = "crash_consumer"
+at = "1s"
+consumer = "g/0"
+"#;
+
+#[test]
+fn a_crashed_consumers_entries_are_reclaimed_not_lost() {
+    let s = run(CRASH);
+    let g = &s.groups[0];
+    assert_eq!(s.verify.produce_acked, 1500);
+    assert_eq!(
+        (g.lost, g.stranded, g.unread),
+        (0, 0, 0),
+        "every event accounted for"
+    );
+    assert_eq!(g.processed, 1500 + g.duplicates);
+    assert!(
+        g.redelivered > 0,
+        "what the dead consumer held was delivered again"
+    );
+    assert_eq!(
+        g.pending_at_end, 0,
+        "XINFO GROUPS: the dead consumer's PEL was emptied"
+    );
+    assert!(g.drained);
+    assert_eq!(s.faults.len(), 1);
+    assert_eq!(s.faults[0].name, "crash_consumer g/0");
+    assert!((s.faults[0].start_s - 1.0).abs() < 0.2, "{:?}", s.faults[0]);
+}
+
+#[test]
+fn without_reclaim_a_crashed_consumers_entries_are_stranded() {
+    let s = run(&CRASH
+        .replace("reclaim = { min_idle = \"500ms\", every = \"100ms\" }", "")
+        .replace("drain_timeout = \"10s\"", "drain_timeout = \"500ms\""));
+    let g = &s.groups[0];
+    assert!(g.stranded > 0, "the batch in hand stays pending: {g:?}");
+    assert_eq!(g.lost, 0);
+    assert_eq!(
+        g.pending_at_end, g.stranded,
+        "stranded = what XINFO says is pending"
+    );
+    assert!(!g.drained);
+}
+
+#[test]
+fn a_restarted_consumer_drains_its_own_pending_entries() {
+    let s = run(&CRASH
+        .replace("reclaim = { min_idle = \"500ms\", every = \"100ms\" }", "")
+        .replace(
+            "consumer = \"g/0\"",
+            "consumer = \"g/0\"\nrestart_after = \"500ms\"",
+        ));
+    let g = &s.groups[0];
+    assert_eq!((g.lost, g.stranded, g.pending_at_end), (0, 0, 0));
+    assert!(g.redelivered > 0, "its own PEL was read again with id 0");
+    assert!(s.faults[0].end_s - s.faults[0].start_s > 0.4);
+}
