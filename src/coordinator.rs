@@ -9,10 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::connect::{Conn, RESPONSE_TIMEOUT, client, connect};
 use actix::prelude::*;
-use redis::aio::MultiplexedConnection;
-use redis::io::tcp::TcpSettings;
-use redis::{AsyncConnectionConfig, IntoConnectionInfo};
 
 use crate::actors::chaos::{Chaos, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector, GetProgress, Progress};
@@ -27,11 +25,6 @@ use crate::plan::Plan;
 use crate::report::{FaultWindow, VerifySummary};
 use crate::verify;
 
-/// How long to wait for a connection to Redis before calling it unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Response timeout of non-blocking connections; redis-rs's 500 ms default
-/// would turn a slow but live Redis into errors.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Extra time a blocking read may take beyond its BLOCK before it is an error.
 const BLOCK_MARGIN: Duration = Duration::from_secs(2);
 /// How often the drain phase asks Redis whether every group has caught up.
@@ -172,38 +165,13 @@ pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<
     })
 }
 
-/// A client with TCP_NODELAY: redis-rs leaves Nagle's algorithm on by default,
-/// which holds small pipelines back until the peer's delayed ACK (~40 ms) and
-/// turned a 2000/s quickstart's produce p90 from sub-millisecond into 39 ms.
-fn client(url: &str) -> Result<redis::Client> {
-    let info = url
-        .into_connection_info()
-        .map_err(|e| Error::redis(url, "parsing the URL", e))?
-        .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-    redis::Client::open(info).map_err(|e| Error::redis(url, "parsing the URL", e))
-}
-
 fn actor_gone(e: MailboxError) -> Error {
     Error::Internal(format!("an actor stopped before answering: {e}"))
 }
 
-async fn connect(
-    client: &redis::Client,
-    url: &str,
-    response_timeout: Duration,
-) -> Result<MultiplexedConnection> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(response_timeout));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .map_err(|e| Error::redis(url, "connecting (is the server running and reachable?)", e))
-}
-
 /// Redis version and the settings that shape what a run measures.
 async fn describe_server(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     url: &str,
 ) -> Result<(String, std::collections::BTreeMap<String, String>)> {
     let info: String = redis::cmd("INFO")
@@ -238,7 +206,7 @@ async fn describe_server(
     Ok((version, config))
 }
 
-async fn create_groups(plan: &Plan, conn: &mut MultiplexedConnection, url: &str) -> Result<()> {
+async fn create_groups(plan: &Plan, conn: &mut Conn, url: &str) -> Result<()> {
     for g in &plan.groups {
         let key = &plan.streams[g.stream].key;
         redis::cmd("XGROUP")
@@ -274,7 +242,7 @@ fn report_progress(
 
 /// Wait until every group has read all of its stream and acknowledged it,
 /// or `timeout` passes. Returns, per group, whether it drained.
-async fn drain(plan: &Plan, conn: &mut MultiplexedConnection, timeout: Duration) -> Vec<bool> {
+async fn drain(plan: &Plan, conn: &mut Conn, timeout: Duration) -> Vec<bool> {
     let deadline = Instant::now() + timeout;
     loop {
         let drained = match drained_groups(plan, conn).await {
@@ -290,10 +258,7 @@ async fn drain(plan: &Plan, conn: &mut MultiplexedConnection, timeout: Duration)
 
 /// A group is drained when its last delivered id is the stream's last id and
 /// nothing is pending. (XINFO's `lag` is unknown after XDEL, so ids are compared.)
-async fn drained_groups(
-    plan: &Plan,
-    conn: &mut MultiplexedConnection,
-) -> redis::RedisResult<Vec<bool>> {
+async fn drained_groups(plan: &Plan, conn: &mut Conn) -> redis::RedisResult<Vec<bool>> {
     let mut drained = Vec::with_capacity(plan.groups.len());
     for g in &plan.groups {
         let key = &plan.streams[g.stream].key;

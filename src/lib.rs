@@ -11,6 +11,7 @@
 //!   used by runs, tests and benches alike.
 //! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
 //! - [`clock`]: the run-wide clock every latency is measured on.
+//! - [`connect`]: connections to Redis: TCP_NODELAY, timeouts, reconnection.
 //! - [`event`]: how an event travels through a stream (producer id, sequence, intended time).
 //! - [`actors`]: the actix actors that do the work: producers, consumers, sampler, collector.
 //! - [`coordinator`]: the phases setup > warmup/measure > drain > verify, returning metrics.
@@ -27,6 +28,7 @@ pub mod actors;
 pub mod bench;
 pub mod cli;
 pub mod clock;
+pub mod connect;
 pub mod coordinator;
 pub mod error;
 pub mod event;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use redis::aio::MultiplexedConnection;
+use crate::connect::Conn;
 use redis::streams::{StreamInfoGroup, StreamInfoGroupsReply};
 use redis::{RedisResult, Value};
 
@@ -30,10 +30,7 @@ pub struct GroupMarks {
 }
 
 /// XINFO STREAM as field -> value text (numbers and ids; nested entries are skipped).
-pub async fn stream_info(
-    conn: &mut MultiplexedConnection,
-    key: &str,
-) -> RedisResult<HashMap<String, String>> {
+pub async fn stream_info(conn: &mut Conn, key: &str) -> RedisResult<HashMap<String, String>> {
     let reply: Vec<Value> = redis::cmd("XINFO")
         .arg("STREAM")
         .arg(key)
@@ -55,7 +52,7 @@ pub async fn stream_info(
 
 /// One group's XINFO GROUPS entry, if the group exists.
 pub async fn group_info(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     key: &str,
     group: &str,
 ) -> RedisResult<Option<StreamInfoGroup>> {
@@ -77,7 +74,7 @@ pub fn parse_id(id: &str) -> (u64, u64) {
 /// producers saw acknowledged.
 pub async fn streams(
     plan: &Plan,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     url: &str,
     ledgers: &[ProduceLedger],
 ) -> Result<VerifySummary> {
@@ -103,11 +100,7 @@ pub async fn streams(
 }
 
 /// Per group (in plan order): its unread backlog and its pending entries, as event keys.
-pub async fn group_marks(
-    plan: &Plan,
-    conn: &mut MultiplexedConnection,
-    url: &str,
-) -> Result<Vec<GroupMarks>> {
+pub async fn group_marks(plan: &Plan, conn: &mut Conn, url: &str) -> Result<Vec<GroupMarks>> {
     let mut marks = Vec::with_capacity(plan.groups.len());
     for g in &plan.groups {
         let key = &plan.streams[g.stream].key;
@@ -130,11 +123,7 @@ pub async fn group_marks(
 }
 
 /// Keys of the events in `key` from `start` (an XRANGE start, "(" for exclusive) to the end.
-async fn read_range(
-    conn: &mut MultiplexedConnection,
-    key: &str,
-    start: &str,
-) -> RedisResult<Vec<EventKey>> {
+async fn read_range(conn: &mut Conn, key: &str, start: &str) -> RedisResult<Vec<EventKey>> {
     let mut keys = Vec::new();
     let mut from = start.to_string();
     loop {
@@ -166,11 +155,7 @@ async fn read_range(
 
 /// Keys of the events pending in `group`: ids from XPENDING, entries from XRANGE
 /// (a pending entry that was deleted from the stream has no key: it is gone).
-async fn read_pending(
-    conn: &mut MultiplexedConnection,
-    key: &str,
-    group: &str,
-) -> RedisResult<Vec<EventKey>> {
+async fn read_pending(conn: &mut Conn, key: &str, group: &str) -> RedisResult<Vec<EventKey>> {
     let mut keys = Vec::new();
     let mut from = "-".to_string();
     loop {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use actix::prelude::*;
 
-use super::{ConsumeReport, LedgerBatch, ProduceReport, SampleReport};
+use super::{ConsumeReport, LedgerBatch, LedgerEvent, ProduceReport, SampleReport};
 use crate::clock::RunClock;
 use crate::metrics::{
     ConsumeStats, GroupLedger, GroupMetrics, Merge, Phased, ProduceLedger, ProduceStats,
@@ -116,12 +116,13 @@ impl Handler<LedgerBatch> for Collector {
         let Some(ledger) = self.ledgers.get_mut(b.group) else {
             return;
         };
+        let record = match b.what {
+            LedgerEvent::Delivered => GroupLedger::delivered,
+            LedgerEvent::Redelivered => GroupLedger::redelivered,
+            LedgerEvent::Processed => GroupLedger::processed,
+        };
         for key in b.keys {
-            if b.processed {
-                ledger.processed(key);
-            } else {
-                ledger.delivered(key);
-            }
+            record(ledger, key);
         }
         for _ in 0..b.unparsable {
             ledger.unparsable();

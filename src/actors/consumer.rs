@@ -10,15 +10,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connect::Conn;
 use actix::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use redis::Value;
-use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
 
 use super::reads::{self, Read};
-use super::{ConsumeReport, LedgerBatch, every_interval};
+use super::{ConsumeReport, LedgerBatch, LedgerEvent, every_interval};
 use crate::clock::RunClock;
 use crate::event::Entry;
 use crate::metrics::{ConsumeStats, EventKey, Phase, Phased};
@@ -34,7 +34,7 @@ pub struct Consumer {
     group: Arc<GroupPlan>,
     name: String,
     stream_key: String,
-    conn: MultiplexedConnection,
+    conn: Conn,
     clock: RunClock,
     rng: SmallRng,
     measure_from_ns: u64,
@@ -60,7 +60,7 @@ pub struct ConsumerSetup {
     pub index: u32,
     pub stream_key: String,
     /// A connection of its own, with a response timeout longer than BLOCK.
-    pub conn: MultiplexedConnection,
+    pub conn: Conn,
     pub clock: RunClock,
     pub measure_from: Duration,
     pub collector: Recipient<ConsumeReport>,
@@ -172,11 +172,21 @@ impl Consumer {
         if batch.entries.is_empty() {
             return self.poll(ctx);
         }
-        self.process(batch.entries, received_ns, ctx);
+        let what = match read {
+            Read::New => LedgerEvent::Delivered,
+            Read::OwnPending | Read::Claim { .. } => LedgerEvent::Redelivered,
+        };
+        self.process(batch.entries, what, received_ns, ctx);
     }
 
     /// Record the deliveries, then work through the batch and acknowledge it.
-    fn process(&mut self, entries: Vec<Entry>, received_ns: u64, ctx: &mut Context<Self>) {
+    fn process(
+        &mut self,
+        entries: Vec<Entry>,
+        what: LedgerEvent,
+        received_ns: u64,
+        ctx: &mut Context<Self>,
+    ) {
         let mut batch = Vec::with_capacity(entries.len());
         let mut unparsable = 0;
         for h in entries.iter().map(|e| e.header) {
@@ -202,7 +212,7 @@ impl Consumer {
         self.ledger.do_send(LedgerBatch {
             group: self.group.index,
             keys,
-            processed: false,
+            what,
             unparsable,
         });
 
@@ -220,45 +230,48 @@ impl Consumer {
             cmd.arg(&self.stream_key).arg(&self.group.name).arg(&ids);
             cmd
         });
+        // Processing is recorded when it ends, before the XACK goes out: a
+        // consumer that crashes between the two has processed the batch, and
+        // Redis will deliver it again (a duplicate), never the reverse.
         let done_at = self.clock.instant_at(received_ns + elapsed_ns);
-        let mut conn = self.conn.clone();
-        let work = async move {
-            super::timer::sleep_until(done_at).await;
+        let work = super::timer::sleep_until(done_at);
+        let handle = ctx.spawn(work.into_actor(self).map(move |_, act, ctx| {
+            act.on_processed(batch, finished_ns);
             match ack {
-                Some(cmd) => cmd.query_async::<u64>(&mut conn).await.map(Some),
-                None => Ok(None),
+                Some(cmd) => act.acknowledge(cmd, ctx),
+                None => act.poll(ctx),
             }
-        };
-        let handle = ctx.spawn(work.into_actor(self).map(move |acked, act, ctx| {
-            act.on_processed(batch, finished_ns, acked);
-            act.poll(ctx);
         }));
         self.in_flight = Some(handle);
     }
 
-    fn on_processed(
-        &mut self,
-        batch: Vec<Delivered>,
-        finished_ns: Vec<u64>,
-        acked: redis::RedisResult<Option<u64>>,
-    ) {
+    fn on_processed(&mut self, batch: Vec<Delivered>, finished_ns: Vec<u64>) {
         for (d, &done_ns) in batch.iter().zip(&finished_ns) {
             let stats = self.stats.get_mut(self.phase(d.intended_ns));
             stats.processed += 1;
             stats.e2e.record_ns(done_ns.saturating_sub(d.intended_ns));
         }
-        match acked {
-            Ok(Some(n)) => self.stats.measured.acked += n,
-            Ok(None) => {}
-            Err(_) => self.stats.measured.errors += 1,
-        }
         let keys = batch.into_iter().map(|d| d.key).collect();
         self.ledger.do_send(LedgerBatch {
             group: self.group.index,
             keys,
-            processed: true,
+            what: LedgerEvent::Processed,
             unparsable: 0,
         });
+    }
+
+    fn acknowledge(&mut self, cmd: redis::Cmd, ctx: &mut Context<Self>) {
+        let mut conn = self.conn.clone();
+        let request = async move { cmd.query_async::<u64>(&mut conn).await };
+        let handle = ctx.spawn(request.into_actor(self).map(|acked, act, ctx| {
+            match acked {
+                Ok(n) => act.stats.measured.acked += n,
+                // The entries stay pending and will be delivered again.
+                Err(_) => act.stats.measured.errors += 1,
+            }
+            act.poll(ctx);
+        }));
+        self.in_flight = Some(handle);
     }
 
     fn flush(&mut self, interval: u32) {

@@ -45,16 +45,25 @@ pub struct ConsumeReport {
     pub stats: Phased<ConsumeStats>,
 }
 
-/// Ledger entries of one read batch: these events were delivered to a
-/// consumer of `group` (or, when `processed` is set, processed by it).
+/// Ledger entries of one read batch: what happened to these events in `group`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct LedgerBatch {
     pub group: usize,
     pub keys: Vec<EventKey>,
-    pub processed: bool,
+    pub what: LedgerEvent,
     /// Entries in the stream that are not streamdrill events.
     pub unparsable: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerEvent {
+    /// Read as new entries (XREADGROUP >).
+    Delivered,
+    /// Read from a pending list (XAUTOCLAIM, or a restarted consumer's own).
+    Redelivered,
+    /// Processing finished.
+    Processed,
 }
 
 /// What the sampler read from Redis this interval.

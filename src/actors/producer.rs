@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connect::Conn;
 use actix::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use redis::Value;
-use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
 
 use super::{ProduceReport, every_interval};
@@ -32,7 +32,7 @@ pub struct Producer {
     plan: ProducerPlan,
     stream_key: Arc<str>,
     trim: Option<Trim>,
-    conn: MultiplexedConnection,
+    conn: Conn,
     clock: RunClock,
     pace: Pace,
     next_due_ns: Option<u64>,
@@ -67,7 +67,7 @@ enum Pace {
 pub struct ProducerSetup {
     pub stream_key: String,
     pub trim: Option<Trim>,
-    pub conn: MultiplexedConnection,
+    pub conn: Conn,
     pub clock: RunClock,
     pub end: Duration,
     pub measure_from: Duration,

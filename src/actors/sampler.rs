@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
+use crate::connect::Conn;
 use actix::prelude::*;
 use redis::Value;
-use redis::aio::MultiplexedConnection;
 use redis::streams::StreamInfoGroupsReply;
 
 use super::{SampleReport, every_interval};
@@ -15,7 +15,7 @@ use crate::clock::RunClock;
 use crate::metrics::{GroupSample, Sample, StreamSample};
 
 pub struct Sampler {
-    conn: MultiplexedConnection,
+    conn: Conn,
     clock: RunClock,
     /// Stream keys, and for each group (in plan order) its name and stream key.
     streams: Vec<String>,
@@ -27,7 +27,7 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn new(
-        conn: MultiplexedConnection,
+        conn: Conn,
         clock: RunClock,
         streams: Vec<String>,
         groups: Vec<(String, String)>,
@@ -103,10 +103,7 @@ impl Sampler {
 
 type Readings = (Vec<u64>, Vec<StreamInfoGroupsReply>, String);
 
-async fn read_redis(
-    conn: &mut MultiplexedConnection,
-    streams: &[String],
-) -> redis::RedisResult<Readings> {
+async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<Readings> {
     let mut pipe = redis::pipe();
     for key in streams {
         pipe.cmd("XLEN").arg(key);

@@ -144,6 +144,17 @@ impl GroupLedger {
         }
     }
 
+    /// The event came from a pending list (XAUTOCLAIM, or a restarted consumer
+    /// re-reading its own): Redis delivered it before, even if the harness never
+    /// saw that first delivery (a consumer crashed with the reply in flight).
+    pub fn redelivered(&mut self, key: EventKey) {
+        if let Some(cell) = self.cell(key) {
+            let count = delivered_count(*cell);
+            let target = (count + 1).clamp(2, COUNT_MAX);
+            *cell += (target - count) * DELIVERED_ONE;
+        }
+    }
+
     /// A consumer of this group finished processing the event.
     pub fn processed(&mut self, key: EventKey) {
         match self.cell(key) {
@@ -402,6 +413,19 @@ mod tests {
             (1, 1, 1, 1)
         );
         assert_eq!(out.lost_sample, vec![key(0, 3)]);
+    }
+
+    #[test]
+    fn a_pending_read_counts_as_a_redelivery_even_unseen_before() {
+        let produced = vec![acked_ledger(2)];
+        let mut g = GroupLedger::new(1);
+        g.redelivered(key(0, 0));
+        g.delivered(key(0, 1));
+        g.redelivered(key(0, 1));
+        g.processed(key(0, 0));
+        g.processed(key(0, 1));
+        let out = g.outcome(&produced);
+        assert_eq!((out.processed, out.redelivered, out.duplicates), (2, 2, 0));
     }
 
     #[test]
