@@ -21,6 +21,10 @@ const LIVE_INTERVALS: usize = 3;
 
 pub struct Collector {
     clock: RunClock,
+    /// The stream index each producer writes and each group reads, so a
+    /// group is judged only against the producers of its own stream.
+    producer_streams: Vec<usize>,
+    group_streams: Vec<usize>,
     produce: Phased<ProduceStats>,
     groups: Vec<GroupMetrics>,
     ledgers: Vec<GroupLedger>,
@@ -53,6 +57,8 @@ impl Collector {
         let plan_for_target = plan.clone();
         Collector {
             clock,
+            producer_streams: plan.producers.iter().map(|p| p.stream).collect(),
+            group_streams: plan.groups.iter().map(|g| g.stream).collect(),
             produce: Phased::default(),
             ledgers: plan
                 .groups
@@ -217,11 +223,17 @@ impl Handler<Finish> for Collector {
     type Result = MessageResult<Finish>;
 
     fn handle(&mut self, f: Finish, ctx: &mut Context<Self>) -> Self::Result {
-        for ((group, ledger), marks) in self.groups.iter_mut().zip(&mut self.ledgers).zip(&f.marks)
-        {
-            marks.unread.iter().for_each(|&k| ledger.unread(k));
-            marks.pending.iter().for_each(|&k| ledger.pending(k));
-            group.ledger = ledger.outcome(&f.ledgers);
+        for (g, (group, ledger)) in self.groups.iter_mut().zip(&mut self.ledgers).enumerate() {
+            if let Some(marks) = f.marks.get(g) {
+                marks.unread.iter().for_each(|&k| ledger.unread(k));
+                marks.pending.iter().for_each(|&k| ledger.pending(k));
+            }
+            let stream = self.group_streams[g];
+            let producers: Vec<Option<&ProduceLedger>> =
+                (f.ledgers.iter().zip(&self.producer_streams))
+                    .map(|(l, &s)| (s == stream).then_some(l))
+                    .collect();
+            group.ledger = ledger.outcome(&producers);
         }
         self.series.finish();
         ctx.stop();

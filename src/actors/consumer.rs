@@ -46,8 +46,12 @@ pub struct Consumer {
     stopping: bool,
     /// True once `stopping` is seen between batches: nothing is in flight.
     idle: watch::Sender<bool>,
-    /// The read or batch in progress, cancelled by a crash.
+    /// The batch (or backoff) in progress, cancelled by a crash.
     in_flight: Option<SpawnHandle>,
+    /// A read is out. A crash does not cancel it: the command is already in
+    /// Redis, which will deliver to this consumer's PEL either way, and the
+    /// ledger should see that delivery.
+    read_in_flight: bool,
     crashed: bool,
     stalled_until_ns: u64,
     /// A restarted consumer first works through its own PEL.
@@ -89,6 +93,7 @@ impl Consumer {
             stopping: false,
             idle: watch::channel(false).0,
             in_flight: None,
+            read_in_flight: false,
             crashed: false,
             stalled_until_ns: 0,
             own_pending_first: false,
@@ -176,17 +181,21 @@ impl Consumer {
             Read::New => LedgerEvent::Delivered,
             Read::OwnPending | Read::Claim { .. } => LedgerEvent::Redelivered,
         };
-        self.process(batch.entries, what, received_ns, ctx);
+        let delivered = self.record_deliveries(&batch.entries, what, received_ns);
+        if self.crashed {
+            // Delivered to a consumer that died meanwhile: it stays pending.
+            return;
+        }
+        self.process(&batch.entries, delivered, received_ns, ctx);
     }
 
-    /// Record the deliveries, then work through the batch and acknowledge it.
-    fn process(
+    /// Count the deliveries and tell the ledger; returns the streamdrill events among them.
+    fn record_deliveries(
         &mut self,
-        entries: Vec<Entry>,
+        entries: &[Entry],
         what: LedgerEvent,
         received_ns: u64,
-        ctx: &mut Context<Self>,
-    ) {
+    ) -> Vec<Delivered> {
         let mut batch = Vec::with_capacity(entries.len());
         let mut unparsable = 0;
         for h in entries.iter().map(|e| e.header) {
@@ -215,7 +224,17 @@ impl Consumer {
             what,
             unparsable,
         });
+        batch
+    }
 
+    /// Work through the batch, then acknowledge it.
+    fn process(
+        &mut self,
+        entries: &[Entry],
+        batch: Vec<Delivered>,
+        received_ns: u64,
+        ctx: &mut Context<Self>,
+    ) {
         // Entries are processed one after another; entry i finishes at the sum of
         // the first i+1 sampled times. One precise sleep covers the whole batch.
         let mut finished_ns = Vec::with_capacity(batch.len());
@@ -322,14 +341,14 @@ impl Handler<ConsumerFault> for Consumer {
                 if let Some(h) = self.in_flight.take() {
                     ctx.cancel_future(h);
                 }
-                if self.stopping {
-                    self.idle.send_replace(true);
-                }
             }
             ConsumerFault::Restart if self.crashed => {
                 self.crashed = false;
                 self.own_pending_first = true;
-                self.poll(ctx);
+                // A read still out from before the crash resumes the loop when it returns.
+                if !self.read_in_flight {
+                    self.poll(ctx);
+                }
             }
             ConsumerFault::Restart => {}
             ConsumerFault::Stall(d) => {
@@ -366,7 +385,7 @@ impl Handler<Stop> for Consumer {
             let _ = tokio::time::timeout(msg.deadline, idle.wait_for(|i| *i)).await;
         };
         Box::pin(wait.into_actor(self).map(|_, act, ctx| {
-            act.flush(RunClock::interval_of(act.clock.now_ns()));
+            act.flush(super::final_interval(act.clock));
             ctx.stop();
         }))
     }

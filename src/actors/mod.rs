@@ -74,6 +74,13 @@ pub struct SampleReport {
     pub sample: Sample,
 }
 
+/// The interval a last, unscheduled flush belongs to: the periodic flush of
+/// interval k-1 lands at k + FLUSH_OFFSET, so anything after it is interval k.
+pub fn final_interval(clock: RunClock) -> u32 {
+    let now = Duration::from_nanos(clock.now_ns()).saturating_sub(FLUSH_OFFSET);
+    RunClock::interval_of(now.as_nanos() as u64)
+}
+
 /// Call `flush` on every whole second of the run clock (plus a small offset),
 /// passing the index of the interval that just ended.
 pub fn every_interval<A, F>(ctx: &mut A::Context, clock: RunClock, flush: F)

@@ -319,7 +319,7 @@ impl Handler<Finish> for Producer {
         };
         Box::pin(wait.into_actor(self).map(|_, act, ctx| {
             act.next_due_ns = None;
-            act.flush(RunClock::interval_of(act.clock.now_ns()));
+            act.flush(super::final_interval(act.clock));
             ctx.stop();
             std::mem::replace(&mut act.ledger, ProduceLedger::new())
         }))

@@ -198,15 +198,20 @@ impl GroupLedger {
     }
 
     /// Compares what this group saw with what producers sent; `produced[p]`
-    /// is the ledger of producer `p`.
-    pub fn outcome(&self, produced: &[ProduceLedger]) -> LedgerOutcome {
+    /// is the ledger of producer `p`, or `None` for a producer that writes
+    /// another stream (its events are none of this group's business: one that
+    /// shows up here anyway is unexpected).
+    pub fn outcome<L: std::borrow::Borrow<ProduceLedger>>(
+        &self,
+        produced: &[Option<L>],
+    ) -> LedgerOutcome {
         let mut out = LedgerOutcome {
             unexpected: self.unexpected_entries,
             ..Default::default()
         };
         for (producer, cells) in self.per_producer.iter().enumerate() {
-            match produced.get(producer) {
-                Some(ledger) => tally_producer(&mut out, producer as u32, cells, ledger),
+            match produced.get(producer).and_then(Option::as_ref) {
+                Some(ledger) => tally_producer(&mut out, producer as u32, cells, ledger.borrow()),
                 None => {
                     out.unexpected +=
                         cells.iter().filter(|&&c| processed_count(c) > 0).count() as u64
@@ -215,7 +220,9 @@ impl GroupLedger {
         }
         // Producers this group never heard from still count: all their acked events are lost.
         for (producer, ledger) in produced.iter().enumerate().skip(self.per_producer.len()) {
-            tally_producer(&mut out, producer as u32, &[], ledger);
+            if let Some(ledger) = ledger {
+                tally_producer(&mut out, producer as u32, &[], ledger.borrow());
+            }
         }
         out
     }
@@ -285,6 +292,21 @@ pub struct LedgerOutcome {
 mod tests {
     use super::*;
 
+    fn mine(produced: &[ProduceLedger]) -> Vec<Option<&ProduceLedger>> {
+        produced.iter().map(Some).collect()
+    }
+
+    #[test]
+    fn other_streams_producers_are_not_this_groups_loss() {
+        let produced = vec![acked_ledger(3), acked_ledger(5)];
+        let mut g = GroupLedger::new(2);
+        for seq in 0..3 {
+            deliver_and_process(&mut g, key(0, seq));
+        }
+        let out = g.outcome(&[Some(&produced[0]), None]);
+        assert_eq!((out.processed, out.lost, out.produced_acked), (3, 0, 3));
+    }
+
     fn key(producer: u32, seq: u64) -> EventKey {
         EventKey { producer, seq }
     }
@@ -325,7 +347,7 @@ mod tests {
                 deliver_and_process(&mut g, key(p, seq));
             }
         }
-        let out = g.outcome(&produced);
+        let out = g.outcome(&mine(&produced));
         assert_eq!(
             out,
             LedgerOutcome {
@@ -352,7 +374,7 @@ mod tests {
         // Seq 7: delivered twice, never processed.
         g.delivered(key(0, 7));
         g.delivered(key(0, 7));
-        let out = g.outcome(&produced);
+        let out = g.outcome(&mine(&produced));
         assert_eq!(out.produced_acked, 10);
         assert_eq!(out.processed, 8);
         assert_eq!(out.lost, 2);
@@ -378,7 +400,7 @@ mod tests {
         deliver_and_process(&mut g, key(7, 0)); // producer unknown to the group ledger
         g.processed(key(0, u64::MAX)); // corrupt sequence number
         g.unparsable();
-        let out = g.outcome(&produced);
+        let out = g.outcome(&mine(&produced));
         assert_eq!(out.produced_acked, 4);
         assert_eq!(out.processed, 6);
         assert_eq!(out.processed_unacked_writes, 2);
@@ -392,7 +414,7 @@ mod tests {
         let mut g = GroupLedger::new(1);
         deliver_and_process(&mut g, key(0, 0));
         deliver_and_process(&mut g, key(0, 1));
-        let out = g.outcome(&produced);
+        let out = g.outcome(&mine(&produced));
         assert_eq!((out.produced_acked, out.processed, out.lost), (32, 2, 30));
         assert_eq!(out.lost_sample.len(), LOST_SAMPLE_LEN);
         assert_eq!(out.lost_sample[0], key(1, 0));
@@ -407,7 +429,7 @@ mod tests {
         g.pending(key(0, 1));
         g.unread(key(0, 2));
         // seq 3: neither processed nor anywhere in Redis any more.
-        let out = g.outcome(&produced);
+        let out = g.outcome(&mine(&produced));
         assert_eq!(
             (out.processed, out.stranded, out.unread, out.lost),
             (1, 1, 1, 1)
@@ -424,7 +446,7 @@ mod tests {
         g.redelivered(key(0, 1));
         g.processed(key(0, 0));
         g.processed(key(0, 1));
-        let out = g.outcome(&produced);
+        let out = g.outcome(&mine(&produced));
         assert_eq!((out.processed, out.redelivered, out.duplicates), (2, 2, 0));
     }
 
@@ -435,7 +457,7 @@ mod tests {
         for _ in 0..40 {
             deliver_and_process(&mut g, key(0, 0));
         }
-        let out = g.outcome(&produced);
+        let out = g.outcome(&mine(&produced));
         assert_eq!((out.processed, out.duplicates, out.redelivered), (1, 1, 1));
     }
 }

@@ -165,6 +165,9 @@ pub struct VerifySummary {
     pub produce_acked: u64,
     /// Sum of `entries_added` equals the acks producers received.
     pub consistent: bool,
+    /// Why Redis could not be read back after the run (it was down), if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -182,6 +185,17 @@ impl VerifySummary {
             streams,
             produce_acked,
             consistent: added == produce_acked,
+            unavailable: None,
+        }
+    }
+
+    /// Redis could not be read back: nothing is consistent, and the reason is kept.
+    pub fn unavailable(ledgers: &[crate::metrics::ProduceLedger], why: String) -> Self {
+        VerifySummary {
+            streams: Vec::new(),
+            produce_acked: ledgers.iter().map(|l| l.acked_count()).sum(),
+            consistent: false,
+            unavailable: Some(why),
         }
     }
 }

@@ -144,6 +144,11 @@ fn ledger_table(out: &mut String, groups: &[GroupSummary]) {
 
 fn verify_lines(out: &mut String, s: &Summary) {
     let v = &s.verify;
+    if let Some(why) = &v.unavailable {
+        let line = format!("\nverify   UNAVAILABLE: Redis could not be read back ({why})");
+        let _ = writeln!(out, "{}", clip(&line));
+        return;
+    }
     let added: u64 = v.streams.iter().map(|st| st.entries_added).sum();
     let verdict = if v.consistent {
         "consistent"

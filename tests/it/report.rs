@@ -174,9 +174,11 @@ fn compare_fails_on_a_regression_and_passes_equal_runs() {
     let out = tempfile::tempdir().unwrap();
     let (a, _) = run(&scenario("100us"), out.path());
     let (b, _) = run(&scenario("100us"), out.path());
-    let (slow, slow_summary) = run(&scenario("3ms"), out.path());
-    assert!(slow_summary.groups[0].e2e_latency_us.p50 > 3_000);
-    let gates = ["--fail-if", "e2e.slow.p50 > +100%", "--fail-if", "lost > 0"];
+    // Equal runs differ by up to ~3x on a loaded 2-core CI machine; the
+    // regression (4 ms of work per event at 80% utilisation) is far beyond that.
+    let (slow, slow_summary) = run(&scenario("4ms"), out.path());
+    assert!(slow_summary.groups[0].e2e_latency_us.p50 > 4_000);
+    let gates = ["--fail-if", "e2e.slow.p50 > +500%", "--fail-if", "lost > 0"];
     let cmp_dir = out.path().join("cmp");
     let path = |p: &Path| p.to_str().unwrap().to_string();
 
@@ -200,12 +202,12 @@ fn compare_fails_on_a_regression_and_passes_equal_runs() {
     assert_eq!(regressed.status.code(), Some(1), "{}", text(&regressed));
     let stdout = String::from_utf8_lossy(&regressed.stdout);
     assert!(
-        stdout.contains("gate [FAIL] e2e.slow.p50 > +100%"),
+        stdout.contains("gate [FAIL] e2e.slow.p50 > +500%"),
         "{stdout}"
     );
     assert!(stdout.contains("gate [pass] lost > 0"), "{stdout}");
     assert!(
-        stdout.contains("A 100us | B 3ms"),
+        stdout.contains("A 100us | B 4ms"),
         "scenario difference shown: {stdout}"
     );
     let row = stdout

@@ -275,3 +275,29 @@ batch = 500
         "{latency} vs {service}"
     );
 }
+
+#[test]
+fn each_group_is_judged_against_its_own_stream() {
+    let out = tempfile::tempdir().unwrap();
+    let toml = r#"
+name = "two-streams"
+duration = "1s"
+[[producers]]
+stream = "a"
+rate = 200
+[[producers]]
+stream = "b"
+rate = 100
+[[groups]]
+stream = "a"
+name = "ga"
+[[groups]]
+stream = "b"
+name = "gb"
+"#;
+    let s = run(toml, out.path());
+    let (ga, gb) = (&s.groups[0], &s.groups[1]);
+    assert_eq!((ga.processed, ga.lost), (200, 0), "{ga:?}");
+    assert_eq!((gb.processed, gb.lost), (100, 0), "{gb:?}");
+    assert!(s.verify.consistent);
+}
