@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::connect::{Conn, RESPONSE_TIMEOUT, client, connect};
 use actix::prelude::*;
 
-use crate::actors::chaos::{Chaos, Windows};
+use crate::actors::chaos::{Chaos, SharedServer, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector, GetProgress, Progress};
 use crate::actors::consumer::{Consumer, ConsumerSetup, Stop};
 use crate::actors::producer::{Finish as FinishProducer, Producer, ProducerSetup};
@@ -20,7 +20,7 @@ use crate::actors::sampler::Sampler;
 use crate::clock::RunClock;
 use crate::error::{Error, Result};
 use crate::event::PayloadPool;
-use crate::metrics::RunMetrics;
+use crate::metrics::{Durability, RunMetrics};
 use crate::plan::Plan;
 use crate::report::{FaultWindow, VerifySummary};
 use crate::verify;
@@ -37,6 +37,9 @@ pub struct Measured {
     pub metrics: RunMetrics,
     /// When each fault of the drill was active.
     pub faults: Vec<FaultWindow>,
+    /// After a Redis kill: what survived (None when no fault killed Redis,
+    /// or Redis could not be read back).
+    pub durability: Option<Durability>,
     pub verify: VerifySummary,
     pub redis_version: String,
     pub redis_config: std::collections::BTreeMap<String, String>,
@@ -45,7 +48,12 @@ pub struct Measured {
 }
 
 /// Run `plan` against the Redis at `url`. Must be called inside an actix System.
-pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<Measured> {
+pub async fn execute(
+    plan: &Plan,
+    url: &str,
+    server: Option<SharedServer>,
+    on_progress: OnProgress,
+) -> Result<Measured> {
     let client = client(url)?;
     let mut admin = connect(&client, url, RESPONSE_TIMEOUT).await?;
     let (redis_version, redis_config) = describe_server(&mut admin, url).await?;
@@ -90,7 +98,7 @@ pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<
         }
         fault_targets.push(targets);
     }
-    let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets).start();
+    let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets, server).start();
 
     let max_size = plan
         .producers
@@ -153,6 +161,12 @@ pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<
     let marks = verify::group_marks(plan, &mut admin, url)
         .await
         .unwrap_or_default();
+    let durability = match plan.kills_redis() {
+        true => verify::durability(plan, &mut admin, url, &ledgers)
+            .await
+            .ok(),
+        false => None,
+    };
     let pending: Vec<u64> = marks.iter().map(|m| m.pending_at_end).collect();
     let mut metrics = collector
         .send(FinishCollector { ledgers, marks })
@@ -170,6 +184,7 @@ pub async fn execute(plan: &Plan, url: &str, on_progress: OnProgress) -> Result<
         started_unix_ns: clock.start_unix_ns(),
         measured_duration_s,
         faults,
+        durability,
     })
 }
 

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::actors::collector::Progress;
@@ -38,7 +39,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
         RedisMode::Managed => {
             let server = RedisServer::start(ServerConfig::from_scenario(&plan.redis))?;
             let url = server.url();
-            (Some(server), url)
+            (Some(Arc::new(Mutex::new(server))), url)
         }
         RedisMode::External => (None, plan.redis.url.clone().unwrap_or_default()),
     };
@@ -49,7 +50,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     };
     let system = actix::System::new();
     let measured = system.block_on(async {
-        let measured = coordinator::execute(&plan, &url, on_progress).await;
+        let measured = coordinator::execute(&plan, &url, server.clone(), on_progress).await;
         if server.is_none() {
             // Never leave our keys behind on someone else's server.
             coordinator::delete_run_keys(&plan, &url).await;
@@ -78,6 +79,7 @@ fn summarize(plan: &Plan, url: &str, m: &Measured) -> Summary {
         },
         verify: m.verify.clone(),
         faults: m.faults.clone(),
+        durability: m.durability.clone(),
     };
     Summary::build(ctx, &m.metrics)
 }

@@ -12,6 +12,7 @@ use redis::{RedisResult, Value};
 
 use crate::error::{Error, Result};
 use crate::event::entries;
+use crate::metrics::durability::{self, Durability};
 use crate::metrics::{EventKey, ProduceLedger};
 use crate::plan::Plan;
 use crate::report::{StreamVerify, VerifySummary};
@@ -92,6 +93,24 @@ pub async fn streams(
     }
     let produce_acked: u64 = ledgers.iter().map(ProduceLedger::acked_count).sum();
     Ok(VerifySummary::new(streams, produce_acked))
+}
+
+/// After Redis was killed and restarted: every stream read back whole, and
+/// every XADD judged by what Redis answered and what survived.
+pub async fn durability(
+    plan: &Plan,
+    conn: &mut Conn,
+    url: &str,
+    ledgers: &[ProduceLedger],
+) -> Result<Durability> {
+    let mut present = Vec::new();
+    for s in &plan.streams {
+        let keys = read_range(conn, &s.key, "-")
+            .await
+            .map_err(|e| Error::redis(url, format!("reading {} back", s.key), e))?;
+        present.extend(keys);
+    }
+    Ok(durability::check(ledgers, &present))
 }
 
 /// Per group (in plan order): its unread backlog and its pending entries, as event keys.

@@ -1,7 +1,10 @@
-//! Chaos actor: plays the drill's fault timeline. At each fault's time it
-//! sends the target consumer a `ConsumerFault` (and later the restart or the
-//! end of a stall), and records when each fault was active for the report.
+//! Chaos actor: plays the drill's fault timeline. Consumer faults go to the
+//! target consumer as a `ConsumerFault`; Redis faults act on the managed
+//! server process (SIGKILL, then a restart from the same data directory, on a
+//! blocking thread so the actors keep measuring meanwhile). It records when
+//! each fault was active for the report.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -10,12 +13,17 @@ use super::consumer::ConsumerFault;
 use crate::clock::RunClock;
 use crate::plan::{FaultAction, FaultPlan};
 use crate::report::FaultWindow;
+use crate::server::RedisServer;
+
+/// The managed server, shared with the runner that started it.
+pub type SharedServer = Arc<Mutex<RedisServer>>;
 
 pub struct Chaos {
     clock: RunClock,
     faults: Vec<FaultPlan>,
     /// Consumers by group, then index.
     consumers: Vec<Vec<Recipient<ConsumerFault>>>,
+    server: Option<SharedServer>,
     windows: Vec<FaultWindow>,
 }
 
@@ -24,57 +32,113 @@ impl Chaos {
         clock: RunClock,
         faults: Vec<FaultPlan>,
         consumers: Vec<Vec<Recipient<ConsumerFault>>>,
+        server: Option<SharedServer>,
     ) -> Chaos {
         Chaos {
             clock,
             faults,
             consumers,
+            server,
             windows: Vec::new(),
         }
-    }
-
-    fn at(&self, offset: Duration) -> Duration {
-        offset.saturating_sub(Duration::from_nanos(self.clock.now_ns()))
     }
 
     fn now_s(&self) -> f64 {
         self.clock.now_ns() as f64 / 1e9
     }
 
-    fn inject(&mut self, index: usize, ctx: &mut Context<Self>) {
-        let fault = self.faults[index].clone();
-        let Some(target) = self
-            .consumers
-            .get(fault.group)
-            .and_then(|g| g.get(fault.consumer as usize))
-            .cloned()
-        else {
-            return;
-        };
-        let start_s = self.now_s();
-        let (message, end) = match fault.action {
-            FaultAction::CrashConsumer { restart_after } => (ConsumerFault::Crash, restart_after),
-            FaultAction::StallConsumer { duration } => {
-                (ConsumerFault::Stall(duration), Some(duration))
-            }
-        };
-        target.do_send(message);
-        let window = self.windows.len();
-        // Open until it ends; a crash without restart lasts to the end of the run.
+    fn consumer(&self, group: usize, index: u32) -> Option<Recipient<ConsumerFault>> {
+        self.consumers.get(group)?.get(index as usize).cloned()
+    }
+
+    /// Opens a window; it stays open (end NaN) until `close`, or the run's end.
+    fn open(&mut self, label: &str) -> usize {
         self.windows.push(FaultWindow {
-            name: fault.label.clone(),
-            start_s,
+            name: label.to_string(),
+            start_s: self.now_s(),
             end_s: f64::NAN,
         });
-        if let Some(after) = end {
-            ctx.run_later(after, move |act, _| {
-                if matches!(fault.action, FaultAction::CrashConsumer { .. }) {
-                    target.do_send(ConsumerFault::Restart);
+        self.windows.len() - 1
+    }
+
+    fn close(&mut self, window: usize) {
+        self.windows[window].end_s = self.now_s();
+    }
+
+    fn inject(&mut self, index: usize, ctx: &mut Context<Self>) {
+        let fault = self.faults[index].clone();
+        match fault.action {
+            FaultAction::CrashConsumer {
+                group,
+                consumer,
+                restart_after,
+            } => {
+                let Some(target) = self.consumer(group, consumer) else {
+                    return;
+                };
+                target.do_send(ConsumerFault::Crash);
+                let window = self.open(&fault.label);
+                if let Some(after) = restart_after {
+                    ctx.run_later(after, move |act, _| {
+                        target.do_send(ConsumerFault::Restart);
+                        act.close(window);
+                    });
                 }
-                act.windows[window].end_s = act.now_s();
-            });
+            }
+            FaultAction::StallConsumer {
+                group,
+                consumer,
+                duration,
+            } => {
+                let Some(target) = self.consumer(group, consumer) else {
+                    return;
+                };
+                target.do_send(ConsumerFault::Stall(duration));
+                let window = self.open(&fault.label);
+                ctx.run_later(duration, move |act, _| act.close(window));
+            }
+            FaultAction::KillRedis { restart_after } => {
+                self.kill_redis(&fault.label, restart_after, ctx)
+            }
         }
     }
+
+    fn kill_redis(&mut self, label: &str, restart_after: Duration, ctx: &mut Context<Self>) {
+        let Some(server) = self.server.clone() else {
+            return;
+        };
+        let window = self.open(label);
+        let kill = blocking(server.clone(), RedisServer::kill9);
+        let restart = async move {
+            let killed = kill.await;
+            tokio::time::sleep(restart_after).await;
+            // The window ends when the server answers again, not when it was asked to start.
+            killed.and(blocking(server, RedisServer::restart).await)
+        };
+        ctx.spawn(restart.into_actor(self).map(move |outcome, act, _| {
+            act.close(window);
+            if let Err(e) = outcome {
+                act.windows[window].name =
+                    format!("{} (restart failed: {e})", act.windows[window].name);
+            }
+        }));
+    }
+}
+
+/// Runs a server operation on the blocking pool: a restart waits for Redis to
+/// load its data, which must not stall the actors measuring the outage.
+async fn blocking(
+    server: SharedServer,
+    op: fn(&mut RedisServer) -> crate::Result<()>,
+) -> Result<(), String> {
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut server = server
+            .lock()
+            .map_err(|_| "server lock poisoned".to_string())?;
+        op(&mut server).map_err(|e| e.to_string())
+    })
+    .await;
+    joined.map_err(|e| e.to_string())?
 }
 
 impl Actor for Chaos {
@@ -82,7 +146,9 @@ impl Actor for Chaos {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         for i in 0..self.faults.len() {
-            let wait = self.at(self.faults[i].at);
+            let wait = self.faults[i]
+                .at
+                .saturating_sub(Duration::from_nanos(self.clock.now_ns()));
             ctx.run_later(wait, move |act, ctx| act.inject(i, ctx));
         }
     }
@@ -98,9 +164,7 @@ impl Handler<Windows> for Chaos {
 
     fn handle(&mut self, _: Windows, ctx: &mut Context<Self>) -> Self::Result {
         let now_s = self.now_s();
-        let windows = self
-            .windows
-            .iter()
+        let windows = (self.windows.iter())
             .map(|w| FaultWindow {
                 end_s: if w.end_s.is_nan() { now_s } else { w.end_s },
                 ..w.clone()

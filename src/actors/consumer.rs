@@ -156,11 +156,7 @@ impl Consumer {
         let received_ns = self.clock.now_ns();
         let reply = match reply {
             Ok(reply) => reply,
-            Err(_) => {
-                self.stats.measured.errors += 1;
-                self.in_flight = Some(ctx.run_later(RETRY_BACKOFF, |act, ctx| act.poll(ctx)));
-                return;
-            }
+            Err(e) => return self.on_read_error(&e, ctx),
         };
         let batch = reads::parse(&read, reply);
         match &read {
@@ -187,6 +183,28 @@ impl Consumer {
             return;
         }
         self.process(&batch.entries, delivered, received_ns, ctx);
+    }
+
+    /// Back off and read again. A group that vanished (Redis restarted without
+    /// persistence) is created again from the stream's start, as a resilient
+    /// consumer would on NOGROUP.
+    fn on_read_error(&mut self, e: &redis::RedisError, ctx: &mut Context<Self>) {
+        self.stats.measured.errors += 1;
+        // Whatever this consumer held may have stayed pending: look there first.
+        self.own_pending_first = true;
+        if e.code() == Some("NOGROUP") {
+            let mut cmd = redis::cmd("XGROUP");
+            cmd.arg("CREATE")
+                .arg(&self.stream_key)
+                .arg(&self.group.name)
+                .arg("0")
+                .arg("MKSTREAM");
+            let mut conn = self.conn.clone();
+            // BUSYGROUP (another consumer was first) is as good as success.
+            let create = async move { cmd.query_async::<()>(&mut conn).await };
+            ctx.spawn(create.into_actor(self).map(|_, _, _| ()));
+        }
+        self.in_flight = Some(ctx.run_later(RETRY_BACKOFF, |act, ctx| act.poll(ctx)));
     }
 
     /// Count the deliveries and tell the ledger; returns the streamdrill events among them.
@@ -285,8 +303,11 @@ impl Consumer {
         let handle = ctx.spawn(request.into_actor(self).map(|acked, act, ctx| {
             match acked {
                 Ok(n) => act.stats.measured.acked += n,
-                // The entries stay pending and will be delivered again.
-                Err(_) => act.stats.measured.errors += 1,
+                // The entries stay pending: re-read them before anything new.
+                Err(_) => {
+                    act.stats.measured.errors += 1;
+                    act.own_pending_first = true;
+                }
             }
             act.poll(ctx);
         }));

@@ -263,22 +263,27 @@ impl Producer {
         reply: redis::RedisResult<Vec<Value>>,
     ) {
         let replied_ns = self.clock.now_ns();
-        let replies = reply.ok();
+        // A lost connection says nothing about whether Redis applied the XADDs:
+        // they stay indeterminate (sent, neither acked nor failed) until the
+        // stream is read back. An error reply is a definite failure.
+        let (replies, unknown) = match reply {
+            Ok(replies) => (replies, false),
+            Err(e) => (Vec::new(), crate::connect::outcome_unknown(&e)),
+        };
         for (i, &(seq, due)) in batch.iter().enumerate() {
-            let ok = matches!(
-                replies.as_ref().and_then(|r| r.get(i)),
-                Some(Value::BulkString(_))
-            );
-            let phase = self.phase(due);
-            let stats = self.stats.get_mut(phase);
-            if ok {
-                stats.acked += 1;
-                stats.latency.record_ns(replied_ns - due);
-                stats.service.record_ns(replied_ns - sent_ns);
-                self.ledger.acked(seq);
-            } else {
-                stats.errors += 1;
-                self.ledger.failed(seq);
+            let stats = self.stats.get_mut(self.phase(due));
+            match replies.get(i) {
+                Some(Value::BulkString(_)) => {
+                    stats.acked += 1;
+                    stats.latency.record_ns(replied_ns - due);
+                    stats.service.record_ns(replied_ns - sent_ns);
+                    self.ledger.acked(seq);
+                }
+                None if unknown => stats.errors += 1,
+                _ => {
+                    stats.errors += 1;
+                    self.ledger.failed(seq);
+                }
             }
         }
     }

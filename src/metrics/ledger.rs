@@ -99,6 +99,10 @@ impl ProduceLedger {
     pub fn is_acked(&self, seq: u64) -> bool {
         self.acked.get(seq)
     }
+
+    pub fn is_failed(&self, seq: u64) -> bool {
+        self.failed.get(seq)
+    }
 }
 
 /// What a group did with each event, one byte each: processings (bits 0-2) and

@@ -6,11 +6,13 @@
 //! turns into `summary.json` and its views. Nothing here knows actix or redis,
 //! so it is unit-tested and benchmarked without either.
 
+pub mod durability;
 pub mod latency;
 pub mod ledger;
 pub mod series;
 pub mod stats;
 
+pub use durability::Durability;
 pub use latency::{Latency, Percentiles};
 pub use ledger::{EventKey, GroupLedger, LedgerOutcome, ProduceLedger};
 pub use series::{GroupSample, Row, Sample, Series, StreamSample};

@@ -35,8 +35,6 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultPlan {
     pub at: Duration,
-    pub group: usize,
-    pub consumer: u32,
     pub action: FaultAction,
     /// For reports, e.g. "crash_consumer billing/0".
     pub label: String,
@@ -44,8 +42,19 @@ pub struct FaultPlan {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FaultAction {
-    CrashConsumer { restart_after: Option<Duration> },
-    StallConsumer { duration: Duration },
+    CrashConsumer {
+        group: usize,
+        consumer: u32,
+        restart_after: Option<Duration>,
+    },
+    StallConsumer {
+        group: usize,
+        consumer: u32,
+        duration: Duration,
+    },
+    KillRedis {
+        restart_after: Duration,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -234,28 +243,61 @@ impl Plan {
 
 /// Validation has resolved every target; one that does not resolve is skipped.
 fn fault_plan(scenario: &Scenario, fault: &Fault) -> Option<FaultPlan> {
-    let (group, consumer) = resolve_consumer(scenario, fault.consumer()).ok()?;
-    let (name, action) = match *fault {
-        Fault::CrashConsumer { restart_after, .. } => (
-            "crash_consumer",
-            FaultAction::CrashConsumer {
-                restart_after: restart_after.map(Dur::as_duration),
+    let target = || resolve_consumer(scenario, fault.consumer()?).ok();
+    let (action, label) = match *fault {
+        Fault::CrashConsumer {
+            ref consumer,
+            restart_after,
+            ..
+        } => {
+            let (group, index) = target()?;
+            let restart_after = restart_after.map(Dur::as_duration);
+            (
+                FaultAction::CrashConsumer {
+                    group,
+                    consumer: index,
+                    restart_after,
+                },
+                format!("crash_consumer {consumer}"),
+            )
+        }
+        Fault::StallConsumer {
+            ref consumer,
+            duration,
+            ..
+        } => {
+            let (group, index) = target()?;
+            let duration = duration.as_duration();
+            (
+                FaultAction::StallConsumer {
+                    group,
+                    consumer: index,
+                    duration,
+                },
+                format!("stall_consumer {consumer}"),
+            )
+        }
+        Fault::KillRedis { restart_after, .. } => (
+            FaultAction::KillRedis {
+                restart_after: restart_after.as_duration(),
             },
-        ),
-        Fault::StallConsumer { duration, .. } => (
-            "stall_consumer",
-            FaultAction::StallConsumer {
-                duration: duration.as_duration(),
-            },
+            "kill_redis".to_string(),
         ),
     };
     Some(FaultPlan {
         at: fault.at().as_duration(),
-        group,
-        consumer,
         action,
-        label: format!("{name} {}", fault.consumer()),
+        label,
     })
+}
+
+impl Plan {
+    /// Whether a fault kills Redis, so the streams must be read back for durability.
+    pub fn kills_redis(&self) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(f.action, FaultAction::KillRedis { .. }))
+    }
 }
 
 fn total_profile(config: &ProducerConfig) -> RateProfile {

@@ -60,6 +60,18 @@ pub fn evaluate(slo: &Slo, summary: &Summary) -> SloReport {
     if let Some(ratio) = slo.min_rate_ratio {
         checks.push(rate_check(ratio, summary));
     }
+    if let Some(limit) = slo.acked_but_gone {
+        // No read-back (Redis never came back) cannot pass a durability objective.
+        let gone = summary
+            .durability
+            .as_ref()
+            .map_or(u64::MAX, |d| d.acked_but_gone);
+        let mut check = count_check("acked_but_gone".into(), limit, gone);
+        if summary.durability.is_none() {
+            check.actual = "not measured (no read-back)".into();
+        }
+        checks.push(check);
+    }
     if let Some(limit) = slo.lost {
         for g in &summary.groups {
             checks.push(count_check(format!("lost[{}]", g.name), limit, g.lost));
@@ -142,7 +154,28 @@ mod tests {
             lost: Some(0),
             duplicates: Some(0),
             errors: Some(0),
+            acked_but_gone: None,
         }
+    }
+
+    #[test]
+    fn durability_objective_needs_a_read_back() {
+        let mut summary = test_summary();
+        let slo = Slo {
+            acked_but_gone: Some(0),
+            ..Default::default()
+        };
+        assert!(!evaluate(&slo, &summary).passed, "no read-back cannot pass");
+        summary.durability = Some(crate::metrics::Durability {
+            acked: 10,
+            ..Default::default()
+        });
+        assert!(evaluate(&slo, &summary).passed);
+        summary.durability.as_mut().unwrap().acked_but_gone = 3;
+        assert_eq!(
+            check(&evaluate(&slo, &summary), "acked_but_gone").actual,
+            "3"
+        );
     }
 
     fn check<'a>(report: &'a SloReport, name: &str) -> &'a SloCheck {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::slo::{self, SloReport};
 use crate::metrics::series::hlog_name;
-use crate::metrics::{EventKey, GroupMetrics, Percentiles, RunMetrics};
+use crate::metrics::{Durability, EventKey, GroupMetrics, Percentiles, RunMetrics};
 use crate::scenario::Scenario;
 
 /// Bumped whenever a field changes meaning or disappears (adding one does not).
@@ -39,6 +39,10 @@ pub struct Summary {
     /// Fault windows of the drill (empty when the scenario has none), in seconds since run start.
     #[serde(default)]
     pub faults: Vec<FaultWindow>,
+    /// After a Redis kill: acknowledged writes that are gone, indeterminate
+    /// writes that landed. Absent when no fault killed Redis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<Durability>,
     /// Measured-phase histograms by tag ("produce.latency", "produce.service",
     /// "produce.schedule_lag", "e2e.<group>", "delivery.<group>"): HdrHistogram
     /// V2-deflate, base64, so plots, `.hgrm` files and comparisons can be redrawn
@@ -213,6 +217,7 @@ pub struct SummaryContext {
     pub verify: VerifySummary,
     /// When each fault of a drill was active.
     pub faults: Vec<FaultWindow>,
+    pub durability: Option<Durability>,
 }
 
 impl Summary {
@@ -232,6 +237,7 @@ impl Summary {
             verify: ctx.verify,
             slo: SloReport::default(),
             faults: ctx.faults,
+            durability: ctx.durability,
             histograms: measured_histograms(metrics),
             machine: MachineInfo::current(),
         };
@@ -466,6 +472,7 @@ pub(crate) mod tests {
             },
             verify: VerifySummary::new(streams, 6_500),
             faults: Vec::new(),
+            durability: None,
         }
     }
 

@@ -16,8 +16,30 @@ pub fn render(summary: &Summary) -> String {
     latency_table(&mut out, summary);
     ledger_table(&mut out, &summary.groups);
     verify_lines(&mut out, summary);
+    durability_lines(&mut out, summary);
     slo_lines(&mut out, summary);
     out
+}
+
+fn durability_lines(out: &mut String, s: &Summary) {
+    let Some(d) = &s.durability else { return };
+    let line = format!(
+        "durability  acked {}  ACKED BUT GONE {}  indeterminate {} (landed {})",
+        d.acked, d.acked_but_gone, d.indeterminate, d.indeterminate_landed
+    );
+    let _ = writeln!(out, "{}", clip(&line));
+    if !d.gone_sample.is_empty() {
+        let keys: Vec<String> = d
+            .gone_sample
+            .iter()
+            .map(|k| format!("{}:{}", k.producer, k.seq))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            clip(&format!("  gone (producer:seq): {}", keys.join(" ")))
+        );
+    }
 }
 
 fn header(out: &mut String, s: &Summary) {

@@ -3,7 +3,7 @@
 //! Pure; called by `validate`.
 
 use super::validate::Violation;
-use super::{Fault, Scenario};
+use super::{Fault, RedisMode, Scenario};
 
 /// Finds the consumer "<group>/<index>" names: (group index, consumer index).
 pub fn resolve_consumer(s: &Scenario, name: &str) -> Result<(usize, u32), String> {
@@ -44,8 +44,29 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
     let mut add = |field: String, problem: String| v.push(Violation { field, problem });
     for (i, f) in s.faults.iter().enumerate() {
         let at = format!("faults[{i}]");
-        if let Err(problem) = resolve_consumer(s, f.consumer()) {
+        if let Some(Err(problem)) = f.consumer().map(|c| resolve_consumer(s, c)) {
             add(format!("{at}.consumer"), problem);
+        }
+        if f.kills_redis() {
+            if s.redis.mode != RedisMode::Managed {
+                add(
+                    format!("{at}.action"),
+                    "kill_redis needs a managed Redis that streamdrill can kill and restart: \
+                     remove --redis / set [redis] mode = \"managed\""
+                        .into(),
+                );
+            }
+            if s.streams
+                .iter()
+                .any(|st| st.maxlen.is_some() || st.minid.is_some())
+            {
+                add(
+                    format!("{at}.action"),
+                    "kill_redis reads the streams back to find acknowledged writes that are gone; \
+                     trimming (maxlen/minid) removes entries too: drop it from [[streams]]"
+                        .into(),
+                );
+            }
         }
         if f.at() >= s.duration {
             add(
@@ -127,5 +148,13 @@ restart_after = "3s"
         assert!(error("faults.0.at=10s").contains("faults[0].at"));
         assert!(error("groups.0.reclaim.min_idle=0s").contains("reclaim.min_idle"));
         assert!(error("faults.0.action=explode").contains("crash_consumer"));
+        let kill = Overrides::parse(&[
+            "faults=[{action=\"kill_redis\", at=\"2s\"}]".to_string(),
+            "redis.mode=external".into(),
+            "redis.url=redis://h:1".into(),
+        ])
+        .unwrap();
+        let e = load_str(BASE, "drill.toml", &kill).unwrap_err().to_string();
+        assert!(e.contains("managed Redis"), "{e}");
     }
 }

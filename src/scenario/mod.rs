@@ -390,21 +390,42 @@ pub enum Fault {
         consumer: String,
         duration: Dur,
     },
+    /// Managed Redis only: SIGKILL at `at`, restarted `restart_after` later
+    /// from the same data directory, so AOF/RDB recovery is real. The streams
+    /// are read back at the end to count acknowledged writes that are gone.
+    KillRedis {
+        at: Dur,
+        #[serde(default = "default_restart_after")]
+        restart_after: Dur,
+    },
+}
+
+fn default_restart_after() -> Dur {
+    Dur::from_secs(1)
 }
 
 impl Fault {
     pub fn at(&self) -> Dur {
         match self {
-            Fault::CrashConsumer { at, .. } | Fault::StallConsumer { at, .. } => *at,
+            Fault::CrashConsumer { at, .. }
+            | Fault::StallConsumer { at, .. }
+            | Fault::KillRedis { at, .. } => *at,
         }
     }
 
-    pub fn consumer(&self) -> &str {
+    /// The consumer a consumer fault targets.
+    pub fn consumer(&self) -> Option<&str> {
         match self {
             Fault::CrashConsumer { consumer, .. } | Fault::StallConsumer { consumer, .. } => {
-                consumer
+                Some(consumer)
             }
+            Fault::KillRedis { .. } => None,
         }
+    }
+
+    /// Whether the fault takes down the Redis server itself.
+    pub fn kills_redis(&self) -> bool {
+        matches!(self, Fault::KillRedis { .. })
     }
 }
 
@@ -451,4 +472,8 @@ pub struct Slo {
     /// Failed XADDs allowed.
     #[serde(default)]
     pub errors: Option<u64>,
+    /// After a kill_redis drill: acknowledged XADDs allowed to be gone from the
+    /// stream (0 for `appendfsync always`; a budget for `everysec`).
+    #[serde(default)]
+    pub acked_but_gone: Option<u64>,
 }
