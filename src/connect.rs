@@ -4,6 +4,8 @@
 //! failed, so the harness sees every failure and classifies it. TCP_NODELAY is
 //! set, and response timeouts are chosen per use (above BLOCK for consumers).
 
+use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use redis::IntoConnectionInfo;
@@ -25,6 +27,8 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 const RECONNECT_RETRIES: usize = 3;
+/// Redis's port when a URL names none.
+const DEFAULT_PORT: u16 = 6379;
 
 /// A client with TCP_NODELAY: redis-rs leaves Nagle's algorithm on by default,
 /// which holds small pipelines back until the peer's delayed ACK (~40 ms) and
@@ -54,9 +58,81 @@ pub async fn connect(
         .map_err(|e| Error::redis(url, "connecting (is the server running and reachable?)", e))
 }
 
+/// The TCP address a `redis://host[:port]` URL points at: where the fault
+/// proxy of a network drill forwards to. Unix sockets (and TLS, whose
+/// certificate would not match the proxy's address) cannot be proxied.
+pub async fn proxy_upstream(url: &str) -> Result<SocketAddr> {
+    let refuse =
+        |why: &str| Error::proxy(format!("proxy {url}"), io::Error::other(why.to_string()));
+    let parsed = redis::parse_redis_url(url).ok_or_else(|| refuse("not a redis:// URL"))?;
+    let host = parsed
+        .host_str()
+        .filter(|_| parsed.scheme() == "redis")
+        .ok_or_else(|| refuse("network faults need a plain TCP Redis URL (redis://host:port)"))?;
+    let target = format!("{host}:{}", parsed.port().unwrap_or(DEFAULT_PORT));
+    let mut addrs = tokio::net::lookup_host(&target)
+        .await
+        .map_err(|source| Error::proxy(format!("resolve {target}"), source))?;
+    addrs
+        .next()
+        .ok_or_else(|| refuse("the host name resolves to no address"))
+}
+
+/// `url` pointing at `addr` instead: user, password and database kept.
+pub fn redirect(url: &str, addr: SocketAddr) -> Result<String> {
+    let refuse = || {
+        Error::proxy(
+            format!("redirect {url}"),
+            io::ErrorKind::InvalidInput.into(),
+        )
+    };
+    let mut parsed = redis::parse_redis_url(url).ok_or_else(refuse)?;
+    parsed.set_ip_host(addr.ip()).map_err(|_| refuse())?;
+    parsed.set_port(Some(addr.port())).map_err(|_| refuse())?;
+    Ok(parsed.to_string())
+}
+
 /// Whether an error says nothing about the command's fate: the connection
 /// dropped or timed out after the command may have been sent. Such a write is
 /// indeterminate; a reply with an error is a definite failure.
 pub fn outcome_unknown(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_unrecoverable_error()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn proxy_upstream_takes_tcp_urls_only() {
+        async fn addr(url: &str) -> Result<String> {
+            proxy_upstream(url).await.map(|a| a.to_string())
+        }
+        assert_eq!(
+            addr("redis://127.0.0.1:7000/2").await.unwrap(),
+            "127.0.0.1:7000"
+        );
+        assert_eq!(
+            addr("redis://:pw@127.0.0.1").await.unwrap(),
+            "127.0.0.1:6379"
+        );
+        for url in [
+            "unix:///tmp/redis.sock",
+            "rediss://127.0.0.1:7000",
+            "http://x",
+        ] {
+            let e = addr(url).await.unwrap_err().to_string();
+            assert!(e.contains(url), "{e}");
+        }
+    }
+
+    #[test]
+    fn redirect_keeps_credentials_and_database() {
+        let to = SocketAddr::from(([127, 0, 0, 1], 4242));
+        assert_eq!(
+            redirect("redis://user:pw@db.example:6379/3", to).unwrap(),
+            "redis://user:pw@127.0.0.1:4242/3"
+        );
+        assert_eq!(redirect("redis://h", to).unwrap(), "redis://127.0.0.1:4242");
+    }
 }

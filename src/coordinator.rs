@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::event::PayloadPool;
 use crate::metrics::{Durability, RunMetrics};
 use crate::plan::Plan;
+use crate::proxy::FaultProxy;
 use crate::report::{FaultWindow, VerifySummary};
 use crate::verify;
 
@@ -54,8 +55,16 @@ pub async fn execute(
     server: Option<SharedServer>,
     on_progress: OnProgress,
 ) -> Result<Measured> {
+    // Under network faults every connection goes through the proxy, the
+    // admin one too: the sampler sees Redis as the actors do.
+    let proxy = start_proxy(plan, url).await?;
+    let proxied_url = match &proxy {
+        Some(p) => crate::connect::redirect(url, p.addr())?,
+        None => url.to_string(),
+    };
+    let url = proxied_url.as_str();
     let client = client(url)?;
-    let mut admin = connect(&client, url, RESPONSE_TIMEOUT).await?;
+    let mut admin = connect(&client, url, plan.response_timeout()).await?;
     let (redis_version, redis_config) = describe_server(&mut admin, url).await?;
     create_groups(plan, &mut admin, url).await?;
 
@@ -82,7 +91,8 @@ pub async fn execute(
         let group = Arc::new(group.clone());
         let mut targets = Vec::new();
         for index in 0..group.consumers {
-            let conn = connect(&client, url, group.block + BLOCK_MARGIN).await?;
+            let timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
+            let conn = connect(&client, url, timeout).await?;
             let setup = ConsumerSetup {
                 index,
                 stream_key: plan.streams[group.stream].key.clone(),
@@ -98,7 +108,9 @@ pub async fn execute(
         }
         fault_targets.push(targets);
     }
-    let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets, server).start();
+    let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets, server)
+        .with_proxy(proxy.clone())
+        .start();
 
     let max_size = plan
         .producers
@@ -113,7 +125,7 @@ pub async fn execute(
         let setup = ProducerSetup {
             stream_key: stream.key.clone(),
             trim: stream.trim,
-            conn: connect(&client, url, RESPONSE_TIMEOUT).await?,
+            conn: connect(&client, url, plan.response_timeout()).await?,
             clock,
             end: plan.duration,
             measure_from: plan.warmup,
@@ -141,6 +153,10 @@ pub async fn execute(
     let drained = drain(plan, &mut admin, plan.drain_timeout).await;
     progress.abort();
     let faults = chaos.send(Windows).await.map_err(actor_gone)?;
+    if let Some(p) = &proxy {
+        // Validation ends every fault in time; this only guards the read-back.
+        p.clear();
+    }
 
     for c in &consumers {
         let deadline = plan
@@ -161,7 +177,7 @@ pub async fn execute(
     let marks = verify::group_marks(plan, &mut admin, url)
         .await
         .unwrap_or_default();
-    let durability = match plan.kills_redis() {
+    let durability = match plan.reads_back() {
         true => verify::durability(plan, &mut admin, url, &ledgers)
             .await
             .ok(),
@@ -172,6 +188,7 @@ pub async fn execute(
         .send(FinishCollector { ledgers, marks })
         .await
         .map_err(actor_gone)?;
+    stop_proxy(proxy).await;
     for ((m, pending), drained) in metrics.groups.iter_mut().zip(pending).zip(drained) {
         m.pending_at_end = pending;
         m.drained = drained;
@@ -186,6 +203,35 @@ pub async fn execute(
         faults,
         durability,
     })
+}
+
+/// The fault proxy of a run with network faults, forwarding to the Redis at `url`.
+async fn start_proxy(plan: &Plan, url: &str) -> Result<Option<Arc<FaultProxy>>> {
+    if !plan.has_network_faults() {
+        return Ok(None);
+    }
+    let upstream = crate::connect::proxy_upstream(url).await?;
+    // The proxy answers even when Redis does not: check Redis first, so an
+    // unreachable one is named as such rather than as a reset proxy connection.
+    let reach = tokio::time::timeout(
+        crate::connect::CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect(upstream),
+    );
+    let reached = match reach.await {
+        Ok(connected) => connected.map(drop),
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    };
+    reached.map_err(|source| Error::proxy(format!("reach Redis at {upstream}"), source))?;
+    let proxy = FaultProxy::start_seeded(upstream, plan.scenario.seed).await?;
+    Ok(Some(Arc::new(proxy)))
+}
+
+/// Closes the proxy and its connections. The chaos actor has stopped by now,
+/// so this is the last handle; if not, dropping it closes the proxy as well.
+async fn stop_proxy(proxy: Option<Arc<FaultProxy>>) {
+    if let Some(Ok(proxy)) = proxy.map(Arc::try_unwrap) {
+        proxy.stop().await;
+    }
 }
 
 fn actor_gone(e: MailboxError) -> Error {
@@ -308,7 +354,9 @@ pub async fn delete_run_keys(plan: &Plan, url: &str) {
     let Ok(mut conn) = connect(&client, url, RESPONSE_TIMEOUT).await else {
         return;
     };
-    let keys: Vec<&str> = plan.streams.iter().map(|s| s.key.as_str()).collect();
+    let mut keys: Vec<&str> = plan.streams.iter().map(|s| s.key.as_str()).collect();
+    // Dead-letter streams too; their lengths are in the summary's `verify`.
+    keys.extend(plan.groups.iter().map(|g| g.dead_letter_key.as_str()));
     let _ = redis::cmd("DEL")
         .arg(&keys)
         .query_async::<u64>(&mut conn)

@@ -92,7 +92,38 @@ pub async fn streams(
         });
     }
     let produce_acked: u64 = ledgers.iter().map(ProduceLedger::acked_count).sum();
-    Ok(VerifySummary::new(streams, produce_acked))
+    let mut verify = VerifySummary::new(streams, produce_acked);
+    verify.dead_letter = dead_letter_streams(plan, conn)
+        .await
+        .map_err(|e| Error::redis(url, "reading the dead-letter streams", e))?;
+    Ok(verify)
+}
+
+/// Length of each dead-letter stream (once per key; groups on one stream share it).
+async fn dead_letter_streams(plan: &Plan, conn: &mut Conn) -> RedisResult<Vec<StreamVerify>> {
+    let mut keys: Vec<&str> = (plan.groups.iter())
+        .filter(|g| g.max_deliveries.is_some())
+        .map(|g| g.dead_letter_key.as_str())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        // XINFO fails on a stream nobody wrote: nothing was dead-lettered.
+        let length: u64 = redis::cmd("XLEN").arg(key).query_async(conn).await?;
+        let entries_added = match length {
+            0 => 0,
+            _ => (stream_info(conn, key).await?.get("entries-added"))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        };
+        out.push(StreamVerify {
+            key: key.to_string(),
+            entries_added,
+            length,
+        });
+    }
+    Ok(out)
 }
 
 /// After Redis was killed and restarted: every stream read back whole, and

@@ -1,8 +1,9 @@
 //! Chaos actor: plays the drill's fault timeline. Consumer faults go to the
 //! target consumer as a `ConsumerFault`; Redis faults act on the managed
 //! server process (SIGKILL, then a restart from the same data directory, on a
-//! blocking thread so the actors keep measuring meanwhile). It records when
-//! each fault was active for the report.
+//! blocking thread so the actors keep measuring meanwhile); network faults
+//! set and clear toxics on the fault proxy every harness connection goes
+//! through. It records when each fault was active for the report.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use actix::prelude::*;
 use super::consumer::ConsumerFault;
 use crate::clock::RunClock;
 use crate::plan::{FaultAction, FaultPlan};
+use crate::proxy::{FaultProxy, Latency, Toxics};
 use crate::report::FaultWindow;
 use crate::server::RedisServer;
 
@@ -24,6 +26,11 @@ pub struct Chaos {
     /// Consumers by group, then index.
     consumers: Vec<Vec<Recipient<ConsumerFault>>>,
     server: Option<SharedServer>,
+    /// The proxy of a run with network faults.
+    proxy: Option<Arc<FaultProxy>>,
+    /// The toxics in force: one of each kind, so overlapping faults of
+    /// different kinds combine and each one's end clears only its own.
+    toxics: Toxics,
     windows: Vec<FaultWindow>,
 }
 
@@ -39,8 +46,16 @@ impl Chaos {
             faults,
             consumers,
             server,
+            proxy: None,
+            toxics: Toxics::default(),
             windows: Vec::new(),
         }
+    }
+
+    /// Network faults act on this proxy; without one they are skipped.
+    pub fn with_proxy(mut self, proxy: Option<Arc<FaultProxy>>) -> Chaos {
+        self.proxy = proxy;
+        self
     }
 
     fn now_s(&self) -> f64 {
@@ -100,7 +115,61 @@ impl Chaos {
             FaultAction::KillRedis { restart_after } => {
                 self.kill_redis(&fault.label, restart_after, ctx)
             }
+            FaultAction::NetworkReset => {
+                if let Some(proxy) = &self.proxy {
+                    proxy.reset_all();
+                    let window = self.open(&fault.label);
+                    self.close(window);
+                }
+            }
+            FaultAction::NetworkLatency {
+                delay,
+                jitter,
+                duration,
+            } => {
+                let latency = Some(Latency { delay, jitter });
+                self.network(&fault.label, duration, ctx, move |t| t.latency = latency);
+            }
+            FaultAction::NetworkBlackhole { duration } => {
+                self.network(&fault.label, duration, ctx, |t| t.blackhole = true)
+            }
+            FaultAction::NetworkBandwidth {
+                bytes_per_s,
+                duration,
+            } => self.network(&fault.label, duration, ctx, move |t| {
+                t.bandwidth_bytes_per_s = Some(bytes_per_s)
+            }),
         }
+    }
+
+    /// Applies one toxic for `duration`, then takes that toxic (only) off again.
+    fn network(
+        &mut self,
+        label: &str,
+        duration: Duration,
+        ctx: &mut Context<Self>,
+        apply: impl Fn(&mut Toxics),
+    ) {
+        let Some(proxy) = self.proxy.clone() else {
+            return;
+        };
+        let mut toxic = Toxics::default();
+        apply(&mut toxic);
+        apply(&mut self.toxics);
+        proxy.set(self.toxics.clone());
+        let window = self.open(label);
+        ctx.run_later(duration, move |act, _| {
+            let t = &mut act.toxics;
+            if toxic.latency.is_some() {
+                t.latency = None;
+            }
+            if toxic.bandwidth_bytes_per_s.is_some() {
+                t.bandwidth_bytes_per_s = None;
+            }
+            t.blackhole &= !toxic.blackhole;
+            proxy.set(act.toxics.clone());
+            act.close(window);
+        });
     }
 
     fn kill_redis(&mut self, label: &str, restart_after: Duration, ctx: &mut Context<Self>) {

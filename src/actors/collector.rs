@@ -126,6 +126,7 @@ impl Handler<LedgerBatch> for Collector {
             LedgerEvent::Delivered => GroupLedger::delivered,
             LedgerEvent::Redelivered => GroupLedger::redelivered,
             LedgerEvent::Processed => GroupLedger::processed,
+            LedgerEvent::DeadLettered => GroupLedger::dead_lettered,
         };
         for key in b.keys {
             record(ledger, key);

@@ -6,6 +6,12 @@
 //! is delivered, once when it is processed. With `reclaim` it also takes over
 //! entries idle in other consumers' PELs (XAUTOCLAIM). The chaos actor crashes,
 //! restarts and stalls it through `ConsumerFault`.
+//!
+//! Poison events (the group's `poison`) fail their processing every time: they
+//! are neither processed nor acknowledged, and come back through reclaim. With
+//! `max_deliveries`, an entry read from a pending list that Redis has already
+//! delivered more often than that is moved to the dead-letter stream instead
+//! of being processed again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +26,7 @@ use tokio::sync::watch;
 use super::reads::{self, Read};
 use super::{ConsumeReport, LedgerBatch, LedgerEvent, every_interval};
 use crate::clock::RunClock;
-use crate::event::Entry;
+use crate::event::{Entry, Header};
 use crate::metrics::{ConsumeStats, EventKey, Phase, Phased};
 use crate::plan::{GroupPlan, derive_seed};
 use crate::scenario::AckMode;
@@ -54,8 +60,9 @@ pub struct Consumer {
     read_in_flight: bool,
     crashed: bool,
     stalled_until_ns: u64,
-    /// A restarted consumer first works through its own PEL.
-    own_pending_first: bool,
+    /// A restarted consumer first works through its own PEL, from this id on;
+    /// None when it reads new entries.
+    own_pending_after: Option<String>,
     claim_cursor: String,
     next_claim_ns: u64,
 }
@@ -71,10 +78,19 @@ pub struct ConsumerSetup {
     pub ledger: Recipient<LedgerBatch>,
 }
 
-/// One delivered entry, kept until its batch is processed.
+/// One event of a batch in processing, kept until the batch is done.
 struct Delivered {
     key: EventKey,
     intended_ns: u64,
+    /// When its processing ends, on the run clock.
+    finished_ns: u64,
+}
+
+fn key_of(header: Option<Header>) -> Option<EventKey> {
+    header.map(|h| EventKey {
+        producer: h.producer,
+        seq: h.seq,
+    })
 }
 
 impl Consumer {
@@ -96,7 +112,7 @@ impl Consumer {
             read_in_flight: false,
             crashed: false,
             stalled_until_ns: 0,
-            own_pending_first: false,
+            own_pending_after: None,
             claim_cursor: CURSOR_START.to_string(),
             next_claim_ns: 0,
             group,
@@ -112,8 +128,10 @@ impl Consumer {
     }
 
     fn next_read(&self, now_ns: u64) -> Read {
-        if self.own_pending_first {
-            return Read::OwnPending;
+        if let Some(after) = &self.own_pending_after {
+            return Read::OwnPending {
+                after: after.clone(),
+            };
         }
         match self.group.reclaim {
             Some((min_idle, _)) if now_ns >= self.next_claim_ns => Read::Claim {
@@ -160,9 +178,17 @@ impl Consumer {
         };
         let batch = reads::parse(&read, reply);
         match &read {
-            Read::OwnPending if batch.entries.is_empty() => self.own_pending_first = false,
+            Read::OwnPending { .. } => {
+                self.own_pending_after = batch
+                    .entries
+                    .last()
+                    .map(|e| String::from_utf8_lossy(&e.id).into_owned());
+            }
             Read::Claim { .. } => {
-                self.claim_cursor = batch.cursor.unwrap_or_else(|| CURSOR_START.to_string());
+                self.claim_cursor = batch
+                    .cursor
+                    .clone()
+                    .unwrap_or_else(|| CURSOR_START.to_string());
                 if self.claim_cursor == CURSOR_START {
                     let every = self.group.reclaim.map_or(Duration::ZERO, |r| r.1);
                     self.next_claim_ns = received_ns + every.as_nanos() as u64;
@@ -175,14 +201,94 @@ impl Consumer {
         }
         let what = match read {
             Read::New => LedgerEvent::Delivered,
-            Read::OwnPending | Read::Claim { .. } => LedgerEvent::Redelivered,
+            Read::OwnPending { .. } | Read::Claim { .. } => LedgerEvent::Redelivered,
         };
-        let delivered = self.record_deliveries(&batch.entries, what, received_ns);
+        self.record_deliveries(&batch.entries, what, received_ns);
         if self.crashed {
             // Delivered to a consumer that died meanwhile: it stays pending.
             return;
         }
-        self.process(&batch.entries, delivered, received_ns, ctx);
+        match (read, self.group.max_deliveries) {
+            (Read::New, _) | (_, None) => self.process(batch.entries, received_ns, ctx),
+            (_, Some(max)) => self.check_deliveries(batch, max, received_ns, ctx),
+        }
+    }
+
+    /// Work through its own PEL before reading anything new.
+    fn reread_own_pending(&mut self) {
+        self.own_pending_after = Some("0".to_string());
+    }
+
+    /// Entries from a pending list: ask Redis how often each was delivered
+    /// (XAUTOCLAIM does not say) and dead-letter those past `max` before
+    /// processing the rest.
+    fn check_deliveries(
+        &mut self,
+        batch: reads::Batch,
+        max: u32,
+        received_ns: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let pipe = reads::delivery_counts(&self.group, &self.stream_key, &batch.entries);
+        let mut conn = self.conn.clone();
+        let request = async move { pipe.query_async::<Vec<Value>>(&mut conn).await };
+        let handle = ctx.spawn(request.into_actor(self).map(move |counts, act, ctx| {
+            let counts = match counts {
+                Ok(replies) => reads::parse_delivery_counts(replies),
+                // Unknown counts: process them all; they come round again if they fail.
+                Err(_) => {
+                    act.stats.measured.errors += 1;
+                    Vec::new()
+                }
+            };
+            let over = counts.iter().any(|&n| n > u64::from(max));
+            if over {
+                act.dead_letter(batch, counts, max, received_ns, ctx);
+            } else {
+                act.process(batch.entries, received_ns, ctx);
+            }
+        }));
+        self.in_flight = Some(handle);
+    }
+
+    /// Move the entries delivered more than `max` times to the dead-letter
+    /// stream and acknowledge them in one MULTI, then process the others.
+    fn dead_letter(
+        &mut self,
+        batch: reads::Batch,
+        counts: Vec<u64>,
+        max: u32,
+        received_ns: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let (mut dead, mut rest) = (Vec::new(), Vec::new());
+        let fields = batch.fields.iter();
+        for ((entry, fields), &count) in batch.entries.into_iter().zip(fields).zip(&counts) {
+            if count > u64::from(max) {
+                dead.push((entry, fields.clone(), count));
+            } else {
+                rest.push(entry);
+            }
+        }
+        let parts: Vec<(&Entry, &Value, u64)> = dead.iter().map(|(e, f, n)| (e, f, *n)).collect();
+        let pipe = reads::dead_letter(&self.group, &self.stream_key, &parts);
+        let keys: Vec<EventKey> = dead.iter().filter_map(|(e, ..)| key_of(e.header)).collect();
+        let mut conn = self.conn.clone();
+        let request = async move { pipe.query_async::<Value>(&mut conn).await };
+        let handle = ctx.spawn(request.into_actor(self).map(move |moved, act, ctx| {
+            match moved {
+                Ok(_) => act.ledger.do_send(LedgerBatch {
+                    group: act.group.index,
+                    keys,
+                    what: LedgerEvent::DeadLettered,
+                    unparsable: 0,
+                }),
+                // Still pending: a later reclaim tries again.
+                Err(_) => act.stats.measured.errors += 1,
+            }
+            act.process(rest, received_ns, ctx);
+        }));
+        self.in_flight = Some(handle);
     }
 
     /// Back off and read again. A group that vanished (Redis restarted without
@@ -191,7 +297,7 @@ impl Consumer {
     fn on_read_error(&mut self, e: &redis::RedisError, ctx: &mut Context<Self>) {
         self.stats.measured.errors += 1;
         // Whatever this consumer held may have stayed pending: look there first.
-        self.own_pending_first = true;
+        self.reread_own_pending();
         if e.code() == Some("NOGROUP") {
             let mut cmd = redis::cmd("XGROUP");
             cmd.arg("CREATE")
@@ -207,14 +313,9 @@ impl Consumer {
         self.in_flight = Some(ctx.run_later(RETRY_BACKOFF, |act, ctx| act.poll(ctx)));
     }
 
-    /// Count the deliveries and tell the ledger; returns the streamdrill events among them.
-    fn record_deliveries(
-        &mut self,
-        entries: &[Entry],
-        what: LedgerEvent,
-        received_ns: u64,
-    ) -> Vec<Delivered> {
-        let mut batch = Vec::with_capacity(entries.len());
+    /// Count the deliveries and tell the ledger.
+    fn record_deliveries(&mut self, entries: &[Entry], what: LedgerEvent, received_ns: u64) {
+        let mut keys = Vec::with_capacity(entries.len());
         let mut unparsable = 0;
         for h in entries.iter().map(|e| e.header) {
             let Some(h) = h else {
@@ -227,41 +328,49 @@ impl Consumer {
             stats
                 .delivery
                 .record_ns(received_ns.saturating_sub(intended_ns));
-            batch.push(Delivered {
-                key: EventKey {
-                    producer: h.producer,
-                    seq: h.seq,
-                },
-                intended_ns,
+            keys.push(EventKey {
+                producer: h.producer,
+                seq: h.seq,
             });
         }
-        let keys = batch.iter().map(|d| d.key).collect();
         self.ledger.do_send(LedgerBatch {
             group: self.group.index,
             keys,
             what,
             unparsable,
         });
-        batch
     }
 
-    /// Work through the batch, then acknowledge it.
-    fn process(
-        &mut self,
-        entries: &[Entry],
-        batch: Vec<Delivered>,
-        received_ns: u64,
-        ctx: &mut Context<Self>,
-    ) {
+    fn is_poison(&self, header: Option<Header>) -> bool {
+        match (self.group.poison, header) {
+            (Some(p), Some(h)) => p.is_poison(h.producer, h.seq),
+            _ => false,
+        }
+    }
+
+    /// Work through the batch, then acknowledge what succeeded. Poison events
+    /// fail at once and stay pending, unacknowledged, for reclaim to retry.
+    fn process(&mut self, entries: Vec<Entry>, received_ns: u64, ctx: &mut Context<Self>) {
+        let entries: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| !self.is_poison(e.header))
+            .collect();
         // Entries are processed one after another; entry i finishes at the sum of
         // the first i+1 sampled times. One precise sleep covers the whole batch.
-        let mut finished_ns = Vec::with_capacity(batch.len());
+        let mut batch = Vec::with_capacity(entries.len());
         let mut elapsed_ns = 0u64;
-        for _ in &batch {
+        for h in entries.iter().filter_map(|e| e.header) {
             elapsed_ns += self.group.processing_ns.sample(&mut self.rng) as u64;
-            finished_ns.push(received_ns + elapsed_ns);
+            batch.push(Delivered {
+                key: EventKey {
+                    producer: h.producer,
+                    seq: h.seq,
+                },
+                intended_ns: self.clock.offset_of_unix_ns(h.intended_ns),
+                finished_ns: received_ns + elapsed_ns,
+            });
         }
-        let ack = (self.group.ack == AckMode::Batch).then(|| {
+        let ack = (self.group.ack == AckMode::Batch && !entries.is_empty()).then(|| {
             let ids: Vec<&[u8]> = entries.iter().map(|e| e.id.as_slice()).collect();
             let mut cmd = redis::cmd("XACK");
             cmd.arg(&self.stream_key).arg(&self.group.name).arg(&ids);
@@ -273,7 +382,7 @@ impl Consumer {
         let done_at = self.clock.instant_at(received_ns + elapsed_ns);
         let work = super::timer::sleep_until(done_at);
         let handle = ctx.spawn(work.into_actor(self).map(move |_, act, ctx| {
-            act.on_processed(batch, finished_ns);
+            act.on_processed(batch);
             match ack {
                 Some(cmd) => act.acknowledge(cmd, ctx),
                 None => act.poll(ctx),
@@ -282,11 +391,16 @@ impl Consumer {
         self.in_flight = Some(handle);
     }
 
-    fn on_processed(&mut self, batch: Vec<Delivered>, finished_ns: Vec<u64>) {
-        for (d, &done_ns) in batch.iter().zip(&finished_ns) {
+    fn on_processed(&mut self, batch: Vec<Delivered>) {
+        if batch.is_empty() {
+            return;
+        }
+        for d in &batch {
             let stats = self.stats.get_mut(self.phase(d.intended_ns));
             stats.processed += 1;
-            stats.e2e.record_ns(done_ns.saturating_sub(d.intended_ns));
+            stats
+                .e2e
+                .record_ns(d.finished_ns.saturating_sub(d.intended_ns));
         }
         let keys = batch.into_iter().map(|d| d.key).collect();
         self.ledger.do_send(LedgerBatch {
@@ -306,7 +420,7 @@ impl Consumer {
                 // The entries stay pending: re-read them before anything new.
                 Err(_) => {
                     act.stats.measured.errors += 1;
-                    act.own_pending_first = true;
+                    act.reread_own_pending();
                 }
             }
             act.poll(ctx);
@@ -365,7 +479,7 @@ impl Handler<ConsumerFault> for Consumer {
             }
             ConsumerFault::Restart if self.crashed => {
                 self.crashed = false;
-                self.own_pending_first = true;
+                self.reread_own_pending();
                 // A read still out from before the crash resumes the loop when it returns.
                 if !self.read_in_flight {
                     self.poll(ctx);

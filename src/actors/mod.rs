@@ -64,6 +64,8 @@ pub enum LedgerEvent {
     Redelivered,
     /// Processing finished.
     Processed,
+    /// Moved to the dead-letter stream and acknowledged, unprocessed.
+    DeadLettered,
 }
 
 /// What the sampler read from Redis this interval.

@@ -1,20 +1,27 @@
 //! The three reads a consumer makes, and their replies as one shape:
 //! new entries (XREADGROUP >), its own pending entries after a restart
-//! (XREADGROUP 0), and entries it takes over from others (XAUTOCLAIM).
+//! (XREADGROUP from an id), and entries it takes over from others (XAUTOCLAIM);
+//! plus the two commands that follow a read from a pending list when the group
+//! has `max_deliveries`: the entries' delivery counts (XPENDING, which
+//! XAUTOCLAIM does not return) and the move to the dead-letter stream.
 
 use std::time::Duration;
 
 use redis::Value;
 
-use crate::event::{Entry, entries};
+use crate::event::{Entry, entries, header_of_entry_fields};
 use crate::plan::GroupPlan;
 use crate::scenario::AckMode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
     New,
-    /// Re-read this consumer's own PEL from the start (a restarted consumer).
-    OwnPending,
+    /// Re-read this consumer's own PEL after id `after` ("0": from the start),
+    /// as a restarted consumer does. Entries that stay pending (poison) are
+    /// passed by moving `after`, so the walk ends.
+    OwnPending {
+        after: String,
+    },
     /// XAUTOCLAIM from `cursor`.
     Claim {
         cursor: String,
@@ -27,11 +34,14 @@ pub struct Batch {
     pub entries: Vec<Entry>,
     /// XAUTOCLAIM's next cursor; "0-0" once the PEL has been scanned.
     pub cursor: Option<String>,
+    /// Reads from a pending list only: each entry's field/value array, which
+    /// a dead-letter copy carries over. Empty for new entries (the hot path).
+    pub fields: Vec<Value>,
 }
 
 pub fn command(read: &Read, group: &GroupPlan, consumer: &str, stream_key: &str) -> redis::Cmd {
     match read {
-        Read::New | Read::OwnPending => {
+        Read::New | Read::OwnPending { .. } => {
             let mut cmd = redis::cmd("XREADGROUP");
             cmd.arg("GROUP").arg(&group.name).arg(consumer);
             cmd.arg("COUNT").arg(group.batch);
@@ -41,7 +51,10 @@ pub fn command(read: &Read, group: &GroupPlan, consumer: &str, stream_key: &str)
             if group.ack == AckMode::Noack {
                 cmd.arg("NOACK");
             }
-            let id = if *read == Read::New { ">" } else { "0" };
+            let id = match read {
+                Read::OwnPending { after } => after.as_str(),
+                _ => ">",
+            };
             cmd.arg("STREAMS").arg(stream_key).arg(id);
             cmd
         }
@@ -59,36 +72,136 @@ pub fn command(read: &Read, group: &GroupPlan, consumer: &str, stream_key: &str)
 
 /// XREADGROUP: [[stream, entries]] or nil; XAUTOCLAIM: [cursor, entries, deleted ids].
 pub fn parse(read: &Read, reply: Value) -> Batch {
+    let mut batch = Batch {
+        entries: Vec::new(),
+        cursor: None,
+        fields: Vec::new(),
+    };
     let Value::Array(mut parts) = reply else {
-        return Batch {
-            entries: Vec::new(),
-            cursor: None,
-        };
+        return batch;
     };
     match read {
         Read::Claim { .. } => {
             let mut parts = parts.drain(..);
-            let cursor = match parts.next() {
+            batch.cursor = match parts.next() {
                 Some(Value::BulkString(c)) => Some(String::from_utf8_lossy(&c).into_owned()),
                 _ => None,
             };
-            Batch {
-                entries: entries(parts.next().unwrap_or(Value::Nil)),
-                cursor,
-            }
+            (batch.entries, batch.fields) = entries_with_fields(parts.next().unwrap_or(Value::Nil));
         }
-        Read::New | Read::OwnPending => {
-            let mut all = Vec::new();
+        Read::New => {
             for stream in parts {
                 if let Value::Array(mut key_entries) = stream {
-                    all.extend(entries(key_entries.pop().unwrap_or(Value::Nil)));
+                    batch
+                        .entries
+                        .extend(entries(key_entries.pop().unwrap_or(Value::Nil)));
                 }
             }
-            Batch {
-                entries: all,
-                cursor: None,
+        }
+        Read::OwnPending { .. } => {
+            let list = match parts.pop() {
+                Some(Value::Array(mut key_entries)) => key_entries.pop().unwrap_or(Value::Nil),
+                _ => Value::Nil,
+            };
+            (batch.entries, batch.fields) = entries_with_fields(list);
+        }
+    }
+    batch
+}
+
+/// Like `event::entries`, keeping each entry's fields. A pending entry that
+/// was deleted from the stream comes back as `[id, nil]` and is skipped.
+fn entries_with_fields(list: Value) -> (Vec<Entry>, Vec<Value>) {
+    let Value::Array(items) = list else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut out = (
+        Vec::with_capacity(items.len()),
+        Vec::with_capacity(items.len()),
+    );
+    for item in items {
+        let Value::Array(mut parts) = item else {
+            continue;
+        };
+        let (Some(fields @ Value::Array(_)), Some(Value::BulkString(id)), None) =
+            (parts.pop(), parts.pop(), parts.pop())
+        else {
+            continue;
+        };
+        let header = header_of_entry_fields(&fields);
+        out.0.push(Entry { id, header });
+        out.1.push(fields);
+    }
+    out
+}
+
+/// One XPENDING per entry (`XPENDING key group id id 1`), pipelined: the
+/// delivery count of exactly these entries, whatever else is pending.
+pub fn delivery_counts(group: &GroupPlan, stream_key: &str, entries: &[Entry]) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    for e in entries {
+        pipe.cmd("XPENDING")
+            .arg(stream_key)
+            .arg(&group.name)
+            .arg(&e.id)
+            .arg(&e.id)
+            .arg(1);
+    }
+    pipe
+}
+
+/// The pipeline's replies as one count per entry; 0 where the entry is no
+/// longer pending (acknowledged meanwhile) or the reply is not understood.
+pub fn parse_delivery_counts(replies: Vec<Value>) -> Vec<u64> {
+    replies
+        .into_iter()
+        .map(|rows| {
+            let row: Option<Vec<(String, String, u64, u64)>> = redis::from_redis_value(rows).ok();
+            row.and_then(|r| r.first().map(|r| r.3)).unwrap_or(0)
+        })
+        .collect()
+}
+
+/// Field names a dead-letter entry adds to the original fields.
+pub const DLQ_ORIGINAL_ID: &str = "original_id";
+pub const DLQ_DELIVERIES: &str = "deliveries";
+pub const DLQ_GROUP: &str = "group";
+
+/// MULTI: one XADD to the group's dead-letter stream per entry (the original
+/// fields plus its id, delivery count and group), then one XACK of them all,
+/// so an entry is never acknowledged without its copy, nor copied twice by
+/// a consumer that crashes in between.
+pub fn dead_letter(
+    group: &GroupPlan,
+    stream_key: &str,
+    entries: &[(&Entry, &Value, u64)],
+) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for (entry, fields, deliveries) in entries {
+        let cmd = pipe.cmd("XADD").arg(&group.dead_letter_key).arg("*");
+        if let Value::Array(fields) = fields {
+            for f in fields {
+                cmd.arg(bulk_of(f));
             }
         }
+        cmd.arg(DLQ_ORIGINAL_ID)
+            .arg(&entry.id)
+            .arg(DLQ_DELIVERIES)
+            .arg(*deliveries)
+            .arg(DLQ_GROUP)
+            .arg(&group.name);
+    }
+    let ids: Vec<&[u8]> = entries.iter().map(|(e, ..)| e.id.as_slice()).collect();
+    pipe.cmd("XACK").arg(stream_key).arg(&group.name).arg(ids);
+    pipe
+}
+
+fn bulk_of(v: &Value) -> &[u8] {
+    match v {
+        Value::BulkString(b) => b,
+        Value::SimpleString(s) => s.as_bytes(),
+        _ => b"",
     }
 }
 
@@ -119,6 +232,69 @@ mod tests {
         assert_eq!(batch.cursor.as_deref(), Some("5-0"));
         assert_eq!(batch.entries.len(), 1);
         assert_eq!(batch.entries[0].header.map(|h| h.seq), Some(7));
+    }
+
+    #[test]
+    fn own_pending_reads_keep_fields_and_skip_deleted_entries() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("s"),
+            Value::Array(vec![
+                entry("1-0", "0:1:5"),
+                Value::Array(vec![bulk("2-0"), Value::Nil]),
+            ]),
+        ])]);
+        let read = Read::OwnPending { after: "0".into() };
+        let batch = parse(&read, reply);
+        assert_eq!(batch.entries.len(), 1);
+        assert_eq!(batch.fields.len(), 1);
+        assert_eq!(
+            batch.fields[0],
+            Value::Array(vec![bulk("sd"), bulk("0:1:5")])
+        );
+    }
+
+    #[test]
+    fn delivery_counts_come_from_xpending_rows() {
+        let row = |n: i64| {
+            Value::Array(vec![Value::Array(vec![
+                bulk("1-0"),
+                bulk("c0"),
+                Value::Int(5),
+                Value::Int(n),
+            ])])
+        };
+        let counts = parse_delivery_counts(vec![row(3), Value::Array(vec![]), row(1)]);
+        assert_eq!(counts, vec![3, 0, 1]);
+    }
+
+    #[test]
+    fn dead_letters_copy_fields_and_are_acked_atomically() {
+        let scenario = crate::scenario::load_str(
+            "name = \"p\"\nduration = \"1s\"\n[[producers]]\nstream = \"s\"\nrate = 1\n\
+             [[groups]]\nstream = \"s\"\nname = \"g\"\nmax_deliveries = 2\n\
+             reclaim = { min_idle = \"1s\" }\n",
+            "p.toml",
+            &Default::default(),
+        )
+        .unwrap();
+        let plan = crate::plan::Plan::new(scenario, "r".into());
+        let group = &plan.groups[0];
+        assert_eq!(group.dead_letter_key, "sd:r:s:dlq");
+        let e = Entry {
+            id: b"1-0".to_vec(),
+            header: None,
+        };
+        let fields = Value::Array(vec![bulk("sd"), bulk("0:1:5")]);
+        let packed = dead_letter(group, "sd:r:s", &[(&e, &fields, 3)]).get_packed_pipeline();
+        let text = String::from_utf8_lossy(&packed).replace("\r\n", " ");
+        for part in [
+            "MULTI",
+            "XADD $10 sd:r:s:dlq $1 * $2 sd $5 0:1:5 $11 original_id $3 1-0 $10 deliveries $1 3",
+            "XACK $6 sd:r:s $1 g $3 1-0",
+            "EXEC",
+        ] {
+            assert!(text.contains(part), "{part:?} not in {text}");
+        }
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! their events 0, 1, 2, … densely, so both ledgers are dense arrays indexed by
 //! sequence number: 2 bits per event in a `ProduceLedger` (owned by its producer
 //! actor) and 1 byte per event per group in a `GroupLedger` (owned by the
-//! collector, updated once per read batch). `GroupLedger::outcome` compares the
-//! two at the end of the run: lost, duplicated, redelivered, unexpected events.
+//! collector, updated once per read batch), plus one bit per event for
+//! dead-lettered events, allocated only up to the highest one seen.
+//! `GroupLedger::outcome` compares the two at the end of the run: lost,
+//! duplicated, redelivered, dead-lettered, unexpected events.
 
 use serde::{Deserialize, Serialize};
 
@@ -112,6 +114,9 @@ impl ProduceLedger {
 #[derive(Clone, Debug, Default)]
 pub struct GroupLedger {
     per_producer: Vec<Vec<u8>>,
+    /// Per producer, events moved to the dead-letter stream. Apart from the
+    /// cells (which have no bit left) and usually empty or short.
+    dead_letters: Vec<BitSet>,
     /// Entries that were not streamdrill events, or came from outside the ledger's range.
     unexpected_entries: u64,
 }
@@ -135,6 +140,7 @@ impl GroupLedger {
     pub fn new(producers: usize) -> Self {
         GroupLedger {
             per_producer: vec![Vec::new(); producers],
+            dead_letters: vec![BitSet::default(); producers],
             unexpected_entries: 0,
         }
     }
@@ -184,6 +190,16 @@ impl GroupLedger {
         }
     }
 
+    /// A consumer moved the event to the dead-letter stream and acknowledged
+    /// it: given up on, but accounted for (not lost).
+    pub fn dead_lettered(&mut self, key: EventKey) {
+        if self.cell(key).is_some()
+            && let Some(set) = self.dead_letters.get_mut(key.producer as usize)
+        {
+            set.set(key.seq);
+        }
+    }
+
     /// A processed entry was not a streamdrill event at all.
     pub fn unparsable(&mut self) {
         self.unexpected_entries += 1;
@@ -213,9 +229,14 @@ impl GroupLedger {
             unexpected: self.unexpected_entries,
             ..Default::default()
         };
+        let none = BitSet::default();
         for (producer, cells) in self.per_producer.iter().enumerate() {
+            let dead = self.dead_letters.get(producer).unwrap_or(&none);
             match produced.get(producer).and_then(Option::as_ref) {
-                Some(ledger) => tally_producer(&mut out, producer as u32, cells, ledger.borrow()),
+                Some(ledger) => {
+                    let marks = Marks { cells, dead };
+                    tally_producer(&mut out, producer as u32, marks, ledger.borrow())
+                }
                 None => {
                     out.unexpected +=
                         cells.iter().filter(|&&c| processed_count(c) > 0).count() as u64
@@ -225,30 +246,46 @@ impl GroupLedger {
         // Producers this group never heard from still count: all their acked events are lost.
         for (producer, ledger) in produced.iter().enumerate().skip(self.per_producer.len()) {
             if let Some(ledger) = ledger {
-                tally_producer(&mut out, producer as u32, &[], ledger.borrow());
+                let marks = Marks {
+                    cells: &[],
+                    dead: &none,
+                };
+                tally_producer(&mut out, producer as u32, marks, ledger.borrow());
             }
         }
         out
     }
 }
 
-fn tally_producer(out: &mut LedgerOutcome, producer: u32, cells: &[u8], ledger: &ProduceLedger) {
+/// What a group ledger knows of one producer's events.
+#[derive(Clone, Copy)]
+struct Marks<'a> {
+    cells: &'a [u8],
+    dead: &'a BitSet,
+}
+
+fn tally_producer(out: &mut LedgerOutcome, producer: u32, marks: Marks, ledger: &ProduceLedger) {
     out.produced_acked += ledger.acked_count();
     for seq in 0..ledger.sent_count() {
-        let cell = cells.get(seq as usize).copied().unwrap_or(0);
-        tally_sent_event(out, EventKey { producer, seq }, cell, ledger.is_acked(seq));
+        let cell = marks.cells.get(seq as usize).copied().unwrap_or(0);
+        let dead = marks.dead.get(seq);
+        let key = EventKey { producer, seq };
+        tally_sent_event(out, key, cell, dead, ledger.is_acked(seq));
     }
-    let beyond_sent = cells.iter().skip(ledger.sent_count() as usize);
+    let beyond_sent = marks.cells.iter().skip(ledger.sent_count() as usize);
     out.unexpected += beyond_sent.filter(|&&c| processed_count(c) > 0).count() as u64;
 }
 
-fn tally_sent_event(out: &mut LedgerOutcome, key: EventKey, cell: u8, acked: bool) {
+fn tally_sent_event(out: &mut LedgerOutcome, key: EventKey, cell: u8, dead: bool, acked: bool) {
     let processed = processed_count(cell);
     if processed > 0 {
         out.processed += 1;
         if !acked {
             out.processed_unacked_writes += 1;
         }
+    } else if dead {
+        // In the stream, so written, whatever the producer heard back.
+        out.dead_lettered += 1;
     } else if acked && cell & UNREAD != 0 {
         out.unread += 1;
     } else if acked && cell & PENDING != 0 {
@@ -280,6 +317,9 @@ pub struct LedgerOutcome {
     /// Delivered but never processed, still pending in the group at the end.
     #[serde(default)]
     pub stranded: u64,
+    /// Never processed, moved to the dead-letter stream after `max_deliveries`.
+    #[serde(default)]
+    pub dead_lettered: u64,
     /// Events processed more than once.
     pub duplicates: u64,
     /// Events delivered more than once.
@@ -302,7 +342,7 @@ mod tests {
 
     #[test]
     fn other_streams_producers_are_not_this_groups_loss() {
-        let produced = vec![acked_ledger(3), acked_ledger(5)];
+        let produced = [acked_ledger(3), acked_ledger(5)];
         let mut g = GroupLedger::new(2);
         for seq in 0..3 {
             deliver_and_process(&mut g, key(0, seq));
@@ -439,6 +479,26 @@ mod tests {
             (1, 1, 1, 1)
         );
         assert_eq!(out.lost_sample, vec![key(0, 3)]);
+    }
+
+    #[test]
+    fn dead_lettered_events_are_not_lost() {
+        let produced = vec![acked_ledger(5), acked_ledger(1)];
+        let mut g = GroupLedger::new(2);
+        for seq in [0, 2, 4] {
+            deliver_and_process(&mut g, key(0, seq));
+        }
+        for _ in 0..3 {
+            g.redelivered(key(0, 1));
+        }
+        g.dead_lettered(key(0, 1));
+        g.dead_lettered(key(0, 1)); // a second mark is the same event
+        g.dead_lettered(key(1, 0)); // never seen delivered by the harness
+        g.dead_lettered(key(5, 0)); // unknown producer: ignored
+        let out = g.outcome(&mine(&produced));
+        assert_eq!((out.processed, out.dead_lettered, out.lost), (3, 2, 1));
+        assert_eq!(out.lost_sample, vec![key(0, 3)]);
+        assert_eq!((out.redelivered, out.duplicates), (1, 0));
     }
 
     #[test]

@@ -55,6 +55,21 @@ pub enum FaultAction {
     KillRedis {
         restart_after: Duration,
     },
+    /// Replies delayed by `delay` ± `jitter` through the fault proxy.
+    NetworkLatency {
+        delay: Duration,
+        jitter: Duration,
+        duration: Duration,
+    },
+    NetworkBlackhole {
+        duration: Duration,
+    },
+    NetworkBandwidth {
+        bytes_per_s: u64,
+        duration: Duration,
+    },
+    /// Every open connection through the proxy reset once.
+    NetworkReset,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +139,29 @@ pub struct GroupPlan {
     pub ack: AckMode,
     /// XAUTOCLAIM: (min idle, period).
     pub reclaim: Option<(Duration, Duration)>,
+    /// Entries delivered more than this often go to `dead_letter_key` unprocessed.
+    pub max_deliveries: Option<u32>,
+    /// `<stream key>:dlq`.
+    pub dead_letter_key: String,
+    pub poison: Option<Poison>,
     pub seed: u64,
+}
+
+/// Which events a group always fails to process: a pure function of the
+/// event, so every consumer, every redelivery and the tests agree.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Poison {
+    pub fraction: f64,
+    /// The scenario's seed.
+    pub seed: u64,
+}
+
+impl Poison {
+    pub fn is_poison(&self, producer: u32, seq: u64) -> bool {
+        let draw = derive_seed(self.seed, 5, u64::from(producer), seq);
+        // The top 53 bits as a uniform number in [0, 1).
+        ((draw >> 11) as f64 / (1u64 << 53) as f64) < self.fraction
+    }
 }
 
 impl Plan {
@@ -201,6 +238,12 @@ impl Plan {
                 reclaim: g
                     .reclaim
                     .map(|r| (r.min_idle.as_duration(), r.every.as_duration())),
+                max_deliveries: g.max_deliveries,
+                dead_letter_key: format!("{prefix}{}:dlq", g.stream),
+                poison: g.poison.map(|p| Poison {
+                    fraction: p.fraction,
+                    seed: scenario.seed,
+                }),
                 seed: derive_seed(scenario.seed, 2, index as u64, 0),
             })
             .collect();
@@ -283,6 +326,40 @@ fn fault_plan(scenario: &Scenario, fault: &Fault) -> Option<FaultPlan> {
             },
             "kill_redis".to_string(),
         ),
+        Fault::NetworkLatency {
+            delay,
+            jitter,
+            duration,
+            ..
+        } => (
+            FaultAction::NetworkLatency {
+                delay: delay.as_duration(),
+                jitter: jitter.as_duration(),
+                duration: duration.as_duration(),
+            },
+            match jitter.is_zero() {
+                true => format!("network_latency {delay}"),
+                false => format!("network_latency {delay} ±{jitter}"),
+            },
+        ),
+        Fault::NetworkBlackhole { duration, .. } => (
+            FaultAction::NetworkBlackhole {
+                duration: duration.as_duration(),
+            },
+            "network_blackhole".to_string(),
+        ),
+        Fault::NetworkBandwidth {
+            duration,
+            bytes_per_s,
+            ..
+        } => (
+            FaultAction::NetworkBandwidth {
+                bytes_per_s: bytes_per_s.0,
+                duration: duration.as_duration(),
+            },
+            format!("network_bandwidth {bytes_per_s}/s"),
+        ),
+        Fault::NetworkReset { .. } => (FaultAction::NetworkReset, "network_reset".to_string()),
     };
     Some(FaultPlan {
         at: fault.at().as_duration(),
@@ -298,7 +375,47 @@ impl Plan {
             .iter()
             .any(|f| matches!(f.action, FaultAction::KillRedis { .. }))
     }
+
+    /// Whether the run needs the fault proxy between the harness and Redis.
+    pub fn has_network_faults(&self) -> bool {
+        self.scenario.faults.iter().any(Fault::is_network)
+    }
+
+    /// Whether the streams are read back whole at the end to judge every XADD
+    /// (`verify::durability`): after a Redis kill, and after network faults,
+    /// whose timed-out writes may land late. Trimmed streams cannot be judged.
+    pub fn reads_back(&self) -> bool {
+        self.kills_redis()
+            || (self.has_network_faults() && self.streams.iter().all(|s| s.trim.is_none()))
+    }
+
+    /// How long a non-blocking command may wait for its reply. Under network
+    /// faults it is [`NETWORK_DRILL_RESPONSE_TIMEOUT`] beyond the largest added
+    /// latency, so a blackhole of a few seconds turns XADDs into indeterminate
+    /// writes instead of merely slow ones; otherwise `connect::RESPONSE_TIMEOUT`.
+    pub fn response_timeout(&self) -> Duration {
+        if !self.has_network_faults() {
+            return crate::connect::RESPONSE_TIMEOUT;
+        }
+        NETWORK_DRILL_RESPONSE_TIMEOUT + self.added_latency_max()
+    }
+
+    /// The most reply delay a network_latency fault adds (delay + jitter).
+    pub fn added_latency_max(&self) -> Duration {
+        (self.faults.iter())
+            .filter_map(|f| match f.action {
+                FaultAction::NetworkLatency { delay, jitter, .. } => Some(delay + jitter),
+                _ => None,
+            })
+            .max()
+            .unwrap_or_default()
+    }
 }
+
+/// Response timeout of non-blocking connections in a run with network faults
+/// (plus the largest added latency): long enough for any live Redis, short
+/// enough that a 5 s blackhole shows up as timed-out, indeterminate writes.
+pub const NETWORK_DRILL_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn total_profile(config: &ProducerConfig) -> RateProfile {
     match config.rate {
@@ -327,4 +444,38 @@ pub fn derive_seed(seed: u64, kind: u64, a: u64, b: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Overrides, load_str};
+
+    fn plan(faults: &str) -> Plan {
+        let toml = format!(
+            "name = \"n\"\nduration = \"10s\"\n[[producers]]\nstream = \"s\"\nrate = 10\n{faults}"
+        );
+        let scenario = load_str(&toml, "n.toml", &Overrides::default()).unwrap();
+        Plan::new(scenario, "run".into())
+    }
+
+    #[test]
+    fn network_faults_shorten_the_response_timeout_and_read_back() {
+        let quiet = plan("");
+        assert!(!quiet.has_network_faults() && !quiet.reads_back());
+        assert_eq!(quiet.response_timeout(), crate::connect::RESPONSE_TIMEOUT);
+        let latency = plan(
+            "[[faults]]\naction = \"network_latency\"\nat = \"1s\"\nduration = \"2s\"\n\
+             delay = \"300ms\"\njitter = \"50ms\"\n",
+        );
+        assert!(latency.has_network_faults() && latency.reads_back());
+        assert_eq!(latency.faults[0].label, "network_latency 300ms ±50ms");
+        assert_eq!(
+            latency.response_timeout(),
+            NETWORK_DRILL_RESPONSE_TIMEOUT + Duration::from_millis(350)
+        );
+        let reset = plan("[[faults]]\naction = \"network_reset\"\nat = \"1s\"\n");
+        assert_eq!(reset.faults[0].action, FaultAction::NetworkReset);
+        assert_eq!(reset.response_timeout(), NETWORK_DRILL_RESPONSE_TIMEOUT);
+    }
 }

@@ -155,6 +155,9 @@ pub struct GroupSummary {
     /// Delivered, never processed, still pending when the run ended.
     #[serde(default)]
     pub stranded: u64,
+    /// Moved to the dead-letter stream after `max_deliveries` (not lost).
+    #[serde(default)]
+    pub dead_lettered: u64,
     pub lost_sample: Vec<EventKey>,
     pub e2e_latency_us: Percentiles,
     pub delivery_latency_us: Percentiles,
@@ -172,6 +175,10 @@ pub struct VerifySummary {
     /// Why Redis could not be read back after the run (it was down), if so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// Dead-letter streams (`<stream>:dlq`) of groups with `max_deliveries`,
+    /// read before an external run deletes its keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dead_letter: Vec<StreamVerify>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -190,6 +197,7 @@ impl VerifySummary {
             produce_acked,
             consistent: added == produce_acked,
             unavailable: None,
+            dead_letter: Vec::new(),
         }
     }
 
@@ -200,6 +208,7 @@ impl VerifySummary {
             produce_acked: ledgers.iter().map(|l| l.acked_count()).sum(),
             consistent: false,
             unavailable: Some(why),
+            dead_letter: Vec::new(),
         }
     }
 }
@@ -320,6 +329,7 @@ fn group_summary(g: &GroupMetrics) -> GroupSummary {
         processed_unacked_writes: g.ledger.processed_unacked_writes,
         unread: g.ledger.unread,
         stranded: g.ledger.stranded,
+        dead_lettered: g.ledger.dead_lettered,
         lost_sample: g.ledger.lost_sample.clone(),
         e2e_latency_us: g.stats.measured.e2e.percentiles(),
         delivery_latency_us: g.stats.measured.delivery.percentiles(),

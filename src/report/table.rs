@@ -120,7 +120,7 @@ fn ledger_table(out: &mut String, groups: &[GroupSummary]) {
     }
     let _ = writeln!(
         out,
-        "\n{:<17}{:>10}{:>7}{:>7}{:>8}{:>7}{:>10}{:>8}{:>7}{:>8}{:>8}",
+        "\n{:<15}{:>10}{:>6}{:>6}{:>8}{:>6}{:>10}{:>8}{:>7}{:>6}{:>8}{:>8}",
         "group (all)",
         "processed",
         "lost",
@@ -130,14 +130,15 @@ fn ledger_table(out: &mut String, groups: &[GroupSummary]) {
         "unacked-w",
         "unread",
         "strand",
+        "dlq",
         "pending",
         "drained"
     );
     for g in groups {
         let _ = writeln!(
             out,
-            "{:<17}{:>10}{:>7}{:>7}{:>8}{:>7}{:>10}{:>8}{:>7}{:>8}{:>8}",
-            fit(&g.name, 16),
+            "{:<15}{:>10}{:>6}{:>6}{:>8}{:>6}{:>10}{:>8}{:>7}{:>6}{:>8}{:>8}",
+            fit(&g.name, 14),
             g.processed,
             g.lost,
             g.duplicates,
@@ -146,6 +147,7 @@ fn ledger_table(out: &mut String, groups: &[GroupSummary]) {
             g.processed_unacked_writes,
             g.unread,
             g.stranded,
+            g.dead_lettered,
             g.pending_at_end,
             if g.drained { "yes" } else { "NO" }
         );
@@ -187,6 +189,10 @@ fn verify_lines(out: &mut String, s: &Summary) {
             "  {}: entries-added {}, length {}",
             st.key, st.entries_added, st.length
         );
+        let _ = writeln!(out, "{}", clip(&line));
+    }
+    for st in &v.dead_letter {
+        let line = format!("  {} (dead letters): length {}", st.key, st.length);
         let _ = writeln!(out, "{}", clip(&line));
     }
 }
@@ -280,6 +286,7 @@ mod tests {
     fn render_fits_and_shows_the_numbers() {
         let mut summary = test_summary();
         summary.groups[0].name = "a-very-long-consumer-group-name-indeed".into();
+        summary.groups[0].dead_lettered = 7;
         summary.groups[0].lost_sample = (0..20)
             .map(|seq| crate::metrics::EventKey {
                 producer: 12,
@@ -307,7 +314,7 @@ mod tests {
         let cols: Vec<&str> = ledger_row.split_whitespace().collect();
         assert_eq!(
             cols[1..],
-            ["6500", "0", "1", "1", "0", "0", "0", "0", "0", "yes"]
+            ["6500", "0", "1", "1", "0", "0", "0", "0", "7", "0", "yes"]
         );
     }
 }

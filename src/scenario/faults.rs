@@ -1,9 +1,10 @@
 //! Checks of a drill's fault timeline and recovery settings: every fault names
-//! a consumer that exists, happens within the run, and reclaim settings are sane.
+//! a consumer that exists, happens within the run, and reclaim settings are sane;
+//! network faults end within the run and have a TCP Redis for the proxy.
 //! Pure; called by `validate`.
 
 use super::validate::Violation;
-use super::{Fault, RedisMode, Scenario};
+use super::{AckMode, Fault, GroupConfig, RedisMode, Scenario};
 
 /// Finds the consumer "<group>/<index>" names: (group index, consumer index).
 pub fn resolve_consumer(s: &Scenario, name: &str) -> Result<(usize, u32), String> {
@@ -86,6 +87,11 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
                 "a stall must last more than 0s".into(),
             );
         }
+        if f.is_network() {
+            for (field, problem) in network(s, i, f) {
+                add(format!("{at}.{field}"), problem);
+            }
+        }
     }
     for (i, g) in s.groups.iter().enumerate() {
         if let Some(r) = g.reclaim {
@@ -102,6 +108,113 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
                 );
             }
         }
+        for (field, problem) in dead_letter_problems(g) {
+            add(format!("groups[{i}].{field}"), problem.into());
+        }
+    }
+    v
+}
+
+/// max_deliveries and poison only mean something with a pending list that
+/// is reclaimed: without one a poisoned entry stays pending forever.
+fn dead_letter_problems(g: &GroupConfig) -> Vec<(&'static str, &'static str)> {
+    let mut v = Vec::new();
+    if let Some(max) = g.max_deliveries {
+        if max == 0 {
+            v.push(("max_deliveries", "must be at least 1"));
+        }
+        if g.reclaim.is_none() {
+            v.push((
+                "max_deliveries",
+                "entries are dead-lettered when reclaimed: add reclaim = { min_idle = \"1s\" }",
+            ));
+        }
+        if g.ack == AckMode::Noack {
+            v.push((
+                "max_deliveries",
+                "with ack = \"noack\" nothing is pending or redelivered: remove one of them",
+            ));
+        }
+    }
+    if let Some(p) = g.poison {
+        if !(0.0..=1.0).contains(&p.fraction) {
+            v.push(("poison.fraction", "must be between 0 and 1, e.g. 0.01"));
+        }
+        if g.reclaim.is_none() || g.max_deliveries.is_none() {
+            v.push((
+                "poison",
+                "poisoned events are never acknowledged: without reclaim and max_deliveries \
+                 they stay pending forever (stranded); add both to the group",
+            ));
+        }
+    }
+    v
+}
+
+/// A network fault's own problems, as (field, problem): it needs a TCP Redis
+/// the proxy can reach, a window within the run, sane toxic values, and no
+/// overlap with another network fault of its kind (one toxic of each kind at a time).
+fn network(s: &Scenario, index: usize, f: &Fault) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    if let Some(url) = s
+        .redis
+        .url
+        .as_deref()
+        .filter(|_| s.redis.mode == RedisMode::External)
+        && !url.starts_with("redis://")
+    {
+        v.push((
+            "action",
+            format!(
+                "network faults put streamdrill's TCP proxy between the harness and Redis, \
+                 which needs a plain TCP url (redis://host:port), not {url:?}"
+            ),
+        ));
+    }
+    let Some(duration) = f.network_duration() else {
+        return v;
+    };
+    if duration.is_zero() {
+        v.push(("duration", "must be more than 0s".into()));
+    } else if f.at().as_duration() + duration.as_duration() > s.duration.as_duration() {
+        v.push((
+            "duration",
+            format!(
+                "{} + {duration} ends after the run ({}): network faults must end while \
+                 producers run, so the run measures the recovery",
+                f.at(),
+                s.duration
+            ),
+        ));
+    }
+    match f {
+        Fault::NetworkLatency { delay, .. } if delay.is_zero() => v.push((
+            "delay",
+            "must be more than 0s, e.g. delay = \"20ms\"".into(),
+        )),
+        Fault::NetworkBandwidth { bytes_per_s, .. } if bytes_per_s.0 == 0 => v.push((
+            "bytes_per_s",
+            "must be more than 0 (use network_blackhole to stop all traffic)".into(),
+        )),
+        _ => {}
+    }
+    let window = |g: &Fault| {
+        let start = g.at().as_duration();
+        (
+            start,
+            start + g.network_duration().unwrap_or_default().as_duration(),
+        )
+    };
+    let (start, end) = window(f);
+    let overlaps = s.faults[..index].iter().position(|g| {
+        let (g_start, g_end) = window(g);
+        std::mem::discriminant(g) == std::mem::discriminant(f) && g_start < end && start < g_end
+    });
+    if let Some(earlier) = overlaps {
+        v.push((
+            "at",
+            format!("overlaps faults[{earlier}] of the same kind; one at a time"),
+        ));
     }
     v
 }
@@ -109,7 +222,7 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Overrides, load_str};
+    use crate::scenario::{Dur, Overrides, load_str};
 
     const BASE: &str = r#"
 name = "drill"
@@ -141,6 +254,20 @@ restart_after = "3s"
     }
 
     #[test]
+    fn poison_needs_reclaim_and_max_deliveries() {
+        assert!(error("groups.0.max_deliveries=0").contains("at least 1"));
+        assert!(error("groups.0.poison={fraction=0.1}").contains("stranded"));
+        let e = error("groups.0.poison={fraction=1.5}");
+        assert!(e.contains("poison.fraction"), "{e}");
+        let o = Overrides::parse(&[
+            "groups.0.max_deliveries=3".to_string(),
+            "groups.0.poison={fraction=0.1}".into(),
+        ])
+        .unwrap();
+        assert!(load_str(BASE, "drill.toml", &o).is_ok());
+    }
+
+    #[test]
     fn faults_must_name_real_consumers_within_the_run() {
         assert!(error("faults.0.consumer=billing/2").contains("consumers 0 to 1"));
         assert!(error("faults.0.consumer=shipping/0").contains("groups: billing"));
@@ -156,5 +283,74 @@ restart_after = "3s"
         .unwrap();
         let e = load_str(BASE, "drill.toml", &kill).unwrap_err().to_string();
         assert!(e.contains("managed Redis"), "{e}");
+    }
+
+    fn with_faults(faults: &str, extra: &[&str]) -> Result<Scenario, String> {
+        let mut edits = vec![format!("faults=[{faults}]")];
+        edits.extend(extra.iter().map(|e| e.to_string()));
+        let o = Overrides::parse(&edits).unwrap();
+        load_str(BASE, "drill.toml", &o).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn network_faults_load_and_check_their_window() {
+        let latency = r#"{action="network_latency", at="1s", duration="2s", delay="20ms"}"#;
+        let s = with_faults(latency, &[]).unwrap();
+        assert!(s.faults[0].is_network());
+        assert_eq!(s.faults[0].network_duration(), Some(Dur::from_secs(2)));
+        let ok = [
+            r#"{action="network_blackhole", at="1s", duration="9s"}"#,
+            r#"{action="network_bandwidth", at="1s", duration="1s", bytes_per_s="1MiB"}"#,
+            r#"{action="network_reset", at="9s"}"#,
+        ];
+        for f in ok {
+            with_faults(f, &[]).unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+        // Against an external TCP Redis too: the proxy is on the harness side.
+        let external = ["redis.mode=external", "redis.url=redis://h:1"];
+        with_faults(latency, &external).unwrap();
+        let bad = [
+            (
+                r#"{action="network_blackhole", at="8s", duration="3s"}"#,
+                "ends after the run",
+            ),
+            (
+                r#"{action="network_blackhole", at="1s", duration="0s"}"#,
+                "more than 0s",
+            ),
+            (
+                r#"{action="network_latency", at="1s", duration="1s", delay="0s"}"#,
+                ".delay",
+            ),
+            (
+                r#"{action="network_bandwidth", at="1s", duration="1s", bytes_per_s=0}"#,
+                "bytes_per_s",
+            ),
+            (r#"{action="network_reset", at="10s"}"#, "faults[0].at"),
+            (
+                r#"{action="network_reset", at="1s", duration="1s"}"#,
+                "duration",
+            ),
+        ];
+        for (f, want) in bad {
+            let e = with_faults(f, &[]).expect_err(f);
+            assert!(e.contains(want), "{f}: {e}");
+        }
+        let two = format!("{latency}, {}", latency.replace("at=\"1s\"", "at=\"2s\""));
+        assert!(
+            with_faults(&two, &[])
+                .unwrap_err()
+                .contains("overlaps faults[0]")
+        );
+        let after = latency.replace("at=\"1s\"", "at=\"3s\"");
+        with_faults(&format!("{latency}, {after}"), &[]).unwrap();
+    }
+
+    #[test]
+    fn network_faults_need_a_tcp_redis() {
+        let reset = r#"{action="network_reset", at="1s"}"#;
+        let unix = ["redis.mode=external", "redis.url=unix:///tmp/redis.sock"];
+        let e = with_faults(reset, &unix).unwrap_err();
+        assert!(e.contains("plain TCP url"), "{e}");
     }
 }

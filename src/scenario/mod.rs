@@ -353,6 +353,22 @@ pub struct GroupConfig {
     /// Survivors take over entries another consumer left pending (XAUTOCLAIM).
     #[serde(default)]
     pub reclaim: Option<Reclaim>,
+    /// An entry delivered this many times without being processed goes to the
+    /// dead-letter stream `<stream>:dlq` (and is acknowledged) when next reclaimed.
+    #[serde(default)]
+    pub max_deliveries: Option<u32>,
+    /// A fraction of events whose processing in this group always fails.
+    #[serde(default)]
+    pub poison: Option<PoisonConfig>,
+}
+
+/// Poison events: which ones is decided from (seed, producer, seq), so every
+/// consumer and every redelivery agrees; a poisoned event is never acknowledged.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PoisonConfig {
+    /// Share of events that are poison, 0 to 1 (e.g. 0.01).
+    pub fraction: f64,
 }
 
 /// XAUTOCLAIM settings: every `every`, each consumer claims entries that have
@@ -398,6 +414,26 @@ pub enum Fault {
         #[serde(default = "default_restart_after")]
         restart_after: Dur,
     },
+    /// Every reply from Redis reaches the harness `delay` (± `jitter`) late
+    /// through the fault proxy, from `at` for `duration`.
+    NetworkLatency {
+        at: Dur,
+        duration: Dur,
+        delay: Dur,
+        #[serde(default)]
+        jitter: Dur,
+    },
+    /// No byte passes between the harness and Redis for `duration`; held bytes
+    /// are delivered when it ends (a partition that heals before TCP gives up).
+    NetworkBlackhole { at: Dur, duration: Dur },
+    /// Each direction of each connection limited to `bytes_per_s` for `duration`.
+    NetworkBandwidth {
+        at: Dur,
+        duration: Dur,
+        bytes_per_s: Bytes,
+    },
+    /// Every open harness connection is reset (TCP RST) once, at `at`.
+    NetworkReset { at: Dur },
 }
 
 fn default_restart_after() -> Dur {
@@ -409,7 +445,11 @@ impl Fault {
         match self {
             Fault::CrashConsumer { at, .. }
             | Fault::StallConsumer { at, .. }
-            | Fault::KillRedis { at, .. } => *at,
+            | Fault::KillRedis { at, .. }
+            | Fault::NetworkLatency { at, .. }
+            | Fault::NetworkBlackhole { at, .. }
+            | Fault::NetworkBandwidth { at, .. }
+            | Fault::NetworkReset { at } => *at,
         }
     }
 
@@ -419,7 +459,22 @@ impl Fault {
             Fault::CrashConsumer { consumer, .. } | Fault::StallConsumer { consumer, .. } => {
                 Some(consumer)
             }
-            Fault::KillRedis { .. } => None,
+            _ => None,
+        }
+    }
+
+    /// Whether the fault acts on the network, through the fault proxy.
+    pub fn is_network(&self) -> bool {
+        self.network_duration().is_some() || matches!(self, Fault::NetworkReset { .. })
+    }
+
+    /// How long a network fault with a duration lasts.
+    pub fn network_duration(&self) -> Option<Dur> {
+        match self {
+            Fault::NetworkLatency { duration, .. }
+            | Fault::NetworkBlackhole { duration, .. }
+            | Fault::NetworkBandwidth { duration, .. } => Some(*duration),
+            _ => None,
         }
     }
 

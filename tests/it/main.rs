@@ -1,5 +1,7 @@
 mod cli;
 mod drill;
+mod drill_network;
+mod drill_poison;
 mod proxy;
 mod report;
 mod run;
