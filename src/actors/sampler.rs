@@ -47,6 +47,9 @@ impl Sampler {
         let mut conn = self.conn.clone();
         let streams = self.streams.clone();
         let at_s = self.clock.now_ns() as f64 / 1e9;
+        // Rates use when each sample was asked for: two replies that arrive
+        // together after a stall are still a second apart in Redis's counters.
+        let asked = Instant::now();
         let read = async move { read_redis(&mut conn, &streams).await };
         ctx.spawn(read.into_actor(self).map(move |reply, act, _| {
             // A sample Redis cannot answer is a gap in the series, not an error:
@@ -54,11 +57,10 @@ impl Sampler {
             let Ok((lengths, infos, info)) = reply else {
                 return;
             };
-            let now = Instant::now();
             let commands = info_field(&info, "total_commands_processed").unwrap_or(0);
-            let ops_per_sec = match act.last_commands.replace((now, commands)) {
+            let ops_per_sec = match act.last_commands.replace((asked, commands)) {
                 Some((then, before)) => {
-                    commands.saturating_sub(before) as f64 / (now - then).as_secs_f64()
+                    commands.saturating_sub(before) as f64 / (asked - then).as_secs_f64().max(1e-3)
                 }
                 None => 0.0,
             };

@@ -39,8 +39,9 @@ pub struct Summary {
     /// Fault windows of the drill (empty when the scenario has none), in seconds since run start.
     #[serde(default)]
     pub faults: Vec<FaultWindow>,
-    /// After a Redis kill: acknowledged writes that are gone, indeterminate
-    /// writes that landed. Absent when no fault killed Redis.
+    /// After a Redis kill or a network fault, the streams read back:
+    /// acknowledged writes that are gone, indeterminate writes that landed.
+    /// Absent when no such fault ran (or a stream is trimmed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durability: Option<Durability>,
     /// Measured-phase histograms by tag ("produce.latency", "produce.service",
@@ -170,7 +171,12 @@ pub struct GroupSummary {
 pub struct VerifySummary {
     pub streams: Vec<StreamVerify>,
     pub produce_acked: u64,
-    /// Sum of `entries_added` equals the acks producers received.
+    /// Writes whose reply was lost but that are in the stream after all
+    /// (from the durability read-back; 0 without one).
+    #[serde(default)]
+    pub landed_unacked: u64,
+    /// Sum of `entries_added` equals the acks producers received plus the
+    /// unacknowledged writes that landed.
     pub consistent: bool,
     /// Why Redis could not be read back after the run (it was down), if so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,10 +201,20 @@ impl VerifySummary {
         VerifySummary {
             streams,
             produce_acked,
+            landed_unacked: 0,
             consistent: added == produce_acked,
             unavailable: None,
             dead_letter: Vec::new(),
         }
+    }
+
+    /// Counts writes that landed without an acknowledgement (a reply lost to a
+    /// fault) into the expected total, so only unexplained differences mismatch.
+    pub fn account_for_landed(&mut self, landed_unacked: u64) {
+        let added: u64 = self.streams.iter().map(|s| s.entries_added).sum();
+        self.landed_unacked = landed_unacked;
+        self.consistent =
+            self.unavailable.is_none() && added == self.produce_acked + landed_unacked;
     }
 
     /// Redis could not be read back: nothing is consistent, and the reason is kept.
@@ -206,6 +222,7 @@ impl VerifySummary {
         VerifySummary {
             streams: Vec::new(),
             produce_acked: ledgers.iter().map(|l| l.acked_count()).sum(),
+            landed_unacked: 0,
             consistent: false,
             unavailable: Some(why),
             dead_letter: Vec::new(),
@@ -250,6 +267,9 @@ impl Summary {
             histograms: measured_histograms(metrics),
             machine: MachineInfo::current(),
         };
+        if let Some(d) = &summary.durability {
+            summary.verify.account_for_landed(d.indeterminate_landed);
+        }
         summary.slo = slo::evaluate(&summary.scenario.slo, &summary);
         summary
     }
@@ -561,5 +581,8 @@ pub(crate) mod tests {
         };
         assert!(VerifySummary::new(vec![stream(3), stream(4)], 7).consistent);
         assert!(!VerifySummary::new(vec![stream(3)], 7).consistent);
+        let mut landed = VerifySummary::new(vec![stream(9)], 7);
+        landed.account_for_landed(2);
+        assert!(landed.consistent, "two unacknowledged writes landed");
     }
 }

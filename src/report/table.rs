@@ -179,9 +179,13 @@ fn verify_lines(out: &mut String, s: &Summary) {
     } else {
         "MISMATCH"
     };
+    let landed = match v.landed_unacked {
+        0 => String::new(),
+        n => format!(" + {n} landed unacked"),
+    };
     let _ = writeln!(
         out,
-        "\nverify   entries-added {added} vs produce acked {}: {verdict}",
+        "\nverify   entries-added {added} vs produce acked {}{landed}: {verdict}",
         v.produce_acked
     );
     for st in &v.streams {
