@@ -1,6 +1,7 @@
 //! The command line: `run` and `validate`. `main.rs` parses it and calls
 //! [`run`]; this is the one place that prints, because printing is the
-//! command line's job. Exit codes: 0 passed, 1 an SLO failed, 2 an error.
+//! command line's job. Exit codes: 0 passed, 1 an SLO failed, 2 an error,
+//! 130 a run stopped by Ctrl-C (its report written all the same).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -177,7 +178,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
             print!("{}", report::render_table(&report.summary));
             println!("report: {}", report.dir.display());
-            Ok(if report.summary.slo.passed { 0 } else { 1 })
+            let code = match (report.summary.interrupted, report.summary.slo.passed) {
+                (true, _) => 130,
+                (false, passed) => u8::from(!passed),
+            };
+            Ok(code)
         }
     }
 }

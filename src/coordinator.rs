@@ -46,6 +46,11 @@ pub struct Measured {
     pub redis_config: std::collections::BTreeMap<String, String>,
     pub started_unix_ns: u64,
     pub measured_duration_s: f64,
+    /// Ctrl-C stopped the run early; the figures cover what ran.
+    pub interrupted: bool,
+    /// With producer `wait`: measured XADDs acknowledged although WAIT saw
+    /// too few replicas (None when no producer waits).
+    pub unreplicated: Option<u64>,
 }
 
 /// Run `plan` against the Redis at `url`. Must be called inside an actix System.
@@ -53,8 +58,11 @@ pub async fn execute(
     plan: &Plan,
     url: &str,
     server: Option<SharedServer>,
+    replica: Option<SharedServer>,
     on_progress: OnProgress,
 ) -> Result<Measured> {
+    let interrupt = watch_ctrl_c();
+    let direct_url = url;
     // Under network faults every connection goes through the proxy, the
     // admin one too: the sampler sees Redis as the actors do.
     let proxy = start_proxy(plan, url).await?;
@@ -110,7 +118,7 @@ pub async fn execute(
     }
     let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets, server)
         .with_proxy(proxy.clone())
-        .start();
+        .with_url(direct_url);
 
     let max_size = plan
         .producers
@@ -134,25 +142,55 @@ pub async fn execute(
         };
         producers.push(Producer::new(p.clone(), setup).start());
     }
+    // Started after the producers it may crash; its timeline runs on the run clock.
+    let targets = producers.iter().map(|p| p.clone().recipient()).collect();
+    let chaos = chaos.with_failover_targets(replica, targets).start();
 
     let progress = report_progress(collector.clone(), on_progress);
     let mut ledgers = Vec::with_capacity(producers.len());
+    let mut unreplicated = 0;
+    let mut stopped = interrupt.clone();
     for p in &producers {
         let deadline = plan
             .duration
             .saturating_sub(Duration::from_nanos(clock.now_ns()))
             + REPLY_GRACE;
-        ledgers.push(
-            p.send(FinishProducer { deadline })
-                .await
-                .map_err(actor_gone)?,
-        );
+        // On Ctrl-C a second Finish with no deadline stops the producer now;
+        // replies still missing stay indeterminate in its ledger.
+        let finish = |deadline| p.send(FinishProducer { deadline });
+        // Copied out: a borrow held across the awaits would block the sender.
+        let stopping = *interrupt.borrow();
+        let ledger = match stopping {
+            true => finish(Duration::ZERO).await,
+            false => tokio::select! {
+                ledger = finish(deadline) => ledger,
+                _ = stopped.wait_for(|&stop| stop) => finish(Duration::ZERO).await,
+            },
+        };
+        let finished = ledger.map_err(actor_gone)?;
+        unreplicated += finished.unreplicated;
+        ledgers.push(finished.ledger);
     }
+    let waits = plan.producers.iter().any(|p| p.wait.is_some());
+    let unreplicated = waits.then_some(unreplicated);
+    let interrupted = *interrupt.borrow();
     // The measured window is what the schedule covered, not how long the last replies took.
-    let measured_duration_s = (plan.duration.as_secs_f64() - plan.warmup.as_secs_f64()).max(1e-9);
-    let drained = drain(plan, &mut admin, plan.drain_timeout).await;
+    let measured_duration_s = match interrupted {
+        true => clock.now_ns() as f64 / 1e9 - plan.warmup.as_secs_f64(),
+        false => plan.duration.as_secs_f64() - plan.warmup.as_secs_f64(),
+    }
+    .max(1e-9);
+    let drain_timeout = match interrupted {
+        true => Duration::ZERO,
+        false => plan.drain_timeout,
+    };
+    let drained = tokio::select! {
+        drained = drain(plan, &mut admin, drain_timeout) => drained,
+        _ = stopped.wait_for(|&stop| stop), if !interrupted => vec![false; plan.groups.len()],
+    };
+    let interrupted = *interrupt.borrow();
     progress.abort();
-    let faults = chaos.send(Windows).await.map_err(actor_gone)?;
+    let mut faults = chaos.send(Windows).await.map_err(actor_gone)?;
     if let Some(p) = &proxy {
         // Validation ends every fault in time; this only guards the read-back.
         p.clear();
@@ -189,6 +227,7 @@ pub async fn execute(
         .await
         .map_err(actor_gone)?;
     stop_proxy(proxy).await;
+    crate::actors::collector::recovery(&mut faults, &metrics.series);
     for ((m, pending), drained) in metrics.groups.iter_mut().zip(pending).zip(drained) {
         m.pending_at_end = pending;
         m.drained = drained;
@@ -202,12 +241,29 @@ pub async fn execute(
         measured_duration_s,
         faults,
         durability,
+        interrupted,
+        unreplicated,
     })
+}
+
+/// Turns true on the first Ctrl-C (SIGINT) from now on. Listening starts at
+/// once, on a task of its own, so a Ctrl-C during setup is not missed; the
+/// process then no longer dies of SIGINT, and the run winds down instead.
+fn watch_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    actix::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = tx.send(true);
+        }
+        // Keep the sender: a dropped one would end every wait_for with an error.
+        std::future::pending::<()>().await;
+    });
+    rx
 }
 
 /// The fault proxy of a run with network faults, forwarding to the Redis at `url`.
 async fn start_proxy(plan: &Plan, url: &str) -> Result<Option<Arc<FaultProxy>>> {
-    if !plan.has_network_faults() {
+    if !plan.proxied() {
         return Ok(None);
     }
     let upstream = crate::connect::proxy_upstream(url).await?;

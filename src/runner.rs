@@ -37,11 +37,16 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     let plan = Plan::new(scenario, run_id);
     let (server, url) = match plan.redis.mode {
         RedisMode::Managed => {
-            let server = RedisServer::start(ServerConfig::from_scenario(&plan.redis))?;
+            let server = RedisServer::start(server_config(&plan))?;
             let url = server.url();
             (Some(Arc::new(Mutex::new(server))), url)
         }
         RedisMode::External => (None, plan.redis.url.clone().unwrap_or_default()),
+    };
+
+    let replica = match (&server, plan.redis.replica) {
+        (Some(primary), true) => Some(Arc::new(Mutex::new(start_replica(&plan, primary)?))),
+        _ => None,
     };
 
     let on_progress: coordinator::OnProgress = match options.on_progress {
@@ -50,7 +55,8 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     };
     let system = actix::System::new();
     let measured = system.block_on(async {
-        let measured = coordinator::execute(&plan, &url, server.clone(), on_progress).await;
+        let measured =
+            coordinator::execute(&plan, &url, server.clone(), replica.clone(), on_progress).await;
         if server.is_none() {
             // Never leave our keys behind on someone else's server.
             coordinator::delete_run_keys(&plan, &url).await;
@@ -58,10 +64,27 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
         measured
     })?;
     drop(server);
+    drop(replica);
 
     let summary = summarize(&plan, &url, &measured);
     report::write_run(&dir, &summary, &measured.metrics.series)?;
     Ok(RunReport { dir, summary })
+}
+
+/// How long a new replica may take to finish its first sync with the primary.
+const REPLICA_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `[redis] replica = true`: a second managed server, same settings, following
+/// the primary; the run starts once it is in sync, so it measures replication
+/// and not the initial full sync.
+fn start_replica(plan: &Plan, primary: &Arc<Mutex<RedisServer>>) -> Result<RedisServer> {
+    let port = primary
+        .lock()
+        .map_err(|_| Error::Internal("server lock poisoned".into()))?
+        .port();
+    let replica = RedisServer::start(ServerConfig::from_scenario(&plan.redis).replica_of(port))?;
+    replica.wait_in_sync(REPLICA_SYNC_TIMEOUT)?;
+    Ok(replica)
 }
 
 fn summarize(plan: &Plan, url: &str, m: &Measured) -> Summary {
@@ -80,8 +103,23 @@ fn summarize(plan: &Plan, url: &str, m: &Measured) -> Summary {
         verify: m.verify.clone(),
         faults: m.faults.clone(),
         durability: m.durability.clone(),
+        interrupted: m.interrupted,
     };
-    Summary::build(ctx, &m.metrics)
+    let mut summary = Summary::build(ctx, &m.metrics);
+    summary.produce.unreplicated = m.unreplicated;
+    summary
+}
+
+/// The managed server's settings; a debug_sleep drill needs DEBUG, which
+/// Redis 7 refuses unless `enable-debug-command` allows it.
+fn server_config(plan: &Plan) -> ServerConfig {
+    let config = ServerConfig::from_scenario(&plan.redis);
+    let sleeps = (plan.faults.iter())
+        .any(|f| matches!(f.action, crate::plan::FaultAction::DebugSleep { .. }));
+    match sleeps {
+        true => config.line("enable-debug-command local"),
+        false => config,
+    }
 }
 
 /// A URL without its password, for reports.

@@ -3,7 +3,11 @@
 //! server process (SIGKILL, then a restart from the same data directory, on a
 //! blocking thread so the actors keep measuring meanwhile); network faults
 //! set and clear toxics on the fault proxy every harness connection goes
-//! through. It records when each fault was active for the report.
+//! through; freeze, graceful restart, CLIENT KILL/PAUSE and DEBUG SLEEP act
+//! on the server or on a connection of their own; a failover kills the
+//! primary, promotes the replica and moves the proxy to it; a producer crash
+//! goes to the producer as a `ProducerFault`. It records when each fault
+//! was active for the report.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,6 +15,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::consumer::ConsumerFault;
+use super::producer::ProducerFault;
 use crate::clock::RunClock;
 use crate::plan::{FaultAction, FaultPlan};
 use crate::proxy::{FaultProxy, Latency, Toxics};
@@ -28,10 +33,17 @@ pub struct Chaos {
     server: Option<SharedServer>,
     /// The proxy of a run with network faults.
     proxy: Option<Arc<FaultProxy>>,
+    /// Redis itself (not through the proxy), for CLIENT KILL, CLIENT PAUSE
+    /// and DEBUG SLEEP, each sent on a connection of its own.
+    url: Option<String>,
     /// The toxics in force: one of each kind, so overlapping faults of
     /// different kinds combine and each one's end clears only its own.
     toxics: Toxics,
     windows: Vec<FaultWindow>,
+    /// The managed replica a failover promotes.
+    replica: Option<SharedServer>,
+    /// Producers by id, for crash_producer.
+    producers: Vec<Recipient<ProducerFault>>,
 }
 
 impl Chaos {
@@ -47,14 +59,34 @@ impl Chaos {
             consumers,
             server,
             proxy: None,
+            url: None,
             toxics: Toxics::default(),
             windows: Vec::new(),
+            replica: None,
+            producers: Vec::new(),
         }
+    }
+
+    /// The replica `failover` promotes, and the producers `crash_producer` targets.
+    pub fn with_failover_targets(
+        mut self,
+        replica: Option<SharedServer>,
+        producers: Vec<Recipient<ProducerFault>>,
+    ) -> Chaos {
+        self.replica = replica;
+        self.producers = producers;
+        self
     }
 
     /// Network faults act on this proxy; without one they are skipped.
     pub fn with_proxy(mut self, proxy: Option<Arc<FaultProxy>>) -> Chaos {
         self.proxy = proxy;
+        self
+    }
+
+    /// Command faults go to Redis at `url`; without one they are skipped.
+    pub fn with_url(mut self, url: &str) -> Chaos {
+        self.url = Some(url.to_string());
         self
     }
 
@@ -72,6 +104,7 @@ impl Chaos {
             name: label.to_string(),
             start_s: self.now_s(),
             end_s: f64::NAN,
+            ..Default::default()
         });
         self.windows.len() - 1
     }
@@ -115,6 +148,23 @@ impl Chaos {
             FaultAction::KillRedis { restart_after } => {
                 self.kill_redis(&fault.label, restart_after, ctx)
             }
+            FaultAction::Failover => self.failover(&fault.label, ctx),
+            FaultAction::CrashProducer {
+                producer,
+                restart_after,
+            } => {
+                let Some(target) = self.producers.get(producer as usize).cloned() else {
+                    return;
+                };
+                target.do_send(ProducerFault::Crash);
+                let window = self.open(&fault.label);
+                if let Some(after) = restart_after {
+                    ctx.run_later(after, move |act, _| {
+                        target.do_send(ProducerFault::Restart);
+                        act.close(window);
+                    });
+                }
+            }
             FaultAction::NetworkReset => {
                 if let Some(proxy) = &self.proxy {
                     proxy.reset_all();
@@ -139,7 +189,133 @@ impl Chaos {
             } => self.network(&fault.label, duration, ctx, move |t| {
                 t.bandwidth_bytes_per_s = Some(bytes_per_s)
             }),
+            FaultAction::FreezeRedis { duration } => self.server_ops(
+                &fault.label,
+                RedisServer::freeze,
+                duration,
+                RedisServer::thaw,
+                ctx,
+            ),
+            FaultAction::RestartRedis => self.server_ops(
+                &fault.label,
+                RedisServer::stop,
+                Duration::ZERO,
+                RedisServer::restart,
+                ctx,
+            ),
+            FaultAction::ClientKill => {
+                let mut cmd = redis::cmd("CLIENT");
+                cmd.arg("KILL")
+                    .arg("TYPE")
+                    .arg("normal")
+                    .arg("SKIPME")
+                    .arg("yes");
+                self.command(&fault.label, cmd, None, ctx)
+            }
+            FaultAction::ClientPause { duration } => {
+                let mut cmd = redis::cmd("CLIENT");
+                cmd.arg("PAUSE").arg(duration.as_millis() as u64).arg("ALL");
+                self.command(&fault.label, cmd, Some(duration), ctx)
+            }
+            FaultAction::DebugSleep { duration } => {
+                let mut cmd = redis::cmd("DEBUG");
+                cmd.arg("SLEEP")
+                    .arg(format!("{:.3}", duration.as_secs_f64()));
+                // The reply comes when the sleep is over: that ends the window.
+                self.command(&fault.label, cmd, None, ctx)
+            }
         }
+    }
+
+    /// `first` on the managed server, `then` after `pause`, on the blocking
+    /// pool; the window ends when `then` returns (a restarted server answers).
+    fn server_ops(
+        &mut self,
+        label: &str,
+        first: ServerOp,
+        pause: Duration,
+        then: ServerOp,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(server) = self.server.clone() else {
+            return;
+        };
+        let window = self.open(label);
+        let ops = async move {
+            let done = blocking(server.clone(), first).await;
+            tokio::time::sleep(pause).await;
+            // Always `then`, so a failed freeze never leaves a stopped server.
+            done.and(blocking(server, then).await)
+        };
+        ctx.spawn(ops.into_actor(self).map(move |outcome, act, _| {
+            act.close_with(window, outcome);
+        }));
+    }
+
+    /// Sends `cmd` to Redis on a connection of its own, so neither the fault
+    /// (CLIENT KILL skips its sender) nor a slow reply (DEBUG SLEEP) touches
+    /// the actors' connections or this actor. The window lasts `lasts`, or
+    /// until the reply when `None`.
+    fn command(
+        &mut self,
+        label: &str,
+        cmd: redis::Cmd,
+        lasts: Option<Duration>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(url) = self.url.clone() else {
+            return;
+        };
+        let window = self.open(label);
+        let timeout = crate::connect::RESPONSE_TIMEOUT + self.longest_fault();
+        let request = async move {
+            let client = crate::connect::client(&url).map_err(|e| e.to_string())?;
+            let mut conn = crate::connect::connect(&client, &url, timeout)
+                .await
+                .map_err(|e| e.to_string())?;
+            cmd.query_async::<redis::Value>(&mut conn)
+                .await
+                .map(drop)
+                .map_err(|e| format!("{e}"))
+        };
+        ctx.spawn(
+            request
+                .into_actor(self)
+                .map(move |outcome, act, _| match (lasts, outcome) {
+                    (None, outcome) => act.close_with(window, outcome),
+                    (Some(_), Err(e)) => act.name_failure(window, &e),
+                    (Some(_), Ok(())) => {}
+                }),
+        );
+        if let Some(lasts) = lasts {
+            ctx.run_later(lasts, move |act, _| act.close(window));
+        }
+    }
+
+    /// The longest timed fault of the drill, so a DEBUG SLEEP's reply is waited for.
+    fn longest_fault(&self) -> Duration {
+        (self.faults.iter())
+            .filter_map(|f| match f.action {
+                FaultAction::DebugSleep { duration } | FaultAction::ClientPause { duration } => {
+                    Some(duration)
+                }
+                _ => None,
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
+    fn close_with(&mut self, window: usize, outcome: Result<(), String>) {
+        self.close(window);
+        if let Err(e) = outcome {
+            self.name_failure(window, &e);
+        }
+    }
+
+    /// A fault that could not be applied says so in its report name.
+    fn name_failure(&mut self, window: usize, problem: &str) {
+        let w = &mut self.windows[window];
+        w.name = format!("{} (failed: {problem})", w.name);
     }
 
     /// Applies one toxic for `duration`, then takes that toxic (only) off again.
@@ -194,12 +370,47 @@ impl Chaos {
     }
 }
 
+impl Chaos {
+    /// SIGKILL the primary, promote the replica (REPLICAOF NO ONE) and point
+    /// the proxy, the harness's only address for Redis, at it; connections
+    /// still open are reset so every ConnectionManager reconnects there.
+    /// The window ends when the replica has accepted the promotion.
+    fn failover(&mut self, label: &str, ctx: &mut Context<Self>) {
+        let (Some(primary), Some(replica)) = (self.server.clone(), self.replica.clone()) else {
+            return;
+        };
+        let Ok(port) = replica.lock().map(|r| r.port()) else {
+            return;
+        };
+        let proxy = self.proxy.clone();
+        let window = self.open(label);
+        let promote = async move {
+            blocking(primary, RedisServer::kill9).await?;
+            blocking(replica, RedisServer::promote).await?;
+            if let Some(proxy) = proxy {
+                proxy.set_upstream(std::net::SocketAddr::from((
+                    std::net::Ipv4Addr::LOCALHOST,
+                    port,
+                )));
+                proxy.reset_all();
+            }
+            Ok::<(), String>(())
+        };
+        ctx.spawn(promote.into_actor(self).map(move |outcome, act, _| {
+            act.close(window);
+            if let Err(e) = outcome {
+                act.windows[window].name = format!("{} (failed: {e})", act.windows[window].name);
+            }
+        }));
+    }
+}
+
+/// A synchronous operation on the managed server.
+type ServerOp = fn(&mut RedisServer) -> crate::Result<()>;
+
 /// Runs a server operation on the blocking pool: a restart waits for Redis to
 /// load its data, which must not stall the actors measuring the outage.
-async fn blocking(
-    server: SharedServer,
-    op: fn(&mut RedisServer) -> crate::Result<()>,
-) -> Result<(), String> {
+async fn blocking(server: SharedServer, op: ServerOp) -> Result<(), String> {
     let joined = tokio::task::spawn_blocking(move || {
         let mut server = server
             .lock()
@@ -239,6 +450,15 @@ impl Handler<Windows> for Chaos {
                 ..w.clone()
             })
             .collect();
+        // A run cut short (Ctrl-C) may end inside a freeze, whose SIGCONT
+        // dies with this actor: never hand back a stopped server.
+        let freezes =
+            (self.faults.iter()).any(|f| matches!(f.action, FaultAction::FreezeRedis { .. }));
+        if let Some(server) = self.server.as_ref().filter(|_| freezes)
+            && let Ok(mut server) = server.try_lock()
+        {
+            let _ = server.thaw();
+        }
         ctx.stop();
         MessageResult(windows)
     }

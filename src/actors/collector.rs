@@ -14,6 +14,7 @@ use crate::metrics::{
     RunMetrics, Sample, Series,
 };
 use crate::plan::Plan;
+use crate::report::FaultWindow;
 use crate::verify::GroupMarks;
 
 /// Intervals kept for the progress line (the last complete one and the one filling up).
@@ -243,5 +244,122 @@ impl Handler<Finish> for Collector {
             groups: std::mem::take(&mut self.groups),
             series: std::mem::take(&mut self.series),
         })
+    }
+}
+
+/// Seconds before a fault whose lag readings set its pre-fault level.
+const LAG_BASELINE_S: f64 = 3.0;
+/// Lag within this many events of its pre-fault level (or 10 % of it, if
+/// more) counts as recovered: a reading catches entries in flight, so lag jitters.
+const LAG_SLACK_EVENTS: u64 = 10;
+
+/// Fills each window's recovery figures from the finished time series.
+///
+/// `first_ack_after_s`: acknowledged XADDs are counted per one-second
+/// interval (by reply time), so the figure is the start of the first interval
+/// ending after the fault with an ack in it, less the fault's end, at least 0:
+/// a lower bound within 1 s ("0" means within the same second).
+/// `lag_recovered_after_s`: the first sampler reading at or after the end
+/// with every group's lag back at its level in the `LAG_BASELINE_S` before
+/// the fault, less the end (the sampler reads once a second).
+pub fn recovery(windows: &mut [FaultWindow], series: &Series) {
+    for w in windows {
+        w.first_ack_after_s = (series.rows())
+            .find(|r| f64::from(r.interval) + 1.0 > w.end_s && r.produce.acked > 0)
+            .map(|r| (f64::from(r.interval) - w.end_s).max(0.0));
+        w.lag_recovered_after_s = lag_recovered(w, series);
+    }
+}
+
+fn lag_recovered(w: &FaultWindow, series: &Series) -> Option<f64> {
+    let groups = series.group_names().len();
+    if groups == 0 {
+        return None;
+    }
+    let samples = || series.rows().filter_map(|r| r.sample.as_ref());
+    let mut baseline = vec![0u64; groups];
+    for s in samples().filter(|s| s.at_s < w.start_s && s.at_s >= w.start_s - LAG_BASELINE_S) {
+        for (b, g) in baseline.iter_mut().zip(&s.groups) {
+            *b = (*b).max(g.lag.unwrap_or(0));
+        }
+    }
+    let back = |s: &Sample| {
+        s.groups.len() >= groups
+            && (s.groups.iter().zip(&baseline)).all(|(g, &b)| {
+                g.lag
+                    .is_some_and(|lag| lag <= b + LAG_SLACK_EVENTS.max(b / 10))
+            })
+    };
+    samples()
+        .find(|s| s.at_s >= w.end_s && back(s))
+        .map(|s| s.at_s - w.end_s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::GroupSample;
+
+    fn series(acked: &[u64], lag: &[u64]) -> Series {
+        let mut series = Series::new(vec!["g".into()]);
+        for (i, &a) in acked.iter().enumerate() {
+            let stats = ProduceStats {
+                acked: a,
+                ..Default::default()
+            };
+            series.add_produce(i as u32, &stats);
+            let groups = vec![GroupSample {
+                name: "g".into(),
+                lag: Some(lag[i]),
+                pending: 0,
+            }];
+            let at_s = i as f64 + 0.5;
+            series.add_sample(
+                i as u32,
+                Sample {
+                    at_s,
+                    groups,
+                    ..Default::default()
+                },
+            );
+        }
+        series.finish();
+        series
+    }
+
+    #[test]
+    fn recovery_is_read_from_acks_and_lag_after_the_end() {
+        // A 2 s outage from 2.2 s to 4.2 s: no acks in 3 and 4, lag builds up.
+        let s = series(&[5, 5, 3, 0, 0, 9, 5, 5], &[2, 4, 3, 50, 100, 60, 5, 3]);
+        let mut w = [FaultWindow {
+            name: "freeze_redis 2s".into(),
+            start_s: 2.2,
+            end_s: 4.2,
+            ..Default::default()
+        }];
+        recovery(&mut w, &s);
+        assert!((w[0].first_ack_after_s.unwrap() - 0.8).abs() < 1e-9);
+        // Baseline 4 (+10 slack): back at the reading of 6.5 s.
+        assert!((w[0].lag_recovered_after_s.unwrap() - 2.3).abs() < 1e-9);
+        // Acks in the interval holding the end count from the end itself.
+        let mut kill = [FaultWindow {
+            start_s: 2.2,
+            end_s: 2.2,
+            ..w[0].clone()
+        }];
+        recovery(&mut kill, &s);
+        assert_eq!(kill[0].first_ack_after_s, Some(0.0));
+        // Lag that never returns, and no acks after the end, are None.
+        let stuck = series(&[5, 5, 0, 0], &[1, 1, 80, 90]);
+        let mut w = [FaultWindow {
+            start_s: 2.0,
+            end_s: 2.5,
+            ..w[0].clone()
+        }];
+        recovery(&mut w, &stuck);
+        assert_eq!(
+            (w[0].first_ack_after_s, w[0].lag_recovered_after_s),
+            (None, None)
+        );
     }
 }

@@ -5,6 +5,14 @@
 //! Redis cannot slow the schedule down. Latency counts from the intended time;
 //! service time from the actual send; the gap between the two is schedule lag.
 //! The coordinator sends `Finish` and gets the producer's ledger back.
+//!
+//! With `wait`, each pipeline ends in `WAIT replicas timeout`: its XADDs are
+//! acknowledged when the pipeline's reply comes, and counted `unreplicated`
+//! when WAIT reports fewer replicas than asked. The chaos actor sends
+//! `ProducerFault`: a crash ignores the replies still in flight (those writes
+//! stay indeterminate) and sends nothing until a restart; events intended
+//! while the producer was dead are never sent (a dead process sends nothing,
+//! and catching up later would be a burst no real client makes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,13 +28,15 @@ use super::{ProduceReport, every_interval};
 use crate::clock::RunClock;
 use crate::event::{Header, PayloadPool};
 use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
-use crate::plan::{ProducerPlan, Schedule, Trim};
+use crate::plan::{ProducerPlan, Schedule, Trim, Wait};
 
 /// Most events sent in one pipeline; a producer far behind catches up in steps.
 const MAX_PIPELINE: usize = 512;
 /// Pipelines awaiting replies at once; beyond this the producer falls behind
 /// (visible as schedule lag) instead of queueing without bound.
 const MAX_IN_FLIGHT: usize = 64;
+/// How often a crashed saturating producer checks whether its run is over.
+const DEAD_POLL: Duration = Duration::from_millis(10);
 
 pub struct Producer {
     plan: ProducerPlan,
@@ -51,6 +61,13 @@ pub struct Producer {
     collector: Recipient<ProduceReport>,
     /// Set to true once the schedule is exhausted and every reply is in.
     done: watch::Sender<bool>,
+    wait: Option<Wait>,
+    /// Measured-phase XADDs acknowledged while WAIT saw too few replicas.
+    unreplicated: u64,
+    /// Crashed: sends nothing, skips what falls due.
+    dead: bool,
+    /// Bumped by each crash; replies of pipelines sent before it are ignored.
+    epoch: u64,
 }
 
 /// Everything a producer needs besides its plan.
@@ -112,6 +129,10 @@ impl Producer {
             ledger: ProduceLedger::new(),
             collector: setup.collector,
             done: watch::channel(false).0,
+            wait: plan.wait,
+            unreplicated: 0,
+            dead: false,
+            epoch: 0,
             plan,
         }
     }
@@ -128,6 +149,10 @@ impl Producer {
     fn tick(&mut self, ctx: &mut Context<Self>) {
         if let Pace::Saturate { depth, end_ns } = self.pace {
             return self.saturate(ctx, depth, end_ns);
+        }
+        if self.dead {
+            self.skip_due(self.clock.now_ns());
+            return self.schedule_tick(ctx);
         }
         if self.in_flight >= MAX_IN_FLIGHT {
             self.blocked = true;
@@ -156,15 +181,42 @@ impl Producer {
         self.schedule_tick(ctx);
     }
 
+    /// `WAIT replicas timeout` closing the pipeline, when the producer has one.
+    fn add_wait(&self, pipe: &mut redis::Pipeline) {
+        if let Some(w) = self.wait {
+            pipe.cmd("WAIT")
+                .arg(w.replicas)
+                .arg(w.timeout.as_millis() as u64);
+        }
+    }
+
+    /// A dead producer's schedule runs on without it: what falls due is
+    /// never sent (and takes no sequence number).
+    fn skip_due(&mut self, now_ns: u64) {
+        while self.next_due_ns.is_some_and(|d| d <= now_ns) {
+            self.next_due_ns = match &mut self.pace {
+                Pace::Schedule(schedule) => schedule.next(),
+                Pace::Saturate { .. } => None,
+            };
+        }
+    }
+
     /// One pipeline of `depth` XADDs, intended now, if none is in flight.
     fn saturate(&mut self, ctx: &mut Context<Self>, depth: usize, end_ns: u64) {
-        if self.in_flight > 0 {
-            return;
-        }
         let now_ns = self.clock.now_ns();
-        if now_ns >= end_ns {
+        if now_ns >= end_ns && self.in_flight == 0 {
             self.next_due_ns = None;
             self.done.send_replace(true);
+            return;
+        }
+        if self.dead && self.timer.is_none() {
+            let poll = ctx.run_later(DEAD_POLL, |act, ctx| {
+                act.timer = None;
+                act.tick(ctx);
+            });
+            self.timer = Some(poll);
+        }
+        if self.in_flight > 0 || self.dead || now_ns >= end_ns {
             return;
         }
         let mut pipe = redis::pipe();
@@ -234,7 +286,9 @@ impl Producer {
             .arg(self.payloads.slice(draw.size_bytes, self.seq));
     }
 
-    fn send(&mut self, ctx: &mut Context<Self>, pipe: redis::Pipeline, batch: Vec<(u64, u64)>) {
+    fn send(&mut self, ctx: &mut Context<Self>, mut pipe: redis::Pipeline, batch: Vec<(u64, u64)>) {
+        self.add_wait(&mut pipe);
+        let epoch = self.epoch;
         let sent_ns = self.clock.now_ns();
         for &(_, due) in &batch {
             let phase = self.phase(due);
@@ -247,7 +301,10 @@ impl Producer {
         let request = async move { pipe.query_async::<Vec<Value>>(&mut conn).await };
         ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
             act.in_flight -= 1;
-            act.on_reply(sent_ns, batch, reply);
+            // A crash since the send: the process that would read this reply is gone.
+            if act.epoch == epoch {
+                act.on_reply(sent_ns, batch, reply);
+            }
             if std::mem::take(&mut act.blocked) || matches!(act.pace, Pace::Saturate { .. }) {
                 act.tick(ctx);
             } else if act.next_due_ns.is_none() && act.in_flight == 0 {
@@ -270,6 +327,12 @@ impl Producer {
             Ok(replies) => (replies, false),
             Err(e) => (Vec::new(), crate::connect::outcome_unknown(&e)),
         };
+        // WAIT's reply follows the XADDs': how many replicas have them all.
+        let replicated = match (self.wait, replies.get(batch.len())) {
+            (Some(w), Some(Value::Int(n))) => *n >= i64::from(w.replicas),
+            (Some(_), _) => false,
+            (None, _) => true,
+        };
         for (i, &(seq, due)) in batch.iter().enumerate() {
             let stats = self.stats.get_mut(self.phase(due));
             match replies.get(i) {
@@ -278,6 +341,9 @@ impl Producer {
                     stats.latency.record_ns(replied_ns - due);
                     stats.service.record_ns(replied_ns - sent_ns);
                     self.ledger.acked(seq);
+                    if !replicated && self.phase(due) == Phase::Measured {
+                        self.unreplicated += 1;
+                    }
                 }
                 None if unknown => stats.errors += 1,
                 _ => {
@@ -309,13 +375,22 @@ impl Actor for Producer {
 /// passes: replies still missing then stay unacknowledged in the ledger),
 /// flush the last interval and hand back the ledger.
 #[derive(Message)]
-#[rtype(result = "ProduceLedger")]
+#[rtype(result = "Finished")]
 pub struct Finish {
     pub deadline: Duration,
 }
 
+/// What a producer hands back at the end.
+#[derive(Debug, Default)]
+pub struct Finished {
+    pub ledger: ProduceLedger,
+    /// Measured-phase XADDs acknowledged although WAIT saw too few replicas
+    /// (0 without `wait`).
+    pub unreplicated: u64,
+}
+
 impl Handler<Finish> for Producer {
-    type Result = ResponseActFuture<Self, ProduceLedger>;
+    type Result = ResponseActFuture<Self, Finished>;
 
     fn handle(&mut self, msg: Finish, _: &mut Context<Self>) -> Self::Result {
         let mut done = self.done.subscribe();
@@ -326,7 +401,43 @@ impl Handler<Finish> for Producer {
             act.next_due_ns = None;
             act.flush(super::final_interval(act.clock));
             ctx.stop();
-            std::mem::replace(&mut act.ledger, ProduceLedger::new())
+            Finished {
+                ledger: std::mem::replace(&mut act.ledger, ProduceLedger::new()),
+                unreplicated: act.unreplicated,
+            }
         }))
+    }
+}
+
+/// A fault the chaos actor injects into a producer.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub enum ProducerFault {
+    /// Die abruptly: replies in flight are never read, nothing more is sent.
+    Crash,
+    /// Come back and go on with the schedule from now.
+    Restart,
+}
+
+impl Handler<ProducerFault> for Producer {
+    type Result = ();
+
+    fn handle(&mut self, fault: ProducerFault, ctx: &mut Context<Self>) {
+        match fault {
+            ProducerFault::Crash => {
+                self.dead = true;
+                self.epoch += 1;
+                self.blocked = false;
+                // Keeps the schedule (or the saturating poll) running, so the
+                // producer still finishes when its run ends.
+                self.tick(ctx);
+            }
+            ProducerFault::Restart if self.dead => {
+                self.skip_due(self.clock.now_ns());
+                self.dead = false;
+                self.tick(ctx);
+            }
+            ProducerFault::Restart => {}
+        }
     }
 }

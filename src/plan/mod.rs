@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::scenario::{
     AckMode, Arrival, Dur, Fault, ProducerConfig, Rate, RedisConfig, Scenario, resolve_consumer,
+    resolve_producer,
 };
 
 #[derive(Debug, Clone)]
@@ -70,6 +71,26 @@ pub enum FaultAction {
     },
     /// Every open connection through the proxy reset once.
     NetworkReset,
+    /// SIGSTOP, then SIGCONT after `duration`.
+    FreezeRedis {
+        duration: Duration,
+    },
+    /// SHUTDOWN and a restart from the same data directory.
+    RestartRedis,
+    ClientKill,
+    ClientPause {
+        duration: Duration,
+    },
+    DebugSleep {
+        duration: Duration,
+    },
+    /// SIGKILL the primary, promote the replica, move the proxy to it.
+    Failover,
+    /// The producer with this id dies; it resumes after `restart_after`.
+    CrashProducer {
+        producer: u32,
+        restart_after: Option<Duration>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +131,15 @@ pub struct ProducerPlan {
     pub seed: u64,
     /// rate = "max": closed loop with this many XADDs per pipeline.
     pub pipeline: Option<u32>,
+    /// `WAIT replicas timeout` closing each pipeline.
+    pub wait: Option<Wait>,
+}
+
+/// Synchronous replication of a producer's writes: `WAIT replicas timeout_ms`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Wait {
+    pub replicas: u32,
+    pub timeout: Duration,
 }
 
 impl ProducerPlan {
@@ -216,6 +246,10 @@ impl Plan {
                     mix: mix.clone(),
                     seed: derive_seed(scenario.seed, 1, entry as u64, n as u64),
                     pipeline: (config.rate == Some(Rate::Max)).then_some(config.pipeline),
+                    wait: config.wait.map(|w| Wait {
+                        replicas: w.replicas,
+                        timeout: w.timeout.as_duration(),
+                    }),
                 });
             }
         }
@@ -360,6 +394,38 @@ fn fault_plan(scenario: &Scenario, fault: &Fault) -> Option<FaultPlan> {
             format!("network_bandwidth {bytes_per_s}/s"),
         ),
         Fault::NetworkReset { .. } => (FaultAction::NetworkReset, "network_reset".to_string()),
+        Fault::FreezeRedis { duration, .. } => (
+            FaultAction::FreezeRedis {
+                duration: duration.as_duration(),
+            },
+            format!("freeze_redis {duration}"),
+        ),
+        Fault::RestartRedis { .. } => (FaultAction::RestartRedis, "restart_redis".to_string()),
+        Fault::ClientKill { .. } => (FaultAction::ClientKill, "client_kill".to_string()),
+        Fault::ClientPause { duration, .. } => (
+            FaultAction::ClientPause {
+                duration: duration.as_duration(),
+            },
+            format!("client_pause {duration}"),
+        ),
+        Fault::DebugSleep { duration, .. } => (
+            FaultAction::DebugSleep {
+                duration: duration.as_duration(),
+            },
+            format!("debug_sleep {duration}"),
+        ),
+        Fault::Failover { .. } => (FaultAction::Failover, "failover".to_string()),
+        Fault::CrashProducer {
+            ref producer,
+            restart_after,
+            ..
+        } => (
+            FaultAction::CrashProducer {
+                producer: resolve_producer(scenario, producer).ok()?,
+                restart_after: restart_after.map(Dur::as_duration),
+            },
+            format!("crash_producer {producer}"),
+        ),
     };
     Some(FaultPlan {
         at: fault.at().as_duration(),
@@ -371,9 +437,24 @@ fn fault_plan(scenario: &Scenario, fault: &Fault) -> Option<FaultPlan> {
 impl Plan {
     /// Whether a fault kills Redis, so the streams must be read back for durability.
     pub fn kills_redis(&self) -> bool {
-        self.faults
-            .iter()
-            .any(|f| matches!(f.action, FaultAction::KillRedis { .. }))
+        self.faults.iter().any(|f| {
+            matches!(
+                f.action,
+                FaultAction::KillRedis { .. } | FaultAction::RestartRedis | FaultAction::Failover
+            )
+        })
+    }
+
+    /// Whether a fault moves the harness to the replica (the proxy is then
+    /// the address the harness knows Redis by).
+    pub fn has_failover(&self) -> bool {
+        (self.faults.iter()).any(|f| f.action == FaultAction::Failover)
+    }
+
+    /// Whether every harness connection goes through the fault proxy:
+    /// for network faults, and as a failover's virtual IP.
+    pub fn proxied(&self) -> bool {
+        self.has_network_faults() || self.has_failover()
     }
 
     /// Whether the run needs the fault proxy between the harness and Redis.
@@ -382,11 +463,16 @@ impl Plan {
     }
 
     /// Whether the streams are read back whole at the end to judge every XADD
-    /// (`verify::durability`): after a Redis kill, and after network faults,
-    /// whose timed-out writes may land late. Trimmed streams cannot be judged.
+    /// (`verify::durability`): after a Redis kill, and after network faults
+    /// or CLIENT KILL or a producer crash, whose cut-off writes may have landed. Trimmed streams
+    /// cannot be judged.
     pub fn reads_back(&self) -> bool {
-        self.kills_redis()
-            || (self.has_network_faults() && self.streams.iter().all(|s| s.trim.is_none()))
+        let cuts = self.has_network_faults()
+            || (self.faults.iter()).any(|f| {
+                f.action == FaultAction::ClientKill
+                    || matches!(f.action, FaultAction::CrashProducer { .. })
+            });
+        self.kills_redis() || (cuts && self.streams.iter().all(|s| s.trim.is_none()))
     }
 
     /// How long a non-blocking command may wait for its reply. Under network

@@ -17,8 +17,8 @@ mod pipe;
 pub mod toxic;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -55,7 +55,8 @@ pub struct ProxyStats {
 #[derive(Debug)]
 pub struct FaultProxy {
     addr: SocketAddr,
-    upstream: SocketAddr,
+    /// Shared with the accept loop: `set_upstream` moves new connections.
+    upstream: Arc<Mutex<SocketAddr>>,
     control: watch::Sender<Control>,
     counters: Arc<Counters>,
     accept_task: JoinHandle<()>,
@@ -78,8 +79,14 @@ impl FaultProxy {
             .map_err(|source| Error::proxy("read the bound address", source))?;
         let (control, ctl) = watch::channel(Control::default());
         let counters = Arc::new(Counters::default());
-        let accept_task =
-            tokio::spawn(accept_loop(listener, upstream, ctl, counters.clone(), seed));
+        let upstream = Arc::new(Mutex::new(upstream));
+        let accept_task = tokio::spawn(accept_loop(
+            listener,
+            upstream.clone(),
+            ctl,
+            counters.clone(),
+            seed,
+        ));
         Ok(FaultProxy {
             addr,
             upstream,
@@ -96,7 +103,14 @@ impl FaultProxy {
 
     /// Where the proxy forwards to.
     pub fn upstream(&self) -> SocketAddr {
-        self.upstream
+        *self.upstream.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forwards connections accepted from now on to `upstream` (a failover's
+    /// promoted replica: the proxy acts as a virtual IP). Open connections
+    /// keep their old upstream until they close or [`FaultProxy::reset_all`].
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        *self.upstream.lock().unwrap_or_else(|e| e.into_inner()) = upstream;
     }
 
     /// `redis://127.0.0.1:PORT` of the proxy.
@@ -151,7 +165,7 @@ impl FaultProxy {
 /// dropped; then aborts whatever connections are left.
 async fn accept_loop(
     listener: TcpListener,
-    upstream: SocketAddr,
+    upstream: Arc<Mutex<SocketAddr>>,
     mut ctl: watch::Receiver<Control>,
     counters: Arc<Counters>,
     seed: u64,
@@ -163,6 +177,7 @@ async fn accept_loop(
                 Ok((client, _)) => {
                     let n = counters.accepted.fetch_add(1, Ordering::Relaxed);
                     let rng = SmallRng::seed_from_u64(seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                    let upstream = *upstream.lock().unwrap_or_else(|e| e.into_inner());
                     connections.spawn(pipe::serve(client, upstream, ctl.clone(), counters.clone(), rng));
                 }
                 Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,

@@ -53,6 +53,9 @@ pub struct Summary {
     /// The machine streamdrill ran on.
     #[serde(default)]
     pub machine: MachineInfo,
+    /// The run was stopped early (Ctrl-C): the figures cover what ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// When a fault was active, in seconds since run start, for shading plots.
@@ -61,6 +64,14 @@ pub struct FaultWindow {
     pub name: String,
     pub start_s: f64,
     pub end_s: f64,
+    /// Seconds from the fault's end to the first acknowledged XADD after it,
+    /// at the time series' 1 s resolution (see `recovery`). None: none came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_ack_after_s: Option<f64>,
+    /// Seconds from the fault's end until every group's lag was back to its
+    /// pre-fault level, from the sampler's readings. None: it never was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_recovered_after_s: Option<f64>,
 }
 
 /// Where the client side ran: enough to tell two machines' results apart.
@@ -118,6 +129,10 @@ pub struct ProduceSummary {
     pub service_time_us: Percentiles,
     /// Actual send time - intended send time.
     pub schedule_lag_us: Percentiles,
+    /// With producer `wait`: acked XADDs whose WAIT saw fewer replicas than
+    /// asked (acknowledged, yet a failover may lose them). Absent without `wait`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreplicated: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -244,6 +259,8 @@ pub struct SummaryContext {
     /// When each fault of a drill was active.
     pub faults: Vec<FaultWindow>,
     pub durability: Option<Durability>,
+    /// Stopped early by Ctrl-C.
+    pub interrupted: bool,
 }
 
 impl Summary {
@@ -266,6 +283,7 @@ impl Summary {
             durability: ctx.durability,
             histograms: measured_histograms(metrics),
             machine: MachineInfo::current(),
+            interrupted: ctx.interrupted,
         };
         if let Some(d) = &summary.durability {
             summary.verify.account_for_landed(d.indeterminate_landed);
@@ -295,6 +313,7 @@ fn produce_summary(
         latency_us: m.latency.percentiles(),
         service_time_us: m.service.percentiles(),
         schedule_lag_us: m.schedule_lag.percentiles(),
+        unreplicated: None,
     }
 }
 
@@ -503,6 +522,7 @@ pub(crate) mod tests {
             verify: VerifySummary::new(streams, 6_500),
             faults: Vec::new(),
             durability: None,
+            interrupted: false,
         }
     }
 

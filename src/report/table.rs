@@ -17,8 +17,33 @@ pub fn render(summary: &Summary) -> String {
     ledger_table(&mut out, &summary.groups);
     verify_lines(&mut out, summary);
     durability_lines(&mut out, summary);
+    fault_table(&mut out, summary);
     slo_lines(&mut out, summary);
     out
+}
+
+/// One row per fault window: when it ran and how fast the run recovered.
+fn fault_table(out: &mut String, s: &Summary) {
+    if s.faults.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<40} {:>8} {:>8} {:>15} {:>15}",
+        "faults", "start", "end", "first ack after", "lag back after"
+    );
+    let secs = |v: Option<f64>| v.map_or("never".to_string(), |s| format!("{s:.1}s"));
+    for f in &s.faults {
+        let line = format!(
+            "{:<40} {:>7.1}s {:>7.1}s {:>15} {:>15}",
+            fit(&f.name, 40),
+            f.start_s,
+            f.end_s,
+            secs(f.first_ack_after_s),
+            secs(f.lag_recovered_after_s)
+        );
+        let _ = writeln!(out, "{}", clip(&line));
+    }
 }
 
 fn durability_lines(out: &mut String, s: &Summary) {
@@ -55,8 +80,16 @@ fn header(out: &mut String, s: &Summary) {
         out,
         "{}",
         clip(&format!(
-            "redis {} ({}, {}) | measured {:.1}s",
-            s.redis.version, s.redis.mode, s.redis.url, s.measured_duration_s
+            "redis {} ({}, {}) | measured {:.1}s{}",
+            s.redis.version,
+            s.redis.mode,
+            s.redis.url,
+            s.measured_duration_s,
+            if s.interrupted {
+                " | INTERRUPTED (Ctrl-C)"
+            } else {
+                ""
+            }
         ))
     );
 }
@@ -76,6 +109,12 @@ fn produce_lines(out: &mut String, s: &Summary) {
         "\nproduce  target {:.1}/s  achieved {:.1}/s{ratio}  sent {}  acked {}  errors {}",
         p.target_rate_per_s, p.achieved_rate_per_s, p.sent, p.acked, p.errors
     );
+    if let Some(n) = p.unreplicated {
+        let _ = writeln!(
+            out,
+            "         unreplicated {n}  (acked, WAIT saw too few replicas)"
+        );
+    }
     let w = &s.warmup;
     let _ = writeln!(
         out,
@@ -303,7 +342,22 @@ mod tests {
             ..Default::default()
         };
         summary.slo = evaluate(&slo, &summary);
+        summary.faults = vec![crate::report::FaultWindow {
+            name: "freeze_redis 1s".into(),
+            start_s: 2.0,
+            end_s: 3.0,
+            first_ack_after_s: Some(0.0),
+            lag_recovered_after_s: None,
+        }];
+        summary.interrupted = true;
         let text = render(&summary);
+        assert!(text.contains("INTERRUPTED"), "{text}");
+        let fault = text
+            .lines()
+            .find(|l| l.starts_with("freeze_redis"))
+            .unwrap();
+        let cols: Vec<&str> = fault.split_whitespace().collect();
+        assert_eq!(cols[2..], ["2.0s", "3.0s", "0.0s", "never"], "{text}");
         for line in text.lines() {
             assert!(line.chars().count() <= MAX_WIDTH, "too wide: {line:?}");
         }

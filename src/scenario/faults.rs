@@ -4,7 +4,7 @@
 //! Pure; called by `validate`.
 
 use super::validate::Violation;
-use super::{AckMode, Fault, GroupConfig, RedisMode, Scenario};
+use super::{AckMode, Fault, GroupConfig, ProducerRef, RedisMode, Scenario};
 
 /// Finds the consumer "<group>/<index>" names: (group index, consumer index).
 pub fn resolve_consumer(s: &Scenario, name: &str) -> Result<(usize, u32), String> {
@@ -48,26 +48,32 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
         if let Some(Err(problem)) = f.consumer().map(|c| resolve_consumer(s, c)) {
             add(format!("{at}.consumer"), problem);
         }
-        if f.kills_redis() {
-            if s.redis.mode != RedisMode::Managed {
-                add(
-                    format!("{at}.action"),
-                    "kill_redis needs a managed Redis that streamdrill can kill and restart: \
-                     remove --redis / set [redis] mode = \"managed\""
-                        .into(),
-                );
+        if f.needs_managed_redis() && s.redis.mode != RedisMode::Managed {
+            add(
+                format!("{at}.action"),
+                format!(
+                    "{} needs a managed Redis that streamdrill started and controls \
+                     (hosted Redis refuse DEBUG and cannot be signalled): \
+                     remove --redis / set [redis] mode = \"managed\"",
+                    f.action_name()
+                ),
+            );
+        }
+        if let Some(duration) = f.server_duration() {
+            for (field, problem) in within_run(s, f.at(), duration) {
+                add(format!("{at}.{field}"), problem);
             }
-            if s.streams
-                .iter()
-                .any(|st| st.maxlen.is_some() || st.minid.is_some())
-            {
-                add(
-                    format!("{at}.action"),
-                    "kill_redis reads the streams back to find acknowledged writes that are gone; \
-                     trimming (maxlen/minid) removes entries too: drop it from [[streams]]"
-                        .into(),
-                );
-            }
+        }
+        let trimmed = (s.streams.iter()).any(|st| st.maxlen.is_some() || st.minid.is_some());
+        if f.kills_redis() && trimmed {
+            add(
+                format!("{at}.action"),
+                format!(
+                    "{} reads the streams back to find acknowledged writes that are gone; \
+                     trimming (maxlen/minid) removes entries too: drop it from [[streams]]",
+                    f.action_name()
+                ),
+            );
         }
         if f.at() >= s.duration {
             add(
@@ -92,6 +98,9 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
                 add(format!("{at}.{field}"), problem);
             }
         }
+    }
+    for (field, problem) in replication(s) {
+        add(field, problem);
     }
     for (i, g) in s.groups.iter().enumerate() {
         if let Some(r) = g.reclaim {
@@ -149,6 +158,25 @@ fn dead_letter_problems(g: &GroupConfig) -> Vec<(&'static str, &'static str)> {
         }
     }
     v
+}
+
+/// A timed server fault (freeze, pause, sleep) lasts more than 0 s and ends
+/// while producers run, so the run measures the recovery.
+fn within_run(s: &Scenario, at: super::Dur, duration: super::Dur) -> Vec<(&'static str, String)> {
+    if duration.is_zero() {
+        return vec![("duration", "must be more than 0s".into())];
+    }
+    if at.as_duration() + duration.as_duration() > s.duration.as_duration() {
+        return vec![(
+            "duration",
+            format!(
+                "{at} + {duration} ends after the run ({}): the fault must end while \
+                 producers run, so the run measures the recovery",
+                s.duration
+            ),
+        )];
+    }
+    Vec::new()
 }
 
 /// A network fault's own problems, as (field, problem): it needs a TCP Redis
@@ -215,6 +243,137 @@ fn network(s: &Scenario, index: usize, f: &Fault) -> Vec<(&'static str, String)>
             "at",
             format!("overlaps faults[{earlier}] of the same kind; one at a time"),
         ));
+    }
+    v
+}
+
+/// Finds the producer a fault names: "<label>/<n>" (label = the entry's
+/// `name`, else its stream) or an index among all producers. Returns the
+/// producer's dense id, as `plan::ProducerPlan::id`.
+pub fn resolve_producer(s: &Scenario, producer: &ProducerRef) -> Result<u32, String> {
+    let total: u32 = s.producers.iter().map(|p| p.count).sum();
+    let labels = || {
+        (s.producers.iter())
+            .map(|p| format!("{}/0..{}", p.name.as_deref().unwrap_or(&p.stream), p.count))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match producer {
+        ProducerRef::Index(i) if *i < total => Ok(*i),
+        ProducerRef::Index(i) => Err(format!(
+            "there are {total} producers (0 to {}); {i} is not one of them",
+            total.saturating_sub(1)
+        )),
+        ProducerRef::Name(name) => {
+            let mut first = 0;
+            for p in &s.producers {
+                let label = p.name.as_deref().unwrap_or(&p.stream);
+                if let Some(n) = (name.strip_prefix(label))
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .filter(|&n| n < p.count)
+                {
+                    return Ok(first + n);
+                }
+                first += p.count;
+            }
+            Err(format!(
+                "no producer is named {name:?}; write \"<label>/<n>\" or an index: {}",
+                labels()
+            ))
+        }
+    }
+}
+
+/// A replica, failover and WAIT, as (field, problem): a replica only in
+/// managed mode, failover only with one (and once: afterwards none is left),
+/// WAIT only where something replicates, with a timeout (0 blocks for ever).
+fn replication(s: &Scenario) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    let managed = s.redis.mode == RedisMode::Managed;
+    if s.redis.replica && !managed {
+        v.push((
+            "redis.replica".into(),
+            "streamdrill starts a replica only for a managed Redis; an external one \
+             replicates by its own setup: remove replica"
+                .into(),
+        ));
+    }
+    let mut failovers = 0;
+    for (i, f) in s.faults.iter().enumerate() {
+        match f {
+            Fault::Failover { .. } => {
+                failovers += 1;
+                if !s.redis.replica {
+                    v.push((
+                        format!("faults[{i}].action"),
+                        "failover promotes the managed replica: set [redis] replica = true".into(),
+                    ));
+                }
+                if failovers > 1 {
+                    v.push((
+                        format!("faults[{i}].action"),
+                        "one failover per run: after it no replica is left to promote".into(),
+                    ));
+                }
+            }
+            Fault::CrashProducer { producer, .. } => {
+                if let Err(problem) = resolve_producer(s, producer) {
+                    v.push((format!("faults[{i}].producer"), problem));
+                }
+            }
+            _ => {}
+        }
+    }
+    // Server faults act on the server streamdrill started first; after a
+    // failover that one is dead and the promoted replica is someone else.
+    let failover_at = (s.faults.iter())
+        .filter(|f| matches!(f, Fault::Failover { .. }))
+        .map(Fault::at)
+        .min();
+    for (i, f) in s.faults.iter().enumerate() {
+        let on_server = (f.needs_managed_redis()
+            || matches!(f, Fault::ClientKill { .. } | Fault::ClientPause { .. }))
+            && !matches!(f, Fault::Failover { .. });
+        if let Some(at) = failover_at
+            && on_server
+            && f.at() >= at
+        {
+            v.push((
+                format!("faults[{i}].action"),
+                format!(
+                    "{} at {} comes after the failover at {at}, when the server it acts on \
+                     is dead; move it before the failover",
+                    f.action_name(),
+                    f.at()
+                ),
+            ));
+        }
+    }
+    for (i, p) in s.producers.iter().enumerate() {
+        let Some(w) = p.wait else { continue };
+        if w.replicas == 0 {
+            v.push((
+                format!("producers[{i}].wait.replicas"),
+                "must be at least 1 (WAIT 0 waits for nothing)".into(),
+            ));
+        }
+        if w.timeout.is_zero() {
+            v.push((
+                format!("producers[{i}].wait.timeout"),
+                "must be more than 0s: WAIT with timeout 0 blocks until the replicas answer, \
+                 for ever if they never do"
+                    .into(),
+            ));
+        }
+        if managed && !s.redis.replica {
+            v.push((
+                format!("producers[{i}].wait"),
+                "WAIT needs a replica: set [redis] replica = true (or use an external \
+                 Redis that has replicas)"
+                    .into(),
+            ));
+        }
     }
     v
 }
@@ -347,10 +506,68 @@ restart_after = "3s"
     }
 
     #[test]
+    fn producers_are_named_by_label_or_index() {
+        let o = Overrides::parse(&[
+            "producers=[{stream=\"s\", rate=10, count=2}, {stream=\"t\", name=\"api\", rate=5}]"
+                .to_string(),
+        ])
+        .unwrap();
+        let s = load_str(BASE, "drill.toml", &o).unwrap();
+        let name = |n: &str| resolve_producer(&s, &ProducerRef::Name(n.into()));
+        assert_eq!(name("s/1"), Ok(1));
+        assert_eq!(name("api/0"), Ok(2));
+        assert_eq!(resolve_producer(&s, &ProducerRef::Index(2)), Ok(2));
+        assert!(name("t/0").unwrap_err().contains("s/0..2, api/0..1"));
+        assert!(name("s/2").is_err());
+        let e = resolve_producer(&s, &ProducerRef::Index(3)).unwrap_err();
+        assert!(e.contains("0 to 2"), "{e}");
+    }
+
+    #[test]
     fn network_faults_need_a_tcp_redis() {
         let reset = r#"{action="network_reset", at="1s"}"#;
         let unix = ["redis.mode=external", "redis.url=unix:///tmp/redis.sock"];
         let e = with_faults(reset, &unix).unwrap_err();
         assert!(e.contains("plain TCP url"), "{e}");
+    }
+
+    #[test]
+    fn server_faults_check_redis_mode_and_window() {
+        let external = ["redis.mode=external", "redis.url=redis://h:1"];
+        let managed_only = [
+            r#"{action="freeze_redis", at="1s", duration="1s"}"#,
+            r#"{action="restart_redis", at="1s"}"#,
+            r#"{action="debug_sleep", at="1s", duration="1s"}"#,
+        ];
+        for f in managed_only {
+            with_faults(f, &[]).unwrap_or_else(|e| panic!("{f}: {e}"));
+            let e = with_faults(f, &external).expect_err(f);
+            let name = f.split('"').nth(1).unwrap();
+            assert!(e.contains(&format!("{name} needs a managed Redis")), "{e}");
+        }
+        for f in [
+            r#"{action="client_kill", at="1s"}"#,
+            r#"{action="client_pause", at="1s", duration="1s"}"#,
+        ] {
+            with_faults(f, &external).unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+        let bad = [
+            (
+                r#"{action="client_pause", at="9s", duration="2s"}"#,
+                "ends after the run",
+            ),
+            (
+                r#"{action="freeze_redis", at="1s", duration="0s"}"#,
+                "more than 0s",
+            ),
+            (r#"{action="debug_sleep", at="1s"}"#, "duration"),
+        ];
+        for (f, want) in bad {
+            let e = with_faults(f, &[]).expect_err(f);
+            assert!(e.contains(want), "{f}: {e}");
+        }
+        let trimmed = ["streams=[{key=\"s\", maxlen=10}]"];
+        let e = with_faults(r#"{action="restart_redis", at="1s"}"#, &trimmed).unwrap_err();
+        assert!(e.contains("restart_redis reads the streams back"), "{e}");
     }
 }

@@ -12,7 +12,7 @@ mod load;
 mod units;
 mod validate;
 
-pub use faults::resolve_consumer;
+pub use faults::{resolve_consumer, resolve_producer};
 pub use load::{Overrides, load_file, load_str};
 pub use units::{Bytes, Dur, Rate};
 pub use validate::{Violation, validate};
@@ -82,6 +82,10 @@ pub struct RedisConfig {
     /// Extra redis.conf lines, e.g. ["maxmemory-policy allkeys-lru"].
     #[serde(default)]
     pub config: Vec<String>,
+    /// Managed mode only: start a second server as a replica of the first
+    /// (same settings), for `failover` drills and producer `wait`.
+    #[serde(default)]
+    pub replica: bool,
 }
 
 impl Default for RedisConfig {
@@ -94,6 +98,7 @@ impl Default for RedisConfig {
             save: String::new(),
             maxmemory: None,
             config: Vec::new(),
+            replica: false,
         }
     }
 }
@@ -166,6 +171,36 @@ pub struct ProducerConfig {
     pub events: Vec<EventType>,
     #[serde(default)]
     pub aggregates: Aggregates,
+    /// `WAIT replicas timeout` after each pipeline of XADDs: synchronous
+    /// replication, at a latency cost. Needs a replica.
+    #[serde(default)]
+    pub wait: Option<WaitConfig>,
+}
+
+/// A producer's `wait = { replicas = 1, timeout = "100ms" }`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WaitConfig {
+    pub replicas: u32,
+    pub timeout: Dur,
+}
+
+/// A producer as a fault names it: "<label>/<n>" (label = its `name` or
+/// stream) or its index among all producers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ProducerRef {
+    Index(u32),
+    Name(String),
+}
+
+impl std::fmt::Display for ProducerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProducerRef::Index(i) => write!(f, "{i}"),
+            ProducerRef::Name(n) => f.write_str(n),
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -434,6 +469,32 @@ pub enum Fault {
     },
     /// Every open harness connection is reset (TCP RST) once, at `at`.
     NetworkReset { at: Dur },
+    /// Managed Redis only: SIGSTOP at `at`, SIGCONT `duration` later. The
+    /// server holds its connections but answers nothing meanwhile.
+    FreezeRedis { at: Dur, duration: Dur },
+    /// Managed Redis only: graceful SHUTDOWN (persisting what its settings
+    /// persist) and a restart from the same data directory.
+    RestartRedis { at: Dur },
+    /// `CLIENT KILL TYPE normal SKIPME yes`: every client connection is
+    /// closed by Redis; the harness reconnects. Works against external Redis.
+    ClientKill { at: Dur },
+    /// `CLIENT PAUSE <duration> ALL`: Redis holds every client's commands.
+    ClientPause { at: Dur, duration: Dur },
+    /// Managed Redis only (hosted Redis often forbid DEBUG): `DEBUG SLEEP`,
+    /// the server's main thread blocked for `duration`.
+    DebugSleep { at: Dur, duration: Dur },
+    /// Managed Redis with `replica = true` only: SIGKILL the primary, promote
+    /// the replica (REPLICAOF NO ONE), and point the harness at it.
+    Failover { at: Dur },
+    /// The producer stops abruptly: replies of pipelines in flight are
+    /// ignored (indeterminate writes). With `restart_after` it resumes its
+    /// schedule; events intended while it was dead are never sent.
+    CrashProducer {
+        at: Dur,
+        producer: ProducerRef,
+        #[serde(default)]
+        restart_after: Option<Dur>,
+    },
 }
 
 fn default_restart_after() -> Dur {
@@ -449,7 +510,14 @@ impl Fault {
             | Fault::NetworkLatency { at, .. }
             | Fault::NetworkBlackhole { at, .. }
             | Fault::NetworkBandwidth { at, .. }
-            | Fault::NetworkReset { at } => *at,
+            | Fault::NetworkReset { at }
+            | Fault::FreezeRedis { at, .. }
+            | Fault::RestartRedis { at }
+            | Fault::ClientKill { at }
+            | Fault::ClientPause { at, .. }
+            | Fault::DebugSleep { at, .. }
+            | Fault::Failover { at }
+            | Fault::CrashProducer { at, .. } => *at,
         }
     }
 
@@ -480,7 +548,34 @@ impl Fault {
 
     /// Whether the fault takes down the Redis server itself.
     pub fn kills_redis(&self) -> bool {
-        matches!(self, Fault::KillRedis { .. })
+        matches!(
+            self,
+            Fault::KillRedis { .. } | Fault::RestartRedis { .. } | Fault::Failover { .. }
+        )
+    }
+
+    /// Whether the fault acts on the server process (or forbidden-on-hosted
+    /// commands), so it needs a managed Redis.
+    pub fn needs_managed_redis(&self) -> bool {
+        self.kills_redis() || matches!(self, Fault::FreezeRedis { .. } | Fault::DebugSleep { .. })
+    }
+
+    /// How long a server fault with a duration lasts (freeze, pause, sleep).
+    pub fn server_duration(&self) -> Option<Dur> {
+        match self {
+            Fault::FreezeRedis { duration, .. }
+            | Fault::ClientPause { duration, .. }
+            | Fault::DebugSleep { duration, .. } => Some(*duration),
+            _ => None,
+        }
+    }
+
+    /// The action's name as written in the scenario, e.g. "freeze_redis".
+    pub fn action_name(&self) -> String {
+        toml::Value::try_from(self)
+            .ok()
+            .and_then(|v| v.get("action")?.as_str().map(str::to_string))
+            .unwrap_or_default()
     }
 }
 

@@ -1,7 +1,9 @@
 mod cli;
 mod drill;
+mod drill_failover;
 mod drill_network;
 mod drill_poison;
+mod drill_server;
 mod proxy;
 mod report;
 mod run;

@@ -43,3 +43,18 @@ pub fn wait_until(deadline: Duration, what: &str, mut cond: impl FnMut() -> bool
         sleep(POLL_INTERVAL);
     }
 }
+
+/// Runs a scenario given as TOML text into a throwaway report directory and
+/// returns its summary; panics with the error if the scenario or the run fails.
+pub fn run_summary(toml: &str) -> streamdrill::report::Summary {
+    let out = tempfile::tempdir().unwrap();
+    let scenario = streamdrill::scenario::load_str(toml, "test.toml", &Default::default())
+        .unwrap_or_else(|e| panic!("invalid scenario: {e}"));
+    let options = streamdrill::runner::RunOptions {
+        out_dir: out.path().to_path_buf(),
+        on_progress: None,
+    };
+    streamdrill::runner::run_scenario(scenario, options)
+        .unwrap_or_else(|e| panic!("run failed: {e}"))
+        .summary
+}

@@ -301,6 +301,7 @@ mod tests {
             name: "kill billing/0".into(),
             start_s: 20.0,
             end_s: 30.0,
+            ..Default::default()
         });
         let ts = Timeseries::parse(
             "t_s,acked,billing.processed,billing.e2e_p99_us\n0,5,0,0\n66,5,5,2000\n",
