@@ -14,13 +14,13 @@ use actix::prelude::*;
 
 use crate::actors::chaos::{Chaos, SharedServer, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector, GetProgress, Progress};
-use crate::actors::consumer::{Consumer, ConsumerSetup, Stop};
+use crate::actors::consumer::{Consumer, ConsumerFault, ConsumerSetup, Stop};
 use crate::actors::producer::{Finish as FinishProducer, Producer, ProducerSetup};
 use crate::actors::sampler::Sampler;
 use crate::clock::RunClock;
 use crate::error::{Error, Result};
 use crate::event::PayloadPool;
-use crate::metrics::{Durability, RunMetrics};
+use crate::metrics::{Durability, ProduceLedger, RunMetrics};
 use crate::plan::Plan;
 use crate::proxy::FaultProxy;
 use crate::report::{FaultWindow, VerifySummary};
@@ -75,104 +75,24 @@ pub async fn execute(
     let mut admin = connect(&client, url, plan.response_timeout()).await?;
     let (redis_version, redis_config) = describe_server(&mut admin, url).await?;
     create_groups(plan, &mut admin, url).await?;
+    // Every connection is open before the clock starts: connecting a thousand
+    // actors after it would put the connect time into the first latencies.
+    let conns = open_connections(plan, &client, url).await?;
 
     let clock = RunClock::start();
     let collector = Collector::new(plan, clock).start();
-    let stream_keys: Vec<String> = plan.streams.iter().map(|s| s.key.clone()).collect();
-    let group_keys = plan
-        .groups
-        .iter()
-        .map(|g| (g.name.clone(), plan.streams[g.stream].key.clone()))
-        .collect();
-    Sampler::new(
-        admin.clone(),
-        clock,
-        stream_keys,
-        group_keys,
-        collector.clone().recipient(),
-    )
-    .start();
-
-    let mut consumers = Vec::new();
-    let mut fault_targets = Vec::new();
-    for group in &plan.groups {
-        let group = Arc::new(group.clone());
-        let mut targets = Vec::new();
-        for index in 0..group.consumers {
-            let timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
-            let conn = connect(&client, url, timeout).await?;
-            let setup = ConsumerSetup {
-                index,
-                stream_key: plan.streams[group.stream].key.clone(),
-                conn,
-                clock,
-                measure_from: plan.warmup,
-                collector: collector.clone().recipient(),
-                ledger: collector.clone().recipient(),
-            };
-            let consumer = Consumer::new(group.clone(), setup).start();
-            targets.push(consumer.clone().recipient());
-            consumers.push(consumer);
-        }
-        fault_targets.push(targets);
-    }
+    start_sampler(plan, admin.clone(), clock, &collector);
+    let (consumers, fault_targets) = start_consumers(plan, clock, conns.consumers, &collector);
+    let producers = start_producers(plan, clock, conns.producers, &collector);
+    let producer_targets = producers.iter().map(|p| p.clone().recipient()).collect();
     let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets, server)
         .with_proxy(proxy.clone())
-        .with_url(direct_url);
-
-    let max_size = plan
-        .producers
-        .iter()
-        .map(|p| p.mix.max_size_bytes())
-        .max()
-        .unwrap_or(0);
-    let payloads = Arc::new(PayloadPool::new(plan.scenario.seed, max_size));
-    let mut producers = Vec::new();
-    for p in &plan.producers {
-        let stream = &plan.streams[p.stream];
-        let setup = ProducerSetup {
-            stream_key: stream.key.clone(),
-            trim: stream.trim,
-            conn: connect(&client, url, plan.response_timeout()).await?,
-            clock,
-            end: plan.duration,
-            measure_from: plan.warmup,
-            payloads: payloads.clone(),
-            collector: collector.clone().recipient(),
-        };
-        producers.push(Producer::new(p.clone(), setup).start());
-    }
-    // Started after the producers it may crash; its timeline runs on the run clock.
-    let targets = producers.iter().map(|p| p.clone().recipient()).collect();
-    let chaos = chaos.with_failover_targets(replica, targets).start();
+        .with_url(direct_url)
+        .with_failover_targets(replica, producer_targets)
+        .start();
 
     let progress = report_progress(collector.clone(), on_progress);
-    let mut ledgers = Vec::with_capacity(producers.len());
-    let mut unreplicated = 0;
-    let mut stopped = interrupt.clone();
-    for p in &producers {
-        let deadline = plan
-            .duration
-            .saturating_sub(Duration::from_nanos(clock.now_ns()))
-            + REPLY_GRACE;
-        // On Ctrl-C a second Finish with no deadline stops the producer now;
-        // replies still missing stay indeterminate in its ledger.
-        let finish = |deadline| p.send(FinishProducer { deadline });
-        // Copied out: a borrow held across the awaits would block the sender.
-        let stopping = *interrupt.borrow();
-        let ledger = match stopping {
-            true => finish(Duration::ZERO).await,
-            false => tokio::select! {
-                ledger = finish(deadline) => ledger,
-                _ = stopped.wait_for(|&stop| stop) => finish(Duration::ZERO).await,
-            },
-        };
-        let finished = ledger.map_err(actor_gone)?;
-        unreplicated += finished.unreplicated;
-        ledgers.push(finished.ledger);
-    }
-    let waits = plan.producers.iter().any(|p| p.wait.is_some());
-    let unreplicated = waits.then_some(unreplicated);
+    let (ledgers, unreplicated) = finish_producers(plan, clock, &producers, &interrupt).await?;
     let interrupted = *interrupt.borrow();
     // The measured window is what the schedule covered, not how long the last replies took.
     let measured_duration_s = match interrupted {
@@ -180,14 +100,7 @@ pub async fn execute(
         false => plan.duration.as_secs_f64() - plan.warmup.as_secs_f64(),
     }
     .max(1e-9);
-    let drain_timeout = match interrupted {
-        true => Duration::ZERO,
-        false => plan.drain_timeout,
-    };
-    let drained = tokio::select! {
-        drained = drain(plan, &mut admin, drain_timeout) => drained,
-        _ = stopped.wait_for(|&stop| stop), if !interrupted => vec![false; plan.groups.len()],
-    };
+    let drained = drain_unless_interrupted(plan, &mut admin, interrupt.clone()).await;
     let interrupted = *interrupt.borrow();
     progress.abort();
     let mut faults = chaos.send(Windows).await.map_err(actor_gone)?;
@@ -195,17 +108,8 @@ pub async fn execute(
         // Validation ends every fault in time; this only guards the read-back.
         p.clear();
     }
+    stop_consumers(plan, &consumers).await?;
 
-    for c in &consumers {
-        let deadline = plan
-            .groups
-            .iter()
-            .map(|g| g.block)
-            .max()
-            .unwrap_or_default()
-            + BLOCK_MARGIN;
-        c.send(Stop { deadline }).await.map_err(actor_gone)?;
-    }
     // A Redis that died during a drill must not cost the run its report: what
     // could not be read back is said so, and unprocessed events stay "lost".
     let verify = match verify::streams(plan, &mut admin, url, &ledgers).await {
@@ -244,6 +148,176 @@ pub async fn execute(
         interrupted,
         unreplicated,
     })
+}
+
+/// Each actor's own connection, opened before the run clock starts.
+struct Connections {
+    /// Per group, per consumer.
+    consumers: Vec<Vec<Conn>>,
+    producers: Vec<Conn>,
+}
+
+async fn open_connections(plan: &Plan, client: &redis::Client, url: &str) -> Result<Connections> {
+    let mut consumers = Vec::with_capacity(plan.groups.len());
+    for group in &plan.groups {
+        // A blocking read gets its own connection, with a timeout above BLOCK.
+        let timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
+        let mut conns = Vec::with_capacity(group.consumers as usize);
+        for _ in 0..group.consumers {
+            conns.push(connect(client, url, timeout).await?);
+        }
+        consumers.push(conns);
+    }
+    let mut producers = Vec::with_capacity(plan.producers.len());
+    for _ in &plan.producers {
+        producers.push(connect(client, url, plan.response_timeout()).await?);
+    }
+    Ok(Connections {
+        consumers,
+        producers,
+    })
+}
+
+fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector: &Addr<Collector>) {
+    let stream_keys = plan.streams.iter().map(|s| s.key.clone()).collect();
+    let group_keys = (plan.groups.iter())
+        .map(|g| (g.name.clone(), plan.streams[g.stream].key.clone()))
+        .collect();
+    Sampler::new(
+        conn,
+        clock,
+        stream_keys,
+        group_keys,
+        collector.clone().recipient(),
+    )
+    .start();
+}
+
+/// The consumers, and the same again by group as fault targets.
+fn start_consumers(
+    plan: &Plan,
+    clock: RunClock,
+    conns: Vec<Vec<Conn>>,
+    collector: &Addr<Collector>,
+) -> (Vec<Addr<Consumer>>, Vec<Vec<Recipient<ConsumerFault>>>) {
+    let mut consumers = Vec::new();
+    let mut targets = Vec::new();
+    for (group, conns) in plan.groups.iter().zip(conns) {
+        let group = Arc::new(group.clone());
+        let mut group_targets = Vec::new();
+        for (index, conn) in (0..).zip(conns) {
+            let setup = ConsumerSetup {
+                index,
+                stream_key: plan.streams[group.stream].key.clone(),
+                conn,
+                clock,
+                measure_from: plan.warmup,
+                collector: collector.clone().recipient(),
+                ledger: collector.clone().recipient(),
+            };
+            let consumer = Consumer::new(group.clone(), setup).start();
+            group_targets.push(consumer.clone().recipient());
+            consumers.push(consumer);
+        }
+        targets.push(group_targets);
+    }
+    (consumers, targets)
+}
+
+fn start_producers(
+    plan: &Plan,
+    clock: RunClock,
+    conns: Vec<Conn>,
+    collector: &Addr<Collector>,
+) -> Vec<Addr<Producer>> {
+    let max_size = plan
+        .producers
+        .iter()
+        .map(|p| p.mix.max_size_bytes())
+        .max()
+        .unwrap_or(0);
+    let payloads = Arc::new(PayloadPool::new(plan.scenario.seed, max_size));
+    (plan.producers.iter().zip(conns))
+        .map(|(p, conn)| {
+            let stream = &plan.streams[p.stream];
+            let setup = ProducerSetup {
+                stream_key: stream.key.clone(),
+                trim: stream.trim,
+                conn,
+                clock,
+                end: plan.duration,
+                measure_from: plan.warmup,
+                payloads: payloads.clone(),
+                collector: collector.clone().recipient(),
+            };
+            Producer::new(p.clone(), setup).start()
+        })
+        .collect()
+}
+
+/// Wait for every producer's schedule and replies; returns their ledgers and,
+/// when producers WAIT for replicas, how many acks lacked the replication.
+async fn finish_producers(
+    plan: &Plan,
+    clock: RunClock,
+    producers: &[Addr<Producer>],
+    interrupt: &tokio::sync::watch::Receiver<bool>,
+) -> Result<(Vec<ProduceLedger>, Option<u64>)> {
+    let mut ledgers = Vec::with_capacity(producers.len());
+    let mut unreplicated = 0;
+    let mut stopped = interrupt.clone();
+    for p in producers {
+        let deadline = plan
+            .duration
+            .saturating_sub(Duration::from_nanos(clock.now_ns()))
+            + REPLY_GRACE;
+        // On Ctrl-C a second Finish with no deadline stops the producer now;
+        // replies still missing stay indeterminate in its ledger.
+        let finish = |deadline| p.send(FinishProducer { deadline });
+        // Copied out: a borrow held across the awaits would block the sender.
+        let stopping = *interrupt.borrow();
+        let ledger = match stopping {
+            true => finish(Duration::ZERO).await,
+            false => tokio::select! {
+                ledger = finish(deadline) => ledger,
+                _ = stopped.wait_for(|&stop| stop) => finish(Duration::ZERO).await,
+            },
+        };
+        let finished = ledger.map_err(actor_gone)?;
+        unreplicated += finished.unreplicated;
+        ledgers.push(finished.ledger);
+    }
+    let waits = plan.producers.iter().any(|p| p.wait.is_some());
+    Ok((ledgers, waits.then_some(unreplicated)))
+}
+
+/// The drain phase, skipped or cut short by Ctrl-C.
+async fn drain_unless_interrupted(
+    plan: &Plan,
+    admin: &mut Conn,
+    mut interrupt: tokio::sync::watch::Receiver<bool>,
+) -> Vec<bool> {
+    if *interrupt.borrow() {
+        return drain(plan, admin, Duration::ZERO).await;
+    }
+    tokio::select! {
+        drained = drain(plan, admin, plan.drain_timeout) => drained,
+        _ = interrupt.wait_for(|&stop| stop) => vec![false; plan.groups.len()],
+    }
+}
+
+async fn stop_consumers(plan: &Plan, consumers: &[Addr<Consumer>]) -> Result<()> {
+    let deadline = plan
+        .groups
+        .iter()
+        .map(|g| g.block)
+        .max()
+        .unwrap_or_default()
+        + BLOCK_MARGIN;
+    for c in consumers {
+        c.send(Stop { deadline }).await.map_err(actor_gone)?;
+    }
+    Ok(())
 }
 
 /// Turns true on the first Ctrl-C (SIGINT) from now on. Listening starts at

@@ -1,23 +1,7 @@
 //! Failure drills against real redis-server processes: the ledger after a
 //! fault must account for every event.
 
-use streamdrill::report::Summary;
-use streamdrill::runner::{RunOptions, run_scenario};
-use streamdrill::scenario::{Overrides, load_str};
-
-fn run(toml: &str) -> Summary {
-    let out = tempfile::tempdir().unwrap();
-    let scenario = load_str(toml, "drill.toml", &Overrides::default()).expect("valid scenario");
-    run_scenario(
-        scenario,
-        RunOptions {
-            out_dir: out.path().to_path_buf(),
-            on_progress: None,
-        },
-    )
-    .expect("run succeeds")
-    .summary
-}
+use crate::support::run_summary as run;
 
 /// Two consumers that cannot keep up (2 ms per event, 1500 events/s), so each
 /// always has a batch in hand: the crash at 500 ms always strands one.

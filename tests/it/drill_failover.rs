@@ -4,22 +4,9 @@
 //! crashed producer's in-flight writes are indeterminate, never lost.
 
 use streamdrill::report::Summary;
-use streamdrill::runner::{RunOptions, run_scenario};
 use streamdrill::scenario::{Overrides, load_str};
 
-fn run(toml: &str) -> Summary {
-    let out = tempfile::tempdir().unwrap();
-    let scenario = load_str(toml, "drill.toml", &Overrides::default()).expect("valid scenario");
-    run_scenario(
-        scenario,
-        RunOptions {
-            out_dir: out.path().to_path_buf(),
-            on_progress: None,
-        },
-    )
-    .expect("run succeeds")
-    .summary
-}
+use crate::support::run_summary as run;
 
 /// 1000 events/s for 3 s; the primary is killed at 1 s and the replica promoted.
 fn failover(wait: &str) -> String {

@@ -2,23 +2,10 @@
 //! added latency shows in the measured XADD service time, and a blackhole
 //! turns writes into errors or indeterminate writes, never into silent loss.
 
-use streamdrill::report::Summary;
 use streamdrill::runner::{RunOptions, run_scenario};
 use streamdrill::scenario::{Overrides, load_str};
 
-fn run(toml: &str) -> Summary {
-    let out = tempfile::tempdir().unwrap();
-    let scenario = load_str(toml, "network.toml", &Overrides::default()).expect("valid scenario");
-    run_scenario(
-        scenario,
-        RunOptions {
-            out_dir: out.path().to_path_buf(),
-            on_progress: None,
-        },
-    )
-    .expect("run succeeds")
-    .summary
-}
+use crate::support::run_summary as run;
 
 const LOAD: &str = r#"
 name = "network"

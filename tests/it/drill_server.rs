@@ -11,22 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use streamdrill::report::Summary;
-use streamdrill::runner::{RunOptions, run_scenario};
 use streamdrill::scenario::{Overrides, load_str};
 
 use crate::support::wait_until;
 
-fn run(toml: &str) -> Summary {
-    let out = tempfile::tempdir().unwrap();
-    let scenario = load_str(toml, "drill.toml", &Overrides::default()).expect("valid scenario");
-    let options = RunOptions {
-        out_dir: out.path().to_path_buf(),
-        on_progress: None,
-    };
-    run_scenario(scenario, options)
-        .expect("run succeeds")
-        .summary
-}
+use crate::support::run_summary as run;
 
 /// 1000 events/s for 3 s, one fault at 1 s (`{fault}` is its TOML lines).
 fn drill(fault: &str) -> String {
