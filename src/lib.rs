@@ -13,14 +13,16 @@
 //! - [`clock`]: the run-wide clock every latency is measured on.
 //! - [`connect`]: connections to Redis: TCP_NODELAY, timeouts, reconnection.
 //! - [`event`]: how an event travels through a stream (producer id, sequence, intended time).
-//! - [`actors`]: the actix actors that do the work: producers, consumers, sampler, collector.
+//! - [`actors`]: the actix actors that do the work: producers, consumers, sampler,
+//!   collector, and the chaos actor that plays a drill's fault timeline.
 //! - [`coordinator`]: the phases setup > warmup/measure > drain > verify, returning metrics.
 //! - [`runner`]: one whole run: the Redis it targets, the actix System, the report directory.
 //! - [`verify`]: what Redis itself holds after the drain, read back to settle the ledger.
-//! - [`metrics`]: pure measurement data (HdrHistograms, counters, ledger, time series);
+//! - [`metrics`]: pure measurement data (HdrHistograms, counters, ledger, durability
+//!   check, time series);
 //!   knows neither actix nor redis.
 //! - [`report`]: `summary.json` (the source of truth), SLO verdicts, and the views rendered
-//!   from it (terminal table, CSV, HdrHistogram logs).
+//!   from it (terminal table, CSV, HdrHistogram logs, plots, index.html, compare).
 //! - [`bench`]: streamdrill against redis-benchmark, side by side (`streamdrill bench`).
 //! - [`cli`]: the command line, shared by `main.rs` and the tests.
 
