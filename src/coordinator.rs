@@ -162,20 +162,44 @@ async fn open_connections(plan: &Plan, client: &redis::Client, url: &str) -> Res
     for group in &plan.groups {
         // A blocking read gets its own connection, with a timeout above BLOCK.
         let timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
-        let mut conns = Vec::with_capacity(group.consumers as usize);
-        for _ in 0..group.consumers {
-            conns.push(connect(client, url, timeout).await?);
-        }
-        consumers.push(conns);
+        consumers.push(connect_many(client, url, timeout, group.consumers as usize).await?);
     }
-    let mut producers = Vec::with_capacity(plan.producers.len());
-    for _ in &plan.producers {
-        producers.push(connect(client, url, plan.response_timeout()).await?);
-    }
+    let producers =
+        connect_many(client, url, plan.response_timeout(), plan.producers.len()).await?;
     Ok(Connections {
         consumers,
         producers,
     })
+}
+
+/// How many connections are opened at once: one by one, a thousand actors
+/// took longer to connect than a short run lasts.
+const CONNECT_CONCURRENCY: usize = 64;
+
+/// `n` connections, opened `CONNECT_CONCURRENCY` at a time.
+async fn connect_many(
+    client: &redis::Client,
+    url: &str,
+    timeout: Duration,
+    n: usize,
+) -> Result<Vec<Conn>> {
+    let mut conns = Vec::with_capacity(n);
+    while conns.len() < n {
+        let batch = CONNECT_CONCURRENCY.min(n - conns.len());
+        let tasks: Vec<_> = (0..batch)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.to_string());
+                tokio::task::spawn_local(async move { connect(&client, &url, timeout).await })
+            })
+            .collect();
+        for task in tasks {
+            let joined = task
+                .await
+                .map_err(|e| Error::Internal(format!("connecting: {e}")))?;
+            conns.push(joined?);
+        }
+    }
+    Ok(conns)
 }
 
 fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector: &Addr<Collector>) {
@@ -314,8 +338,13 @@ async fn stop_consumers(plan: &Plan, consumers: &[Addr<Consumer>]) -> Result<()>
         .max()
         .unwrap_or_default()
         + BLOCK_MARGIN;
-    for c in consumers {
-        c.send(Stop { deadline }).await.map_err(actor_gone)?;
+    // All at once: each may wait out its BLOCK, and a thousand in turn took minutes.
+    let stops: Vec<_> = consumers
+        .iter()
+        .map(|c| c.send(Stop { deadline }))
+        .collect();
+    for stop in stops {
+        stop.await.map_err(actor_gone)?;
     }
     Ok(())
 }
