@@ -1,9 +1,11 @@
 //! One latency distribution: an HdrHistogram of microseconds (DESIGN rule 4).
 //!
 //! Actors record into their own `Latency` on the hot path, `take()` it once per
-//! interval and ship it to the collector, which `add`s them up. The histogram
-//! starts at the smallest size HdrHistogram allows and grows only as far as the
-//! largest value recorded, because thousands of actors each hold a few of these.
+//! interval and ship it to the collector, which `add`s them up. Thousands of
+//! actors each hold several of these, most of them idle (warmup histograms
+//! after the warmup, a producer's between bursts), so a `Latency` allocates
+//! its histogram only when the first value arrives, and `take` moves it out
+//! instead of copying: an idle one costs nothing and ships nothing.
 //! Also here: the V2-deflate + base64 encoding used by interval logs.
 
 use base64::Engine;
@@ -18,9 +20,10 @@ pub const SIGNIFICANT_DIGITS: u8 = 3;
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 
 /// A latency histogram in microseconds, 1 µs ..= 1 h, 3 significant digits.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Latency {
-    histogram: Histogram<u64>,
+    /// None until the first value (empty).
+    histogram: Option<Histogram<u64>>,
 }
 
 /// The numbers reported for one histogram, in microseconds; all zero when empty.
@@ -38,17 +41,13 @@ pub struct Percentiles {
     pub max: u64,
 }
 
-impl Default for Latency {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Latency {
     pub fn new() -> Self {
-        Latency {
-            histogram: empty_histogram(),
-        }
+        Latency { histogram: None }
+    }
+
+    fn filling(&mut self) -> &mut Histogram<u64> {
+        self.histogram.get_or_insert_with(empty_histogram)
     }
 
     /// Records a duration given in nanoseconds, rounded to the nearest microsecond.
@@ -60,34 +59,38 @@ impl Latency {
     pub fn record_us(&mut self, us: u64) {
         let clamped_us = us.clamp(1, MAX_LATENCY_US);
         // Cannot fail: the histogram auto-resizes and the value is within its bounds.
-        let _ = self.histogram.record(clamped_us);
+        let _ = self.filling().record(clamped_us);
     }
 
     /// Adds every value recorded in `other`.
     pub fn add(&mut self, other: &Latency) {
-        self.add_histogram(&other.histogram);
+        if let Some(h) = &other.histogram {
+            self.add_histogram(h);
+        }
     }
 
     /// Adds a histogram from elsewhere (e.g. decoded from a log); values beyond
     /// the range this type records are dropped rather than panicking.
     pub fn add_histogram(&mut self, other: &Histogram<u64>) {
+        if other.is_empty() {
+            return;
+        }
         // Only fails if `other` holds values above the auto-resize limit (i64::MAX / 2).
-        let _ = self.histogram.add(other);
+        let _ = self.filling().add(other);
     }
 
     pub fn count(&self) -> u64 {
-        self.histogram.len()
+        self.histogram.as_ref().map_or(0, Histogram::len)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.histogram.is_empty()
+        self.count() == 0
     }
 
     pub fn percentiles(&self) -> Percentiles {
-        let h = &self.histogram;
-        if h.is_empty() {
+        let Some(h) = self.histogram.as_ref().filter(|h| !h.is_empty()) else {
             return Percentiles::default();
-        }
+        };
         Percentiles {
             count: h.len(),
             mean: h.mean(),
@@ -101,25 +104,28 @@ impl Latency {
     }
 
     pub fn histogram(&self) -> &Histogram<u64> {
-        &self.histogram
+        static EMPTY: std::sync::LazyLock<Histogram<u64>> =
+            std::sync::LazyLock::new(empty_histogram);
+        self.histogram.as_ref().unwrap_or(&EMPTY)
     }
 
-    /// Returns what was recorded so far and leaves `self` empty. `self` keeps
-    /// its grown size, so the next interval records without reallocating.
+    /// Returns what was recorded so far and leaves `self` empty, without
+    /// copying: the histogram itself moves.
     pub fn take(&mut self) -> Latency {
-        let taken = self.clone();
-        self.reset();
-        taken
+        Latency {
+            histogram: self.histogram.take(),
+        }
     }
 
+    /// Empties it and frees its memory.
     pub fn reset(&mut self) {
-        self.histogram.reset();
+        self.histogram = None;
     }
 
     /// The histogram in HdrHistogram's V2-deflate format, base64-encoded: the
     /// payload of an interval log line.
     pub fn encode(&self) -> String {
-        encode_histogram(&self.histogram)
+        encode_histogram(self.histogram())
     }
 
     /// Reads back what `encode` (or any HdrHistogram interval log) wrote.
