@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::summary::{GroupSummary, Summary};
-use crate::metrics::Percentiles;
+use crate::metrics::{EventKey, Percentiles};
 
 /// Widest line `render` produces.
 pub const MAX_WIDTH: usize = 100;
@@ -53,18 +53,7 @@ fn durability_lines(out: &mut String, s: &Summary) {
         d.acked, d.acked_but_gone, d.indeterminate, d.indeterminate_landed
     );
     let _ = writeln!(out, "{}", clip(&line));
-    if !d.gone_sample.is_empty() {
-        let keys: Vec<String> = d
-            .gone_sample
-            .iter()
-            .map(|k| format!("{}:{}", k.producer, k.seq))
-            .collect();
-        let _ = writeln!(
-            out,
-            "{}",
-            clip(&format!("  gone (producer:seq): {}", keys.join(" ")))
-        );
-    }
+    key_sample(out, "gone", &d.gone_sample);
 }
 
 fn header(out: &mut String, s: &Summary) {
@@ -190,18 +179,7 @@ fn ledger_table(out: &mut String, groups: &[GroupSummary]) {
             g.pending_at_end,
             if g.drained { "yes" } else { "NO" }
         );
-        if !g.lost_sample.is_empty() {
-            let keys: Vec<String> = g
-                .lost_sample
-                .iter()
-                .map(|k| format!("{}:{}", k.producer, k.seq))
-                .collect();
-            let _ = writeln!(
-                out,
-                "{}",
-                clip(&format!("  lost (producer:seq): {}", keys.join(" ")))
-            );
-        }
+        key_sample(out, "lost", &g.lost_sample);
     }
 }
 
@@ -299,6 +277,22 @@ fn fit(text: &str, width: usize) -> String {
 
 fn clip(line: &str) -> String {
     fit(line, MAX_WIDTH)
+}
+
+/// One clipped line listing sample events as producer:seq, if there are any.
+fn key_sample(out: &mut String, what: &str, keys: &[EventKey]) {
+    if keys.is_empty() {
+        return;
+    }
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{}:{}", k.producer, k.seq))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{}",
+        clip(&format!("  {what} (producer:seq): {}", keys.join(" ")))
+    );
 }
 
 #[cfg(test)]
