@@ -94,6 +94,10 @@ pub struct RunArgs {
     /// Print the progress line even when stderr is not a terminal (one line per second).
     #[arg(long, conflicts_with = "quiet")]
     pub progress: bool,
+    /// Threads for producers and consumers: 1 runs them on one event loop
+    /// (least CPU per event); more spreads many actors over cores.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +175,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 RunOptions {
                     out_dir: args.out,
                     on_progress,
+                    workers: usize::from(args.workers),
                 },
             )?;
             if show_progress && std::io::stderr().is_terminal() {

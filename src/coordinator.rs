@@ -9,14 +9,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connect::{Conn, RESPONSE_TIMEOUT, client, connect};
+use crate::connect::{CONNECT_TIMEOUT, Conn, RESPONSE_TIMEOUT, client, connect};
+use crate::wire::{Endpoint, Replies, Writer};
 use actix::prelude::*;
 
-use crate::actors::chaos::{Chaos, SharedServer, Windows};
+use crate::actors::chaos::{Chaos, Replica, SharedServer, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector, GetProgress, Progress};
 use crate::actors::consumer::{Consumer, ConsumerFault, ConsumerSetup, Stop};
 use crate::actors::producer::{Finish as FinishProducer, Producer, ProducerSetup};
 use crate::actors::sampler::Sampler;
+use crate::actors::workers::Workers;
 use crate::clock::RunClock;
 use crate::error::{Error, Result};
 use crate::event::PayloadPool;
@@ -58,8 +60,9 @@ pub async fn execute(
     plan: &Plan,
     url: &str,
     server: Option<SharedServer>,
-    replica: Option<SharedServer>,
+    replica: Option<Replica>,
     on_progress: OnProgress,
+    workers: usize,
 ) -> Result<Measured> {
     let interrupt = watch_ctrl_c();
     let direct_url = url;
@@ -77,13 +80,21 @@ pub async fn execute(
     create_groups(plan, &mut admin, url).await?;
     // Every connection is open before the clock starts: connecting a thousand
     // actors after it would put the connect time into the first latencies.
-    let conns = open_connections(plan, &client, url).await?;
+    let workers = Workers::start(workers);
+    let mut conns = open_connections(plan, url, &workers).await?;
 
     let clock = RunClock::start();
     let collector = Collector::new(plan, clock).start();
     start_sampler(plan, admin.clone(), clock, &collector);
-    let (consumers, fault_targets) = start_consumers(plan, clock, conns.consumers, &collector);
-    let producers = start_producers(plan, clock, conns.producers, &collector);
+    let (consumers, fault_targets) = start_consumers(
+        plan,
+        clock,
+        std::mem::take(&mut conns.consumers),
+        &conns.endpoint,
+        &collector,
+        &workers,
+    );
+    let producers = start_producers(plan, clock, conns, &collector, &workers);
     let producer_targets = producers.iter().map(|p| p.clone().recipient()).collect();
     let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets, server)
         .with_proxy(proxy.clone())
@@ -131,7 +142,7 @@ pub async fn execute(
         .await
         .map_err(actor_gone)?;
     stop_proxy(proxy).await;
-    crate::actors::collector::recovery(&mut faults, &metrics.series);
+    crate::actors::collector::recovery(&mut faults, &metrics);
     for ((m, pending), drained) in metrics.groups.iter_mut().zip(pending).zip(drained) {
         m.pending_at_end = pending;
         m.drained = drained;
@@ -153,53 +164,41 @@ pub async fn execute(
 /// Each actor's own connection, opened before the run clock starts.
 struct Connections {
     /// Per group, per consumer.
-    consumers: Vec<Vec<Conn>>,
-    producers: Vec<Conn>,
+    /// Per group, per consumer.
+    consumers: Vec<Vec<(Replies, Writer)>>,
+    producers: Vec<(Replies, Writer)>,
+    endpoint: Arc<Endpoint>,
 }
 
-async fn open_connections(plan: &Plan, client: &redis::Client, url: &str) -> Result<Connections> {
+async fn open_connections(plan: &Plan, url: &str, workers: &Workers) -> Result<Connections> {
+    // Producers and consumers speak RESP themselves (see `wire`).
+    let endpoint = Arc::new(Endpoint::parse(url)?);
+    let open = {
+        let (endpoint, url) = (endpoint.clone(), url.to_string());
+        move || {
+            let (endpoint, url) = (endpoint.clone(), url.clone());
+            async move {
+                (endpoint.open(CONNECT_TIMEOUT).await).map_err(|e| {
+                    let e = redis::RedisError::from(e);
+                    Error::redis(&url, "connecting (is the server running and reachable?)", e)
+                })
+            }
+        }
+    };
     let mut consumers = Vec::with_capacity(plan.groups.len());
     for group in &plan.groups {
-        // A blocking read gets its own connection, with a timeout above BLOCK.
-        let timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
-        consumers.push(connect_many(client, url, timeout, group.consumers as usize).await?);
+        consumers.push(
+            workers
+                .open_each(group.consumers as usize, open.clone())
+                .await?,
+        );
     }
-    let producers =
-        connect_many(client, url, plan.response_timeout(), plan.producers.len()).await?;
+    let producers = workers.open_each(plan.producers.len(), open).await?;
     Ok(Connections {
         consumers,
         producers,
+        endpoint,
     })
-}
-
-/// How many connections are opened at once: one by one, a thousand actors
-/// took longer to connect than a short run lasts.
-const CONNECT_CONCURRENCY: usize = 64;
-
-/// `n` connections, opened `CONNECT_CONCURRENCY` at a time.
-async fn connect_many(
-    client: &redis::Client,
-    url: &str,
-    timeout: Duration,
-    n: usize,
-) -> Result<Vec<Conn>> {
-    let mut conns = Vec::with_capacity(n);
-    while conns.len() < n {
-        let batch = CONNECT_CONCURRENCY.min(n - conns.len());
-        let tasks: Vec<_> = (0..batch)
-            .map(|_| {
-                let (client, url) = (client.clone(), url.to_string());
-                tokio::task::spawn_local(async move { connect(&client, &url, timeout).await })
-            })
-            .collect();
-        for task in tasks {
-            let joined = task
-                .await
-                .map_err(|e| Error::Internal(format!("connecting: {e}")))?;
-            conns.push(joined?);
-        }
-    }
-    Ok(conns)
 }
 
 fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector: &Addr<Collector>) {
@@ -221,25 +220,34 @@ fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector: &Addr<Coll
 fn start_consumers(
     plan: &Plan,
     clock: RunClock,
-    conns: Vec<Vec<Conn>>,
+    conns: Vec<Vec<(Replies, Writer)>>,
+    endpoint: &Arc<Endpoint>,
     collector: &Addr<Collector>,
+    workers: &Workers,
 ) -> (Vec<Addr<Consumer>>, Vec<Vec<Recipient<ConsumerFault>>>) {
     let mut consumers = Vec::new();
     let mut targets = Vec::new();
     for (group, conns) in plan.groups.iter().zip(conns) {
         let group = Arc::new(group.clone());
+        // A blocking read is not a dead connection: the timeout allows for BLOCK.
+        let response_timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
         let mut group_targets = Vec::new();
         for (index, conn) in (0..).zip(conns) {
             let setup = ConsumerSetup {
                 index,
                 stream_key: plan.streams[group.stream].key.clone(),
                 conn,
+                endpoint: endpoint.clone(),
+                response_timeout,
                 clock,
                 measure_from: plan.warmup,
                 collector: collector.clone().recipient(),
                 ledger: collector.clone().recipient(),
             };
-            let consumer = Consumer::new(group.clone(), setup).start();
+            let group = group.clone();
+            let consumer = Consumer::start_in_arbiter(&workers.of(index as usize), move |_| {
+                Consumer::new(group, setup)
+            });
             group_targets.push(consumer.clone().recipient());
             consumers.push(consumer);
         }
@@ -251,8 +259,9 @@ fn start_consumers(
 fn start_producers(
     plan: &Plan,
     clock: RunClock,
-    conns: Vec<Conn>,
+    conns: Connections,
     collector: &Addr<Collector>,
+    workers: &Workers,
 ) -> Vec<Addr<Producer>> {
     let max_size = plan
         .producers
@@ -261,20 +270,23 @@ fn start_producers(
         .max()
         .unwrap_or(0);
     let payloads = Arc::new(PayloadPool::new(plan.scenario.seed, max_size));
-    (plan.producers.iter().zip(conns))
-        .map(|(p, conn)| {
+    (plan.producers.iter().zip(conns.producers).enumerate())
+        .map(|(i, (p, conn))| {
             let stream = &plan.streams[p.stream];
             let setup = ProducerSetup {
                 stream_key: stream.key.clone(),
                 trim: stream.trim,
                 conn,
+                endpoint: conns.endpoint.clone(),
+                response_timeout: plan.response_timeout(),
                 clock,
                 end: plan.duration,
                 measure_from: plan.warmup,
                 payloads: payloads.clone(),
                 collector: collector.clone().recipient(),
             };
-            Producer::new(p.clone(), setup).start()
+            let p = p.clone();
+            Producer::start_in_arbiter(&workers.of(i), move |_| Producer::new(p, setup))
         })
         .collect()
 }

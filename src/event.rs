@@ -64,7 +64,7 @@ impl Header {
 
 // Hand-rolled rather than `write!`: this runs once per produced event and the
 // formatting machinery costs several times more than the digits themselves.
-fn push_decimal(buf: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn push_decimal(buf: &mut Vec<u8>, mut value: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {

@@ -12,6 +12,8 @@
 //! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
 //! - [`clock`]: the run-wide clock every latency is measured on.
 //! - [`connect`]: connections to Redis: TCP_NODELAY, timeouts, reconnection.
+//! - [`wire`]: the producers' lean RESP client (commands encoded into one buffer,
+//!   replies scanned in place), for the XADD hot path.
 //! - [`event`]: how an event travels through a stream (producer id, sequence, intended time).
 //! - [`actors`]: the actix actors that do the work: producers, consumers, sampler,
 //!   collector, and the chaos actor that plays a drill's fault timeline.
@@ -42,6 +44,7 @@ pub mod runner;
 pub mod scenario;
 pub mod server;
 pub mod verify;
+pub mod wire;
 
 pub use cli::{Cli, run};
 pub use error::{Error, Result};

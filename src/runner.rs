@@ -1,16 +1,19 @@
-//! One whole run: pick the Redis (start a managed server or use the given
-//! URL), run the coordinator inside an actix System, then build the summary,
-//! judge the SLOs and write the report directory. Tests call this directly.
+//! One whole run: pick the Redis (start a managed server, with a replica if
+//! asked, or use the given URL), run the coordinator inside an actix System,
+//! then build the summary, judge the SLOs and write the report directory.
+//! Tests call this directly.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::actors::chaos::Replica;
 use crate::actors::collector::Progress;
 use crate::coordinator::{self, Measured};
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{Plan, derive_seed};
+use crate::proxy::ThreadedProxy;
 use crate::report::{self, RedisInfo, Summary, SummaryContext};
 use crate::scenario::{RedisMode, Scenario};
 use crate::server::{RedisServer, ServerConfig};
@@ -20,6 +23,8 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     /// Called once per interval with live figures (the CLI prints a line).
     pub on_progress: Option<ProgressSink>,
+    /// Threads producers and consumers run on (1: the coordinator's own).
+    pub workers: usize,
 }
 
 /// Receives the live figures once per interval.
@@ -44,9 +49,12 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
         RedisMode::External => (None, plan.redis.url.clone().unwrap_or_default()),
     };
 
-    let replica = match (&server, plan.redis.replica) {
-        (Some(primary), true) => Some(Arc::new(Mutex::new(start_replica(&plan, primary)?))),
-        _ => None,
+    let (replica, link) = match (&server, plan.redis.replica) {
+        (Some(primary), true) => {
+            let (replica, link) = start_replica(&plan, primary)?;
+            (Some(replica), link)
+        }
+        _ => (None, None),
     };
 
     let on_progress: coordinator::OnProgress = match options.on_progress {
@@ -55,8 +63,15 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     };
     let system = actix::System::new();
     let measured = system.block_on(async {
-        let measured =
-            coordinator::execute(&plan, &url, server.clone(), replica.clone(), on_progress).await;
+        let measured = coordinator::execute(
+            &plan,
+            &url,
+            server.clone(),
+            replica.clone(),
+            on_progress,
+            options.workers,
+        )
+        .await;
         if server.is_none() {
             // Never leave our keys behind on someone else's server.
             coordinator::delete_run_keys(&plan, &url).await;
@@ -65,6 +80,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     })?;
     drop(server);
     drop(replica);
+    drop(link);
 
     let summary = summarize(&plan, &url, &measured);
     report::write_run(&dir, &summary, &measured.metrics.series)?;
@@ -74,17 +90,44 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
 /// How long a new replica may take to finish its first sync with the primary.
 const REPLICA_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Seed kind of the replication link proxy's jitter draws (see `derive_seed`).
+const LINK_SEED_KIND: u64 = 7;
+
 /// `[redis] replica = true`: a second managed server, same settings, following
-/// the primary; the run starts once it is in sync, so it measures replication
-/// and not the initial full sync.
-fn start_replica(plan: &Plan, primary: &Arc<Mutex<RedisServer>>) -> Result<RedisServer> {
+/// the primary; the run starts once it is in sync and a write reaches it, so
+/// it measures replication and not the initial full sync. When a network fault targets the
+/// replication link, the replica follows the primary through a fault proxy of
+/// its own, on its own thread: it must forward the initial sync, which is
+/// waited for here, before the run's actix System exists.
+fn start_replica(
+    plan: &Plan,
+    primary: &Arc<Mutex<RedisServer>>,
+) -> Result<(Replica, Option<ThreadedProxy>)> {
     let port = primary
         .lock()
         .map_err(|_| Error::Internal("server lock poisoned".into()))?
         .port();
-    let replica = RedisServer::start(ServerConfig::from_scenario(&plan.redis).replica_of(port))?;
+    let link = match plan.has_replication_faults() {
+        true => Some(ThreadedProxy::start(
+            "replication-link",
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)),
+            derive_seed(plan.scenario.seed, LINK_SEED_KIND, 0, 0),
+        )?),
+        false => None,
+    };
+    let follows = link.as_ref().map_or(port, |l| l.proxy().addr().port());
+    // The primary's settings, DEBUG included: after a failover the replica
+    // is the server that server faults act on.
+    let replica = RedisServer::start(server_config(plan).replica_of(follows))?;
     replica.wait_in_sync(REPLICA_SYNC_TIMEOUT)?;
-    Ok(replica)
+    (primary.lock())
+        .map_err(|_| Error::Internal("server lock poisoned".into()))?
+        .wait_replicating(REPLICA_SYNC_TIMEOUT)?;
+    let replica = Replica {
+        server: Arc::new(Mutex::new(replica)),
+        link: link.as_ref().map(|l| l.proxy().clone()),
+    };
+    Ok((replica, link))
 }
 
 fn summarize(plan: &Plan, url: &str, m: &Measured) -> Summary {
@@ -113,7 +156,13 @@ fn summarize(plan: &Plan, url: &str, m: &Measured) -> Summary {
 /// The managed server's settings; a debug_sleep drill needs DEBUG, which
 /// Redis 7 refuses unless `enable-debug-command` allows it.
 fn server_config(plan: &Plan) -> ServerConfig {
-    let config = ServerConfig::from_scenario(&plan.redis);
+    let mut config = ServerConfig::from_scenario(&plan.redis);
+    if plan.redis.replica {
+        // A primary waits 5 s (the default) for more replicas before a
+        // diskless full sync; the run would wait with it. Before the
+        // scenario's own `config` lines, so they can set it back.
+        config.extra.insert(0, "repl-diskless-sync-delay 0".into());
+    }
     let sleeps = (plan.faults.iter())
         .any(|f| matches!(f.action, crate::plan::FaultAction::DebugSleep { .. }));
     match sleeps {

@@ -3,11 +3,13 @@
 //! server process (SIGKILL, then a restart from the same data directory, on a
 //! blocking thread so the actors keep measuring meanwhile); network faults
 //! set and clear toxics on the fault proxy every harness connection goes
-//! through; freeze, graceful restart, CLIENT KILL/PAUSE and DEBUG SLEEP act
-//! on the server or on a connection of their own; a failover kills the
-//! primary, promotes the replica and moves the proxy to it; a producer crash
-//! goes to the producer as a `ProducerFault`. It records when each fault
-//! was active for the report.
+//! through, or on the replication link's own proxy (`link = "replication"`);
+//! freeze, graceful restart, CLIENT KILL/PAUSE and DEBUG SLEEP act on the
+//! server or on a connection of their own; a failover kills the primary,
+//! promotes the replica and moves the proxy to it, and from then on every
+//! server fault acts on the promoted replica; a producer crash goes to the
+//! producer as a `ProducerFault`. It records when each fault was active for
+//! the report.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,28 +22,45 @@ use crate::clock::RunClock;
 use crate::plan::{FaultAction, FaultPlan};
 use crate::proxy::{FaultProxy, Latency, Toxics};
 use crate::report::FaultWindow;
+use crate::scenario::Link;
 use crate::server::RedisServer;
 
 /// The managed server, shared with the runner that started it.
 pub type SharedServer = Arc<Mutex<RedisServer>>;
+
+/// The managed replica a failover promotes, and the proxy its replication
+/// link goes through when a network fault targets that link.
+#[derive(Clone, Debug)]
+pub struct Replica {
+    pub server: SharedServer,
+    pub link: Option<Arc<FaultProxy>>,
+}
 
 pub struct Chaos {
     clock: RunClock,
     faults: Vec<FaultPlan>,
     /// Consumers by group, then index.
     consumers: Vec<Vec<Recipient<ConsumerFault>>>,
+    /// The managed primary: the one started first, the promoted replica
+    /// after a failover.
     server: Option<SharedServer>,
     /// The proxy of a run with network faults.
     proxy: Option<Arc<FaultProxy>>,
-    /// Redis itself (not through the proxy), for CLIENT KILL, CLIENT PAUSE
-    /// and DEBUG SLEEP, each sent on a connection of its own.
+    /// The primary itself (not through the proxy), for CLIENT KILL, CLIENT
+    /// PAUSE and DEBUG SLEEP, each sent on a connection of its own; the
+    /// promoted replica's after a failover.
     url: Option<String>,
-    /// The toxics in force: one of each kind, so overlapping faults of
-    /// different kinds combine and each one's end clears only its own.
+    /// The toxics in force on the clients' proxy: one of each kind, so
+    /// overlapping faults of different kinds combine and each one's end
+    /// clears only its own.
     toxics: Toxics,
+    /// The same for the replication link's proxy.
+    link_toxics: Toxics,
     windows: Vec<FaultWindow>,
-    /// The managed replica a failover promotes.
+    /// The managed replica a failover promotes (gone once promoted).
     replica: Option<SharedServer>,
+    /// The proxy the replica's link to its primary goes through.
+    replication_link: Option<Arc<FaultProxy>>,
     /// Producers by id, for crash_producer.
     producers: Vec<Recipient<ProducerFault>>,
 }
@@ -61,19 +80,23 @@ impl Chaos {
             proxy: None,
             url: None,
             toxics: Toxics::default(),
+            link_toxics: Toxics::default(),
             windows: Vec::new(),
             replica: None,
+            replication_link: None,
             producers: Vec::new(),
         }
     }
 
-    /// The replica `failover` promotes, and the producers `crash_producer` targets.
+    /// The replica `failover` promotes (and its link's proxy, which
+    /// replication-link faults act on), and the producers `crash_producer` targets.
     pub fn with_failover_targets(
         mut self,
-        replica: Option<SharedServer>,
+        replica: Option<Replica>,
         producers: Vec<Recipient<ProducerFault>>,
     ) -> Chaos {
-        self.replica = replica;
+        self.replication_link = replica.as_ref().and_then(|r| r.link.clone());
+        self.replica = replica.map(|r| r.server);
         self.producers = producers;
         self
     }
@@ -166,7 +189,7 @@ impl Chaos {
                 }
             }
             FaultAction::NetworkReset => {
-                if let Some(proxy) = &self.proxy {
+                if let Some(proxy) = self.proxy_of(fault.link) {
                     proxy.reset_all();
                     let window = self.open(&fault.label);
                     self.close(window);
@@ -178,15 +201,15 @@ impl Chaos {
                 duration,
             } => {
                 let latency = Some(Latency { delay, jitter });
-                self.network(&fault.label, duration, ctx, move |t| t.latency = latency);
+                self.network(&fault, duration, ctx, move |t| t.latency = latency);
             }
             FaultAction::NetworkBlackhole { duration } => {
-                self.network(&fault.label, duration, ctx, |t| t.blackhole = true)
+                self.network(&fault, duration, ctx, |t| t.blackhole = true)
             }
             FaultAction::NetworkBandwidth {
                 bytes_per_s,
                 duration,
-            } => self.network(&fault.label, duration, ctx, move |t| {
+            } => self.network(&fault, duration, ctx, move |t| {
                 t.bandwidth_bytes_per_s = Some(bytes_per_s)
             }),
             FaultAction::FreezeRedis { duration } => self.server_ops(
@@ -275,18 +298,20 @@ impl Chaos {
                 .map_err(|e| e.to_string())?;
             cmd.query_async::<redis::Value>(&mut conn)
                 .await
-                .map(drop)
                 .map_err(|e| format!("{e}"))
         };
-        ctx.spawn(
-            request
-                .into_actor(self)
-                .map(move |outcome, act, _| match (lasts, outcome) {
-                    (None, outcome) => act.close_with(window, outcome),
-                    (Some(_), Err(e)) => act.name_failure(window, &e),
-                    (Some(_), Ok(())) => {}
-                }),
-        );
+        ctx.spawn(request.into_actor(self).map(move |outcome, act, _| {
+            // CLIENT KILL answers how many connections it closed: the window
+            // says so, so a kill that hit nothing (or another server) shows.
+            if let Ok(redis::Value::Int(n)) = outcome {
+                act.windows[window].name += &format!(" ({n} killed)");
+            }
+            match (lasts, outcome.map(drop)) {
+                (None, outcome) => act.close_with(window, outcome),
+                (Some(_), Err(e)) => act.name_failure(window, &e),
+                (Some(_), Ok(())) => {}
+            }
+        }));
         if let Some(lasts) = lasts {
             ctx.run_later(lasts, move |act, _| act.close(window));
         }
@@ -318,24 +343,42 @@ impl Chaos {
         w.name = format!("{} (failed: {problem})", w.name);
     }
 
-    /// Applies one toxic for `duration`, then takes that toxic (only) off again.
+    /// The proxy a network fault on `link` acts on.
+    fn proxy_of(&self, link: Link) -> Option<Arc<FaultProxy>> {
+        match link {
+            Link::Clients => self.proxy.clone(),
+            Link::Replication => self.replication_link.clone(),
+        }
+    }
+
+    fn toxics_of(&mut self, link: Link) -> &mut Toxics {
+        match link {
+            Link::Clients => &mut self.toxics,
+            Link::Replication => &mut self.link_toxics,
+        }
+    }
+
+    /// Applies one toxic to the fault's link for `duration`, then takes that
+    /// toxic (only) off again.
     fn network(
         &mut self,
-        label: &str,
+        fault: &FaultPlan,
         duration: Duration,
         ctx: &mut Context<Self>,
         apply: impl Fn(&mut Toxics),
     ) {
-        let Some(proxy) = self.proxy.clone() else {
+        let link = fault.link;
+        let Some(proxy) = self.proxy_of(link) else {
             return;
         };
         let mut toxic = Toxics::default();
         apply(&mut toxic);
-        apply(&mut self.toxics);
-        proxy.set(self.toxics.clone());
-        let window = self.open(label);
+        let toxics = self.toxics_of(link);
+        apply(toxics);
+        proxy.set(toxics.clone());
+        let window = self.open(&fault.label);
         ctx.run_later(duration, move |act, _| {
-            let t = &mut act.toxics;
+            let t = act.toxics_of(link);
             if toxic.latency.is_some() {
                 t.latency = None;
             }
@@ -343,7 +386,7 @@ impl Chaos {
                 t.bandwidth_bytes_per_s = None;
             }
             t.blackhole &= !toxic.blackhole;
-            proxy.set(act.toxics.clone());
+            proxy.set(t.clone());
             act.close(window);
         });
     }
@@ -374,14 +417,19 @@ impl Chaos {
     /// SIGKILL the primary, promote the replica (REPLICAOF NO ONE) and point
     /// the proxy, the harness's only address for Redis, at it; connections
     /// still open are reset so every ConnectionManager reconnects there.
-    /// The window ends when the replica has accepted the promotion.
+    /// The window ends when the replica has accepted the promotion. From
+    /// the start of the window on, server faults (kill, freeze, restart,
+    /// CLIENT KILL/PAUSE, DEBUG SLEEP) act on the replica: the old primary
+    /// is dead, and the replica is the primary once the promotion is done.
     fn failover(&mut self, label: &str, ctx: &mut Context<Self>) {
-        let (Some(primary), Some(replica)) = (self.server.clone(), self.replica.clone()) else {
+        let (Some(primary), Some(replica)) = (self.server.clone(), self.replica.take()) else {
             return;
         };
-        let Ok(port) = replica.lock().map(|r| r.port()) else {
+        let Ok((port, url)) = replica.lock().map(|r| (r.port(), r.url())) else {
             return;
         };
+        self.server = Some(replica.clone());
+        self.url = Some(url);
         let proxy = self.proxy.clone();
         let window = self.open(label);
         let promote = async move {

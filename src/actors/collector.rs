@@ -1,7 +1,9 @@
 //! Collector actor: where every measurement ends up. Merges the per-interval
 //! reports of producers and consumers into run totals (per phase) and the time
-//! series, keeps the per-group ledgers up to date batch by batch, answers the
-//! progress line, and at `Finish` hands the coordinator the run's metrics.
+//! series, keeps the per-group ledgers and in-flight events up to date batch
+//! by batch, keeps the producers' write stalls when the run has faults,
+//! answers the progress line, and at `Finish` hands the coordinator the run's
+//! metrics. `recovery` then turns them into each fault's recovery figures.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +12,8 @@ use actix::prelude::*;
 use super::{ConsumeReport, LedgerBatch, LedgerEvent, ProduceReport, SampleReport};
 use crate::clock::RunClock;
 use crate::metrics::{
-    ConsumeStats, GroupLedger, GroupMetrics, Merge, Phased, ProduceLedger, ProduceStats,
-    RunMetrics, Sample, Series,
+    ConsumeStats, GroupLedger, GroupMetrics, InFlight, InFlightAtFault, Merge, Phased,
+    ProduceLedger, ProduceStats, RunMetrics, Sample, Series, WriteStalls,
 };
 use crate::plan::Plan;
 use crate::report::FaultWindow;
@@ -29,6 +31,11 @@ pub struct Collector {
     produce: Phased<ProduceStats>,
     groups: Vec<GroupMetrics>,
     ledgers: Vec<GroupLedger>,
+    /// Per group, events delivered and not processed yet.
+    in_flight: Vec<InFlight>,
+    /// Producers' waits for acknowledgements; only kept when the run has
+    /// faults to measure them against.
+    write_stalls: Option<WriteStalls>,
     series: Series,
     /// Target rate of each interval, from the plan.
     target_at: Box<dyn Fn(u32) -> f64>,
@@ -56,6 +63,11 @@ impl Collector {
             })
             .collect::<Vec<_>>();
         let plan_for_target = plan.clone();
+        let mut fault_starts_ns: Vec<u64> = (plan.faults.iter())
+            .map(|f| f.at.as_nanos() as u64)
+            .collect();
+        fault_starts_ns.sort_unstable();
+        fault_starts_ns.dedup();
         Collector {
             clock,
             producer_streams: plan.producers.iter().map(|p| p.stream).collect(),
@@ -66,6 +78,10 @@ impl Collector {
                 .iter()
                 .map(|_| GroupLedger::new(plan.producers.len()))
                 .collect(),
+            in_flight: (plan.groups.iter())
+                .map(|_| InFlight::new(&fault_starts_ns))
+                .collect(),
+            write_stalls: (!plan.faults.is_empty()).then(|| WriteStalls::new(plan.producers.len())),
             series: Series::new(groups.iter().map(|g| g.name.clone()).collect()),
             groups,
             target_at: Box::new(move |i| plan_for_target.target_rate_at(i as f64 + 0.5)),
@@ -93,6 +109,9 @@ impl Handler<ProduceReport> for Collector {
     type Result = ();
 
     fn handle(&mut self, r: ProduceReport, _: &mut Context<Self>) {
+        if let Some(stalls) = &mut self.write_stalls {
+            stalls.add(r.stalls);
+        }
         self.produce.merge(&r.stats);
         let all = r.stats.merged();
         self.series
@@ -120,17 +139,31 @@ impl Handler<LedgerBatch> for Collector {
     type Result = ();
 
     fn handle(&mut self, b: LedgerBatch, _: &mut Context<Self>) {
-        let Some(ledger) = self.ledgers.get_mut(b.group) else {
+        let (Some(ledger), Some(flights)) = (
+            self.ledgers.get_mut(b.group),
+            self.in_flight.get_mut(b.group),
+        ) else {
             return;
         };
-        let record = match b.what {
-            LedgerEvent::Delivered => GroupLedger::delivered,
-            LedgerEvent::Redelivered => GroupLedger::redelivered,
-            LedgerEvent::Processed => GroupLedger::processed,
-            LedgerEvent::DeadLettered => GroupLedger::dead_lettered,
-        };
-        for key in b.keys {
-            record(ledger, key);
+        let (at_ns, asked_ns) = (b.at_ns, b.read_sent_ns);
+        // One loop per kind: this runs for every event the run processes.
+        match b.what {
+            LedgerEvent::Delivered => b.keys.into_iter().for_each(|key| {
+                ledger.delivered(key);
+                flights.delivered(key, asked_ns, at_ns);
+            }),
+            LedgerEvent::Redelivered => b.keys.into_iter().for_each(|key| {
+                flights.redelivered(key, ledger.was_processed(key));
+                ledger.redelivered(key);
+            }),
+            LedgerEvent::Processed => b.keys.into_iter().for_each(|key| {
+                ledger.processed(key);
+                flights.processed(key, at_ns);
+            }),
+            LedgerEvent::DeadLettered => b.keys.into_iter().for_each(|key| {
+                ledger.dead_lettered(key);
+                flights.dead_lettered(key, at_ns);
+            }),
         }
         for _ in 0..b.unparsable {
             ledger.unparsable();
@@ -225,6 +258,23 @@ impl Handler<Finish> for Collector {
     type Result = MessageResult<Finish>;
 
     fn handle(&mut self, f: Finish, ctx: &mut Context<Self>) -> Self::Result {
+        let mut in_flight_at_faults: Vec<InFlightAtFault> = Vec::new();
+        for (group, flights) in self
+            .groups
+            .iter_mut()
+            .zip(std::mem::take(&mut self.in_flight))
+        {
+            let (redelivery, faults) = flights.finish();
+            group.redelivery = redelivery;
+            if in_flight_at_faults.is_empty() {
+                in_flight_at_faults = faults;
+            } else {
+                in_flight_at_faults
+                    .iter_mut()
+                    .zip(&faults)
+                    .for_each(|(a, b)| a.combine(b));
+            }
+        }
         for (g, (group, ledger)) in self.groups.iter_mut().zip(&mut self.ledgers).enumerate() {
             if let Some(marks) = f.marks.get(g) {
                 marks.unread.iter().for_each(|&k| ledger.unread(k));
@@ -243,6 +293,8 @@ impl Handler<Finish> for Collector {
             produce: std::mem::take(&mut self.produce),
             groups: std::mem::take(&mut self.groups),
             series: std::mem::take(&mut self.series),
+            write_stalls: self.write_stalls.take().unwrap_or_default(),
+            in_flight_at_faults,
         })
     }
 }
@@ -253,21 +305,41 @@ const LAG_BASELINE_S: f64 = 3.0;
 /// more) counts as recovered: a reading catches entries in flight, so lag jitters.
 const LAG_SLACK_EVENTS: u64 = 10;
 
-/// Fills each window's recovery figures from the finished time series.
+/// How far a window's start may lie from its planned `at` and still be
+/// that fault (the chaos actor opens a window as it applies the fault).
+const PLANNED_START_SLACK_NS: u64 = 1_000_000_000;
+
+/// Fills each window's recovery figures from what the run measured.
 ///
-/// `first_ack_after_s`: acknowledged XADDs are counted per one-second
-/// interval (by reply time), so the figure is the start of the first interval
-/// ending after the fault with an ack in it, less the fault's end, at least 0:
-/// a lower bound within 1 s ("0" means within the same second).
+/// From the time series: `first_ack_after_s`: acknowledged XADDs are counted
+/// per one-second interval (by reply time), so the figure is the start of the
+/// first interval ending after the fault with an ack in it, less the fault's
+/// end, at least 0: a lower bound within 1 s ("0" means within the same second).
 /// `lag_recovered_after_s`: the first sampler reading at or after the end
 /// with every group's lag back at its level in the `LAG_BASELINE_S` before
 /// the fault, less the end (the sampler reads once a second).
-pub fn recovery(windows: &mut [FaultWindow], series: &Series) {
+///
+/// From the producers' stalls (`metrics::stalls`), counted from the start:
+/// `first_write_after_s` and `all_writes_after_s`. From the groups' in-flight
+/// events (`metrics::inflight`) at the fault's planned start:
+/// `in_flight_at_start` and `recovered_after_s` (from `start_s`, at least 0).
+pub fn recovery(windows: &mut [FaultWindow], metrics: &RunMetrics) {
+    let series = &metrics.series;
     for w in windows {
         w.first_ack_after_s = (series.rows())
             .find(|r| f64::from(r.interval) + 1.0 > w.end_s && r.produce.acked > 0)
             .map(|r| (f64::from(r.interval) - w.end_s).max(0.0));
         w.lag_recovered_after_s = lag_recovered(w, series);
+        let start_ns = (w.start_s.max(0.0) * 1e9) as u64;
+        (w.first_write_after_s, w.all_writes_after_s) =
+            metrics.write_stalls.resumed_after_s(start_ns);
+        let planned = (metrics.in_flight_at_faults.iter())
+            .filter(|f| f.start_ns.abs_diff(start_ns) <= PLANNED_START_SLACK_NS)
+            .min_by_key(|f| f.start_ns.abs_diff(start_ns));
+        w.in_flight_at_start = planned.map(|f| f.events);
+        w.recovered_after_s = planned
+            .filter(|f| f.never_done == 0)
+            .map(|f| (f.last_done_ns as f64 / 1e9 - w.start_s).max(0.0));
     }
 }
 
@@ -300,7 +372,7 @@ mod tests {
     use super::*;
     use crate::metrics::GroupSample;
 
-    fn series(acked: &[u64], lag: &[u64]) -> Series {
+    fn series(acked: &[u64], lag: &[u64]) -> RunMetrics {
         let mut series = Series::new(vec!["g".into()]);
         for (i, &a) in acked.iter().enumerate() {
             let stats = ProduceStats {
@@ -324,7 +396,10 @@ mod tests {
             );
         }
         series.finish();
-        series
+        RunMetrics {
+            series,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -339,6 +414,7 @@ mod tests {
         }];
         recovery(&mut w, &s);
         assert!((w[0].first_ack_after_s.unwrap() - 0.8).abs() < 1e-9);
+        assert_eq!(w[0].first_write_after_s, None, "no producers: no stalls");
         // Baseline 4 (+10 slack): back at the reading of 6.5 s.
         assert!((w[0].lag_recovered_after_s.unwrap() - 2.3).abs() < 1e-9);
         // Acks in the interval holding the end count from the end itself.
@@ -359,6 +435,61 @@ mod tests {
         recovery(&mut w, &stuck);
         assert_eq!(
             (w[0].first_ack_after_s, w[0].lag_recovered_after_s),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn writes_and_in_flight_events_are_timed_from_the_start() {
+        const MS: u64 = 1_000_000;
+        let mut m = series(&[5; 8], &[0; 8]);
+        m.write_stalls = WriteStalls::new(2);
+        let stall = |since_ms, resumed_ms: Option<u64>| crate::metrics::stalls::AckStall {
+            since_ns: since_ms * MS,
+            resumed_ns: resumed_ms.map(|r| r * MS),
+        };
+        m.write_stalls.add(crate::metrics::StallReport {
+            producer: 0,
+            closed: vec![stall(1_999, Some(2_300))],
+            open_since_ns: None,
+        });
+        m.write_stalls.add(crate::metrics::StallReport {
+            producer: 1,
+            closed: vec![stall(2_001, Some(3_000))],
+            open_since_ns: None,
+        });
+        // Planned at 2 s: three events were in flight, the last done at 2.75 s.
+        m.in_flight_at_faults = vec![InFlightAtFault {
+            start_ns: 2_000 * MS,
+            events: 3,
+            last_done_ns: 2_750 * MS,
+            never_done: 0,
+        }];
+        let mut w = [FaultWindow {
+            name: "crash_consumer g/0".into(),
+            start_s: 2.0005,
+            end_s: 6.0,
+            ..Default::default()
+        }];
+        recovery(&mut w, &m);
+        let near = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-6);
+        assert!(near(w[0].first_write_after_s, 0.2995), "{w:?}");
+        assert!(near(w[0].all_writes_after_s, 0.9995), "{w:?}");
+        assert_eq!(w[0].in_flight_at_start, Some(3));
+        assert!(near(w[0].recovered_after_s, 0.7495), "{w:?}");
+        // Something never done: no recovery; a window far from any planned start: unknown.
+        m.in_flight_at_faults[0].never_done = 1;
+        let mut late = [
+            w[0].clone(),
+            FaultWindow {
+                start_s: 4.0,
+                ..w[0].clone()
+            },
+        ];
+        recovery(&mut late, &m);
+        assert_eq!(late[0].recovered_after_s, None);
+        assert_eq!(
+            (late[1].in_flight_at_start, late[1].recovered_after_s),
             (None, None)
         );
     }

@@ -16,20 +16,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::connect::Conn;
 use actix::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use redis::Value;
+use std::io;
 use tokio::sync::watch;
 
 use super::reads::{self, Read};
+use super::timer::Timer;
 use super::{ConsumeReport, LedgerBatch, LedgerEvent, every_interval};
 use crate::clock::RunClock;
 use crate::event::{Entry, Header};
 use crate::metrics::{ConsumeStats, EventKey, Phase, Phased};
 use crate::plan::{GroupPlan, derive_seed};
 use crate::scenario::AckMode;
+use crate::wire::{self, Endpoint, Raw, Replies, Session, Writer, resp};
 
 /// Pause before reading again after a failed read, so a dead Redis is not hammered.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
@@ -40,7 +42,7 @@ pub struct Consumer {
     group: Arc<GroupPlan>,
     name: String,
     stream_key: String,
-    conn: Conn,
+    conn: Session,
     clock: RunClock,
     rng: SmallRng,
     measure_from_ns: u64,
@@ -58,6 +60,8 @@ pub struct Consumer {
     /// Redis, which will deliver to this consumer's PEL either way, and the
     /// ledger should see that delivery.
     read_in_flight: bool,
+    /// When the last read was sent: its entries were delivered after this.
+    read_sent_ns: u64,
     crashed: bool,
     stalled_until_ns: u64,
     /// A restarted consumer first works through its own PEL, from this id on;
@@ -65,13 +69,21 @@ pub struct Consumer {
     own_pending_after: Option<String>,
     claim_cursor: String,
     next_claim_ns: u64,
+    /// The timerfd that times each batch's simulated processing.
+    timer: Timer,
+    /// The processed batch's XACK, sent with the next read.
+    pending_ack: Option<Vec<u8>>,
 }
 
 pub struct ConsumerSetup {
     pub index: u32,
     pub stream_key: String,
-    /// A connection of its own, with a response timeout longer than BLOCK.
-    pub conn: Conn,
+    /// A connection of its own, opened before the run clock started.
+    pub conn: (Replies, Writer),
+    /// Where to reconnect after losing it.
+    pub endpoint: Arc<Endpoint>,
+    /// Longer than BLOCK: a blocking read is not a dead connection.
+    pub response_timeout: Duration,
     pub clock: RunClock,
     pub measure_from: Duration,
     pub collector: Recipient<ConsumeReport>,
@@ -99,7 +111,7 @@ impl Consumer {
             rng: SmallRng::seed_from_u64(derive_seed(group.seed, 3, setup.index as u64, 0)),
             name: format!("c{}", setup.index),
             stream_key: setup.stream_key,
-            conn: setup.conn,
+            conn: Session::new(setup.endpoint, Some(setup.conn), setup.response_timeout),
             clock: setup.clock,
             measure_from_ns: setup.measure_from.as_nanos() as u64,
             stats: Phased::default(),
@@ -110,11 +122,14 @@ impl Consumer {
             idle: watch::channel(false).0,
             in_flight: None,
             read_in_flight: false,
+            read_sent_ns: 0,
             crashed: false,
             stalled_until_ns: 0,
             own_pending_after: None,
             claim_cursor: CURSOR_START.to_string(),
             next_claim_ns: 0,
+            timer: Timer::new(),
+            pending_ack: None,
             group,
         }
     }
@@ -145,6 +160,12 @@ impl Consumer {
     fn poll(&mut self, ctx: &mut Context<Self>) {
         self.reading = true;
         self.in_flight = None;
+        let reads_now =
+            !self.stopping && !self.crashed && self.clock.now_ns() >= self.stalled_until_ns;
+        if !reads_now && let Some(ack) = self.pending_ack.take() {
+            // No read to carry it: the acknowledgement goes out alone.
+            return self.acknowledge(ack, ctx);
+        }
         if self.stopping {
             self.idle.send_replace(true);
             return;
@@ -159,24 +180,54 @@ impl Consumer {
             return;
         }
         let read = self.next_read(now_ns);
-        let cmd = reads::command(&read, &self.group, &self.name, &self.stream_key);
-        let mut conn = self.conn.clone();
-        let request = async move { cmd.query_async::<Value>(&mut conn).await };
-        let handle = ctx.spawn(
-            request
-                .into_actor(self)
-                .map(move |reply, act, ctx| act.on_read(read, reply, ctx)),
+        // The last batch's XACK rides in front of the next read: one write
+        // and one round trip per batch instead of two.
+        let mut packed = self.pending_ack.take().unwrap_or_default();
+        let at = usize::from(!packed.is_empty());
+        packed.extend(
+            reads::command(&read, &self.group, &self.name, &self.stream_key).get_packed_command(),
         );
+        let conn = self.conn.clone();
+        let request = async move { conn.call(packed, at + 1).await };
+        self.read_in_flight = true;
+        self.read_sent_ns = now_ns;
+        let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
+            act.read_in_flight = false;
+            if at == 1 {
+                act.on_acked(reply.as_ref().ok().map(|raw| raw.value(0)));
+            }
+            act.on_read(read, reply, at, ctx)
+        }));
         self.in_flight = Some(handle);
     }
 
-    fn on_read(&mut self, read: Read, reply: redis::RedisResult<Value>, ctx: &mut Context<Self>) {
+    /// `reply` holds the read's reply at index `at`.
+    fn on_read(&mut self, read: Read, reply: io::Result<Raw>, at: usize, ctx: &mut Context<Self>) {
         let received_ns = self.clock.now_ns();
         let reply = match reply {
             Ok(reply) => reply,
-            Err(e) => return self.on_read_error(&e, ctx),
+            Err(_) => return self.on_read_error(None, ctx),
         };
-        let batch = reads::parse(&read, reply);
+        if let Some(message) = reply.error(at) {
+            return self.on_read_error(Some(&message), ctx);
+        }
+        // New entries, the hot path, are scanned in place; the rare reads
+        // go through redis-rs's parser.
+        let batch = match &read {
+            Read::New => {
+                wire::entries::parse_xreadgroup(reply.bytes(at)).map(|entries| reads::Batch {
+                    entries,
+                    cursor: None,
+                    fields: Vec::new(),
+                })
+            }
+            _ => (reply.value(at))
+                .map(|value| reads::parse(&read, value))
+                .map_err(|e| e.to_string()),
+        };
+        let Ok(batch) = batch else {
+            return self.on_read_error(None, ctx);
+        };
         match &read {
             Read::OwnPending { .. } => {
                 self.own_pending_after = batch
@@ -229,12 +280,17 @@ impl Consumer {
         received_ns: u64,
         ctx: &mut Context<Self>,
     ) {
-        let pipe = reads::delivery_counts(&self.group, &self.stream_key, &batch.entries);
-        let mut conn = self.conn.clone();
-        let request = async move { pipe.query_async::<Vec<Value>>(&mut conn).await };
+        let packed = reads::delivery_counts(&self.group, &self.stream_key, &batch.entries)
+            .get_packed_pipeline();
+        let (conn, n) = (self.conn.clone(), batch.entries.len());
+        let request = async move { conn.call(packed, n).await };
         let handle = ctx.spawn(request.into_actor(self).map(move |counts, act, ctx| {
             let counts = match counts {
-                Ok(replies) => reads::parse_delivery_counts(replies),
+                Ok(raw) => reads::parse_delivery_counts(
+                    (0..raw.len())
+                        .map(|i| raw.value(i).unwrap_or(Value::Nil))
+                        .collect(),
+                ),
                 // Unknown counts: process them all; they come round again if they fail.
                 Err(_) => {
                     act.stats.measured.errors += 1;
@@ -271,16 +327,28 @@ impl Consumer {
             }
         }
         let parts: Vec<(&Entry, &Value, u64)> = dead.iter().map(|(e, f, n)| (e, f, *n)).collect();
-        let pipe = reads::dead_letter(&self.group, &self.stream_key, &parts);
+        let packed =
+            reads::dead_letter(&self.group, &self.stream_key, &parts).get_packed_pipeline();
+        // MULTI, one XADD per entry, the XACK, EXEC: a reply each.
+        let replies = parts.len() + 3;
         let keys: Vec<EventKey> = dead.iter().filter_map(|(e, ..)| key_of(e.header)).collect();
-        let mut conn = self.conn.clone();
-        let request = async move { pipe.query_async::<Value>(&mut conn).await };
+        let conn = self.conn.clone();
+        let request = async move {
+            let raw = conn.call(packed, replies).await?;
+            // EXEC answers nil when the transaction was aborted.
+            match raw.value(replies - 1) {
+                Ok(Value::Array(_)) => Ok(()),
+                _ => Err(io::Error::other("the dead-letter MULTI failed")),
+            }
+        };
         let handle = ctx.spawn(request.into_actor(self).map(move |moved, act, ctx| {
             match moved {
-                Ok(_) => act.ledger.do_send(LedgerBatch {
+                Ok(()) => act.ledger.do_send(LedgerBatch {
                     group: act.group.index,
                     keys,
                     what: LedgerEvent::DeadLettered,
+                    at_ns: act.clock.now_ns(),
+                    read_sent_ns: 0,
                     unparsable: 0,
                 }),
                 // Still pending: a later reclaim tries again.
@@ -294,20 +362,22 @@ impl Consumer {
     /// Back off and read again. A group that vanished (Redis restarted without
     /// persistence) is created again from the stream's start, as a resilient
     /// consumer would on NOGROUP.
-    fn on_read_error(&mut self, e: &redis::RedisError, ctx: &mut Context<Self>) {
+    /// `error`: the error reply, None when the connection failed.
+    fn on_read_error(&mut self, error: Option<&str>, ctx: &mut Context<Self>) {
         self.stats.measured.errors += 1;
         // Whatever this consumer held may have stayed pending: look there first.
         self.reread_own_pending();
-        if e.code() == Some("NOGROUP") {
-            let mut cmd = redis::cmd("XGROUP");
-            cmd.arg("CREATE")
+        if error.is_some_and(|e| e.starts_with("NOGROUP")) {
+            let packed = redis::cmd("XGROUP")
+                .arg("CREATE")
                 .arg(&self.stream_key)
                 .arg(&self.group.name)
                 .arg("0")
-                .arg("MKSTREAM");
-            let mut conn = self.conn.clone();
+                .arg("MKSTREAM")
+                .get_packed_command();
+            let conn = self.conn.clone();
             // BUSYGROUP (another consumer was first) is as good as success.
-            let create = async move { cmd.query_async::<()>(&mut conn).await };
+            let create = async move { conn.call(packed, 1).await };
             ctx.spawn(create.into_actor(self).map(|_, _, _| ()));
         }
         self.in_flight = Some(ctx.run_later(RETRY_BACKOFF, |act, ctx| act.poll(ctx)));
@@ -337,6 +407,8 @@ impl Consumer {
             group: self.group.index,
             keys,
             what,
+            at_ns: received_ns,
+            read_sent_ns: self.read_sent_ns,
             unparsable,
         });
     }
@@ -371,22 +443,25 @@ impl Consumer {
             });
         }
         let ack = (self.group.ack == AckMode::Batch && !entries.is_empty()).then(|| {
-            let ids: Vec<&[u8]> = entries.iter().map(|e| e.id.as_slice()).collect();
-            let mut cmd = redis::cmd("XACK");
-            cmd.arg(&self.stream_key).arg(&self.group.name).arg(&ids);
-            cmd
+            let mut packed = Vec::with_capacity(64 + entries.len() * 24);
+            resp::array(&mut packed, 3 + entries.len());
+            resp::bulk(&mut packed, b"XACK");
+            resp::bulk(&mut packed, self.stream_key.as_bytes());
+            resp::bulk(&mut packed, self.group.name.as_bytes());
+            for e in &entries {
+                resp::bulk(&mut packed, &e.id);
+            }
+            packed
         });
         // Processing is recorded when it ends, before the XACK goes out: a
         // consumer that crashes between the two has processed the batch, and
         // Redis will deliver it again (a duplicate), never the reverse.
         let done_at = self.clock.instant_at(received_ns + elapsed_ns);
-        let work = super::timer::sleep_until(done_at);
+        let work = self.timer.sleep_until(done_at);
         let handle = ctx.spawn(work.into_actor(self).map(move |_, act, ctx| {
             act.on_processed(batch);
-            match ack {
-                Some(cmd) => act.acknowledge(cmd, ctx),
-                None => act.poll(ctx),
-            }
+            act.pending_ack = ack;
+            act.poll(ctx);
         }));
         self.in_flight = Some(handle);
     }
@@ -402,30 +477,39 @@ impl Consumer {
                 .e2e
                 .record_ns(d.finished_ns.saturating_sub(d.intended_ns));
         }
+        let at_ns = batch.last().map_or(0, |d| d.finished_ns);
         let keys = batch.into_iter().map(|d| d.key).collect();
         self.ledger.do_send(LedgerBatch {
             group: self.group.index,
             keys,
             what: LedgerEvent::Processed,
+            at_ns,
+            read_sent_ns: 0,
             unparsable: 0,
         });
     }
 
-    fn acknowledge(&mut self, cmd: redis::Cmd, ctx: &mut Context<Self>) {
-        let mut conn = self.conn.clone();
-        let request = async move { cmd.query_async::<u64>(&mut conn).await };
+    /// An XACK on its own, when no read follows to carry it.
+    fn acknowledge(&mut self, packed: Vec<u8>, ctx: &mut Context<Self>) {
+        let conn = self.conn.clone();
+        let request = async move { conn.call(packed, 1).await.map(|raw| raw.value(0)) };
         let handle = ctx.spawn(request.into_actor(self).map(|acked, act, ctx| {
-            match acked {
-                Ok(n) => act.stats.measured.acked += n,
-                // The entries stay pending: re-read them before anything new.
-                Err(_) => {
-                    act.stats.measured.errors += 1;
-                    act.reread_own_pending();
-                }
-            }
+            act.on_acked(acked.ok());
             act.poll(ctx);
         }));
         self.in_flight = Some(handle);
+    }
+
+    /// XACK's reply; None when the connection failed.
+    fn on_acked(&mut self, reply: Option<redis::RedisResult<Value>>) {
+        match reply {
+            Some(Ok(Value::Int(n))) => self.stats.measured.acked += n.max(0) as u64,
+            // The entries stay pending: re-read them before anything new.
+            _ => {
+                self.stats.measured.errors += 1;
+                self.reread_own_pending();
+            }
+        }
     }
 
     fn flush(&mut self, interval: u32) {
@@ -473,7 +557,8 @@ impl Handler<ConsumerFault> for Consumer {
         match fault {
             ConsumerFault::Crash => {
                 self.crashed = true;
-                if let Some(h) = self.in_flight.take() {
+                // A read already sent is left to return (see `read_in_flight`).
+                if let Some(h) = self.in_flight.take().filter(|_| !self.read_in_flight) {
                     ctx.cancel_future(h);
                 }
             }

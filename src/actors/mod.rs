@@ -13,13 +13,14 @@ pub mod producer;
 pub mod reads;
 pub mod sampler;
 pub mod timer;
+pub mod workers;
 
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Message};
 
 use crate::clock::RunClock;
-use crate::metrics::{ConsumeStats, EventKey, Phased, ProduceStats, Sample};
+use crate::metrics::{ConsumeStats, EventKey, Phased, ProduceStats, Sample, StallReport};
 
 /// How often actors flush their measurements to the collector: one time-series row.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -34,6 +35,8 @@ const FLUSH_OFFSET: Duration = Duration::from_millis(5);
 pub struct ProduceReport {
     pub interval: u32,
     pub stats: Phased<ProduceStats>,
+    /// Waits for acknowledgements long enough to be write outages.
+    pub stalls: StallReport,
 }
 
 /// A consumer's measurements for one interval.
@@ -52,6 +55,12 @@ pub struct LedgerBatch {
     pub group: usize,
     pub keys: Vec<EventKey>,
     pub what: LedgerEvent,
+    /// When, on the run clock: the read reply's arrival for deliveries, the
+    /// end of the batch's processing for `Processed`.
+    pub at_ns: u64,
+    /// Deliveries: when the read was sent (a blocking read outstanding when
+    /// a consumer crashes still delivers into its pending list). 0 otherwise.
+    pub read_sent_ns: u64,
     /// Entries in the stream that are not streamdrill events.
     pub unparsable: u32,
 }

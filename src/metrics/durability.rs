@@ -19,6 +19,12 @@ pub struct Durability {
     pub acked_but_gone: u64,
     /// The first gone keys, in producer then sequence order.
     pub gone_sample: Vec<EventKey>,
+    /// Acknowledged-but-gone writes that WAIT had not flagged as unreplicated:
+    /// loss the producer had no way to see. All of `acked_but_gone` without
+    /// `wait`; with it, what synchronous replication failed to warn about.
+    /// Absent in runs written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_but_gone_silent: Option<u64>,
     /// Sent with no answer (the connection was lost): outcome unknown at the time.
     pub indeterminate: u64,
     /// Indeterminate writes found in the stream after all.
@@ -41,6 +47,7 @@ pub fn check(produced: &[ProduceLedger], present: &[EventKey]) -> Durability {
         }
     }
     let mut d = Durability::default();
+    let mut silent = 0;
     for (producer, (ledger, found)) in produced.iter().zip(&found).enumerate() {
         for (seq, &there) in found.iter().enumerate() {
             let seq = seq as u64;
@@ -48,6 +55,7 @@ pub fn check(produced: &[ProduceLedger], present: &[EventKey]) -> Durability {
                 d.acked += 1;
                 if !there {
                     d.acked_but_gone += 1;
+                    silent += u64::from(!ledger.is_unreplicated(seq));
                     if d.gone_sample.len() < GONE_SAMPLE_LEN {
                         d.gone_sample.push(EventKey {
                             producer: producer as u32,
@@ -61,6 +69,7 @@ pub fn check(produced: &[ProduceLedger], present: &[EventKey]) -> Durability {
             }
         }
     }
+    d.acked_but_gone_silent = Some(silent);
     d
 }
 
@@ -75,6 +84,7 @@ mod tests {
             l.acked(seq);
         }
         l.failed(4);
+        l.unreplicated(3); // WAIT warned about 3
         l.sent(5); // no reply
         l.sent(6); // no reply
         let key = |seq| EventKey { producer: 0, seq };
@@ -101,5 +111,6 @@ mod tests {
             (4, 2, 2, 1)
         );
         assert_eq!(d.gone_sample, vec![key(2), key(3)]);
+        assert_eq!(d.acked_but_gone_silent, Some(1), "2 was lost unannounced");
     }
 }

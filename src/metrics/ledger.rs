@@ -4,13 +4,16 @@
 //! Every event carries (producer id, sequence number) and producers number
 //! their events 0, 1, 2, … densely, so both ledgers are dense arrays indexed by
 //! sequence number: 2 bits per event in a `ProduceLedger` (owned by its producer
-//! actor) and 1 byte per event per group in a `GroupLedger` (owned by the
+//! actor; a third, WAIT's "unreplicated", only up to the last flagged event) and 1 byte per event per group in a `GroupLedger` (owned by the
 //! collector, updated once per read batch), plus one bit per event for
 //! dead-lettered events, allocated only up to the highest one seen.
 //! `GroupLedger::outcome` compares the two at the end of the run: lost,
-//! duplicated, redelivered, dead-lettered, unexpected events.
+//! duplicated, redelivered, dead-lettered, unexpected events, and how many
+//! events were delivered once, twice, … (`DeliveryCounts`).
 
 use serde::{Deserialize, Serialize};
+
+use super::deliveries::DeliveryCounts;
 
 /// Identifies one event across the whole run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -35,6 +38,10 @@ struct BitSet {
 }
 
 impl BitSet {
+    fn heap_bytes(&self) -> usize {
+        self.words.capacity() * std::mem::size_of::<u64>()
+    }
+
     fn set(&mut self, index: u64) {
         let word = (index / 64) as usize;
         if word >= self.words.len() {
@@ -62,11 +69,19 @@ pub struct ProduceLedger {
     sent: u64,
     acked: BitSet,
     failed: BitSet,
+    /// Acknowledged although WAIT saw too few replicas have it. Empty (and
+    /// unallocated) unless a producer WAITs and replication falls behind.
+    unreplicated: BitSet,
 }
 
 impl ProduceLedger {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Memory held on the heap (what the per-event budget is about).
+    pub fn heap_bytes(&self) -> usize {
+        self.acked.heap_bytes() + self.failed.heap_bytes() + self.unreplicated.heap_bytes()
     }
 
     /// The event was sent (its outcome may never be known: a lost reply).
@@ -84,6 +99,15 @@ impl ProduceLedger {
     pub fn failed(&mut self, seq: u64) {
         self.sent(seq);
         self.failed.set(seq);
+    }
+
+    /// WAIT answered that fewer replicas than asked have this acknowledged event.
+    pub fn unreplicated(&mut self, seq: u64) {
+        self.unreplicated.set(seq);
+    }
+
+    pub fn is_unreplicated(&self, seq: u64) -> bool {
+        self.unreplicated.get(seq)
     }
 
     pub fn sent_count(&self) -> u64 {
@@ -123,7 +147,8 @@ pub struct GroupLedger {
 
 const PROCESSED_ONE: u8 = 0x01;
 const DELIVERED_ONE: u8 = 0x08;
-const COUNT_MAX: u8 = 7;
+/// Where the per-event counts saturate.
+pub const COUNT_MAX: u8 = 7;
 const UNREAD: u8 = 0x40;
 const PENDING: u8 = 0x80;
 
@@ -143,6 +168,17 @@ impl GroupLedger {
             dead_letters: vec![BitSet::default(); producers],
             unexpected_entries: 0,
         }
+    }
+
+    /// Memory held on the heap (what the per-event budget is about).
+    pub fn heap_bytes(&self) -> usize {
+        let cells: usize = self.per_producer.iter().map(Vec::capacity).sum();
+        cells
+            + self
+                .dead_letters
+                .iter()
+                .map(BitSet::heap_bytes)
+                .sum::<usize>()
     }
 
     /// A consumer of this group read the event (first delivery or redelivery).
@@ -198,6 +234,14 @@ impl GroupLedger {
         {
             set.set(key.seq);
         }
+    }
+
+    /// Whether a consumer of this group has finished processing the event
+    /// (a redelivery of such an event is a duplicate on its way, not a retry).
+    pub fn was_processed(&self, key: EventKey) -> bool {
+        let cells = self.per_producer.get(key.producer as usize);
+        let cell = cells.and_then(|c| c.get(usize::try_from(key.seq).ok()?));
+        cell.is_some_and(|&c| processed_count(c) > 0)
     }
 
     /// A processed entry was not a streamdrill event at all.
@@ -298,6 +342,9 @@ fn tally_sent_event(out: &mut LedgerOutcome, key: EventKey, cell: u8, dead: bool
     }
     out.duplicates += u64::from(processed > 1);
     out.redelivered += u64::from(delivered_count(cell) > 1);
+    // A processed event was delivered, even if the harness missed the read.
+    let deliveries = delivered_count(cell).max(u8::from(processed > 0));
+    out.delivery_counts.add(deliveries);
 }
 
 /// One group's ledger verdict. All counts are distinct events unless noted.
@@ -324,6 +371,9 @@ pub struct LedgerOutcome {
     pub duplicates: u64,
     /// Events delivered more than once.
     pub redelivered: u64,
+    /// Events by how often they were delivered (absent in older files: all 0).
+    #[serde(default)]
+    pub delivery_counts: DeliveryCounts,
     /// Processed but never sent: unknown producer, seq >= sent, or unparsable (entries, not events).
     pub unexpected: u64,
     /// Processed although its XADD got an error or no reply: an indeterminate write that landed.
@@ -397,6 +447,7 @@ mod tests {
             LedgerOutcome {
                 produced_acked: 150,
                 processed: 150,
+                delivery_counts: DeliveryCounts([150, 0, 0, 0, 0, 0, 0]),
                 ..Default::default()
             }
         );
@@ -523,5 +574,39 @@ mod tests {
         }
         let out = g.outcome(&mine(&produced));
         assert_eq!((out.processed, out.duplicates, out.redelivered), (1, 1, 1));
+        assert_eq!(out.delivery_counts, DeliveryCounts([0, 0, 0, 0, 0, 0, 1]));
+    }
+
+    #[test]
+    fn delivery_counts_cover_every_delivered_event() {
+        let produced = vec![acked_ledger(8)];
+        let mut g = GroupLedger::new(1);
+        deliver_and_process(&mut g, key(0, 0)); // once
+        deliver_and_process(&mut g, key(0, 1));
+        deliver_and_process(&mut g, key(0, 1)); // twice, a duplicate
+        g.delivered(key(0, 2));
+        g.redelivered(key(0, 2));
+        g.redelivered(key(0, 2));
+        g.processed(key(0, 2)); // three times
+        g.redelivered(key(0, 3)); // first delivery unseen: counts as two
+        g.processed(key(0, 3));
+        g.processed(key(0, 4)); // processed, its delivery never reported: once
+        for _ in 0..9 {
+            g.redelivered(key(0, 5)); // poison, dead-lettered after 7+ deliveries
+        }
+        g.dead_lettered(key(0, 5));
+        g.delivered(key(0, 6));
+        g.pending(key(0, 6)); // stranded after one delivery
+        // seq 7: never delivered, lost; not in the distribution.
+        let out = g.outcome(&mine(&produced));
+        let counts = out.delivery_counts;
+        assert_eq!(counts, DeliveryCounts([3, 2, 1, 0, 0, 0, 1]));
+        assert_eq!(counts.redelivered(), out.redelivered);
+        assert_eq!(
+            counts.total(),
+            out.processed + out.stranded + out.dead_lettered
+        );
+        assert!(g.was_processed(key(0, 4)) && !g.was_processed(key(0, 6)));
+        assert!(!g.was_processed(key(3, 0)) && !g.was_processed(key(0, 1 << 40)));
     }
 }

@@ -1,21 +1,29 @@
 //! Pure measurement data: HdrHistograms, counters, the exact event ledger and
 //! the per-second time series, with their merge logic.
 //!
-//! Actors fill `stats` types on the hot path and the ledgers once per batch;
+//! Actors fill `stats` types on the hot path and the ledgers once per batch
+//! (`inflight` follows delivered-but-unprocessed events beside the ledger,
+//! `stalls` the producers' long waits for acknowledgements);
 //! the collector merges what they ship into a `RunMetrics`, which the report
 //! turns into `summary.json` and its views. Nothing here knows actix or redis,
 //! so it is unit-tested and benchmarked without either.
 
+pub mod deliveries;
 pub mod durability;
+pub mod inflight;
 pub mod latency;
 pub mod ledger;
 pub mod series;
+pub mod stalls;
 pub mod stats;
 
+pub use deliveries::DeliveryCounts;
 pub use durability::Durability;
+pub use inflight::{InFlight, InFlightAtFault, Redelivery};
 pub use latency::{Latency, Percentiles};
 pub use ledger::{EventKey, GroupLedger, LedgerOutcome, ProduceLedger};
 pub use series::{GroupSample, Row, Sample, Series, StreamSample};
+pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
 
 /// Everything the collector ends a run with.
@@ -27,6 +35,10 @@ pub struct RunMetrics {
     pub groups: Vec<GroupMetrics>,
     /// Closed with `Series::finish` before it is handed over.
     pub series: Series,
+    /// Producers' waits for acknowledgements (empty in a run without faults).
+    pub write_stalls: WriteStalls,
+    /// Per planned fault start, what every group had in flight then.
+    pub in_flight_at_faults: Vec<InFlightAtFault>,
 }
 
 /// One consumer group's totals and ledger verdict.
@@ -38,6 +50,8 @@ pub struct GroupMetrics {
     /// All consumers of the group together.
     pub stats: Phased<ConsumeStats>,
     pub ledger: LedgerOutcome,
+    /// Redelivered events: first delivery -> processing, whole run.
+    pub redelivery: Redelivery,
     /// XPENDING count once the drain phase ended.
     pub pending_at_end: u64,
     /// Whether consumers processed everything before the drain timeout.

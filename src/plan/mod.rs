@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::scenario::{
-    AckMode, Arrival, Dur, Fault, ProducerConfig, Rate, RedisConfig, Scenario, resolve_consumer,
-    resolve_producer,
+    AckMode, Arrival, Dur, Fault, Link, ProducerConfig, Rate, RedisConfig, Scenario,
+    resolve_consumer, resolve_producer,
 };
 
 #[derive(Debug, Clone)]
@@ -39,6 +39,8 @@ pub struct FaultPlan {
     pub action: FaultAction,
     /// For reports, e.g. "crash_consumer billing/0".
     pub label: String,
+    /// Which proxy a network fault acts on (`Clients` for other faults).
+    pub link: Link,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -427,10 +429,15 @@ fn fault_plan(scenario: &Scenario, fault: &Fault) -> Option<FaultPlan> {
             format!("crash_producer {producer}"),
         ),
     };
+    let link = fault.link().unwrap_or_default();
     Some(FaultPlan {
         at: fault.at().as_duration(),
         action,
-        label,
+        label: match link {
+            Link::Clients => label,
+            Link::Replication => format!("{label} (replication)"),
+        },
+        link,
     })
 }
 
@@ -457,9 +464,15 @@ impl Plan {
         self.has_network_faults() || self.has_failover()
     }
 
-    /// Whether the run needs the fault proxy between the harness and Redis.
+    /// Whether the run needs the fault proxy between the harness and Redis
+    /// (network faults on the clients' link; the replication link has its own).
     pub fn has_network_faults(&self) -> bool {
-        self.scenario.faults.iter().any(Fault::is_network)
+        (self.scenario.faults.iter()).any(|f| f.link() == Some(Link::Clients))
+    }
+
+    /// Whether the replica follows its primary through a fault proxy of its own.
+    pub fn has_replication_faults(&self) -> bool {
+        (self.scenario.faults.iter()).any(|f| f.link() == Some(Link::Replication))
     }
 
     /// Whether the streams are read back whole at the end to judge every XADD
@@ -489,6 +502,7 @@ impl Plan {
     /// The most reply delay a network_latency fault adds (delay + jitter).
     pub fn added_latency_max(&self) -> Duration {
         (self.faults.iter())
+            .filter(|f| f.link == Link::Clients)
             .filter_map(|f| match f.action {
                 FaultAction::NetworkLatency { delay, jitter, .. } => Some(delay + jitter),
                 _ => None,

@@ -12,8 +12,10 @@
 //!
 //! - [`toxic`]: what the faults are, and their timing arithmetic.
 //! - `pipe`: one proxied connection and the pumps that apply the faults.
+//! - `threaded`: [`ThreadedProxy`], a proxy on a thread of its own (the replication link's).
 
 mod pipe;
+mod threaded;
 pub mod toxic;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -29,6 +31,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::{Error, Result};
 use pipe::{Control, Counters};
+pub use threaded::ThreadedProxy;
 pub use toxic::{Latency, Toxics};
 
 /// Seed of the jitter draws when none is given.

@@ -12,7 +12,7 @@ use super::plot::{self, Rendered, Timeseries};
 use super::summary::Summary;
 use super::{format_us, hgrm, render_table};
 use crate::error::{Error, Result};
-use crate::metrics::Percentiles;
+use crate::metrics::{DeliveryCounts, Percentiles};
 
 pub const INDEX_FILE: &str = "index.html";
 
@@ -185,7 +185,7 @@ fn latency_section(summary: &Summary) -> String {
     } else {
         0.0
     };
-    let rates = vec![vec![
+    let mut rates = vec![vec![
         format!("{:.1}", p.target_rate_per_s),
         format!("{:.1} ({ratio:.1}%)", p.achieved_rate_per_s),
         p.sent.to_string(),
@@ -193,6 +193,19 @@ fn latency_section(summary: &Summary) -> String {
         p.errors.to_string(),
         summary.warmup.produce_sent.to_string(),
     ]];
+    let mut rate_headers = vec![
+        "target/s",
+        "achieved/s",
+        "sent",
+        "acked",
+        "errors",
+        "warmup sent",
+    ];
+    // Only producers with `wait` count it.
+    if let Some(n) = p.unreplicated {
+        rates[0].push(n.to_string());
+        rate_headers.push("unreplicated (WAIT saw too few replicas)");
+    }
     let mut rows = vec![
         latency_row("produce latency (corrected)", &p.latency_us),
         latency_row("produce service time", &p.service_time_us),
@@ -218,17 +231,7 @@ fn latency_section(summary: &Summary) -> String {
     ];
     format!(
         "<h2>Throughput</h2>\n{}<h2>Latency</h2>\n{}",
-        table(
-            &[
-                "target/s",
-                "achieved/s",
-                "sent",
-                "acked",
-                "errors",
-                "warmup sent"
-            ],
-            &rates
-        ),
+        table(&rate_headers, &rates),
         table(&headers, &rows)
     )
 }
@@ -285,10 +288,54 @@ fn ledger_section(summary: &Summary) -> String {
         "MISMATCH"
     };
     format!(
-        "<h2>Ledger (whole run)</h2>\n{}<h3>Verify: entries-added vs {} produce acks: {consistent}</h3>\n{}",
+        "<h2>Ledger (whole run)</h2>\n{}{}<h3>Verify: entries-added vs {} produce acks: {consistent}</h3>\n{}",
         table(&headers, &rows),
+        redelivery_tables(summary),
         v.produce_acked,
         table(&["stream", "entries-added", "length"], &verify_rows)
+    )
+}
+
+/// Per group: distinct events by delivery count, and the latency from first
+/// delivery to processing of those delivered more than once.
+fn redelivery_tables(summary: &Summary) -> String {
+    let groups = &summary.groups;
+    let mut headers = vec!["group".to_string()];
+    headers.extend((0..7).map(|i| format!("{}x", DeliveryCounts::label(i))));
+    let counts: Vec<Vec<String>> = (groups.iter())
+        .map(|g| {
+            let mut row = vec![g.name.clone()];
+            row.extend(g.delivery_counts.0.iter().map(u64::to_string));
+            row
+        })
+        .collect();
+    let latencies: Vec<Vec<String>> = (groups.iter())
+        .map(|g| {
+            let mut row = latency_row(&g.name, &g.redelivery_latency_us);
+            row.push(g.redelivery_unmeasured.to_string());
+            row
+        })
+        .collect();
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    format!(
+        "<h3>Events by deliveries (\"2x\" and up: redelivered)</h3>\n{}\
+         <h3>Redelivery latency: first delivery to processing, redelivered events</h3>\n{}",
+        table(&headers, &counts),
+        table(
+            &[
+                "group",
+                "count",
+                "p50",
+                "p90",
+                "p99",
+                "p99.9",
+                "p99.99",
+                "max",
+                "mean",
+                "unmeasured (first delivery unseen)"
+            ],
+            &latencies
+        )
     )
 }
 
@@ -313,9 +360,10 @@ fn plots_section(plots: &[Rendered]) -> String {
     out
 }
 
-/// Fault windows with recovery figures per group: the worst e2e p99 while the
-/// fault lasted and how long after it ended p99 fell back to twice its
-/// pre-fault median (from the per-second `timeseries.csv`).
+/// Fault windows with their recovery figures (writes back, in-flight events
+/// done, lag back), then per group the worst e2e p99 while the fault lasted
+/// and how long after it ended p99 fell back to twice its pre-fault median
+/// (from the per-second `timeseries.csv`).
 fn fault_section(summary: &Summary, ts: &Timeseries) -> String {
     let out = String::from("<h2>Fault timeline</h2>\n");
     if summary.faults.is_empty() {
@@ -361,7 +409,42 @@ fn fault_section(summary: &Summary, ts: &Timeseries) -> String {
         "worst p99",
         "p99 recovered after end",
     ];
-    out + &table(&headers, &rows)
+    out + &recovery_table(summary) + &table(&headers, &rows)
+}
+
+/// Each fault's recovery figures from `summary.json`.
+fn recovery_table(summary: &Summary) -> String {
+    let secs = |v: Option<f64>| v.map_or("never".to_string(), |s| format!("{s:.3} s"));
+    let rows: Vec<Vec<String>> = (summary.faults.iter())
+        .map(|f| {
+            // Runs written before a figure existed have none: "-".
+            let known = f.in_flight_at_start.is_some();
+            let new = |v: Option<f64>| if known { secs(v) } else { "-".into() };
+            vec![
+                f.name.clone(),
+                format!("{:.3}", f.start_s),
+                format!("{:.3}", f.end_s),
+                new(f.first_write_after_s),
+                new(f.all_writes_after_s),
+                f.in_flight_at_start.map_or("-".into(), |n| n.to_string()),
+                new(f.recovered_after_s),
+                secs(f.first_ack_after_s),
+                secs(f.lag_recovered_after_s),
+            ]
+        })
+        .collect();
+    let headers = [
+        "fault",
+        "start (s)",
+        "end (s)",
+        "first XADD acked after start",
+        "all producers acked after start",
+        "events in flight at start",
+        "those all processed after start",
+        "first ack after end (1 s steps)",
+        "lag back after end",
+    ];
+    table(&headers, &rows)
 }
 
 /// Inline SVG must not carry an XML declaration.
@@ -405,6 +488,38 @@ mod tests {
             );
         }
         assert_eq!(html.matches("<svg").count(), 7);
+    }
+
+    #[test]
+    fn page_shows_redelivery_recovery_and_unreplicated() {
+        let mut summary = test_summary();
+        summary.produce.unreplicated = Some(42);
+        summary.faults = vec![crate::report::FaultWindow {
+            name: "crash_consumer billing/0".into(),
+            start_s: 2.0,
+            end_s: 9.0,
+            first_write_after_s: Some(0.0),
+            all_writes_after_s: Some(0.0),
+            in_flight_at_start: Some(50),
+            recovered_after_s: Some(0.612),
+            ..Default::default()
+        }];
+        let html = index_html(&summary, &Timeseries::default(), &[]);
+        for text in [
+            "<th>unreplicated (WAIT saw too few replicas)</th>",
+            "<td>42</td>",
+            "<th>7+x</th>",
+            "<td>billing</td><td>6499</td><td>1</td><td>0</td>",
+            "Redelivery latency",
+            "<td>billing</td><td>1</td><td>750ms</td>",
+            "<td>crash_consumer billing/0</td><td>2.000</td><td>9.000</td>\
+             <td>0.000 s</td><td>0.000 s</td><td>50</td><td>0.612 s</td><td>never</td>",
+        ] {
+            assert!(html.contains(text), "missing {text}");
+        }
+        summary.produce.unreplicated = None;
+        let html = index_html(&summary, &Timeseries::default(), &[]);
+        assert!(!html.contains("unreplicated"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::slo::{self, SloReport};
 use crate::metrics::series::hlog_name;
-use crate::metrics::{Durability, EventKey, GroupMetrics, Percentiles, RunMetrics};
+use crate::metrics::{DeliveryCounts, Durability, EventKey, GroupMetrics, Percentiles, RunMetrics};
 use crate::scenario::Scenario;
 
 /// Bumped whenever a field changes meaning or disappears (adding one does not).
@@ -45,7 +45,8 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durability: Option<Durability>,
     /// Measured-phase histograms by tag ("produce.latency", "produce.service",
-    /// "produce.schedule_lag", "e2e.<group>", "delivery.<group>"): HdrHistogram
+    /// "produce.schedule_lag", "e2e.<group>", "delivery.<group>"; and
+    /// "redelivery.<group>", whole run, when it had any): HdrHistogram
     /// V2-deflate, base64, so plots, `.hgrm` files and comparisons can be redrawn
     /// from this file alone. Absent in runs written before it existed.
     #[serde(default)]
@@ -72,6 +73,24 @@ pub struct FaultWindow {
     /// pre-fault level, from the sampler's readings. None: it never was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_recovered_after_s: Option<f64>,
+    /// Seconds from the fault's start until some producer, and until every
+    /// producer, had an XADD acknowledged again, from the producers' stalls
+    /// (50 ms or more with XADDs outstanding and no ack; a producer without
+    /// one at the start counts 0). None: none (some) never was. README:
+    /// "Recovery per fault".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_write_after_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_writes_after_s: Option<f64>,
+    /// Events (all groups) asked for by a read sent before the fault's
+    /// planned start (`at`) and not processed by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_at_start: Option<u64>,
+    /// Time to recover: seconds from the start until the last of those was
+    /// processed or dead-lettered (0 if none; end of its processing batch).
+    /// Events produced during the fault wait as lag instead. None: one never was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_after_s: Option<f64>,
 }
 
 /// Where the client side ran: enough to tell two machines' results apart.
@@ -175,8 +194,21 @@ pub struct GroupSummary {
     #[serde(default)]
     pub dead_lettered: u64,
     pub lost_sample: Vec<EventKey>,
+    /// Distinct events by how often the group saw them delivered ("1" …
+    /// "6", "7+"): every delivered event once; "2" and up sum to `redelivered`.
+    #[serde(default)]
+    pub delivery_counts: DeliveryCounts,
     pub e2e_latency_us: Percentiles,
     pub delivery_latency_us: Percentiles,
+    /// Events delivered more than once: from their first delivery to the end
+    /// of the batch that first processed them, whole run (not only the
+    /// measured phase, like the ledger). Histogram `redelivery.<group>`.
+    #[serde(default)]
+    pub redelivery_latency_us: Percentiles,
+    /// Redelivered events processed whose first delivery the harness never
+    /// saw (a read cut off by a crash or a timeout): not in `redelivery_latency_us`.
+    #[serde(default)]
+    pub redelivery_unmeasured: u64,
     pub pending_at_end: u64,
     pub drained: bool,
 }
@@ -331,6 +363,10 @@ fn measured_histograms(metrics: &RunMetrics) -> BTreeMap<String, String> {
             format!("delivery.{name}"),
             g.stats.measured.delivery.encode(),
         );
+        // Whole run, as the ledger; only when there were redeliveries.
+        if !g.redelivery.latency.is_empty() {
+            out.insert(format!("redelivery.{name}"), g.redelivery.latency.encode());
+        }
     }
     out
 }
@@ -370,8 +406,11 @@ fn group_summary(g: &GroupMetrics) -> GroupSummary {
         stranded: g.ledger.stranded,
         dead_lettered: g.ledger.dead_lettered,
         lost_sample: g.ledger.lost_sample.clone(),
+        delivery_counts: g.ledger.delivery_counts,
         e2e_latency_us: g.stats.measured.e2e.percentiles(),
         delivery_latency_us: g.stats.measured.delivery.percentiles(),
+        redelivery_latency_us: g.redelivery.latency.percentiles(),
+        redelivery_unmeasured: g.redelivery.unmeasured,
         pending_at_end: g.pending_at_end,
         drained: g.drained,
     }
@@ -475,6 +514,12 @@ pub(crate) mod tests {
         c
     }
 
+    fn redelivered_once(latency_us: u64) -> crate::metrics::Redelivery {
+        let mut r = crate::metrics::Redelivery::default();
+        r.latency.record_us(latency_us);
+        r
+    }
+
     pub(crate) fn test_metrics() -> RunMetrics {
         let mut metrics = RunMetrics::default();
         metrics.produce.warmup = produce(500, 3_000, 0);
@@ -492,8 +537,10 @@ pub(crate) mod tests {
                 processed: 6_500,
                 duplicates: 1,
                 redelivered: 1,
+                delivery_counts: DeliveryCounts([6_499, 1, 0, 0, 0, 0, 0]),
                 ..Default::default()
             },
+            redelivery: redelivered_once(750_000),
             pending_at_end: 0,
             drained: true,
         });
@@ -546,6 +593,9 @@ pub(crate) mod tests {
         let g = &s.groups[0];
         assert_eq!((g.processed, g.delivered, g.duplicates), (6_500, 6_502, 1));
         assert_eq!(g.e2e_latency_us.count, 6_000);
+        assert_eq!(g.delivery_counts.redelivered(), g.redelivered);
+        assert_eq!(g.redelivery_latency_us.count, 1);
+        assert!(s.histograms.contains_key("redelivery.billing"));
         assert!(s.verify.consistent);
         assert!(s.slo.passed && s.slo.checks.is_empty());
     }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::summary::{GroupSummary, Summary};
-use crate::metrics::{EventKey, Percentiles};
+use crate::metrics::{DeliveryCounts, EventKey, Percentiles};
 
 /// Widest line `render` produces.
 pub const MAX_WIDTH: usize = 100;
@@ -29,29 +29,55 @@ fn fault_table(out: &mut String, s: &Summary) {
     }
     let _ = writeln!(
         out,
-        "\n{:<40} {:>8} {:>8} {:>15} {:>15}",
-        "faults", "start", "end", "first ack after", "lag back after"
+        "\n{:<32} {:>7} {:>7} {:>13} {:>9} {:>9} {:>9}",
+        "faults", "start", "end", "writes back", "in flight", "recovered", "lag back"
     );
-    let secs = |v: Option<f64>| v.map_or("never".to_string(), |s| format!("{s:.1}s"));
+    let secs = |v: Option<f64>| v.map_or("never".to_string(), |s| format!("{s:.2}s"));
     for f in &s.faults {
+        // Runs written before these figures existed show "-".
+        let writes = match (f.first_write_after_s, f.all_writes_after_s) {
+            (None, None) if f.in_flight_at_start.is_none() => "-".to_string(),
+            (first, all) => format!("{}/{}", secs(first).trim_end_matches('s'), secs(all)),
+        };
+        let recovered = match f.in_flight_at_start {
+            None => "-".to_string(),
+            Some(_) => secs(f.recovered_after_s),
+        };
         let line = format!(
-            "{:<40} {:>7.1}s {:>7.1}s {:>15} {:>15}",
-            fit(&f.name, 40),
+            "{:<32} {:>6.1}s {:>6.1}s {:>13} {:>9} {:>9} {:>9}",
+            fit(&f.name, 32),
             f.start_s,
             f.end_s,
-            secs(f.first_ack_after_s),
+            writes,
+            f.in_flight_at_start.map_or("-".into(), |n| n.to_string()),
+            recovered,
             secs(f.lag_recovered_after_s)
         );
         let _ = writeln!(out, "{}", clip(&line));
     }
+    let _ = writeln!(
+        out,
+        "  writes back: first/all producers acked again, and recovered: the events in flight"
+    );
+    let _ = writeln!(
+        out,
+        "  at the start all processed, both from the start; lag back: from the end"
+    );
 }
 
 fn durability_lines(out: &mut String, s: &Summary) {
     let Some(d) = &s.durability else { return };
-    let line = format!(
+    let mut line = format!(
         "durability  acked {}  ACKED BUT GONE {}  indeterminate {} (landed {})",
         d.acked, d.acked_but_gone, d.indeterminate, d.indeterminate_landed
     );
+    // With WAIT, gone writes it had flagged unreplicated were known risks.
+    if let Some(silent) = d.acked_but_gone_silent.filter(|&n| n != d.acked_but_gone) {
+        let flagged = d.acked_but_gone - silent;
+        line.push_str(&format!(
+            "  gone: {flagged} flagged by WAIT, {silent} silent"
+        ));
+    }
     let _ = writeln!(out, "{}", clip(&line));
     key_sample(out, "gone", &d.gone_sample);
 }
@@ -180,7 +206,40 @@ fn ledger_table(out: &mut String, groups: &[GroupSummary]) {
             if g.drained { "yes" } else { "NO" }
         );
         key_sample(out, "lost", &g.lost_sample);
+        redelivery_lines(out, g);
     }
+}
+
+/// Under a group's ledger row, when it had redeliveries: how often events were
+/// delivered, and how long redelivered ones took from first delivery to processing.
+fn redelivery_lines(out: &mut String, g: &GroupSummary) {
+    // Runs written before these figures existed have none.
+    if g.redelivered == 0 || g.delivery_counts.total() == 0 {
+        return;
+    }
+    let counts = &g.delivery_counts.0;
+    let buckets: Vec<String> = (counts.iter().enumerate())
+        .filter(|&(_, &n)| n > 0)
+        .map(|(i, n)| format!("{}x {n}", DeliveryCounts::label(i)))
+        .collect();
+    let line = format!("  deliveries per event: {}", buckets.join("  "));
+    let _ = writeln!(out, "{}", clip(&line));
+    let p = &g.redelivery_latency_us;
+    let mut line = String::from("  redelivery latency (first delivery -> processed): ");
+    let _ = match p.count {
+        0 => write!(line, "none measured"),
+        n => write!(
+            line,
+            "n {n}  p50 {}  p99 {}  max {}",
+            format_us(p.p50),
+            format_us(p.p99),
+            format_us(p.max)
+        ),
+    };
+    if g.redelivery_unmeasured > 0 {
+        let _ = write!(line, "  (+{} unmeasured)", g.redelivery_unmeasured);
+    }
+    let _ = writeln!(out, "{}", clip(&line));
 }
 
 fn verify_lines(out: &mut String, s: &Summary) {
@@ -342,6 +401,10 @@ mod tests {
             end_s: 3.0,
             first_ack_after_s: Some(0.0),
             lag_recovered_after_s: None,
+            first_write_after_s: Some(1.004),
+            all_writes_after_s: Some(1.25),
+            in_flight_at_start: Some(12),
+            recovered_after_s: Some(0.031),
         }];
         summary.interrupted = true;
         let text = render(&summary);
@@ -351,7 +414,11 @@ mod tests {
             .find(|l| l.starts_with("freeze_redis"))
             .unwrap();
         let cols: Vec<&str> = fault.split_whitespace().collect();
-        assert_eq!(cols[2..], ["2.0s", "3.0s", "0.0s", "never"], "{text}");
+        assert_eq!(
+            cols[2..],
+            ["2.0s", "3.0s", "1.00/1.25s", "12", "0.03s", "never"],
+            "{text}"
+        );
         for line in text.lines() {
             assert!(line.chars().count() <= MAX_WIDTH, "too wide: {line:?}");
         }
@@ -367,6 +434,14 @@ mod tests {
         assert_eq!(
             cols[1..],
             ["6500", "0", "1", "1", "0", "0", "0", "0", "7", "0", "yes"]
+        );
+        assert!(
+            text.contains("  deliveries per event: 1x 6499  2x 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("processed): n 1  p50 750ms  p99 750ms  max 750ms\n"),
+            "{text}"
         );
     }
 }

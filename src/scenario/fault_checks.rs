@@ -1,10 +1,11 @@
 //! Checks of a drill's fault timeline and recovery settings: every fault names
 //! a consumer that exists, happens within the run, and reclaim settings are sane;
-//! network faults end within the run and have a TCP Redis for the proxy.
+//! network faults end within the run and have a TCP Redis for the proxy (or,
+//! on the replication link, a managed replica).
 //! Pure; called by `validate`.
 
 use super::validate::Violation;
-use super::{AckMode, Fault, GroupConfig, ProducerRef, RedisMode, Scenario};
+use super::{AckMode, Fault, GroupConfig, Link, ProducerRef, RedisMode, Scenario};
 
 /// Finds the consumer "<group>/<index>" names: (group index, consumer index).
 pub fn resolve_consumer(s: &Scenario, name: &str) -> Result<(usize, u32), String> {
@@ -47,6 +48,11 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
         let at = format!("faults[{i}]");
         if let Some(Err(problem)) = f.consumer().map(|c| resolve_consumer(s, c)) {
             add(format!("{at}.consumer"), problem);
+        }
+        if let Fault::CrashProducer { producer, .. } = f
+            && let Err(problem) = resolve_producer(s, producer)
+        {
+            add(format!("{at}.producer"), problem);
         }
         if f.needs_managed_redis() && s.redis.mode != RedisMode::Managed {
             add(
@@ -99,8 +105,8 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
             }
         }
     }
-    for (field, problem) in replication(s) {
-        add(field, problem);
+    for violation in super::replication_checks::check(s) {
+        add(violation.field, violation.problem);
     }
     for (i, g) in s.groups.iter().enumerate() {
         if let Some(r) = g.reclaim {
@@ -188,7 +194,7 @@ fn network(s: &Scenario, index: usize, f: &Fault) -> Vec<(&'static str, String)>
         .redis
         .url
         .as_deref()
-        .filter(|_| s.redis.mode == RedisMode::External)
+        .filter(|_| s.redis.mode == RedisMode::External && f.link() == Some(Link::Clients))
         && !url.starts_with("redis://")
     {
         v.push((
@@ -234,14 +240,18 @@ fn network(s: &Scenario, index: usize, f: &Fault) -> Vec<(&'static str, String)>
         )
     };
     let (start, end) = window(f);
+    // Each link has its own proxy, so only faults of one kind on one link clash.
     let overlaps = s.faults[..index].iter().position(|g| {
         let (g_start, g_end) = window(g);
-        std::mem::discriminant(g) == std::mem::discriminant(f) && g_start < end && start < g_end
+        std::mem::discriminant(g) == std::mem::discriminant(f)
+            && g.link() == f.link()
+            && g_start < end
+            && start < g_end
     });
     if let Some(earlier) = overlaps {
         v.push((
             "at",
-            format!("overlaps faults[{earlier}] of the same kind; one at a time"),
+            format!("overlaps faults[{earlier}] of the same kind on the same link; one at a time"),
         ));
     }
     v
@@ -283,99 +293,6 @@ pub fn resolve_producer(s: &Scenario, producer: &ProducerRef) -> Result<u32, Str
             ))
         }
     }
-}
-
-/// A replica, failover and WAIT, as (field, problem): a replica only in
-/// managed mode, failover only with one (and once: afterwards none is left),
-/// WAIT only where something replicates, with a timeout (0 blocks for ever).
-fn replication(s: &Scenario) -> Vec<(String, String)> {
-    let mut v = Vec::new();
-    let managed = s.redis.mode == RedisMode::Managed;
-    if s.redis.replica && !managed {
-        v.push((
-            "redis.replica".into(),
-            "streamdrill starts a replica only for a managed Redis; an external one \
-             replicates by its own setup: remove replica"
-                .into(),
-        ));
-    }
-    let mut failovers = 0;
-    for (i, f) in s.faults.iter().enumerate() {
-        match f {
-            Fault::Failover { .. } => {
-                failovers += 1;
-                if !s.redis.replica {
-                    v.push((
-                        format!("faults[{i}].action"),
-                        "failover promotes the managed replica: set [redis] replica = true".into(),
-                    ));
-                }
-                if failovers > 1 {
-                    v.push((
-                        format!("faults[{i}].action"),
-                        "one failover per run: after it no replica is left to promote".into(),
-                    ));
-                }
-            }
-            Fault::CrashProducer { producer, .. } => {
-                if let Err(problem) = resolve_producer(s, producer) {
-                    v.push((format!("faults[{i}].producer"), problem));
-                }
-            }
-            _ => {}
-        }
-    }
-    // Server faults act on the server streamdrill started first; after a
-    // failover that one is dead and the promoted replica is someone else.
-    let failover_at = (s.faults.iter())
-        .filter(|f| matches!(f, Fault::Failover { .. }))
-        .map(Fault::at)
-        .min();
-    for (i, f) in s.faults.iter().enumerate() {
-        let on_server = (f.needs_managed_redis()
-            || matches!(f, Fault::ClientKill { .. } | Fault::ClientPause { .. }))
-            && !matches!(f, Fault::Failover { .. });
-        if let Some(at) = failover_at
-            && on_server
-            && f.at() >= at
-        {
-            v.push((
-                format!("faults[{i}].action"),
-                format!(
-                    "{} at {} comes after the failover at {at}, when the server it acts on \
-                     is dead; move it before the failover",
-                    f.action_name(),
-                    f.at()
-                ),
-            ));
-        }
-    }
-    for (i, p) in s.producers.iter().enumerate() {
-        let Some(w) = p.wait else { continue };
-        if w.replicas == 0 {
-            v.push((
-                format!("producers[{i}].wait.replicas"),
-                "must be at least 1 (WAIT 0 waits for nothing)".into(),
-            ));
-        }
-        if w.timeout.is_zero() {
-            v.push((
-                format!("producers[{i}].wait.timeout"),
-                "must be more than 0s: WAIT with timeout 0 blocks until the replicas answer, \
-                 for ever if they never do"
-                    .into(),
-            ));
-        }
-        if managed && !s.redis.replica {
-            v.push((
-                format!("producers[{i}].wait"),
-                "WAIT needs a replica: set [redis] replica = true (or use an external \
-                 Redis that has replicas)"
-                    .into(),
-            ));
-        }
-    }
-    v
 }
 
 #[cfg(test)]

@@ -43,18 +43,31 @@ pub enum Fault {
         delay: Dur,
         #[serde(default)]
         jitter: Dur,
+        #[serde(default, skip_serializing_if = "Link::is_clients")]
+        link: Link,
     },
     /// No byte passes between the harness and Redis for `duration`; held bytes
     /// are delivered when it ends (a partition that heals before TCP gives up).
-    NetworkBlackhole { at: Dur, duration: Dur },
+    NetworkBlackhole {
+        at: Dur,
+        duration: Dur,
+        #[serde(default, skip_serializing_if = "Link::is_clients")]
+        link: Link,
+    },
     /// Each direction of each connection limited to `bytes_per_s` for `duration`.
     NetworkBandwidth {
         at: Dur,
         duration: Dur,
         bytes_per_s: Bytes,
+        #[serde(default, skip_serializing_if = "Link::is_clients")]
+        link: Link,
     },
     /// Every open harness connection is reset (TCP RST) once, at `at`.
-    NetworkReset { at: Dur },
+    NetworkReset {
+        at: Dur,
+        #[serde(default, skip_serializing_if = "Link::is_clients")]
+        link: Link,
+    },
     /// Managed Redis only: SIGSTOP at `at`, SIGCONT `duration` later. The
     /// server holds its connections but answers nothing meanwhile.
     FreezeRedis { at: Dur, duration: Dur },
@@ -83,6 +96,34 @@ pub enum Fault {
     },
 }
 
+/// The connections a network fault acts on, each through a fault proxy of
+/// its own.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    /// Every harness connection to Redis (producers, consumers, the admin one).
+    #[default]
+    Clients,
+    /// The managed replica's link to its primary: a blackhole or latency here
+    /// holds the replication stream back, so a failover then loses every write
+    /// acknowledged meanwhile (and WAIT sees no replica).
+    Replication,
+}
+
+impl Link {
+    pub fn is_clients(&self) -> bool {
+        *self == Link::Clients
+    }
+
+    /// As the scenario writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::Clients => "clients",
+            Link::Replication => "replication",
+        }
+    }
+}
+
 fn default_restart_after() -> Dur {
     Dur::from_secs(1)
 }
@@ -96,7 +137,7 @@ impl Fault {
             | Fault::NetworkLatency { at, .. }
             | Fault::NetworkBlackhole { at, .. }
             | Fault::NetworkBandwidth { at, .. }
-            | Fault::NetworkReset { at }
+            | Fault::NetworkReset { at, .. }
             | Fault::FreezeRedis { at, .. }
             | Fault::RestartRedis { at }
             | Fault::ClientKill { at }
@@ -117,9 +158,20 @@ impl Fault {
         }
     }
 
-    /// Whether the fault acts on the network, through the fault proxy.
+    /// Whether the fault acts on the network, through a fault proxy.
     pub fn is_network(&self) -> bool {
-        self.network_duration().is_some() || matches!(self, Fault::NetworkReset { .. })
+        self.link().is_some()
+    }
+
+    /// Which connections a network fault acts on (None for other faults).
+    pub fn link(&self) -> Option<Link> {
+        match self {
+            Fault::NetworkLatency { link, .. }
+            | Fault::NetworkBlackhole { link, .. }
+            | Fault::NetworkBandwidth { link, .. }
+            | Fault::NetworkReset { link, .. } => Some(*link),
+            _ => None,
+        }
     }
 
     /// How long a network fault with a duration lasts.

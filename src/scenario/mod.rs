@@ -10,11 +10,12 @@
 mod fault_checks;
 mod faults;
 mod load;
+mod replication_checks;
 mod units;
 mod validate;
 
 pub use fault_checks::{resolve_consumer, resolve_producer};
-pub use faults::Fault;
+pub use faults::{Fault, Link};
 pub use load::{Overrides, load_file, load_str};
 pub use units::{Bytes, Dur, Rate};
 pub use validate::{Violation, validate};

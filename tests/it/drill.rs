@@ -50,6 +50,55 @@ fn a_crashed_consumers_entries_are_reclaimed_not_lost() {
     assert!((s.faults[0].start_s - 0.5).abs() < 0.2, "{:?}", s.faults[0]);
 }
 
+/// The crashed consumer's batch in hand was delivered before the crash and
+/// reclaimed only once idle for `min_idle` (500 ms): its redelivery latency
+/// and the fault's time to recover say so; every event is in the
+/// delivery-count distribution.
+#[test]
+fn a_crash_drill_reports_deliveries_redelivery_latency_and_recovery() {
+    let s = run(CRASH);
+    let g = &s.groups[0];
+    assert_eq!(
+        (g.lost, g.stranded, g.dead_lettered, g.unread),
+        (0, 0, 0, 0)
+    );
+    let counts = &g.delivery_counts;
+    assert_eq!(counts.total(), s.verify.produce_acked, "{counts:?}");
+    assert_eq!(counts.redelivered(), g.redelivered, "{counts:?}");
+    assert!(g.redelivered > 0);
+    // Redelivered events were either waiting in the dead consumer's hands
+    // (timed), read by it unseen (a read cut off by the crash), or processed
+    // before its XACK was lost (duplicates, not timed).
+    let latency = &g.redelivery_latency_us;
+    assert_eq!(
+        latency.count + g.redelivery_unmeasured + g.duplicates,
+        g.redelivered,
+        "{g:?}"
+    );
+    if latency.count > 0 {
+        let encoded = &s.histograms["redelivery.g"];
+        let h = streamdrill::metrics::Latency::decode(encoded).unwrap();
+        let min_us = h.histogram().highest_equivalent(h.histogram().min());
+        assert!(min_us >= 500_000, "below min_idle: {min_us} µs");
+        assert!(latency.max < 11_000_000, "{latency:?}");
+    }
+    // In flight at the crash: at least the batch in hand, all processed once
+    // reclaimed; that batch took as long to process again as it had been in
+    // hand, so the last of it was done at least min_idle after the crash.
+    let f = &s.faults[0];
+    assert!(f.in_flight_at_start.is_some_and(|n| n > 0), "{f:?}");
+    let recovered = f
+        .recovered_after_s
+        .expect("everything in flight was processed");
+    let slack_s = 0.01; // the window opens just after the planned start
+    assert!(recovered >= 0.5 - slack_s && recovered < 11.0, "{f:?}");
+    // Producers were not affected, and did write after the crash.
+    assert!(
+        f.first_write_after_s.is_some() && f.all_writes_after_s.is_some(),
+        "{f:?}"
+    );
+}
+
 #[test]
 fn without_reclaim_a_crashed_consumers_entries_are_stranded() {
     let s = run(&CRASH

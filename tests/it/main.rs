@@ -10,3 +10,4 @@ mod run;
 mod scenarios;
 mod server;
 mod support;
+mod wire;

@@ -13,10 +13,15 @@ use streamdrill::scenario::{Overrides, load_str};
 use crate::support::{client, server, wait_until};
 
 fn run(toml: &str, out: &Path) -> Summary {
+    run_on_workers(toml, out, 1)
+}
+
+fn run_on_workers(toml: &str, out: &Path, workers: usize) -> Summary {
     let scenario = load_str(toml, "test.toml", &Overrides::default()).expect("valid scenario");
     let options = RunOptions {
         out_dir: out.to_path_buf(),
         on_progress: None,
+        workers,
     };
     run_scenario(scenario, options)
         .expect("run succeeds")
@@ -79,6 +84,42 @@ fn fixed_rate_gives_exact_counts_in_every_group() {
     );
     assert_eq!(s.produce.sent, 750);
     assert!(s.slo.passed);
+}
+
+#[test]
+fn actors_spread_over_worker_threads_keep_the_ledger_exact() {
+    // A consumer crashes mid-run and a survivor on another thread reclaims
+    // its entries: every cross-thread path (ledger batches, reports, faults).
+    let toml = r#"
+name = "workers"
+duration = "2s"
+warmup = "500ms"
+drain_timeout = "10s"
+[[producers]]
+stream = "s"
+count = 3
+rate = 900
+[[groups]]
+stream = "s"
+name = "g"
+consumers = 3
+batch = 20
+processing = "1ms"
+reclaim = { min_idle = "200ms", every = "100ms" }
+[[faults]]
+action = "crash_consumer"
+consumer = "g/0"
+at = "1s"
+"#;
+    let out = tempfile::tempdir().unwrap();
+    let s = run_on_workers(toml, out.path(), 3);
+    assert_eq!(s.produce.sent + s.warmup.produce_sent, 1800);
+    assert_eq!(s.verify.produce_acked, 1800);
+    let g = &s.groups[0];
+    assert_eq!((g.lost, g.stranded, g.unread), (0, 0, 0));
+    assert_eq!(g.processed, 1800 + g.duplicates);
+    assert!(g.redelivered > 0, "the crash left entries to reclaim");
+    assert_eq!(g.pending_at_end, 0);
 }
 
 #[test]
@@ -147,6 +188,7 @@ start_after = "4s"
             RunOptions {
                 out_dir: out.path().to_path_buf(),
                 on_progress: None,
+                workers: 1,
             },
         )
         .map(|r| r.summary)
@@ -210,6 +252,7 @@ fn unreachable_redis_is_a_clear_error() {
         RunOptions {
             out_dir: out.path().to_path_buf(),
             on_progress: None,
+            workers: 1,
         },
     )
     .err()

@@ -46,6 +46,8 @@ type LedgerField = fn(&GroupSummary) -> u64;
 enum Source {
     ProduceRate,
     ProduceErrors,
+    /// Absent in runs whose producers do not WAIT.
+    ProduceUnreplicated,
     Produce(Stat),
     Service(Stat),
     /// The worst group's value.
@@ -76,6 +78,11 @@ pub fn all(runs: &[RunData]) -> Vec<Metric> {
     let mut out = vec![
         metric("produce.rate", Unit::PerSecond, Source::ProduceRate),
         metric("produce.errors", Unit::Count, Source::ProduceErrors),
+        metric(
+            "produce.unreplicated",
+            Unit::Count,
+            Source::ProduceUnreplicated,
+        ),
     ];
     for (name, stat) in STATS {
         out.push(metric(
@@ -152,6 +159,7 @@ impl Metric {
         match &self.source {
             Source::ProduceRate => Some(s.produce.achieved_rate_per_s),
             Source::ProduceErrors => Some(s.produce.errors as f64),
+            Source::ProduceUnreplicated => s.produce.unreplicated.map(|n| n as f64),
             Source::Produce(stat) => Some(stat_of(&s.produce.latency_us, *stat)),
             Source::Service(stat) => Some(stat_of(&s.produce.service_time_us, *stat)),
             Source::E2eWorst(stat) => (s.groups.iter())
@@ -267,5 +275,42 @@ fn flatten(path: &str, v: &Value, out: &mut Vec<(String, String)>) {
             .for_each(|(i, v)| flatten(&format!("{path}.{i}"), v, out)),
         Value::String(s) => out.push((path.to_string(), s.clone())),
         other => out.push((path.to_string(), other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::compare::{Comparison, Gate};
+    use crate::report::plot::Timeseries;
+    use crate::report::summary::tests::test_summary;
+
+    fn run(name: &str, unreplicated: Option<u64>) -> RunData {
+        let mut summary = test_summary();
+        summary.produce.unreplicated = unreplicated;
+        RunData {
+            dir: name.into(),
+            summary,
+            ts: Timeseries::default(),
+        }
+    }
+
+    #[test]
+    fn unreplicated_writes_are_compared_where_producers_wait() {
+        let cmp = Comparison::new(vec![run("a", Some(4)), run("b", Some(10)), run("c", None)]);
+        let row = cmp.row("produce.unreplicated").unwrap();
+        assert_eq!(row.metric.unit, Unit::Count);
+        let values: Vec<Option<f64>> = row.cells.iter().map(|c| c.value).collect();
+        assert_eq!(values, [Some(4.0), Some(10.0), None]);
+        assert_eq!(row.cells[1].abs, Some(6.0));
+        let results = Gate::parse("produce.unreplicated > 5")
+            .unwrap()
+            .check(&cmp)
+            .unwrap();
+        let failed: Vec<(&str, bool)> = (results.iter())
+            .map(|r| (r.run.as_str(), r.failed))
+            .collect();
+        assert_eq!(failed, [("b", true), ("c", false)]);
+        assert!(results[1].detail.contains("not available"));
     }
 }

@@ -11,6 +11,10 @@
 //!
 //! The child is not tied to our own death (`PR_SET_PDEATHSIG` needs `unsafe`
 //! `pre_exec`); if the harness itself is SIGKILLed, its servers outlive it.
+//!
+//! - `replication`: a replica following a primary, its sync and its promotion.
+
+mod replication;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -440,68 +444,6 @@ impl RedisServer {
     }
 }
 
-/// Replication: a managed primary with one replica for failover drills.
-impl ServerConfig {
-    /// Make the server a replica of the managed primary on `port` (loopback).
-    pub fn replica_of(self, port: u16) -> Self {
-        self.line(format!("replicaof 127.0.0.1 {port}"))
-    }
-}
-
-impl RedisServer {
-    /// `REPLICAOF NO ONE`: a replica stops following its primary and accepts
-    /// writes, keeping what it had replicated so far.
-    pub fn promote(&mut self) -> Result<()> {
-        let reply = self
-            .request(b"*3\r\n$9\r\nREPLICAOF\r\n$2\r\nNO\r\n$3\r\nONE\r\n")
-            .map_err(|e| self.replication_error(format!("REPLICAOF NO ONE failed: {e}")))?;
-        match reply.starts_with("+OK") {
-            true => Ok(()),
-            false => {
-                Err(self.replication_error(format!("REPLICAOF NO ONE answered {:?}", reply.trim())))
-            }
-        }
-    }
-
-    /// Waits until this replica's link to its primary is up and the initial
-    /// sync is over (`master_link_status:up` in INFO replication), so a run
-    /// measures replication rather than the first full sync.
-    pub fn wait_in_sync(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            match self.request(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n") {
-                Ok(info) if in_sync(&info) => return Ok(()),
-                Ok(info) => last = info,
-                Err(e) => last = e.to_string(),
-            }
-            sleep(POLL_INTERVAL);
-        }
-        let status = last
-            .lines()
-            .filter(|l| l.starts_with("master_"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Err(self.replication_error(format!(
-            "the replica was not in sync with its primary within {timeout:?} ({status})"
-        )))
-    }
-
-    fn replication_error(&self, problem: String) -> Error {
-        self.start_error(problem)
-    }
-}
-
-/// INFO replication of a replica whose link is up and not loading a full sync.
-fn in_sync(info: &str) -> bool {
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-    };
-    field("master_link_status:") == Some("up") && field("master_sync_in_progress:") != Some("1")
-}
-
 impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.kill9();
@@ -592,25 +534,6 @@ mod tests {
             &lines[lines.len() - 2..],
             ["maxmemory-policy allkeys-lru", "hz 50"]
         );
-    }
-
-    #[test]
-    fn a_replica_follows_its_primary_once_the_link_is_up() {
-        let conf = ServerConfig::default()
-            .replica_of(7001)
-            .render(7002, Path::new("/d"));
-        assert!(
-            conf.lines().any(|l| l == "replicaof 127.0.0.1 7001"),
-            "{conf}"
-        );
-        assert!(in_sync(
-            "role:slave\r\nmaster_link_status:up\r\nmaster_sync_in_progress:0\r\n"
-        ));
-        assert!(!in_sync("role:slave\r\nmaster_link_status:down\r\n"));
-        assert!(!in_sync(
-            "master_link_status:up\r\nmaster_sync_in_progress:1\r\n"
-        ));
-        assert!(!in_sync("role:master\r\n"));
     }
 
     #[test]

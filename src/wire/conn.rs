@@ -1,0 +1,279 @@
+//! A raw RESP connection: TCP with TCP_NODELAY, AUTH and SELECT from the
+//! URL, then a write half the owner writes encoded commands into, and a
+//! stream of the replies read, in order, a chunk of complete replies at a
+//! time. Matching replies to requests is the owner's business: Redis answers
+//! in order, so a FIFO of what was sent is all it takes.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::{ConnectionAddr, IntoConnectionInfo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::resp::{self, Reply};
+use crate::error::{Error, Result};
+
+/// Where to connect and how to log in, parsed once from the URL.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    host: String,
+    port: u16,
+    /// AUTH and SELECT, encoded, with how many replies they produce.
+    login: Vec<u8>,
+    login_replies: usize,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Endpoint> {
+        let info = url
+            .into_connection_info()
+            .map_err(|e| Error::redis(url, "parsing the URL", e))?;
+        let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
+            let e = redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "producers connect over plain TCP: use a redis://host:port URL",
+            ));
+            return Err(Error::redis(url, "parsing the URL", e));
+        };
+        let settings = info.redis_settings();
+        let (mut login, mut login_replies) = (Vec::new(), 0);
+        if let Some(password) = settings.password() {
+            match settings.username() {
+                Some(user) => {
+                    resp::command(&mut login, &[b"AUTH", user.as_bytes(), password.as_bytes()])
+                }
+                None => resp::command(&mut login, &[b"AUTH", password.as_bytes()]),
+            }
+            login_replies += 1;
+        }
+        if settings.db() != 0 {
+            resp::array(&mut login, 2);
+            resp::bulk(&mut login, b"SELECT");
+            resp::bulk(&mut login, settings.db().to_string().as_bytes());
+            login_replies += 1;
+        }
+        Ok(Endpoint {
+            host,
+            port,
+            login,
+            login_replies,
+        })
+    }
+
+    /// A logged-in connection, within `timeout`.
+    pub async fn open(&self, timeout: Duration) -> io::Result<(Replies, Writer)> {
+        tokio::time::timeout(timeout, self.open_now())
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting timed out"))?
+    }
+
+    async fn open_now(&self) -> io::Result<(Replies, Writer)> {
+        let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
+        // Nagle's algorithm would hold a small pipeline until the peer's
+        // delayed ACK: ~40 ms added to latencies at modest rates.
+        stream.set_nodelay(true)?;
+        let (read, mut write) = stream.into_split();
+        let mut replies = Replies::new(read);
+        if self.login_replies > 0 {
+            write.write_all(&self.login).await?;
+            let mut answered = 0;
+            while answered < self.login_replies {
+                let chunk = replies.next_chunk().await?;
+                for reply in &chunk {
+                    if let Reply::Error(e) = reply {
+                        return Err(io::Error::new(io::ErrorKind::PermissionDenied, e.clone()));
+                    }
+                }
+                answered += chunk.len();
+            }
+        }
+        Ok((replies, Writer::new(write)))
+    }
+}
+
+/// The write half. Commands go out with a non-blocking write straight from
+/// the caller (no task hand-off); what the socket cannot take now waits in
+/// `queued` until `writable` says it can.
+pub struct Writer {
+    half: Arc<OwnedWriteHalf>,
+    queued: Vec<u8>,
+}
+
+impl Writer {
+    fn new(half: OwnedWriteHalf) -> Writer {
+        Writer {
+            half: Arc::new(half),
+            queued: Vec::new(),
+        }
+    }
+
+    /// Sends `bytes` after anything queued. Ok(true): all written; Ok(false):
+    /// some wait for the socket (call `flush` once `writable` completes).
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<bool> {
+        if !self.queued.is_empty() {
+            self.queued.extend_from_slice(bytes);
+            return self.flush();
+        }
+        let n = self.try_write(bytes)?;
+        self.queued.extend_from_slice(&bytes[n..]);
+        Ok(self.queued.is_empty())
+    }
+
+    /// Writes what is queued; Ok(true) once nothing is left.
+    pub fn flush(&mut self) -> io::Result<bool> {
+        let mut queued = std::mem::take(&mut self.queued);
+        let n = self.try_write(&queued)?;
+        queued.drain(..n);
+        self.queued = queued;
+        Ok(self.queued.is_empty())
+    }
+
+    fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+        let mut written = 0;
+        while written < bytes.len() {
+            match self.half.try_write(&bytes[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(written)
+    }
+
+    /// Completes when the socket can take more bytes.
+    pub fn writable(&self) -> impl Future<Output = io::Result<()>> + 'static {
+        let half = self.half.clone();
+        async move { half.writable().await }
+    }
+}
+
+/// The read half: replies as they arrive, every complete reply of one read
+/// at a time. An error means the connection is over (closed, reset, or a
+/// reply that cannot be parsed).
+pub struct Replies {
+    read: OwnedReadHalf,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already parsed.
+    start: usize,
+}
+
+/// What a read adds to `buf` at most; a pipeline's replies usually fit.
+const READ_SIZE: usize = 16 * 1024;
+
+impl Replies {
+    fn new(read: OwnedReadHalf) -> Replies {
+        Replies {
+            read,
+            buf: Vec::with_capacity(READ_SIZE),
+            start: 0,
+        }
+    }
+
+    /// The replies that the next read completes (at least one).
+    pub async fn next_chunk(&mut self) -> io::Result<Vec<Reply>> {
+        loop {
+            let chunk = self.parse_buffered()?;
+            if !chunk.is_empty() {
+                return Ok(chunk);
+            }
+            let before = self.buf.len();
+            self.buf.reserve(READ_SIZE);
+            if self.read.read_buf(&mut self.buf).await? == 0 && self.buf.len() == before {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
+    /// The next `n` replies as they came over the wire (see `Raw`).
+    pub async fn next_raw(&mut self, n: usize) -> io::Result<Raw> {
+        let mut spans = Vec::with_capacity(n);
+        let mut at = self.start;
+        while spans.len() < n {
+            match resp::parse(&self.buf[at..]) {
+                Ok(Some((_, used))) => {
+                    spans.push(at - self.start..at - self.start + used);
+                    at += used;
+                }
+                Ok(None) => {
+                    self.buf.reserve(READ_SIZE);
+                    if self.read.read_buf(&mut self.buf).await? == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+        }
+        let bytes = self.buf[self.start..at].to_vec();
+        self.start = at;
+        self.compact();
+        Ok(Raw { bytes, spans })
+    }
+
+    /// Every complete reply buffered, consumed.
+    fn parse_buffered(&mut self) -> io::Result<Vec<Reply>> {
+        let mut out = Vec::new();
+        loop {
+            match resp::parse(&self.buf[self.start..]) {
+                Ok(Some((reply, used))) => {
+                    out.push(reply);
+                    self.start += used;
+                }
+                Ok(None) => break,
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+        }
+        self.compact();
+        Ok(out)
+    }
+
+    /// Drops the bytes already parsed, when that is cheap or worth it.
+    fn compact(&mut self) {
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > READ_SIZE {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+}
+
+/// Replies kept as the bytes Redis sent, for callers that read them in
+/// their own way: the hot path scans them in place, the rare paths hand
+/// them to redis-rs's parser.
+#[derive(Debug)]
+pub struct Raw {
+    bytes: Vec<u8>,
+    spans: Vec<std::ops::Range<usize>>,
+}
+
+impl Raw {
+    /// Reply `i`, bytes and all.
+    pub fn bytes(&self, i: usize) -> &[u8] {
+        self.spans.get(i).map_or(&[], |s| &self.bytes[s.clone()])
+    }
+
+    /// Reply `i` as a redis-rs value (an error reply is an Err).
+    pub fn value(&self, i: usize) -> redis::RedisResult<redis::Value> {
+        redis::parse_redis_value(self.bytes(i))?.extract_error()
+    }
+
+    /// Reply `i`'s error message, if it is an error reply.
+    pub fn error(&self, i: usize) -> Option<String> {
+        let reply = self.bytes(i).strip_prefix(b"-")?;
+        let end = reply.len().saturating_sub(2);
+        Some(String::from_utf8_lossy(&reply[..end]).into_owned())
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}

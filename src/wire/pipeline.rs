@@ -1,0 +1,105 @@
+//! Requests awaiting replies on one connection. Redis answers in order, so
+//! the replies read are handed out to the requests in the order they were
+//! sent, each request taking as many as it had commands.
+
+use std::collections::VecDeque;
+
+use super::resp::Reply;
+
+pub struct InFlight<T> {
+    /// Each request, and how many replies it waits for.
+    queue: VecDeque<(T, usize)>,
+    /// Replies already read for the request at the front.
+    partial: Vec<Reply>,
+}
+
+impl<T> Default for InFlight<T> {
+    fn default() -> Self {
+        InFlight {
+            queue: VecDeque::new(),
+            partial: Vec::new(),
+        }
+    }
+}
+
+impl<T> InFlight<T> {
+    /// A request of `commands` commands went out.
+    pub fn push(&mut self, request: T, commands: usize) {
+        self.queue.push_back((request, commands));
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The request sent first of those still waiting.
+    pub fn oldest(&self) -> Option<&T> {
+        self.queue.front().map(|(r, _)| r)
+    }
+
+    /// Hands `replies` to the requests they answer; `done` gets each
+    /// request whose replies are all in. Err: more replies than requests
+    /// (the connection is out of step and must be dropped).
+    pub fn answer(
+        &mut self,
+        replies: Vec<Reply>,
+        mut done: impl FnMut(T, &[Reply]),
+    ) -> Result<(), String> {
+        for reply in replies {
+            let Some(&(_, wanted)) = self.queue.front() else {
+                return Err(format!("a reply nothing asked for: {reply:?}"));
+            };
+            self.partial.push(reply);
+            if self.partial.len() == wanted {
+                let (request, _) = self.queue.pop_front().expect("front checked above");
+                done(request, &self.partial);
+                self.partial.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection is gone: every waiting request, oldest first.
+    pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.partial.clear();
+        self.queue.drain(..).map(|(r, _)| r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_go_to_requests_in_order_across_reads() {
+        let mut f = InFlight::default();
+        f.push("a", 2);
+        f.push("b", 1);
+        f.push("c", 3);
+        let mut seen = Vec::new();
+        let mut record = |r: &'static str, replies: &[Reply]| seen.push((r, replies.to_vec()));
+        f.answer(vec![Reply::Bulk], &mut record).unwrap();
+        f.answer(vec![Reply::Int(1), Reply::Status, Reply::Bulk], &mut record)
+            .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                ("a", vec![Reply::Bulk, Reply::Int(1)]),
+                ("b", vec![Reply::Status]),
+            ]
+        );
+        assert_eq!((f.len(), f.oldest()), (1, Some(&"c")));
+        assert_eq!(f.drain().collect::<Vec<_>>(), vec!["c"]);
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    fn a_reply_nobody_asked_for_is_an_error() {
+        let mut f: InFlight<()> = InFlight::default();
+        assert!(f.answer(vec![Reply::Bulk], |_, _| {}).is_err());
+    }
+}
