@@ -44,6 +44,8 @@ pub struct XaddRow {
 /// The scheduled produce + consume + acknowledge cycle.
 #[derive(Debug, Clone)]
 pub struct CycleRow {
+    /// How its four producers send (see `CYCLES`).
+    pub sending: &'static str,
     pub target_per_s: f64,
     pub achieved_per_s: f64,
     pub cpu_us_per_event: f64,
@@ -55,8 +57,20 @@ pub struct BenchReport {
     pub redis_version: String,
     pub connections: u32,
     pub xadd: Vec<XaddRow>,
-    pub cycle: Option<CycleRow>,
+    pub cycle: Vec<CycleRow>,
 }
+
+/// The cycle's two ways of sending: four producers on a connection each,
+/// every event written the moment it falls due (the default); and the same
+/// producers sharing one connection with `linger = "100us"`, coalescing
+/// what falls due close together into one write, as a pooled client would.
+const CYCLES: [(&str, &str); 2] = [
+    ("4 connections, no linger", ""),
+    (
+        "1 connection, linger 100us",
+        "connections = 1\nlinger = \"100us\"",
+    ),
+];
 
 pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let server = RedisServer::start(ServerConfig::default())?;
@@ -83,9 +97,12 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             });
         }
     }
-    let cycle = (opts.cycle_rate_per_s > 0.0)
-        .then(|| cycle(&server, out.path(), opts))
-        .transpose()?;
+    let cycle = match opts.cycle_rate_per_s > 0.0 {
+        true => (CYCLES.iter())
+            .map(|&(sending, fields)| cycle(&server, out.path(), opts, sending, fields))
+            .collect::<Result<_>>()?,
+        false => Vec::new(),
+    };
     Ok(BenchReport {
         redis_version,
         connections: opts.connections,
@@ -126,7 +143,13 @@ events = [ {{ type = "Bench", size = "{payload}B" }} ]
     run_measuring_cpu(&toml, out)
 }
 
-fn cycle(server: &RedisServer, out: &Path, opts: &BenchOptions) -> Result<CycleRow> {
+fn cycle(
+    server: &RedisServer,
+    out: &Path,
+    opts: &BenchOptions,
+    sending: &'static str,
+    producer_fields: &str,
+) -> Result<CycleRow> {
     let toml = format!(
         r#"
 name = "bench-cycle"
@@ -143,6 +166,7 @@ maxlen = {MAXLEN}
 stream = "cycle"
 count = 4
 rate = {rate}
+{producer_fields}
 events = [ {{ type = "Bench", size = "128B" }} ]
 [[groups]]
 stream = "cycle"
@@ -157,6 +181,7 @@ batch = 500
     let (s, cpu_s) = run_measuring_cpu(&toml, out)?;
     let events = (s.produce.acked + s.warmup.produce_acked).max(1);
     Ok(CycleRow {
+        sending,
         target_per_s: s.produce.target_rate_per_s,
         achieved_per_s: s.produce.achieved_rate_per_s,
         cpu_us_per_event: cpu_s * 1e6 / events as f64,
@@ -287,11 +312,18 @@ pub fn render(r: &BenchReport) -> String {
             x.streamdrill_cpu_us / x.redis_benchmark_cpu_us.max(1e-9),
         );
     }
-    if let Some(c) = &r.cycle {
+    if !r.cycle.is_empty() {
         let _ = writeln!(
             out,
-            "\nfull cycle (XADD -> XREADGROUP -> XACK, one group): target {:.0}/s achieved {:.0}/s, \
-             harness CPU {:.2}µs/event, e2e p99 {}, schedule lag p99 {}",
+            "\nfull cycle (XADD -> XREADGROUP -> XACK, one group, 2 consumers), whole run incl. report:"
+        );
+    }
+    for c in &r.cycle {
+        let _ = writeln!(
+            out,
+            "  {:<27} target {:.0}/s achieved {:.0}/s, harness CPU {:.2}µs/event, \
+             e2e p99 {}, schedule lag p99 {}",
+            c.sending,
             c.target_per_s,
             c.achieved_per_s,
             c.cpu_us_per_event,

@@ -95,7 +95,10 @@ pub async fn execute(
         &workers,
     );
     let producers = start_producers(plan, clock, conns, &collector, &workers);
-    let producer_targets = producers.iter().map(|p| p.clone().recipient()).collect();
+    // Chaos addresses producers by id; each id's actor is its connection's.
+    let producer_targets = (plan.producers.iter())
+        .map(|p| producers[p.connection as usize].clone().recipient())
+        .collect();
     let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets, server)
         .with_proxy(proxy.clone())
         .with_url(direct_url)
@@ -193,7 +196,9 @@ async fn open_connections(plan: &Plan, url: &str, workers: &Workers) -> Result<C
                 .await?,
         );
     }
-    let producers = workers.open_each(plan.producers.len(), open).await?;
+    let producers = workers
+        .open_each(plan.producers_by_connection().len(), open)
+        .await?;
     Ok(Connections {
         consumers,
         producers,
@@ -270,9 +275,12 @@ fn start_producers(
         .max()
         .unwrap_or(0);
     let payloads = Arc::new(PayloadPool::new(plan.scenario.seed, max_size));
-    (plan.producers.iter().zip(conns.producers).enumerate())
+    (plan.producers_by_connection().into_iter())
+        .zip(conns.producers)
+        .enumerate()
         .map(|(i, (p, conn))| {
-            let stream = &plan.streams[p.stream];
+            // Producers share a connection only within their entry: one stream.
+            let stream = &plan.streams[p[0].stream];
             let setup = ProducerSetup {
                 stream_key: stream.key.clone(),
                 trim: stream.trim,
@@ -285,7 +293,6 @@ fn start_producers(
                 payloads: payloads.clone(),
                 collector: collector.clone().recipient(),
             };
-            let p = p.clone();
             Producer::start_in_arbiter(&workers.of(i), move |_| Producer::new(p, setup))
         })
         .collect()
@@ -299,7 +306,7 @@ async fn finish_producers(
     producers: &[Addr<Producer>],
     interrupt: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(Vec<ProduceLedger>, Option<u64>)> {
-    let mut ledgers = Vec::with_capacity(producers.len());
+    let mut ledgers = vec![ProduceLedger::new(); plan.producers.len()];
     let mut unreplicated = 0;
     let mut stopped = interrupt.clone();
     for p in producers {
@@ -321,7 +328,9 @@ async fn finish_producers(
         };
         let finished = ledger.map_err(actor_gone)?;
         unreplicated += finished.unreplicated;
-        ledgers.push(finished.ledger);
+        for (id, ledger) in finished.ledgers {
+            ledgers[id as usize] = ledger;
+        }
     }
     let waits = plan.producers.iter().any(|p| p.wait.is_some());
     Ok((ledgers, waits.then_some(unreplicated)))

@@ -179,11 +179,11 @@ impl Chaos {
                 let Some(target) = self.producers.get(producer as usize).cloned() else {
                     return;
                 };
-                target.do_send(ProducerFault::Crash);
+                target.do_send(ProducerFault::Crash(producer));
                 let window = self.open(&fault.label);
                 if let Some(after) = restart_after {
                     ctx.run_later(after, move |act, _| {
-                        target.do_send(ProducerFault::Restart);
+                        target.do_send(ProducerFault::Restart(producer));
                         act.close(window);
                     });
                 }

@@ -110,7 +110,7 @@ impl Handler<ProduceReport> for Collector {
 
     fn handle(&mut self, r: ProduceReport, _: &mut Context<Self>) {
         if let Some(stalls) = &mut self.write_stalls {
-            stalls.add(r.stalls);
+            r.stalls.into_iter().for_each(|s| stalls.add(s));
         }
         self.produce.merge(&r.stats);
         let all = r.stats.merged();

@@ -35,8 +35,9 @@ const FLUSH_OFFSET: Duration = Duration::from_millis(5);
 pub struct ProduceReport {
     pub interval: u32,
     pub stats: Phased<ProduceStats>,
-    /// Waits for acknowledgements long enough to be write outages.
-    pub stalls: StallReport,
+    /// Waits for acknowledgements long enough to be write outages, per
+    /// producer of the actor.
+    pub stalls: Vec<StallReport>,
 }
 
 /// A consumer's measurements for one interval.

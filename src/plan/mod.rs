@@ -135,6 +135,11 @@ pub struct ProducerPlan {
     pub pipeline: Option<u32>,
     /// `WAIT replicas timeout` closing each pipeline.
     pub wait: Option<Wait>,
+    /// The connection it sends on, shared with the other producers of its
+    /// entry that have the same number (dense over the whole run).
+    pub connection: u32,
+    /// Wait this long after an event falls due for more to send with it.
+    pub linger: Duration,
 }
 
 /// Synchronous replication of a producer's writes: `WAIT replicas timeout_ms`.
@@ -230,7 +235,12 @@ impl Plan {
         };
 
         let mut producers = Vec::new();
+        let mut connections = 0;
         for (entry, config) in scenario.producers.iter().enumerate() {
+            let shared = config
+                .connections
+                .unwrap_or(config.count)
+                .clamp(1, config.count.max(1));
             let stream = stream_index(&config.stream);
             let total = total_profile(config);
             let share = total.scaled(1.0 / config.count as f64);
@@ -252,8 +262,11 @@ impl Plan {
                         replicas: w.replicas,
                         timeout: w.timeout.as_duration(),
                     }),
+                    connection: connections + n % shared,
+                    linger: config.linger.map_or(Duration::ZERO, |l| l.as_duration()),
                 });
             }
+            connections += shared;
         }
 
         let groups = scenario
@@ -304,6 +317,21 @@ impl Plan {
     }
 
     /// Expected events per second over the measured window, all producers together.
+    /// The producers grouped by the connection they share, in connection order.
+    pub fn producers_by_connection(&self) -> Vec<Vec<ProducerPlan>> {
+        let n = self
+            .producers
+            .iter()
+            .map(|p| p.connection + 1)
+            .max()
+            .unwrap_or(0);
+        let mut by = vec![Vec::new(); n as usize];
+        for p in &self.producers {
+            by[p.connection as usize].push(p.clone());
+        }
+        by
+    }
+
     pub fn target_rate_per_s(&self) -> f64 {
         let (from, to) = (self.warmup.as_secs_f64(), self.duration.as_secs_f64());
         let events: f64 = self

@@ -150,9 +150,20 @@ pub struct ProducerConfig {
     #[serde(default)]
     pub name: Option<String>,
     pub stream: String,
-    /// Number of producer actors sharing this entry's rate.
+    /// Number of producers sharing this entry's rate (each numbers its own events).
     #[serde(default = "one")]
     pub count: u32,
+    /// TCP connections the `count` producers share (default: one each). Fewer
+    /// connections coalesce what falls due at once into one write: less
+    /// harness CPU per event, the way an application with a connection pool
+    /// sends. Scheduled rates only.
+    #[serde(default)]
+    pub connections: Option<u32>,
+    /// How long a connection waits after an event falls due for more to send
+    /// with it (Kafka's `linger.ms`): fewer, fuller writes, each event at most
+    /// this late (counted in its latency and schedule lag). Default 0.
+    #[serde(default)]
+    pub linger: Option<Dur>,
     #[serde(default)]
     pub arrival: Arrival,
     /// Constant total rate (events/s across all `count` producers; shorthand for

@@ -21,6 +21,9 @@ pub struct Violation {
 const MAX_EVENT_BYTES: u64 = 64 << 20;
 const MAX_PRODUCERS_PER_ENTRY: u32 = 100_000;
 const MAX_CONSUMERS_PER_GROUP: u32 = 10_000;
+/// Longest `linger`: beyond it, batching would dwarf what it measures.
+const MAX_LINGER: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Deepest pipeline a saturating producer may keep in flight.
 const MAX_PIPELINE: u32 = 10_000;
 
@@ -173,6 +176,30 @@ fn producer(v: &mut Checks, at: &str, p: &ProducerConfig) {
             format!("{at}.pipeline"),
             "pipeline only applies to rate = \"max\"; scheduled producers pipeline whatever is due",
         );
+    }
+    if let Some(linger) = p.linger {
+        if saturating {
+            v.add(
+                format!("{at}.linger"),
+                "linger only applies to scheduled rates; rate = \"max\" sends as fast as replies come",
+            );
+        } else if linger.as_duration() > MAX_LINGER {
+            v.add(
+                format!("{at}.linger"),
+                format!("{linger} is too long: use at most {MAX_LINGER:?} (it adds up to that to every latency)"),
+            );
+        }
+    }
+    match p.connections {
+        Some(c) if saturating && c != p.count => v.add(
+            format!("{at}.connections"),
+            "with rate = \"max\" every producer keeps its own connection: drop `connections`",
+        ),
+        Some(c) if !(1..=p.count).contains(&c) => v.add(
+            format!("{at}.connections"),
+            format!("{c} is out of range: use 1 to count ({})", p.count),
+        ),
+        _ => {}
     }
     for (i, st) in p.stages.iter().enumerate() {
         if !(st.rate.is_finite() && st.rate >= 0.0) {
@@ -515,6 +542,11 @@ name = "g"
         (&["producers.0.rate=nan"], "producers[0].rate", "above 0"),
         (&["producers.0.rate=0"], "producers[0].rate", "above 0"),
         (&["producers.0.pipeline=16"], "producers[0].pipeline", "only applies to rate = \"max\""),
+        (&["producers.0.connections=0"], "producers[0].connections", "use 1 to count"),
+        (&["producers.0.linger=\"1s\""], "producers[0].linger", "at most 100ms"),
+        (&["producers.0.rate=\"max\"", "producers.0.linger=\"1ms\""], "producers[0].linger", "only applies to scheduled"),
+        (&["producers.0.count=2", "producers.0.connections=3"], "producers[0].connections", "use 1 to count (2)"),
+        (&["producers.0.rate=\"max\"", "producers.0.count=2", "producers.0.connections=1"], "producers[0].connections", "drop `connections`"),
         (&["producers.0.rate=\"max\"", "producers.0.pipeline=0"], "producers[0].pipeline", "1 to 10000"),
         (&["producers.0.rate=\"max\"", "slo.min_rate_ratio=0.9"], "slo.min_rate_ratio", "no target rate"),
         (&["producers.0.start_rate=5"], "producers[0].start_rate", "only applies to `stages`"),

@@ -123,6 +123,48 @@ at = "1s"
 }
 
 #[test]
+fn producers_sharing_a_connection_keep_their_own_schedules_and_ledgers() {
+    // Four producers on one connection, one of them dead for 300 ms: the
+    // others go on, its events due meanwhile are never sent, and every
+    // event is accounted for against the producer that numbered it.
+    let toml = r#"
+name = "shared"
+duration = "1s"
+drain_timeout = "10s"
+[[producers]]
+stream = "s"
+count = 4
+connections = 1
+rate = 2000
+[[groups]]
+stream = "s"
+name = "g"
+[[faults]]
+action = "crash_producer"
+producer = "s/1"
+at = "300ms"
+restart_after = "300ms"
+"#;
+    let out = tempfile::tempdir().unwrap();
+    let s = run(toml, out.path());
+    // 500/s each for 1 s, but s/1 skipped ~150 while dead.
+    let sent = s.produce.sent;
+    assert!((1800..=1900).contains(&sent), "sent {sent}");
+    assert_eq!(s.produce.acked, sent, "nothing was in doubt");
+    assert_eq!(
+        s.verify.streams[0].entries_added, sent,
+        "XINFO STREAM agrees"
+    );
+    assert!(s.verify.consistent);
+    let g = &s.groups[0];
+    assert_eq!(
+        (g.processed, g.lost, g.duplicates, g.unexpected),
+        (sent, 0, 0, 0)
+    );
+    assert_eq!(s.faults[0].name, "crash_producer s/1");
+}
+
+#[test]
 fn run_writes_its_report_files() {
     let out = tempfile::tempdir().unwrap();
     let s = run(FIXED_RATE, out.path());

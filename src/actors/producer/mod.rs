@@ -1,0 +1,489 @@
+//! Producer actor: issues XADDs on an open-loop schedule (DESIGN rule 1).
+//!
+//! One actor owns one connection and drives the producers that share it
+//! (`connections` in the scenario; one each by default). Each wake-up sends
+//! every event whose intended time has come, of all of them, as one
+//! pipeline, without waiting for earlier pipelines to be answered, so a slow
+//! Redis cannot slow the schedule down. Latency counts from the intended
+//! time; service time from the actual send; the gap between the two is
+//! schedule lag. The coordinator sends `Finish` and gets the ledgers back.
+//!
+//! With `wait`, each pipeline ends in `WAIT replicas timeout`: its XADDs are
+//! acknowledged when the pipeline's reply comes, and counted `unreplicated`
+//! when WAIT reports fewer replicas than asked. The chaos actor sends
+//! `ProducerFault`: a crash ignores the replies still in flight (those writes
+//! stay indeterminate) and sends nothing until a restart; events intended
+//! while the producer was dead are never sent.
+
+mod link;
+mod source;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::watch;
+
+use self::link::Link;
+use self::source::Source;
+use super::timer::Timer;
+use super::{ProduceReport, every_interval};
+use crate::clock::RunClock;
+use crate::event::{Header, PayloadPool};
+use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
+use crate::plan::{ProducerPlan, Trim, Wait};
+use crate::wire::{Endpoint, InFlight, Replies, Reply, Writer, resp};
+
+/// Most events sent in one pipeline; a producer far behind catches up in steps.
+const MAX_PIPELINE: usize = 512;
+/// Pipelines awaiting replies at once; beyond this the producer falls behind
+/// (visible as schedule lag) instead of queueing without bound.
+const MAX_IN_FLIGHT: usize = 64;
+/// How often a crashed saturating producer checks whether its run is over.
+const DEAD_POLL: Duration = Duration::from_millis(10);
+
+pub struct Producer {
+    /// The producers on this connection; `Sent::source` indexes it.
+    sources: Vec<Source>,
+    /// Each live schedule's next intended time, earliest first.
+    due: BinaryHeap<Reverse<(u64, usize)>>,
+    /// rate = "max" (one producer per connection): XADDs per pipeline, and
+    /// when to stop. Latency is then service time only: there is no
+    /// schedule for a slow reply to fall behind.
+    saturate: Option<(usize, u64)>,
+    stream_key: Arc<str>,
+    trim: Option<Trim>,
+    wait: Option<Wait>,
+    /// Sleep this long past the next intended time, to send more at once.
+    linger_ns: u64,
+    link: Link,
+    /// The commands of the pipeline being built, RESP-encoded.
+    out: Vec<u8>,
+    /// The event header being encoded, reused.
+    header: Vec<u8>,
+    clock: RunClock,
+    payloads: Arc<PayloadPool>,
+    measure_from_ns: u64,
+    /// Pipelines sent and not yet answered, oldest first.
+    in_flight: InFlight<Pipeline>,
+    /// The one pending wake-up; replacing it cancels the old one, so ticks
+    /// never multiply (each costs a poll of every timer in the context).
+    timer: Option<SpawnHandle>,
+    /// The timerfd every scheduled wake-up re-arms.
+    sleeper: Timer,
+    /// `tick` found MAX_IN_FLIGHT pipelines out; the next reply resumes sending.
+    blocked: bool,
+    stats: Phased<ProduceStats>,
+    collector: Recipient<ProduceReport>,
+    /// Set to true once the schedules are exhausted and every reply is in.
+    done: watch::Sender<bool>,
+    /// Measured-phase XADDs acknowledged while WAIT saw too few replicas.
+    unreplicated: u64,
+    /// The read half of the first connection, until `started` reads it.
+    first_read: Option<Replies>,
+}
+
+/// Why a pipeline got no replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The connection was down: nothing was sent (a definite failure).
+    NotSent,
+    /// The connection was lost after sending: Redis may have applied it.
+    Unknown,
+}
+
+/// One XADD of a pipeline.
+struct Sent {
+    source: usize,
+    /// The source's epoch when sent: a crash since makes the reply unread.
+    epoch: u64,
+    seq: u64,
+    intended_ns: u64,
+}
+
+/// One pipeline awaiting its replies.
+struct Pipeline {
+    sent_ns: u64,
+    batch: Vec<Sent>,
+}
+
+/// Everything a producer actor needs besides its producers' plans.
+pub struct ProducerSetup {
+    pub stream_key: String,
+    pub trim: Option<Trim>,
+    /// The connection, opened before the run clock started.
+    pub conn: (Replies, Writer),
+    pub endpoint: Arc<Endpoint>,
+    pub response_timeout: Duration,
+    pub clock: RunClock,
+    pub end: Duration,
+    pub measure_from: Duration,
+    pub payloads: Arc<PayloadPool>,
+    pub collector: Recipient<ProduceReport>,
+}
+
+impl Producer {
+    /// `plans`: the producers sharing this connection (one with rate = "max").
+    pub fn new(plans: Vec<ProducerPlan>, setup: ProducerSetup) -> Producer {
+        let end_ns = setup.end.as_nanos() as u64;
+        let saturate = plans
+            .first()
+            .and_then(|p| p.pipeline)
+            .map(|depth| (depth as usize, end_ns));
+        let wait = plans.first().and_then(|p| p.wait);
+        let linger_ns = plans.first().map_or(0, |p| p.linger.as_nanos() as u64);
+        let sources: Vec<Source> = plans
+            .into_iter()
+            .map(|p| {
+                let schedule = p.pipeline.is_none().then(|| p.schedule(setup.end));
+                Source::new(p, schedule)
+            })
+            .collect();
+        let due = match saturate {
+            Some(_) => BinaryHeap::new(),
+            None => (sources.iter().enumerate())
+                .filter_map(|(i, s)| s.next_due_ns.map(|d| Reverse((d, i))))
+                .collect(),
+        };
+        Producer {
+            sources,
+            due,
+            saturate,
+            stream_key: setup.stream_key.into(),
+            trim: setup.trim,
+            wait,
+            linger_ns,
+            link: Link::new(setup.endpoint, setup.conn.1, setup.response_timeout),
+            first_read: Some(setup.conn.0),
+            out: Vec::new(),
+            header: Vec::with_capacity(crate::event::HEADER_MAX_BYTES),
+            clock: setup.clock,
+            payloads: setup.payloads,
+            measure_from_ns: setup.measure_from.as_nanos() as u64,
+            in_flight: InFlight::default(),
+            timer: None,
+            sleeper: Timer::new(),
+            blocked: false,
+            stats: Phased::default(),
+            collector: setup.collector,
+            done: watch::channel(false).0,
+            unreplicated: 0,
+        }
+    }
+
+    fn phase(&self, intended_ns: u64) -> Phase {
+        if intended_ns < self.measure_from_ns {
+            Phase::Warmup
+        } else {
+            Phase::Measured
+        }
+    }
+
+    /// Send what is due, then sleep until the next intended time.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if let Some((depth, end_ns)) = self.saturate {
+            return self.saturate(ctx, depth, end_ns);
+        }
+        if self.in_flight.len() >= MAX_IN_FLIGHT {
+            self.blocked = true;
+            return;
+        }
+        let now_ns = self.clock.now_ns();
+        let mut batch = Vec::new();
+        while let Some(&Reverse((due, i))) = self.due.peek() {
+            if due > now_ns || batch.len() == MAX_PIPELINE {
+                break;
+            }
+            self.due.pop();
+            if self.sources[i].sends(due) {
+                self.add_xadd(i, due);
+                let source = &mut self.sources[i];
+                source.ledger.sent(source.seq);
+                batch.push(Sent {
+                    source: i,
+                    epoch: source.epoch,
+                    seq: source.seq,
+                    intended_ns: due,
+                });
+                source.seq += 1;
+            }
+            self.sources[i].advance();
+            if let Some(next) = self.sources[i].next_due_ns {
+                self.due.push(Reverse((next, i)));
+            }
+        }
+        if !batch.is_empty() {
+            self.send(ctx, batch);
+        }
+        self.schedule_tick(ctx);
+    }
+
+    /// `WAIT replicas timeout` closing the pipeline, when the producer has one.
+    fn add_wait(&mut self) {
+        if let Some(w) = self.wait {
+            resp::array(&mut self.out, 3);
+            resp::bulk(&mut self.out, b"WAIT");
+            resp::bulk_u64(&mut self.out, u64::from(w.replicas));
+            resp::bulk_u64(&mut self.out, w.timeout.as_millis() as u64);
+        }
+    }
+
+    /// One pipeline of `depth` XADDs, intended now, if none is in flight.
+    fn saturate(&mut self, ctx: &mut Context<Self>, depth: usize, end_ns: u64) {
+        let now_ns = self.clock.now_ns();
+        if now_ns >= end_ns && self.in_flight.is_empty() {
+            self.sources.iter_mut().for_each(|s| s.next_due_ns = None);
+            self.done.send_replace(true);
+            return;
+        }
+        let dead = self.sources.first().is_none_or(|s| s.dead);
+        if dead && self.timer.is_none() {
+            let poll = ctx.run_later(DEAD_POLL, |act, ctx| {
+                act.timer = None;
+                act.tick(ctx);
+            });
+            self.timer = Some(poll);
+        }
+        if !self.in_flight.is_empty() || dead || now_ns >= end_ns {
+            return;
+        }
+        let mut batch = Vec::with_capacity(depth);
+        for _ in 0..depth {
+            self.add_xadd(0, now_ns);
+            let source = &mut self.sources[0];
+            source.ledger.sent(source.seq);
+            batch.push(Sent {
+                source: 0,
+                epoch: source.epoch,
+                seq: source.seq,
+                intended_ns: now_ns,
+            });
+            source.seq += 1;
+        }
+        self.send(ctx, batch);
+    }
+
+    fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
+        if let Some(old) = self.timer.take() {
+            ctx.cancel_future(old);
+        }
+        match self.due.peek() {
+            Some(&Reverse((due, _))) => {
+                let wake_ns = due + self.linger_ns;
+                let wake = self.sleeper.sleep_until(self.clock.instant_at(wake_ns));
+                self.timer = Some(ctx.spawn(wake.into_actor(self).map(|_, act, ctx| {
+                    act.timer = None;
+                    act.tick(ctx);
+                })));
+            }
+            None if self.in_flight.is_empty() => {
+                self.done.send_replace(true);
+            }
+            None => {}
+        }
+    }
+
+    /// Appends one XADD of source `i` to the pipeline being built.
+    fn add_xadd(&mut self, i: usize, intended_ns: u64) {
+        let source = &mut self.sources[i];
+        let draw = source.plan.mix.draw(&mut source.rng);
+        self.header.clear();
+        Header {
+            producer: source.plan.id,
+            seq: source.seq,
+            intended_ns: self.clock.unix_ns(intended_ns),
+        }
+        .encode_into(&mut self.header);
+        let trim_args = if self.trim.is_some() { 3 } else { 0 };
+        let out = &mut self.out;
+        resp::array(out, 11 + trim_args);
+        resp::bulk(out, b"XADD");
+        resp::bulk(out, self.stream_key.as_bytes());
+        match self.trim {
+            Some(Trim::MaxLen { len, approx }) => {
+                resp::bulk(out, b"MAXLEN");
+                resp::bulk(out, if approx { b"~" } else { b"=" });
+                resp::bulk_u64(out, len);
+            }
+            Some(Trim::MinAge { age, approx }) => {
+                let now_ms = self.clock.unix_ns(self.clock.now_ns()) / 1_000_000;
+                resp::bulk(out, b"MINID");
+                resp::bulk(out, if approx { b"~" } else { b"=" });
+                resp::bulk_u64(out, now_ms.saturating_sub(age.as_millis() as u64));
+            }
+            None => {}
+        }
+        resp::bulk(out, b"*");
+        resp::bulk(out, crate::event::HEADER_FIELD.as_bytes());
+        resp::bulk(out, &self.header);
+        resp::bulk(out, crate::event::TYPE_FIELD.as_bytes());
+        resp::bulk(out, source.plan.mix.names[draw.kind].as_bytes());
+        resp::bulk(out, crate::event::AGGREGATE_FIELD.as_bytes());
+        resp::bulk_u64(out, draw.aggregate);
+        resp::bulk(out, crate::event::DATA_FIELD.as_bytes());
+        resp::bulk(out, self.payloads.slice(draw.size_bytes, source.seq));
+    }
+
+    fn on_reply(&mut self, pipeline: Pipeline, reply: Result<&[Reply], Outcome>) {
+        let Pipeline { sent_ns, batch } = pipeline;
+        let replied_ns = self.clock.now_ns();
+        // A lost connection says nothing about whether Redis applied the XADDs:
+        // they stay indeterminate (sent, neither acked nor failed) until the
+        // stream is read back. An error reply is a definite failure.
+        let (replies, unknown) = match reply {
+            Ok(replies) => (replies, false),
+            Err(outcome) => (&[][..], outcome == Outcome::Unknown),
+        };
+        // WAIT's reply follows the XADDs': how many replicas have them all.
+        let replicated = match (self.wait, replies.get(batch.len())) {
+            (Some(w), Some(Reply::Int(n))) => *n >= i64::from(w.replicas),
+            (Some(_), _) => false,
+            (None, _) => true,
+        };
+        let more_in_flight = !self.in_flight.is_empty();
+        for (sent, reply) in batch
+            .iter()
+            .zip(replies.iter().map(Some).chain(std::iter::repeat(None)))
+        {
+            let phase = self.phase(sent.intended_ns);
+            let source = &mut self.sources[sent.source];
+            // A crash since the send: the process that would read this reply is gone.
+            if source.epoch != sent.epoch {
+                continue;
+            }
+            let stats = self.stats.get_mut(phase);
+            match reply {
+                Some(Reply::Bulk) => {
+                    stats.acked += 1;
+                    stats.latency.record_ns(replied_ns - sent.intended_ns);
+                    stats.service.record_ns(replied_ns - sent_ns);
+                    source.ledger.acked(sent.seq);
+                    source.stalls.acked(replied_ns, more_in_flight);
+                    if !replicated {
+                        // Per event too: the durability check tells gone
+                        // writes WAIT had flagged from silent ones.
+                        source.ledger.unreplicated(sent.seq);
+                        if phase == Phase::Measured {
+                            self.unreplicated += 1;
+                        }
+                    }
+                }
+                None if unknown => stats.errors += 1,
+                _ => {
+                    stats.errors += 1;
+                    source.ledger.failed(sent.seq);
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, interval: u32) {
+        let stats = std::mem::take(&mut self.stats);
+        let stalls = self.sources.iter_mut().map(|s| s.stalls.take()).collect();
+        self.collector.do_send(ProduceReport {
+            interval,
+            stats,
+            stalls,
+        });
+    }
+}
+
+impl Actor for Producer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        every_interval(ctx, self.clock, |act: &mut Self, interval, ctx| {
+            act.flush(interval);
+            act.check_response_timeout(ctx);
+        });
+        if let Some(replies) = self.first_read.take() {
+            self.read(replies, ctx);
+        }
+        match self.saturate {
+            Some(_) => self.tick(ctx),
+            None => self.schedule_tick(ctx),
+        }
+    }
+}
+
+/// Wait until the schedules have ended and every reply is in (or `deadline`
+/// passes: replies still missing then stay unacknowledged in the ledger),
+/// flush the last interval and hand back the ledgers.
+#[derive(Message)]
+#[rtype(result = "Finished")]
+pub struct Finish {
+    pub deadline: Duration,
+}
+
+/// What a producer actor hands back at the end.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// Each producer's ledger, with its id.
+    pub ledgers: Vec<(u32, ProduceLedger)>,
+    /// Measured-phase XADDs acknowledged although WAIT saw too few replicas
+    /// (0 without `wait`).
+    pub unreplicated: u64,
+}
+
+impl Handler<Finish> for Producer {
+    type Result = ResponseActFuture<Self, Finished>;
+
+    fn handle(&mut self, msg: Finish, _: &mut Context<Self>) -> Self::Result {
+        let mut done = self.done.subscribe();
+        let wait = async move {
+            let _ = tokio::time::timeout(msg.deadline, done.wait_for(|d| *d)).await;
+        };
+        Box::pin(wait.into_actor(self).map(|_, act, ctx| {
+            act.due.clear();
+            act.flush(super::final_interval(act.clock));
+            ctx.stop();
+            let ledgers = (act.sources.iter_mut())
+                .map(|s| (s.plan.id, std::mem::take(&mut s.ledger)))
+                .collect();
+            Finished {
+                ledgers,
+                unreplicated: act.unreplicated,
+            }
+        }))
+    }
+}
+
+/// A fault the chaos actor injects into one producer (by id).
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub enum ProducerFault {
+    /// Die abruptly: replies in flight are never read, nothing more is sent.
+    Crash(u32),
+    /// Come back and go on with the schedule from now.
+    Restart(u32),
+}
+
+impl Handler<ProducerFault> for Producer {
+    type Result = ();
+
+    fn handle(&mut self, fault: ProducerFault, ctx: &mut Context<Self>) {
+        let (ProducerFault::Crash(id) | ProducerFault::Restart(id)) = fault;
+        let now_ns = self.clock.now_ns();
+        let Some(source) = self.sources.iter_mut().find(|s| s.plan.id == id) else {
+            return;
+        };
+        match fault {
+            ProducerFault::Crash(_) => {
+                source.stalls.interrupted(now_ns);
+                source.dead = true;
+                source.epoch += 1;
+            }
+            ProducerFault::Restart(_) if source.dead => {
+                source.dead = false;
+                source.revived_ns = now_ns;
+            }
+            ProducerFault::Restart(_) => return,
+        }
+        self.blocked = false;
+        // Keeps the schedule (or the saturating poll) running, so the
+        // producer still finishes when its run ends.
+        self.tick(ctx);
+    }
+}

@@ -1,0 +1,61 @@
+//! One producer as the scenario counts them: its own id, schedule, sequence
+//! numbers and ledger. Several may share a producer actor, and with it one
+//! connection (`connections` in the scenario).
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use crate::metrics::{ProduceLedger, StallTracker};
+use crate::plan::{ProducerPlan, Schedule};
+
+pub(super) struct Source {
+    pub plan: ProducerPlan,
+    /// Intended send times; None in saturation mode.
+    pub schedule: Option<Schedule>,
+    /// The next intended send time; None once the schedule is over.
+    pub next_due_ns: Option<u64>,
+    pub seq: u64,
+    pub rng: SmallRng,
+    pub ledger: ProduceLedger,
+    /// Crashed: sends nothing, skips what falls due.
+    pub dead: bool,
+    /// Events intended before this (while it was dead) are never sent.
+    pub revived_ns: u64,
+    /// Bumped by each crash; replies to XADDs sent before it are ignored.
+    pub epoch: u64,
+    /// Long waits for an acknowledgement: write outages, for fault recovery.
+    pub stalls: StallTracker,
+}
+
+impl Source {
+    pub fn new(plan: ProducerPlan, schedule: Option<Schedule>) -> Source {
+        let mut source = Source {
+            rng: SmallRng::seed_from_u64(plan.seed ^ 0x5eed),
+            stalls: StallTracker::new(plan.id),
+            schedule,
+            next_due_ns: Some(0),
+            seq: 0,
+            ledger: ProduceLedger::new(),
+            dead: false,
+            revived_ns: 0,
+            epoch: 0,
+            plan,
+        };
+        if source.schedule.is_some() {
+            source.advance();
+        }
+        source
+    }
+
+    /// Moves on to the next intended send time.
+    pub fn advance(&mut self) {
+        self.next_due_ns = self.schedule.as_mut().and_then(Iterator::next);
+    }
+
+    /// Whether an event intended at `due_ns` is sent: not while dead, and
+    /// not if it fell due while the producer was dead (a dead process sends
+    /// nothing, and catching up later would be a burst no real client makes).
+    pub fn sends(&self, due_ns: u64) -> bool {
+        !self.dead && due_ns >= self.revived_ns
+    }
+}
