@@ -200,7 +200,7 @@ fn run_measuring_cpu(toml: &str, out: &Path) -> Result<(Summary, f64)> {
         RunOptions {
             out_dir: out.to_path_buf(),
             on_progress: None,
-            workers: 1,
+            workers: None,
         },
     )?;
     Ok((report.summary, process_cpu_s() - before))

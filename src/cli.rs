@@ -95,9 +95,10 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "quiet")]
     pub progress: bool,
     /// Threads for producers and consumers: 1 runs them on one event loop
-    /// (least CPU per event); more spreads many actors over cores.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub workers: u16,
+    /// (least CPU per event); more spreads many actors over cores. Default:
+    /// 1, or one per core when the run has more than 64 actors.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -175,7 +176,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 RunOptions {
                     out_dir: args.out,
                     on_progress,
-                    workers: usize::from(args.workers),
+                    workers: args.workers.map(usize::from),
                 },
             )?;
             if show_progress && std::io::stderr().is_terminal() {

@@ -62,7 +62,7 @@ pub async fn execute(
     server: Option<SharedServer>,
     replica: Option<Replica>,
     on_progress: OnProgress,
-    workers: usize,
+    workers: Option<usize>,
 ) -> Result<Measured> {
     let interrupt = watch_ctrl_c();
     let direct_url = url;
@@ -80,7 +80,7 @@ pub async fn execute(
     create_groups(plan, &mut admin, url).await?;
     // Every connection is open before the clock starts: connecting a thousand
     // actors after it would put the connect time into the first latencies.
-    let workers = Workers::start(workers);
+    let workers = Workers::start(workers.unwrap_or_else(|| Workers::auto(plan.actors())));
     let mut conns = open_connections(plan, url, &workers).await?;
 
     let clock = RunClock::start();
@@ -188,17 +188,17 @@ async fn open_connections(plan: &Plan, url: &str, workers: &Workers) -> Result<C
             }
         }
     };
+    // Actors are numbered across the run, consumers first, then producer
+    // connections: that number picks the worker (see `Workers::of`).
     let mut consumers = Vec::with_capacity(plan.groups.len());
+    let mut actor = 0;
     for group in &plan.groups {
-        consumers.push(
-            workers
-                .open_each(group.consumers as usize, open.clone())
-                .await?,
-        );
+        let n = group.consumers as usize;
+        consumers.push(workers.open_each(actor, n, open.clone()).await?);
+        actor += n;
     }
-    let producers = workers
-        .open_each(plan.producers_by_connection().len(), open)
-        .await?;
+    let n = plan.producers_by_connection().len();
+    let producers = workers.open_each(actor, n, open).await?;
     Ok(Connections {
         consumers,
         producers,
@@ -232,6 +232,8 @@ fn start_consumers(
 ) -> (Vec<Addr<Consumer>>, Vec<Vec<Recipient<ConsumerFault>>>) {
     let mut consumers = Vec::new();
     let mut targets = Vec::new();
+    // Numbered as `open_connections` numbered their connections.
+    let mut actor = 0;
     for (group, conns) in plan.groups.iter().zip(conns) {
         let group = Arc::new(group.clone());
         // A blocking read is not a dead connection: the timeout allows for BLOCK.
@@ -250,9 +252,10 @@ fn start_consumers(
                 ledger: collector.clone().recipient(),
             };
             let group = group.clone();
-            let consumer = Consumer::start_in_arbiter(&workers.of(index as usize), move |_| {
-                Consumer::new(group, setup)
-            });
+            let worker = workers.of(actor);
+            actor += 1;
+            let consumer =
+                Consumer::start_in_arbiter(&worker, move |_| Consumer::new(group, setup));
             group_targets.push(consumer.clone().recipient());
             consumers.push(consumer);
         }
@@ -275,6 +278,8 @@ fn start_producers(
         .max()
         .unwrap_or(0);
     let payloads = Arc::new(PayloadPool::new(plan.scenario.seed, max_size));
+    // After the consumers, as `open_connections` numbered them.
+    let first: usize = plan.groups.iter().map(|g| g.consumers as usize).sum();
     (plan.producers_by_connection().into_iter())
         .zip(conns.producers)
         .enumerate()
@@ -293,7 +298,7 @@ fn start_producers(
                 payloads: payloads.clone(),
                 collector: collector.clone().recipient(),
             };
-            Producer::start_in_arbiter(&workers.of(i), move |_| Producer::new(p, setup))
+            Producer::start_in_arbiter(&workers.of(first + i), move |_| Producer::new(p, setup))
         })
         .collect()
 }

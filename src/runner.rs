@@ -23,8 +23,9 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     /// Called once per interval with live figures (the CLI prints a line).
     pub on_progress: Option<ProgressSink>,
-    /// Threads producers and consumers run on (1: the coordinator's own).
-    pub workers: usize,
+    /// Threads producers and consumers run on (1: the coordinator's own);
+    /// None: one for a small run, one per core for many actors.
+    pub workers: Option<usize>,
 }
 
 /// Receives the live figures once per interval.

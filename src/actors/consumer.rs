@@ -565,8 +565,13 @@ impl Handler<ConsumerFault> for Consumer {
             ConsumerFault::Restart if self.crashed => {
                 self.crashed = false;
                 self.reread_own_pending();
-                // A read still out from before the crash resumes the loop when it returns.
+                // A read still out from before the crash resumes the loop when
+                // it returns; otherwise a retry the dead read scheduled is
+                // replaced, so that one loop runs, not two.
                 if !self.read_in_flight {
+                    if let Some(retry) = self.in_flight.take() {
+                        ctx.cancel_future(retry);
+                    }
                     self.poll(ctx);
                 }
             }

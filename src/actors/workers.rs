@@ -35,9 +35,18 @@ impl Workers {
         }
     }
 
-    /// How many workers the machine suggests: one per core.
-    pub fn default_count() -> usize {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+    /// Actors beyond which one event loop falls behind its schedules.
+    pub const ONE_THREAD_ACTORS: usize = 64;
+
+    /// How many workers for a run of `actors` producers and consumers: one
+    /// (least CPU per event, no cross-thread hand-offs) unless there are
+    /// many, then one per core. Measured with 1000 producers + 1000
+    /// consumers: produce p99 62 ms on one thread, 5.7 ms on two.
+    pub fn auto(actors: usize) -> usize {
+        match actors > Self::ONE_THREAD_ACTORS {
+            true => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            false => 1,
+        }
     }
 
     /// The worker that runs actor number `i` of a kind.
@@ -85,18 +94,21 @@ impl Workers {
 const OPEN_CONCURRENCY: usize = 64;
 
 impl Workers {
-    /// `n` things (connections) for actors 0..n, each made by `open` on the
-    /// worker that will run its actor (`of(i)`), all workers at once.
-    pub async fn open_each<F, Fut, T>(&self, n: usize, open: F) -> Result<Vec<T>>
+    /// `n` things (connections) for actors `first..first + n` (actors are
+    /// numbered across the whole run, so every worker gets its share), each
+    /// made by `open` on the worker that will run its actor (`of(i)`), all
+    /// workers at once.
+    pub async fn open_each<F, Fut, T>(&self, first: usize, n: usize, open: F) -> Result<Vec<T>>
     where
         F: Fn() -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Result<T>> + 'static,
         T: Send + 'static,
     {
-        let threads = self.threads().min(n.max(1));
+        let threads = self.threads();
+        let worker = |i: usize| (first + i) % threads;
         let pending: Vec<_> = (0..threads)
             .map(|w| {
-                let share = (w..n).step_by(threads).count();
+                let share = (0..n).filter(|&i| worker(i) == w).count();
                 let open = open.clone();
                 self.run_on(w, move || open_many(share, open))
             })
@@ -105,7 +117,7 @@ impl Workers {
         for share in pending {
             shares.push(share.await??.into_iter());
         }
-        Ok((0..n).filter_map(|i| shares[i % threads].next()).collect())
+        Ok((0..n).filter_map(|i| shares[worker(i)].next()).collect())
     }
 }
 
@@ -159,6 +171,9 @@ mod tests {
             assert_ne!(a, b);
             let c = workers.run_on(2, || async { std::thread::current().id() });
             assert_eq!(c.await.unwrap(), a);
+            // Actors 1, 2, 3 on workers 1, 0, 1.
+            let ids = workers.open_each(1, 3, || async { Ok(std::thread::current().id()) });
+            assert_eq!(ids.await.unwrap(), vec![b, a, b]);
             let one = Workers::start(1);
             let home = one.run_on(5, || async { std::thread::current().id() });
             assert_eq!(home.await.unwrap(), main);

@@ -317,6 +317,12 @@ impl Plan {
     }
 
     /// Expected events per second over the measured window, all producers together.
+    /// Producer actors (one per connection) plus consumers: what runs on the workers.
+    pub fn actors(&self) -> usize {
+        let consumers: u32 = self.groups.iter().map(|g| g.consumers).sum();
+        self.producers_by_connection().len() + consumers as usize
+    }
+
     /// The producers grouped by the connection they share, in connection order.
     pub fn producers_by_connection(&self) -> Vec<Vec<ProducerPlan>> {
         let n = self

@@ -100,6 +100,8 @@ impl Endpoint {
 pub struct Writer {
     half: Arc<OwnedWriteHalf>,
     queued: Vec<u8>,
+    /// Bytes ever given to `write`: with `queued`, where the socket is.
+    total: u64,
 }
 
 impl Writer {
@@ -107,12 +109,14 @@ impl Writer {
         Writer {
             half: Arc::new(half),
             queued: Vec::new(),
+            total: 0,
         }
     }
 
     /// Sends `bytes` after anything queued. Ok(true): all written; Ok(false):
     /// some wait for the socket (call `flush` once `writable` completes).
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<bool> {
+        self.total += bytes.len() as u64;
         if !self.queued.is_empty() {
             self.queued.extend_from_slice(bytes);
             return self.flush();
@@ -120,6 +124,16 @@ impl Writer {
         let n = self.try_write(bytes)?;
         self.queued.extend_from_slice(&bytes[n..]);
         Ok(self.queued.is_empty())
+    }
+
+    /// Bytes given to `write` so far: where the next write starts.
+    pub fn offset(&self) -> u64 {
+        self.total
+    }
+
+    /// Bytes handed to the kernel so far; those past it never left.
+    pub fn sent(&self) -> u64 {
+        self.total - self.queued.len() as u64
     }
 
     /// Writes what is queued; Ok(true) once nothing is left.
@@ -191,12 +205,13 @@ impl Replies {
     /// The next `n` replies as they came over the wire (see `Raw`).
     pub async fn next_raw(&mut self, n: usize) -> io::Result<Raw> {
         let mut spans = Vec::with_capacity(n);
-        let mut at = self.start;
+        let mut scanner = resp::Scanner::at(self.start);
+        let mut begin = self.start;
         while spans.len() < n {
-            match resp::parse(&self.buf[at..]) {
-                Ok(Some((_, used))) => {
-                    spans.push(at - self.start..at - self.start + used);
-                    at += used;
+            match scanner.next_end(&self.buf) {
+                Ok(Some(end)) => {
+                    spans.push(begin - self.start..end - self.start);
+                    begin = end;
                 }
                 Ok(None) => {
                     self.buf.reserve(READ_SIZE);
@@ -207,8 +222,8 @@ impl Replies {
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
         }
-        let bytes = self.buf[self.start..at].to_vec();
-        self.start = at;
+        let bytes = self.buf[self.start..begin].to_vec();
+        self.start = begin;
         self.compact();
         Ok(Raw { bytes, spans })
     }
@@ -223,6 +238,9 @@ impl Replies {
                     self.start += used;
                 }
                 Ok(None) => break,
+                // Replies parsed before the garbage are still answers; the
+                // error comes back on the next call.
+                Err(_) if !out.is_empty() => break,
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
         }

@@ -63,10 +63,13 @@ impl<T> InFlight<T> {
         Ok(())
     }
 
-    /// The connection is gone: every waiting request, oldest first.
-    pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
-        self.partial.clear();
-        self.queue.drain(..).map(|(r, _)| r)
+    /// The connection is gone: every waiting request, oldest first, with
+    /// the replies that came for it (only the first can have some).
+    pub fn drain(&mut self) -> Vec<(T, Vec<Reply>)> {
+        let mut partial = std::mem::take(&mut self.partial);
+        (self.queue.drain(..))
+            .map(|(r, _)| (r, std::mem::take(&mut partial)))
+            .collect()
     }
 }
 
@@ -93,7 +96,11 @@ mod tests {
             ]
         );
         assert_eq!((f.len(), f.oldest()), (1, Some(&"c")));
-        assert_eq!(f.drain().collect::<Vec<_>>(), vec!["c"]);
+        assert_eq!(
+            f.drain(),
+            vec![("c", vec![Reply::Bulk])],
+            "the reply that came"
+        );
         assert!(f.is_empty());
     }
 

@@ -105,6 +105,77 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
     }
 }
 
+/// Finds where replies end in a buffer that grows at the end, resuming
+/// where it stopped: a large reply (an XREADGROUP of a thousand entries)
+/// arrives over many reads, and parsing it from its start after each one
+/// would cost the square of its size.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    /// Where scanning resumes.
+    pos: usize,
+    /// Elements still to come in each array opened and not yet complete.
+    open: Vec<i64>,
+}
+
+impl Scanner {
+    /// A scanner for replies starting at `pos`.
+    pub fn at(pos: usize) -> Scanner {
+        Scanner {
+            pos,
+            open: Vec::new(),
+        }
+    }
+
+    /// Where the reply being scanned ends, once `buf` holds all of it (the
+    /// next call scans the reply after it); None until then.
+    pub fn next_end(&mut self, buf: &[u8]) -> Result<Option<usize>, String> {
+        loop {
+            let Some((line, rest)) = line(&buf[self.pos.min(buf.len())..]) else {
+                return Ok(None);
+            };
+            let (kind, body) = line.split_first().ok_or("an empty reply line")?;
+            let header = line.len() + 2;
+            match kind {
+                b'+' | b'-' | b':' => self.pos += header,
+                b'$' => match number(body)? {
+                    -1 => self.pos += header,
+                    n if n < 0 => return Err(format!("a bulk string of length {n}")),
+                    n => {
+                        let n = n as usize;
+                        if rest.len() < n + 2 {
+                            return Ok(None);
+                        }
+                        self.pos += header + n + 2;
+                    }
+                },
+                b'*' => {
+                    self.pos += header;
+                    match number(body)? {
+                        -1 | 0 => {}
+                        n if n < 0 => return Err(format!("an array of length {n}")),
+                        n => {
+                            self.open.push(n);
+                            continue;
+                        }
+                    }
+                }
+                other => return Err(format!("an unknown reply type {:?}", *other as char)),
+            }
+            // One element is complete; so is every array it completes.
+            while let Some(left) = self.open.last_mut() {
+                *left -= 1;
+                if *left > 0 {
+                    break;
+                }
+                self.open.pop();
+            }
+            if self.open.is_empty() {
+                return Ok(Some(self.pos));
+            }
+        }
+    }
+}
+
 /// The first CRLF-terminated line of `buf` (without CRLF), and what follows.
 fn line(buf: &[u8]) -> Option<(&[u8], &[u8])> {
     let end = memchr_crlf(buf)?;
@@ -178,6 +249,24 @@ mod tests {
             assert_eq!(parse(&wire[..cut]), Ok(None), "cut at {cut}");
         }
         assert_eq!(parse(wire), Ok(Some((Reply::Array, wire.len()))));
+    }
+
+    #[test]
+    fn the_scanner_finds_each_reply_end_however_the_bytes_arrive() {
+        let wire = b"*2\r\n$5\r\nhello\r\n*1\r\n*0\r\n:7\r\n$-1\r\n-ERR x\r\n";
+        let want = vec![23, 27, 32, 40];
+        for step in [1, 2, 3, 5, wire.len()] {
+            let mut scanner = Scanner::default();
+            let mut ends = Vec::new();
+            for cut in (step..wire.len() + step).step_by(step) {
+                let seen = &wire[..cut.min(wire.len())];
+                while let Some(end) = scanner.next_end(seen).unwrap() {
+                    ends.push(end);
+                }
+            }
+            assert_eq!(ends, want, "bytes {step} at a time");
+        }
+        assert!(Scanner::default().next_end(b"!x\r\n").is_err());
     }
 
     #[test]

@@ -163,7 +163,7 @@ fn an_unreachable_redis_is_named_not_the_proxy() {
     let options = RunOptions {
         out_dir: out.path().to_path_buf(),
         on_progress: None,
-        workers: 1,
+        workers: Some(1),
     };
     let err = run_scenario(scenario, options)
         .err()

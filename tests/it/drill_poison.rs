@@ -51,7 +51,7 @@ fn poison_events_end_in_the_dead_letter_stream_not_lost() {
     let options = RunOptions {
         out_dir: out.path().to_path_buf(),
         on_progress: None,
-        workers: 1,
+        workers: Some(1),
     };
     let s = run_scenario(parsed, options).expect("run succeeds").summary;
 

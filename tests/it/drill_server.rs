@@ -75,6 +75,25 @@ fn a_frozen_redis_delays_writes_by_the_freeze_and_loses_nothing() {
 }
 
 #[test]
+fn a_saturating_producer_writes_again_after_its_connection_is_killed() {
+    // Closed loop: only a reply sends the next pipeline, and none comes to a
+    // killed connection; reconnecting must start the loop again.
+    let toml = drill("action = \"client_kill\"")
+        .replace("rate = 1000", "rate = \"max\"\npipeline = 16")
+        .replace("duration = \"3s\"", "duration = \"2s\"");
+    let s = run(&toml);
+    assert_accounted(&s);
+    let back_s = s.faults[0].first_write_after_s.expect("writes resumed");
+    assert!(
+        back_s < 0.6,
+        "reconnected within the backoff: {:?}",
+        s.faults[0]
+    );
+    let d = s.durability.as_ref().expect("streams read back");
+    assert_eq!(d.acked_but_gone, 0, "{d:?}");
+}
+
+#[test]
 fn client_kill_cuts_connections_the_harness_recovers_and_loses_nothing() {
     let s = run(&drill("action = \"client_kill\""));
     assert_accounted(&s);

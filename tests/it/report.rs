@@ -38,7 +38,7 @@ fn run(toml: &str, out: &Path) -> (PathBuf, Summary) {
     let options = RunOptions {
         out_dir: out.to_path_buf(),
         on_progress: None,
-        workers: 1,
+        workers: Some(1),
     };
     let report = run_scenario(scenario, options).expect("run succeeds");
     (report.dir, report.summary)

@@ -17,6 +17,7 @@ fn run(toml: &str, out: &Path) -> Summary {
 }
 
 fn run_on_workers(toml: &str, out: &Path, workers: usize) -> Summary {
+    let workers = Some(workers);
     let scenario = load_str(toml, "test.toml", &Overrides::default()).expect("valid scenario");
     let options = RunOptions {
         out_dir: out.to_path_buf(),
@@ -230,7 +231,7 @@ start_after = "4s"
             RunOptions {
                 out_dir: out.path().to_path_buf(),
                 on_progress: None,
-                workers: 1,
+                workers: Some(1),
             },
         )
         .map(|r| r.summary)
@@ -294,7 +295,7 @@ fn unreachable_redis_is_a_clear_error() {
         RunOptions {
             out_dir: out.path().to_path_buf(),
             on_progress: None,
-            workers: 1,
+            workers: Some(1),
         },
     )
     .err()

@@ -53,7 +53,7 @@ pub fn run_summary(toml: &str) -> streamdrill::report::Summary {
     let options = streamdrill::runner::RunOptions {
         out_dir: out.path().to_path_buf(),
         on_progress: None,
-        workers: 1,
+        workers: Some(1),
     };
     streamdrill::runner::run_scenario(scenario, options)
         .unwrap_or_else(|e| panic!("run failed: {e}"))

@@ -41,6 +41,10 @@ impl Link {
         }
     }
 
+    pub fn is_up(&self) -> bool {
+        self.writer.is_some()
+    }
+
     /// The next delay before reconnecting, doubling up to the cap.
     fn backoff(&mut self) -> Duration {
         let delay = self.reconnect_delay;
@@ -62,13 +66,18 @@ impl Producer {
             self.sources[sent.source].stalls.sent(sent_ns);
         }
         let commands = batch.len() + usize::from(self.wait.is_some());
-        let pipeline = Pipeline { sent_ns, batch };
+        let start = self.link.writer.as_ref().map_or(0, Writer::offset);
+        let pipeline = Pipeline {
+            sent_ns,
+            start,
+            batch,
+        };
         let written = match self.link.writer.as_mut() {
             Some(writer) => writer.write(&self.out),
             None => {
                 // Down and reconnecting: nothing reached Redis, a definite failure.
                 self.out.clear();
-                return self.on_reply(pipeline, Err(Outcome::NotSent));
+                return self.on_reply(pipeline, &[], Some(Outcome::NotSent));
             }
         };
         self.out.clear();
@@ -89,22 +98,19 @@ impl Producer {
             return;
         }
         let generation = self.link.generation;
-        ctx.spawn(
-            writer
-                .writable()
-                .into_actor(self)
-                .map(move |ready, act, ctx| {
-                    act.link.flushing = false;
-                    if act.link.generation != generation {
-                        return;
-                    }
-                    match (ready, act.link.writer.as_mut().map(Writer::flush)) {
-                        (Ok(()), Some(Ok(true))) => {}
-                        (Ok(()), Some(Ok(false))) => act.wait_writable(ctx),
-                        _ => act.lost(ctx),
-                    }
-                }),
-        );
+        let writable = writer.writable().into_actor(self);
+        ctx.spawn(writable.map(move |ready, act, ctx| {
+            // A waiter of a lost connection: `lost` reset the flag for the new one.
+            if act.link.generation != generation {
+                return;
+            }
+            act.link.flushing = false;
+            match (ready, act.link.writer.as_mut().map(Writer::flush)) {
+                (Ok(()), Some(Ok(true))) => {}
+                (Ok(()), Some(Ok(false))) => act.wait_writable(ctx),
+                _ => act.lost(ctx),
+            }
+        }));
     }
 
     /// Reads the next replies of the current connection, for ever.
@@ -114,40 +120,42 @@ impl Producer {
             let chunk = replies.next_chunk().await;
             (replies, chunk)
         };
-        ctx.spawn(
-            next.into_actor(self)
-                .map(move |(replies, chunk), act, ctx| {
-                    if act.link.generation != generation {
-                        return;
-                    }
-                    let answered = chunk.map_err(|e| e.to_string()).and_then(|chunk| {
-                        let mut done = Vec::new();
-                        act.in_flight
-                            .answer(chunk, |p, r| done.push((p, r.to_vec())))?;
-                        Ok(done)
-                    });
-                    match answered {
-                        Ok(done) => {
-                            for (pipeline, replies) in done {
-                                act.on_reply(pipeline, Ok(&replies));
-                            }
-                            act.after_replies(ctx);
-                            act.read(replies, ctx);
-                        }
-                        Err(_) => act.lost(ctx),
-                    }
-                }),
-        );
+        let next = next.into_actor(self);
+        ctx.spawn(next.map(move |(replies, chunk), act, ctx| {
+            if act.link.generation != generation {
+                return;
+            }
+            let mut done = Vec::new();
+            let in_step = chunk
+                .map_err(|e| e.to_string())
+                .and_then(|chunk| (act.in_flight).answer(chunk, |p, r| done.push((p, r.to_vec()))));
+            // Pipelines answered before an error are answered all the same.
+            for (pipeline, replies) in done {
+                act.on_reply(pipeline, &replies, None);
+            }
+            match in_step {
+                Ok(()) => {
+                    act.after_replies(ctx);
+                    act.read(replies, ctx);
+                }
+                Err(_) => act.lost(ctx),
+            }
+        }));
     }
 
     /// The connection is gone (closed, reset, garbled, or silent past the
-    /// response timeout): what it carried is indeterminate; reconnect.
+    /// response timeout): what it carried is indeterminate, except what
+    /// never left the process; reconnect.
     fn lost(&mut self, ctx: &mut Context<Self>) {
-        self.link.writer = None;
+        let sent = self.link.writer.take().map_or(0, |w| w.sent());
         self.link.generation += 1;
-        let pipelines: Vec<Pipeline> = self.in_flight.drain().collect();
-        for pipeline in pipelines {
-            self.on_reply(pipeline, Err(Outcome::Unknown));
+        self.link.flushing = false;
+        for (pipeline, replies) in self.in_flight.drain() {
+            let missing = match pipeline.start >= sent {
+                true => Outcome::NotSent,
+                false => Outcome::Unknown,
+            };
+            self.on_reply(pipeline, &replies, Some(missing));
         }
         self.after_replies(ctx);
         let delay = self.link.backoff();

@@ -106,6 +106,8 @@ struct Sent {
 /// One pipeline awaiting its replies.
 struct Pipeline {
     sent_ns: u64,
+    /// Where its bytes start in the connection's output (`Writer::offset`).
+    start: u64,
     batch: Vec<Sent>,
 }
 
@@ -246,7 +248,9 @@ impl Producer {
             });
             self.timer = Some(poll);
         }
-        if !self.in_flight.is_empty() || dead || now_ns >= end_ns {
+        // While the connection is down nothing is sent: reconnecting wakes it.
+        let down = !self.link.is_up();
+        if !self.in_flight.is_empty() || dead || down || now_ns >= end_ns {
             return;
         }
         let mut batch = Vec::with_capacity(depth);
@@ -326,16 +330,16 @@ impl Producer {
         resp::bulk(out, self.payloads.slice(draw.size_bytes, source.seq));
     }
 
-    fn on_reply(&mut self, pipeline: Pipeline, reply: Result<&[Reply], Outcome>) {
-        let Pipeline { sent_ns, batch } = pipeline;
+    /// `replies` came for the pipeline's first commands; `missing` says why
+    /// the rest did not (None: they all came).
+    fn on_reply(&mut self, pipeline: Pipeline, replies: &[Reply], missing: Option<Outcome>) {
+        let Pipeline { sent_ns, batch, .. } = pipeline;
         let replied_ns = self.clock.now_ns();
         // A lost connection says nothing about whether Redis applied the XADDs:
         // they stay indeterminate (sent, neither acked nor failed) until the
-        // stream is read back. An error reply is a definite failure.
-        let (replies, unknown) = match reply {
-            Ok(replies) => (replies, false),
-            Err(outcome) => (&[][..], outcome == Outcome::Unknown),
-        };
+        // stream is read back. An error reply, or a pipeline that never left
+        // the process, is a definite failure.
+        let unknown = missing == Some(Outcome::Unknown);
         // WAIT's reply follows the XADDs': how many replicas have them all.
         let replicated = match (self.wait, replies.get(batch.len())) {
             (Some(w), Some(Reply::Int(n))) => *n >= i64::from(w.replicas),
