@@ -11,7 +11,7 @@ use redis::streams::{StreamInfoGroup, StreamInfoGroupsReply};
 use redis::{RedisResult, Value};
 
 use crate::error::{Error, Result};
-use crate::event::entries;
+use crate::event::{Header, entries};
 use crate::metrics::durability::{self, Durability};
 use crate::metrics::{EventKey, ProduceLedger};
 use crate::plan::Plan;
@@ -136,7 +136,7 @@ pub async fn durability(
 ) -> Result<Durability> {
     let mut present = Vec::new();
     for s in &plan.streams {
-        let keys = read_range(conn, &s.key, "-")
+        let keys = read_headers(conn, &s.key, "-")
             .await
             .map_err(|e| Error::redis(url, format!("reading {} back", s.key), e))?;
         present.extend(keys);
@@ -169,6 +169,17 @@ pub async fn group_marks(plan: &Plan, conn: &mut Conn, url: &str) -> Result<Vec<
 
 /// Keys of the events in `key` from `start` (an XRANGE start, "(" for exclusive) to the end.
 async fn read_range(conn: &mut Conn, key: &str, start: &str) -> RedisResult<Vec<EventKey>> {
+    let headers = read_headers(conn, key, start).await?;
+    Ok((headers.iter())
+        .map(|h| EventKey {
+            producer: h.producer,
+            seq: h.seq,
+        })
+        .collect())
+}
+
+/// The streamdrill events in `key` from `start` on.
+async fn read_headers(conn: &mut Conn, key: &str, start: &str) -> RedisResult<Vec<Header>> {
     let mut keys = Vec::new();
     let mut from = start.to_string();
     loop {
@@ -186,12 +197,7 @@ async fn read_range(conn: &mut Conn, key: &str, start: &str) -> RedisResult<Vec<
         };
         from = format!("({}", String::from_utf8_lossy(&last.id));
         let full = chunk.len() == READ_CHUNK;
-        keys.extend(chunk.iter().filter_map(|e| {
-            e.header.map(|h| EventKey {
-                producer: h.producer,
-                seq: h.seq,
-            })
-        }));
+        keys.extend(chunk.iter().filter_map(|e| e.header));
         if !full {
             return Ok(keys);
         }

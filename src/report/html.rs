@@ -58,6 +58,7 @@ pub fn index_html(summary: &Summary, ts: &Timeseries, plots: &[Rendered]) -> Str
     body += &latency_section(summary);
     body += &ledger_section(summary);
     body += &fault_section(summary, ts);
+    body += &durability_section(summary);
     body += &plots_section(plots);
     let scenario_toml = toml::to_string(s).unwrap_or_default();
     let _ = writeln!(
@@ -410,6 +411,37 @@ fn fault_section(summary: &Summary, ts: &Timeseries) -> String {
         "p99 recovered after end",
     ];
     out + &recovery_table(summary) + &table(&headers, &rows)
+}
+
+/// After a drill that read the streams back: what Redis acknowledged and lost.
+fn durability_section(summary: &Summary) -> String {
+    let Some(d) = &summary.durability else {
+        return String::new();
+    };
+    let silent = d.acked_but_gone_silent.map_or("-".into(), |n| n.to_string());
+    let counts = vec![vec![
+        d.acked.to_string(),
+        d.acked_but_gone.to_string(),
+        silent,
+        d.indeterminate.to_string(),
+        d.indeterminate_landed.to_string(),
+    ]];
+    let headers = [
+        "acknowledged",
+        "acknowledged but gone",
+        "gone, not flagged by WAIT",
+        "indeterminate",
+        "indeterminate, landed",
+    ];
+    let ranges: Vec<Vec<String>> = (d.gone_ranges.iter())
+        .map(|r| vec![super::table::gone_range(r, summary.started_at_unix_s)])
+        .collect();
+    let mut out = String::from("<h2>Durability (streams read back)</h2>\n");
+    out += &table(&headers, &counts);
+    if !ranges.is_empty() {
+        out += &table(&["gone ranges (times from the run's start)"], &ranges);
+    }
+    out
 }
 
 /// Each fault's recovery figures from `summary.json`.

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::summary::{GroupSummary, Summary};
+use crate::metrics::durability::GoneRange;
 use crate::metrics::{DeliveryCounts, EventKey, Percentiles};
 
 /// Widest line `render` produces.
@@ -80,6 +81,30 @@ fn durability_lines(out: &mut String, s: &Summary) {
     }
     let _ = writeln!(out, "{}", clip(&line));
     key_sample(out, "gone", &d.gone_sample);
+    const SHOWN: usize = 3;
+    for r in d.gone_ranges.iter().take(SHOWN) {
+        let _ = writeln!(out, "{}", clip(&format!("  {}", gone_range(r, s.started_at_unix_s))));
+    }
+    if d.gone_ranges.len() > SHOWN {
+        let _ = writeln!(out, "  ... {} more gone ranges in summary.json", d.gone_ranges.len() - SHOWN);
+    }
+}
+
+/// "producer 0 seq 5001-8000: 3000 gone, intended between 5.000 s and 8.001 s"
+/// (times from the run's start; the survivors around the range bound it).
+pub(crate) fn gone_range(r: &GoneRange, started_at_unix_s: f64) -> String {
+    let at = |ns: Option<u64>| {
+        ns.map_or("-".to_string(), |ns| format!("{:.3} s", ns as f64 / 1e9 - started_at_unix_s))
+    };
+    let window = match (r.after_unix_ns, r.before_unix_ns) {
+        (None, None) => "no event of it survived".to_string(),
+        (after, None) => format!("intended after {} (nothing later survived)", at(after)),
+        (after, before) => format!("intended between {} and {}", at(after), at(before)),
+    };
+    format!(
+        "producer {} seq {}-{}: {} gone, {window}",
+        r.producer, r.first_seq, r.last_seq, r.count
+    )
 }
 
 fn header(out: &mut String, s: &Summary) {
