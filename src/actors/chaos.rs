@@ -1,7 +1,8 @@
-//! Chaos actor: plays the drill's fault timeline. Consumer faults go to the
-//! target consumer as a `ConsumerFault`; Redis faults act on the managed
-//! server process (SIGKILL, then a restart from the same data directory, on a
-//! blocking thread so the actors keep measuring meanwhile); network faults
+//! Chaos actor: plays the drill's fault timeline. Consumer faults (crash,
+//! stall, slowdown) go to the target consumer as a `ConsumerFault`; Redis
+//! faults act on the managed server process (SIGKILL, then a restart from
+//! the same data directory, on a blocking thread so the actors keep
+//! measuring meanwhile); network faults
 //! set and clear toxics on the fault proxy every harness connection goes
 //! through, or on the replication link's own proxy (`link = "replication"`);
 //! freeze, graceful restart, CLIENT KILL/PAUSE and DEBUG SLEEP act on the
@@ -165,6 +166,20 @@ impl Chaos {
                     return;
                 };
                 target.do_send(ConsumerFault::Stall(duration));
+                let window = self.open(&fault.label);
+                ctx.run_later(duration, move |act, _| act.close(window));
+            }
+            FaultAction::SlowConsumer {
+                group,
+                consumer,
+                duration,
+                factor,
+            } => {
+                let Some(target) = self.consumer(group, consumer) else {
+                    return;
+                };
+                // The consumer times the slowdown itself; this window mirrors it.
+                target.do_send(ConsumerFault::Slow { factor, duration });
                 let window = self.open(&fault.label);
                 ctx.run_later(duration, move |act, _| act.close(window));
             }

@@ -5,7 +5,7 @@
 //! carried in the event, and reports each batch to the ledger: once when it
 //! is delivered, once when it is processed. With `reclaim` it also takes over
 //! entries idle in other consumers' PELs (XAUTOCLAIM). The chaos actor crashes,
-//! restarts and stalls it through `ConsumerFault`.
+//! restarts, stalls and slows it through `ConsumerFault`.
 //!
 //! Poison events (the group's `poison`) fail their processing every time: they
 //! are neither processed nor acknowledged, and come back through reclaim. With
@@ -64,6 +64,8 @@ pub struct Consumer {
     read_sent_ns: u64,
     crashed: bool,
     stalled_until_ns: u64,
+    /// The last slow_consumer fault; inactive once its window is over.
+    slowdown: Option<Slowdown>,
     /// A restarted consumer first works through its own PEL, from this id on;
     /// None when it reads new entries.
     own_pending_after: Option<String>,
@@ -98,6 +100,24 @@ struct Delivered {
     finished_ns: u64,
 }
 
+/// A slow_consumer window on the run clock: an event whose processing starts
+/// in `from_ns..until_ns` takes `factor` times its sampled time.
+#[derive(Debug, Clone, Copy)]
+struct Slowdown {
+    factor: f64,
+    from_ns: u64,
+    until_ns: u64,
+}
+
+impl Slowdown {
+    fn factor_at(&self, start_ns: u64) -> f64 {
+        match (self.from_ns..self.until_ns).contains(&start_ns) {
+            true => self.factor,
+            false => 1.0,
+        }
+    }
+}
+
 fn key_of(header: Option<Header>) -> Option<EventKey> {
     header.map(|h| EventKey {
         producer: h.producer,
@@ -125,6 +145,7 @@ impl Consumer {
             read_sent_ns: 0,
             crashed: false,
             stalled_until_ns: 0,
+            slowdown: None,
             own_pending_after: None,
             claim_cursor: CURSOR_START.to_string(),
             next_claim_ns: 0,
@@ -428,11 +449,14 @@ impl Consumer {
             .filter(|e| !self.is_poison(e.header))
             .collect();
         // Entries are processed one after another; entry i finishes at the sum of
-        // the first i+1 sampled times. One precise sleep covers the whole batch.
+        // the first i+1 sampled times. One precise sleep covers the whole batch,
+        // so a slowdown arriving during it applies from the next batch on; in a
+        // batch sampled during one, only events starting before its end are slowed.
         let mut batch = Vec::with_capacity(entries.len());
         let mut elapsed_ns = 0u64;
         for h in entries.iter().filter_map(|e| e.header) {
-            elapsed_ns += self.group.processing_ns.sample(&mut self.rng) as u64;
+            let slower = (self.slowdown).map_or(1.0, |s| s.factor_at(received_ns + elapsed_ns));
+            elapsed_ns += (self.group.processing_ns.sample(&mut self.rng) * slower) as u64;
             batch.push(Delivered {
                 key: EventKey {
                     producer: h.producer,
@@ -548,6 +572,8 @@ pub enum ConsumerFault {
     Restart,
     /// Stop reading for a while after the batch in hand.
     Stall(Duration),
+    /// For `duration` from now, multiply each sampled processing time by `factor`.
+    Slow { factor: f64, duration: Duration },
 }
 
 impl Handler<ConsumerFault> for Consumer {
@@ -578,6 +604,14 @@ impl Handler<ConsumerFault> for Consumer {
             ConsumerFault::Restart => {}
             ConsumerFault::Stall(d) => {
                 self.stalled_until_ns = self.clock.now_ns() + d.as_nanos() as u64;
+            }
+            ConsumerFault::Slow { factor, duration } => {
+                let from_ns = self.clock.now_ns();
+                self.slowdown = Some(Slowdown {
+                    factor,
+                    from_ns,
+                    until_ns: from_ns + duration.as_nanos() as u64,
+                });
             }
         }
     }

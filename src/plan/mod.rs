@@ -55,6 +55,13 @@ pub enum FaultAction {
         consumer: u32,
         duration: Duration,
     },
+    /// Processing times sampled during `duration` multiplied by `factor`.
+    SlowConsumer {
+        group: usize,
+        consumer: u32,
+        duration: Duration,
+        factor: f64,
+    },
     KillRedis {
         restart_after: Duration,
     },
@@ -390,6 +397,23 @@ fn fault_plan(scenario: &Scenario, fault: &Fault) -> Option<FaultPlan> {
                 format!("stall_consumer {consumer}"),
             )
         }
+        Fault::SlowConsumer {
+            ref consumer,
+            duration,
+            factor,
+            ..
+        } => {
+            let (group, index) = target()?;
+            (
+                FaultAction::SlowConsumer {
+                    group,
+                    consumer: index,
+                    duration: duration.as_duration(),
+                    factor,
+                },
+                format!("slow_consumer {consumer} x{factor}"),
+            )
+        }
         Fault::KillRedis { restart_after, .. } => (
             FaultAction::KillRedis {
                 restart_after: restart_after.as_duration(),
@@ -611,5 +635,23 @@ mod tests {
         let reset = plan("[[faults]]\naction = \"network_reset\"\nat = \"1s\"\n");
         assert_eq!(reset.faults[0].action, FaultAction::NetworkReset);
         assert_eq!(reset.response_timeout(), NETWORK_DRILL_RESPONSE_TIMEOUT);
+    }
+
+    #[test]
+    fn a_slowdown_names_its_consumer_and_factor() {
+        let slow = plan(
+            "[[groups]]\nstream = \"s\"\nname = \"g\"\nconsumers = 2\nprocessing = \"1ms\"\n\
+             [[faults]]\naction = \"slow_consumer\"\nat = \"1s\"\nconsumer = \"g/1\"\n\
+             duration = \"2s\"\nfactor = 2.5\n",
+        );
+        assert_eq!(slow.faults[0].label, "slow_consumer g/1 x2.5");
+        let action = FaultAction::SlowConsumer {
+            group: 0,
+            consumer: 1,
+            duration: Duration::from_secs(2),
+            factor: 2.5,
+        };
+        assert_eq!(slow.faults[0].action, action);
+        assert!(!slow.reads_back(), "a slowdown cuts no write off");
     }
 }

@@ -1,11 +1,12 @@
 //! Checks of a drill's fault timeline and recovery settings: every fault names
 //! a consumer that exists, happens within the run, and reclaim settings are sane;
+//! a consumer slowdown has a sane factor and ends within the run;
 //! network faults end within the run and have a TCP Redis for the proxy (or,
 //! on the replication link, a managed replica).
 //! Pure; called by `validate`.
 
 use super::validate::Violation;
-use super::{AckMode, Fault, GroupConfig, Link, ProducerRef, RedisMode, Scenario};
+use super::{AckMode, Dur, Fault, GroupConfig, Link, ProducerRef, RedisMode, Scenario, TimeDist};
 
 /// Finds the consumer "<group>/<index>" names: (group index, consumer index).
 pub fn resolve_consumer(s: &Scenario, name: &str) -> Result<(usize, u32), String> {
@@ -99,6 +100,9 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
                 "a stall must last more than 0s".into(),
             );
         }
+        for (field, problem) in slow(s, i, f) {
+            add(format!("{at}.{field}"), problem);
+        }
         if f.is_network() {
             for (field, problem) in network(s, i, f) {
                 add(format!("{at}.{field}"), problem);
@@ -166,9 +170,9 @@ fn dead_letter_problems(g: &GroupConfig) -> Vec<(&'static str, &'static str)> {
     v
 }
 
-/// A timed server fault (freeze, pause, sleep) lasts more than 0 s and ends
+/// A timed server fault (freeze, pause, sleep) or a slowdown lasts more than 0 s and ends
 /// while producers run, so the run measures the recovery.
-fn within_run(s: &Scenario, at: super::Dur, duration: super::Dur) -> Vec<(&'static str, String)> {
+fn within_run(s: &Scenario, at: Dur, duration: Dur) -> Vec<(&'static str, String)> {
     if duration.is_zero() {
         return vec![("duration", "must be more than 0s".into())];
     }
@@ -183,6 +187,75 @@ fn within_run(s: &Scenario, at: super::Dur, duration: super::Dur) -> Vec<(&'stat
         )];
     }
     Vec::new()
+}
+
+/// Largest `factor` of a slow_consumer: beyond it a window is a stall, and
+/// `stall_consumer` says so plainly.
+const MAX_SLOW_FACTOR: f64 = 1000.0;
+
+/// A slow_consumer's own problems, as (field, problem): a factor that slows
+/// (finite, more than 1, at most [`MAX_SLOW_FACTOR`]), a window within the
+/// run, and no overlap with another slowdown of the same consumer (the
+/// consumer keeps one factor at a time).
+fn slow(s: &Scenario, index: usize, f: &Fault) -> Vec<(&'static str, String)> {
+    let Fault::SlowConsumer {
+        at,
+        consumer,
+        duration,
+        factor,
+    } = f
+    else {
+        return Vec::new();
+    };
+    let mut v = within_run(s, *at, *duration);
+    if !factor.is_finite() || *factor <= 1.0 || *factor > MAX_SLOW_FACTOR {
+        v.push((
+            "factor",
+            format!(
+                "{factor} cannot be used: it multiplies each processing time, so it must be \
+                 more than 1 and at most {MAX_SLOW_FACTOR}, e.g. factor = 5 for 5 times slower"
+            ),
+        ));
+    }
+    let idle =
+        |g: &&GroupConfig| matches!(g.processing, TimeDist::Fixed { value } if value.is_zero());
+    let group = resolve_consumer(s, consumer)
+        .ok()
+        .map(|(g, _)| &s.groups[g]);
+    if let Some(g) = group.filter(idle) {
+        v.push((
+            "consumer",
+            format!(
+                "group {:?} has no processing time (processing = \"0s\"), which a factor \
+                 leaves at 0: give it one, e.g. processing = \"1ms\"",
+                g.name
+            ),
+        ));
+    }
+    let end = at.as_duration() + duration.as_duration();
+    let overlaps = s.faults[..index].iter().position(|g| match g {
+        Fault::SlowConsumer {
+            at: g_at,
+            consumer: g_consumer,
+            duration: g_duration,
+            ..
+        } => {
+            g_consumer == consumer
+                && g_at.as_duration() < end
+                && at.as_duration() < g_at.as_duration() + g_duration.as_duration()
+        }
+        _ => false,
+    });
+    if let Some(earlier) = overlaps {
+        v.push((
+            "at",
+            format!(
+                "overlaps faults[{earlier}], which slows {consumer:?} too; one slowdown per \
+                 consumer at a time: move `at` or merge the two"
+            ),
+        ));
+    }
+    v
 }
 
 /// A network fault's own problems, as (field, problem): it needs a TCP Redis
@@ -420,6 +493,85 @@ restart_after = "3s"
         );
         let after = latency.replace("at=\"1s\"", "at=\"3s\"");
         with_faults(&format!("{latency}, {after}"), &[]).unwrap();
+    }
+
+    #[test]
+    fn slow_consumer_checks_target_factor_and_window() {
+        let slow = |fields: &str| {
+            format!(r#"{{action="slow_consumer", at="2s", consumer="billing/1", {fields}}}"#)
+        };
+        let ms = ["groups.0.processing=1ms"];
+        for ok in [
+            r#"duration="8s", factor=1000"#,
+            r#"duration="1s", factor=1.5"#,
+        ] {
+            with_faults(&slow(ok), &ms).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let factor = "more than 1 and at most 1000, e.g. factor = 5";
+        let bad = [
+            (r#"duration="1s", factor=1"#, "`faults[0].factor`: 1 cannot"),
+            (r#"duration="1s", factor=0.5"#, factor),
+            (r#"duration="1s", factor=-3"#, factor),
+            (r#"duration="1s", factor=1000.5"#, factor),
+            (r#"duration="1s", factor=nan"#, "NaN cannot be used"),
+            (r#"duration="1s", factor=inf"#, "inf cannot be used"),
+            // Type errors and missing or unknown fields name the fault's table
+            // (serde's tagged enums lose the span), so the text names the field.
+            (r#"duration="1s", factor="5x""#, "a number for `factor`"),
+            (r#"duration="1s""#, "missing field `factor`"),
+            (r#"factor=5"#, "missing field `duration`"),
+            (
+                r#"duration="1s", factor=5, restart_after="1s""#,
+                "unknown field",
+            ),
+            (
+                r#"duration="0s", factor=5"#,
+                "`faults[0].duration`: must be more",
+            ),
+            (
+                r#"duration="9s", factor=5"#,
+                "2s + 9s ends after the run (10s)",
+            ),
+        ];
+        for (fields, want) in bad {
+            let e = with_faults(&slow(fields), &ms).expect_err(fields);
+            assert!(e.contains(want), "{fields}: {e}");
+        }
+        // One consumer, named as for crash and stall (not a whole group), of
+        // a group with a processing time for the factor to multiply.
+        let ok = slow(r#"duration="1s", factor=5"#);
+        for (consumer, want) in [
+            ("billing", "\"<group>/<index>\""),
+            ("billing/2", "consumers 0 to 1"),
+            ("billing/1", "give it one, e.g. processing = \"1ms\""),
+        ] {
+            let e = with_faults(&ok.replace("billing/1", consumer), &[]).unwrap_err();
+            assert!(
+                e.contains("`faults[0].consumer`") && e.contains(want),
+                "{e}"
+            );
+        }
+        // In a file, the error points at the line.
+        let file = BASE
+            .replace("\"crash_consumer\"", "\"slow_consumer\"")
+            .replace("restart_after = \"3s\"", "duration = \"1s\"\nfactor = 0.5");
+        let o = Overrides::parse(&ms.map(String::from)).unwrap();
+        let e = load_str(&file, "drill.toml", &o).unwrap_err().to_string();
+        assert!(e.starts_with("drill.toml:17: `faults[0].factor`"), "{e}");
+        // Two slowdowns of one consumer at once are refused; apart, or of
+        // two consumers, they are fine.
+        let window = |at: &str, c: &str| {
+            format!(
+                r#"{{action="slow_consumer", at="{at}", consumer="{c}", duration="2s", factor=5}}"#
+            )
+        };
+        let two = |at, consumer| format!("{}, {}", window("1s", "billing/0"), window(at, consumer));
+        let e = with_faults(&two("2s", "billing/0"), &ms).unwrap_err();
+        assert!(e.contains("`faults[1].at`: overlaps faults[0]"), "{e}");
+        for (at, consumer) in [("3s", "billing/0"), ("2s", "billing/1")] {
+            let faults = two(at, consumer);
+            with_faults(&faults, &ms).unwrap_or_else(|e| panic!("{faults}: {e}"));
+        }
     }
 
     #[test]

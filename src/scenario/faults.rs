@@ -2,7 +2,7 @@
 //! one `[[faults]]` table per fault, its kind named by `action`. Checked by
 //! `fault_checks`, resolved into targets by the plan, played by the chaos actor.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Bytes, Dur, ProducerRef};
 
@@ -26,6 +26,16 @@ pub enum Fault {
         at: Dur,
         consumer: String,
         duration: Dur,
+    },
+    /// From `at` for `duration`, every processing time the consumer samples
+    /// is multiplied by `factor` (a slow dependency, a noisy neighbour). A
+    /// batch already in processing when the window opens keeps its times.
+    SlowConsumer {
+        at: Dur,
+        consumer: String,
+        duration: Dur,
+        #[serde(deserialize_with = "factor")]
+        factor: f64,
     },
     /// Managed Redis only: SIGKILL at `at`, restarted `restart_after` later
     /// from the same data directory, so AOF/RDB recovery is real. The streams
@@ -124,6 +134,28 @@ impl Link {
     }
 }
 
+/// A slowdown's `factor`, any TOML number. Inside the tagged `Fault` serde
+/// locates errors only to the fault's table, so the text names the field.
+fn factor<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    struct Factor;
+    impl serde::de::Visitor<'_> for Factor {
+        type Value = f64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number for `factor` (how many times slower), e.g. factor = 5")
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<f64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+    }
+    d.deserialize_f64(Factor)
+}
+
 fn default_restart_after() -> Dur {
     Dur::from_secs(1)
 }
@@ -133,6 +165,7 @@ impl Fault {
         match self {
             Fault::CrashConsumer { at, .. }
             | Fault::StallConsumer { at, .. }
+            | Fault::SlowConsumer { at, .. }
             | Fault::KillRedis { at, .. }
             | Fault::NetworkLatency { at, .. }
             | Fault::NetworkBlackhole { at, .. }
@@ -151,9 +184,9 @@ impl Fault {
     /// The consumer a consumer fault targets.
     pub fn consumer(&self) -> Option<&str> {
         match self {
-            Fault::CrashConsumer { consumer, .. } | Fault::StallConsumer { consumer, .. } => {
-                Some(consumer)
-            }
+            Fault::CrashConsumer { consumer, .. }
+            | Fault::StallConsumer { consumer, .. }
+            | Fault::SlowConsumer { consumer, .. } => Some(consumer),
             _ => None,
         }
     }

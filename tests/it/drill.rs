@@ -191,3 +191,50 @@ fn sigkill_without_persistence_loses_what_was_acknowledged_before() {
     assert!(g.processed >= length, "{g:?}");
     assert!(g.drained);
 }
+
+/// One consumer at 1 ms per event and 800 events/s keeps up (80 % busy);
+/// slowed x5 from 500 ms for 500 ms it does 200/s, so about 300 events queue
+/// and each waits behind them, 1 ms apiece, once the slowdown is over.
+const SLOW: &str = r#"
+name = "slow"
+duration = "2s"
+drain_timeout = "10s"
+[[producers]]
+stream = "s"
+rate = 800
+[[groups]]
+stream = "s"
+name = "g"
+processing = "1ms"
+[[faults]]
+action = "slow_consumer"
+at = "500ms"
+consumer = "g/0"
+duration = "500ms"
+factor = 5
+"#;
+
+#[test]
+fn a_slowed_consumer_falls_behind_and_loses_nothing() {
+    let s = run(SLOW);
+    let g = &s.groups[0];
+    assert_eq!(s.verify.produce_acked, 1600);
+    assert_eq!(
+        (g.lost, g.stranded, g.unread, g.duplicates),
+        (0, 0, 0, 0),
+        "{g:?}"
+    );
+    assert_eq!((g.processed, g.acked), (1600, 1600), "{g:?}");
+    assert!(g.drained);
+    assert_eq!(s.faults.len(), 1);
+    let f = &s.faults[0];
+    assert_eq!(f.name, "slow_consumer g/0 x5");
+    assert!((f.start_s - 0.5).abs() < 0.2, "{f:?}");
+    assert!((f.end_s - f.start_s - 0.5).abs() < 0.2, "{f:?}");
+    // Unslowed, an event waits at most a few 1 ms events; 1 % of them
+    // (16) waiting 100 ms takes a queue of 100 events, which only the
+    // slowdown builds (about 300 at its end).
+    let e2e = &g.e2e_latency_us;
+    assert!(e2e.p99 >= 100_000, "e2e p99 {} µs: {e2e:?}", e2e.p99);
+    assert!(e2e.max < 2_000_000, "{e2e:?}");
+}
