@@ -201,7 +201,15 @@ mod tests {
         // 0 and 5 survived: 1-4 and 6-9 are gone, the last with no survivor after.
         let d = check(&[l], &[at(0), at(5)]);
         let spans: Vec<_> = (d.gone_ranges.iter())
-            .map(|r| (r.first_seq, r.last_seq, r.count, r.after_unix_ns, r.before_unix_ns))
+            .map(|r| {
+                (
+                    r.first_seq,
+                    r.last_seq,
+                    r.count,
+                    r.after_unix_ns,
+                    r.before_unix_ns,
+                )
+            })
             .collect();
         assert_eq!(
             spans,

@@ -418,7 +418,9 @@ fn durability_section(summary: &Summary) -> String {
     let Some(d) = &summary.durability else {
         return String::new();
     };
-    let silent = d.acked_but_gone_silent.map_or("-".into(), |n| n.to_string());
+    let silent = d
+        .acked_but_gone_silent
+        .map_or("-".into(), |n| n.to_string());
     let counts = vec![vec![
         d.acked.to_string(),
         d.acked_but_gone.to_string(),

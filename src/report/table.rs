@@ -83,10 +83,18 @@ fn durability_lines(out: &mut String, s: &Summary) {
     key_sample(out, "gone", &d.gone_sample);
     const SHOWN: usize = 3;
     for r in d.gone_ranges.iter().take(SHOWN) {
-        let _ = writeln!(out, "{}", clip(&format!("  {}", gone_range(r, s.started_at_unix_s))));
+        let _ = writeln!(
+            out,
+            "{}",
+            clip(&format!("  {}", gone_range(r, s.started_at_unix_s)))
+        );
     }
     if d.gone_ranges.len() > SHOWN {
-        let _ = writeln!(out, "  ... {} more gone ranges in summary.json", d.gone_ranges.len() - SHOWN);
+        let _ = writeln!(
+            out,
+            "  ... {} more gone ranges in summary.json",
+            d.gone_ranges.len() - SHOWN
+        );
     }
 }
 
@@ -94,7 +102,9 @@ fn durability_lines(out: &mut String, s: &Summary) {
 /// (times from the run's start; the survivors around the range bound it).
 pub(crate) fn gone_range(r: &GoneRange, started_at_unix_s: f64) -> String {
     let at = |ns: Option<u64>| {
-        ns.map_or("-".to_string(), |ns| format!("{:.3} s", ns as f64 / 1e9 - started_at_unix_s))
+        ns.map_or("-".to_string(), |ns| {
+            format!("{:.3} s", ns as f64 / 1e9 - started_at_unix_s)
+        })
     };
     let window = match (r.after_unix_ns, r.before_unix_ns) {
         (None, None) => "no event of it survived".to_string(),

@@ -10,6 +10,7 @@
 mod fault_checks;
 mod faults;
 mod load;
+mod network_checks;
 mod replication_checks;
 mod units;
 mod validate;
