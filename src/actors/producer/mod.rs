@@ -15,6 +15,7 @@
 //! stay indeterminate) and sends nothing until a restart; events intended
 //! while the producer was dead are never sent.
 
+mod encode;
 mod link;
 mod source;
 
@@ -26,6 +27,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::watch;
 
+use self::encode::XaddEncoder;
 use self::link::Link;
 use self::source::Source;
 use super::timer::Timer;
@@ -53,16 +55,14 @@ pub struct Producer {
     /// when to stop. Latency is then service time only: there is no
     /// schedule for a slow reply to fall behind.
     saturate: Option<(usize, u64)>,
-    stream_key: Arc<str>,
-    trim: Option<Trim>,
+    /// The producers share an entry, hence a stream, its trim and event types.
+    encoder: XaddEncoder,
     wait: Option<Wait>,
     /// Sleep this long past the next intended time, to send more at once.
     linger_ns: u64,
     link: Link,
     /// The commands of the pipeline being built, RESP-encoded.
     out: Vec<u8>,
-    /// The event header being encoded, reused.
-    header: Vec<u8>,
     clock: RunClock,
     payloads: Arc<PayloadPool>,
     measure_from_ns: u64,
@@ -136,6 +136,8 @@ impl Producer {
             .map(|depth| (depth as usize, end_ns));
         let wait = plans.first().and_then(|p| p.wait);
         let linger_ns = plans.first().map_or(0, |p| p.linger.as_nanos() as u64);
+        let kinds = plans.first().map_or(&[][..], |p| &p.mix.names[..]);
+        let encoder = XaddEncoder::new(&setup.stream_key, setup.trim, kinds);
         let sources: Vec<Source> = plans
             .into_iter()
             .map(|p| {
@@ -153,14 +155,12 @@ impl Producer {
             sources,
             due,
             saturate,
-            stream_key: setup.stream_key.into(),
-            trim: setup.trim,
+            encoder,
             wait,
             linger_ns,
             link: Link::new(setup.endpoint, setup.conn.1, setup.response_timeout),
             first_read: Some(setup.conn.0),
             out: Vec::new(),
-            header: Vec::with_capacity(crate::event::HEADER_MAX_BYTES),
             clock: setup.clock,
             payloads: setup.payloads,
             measure_from_ns: setup.measure_from.as_nanos() as u64,
@@ -293,41 +293,22 @@ impl Producer {
     fn add_xadd(&mut self, i: usize, intended_ns: u64) {
         let source = &mut self.sources[i];
         let draw = source.plan.mix.draw(&mut source.rng);
-        self.header.clear();
-        Header {
+        let header = Header {
             producer: source.plan.id,
             seq: source.seq,
             intended_ns: self.clock.unix_ns(intended_ns),
-        }
-        .encode_into(&mut self.header);
-        let trim_args = if self.trim.is_some() { 3 } else { 0 };
-        let out = &mut self.out;
-        resp::array(out, 11 + trim_args);
-        resp::bulk(out, b"XADD");
-        resp::bulk(out, self.stream_key.as_bytes());
-        match self.trim {
-            Some(Trim::MaxLen { len, approx }) => {
-                resp::bulk(out, b"MAXLEN");
-                resp::bulk(out, if approx { b"~" } else { b"=" });
-                resp::bulk_u64(out, len);
-            }
-            Some(Trim::MinAge { age, approx }) => {
-                let now_ms = self.clock.unix_ns(self.clock.now_ns()) / 1_000_000;
-                resp::bulk(out, b"MINID");
-                resp::bulk(out, if approx { b"~" } else { b"=" });
-                resp::bulk_u64(out, now_ms.saturating_sub(age.as_millis() as u64));
-            }
-            None => {}
-        }
-        resp::bulk(out, b"*");
-        resp::bulk(out, crate::event::HEADER_FIELD.as_bytes());
-        resp::bulk(out, &self.header);
-        resp::bulk(out, crate::event::TYPE_FIELD.as_bytes());
-        resp::bulk(out, source.plan.mix.names[draw.kind].as_bytes());
-        resp::bulk(out, crate::event::AGGREGATE_FIELD.as_bytes());
-        resp::bulk_u64(out, draw.aggregate);
-        resp::bulk(out, crate::event::DATA_FIELD.as_bytes());
-        resp::bulk(out, self.payloads.slice(draw.size_bytes, source.seq));
+        };
+        let payload = self.payloads.slice(draw.size_bytes, source.seq);
+        let clock = self.clock;
+        let now_ms = || clock.unix_ns(clock.now_ns()) / 1_000_000;
+        (self.encoder).encode(
+            &mut self.out,
+            header,
+            draw.kind,
+            draw.aggregate,
+            payload,
+            now_ms,
+        );
     }
 
     /// `replies` came for the pipeline's first commands; `missing` says why
