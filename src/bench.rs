@@ -60,15 +60,19 @@ pub struct BenchReport {
     pub cycle: Vec<CycleRow>,
 }
 
-/// The cycle's two ways of sending: four producers on a connection each,
-/// every event written the moment it falls due (the default); and the same
-/// producers sharing one connection with `linger = "100us"`, coalescing
-/// what falls due close together into one write, as a pooled client would.
-const CYCLES: [(&str, &str); 2] = [
+/// The cycle's ways of sending: four producers on a connection each, every
+/// event written the moment it falls due (the default); and the same
+/// producers sharing one connection that lingers, coalescing what falls due
+/// close together into one write, as a pooled client would.
+const CYCLES: [(&str, &str); 3] = [
     ("4 connections, no linger", ""),
     (
         "1 connection, linger 100us",
         "connections = 1\nlinger = \"100us\"",
+    ),
+    (
+        "1 connection, linger 500us",
+        "connections = 1\nlinger = \"500us\"",
     ),
 ];
 
