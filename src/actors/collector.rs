@@ -445,6 +445,7 @@ mod tests {
         let mut m = series(&[5; 8], &[0; 8]);
         m.write_stalls = WriteStalls::new(2);
         let stall = |since_ms, resumed_ms: Option<u64>| crate::metrics::stalls::AckStall {
+            after_ack_ns: Some(since_ms * MS),
             since_ns: since_ms * MS,
             resumed_ns: resumed_ms.map(|r| r * MS),
         };
@@ -452,11 +453,13 @@ mod tests {
             producer: 0,
             closed: vec![stall(1_999, Some(2_300))],
             open_since_ns: None,
+            last_ack_ns: Some(2_300 * MS),
         });
         m.write_stalls.add(crate::metrics::StallReport {
             producer: 1,
             closed: vec![stall(2_001, Some(3_000))],
             open_since_ns: None,
+            last_ack_ns: Some(3_000 * MS),
         });
         // Planned at 2 s: three events were in flight, the last done at 2.75 s.
         m.in_flight_at_faults = vec![InFlightAtFault {

@@ -10,9 +10,10 @@ use super::ledger::COUNT_MAX;
 
 /// How many distinct events a group saw delivered once, twice, … six times,
 /// and seven times or more (the ledger's counts saturate there): index 0 is
-/// "once". Covers every sent event delivered at least once (or processed);
-/// so its total is processed + stranded + dead-lettered events that were
-/// delivered, and everything from "2" up is exactly `redelivered`.
+/// "once". Covers every sent event delivered at least once (or processed),
+/// whatever became of it (processed, stranded, dead-lettered, or lost after
+/// delivery), so its total is the distinct events delivered, and everything
+/// from "2" up is exactly `redelivered`.
 /// In JSON an object `{"1": n, "2": n, …, "6": n, "7+": n}`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(into = "BTreeMap<String, u64>", try_from = "BTreeMap<String, u64>")]

@@ -20,6 +20,10 @@ pub const ACK_STALL_MIN_NS: u64 = 50_000_000;
 /// still none when the producer finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AckStall {
+    /// The producer's last acknowledgement before the stall (None: none yet).
+    /// A producer that sends rarely may start waiting well after a fault
+    /// began; it is that fault's stall if nothing was acknowledged between.
+    pub after_ack_ns: Option<u64>,
     pub since_ns: u64,
     pub resumed_ns: Option<u64>,
 }
@@ -32,6 +36,8 @@ pub struct StallReport {
     pub closed: Vec<AckStall>,
     /// Waiting without an acknowledgement since then, as the report leaves.
     pub open_since_ns: Option<u64>,
+    /// The last acknowledgement so far.
+    pub last_ack_ns: Option<u64>,
 }
 
 /// One producer's stall detector.
@@ -41,6 +47,7 @@ pub struct StallTracker {
     /// Since when the producer has waited with XADDs outstanding and no
     /// acknowledgement: the last ack, or the send that came after it.
     waiting_since_ns: Option<u64>,
+    last_ack_ns: Option<u64>,
     closed: Vec<AckStall>,
 }
 
@@ -70,11 +77,13 @@ impl StallTracker {
             && now_ns.saturating_sub(since_ns) >= ACK_STALL_MIN_NS
         {
             self.closed.push(AckStall {
+                after_ack_ns: self.last_ack_ns,
                 since_ns,
                 resumed_ns: Some(now_ns),
             });
         }
         self.waiting_since_ns = in_flight.then_some(now_ns);
+        self.last_ack_ns = Some(now_ns);
     }
 
     /// The interval's closed stalls and the open one, leaving none behind.
@@ -83,6 +92,7 @@ impl StallTracker {
             producer: self.producer,
             closed: std::mem::take(&mut self.closed),
             open_since_ns: self.waiting_since_ns,
+            last_ack_ns: self.last_ack_ns,
         }
     }
 }
@@ -99,6 +109,7 @@ struct Producer {
     stalls: Vec<AckStall>,
     /// As its last report said.
     open_since_ns: Option<u64>,
+    last_ack_ns: Option<u64>,
 }
 
 impl WriteStalls {
@@ -112,21 +123,27 @@ impl WriteStalls {
         if let Some(p) = self.producers.get_mut(report.producer as usize) {
             p.stalls.extend(report.closed);
             p.open_since_ns = report.open_since_ns;
+            p.last_ack_ns = report.last_ack_ns;
         }
     }
 
     /// Per producer, nanoseconds from `start_ns` until it was acknowledged
-    /// again: the end of the stall under way at `start_ns`, or beginning
+    /// again: the end of the stall that was under way at `start_ns`, began
     /// within `ACK_STALL_MIN_NS` after it (replies already on their way when
-    /// a fault hits still arrive); 0 without one (acknowledged within that
-    /// time, or not writing); None when it never was acknowledged again.
+    /// a fault hits still arrive), or began later with no acknowledgement
+    /// since the start (a producer that sends rarely had nothing out when
+    /// the fault began); 0 without one (acknowledged within that time, or
+    /// not writing); None when it never was acknowledged again.
     pub fn resumed_after_ns(&self, start_ns: u64) -> Vec<Option<u64>> {
         let covers = |s: &AckStall| {
-            s.since_ns <= start_ns + ACK_STALL_MIN_NS && s.resumed_ns.is_none_or(|r| r > start_ns)
+            let began_with_it = s.since_ns <= start_ns + ACK_STALL_MIN_NS;
+            let nothing_acked_since = s.after_ack_ns.is_none_or(|a| a <= start_ns);
+            (began_with_it || nothing_acked_since) && s.resumed_ns.is_none_or(|r| r > start_ns)
         };
         (self.producers.iter())
             .map(|p| {
                 let open = p.open_since_ns.map(|since_ns| AckStall {
+                    after_ack_ns: p.last_ack_ns,
                     since_ns,
                     resumed_ns: None,
                 });
@@ -179,6 +196,7 @@ mod tests {
         let r = t.take();
         assert_eq!(r.producer, 3);
         let stall = AckStall {
+            after_ack_ns: Some(1_003 * MS),
             since_ns: 2_000 * MS,
             resumed_ns: Some(5_000 * MS),
         };
@@ -191,17 +209,36 @@ mod tests {
         assert_eq!(t.take().closed[0].since_ns, 6_000 * MS);
     }
 
+    /// Stalls that each began at an acknowledgement (a pipeline was out).
     fn report(producer: u32, closed: &[(u64, u64)], open: Option<u64>) -> StallReport {
         StallReport {
             producer,
             closed: (closed.iter())
                 .map(|&(s, r)| AckStall {
+                    after_ack_ns: Some(s * MS),
                     since_ns: s * MS,
                     resumed_ns: Some(r * MS),
                 })
                 .collect(),
             open_since_ns: open.map(|o| o * MS),
+            last_ack_ns: closed.last().map(|&(_, r)| r * MS),
         }
+    }
+
+    #[test]
+    fn a_rare_sender_stalled_by_a_fault_counts_from_the_fault() {
+        // 4 events/s: acknowledged at 0.901 s, nothing out when the fault
+        // begins at 1 s, the next send at 1.06 s waits until 3 s.
+        let mut t = StallTracker::new(0);
+        t.sent(900 * MS);
+        t.acked(901 * MS, false);
+        t.sent(1_060 * MS);
+        t.acked(3_000 * MS, false);
+        let mut w = WriteStalls::new(1);
+        w.add(t.take());
+        assert_eq!(w.resumed_after_ns(1_000 * MS), vec![Some(2_000 * MS)]);
+        // A fault after its last acknowledgement before the stall is not it.
+        assert_eq!(w.resumed_after_ns(500 * MS), vec![Some(0)]);
     }
 
     #[test]

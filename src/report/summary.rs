@@ -88,7 +88,8 @@ pub struct FaultWindow {
     pub in_flight_at_start: Option<u64>,
     /// Time to recover: seconds from the start until the last of those was
     /// processed or dead-lettered (0 if none; end of its processing batch).
-    /// Events produced during the fault wait as lag instead. None: one never was.
+    /// Events produced during the fault wait as lag instead (but for what a
+    /// blocking read outstanding at the start returns). None: one never was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered_after_s: Option<f64>,
 }
