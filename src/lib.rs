@@ -12,8 +12,8 @@
 //! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
 //! - [`clock`]: the run-wide clock every latency is measured on.
 //! - [`connect`]: connections to Redis: TCP_NODELAY, timeouts, reconnection.
-//! - [`wire`]: the producers' lean RESP client (commands encoded into one buffer,
-//!   replies scanned in place), for the XADD hot path.
+//! - [`wire`]: the actors' own RESP client for the per-event path (commands
+//!   encoded into one buffer, replies scanned in place).
 //! - [`event`]: how an event travels through a stream (producer id, sequence, intended time).
 //! - [`actors`]: the actix actors that do the work: producers, consumers, sampler,
 //!   collector, and the chaos actor that plays a drill's fault timeline.
