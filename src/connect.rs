@@ -1,8 +1,10 @@
-//! Connections to the Redis under test. Every actor gets its own
-//! `ConnectionManager`: it reconnects by itself after Redis restarts (a plain
-//! multiplexed connection stays broken), but does not retry the command that
-//! failed, so the harness sees every failure and classifies it. TCP_NODELAY is
-//! set, and response timeouts are chosen per use (above BLOCK for consumers).
+//! redis-rs connections to the Redis under test, for everything off the
+//! per-event path (setup, the sampler, the chaos actor, drain and verify;
+//! producers and consumers speak RESP themselves, see `wire`). A
+//! `ConnectionManager` reconnects by itself after Redis restarts (a plain
+//! multiplexed connection stays broken), but does not retry the command
+//! that failed, so every failure is seen. TCP_NODELAY is set, and the
+//! response timeout is chosen per use. Also: where the fault proxy forwards.
 
 use std::io;
 use std::net::SocketAddr;
@@ -90,13 +92,6 @@ pub fn redirect(url: &str, addr: SocketAddr) -> Result<String> {
     parsed.set_ip_host(addr.ip()).map_err(|_| refuse())?;
     parsed.set_port(Some(addr.port())).map_err(|_| refuse())?;
     Ok(parsed.to_string())
-}
-
-/// Whether an error says nothing about the command's fate: the connection
-/// dropped or timed out after the command may have been sent. Such a write is
-/// indeterminate; a reply with an error is a definite failure.
-pub fn outcome_unknown(e: &redis::RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_unrecoverable_error()
 }
 
 #[cfg(test)]
