@@ -172,6 +172,16 @@ fn environment(summary: &Summary) -> String {
     format!("<h2>Environment</h2>\n{}", table(&["", "value"], &rows))
 }
 
+/// The columns `latency_row` fills after its label.
+const PERCENTILE_COLUMNS: [&str; 8] = [
+    "count", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean",
+];
+
+/// `label`'s header cell, then the percentile columns.
+fn latency_headers(label: &str) -> Vec<&str> {
+    std::iter::once(label).chain(PERCENTILE_COLUMNS).collect()
+}
+
 fn latency_row(label: &str, p: &Percentiles) -> Vec<String> {
     let mut row = vec![label.to_string(), p.count.to_string()];
     row.extend([p.p50, p.p90, p.p99, p.p999, p.p9999, p.max].map(format_us));
@@ -219,17 +229,7 @@ fn latency_section(summary: &Summary) -> String {
             &g.delivery_latency_us,
         ));
     }
-    let headers = [
-        "latency (measured phase)",
-        "count",
-        "p50",
-        "p90",
-        "p99",
-        "p99.9",
-        "p99.99",
-        "max",
-        "mean",
-    ];
+    let headers = latency_headers("latency (measured phase)");
     format!(
         "<h2>Throughput</h2>\n{}<h2>Latency</h2>\n{}",
         table(&rate_headers, &rates),
@@ -318,25 +318,13 @@ fn redelivery_tables(summary: &Summary) -> String {
         })
         .collect();
     let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let mut redelivery_headers = latency_headers("group");
+    redelivery_headers.push("unmeasured (first delivery unseen)");
     format!(
         "<h3>Events by deliveries (\"2x\" and up: redelivered)</h3>\n{}\
          <h3>Redelivery latency: first delivery to processing, redelivered events</h3>\n{}",
         table(&headers, &counts),
-        table(
-            &[
-                "group",
-                "count",
-                "p50",
-                "p90",
-                "p99",
-                "p99.9",
-                "p99.99",
-                "max",
-                "mean",
-                "unmeasured (first delivery unseen)"
-            ],
-            &latencies
-        )
+        table(&redelivery_headers, &latencies)
     )
 }
 
