@@ -17,6 +17,7 @@ pub mod plot;
 pub mod slo;
 pub mod summary;
 pub mod table;
+pub mod utc;
 
 pub use compare::{Comparison, Gate};
 pub use files::{read_summary, write_run};
@@ -24,9 +25,10 @@ pub use html::render_views;
 pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{
     FaultWindow, GroupLatency, GroupSummary, MachineInfo, ProduceSummary, RedisInfo, StreamVerify,
-    Summary, SummaryContext, VerifySummary, WarmupSummary, parse_rfc3339_utc, rfc3339,
+    Summary, SummaryContext, VerifySummary, WarmupSummary,
 };
 pub use table::{format_us, render, render as render_table};
+pub use utc::{parse_rfc3339_utc, rfc3339};
 
 #[cfg(test)]
 mod schema_tests {
