@@ -3,9 +3,11 @@
 //! fault, how long after its start the first XADD was acknowledged again
 //! (by any producer) and when every producer's were.
 //!
-//! A producer's `StallTracker` is updated once per pipeline sent or
-//! answered (never per event) and ships what it saw with its interval
-//! report; the collector keeps every producer's stalls in `WriteStalls`.
+//! A producer's `StallTracker` is told of each XADD sent and acknowledged
+//! (producers sharing a connection interleave in one pipeline; repeats
+//! within a pipeline change nothing, and each is a compare and a store, no
+//! allocation) and ships what it saw with its interval report; the
+//! collector keeps every producer's stalls in `WriteStalls`.
 //! Time only counts while the producer waits for a reply (or is crashed):
 //! a producer with nothing due is not stalled, so a slow schedule records
 //! nothing, and in a healthy run no stall is recorded at all.
