@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
 use crate::report::{Summary, format_us};
 use crate::runner::{RunOptions, run_scenario};
@@ -28,6 +29,8 @@ pub struct BenchOptions {
     pub pipelines: Vec<u32>,
     /// Scheduled rate of the full-cycle run (0 skips it).
     pub cycle_rate_per_s: f64,
+    /// Held for the whole comparison, so both tools run with idle CPUs alike.
+    pub cpu_idle: CpuIdle,
 }
 
 /// One side-by-side comparison.
@@ -55,6 +58,8 @@ pub struct CycleRow {
 
 pub struct BenchReport {
     pub redis_version: String,
+    /// `IdleHold::describe` of the hold the comparison ran under.
+    pub cpu_idle: String,
     pub connections: u32,
     pub xadd: Vec<XaddRow>,
     pub cycle: Vec<CycleRow>,
@@ -77,6 +82,7 @@ const CYCLES: [(&str, &str); 3] = [
 ];
 
 pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
+    let idle = IdleHold::acquire(opts.cpu_idle);
     let server = RedisServer::start(ServerConfig::default())?;
     let out = tempfile::tempdir().map_err(|source| Error::Write {
         path: std::env::temp_dir(),
@@ -109,6 +115,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     };
     Ok(BenchReport {
         redis_version,
+        cpu_idle: idle.describe().to_string(),
         connections: opts.connections,
         xadd,
         cycle,
@@ -205,6 +212,8 @@ fn run_measuring_cpu(toml: &str, out: &Path) -> Result<(Summary, f64)> {
             out_dir: out.to_path_buf(),
             on_progress: None,
             workers: None,
+            // `run` holds the machine's idle state for the whole comparison.
+            cpu_idle: CpuIdle::Os,
         },
     )?;
     Ok((report.summary, process_cpu_s() - before))
@@ -287,8 +296,8 @@ pub fn render(r: &BenchReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "XADD, closed loop, {} connections, Redis {} on loopback (ratio = streamdrill / redis-benchmark)",
-        r.connections, r.redis_version
+        "XADD, closed loop, {} connections, Redis {} on loopback, idle CPUs: {} (ratio = streamdrill / redis-benchmark)",
+        r.connections, r.redis_version, r.cpu_idle
     );
     let _ = writeln!(
         out,

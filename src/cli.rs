@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::actors::collector::Progress;
+use crate::cpu_idle::CpuIdle;
 use crate::error::Result;
 use crate::report;
 use crate::runner::{ProgressSink, RunOptions, run_scenario};
@@ -56,6 +57,9 @@ pub struct BenchArgs {
     /// Rate of the scheduled produce/consume/ack cycle (0 skips it).
     #[arg(long, default_value_t = 50_000.0)]
     pub cycle_rate: f64,
+    /// How idle CPUs wait during the comparison (as for `run`).
+    #[arg(long, value_enum, default_value_t = CpuIdle::Poll)]
+    pub cpu_idle: CpuIdle,
 }
 
 fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
@@ -99,6 +103,12 @@ pub struct RunArgs {
     /// 1, or one per core when the run has more than 64 actors.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
+    /// How idle CPUs wait during the run. poll: ask the kernel (PM QoS) to
+    /// keep them polling, so neither the harness's timers nor Redis pay a
+    /// wake-up from sleep in what is measured (needs root; recorded in
+    /// summary.json either way). os: leave the machine as configured.
+    #[arg(long, value_enum, default_value_t = CpuIdle::Poll)]
+    pub cpu_idle: CpuIdle,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +169,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 payloads_bytes: args.payloads,
                 pipelines: args.pipelines,
                 cycle_rate_per_s: args.cycle_rate,
+                cpu_idle: args.cpu_idle,
             };
             print!("{}", crate::bench::render(&crate::bench::run(&options)?));
             Ok(0)
@@ -177,6 +188,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     out_dir: args.out,
                     on_progress,
                     workers: args.workers.map(usize::from),
+                    cpu_idle: args.cpu_idle,
                 },
             )?;
             if show_progress && std::io::stderr().is_terminal() {

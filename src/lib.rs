@@ -33,6 +33,7 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod connect;
+pub mod cpu_idle;
 pub mod coordinator;
 pub mod error;
 pub mod event;

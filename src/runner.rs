@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::actors::chaos::Replica;
 use crate::actors::collector::Progress;
 use crate::coordinator::{self, Measured};
+use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, derive_seed};
 use crate::proxy::ThreadedProxy;
@@ -26,6 +27,8 @@ pub struct RunOptions {
     /// Threads producers and consumers run on (1: the coordinator's own);
     /// None: one for a small run, one per core for many actors.
     pub workers: Option<usize>,
+    /// How idle CPUs wait while the run lasts (see `cpu_idle`).
+    pub cpu_idle: CpuIdle,
 }
 
 /// Receives the live figures once per interval.
@@ -41,6 +44,7 @@ pub struct RunReport {
 pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport> {
     let (run_id, dir) = create_run_dir(&options.out_dir, &scenario.name)?;
     let plan = Plan::new(scenario, run_id);
+    let idle = IdleHold::acquire(options.cpu_idle);
     let (server, url) = match plan.redis.mode {
         RedisMode::Managed => {
             let server = RedisServer::start(server_config(&plan))?;
@@ -82,8 +86,10 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     drop(server);
     drop(replica);
     drop(link);
+    let cpu_idle = idle.describe().to_string();
+    drop(idle);
 
-    let summary = summarize(&plan, &url, &measured);
+    let summary = summarize(&plan, &url, &measured, cpu_idle);
     report::write_run(&dir, &summary, &measured.metrics.series)?;
     Ok(RunReport { dir, summary })
 }
@@ -131,7 +137,7 @@ fn start_replica(
     Ok((replica, link))
 }
 
-fn summarize(plan: &Plan, url: &str, m: &Measured) -> Summary {
+fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: String) -> Summary {
     let ctx = SummaryContext {
         scenario: plan.scenario.clone(),
         run_id: plan.run_id.clone(),
@@ -148,6 +154,7 @@ fn summarize(plan: &Plan, url: &str, m: &Measured) -> Summary {
         faults: m.faults.clone(),
         durability: m.durability.clone(),
         interrupted: m.interrupted,
+        cpu_idle,
     };
     let mut summary = Summary::build(ctx, &m.metrics);
     summary.produce.unreplicated = m.unreplicated;

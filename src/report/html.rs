@@ -163,6 +163,7 @@ fn environment(summary: &Summary) -> String {
                 m.hostname, m.os, m.arch, m.cpus, m.kernel
             ),
         ],
+        vec!["idle CPUs".into(), m.cpu_idle.clone()],
     ];
     rows.extend(
         r.config

@@ -104,6 +104,10 @@ pub struct MachineInfo {
     pub cpus: u32,
     /// Kernel release, where the OS tells it.
     pub kernel: String,
+    /// How idle CPUs waited during the run: `poll`, `os`, or `os (poll not
+    /// held: why)` (see `cpu_idle`). Wake-ups from idle add to latencies.
+    #[serde(default)]
+    pub cpu_idle: String,
 }
 
 impl MachineInfo {
@@ -119,6 +123,7 @@ impl MachineInfo {
             arch: std::env::consts::ARCH.to_string(),
             cpus: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
             kernel: read("/proc/sys/kernel/osrelease"),
+            cpu_idle: String::new(),
         }
     }
 }
@@ -295,6 +300,8 @@ pub struct SummaryContext {
     pub durability: Option<Durability>,
     /// Stopped early by Ctrl-C.
     pub interrupted: bool,
+    /// What `IdleHold::describe` said.
+    pub cpu_idle: String,
 }
 
 impl Summary {
@@ -316,7 +323,10 @@ impl Summary {
             faults: ctx.faults,
             durability: ctx.durability,
             histograms: measured_histograms(metrics),
-            machine: MachineInfo::current(),
+            machine: MachineInfo {
+                cpu_idle: ctx.cpu_idle,
+                ..MachineInfo::current()
+            },
             interrupted: ctx.interrupted,
         };
         if let Some(d) = &summary.durability {
@@ -513,6 +523,7 @@ pub(crate) mod tests {
             faults: Vec::new(),
             durability: None,
             interrupted: false,
+            cpu_idle: "poll".into(),
         }
     }
 

@@ -20,6 +20,8 @@ fn quickstart_runs_short_and_writes_a_report() {
             "--set",
             "producers.0.rate=500",
             "--progress",
+            "--cpu-idle",
+            "os",
             "--out",
         ])
         .arg(out.path())
@@ -47,6 +49,7 @@ fn quickstart_runs_short_and_writes_a_report() {
     let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
     assert_eq!(summary["scenario"]["producers"][0]["rate"], 500.0);
     assert_eq!(summary["groups"][0]["lost"], 0);
+    assert_eq!(summary["machine"]["cpu_idle"], "os");
 }
 
 #[test]

@@ -164,6 +164,7 @@ fn an_unreachable_redis_is_named_not_the_proxy() {
         out_dir: out.path().to_path_buf(),
         on_progress: None,
         workers: Some(1),
+        cpu_idle: Default::default(),
     };
     let err = run_scenario(scenario, options)
         .err()

@@ -52,6 +52,7 @@ fn poison_events_end_in_the_dead_letter_stream_not_lost() {
         out_dir: out.path().to_path_buf(),
         on_progress: None,
         workers: Some(1),
+        cpu_idle: Default::default(),
     };
     let s = run_scenario(parsed, options).expect("run succeeds").summary;
 

@@ -39,6 +39,7 @@ fn run(toml: &str, out: &Path) -> (PathBuf, Summary) {
         out_dir: out.to_path_buf(),
         on_progress: None,
         workers: Some(1),
+        cpu_idle: Default::default(),
     };
     let report = run_scenario(scenario, options).expect("run succeeds");
     (report.dir, report.summary)

@@ -23,6 +23,7 @@ fn run_on_workers(toml: &str, out: &Path, workers: usize) -> Summary {
         out_dir: out.to_path_buf(),
         on_progress: None,
         workers,
+        cpu_idle: Default::default(),
     };
     run_scenario(scenario, options)
         .expect("run succeeds")
@@ -85,6 +86,9 @@ fn fixed_rate_gives_exact_counts_in_every_group() {
     );
     assert_eq!(s.produce.sent, 750);
     assert!(s.slo.passed);
+    // The default asks idle CPUs to poll; the summary says whether it held.
+    let idle = &s.machine.cpu_idle;
+    assert!(idle == "poll" || idle.starts_with("os (poll not held: "), "{idle}");
 }
 
 #[test]
@@ -232,6 +236,7 @@ start_after = "4s"
                 out_dir: out.path().to_path_buf(),
                 on_progress: None,
                 workers: Some(1),
+                cpu_idle: Default::default(),
             },
         )
         .map(|r| r.summary)
@@ -296,6 +301,7 @@ fn unreachable_redis_is_a_clear_error() {
             out_dir: out.path().to_path_buf(),
             on_progress: None,
             workers: Some(1),
+            cpu_idle: Default::default(),
         },
     )
     .err()

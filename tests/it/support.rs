@@ -54,6 +54,7 @@ pub fn run_summary(toml: &str) -> streamdrill::report::Summary {
         out_dir: out.path().to_path_buf(),
         on_progress: None,
         workers: Some(1),
+        cpu_idle: Default::default(),
     };
     streamdrill::runner::run_scenario(scenario, options)
         .unwrap_or_else(|e| panic!("run failed: {e}"))
