@@ -70,6 +70,13 @@ pub fn command(read: &Read, group: &GroupPlan, consumer: &str, stream_key: &str)
     }
 }
 
+/// XACK's reply (`:n`, read in place): how many entries it acknowledged;
+/// None for an error reply or anything else.
+pub fn acked(reply: &[u8]) -> Option<u64> {
+    let digits = reply.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
 /// XREADGROUP: [[stream, entries]] or nil; XAUTOCLAIM: [cursor, entries, deleted ids].
 pub fn parse(read: &Read, reply: Value) -> Batch {
     let mut batch = Batch {
@@ -215,6 +222,15 @@ mod tests {
 
     fn entry(id: &str, header: &str) -> Value {
         Value::Array(vec![bulk(id), Value::Array(vec![bulk("sd"), bulk(header)])])
+    }
+
+    #[test]
+    fn reads_xack_counts_in_place() {
+        assert_eq!(acked(b":3\r\n"), Some(3));
+        assert_eq!(acked(b":0\r\n"), Some(0));
+        assert_eq!(acked(b"-NOGROUP No such key\r\n"), None);
+        assert_eq!(acked(b":3"), None, "a reply cut short");
+        assert_eq!(acked(b""), None);
     }
 
     #[test]

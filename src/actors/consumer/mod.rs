@@ -79,6 +79,8 @@ pub struct Consumer {
     timer: Timer,
     /// The processed batch's XACK, sent with the next read.
     pending_ack: Option<Vec<u8>>,
+    /// The read of new entries, the same every time: encoded once.
+    new_read: Vec<u8>,
 }
 
 pub struct ConsumerSetup {
@@ -131,9 +133,12 @@ fn key_of(header: Option<Header>) -> Option<EventKey> {
 
 impl Consumer {
     pub fn new(group: Arc<GroupPlan>, setup: ConsumerSetup) -> Consumer {
+        let name = format!("c{}", setup.index);
+        let new_read =
+            reads::command(&Read::New, &group, &name, &setup.stream_key).get_packed_command();
         Consumer {
             rng: SmallRng::seed_from_u64(derive_seed(group.seed, 3, setup.index as u64, 0)),
-            name: format!("c{}", setup.index),
+            name,
             stream_key: setup.stream_key,
             conn: Session::new(setup.endpoint, Some(setup.conn), setup.response_timeout),
             clock: setup.clock,
@@ -155,6 +160,7 @@ impl Consumer {
             next_claim_ns: 0,
             timer: Timer::new(),
             pending_ack: None,
+            new_read,
             group,
         }
     }
@@ -209,9 +215,13 @@ impl Consumer {
         // and one round trip per batch instead of two.
         let mut packed = self.pending_ack.take().unwrap_or_default();
         let at = usize::from(!packed.is_empty());
-        packed.extend(
-            reads::command(&read, &self.group, &self.name, &self.stream_key).get_packed_command(),
-        );
+        match &read {
+            Read::New => packed.extend_from_slice(&self.new_read),
+            _ => packed.extend(
+                reads::command(&read, &self.group, &self.name, &self.stream_key)
+                    .get_packed_command(),
+            ),
+        }
         let conn = self.conn.clone();
         let request = async move { conn.call(packed, at + 1).await };
         self.read_in_flight = true;
@@ -219,7 +229,7 @@ impl Consumer {
         let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
             act.read_in_flight = false;
             if at == 1 {
-                act.on_acked(reply.as_ref().ok().map(|raw| raw.value(0)));
+                act.on_acked(reply.as_ref().ok().and_then(|raw| reads::acked(raw.bytes(0))));
             }
             act.on_read(read, reply, at, ctx)
         }));
@@ -520,18 +530,18 @@ impl Consumer {
     /// An XACK on its own, when no read follows to carry it.
     fn acknowledge(&mut self, packed: Vec<u8>, ctx: &mut Context<Self>) {
         let conn = self.conn.clone();
-        let request = async move { conn.call(packed, 1).await.map(|raw| raw.value(0)) };
-        let handle = ctx.spawn(request.into_actor(self).map(|acked, act, ctx| {
-            act.on_acked(acked.ok());
+        let request = async move { conn.call(packed, 1).await };
+        let handle = ctx.spawn(request.into_actor(self).map(|reply, act, ctx| {
+            act.on_acked(reply.ok().and_then(|raw| reads::acked(raw.bytes(0))));
             act.poll(ctx);
         }));
         self.in_flight = Some(handle);
     }
 
-    /// XACK's reply; None when the connection failed.
-    fn on_acked(&mut self, reply: Option<redis::RedisResult<Value>>) {
-        match reply {
-            Some(Ok(Value::Int(n))) => self.stats.measured.acked += n.max(0) as u64,
+    /// How many entries XACK acknowledged; None when it or its connection failed.
+    fn on_acked(&mut self, acked: Option<u64>) {
+        match acked {
+            Some(n) => self.stats.measured.acked += n,
             // The entries stay pending: re-read them before anything new.
             _ => {
                 self.stats.measured.errors += 1;
