@@ -142,6 +142,14 @@ fn header(out: &mut String, s: &Summary) {
             }
         ))
     );
+    // Asked for but refused: say so where the figures are read.
+    if s.machine.cpu_idle.starts_with("os (") {
+        let line = format!(
+            "idle CPUs: {}; latencies include CPU wake-ups (run as root, or pass --cpu-idle os)",
+            s.machine.cpu_idle
+        );
+        let _ = writeln!(out, "{}", clip(&line));
+    }
 }
 
 fn produce_lines(out: &mut String, s: &Summary) {
@@ -442,8 +450,12 @@ mod tests {
             recovered_after_s: Some(0.031),
         }];
         summary.interrupted = true;
+        assert!(!render(&summary).contains("idle CPUs"), "held as asked: nothing to say");
+        summary.machine.cpu_idle =
+            "os (poll not held: /dev/cpu_dma_latency: Permission denied (os error 13))".into();
         let text = render(&summary);
         assert!(text.contains("INTERRUPTED"), "{text}");
+        assert!(text.contains("idle CPUs: os (poll not held: "), "{text}");
         let fault = text
             .lines()
             .find(|l| l.starts_with("freeze_redis"))
