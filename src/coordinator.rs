@@ -53,6 +53,9 @@ pub struct Measured {
     /// With producer `wait`: measured XADDs acknowledged although WAIT saw
     /// too few replicas (None when no producer waits).
     pub unreplicated: Option<u64>,
+    /// CPU seconds this process spent from the clock's start to the end of
+    /// the drain: the harness's own cost, without setup, read-back or report.
+    pub harness_cpu_s: f64,
 }
 
 /// Run `plan` against the Redis at `url`. Must be called inside an actix System.
@@ -83,6 +86,7 @@ pub async fn execute(
     let workers = Workers::start(workers.unwrap_or_else(|| Workers::auto(plan.actors())));
     let mut conns = open_connections(plan, url, &workers).await?;
 
+    let cpu_at_start = crate::clock::process_cpu_s();
     let clock = RunClock::start();
     let collector = Collector::new(plan, clock).start();
     start_sampler(plan, admin.clone(), clock, &collector);
@@ -123,6 +127,7 @@ pub async fn execute(
         p.clear();
     }
     stop_consumers(plan, &consumers).await?;
+    let harness_cpu_s = crate::clock::process_cpu_s() - cpu_at_start;
 
     // A Redis that died during a drill must not cost the run its report: what
     // could not be read back is said so, and unprocessed events stay "lost".
@@ -161,6 +166,7 @@ pub async fn execute(
         durability,
         interrupted,
         unreplicated,
+        harness_cpu_s,
     })
 }
 

@@ -155,6 +155,7 @@ fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: String) -> Summary 
         durability: m.durability.clone(),
         interrupted: m.interrupted,
         cpu_idle,
+        harness_cpu_s: m.harness_cpu_s,
     };
     let mut summary = Summary::build(ctx, &m.metrics);
     summary.produce.unreplicated = m.unreplicated;

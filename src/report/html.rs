@@ -164,6 +164,13 @@ fn environment(summary: &Summary) -> String {
             ),
         ],
         vec!["idle CPUs".into(), m.cpu_idle.clone()],
+        vec![
+            "harness CPU".into(),
+            format!(
+                "{:.2} s, {:.2} µs per event sent",
+                summary.harness.cpu_s, summary.harness.cpu_us_per_event
+            ),
+        ],
     ];
     rows.extend(
         r.config

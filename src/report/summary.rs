@@ -33,6 +33,9 @@ pub struct Summary {
     pub scenario: Scenario,
     pub redis: RedisInfo,
     pub produce: ProduceSummary,
+    /// What the harness itself cost (absent in runs written before it was).
+    #[serde(default)]
+    pub harness: HarnessCost,
     pub warmup: WarmupSummary,
     pub groups: Vec<GroupSummary>,
     pub verify: VerifySummary,
@@ -138,6 +141,17 @@ pub struct RedisInfo {
     pub version: String,
     /// Settings that shape results (appendonly, appendfsync, maxmemory, …), as CONFIG GET returned them.
     pub config: BTreeMap<String, String>,
+}
+
+/// The harness's own CPU (user + system, every thread of the streamdrill
+/// process; a managed Redis is another process) from the run clock's start
+/// to the end of the drain, warmup included.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct HarnessCost {
+    pub cpu_s: f64,
+    /// Per event sent (warmup included): producing, consuming, acknowledging
+    /// and measuring it.
+    pub cpu_us_per_event: f64,
 }
 
 /// All producers, measured phase.
@@ -302,6 +316,8 @@ pub struct SummaryContext {
     pub interrupted: bool,
     /// What `IdleHold::describe` said.
     pub cpu_idle: String,
+    /// `Measured::harness_cpu_s`.
+    pub harness_cpu_s: f64,
 }
 
 impl Summary {
@@ -314,6 +330,7 @@ impl Summary {
             started_at: ctx.started_at,
             measured_duration_s: ctx.measured_duration_s,
             produce: produce_summary(metrics, ctx.target_rate_per_s, ctx.measured_duration_s),
+            harness: HarnessCost::default(),
             warmup: warmup_summary(metrics),
             groups: metrics.groups.iter().map(group_summary).collect(),
             scenario: ctx.scenario,
@@ -332,6 +349,11 @@ impl Summary {
         if let Some(d) = &summary.durability {
             summary.verify.account_for_landed(d.indeterminate_landed);
         }
+        let sent = summary.produce.sent + summary.warmup.produce_sent;
+        summary.harness = HarnessCost {
+            cpu_s: ctx.harness_cpu_s,
+            cpu_us_per_event: ctx.harness_cpu_s * 1e6 / sent.max(1) as f64,
+        };
         summary.slo = slo::evaluate(&summary.scenario.slo, &summary);
         summary
     }
@@ -524,6 +546,7 @@ pub(crate) mod tests {
             durability: None,
             interrupted: false,
             cpu_idle: "poll".into(),
+            harness_cpu_s: 0.65,
         }
     }
 

@@ -179,6 +179,12 @@ fn produce_lines(out: &mut String, s: &Summary) {
         "warmup   sent {}  acked {}  errors {}  (not in the numbers below)",
         w.produce_sent, w.produce_acked, w.produce_errors
     );
+    let h = &s.harness;
+    let _ = writeln!(
+        out,
+        "harness  CPU {:.2}s, {:.2}µs per event sent (producing, consuming, measuring)",
+        h.cpu_s, h.cpu_us_per_event
+    );
 }
 
 fn latency_table(out: &mut String, s: &Summary) {
@@ -470,6 +476,8 @@ mod tests {
             assert!(line.chars().count() <= MAX_WIDTH, "too wide: {line:?}");
         }
         assert!(text.contains("achieved 100.0/s (100.0%)"), "{text}");
+        // 0.65 s of CPU over the test summary's 6,500 events sent.
+        assert!(text.contains("harness  CPU 0.65s, 100.00µs per event"), "{text}");
         assert!(text.contains("produce latency"));
         assert!(text.contains("e2e a-very-long-consum~"));
         assert!(text.contains("SLO      FAILED"));

@@ -82,3 +82,35 @@ fn validate_accepts_good_and_rejects_bad_files() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn bench_compares_side_by_side_and_splits_the_cycle() {
+    // The smallest comparison: one depth, one payload, a slow cycle (its
+    // three ways of sending, each with and without the group).
+    let output = streamdrill()
+        .args(["bench", "--duration", "1s", "--connections", "4"])
+        .args(["--payloads", "16", "--pipelines", "16", "--cycle-rate", "2000"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let row: Vec<f64> = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("16B"))
+        .unwrap_or_else(|| panic!("no XADD row:\n{stdout}"))
+        .split_whitespace()
+        .skip(2)
+        .map(|v| v.trim_end_matches("µs").parse().unwrap())
+        .collect();
+    let [sd, rb, ratio, ..] = row[..] else {
+        panic!("{stdout}")
+    };
+    assert!(sd > 0.0 && rb > 0.0, "{stdout}");
+    assert!((ratio - sd / rb).abs() < 0.01, "{stdout}");
+    let cycles: Vec<&str> = stdout.lines().filter(|l| l.contains("consuming + acking")).collect();
+    assert_eq!(cycles.len(), 3, "{stdout}");
+    for line in cycles {
+        assert!(line.contains("achieved 2000/s"), "{line}");
+    }
+}
