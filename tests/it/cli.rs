@@ -108,9 +108,16 @@ fn bench_compares_side_by_side_and_splits_the_cycle() {
     };
     assert!(sd > 0.0 && rb > 0.0, "{stdout}");
     assert!((ratio - sd / rb).abs() < 0.01, "{stdout}");
-    let cycles: Vec<&str> = stdout.lines().filter(|l| l.contains("consuming + acking")).collect();
+    let cycles: Vec<&str> = stdout.lines().filter(|l| l.contains("the group added")).collect();
     assert_eq!(cycles.len(), 3, "{stdout}");
     for line in cycles {
         assert!(line.contains("achieved 2000/s"), "{line}");
     }
+    let wake_us: f64 = stdout
+        .split("timer wake-up, for scale: ")
+        .nth(1)
+        .and_then(|rest| rest.split("µs").next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no timer floor:\n{stdout}"));
+    assert!(wake_us > 0.0, "{stdout}");
 }
