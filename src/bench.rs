@@ -9,13 +9,14 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::actors::timer::Timer;
 use crate::clock::process_cpu_s;
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
-use crate::report::{Summary, format_us};
+use crate::clock::CPU_TICK_S;
+use crate::report::{HarnessCost, Summary, format_us};
 use crate::runner::{RunOptions, run_scenario};
 use crate::scenario::{Overrides, load_str};
 use crate::server::{RedisServer, ServerConfig};
@@ -54,8 +55,9 @@ pub struct CycleRow {
     pub target_per_s: f64,
     pub achieved_per_s: f64,
     pub cpu_us_per_event: f64,
-    /// The same producers with no group reading.
-    pub produce_cpu_us_per_event: f64,
+    /// The same producers with no group reading; None when the run was too
+    /// short to tell the difference from the CPU clock's resolution.
+    pub produce_cpu_us_per_event: Option<f64>,
     pub e2e_p99_us: u64,
     pub schedule_lag_p99_us: u64,
 }
@@ -99,7 +101,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let mut redis_version = String::new();
     for &payload in &opts.payloads_bytes {
         for &pipeline in &opts.pipelines {
-            let (summary, cpu_s) = saturate(&server, out.path(), opts, payload, pipeline)?;
+            let (summary, cpu) = saturate(&server, out.path(), opts, payload, pipeline)?;
             redis_version = summary.redis.version.clone();
             let sent = summary.produce.acked.max(1);
             let (rb_per_s, rb_cpu_s) =
@@ -109,7 +111,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
                 pipeline,
                 streamdrill_per_s: summary.produce.achieved_rate_per_s,
                 redis_benchmark_per_s: rb_per_s,
-                streamdrill_cpu_us: cpu_s * 1e6 / sent as f64,
+                streamdrill_cpu_us: cpu.cpu_us_per_event,
                 redis_benchmark_cpu_us: rb_cpu_s * 1e6 / sent as f64,
             });
         }
@@ -139,7 +141,7 @@ fn saturate(
     opts: &BenchOptions,
     payload: u64,
     pipeline: u32,
-) -> Result<(Summary, f64)> {
+) -> Result<(Summary, HarnessCost)> {
     let toml = format!(
         r#"
 name = "bench-xadd"
@@ -210,17 +212,18 @@ events = [ {{ type = "Bench", size = "128B" }} ]
             rate = opts.cycle_rate_per_s,
         )
     };
-    let per_event = |s: &Summary, cpu_s: f64| {
-        cpu_s * 1e6 / (s.produce.acked + s.warmup.produce_acked).max(1) as f64
-    };
-    let (alone, alone_cpu_s) = run_measuring_cpu(&toml(""), out)?;
-    let (s, cpu_s) = run_measuring_cpu(&toml(SINK_GROUP), out)?;
+    let (alone, alone_cpu) = run_measuring_cpu(&toml(""), out)?;
+    let (s, cpu) = run_measuring_cpu(&toml(SINK_GROUP), out)?;
+    // The kernel counts CPU in 10 ms ticks: a split finer than the
+    // resolution of a short run would be noise.
+    let events = (alone.produce.sent + alone.warmup.produce_sent).max(1);
+    let resolution_us = CPU_TICK_S * 1e6 / events as f64;
     Ok(CycleRow {
         sending,
         target_per_s: s.produce.target_rate_per_s,
         achieved_per_s: s.produce.achieved_rate_per_s,
-        cpu_us_per_event: per_event(&s, cpu_s),
-        produce_cpu_us_per_event: per_event(&alone, alone_cpu_s),
+        cpu_us_per_event: cpu.cpu_us_per_event,
+        produce_cpu_us_per_event: (resolution_us < 0.1).then_some(alone_cpu.cpu_us_per_event),
         e2e_p99_us: s.groups.first().map_or(0, |g| g.e2e_latency_us.p99),
         schedule_lag_p99_us: s.produce.schedule_lag_us.p99,
     })
@@ -233,26 +236,27 @@ events = [ {{ type = "Bench", size = "128B" }} ]
 /// and taking its interrupt each leave the guest).
 fn timer_wake_cpu_us(gap_us: f64) -> Result<f64> {
     let gap = Duration::from_secs_f64(gap_us.max(1.0) / 1e6);
-    let wakes = (1.0 / gap.as_secs_f64()).ceil() as u32;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("tokio runtime: {e}")))?;
     let before = process_cpu_s();
-    runtime.block_on(async {
-        let timer = Timer::new();
-        for _ in 0..wakes {
-            timer.sleep_until(std::time::Instant::now() + gap).await;
+    let wakes = runtime.block_on(async {
+        let (timer, end) = (Timer::new(), Instant::now() + Duration::from_secs(1));
+        let mut wakes = 0u32;
+        while Instant::now() < end {
+            timer.sleep_until(Instant::now() + gap).await;
+            wakes += 1;
         }
+        wakes
     });
-    Ok((process_cpu_s() - before) * 1e6 / f64::from(wakes))
+    Ok((process_cpu_s() - before) * 1e6 / f64::from(wakes.max(1)))
 }
 
-/// Runs a scenario in this process; returns its summary and the CPU seconds
-/// (user + system) this process spent from the run clock's start to the end
-/// of the drain (setup, read-back and report left out). The server is
-/// another process.
-fn run_measuring_cpu(toml: &str, out: &Path) -> Result<(Summary, f64)> {
+/// Runs a scenario in this process; returns its summary and what the
+/// harness cost, from the run clock's start to the end of the drain (setup,
+/// read-back and report left out). The server is another process.
+fn run_measuring_cpu(toml: &str, out: &Path) -> Result<(Summary, HarnessCost)> {
     let scenario = load_str(toml, "bench", &Overrides::default())?;
     let report = run_scenario(
         scenario,
@@ -264,8 +268,8 @@ fn run_measuring_cpu(toml: &str, out: &Path) -> Result<(Summary, f64)> {
             cpu_idle: CpuIdle::Os,
         },
     )?;
-    let cpu_s = report.summary.harness.cpu_s;
-    Ok((report.summary, cpu_s))
+    let cost = report.summary.harness.clone().unwrap_or_default();
+    Ok((report.summary, cost))
 }
 
 /// `requests` XADDs with redis-benchmark; returns its rate and its own CPU seconds
@@ -364,16 +368,21 @@ pub fn render(r: &BenchReport) -> String {
         );
     }
     for c in &r.cycle {
+        let split = match c.produce_cpu_us_per_event {
+            Some(alone) => format!(
+                "producers alone {alone:.2}, the group added {:.2}",
+                c.cpu_us_per_event - alone
+            ),
+            None => "run too short to split".to_string(),
+        };
         let _ = writeln!(
             out,
-            "  {:<27} target {:.0}/s achieved {:.0}/s, harness CPU {:.2}µs/event \
-             (producers alone {:.2}, the group added {:.2}), e2e p99 {}, schedule lag p99 {}",
+            "  {:<27} target {:.0}/s achieved {:.0}/s, harness CPU {:.2}µs/event ({split}), \
+             e2e p99 {}, schedule lag p99 {}",
             c.sending,
             c.target_per_s,
             c.achieved_per_s,
             c.cpu_us_per_event,
-            c.produce_cpu_us_per_event,
-            c.cpu_us_per_event - c.produce_cpu_us_per_event,
             format_us(c.e2e_p99_us),
             format_us(c.schedule_lag_p99_us)
         );

@@ -57,7 +57,8 @@ pub struct BenchArgs {
     /// Rate of the scheduled produce/consume/ack cycle (0 skips it).
     #[arg(long, default_value_t = 50_000.0)]
     pub cycle_rate: f64,
-    /// How idle CPUs wait during the comparison (as for `run`).
+    /// How idle CPUs wait during the comparison (as for `run`; poll by
+    /// default here, so both tools run on CPUs that never sleep).
     #[arg(long, value_enum, default_value_t = CpuIdle::Poll)]
     pub cpu_idle: CpuIdle,
 }
@@ -103,11 +104,13 @@ pub struct RunArgs {
     /// 1, or one per core when the run has more than 64 actors.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
-    /// How idle CPUs wait during the run. poll: ask the kernel (PM QoS) to
-    /// keep them polling, so neither the harness's timers nor Redis pay a
-    /// wake-up from sleep in what is measured (needs root; recorded in
-    /// summary.json either way). os: leave the machine as configured.
-    #[arg(long, value_enum, default_value_t = CpuIdle::Poll)]
+    /// How idle CPUs wait during the run. os: as the machine is configured.
+    /// poll: ask the kernel (PM QoS) to keep every idle CPU of this host
+    /// polling, so neither the harness's timers nor a Redis on this host pay
+    /// a wake-up from sleep (50-150 µs on a VM) in what is measured; costs
+    /// those CPUs spinning while the run lasts; needs root. summary.json
+    /// records which held.
+    #[arg(long, value_enum, default_value_t = CpuIdle::Os)]
     pub cpu_idle: CpuIdle,
 }
 

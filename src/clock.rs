@@ -51,10 +51,12 @@ impl RunClock {
     }
 }
 
+/// The resolution of `process_cpu_s`: Linux reports CPU time in USER_HZ
+/// ticks, 100 per second on every mainstream build.
+pub const CPU_TICK_S: f64 = 0.01;
+
 /// user + system CPU seconds of this process, from /proc/self/stat (Linux).
 pub fn process_cpu_s() -> f64 {
-    /// Linux reports these fields in USER_HZ, which is 100 on every mainstream build.
-    const TICKS_PER_S: f64 = 100.0;
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -65,7 +67,7 @@ pub fn process_cpu_s() -> f64 {
             .and_then(|f| f.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (ticks(11) + ticks(12)) / TICKS_PER_S
+    (ticks(11) + ticks(12)) * CPU_TICK_S
 }
 
 #[cfg(test)]

@@ -15,15 +15,20 @@ use std::io::Write;
 /// The kernel's PM QoS interface for the whole machine's CPU wake-up latency.
 const PM_QOS_DEVICE: &str = "/dev/cpu_dma_latency";
 
+/// The kernel's CPU idle driver: without one, idle CPUs halt whatever PM
+/// QoS asks.
+const IDLE_DRIVER: &str = "/sys/devices/system/cpu/cpuidle/current_driver";
+
 /// What a run asks of idle CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum CpuIdle {
-    /// Idle CPUs poll, so they wake at once (needs write access to
-    /// /dev/cpu_dma_latency, i.e. root; the run goes on without it).
-    #[default]
-    Poll,
     /// Leave idle states to the OS: the machine as it is configured.
+    #[default]
     Os,
+    /// Idle CPUs poll, so they wake at once (needs write access to
+    /// /dev/cpu_dma_latency, i.e. root, and a cpuidle driver; without them
+    /// the run goes on as `os` and says why).
+    Poll,
 }
 
 /// Held for the duration of a run; `describe` says what was in force.
@@ -39,14 +44,14 @@ impl IdleHold {
                 _file: None,
                 state: "os".to_string(),
             },
-            CpuIdle::Poll => match request_zero_latency() {
+            CpuIdle::Poll => match idle_driver().and_then(|_| request_zero_latency()) {
                 Ok(file) => IdleHold {
                     _file: Some(file),
                     state: "poll".to_string(),
                 },
-                Err(e) => IdleHold {
+                Err(why) => IdleHold {
                     _file: None,
-                    state: format!("os (poll not held: {PM_QOS_DEVICE}: {e})"),
+                    state: format!("os (poll not held: {why})"),
                 },
             },
         }
@@ -58,11 +63,22 @@ impl IdleHold {
     }
 }
 
-fn request_zero_latency() -> std::io::Result<File> {
-    let mut file = OpenOptions::new().write(true).open(PM_QOS_DEVICE)?;
-    // The device takes the latency in µs as a binary s32.
-    file.write_all(&0i32.to_ne_bytes())?;
-    Ok(file)
+/// The idle driver's name, or why PM QoS would have nothing to act on.
+fn idle_driver() -> Result<String, String> {
+    match std::fs::read_to_string(IDLE_DRIVER).map(|d| d.trim().to_string()) {
+        Ok(driver) if driver != "none" && !driver.is_empty() => Ok(driver),
+        _ => Err("no cpuidle driver: idle CPUs halt regardless".to_string()),
+    }
+}
+
+fn request_zero_latency() -> Result<File, String> {
+    let open = || -> std::io::Result<File> {
+        let mut file = OpenOptions::new().write(true).open(PM_QOS_DEVICE)?;
+        // The device takes the latency in µs as a binary s32.
+        file.write_all(&0i32.to_ne_bytes())?;
+        Ok(file)
+    };
+    open().map_err(|e| format!("{PM_QOS_DEVICE}: {e}"))
 }
 
 #[cfg(test)]
@@ -82,10 +98,13 @@ mod tests {
             assert_eq!(target_in_force(), Some(0));
         } else {
             assert!(
-                hold.describe().starts_with("os (poll not held: /dev/cpu_dma_latency: "),
+                hold.describe().starts_with("os (poll not held: "),
                 "{}",
                 hold.describe()
             );
+            // Where the device can be written and a driver acts on it, it must hold.
+            let writable = OpenOptions::new().write(true).open(PM_QOS_DEVICE).is_ok();
+            assert!(!writable || idle_driver().is_err(), "{}", hold.describe());
         }
     }
 

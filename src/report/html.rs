@@ -163,15 +163,17 @@ fn environment(summary: &Summary) -> String {
                 m.hostname, m.os, m.arch, m.cpus, m.kernel
             ),
         ],
-        vec!["idle CPUs".into(), m.cpu_idle.clone()],
-        vec![
+        vec!["idle CPUs".into(), m.idle_label().to_string()],
+    ];
+    if let Some(h) = &summary.harness {
+        rows.push(vec![
             "harness CPU".into(),
             format!(
                 "{:.2} s, {:.2} µs per event sent",
-                summary.harness.cpu_s, summary.harness.cpu_us_per_event
+                h.cpu_s, h.cpu_us_per_event
             ),
-        ],
-    ];
+        ]);
+    }
     rows.extend(
         r.config
             .iter()

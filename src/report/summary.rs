@@ -33,9 +33,9 @@ pub struct Summary {
     pub scenario: Scenario,
     pub redis: RedisInfo,
     pub produce: ProduceSummary,
-    /// What the harness itself cost (absent in runs written before it was).
-    #[serde(default)]
-    pub harness: HarnessCost,
+    /// What the harness itself cost (None in runs written before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<HarnessCost>,
     pub warmup: WarmupSummary,
     pub groups: Vec<GroupSummary>,
     pub verify: VerifySummary,
@@ -114,6 +114,14 @@ pub struct MachineInfo {
 }
 
 impl MachineInfo {
+    /// `cpu_idle` for people: runs written before it was recorded say so.
+    pub fn idle_label(&self) -> &str {
+        match self.cpu_idle.as_str() {
+            "" => "(not recorded)",
+            held => held,
+        }
+    }
+
     pub fn current() -> MachineInfo {
         let read = |path: &str| {
             std::fs::read_to_string(path)
@@ -144,13 +152,13 @@ pub struct RedisInfo {
 }
 
 /// The harness's own CPU (user + system, every thread of the streamdrill
-/// process; a managed Redis is another process) from the run clock's start
-/// to the end of the drain, warmup included.
+/// process, the fault proxy's included; a managed Redis is another process)
+/// from the run clock's start to the end of the drain, warmup included.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct HarnessCost {
     pub cpu_s: f64,
-    /// Per event sent (warmup included): producing, consuming, acknowledging
-    /// and measuring it.
+    /// Per event sent (warmup included; 0 when none was): producing,
+    /// consuming, acknowledging and measuring it.
     pub cpu_us_per_event: f64,
 }
 
@@ -330,7 +338,7 @@ impl Summary {
             started_at: ctx.started_at,
             measured_duration_s: ctx.measured_duration_s,
             produce: produce_summary(metrics, ctx.target_rate_per_s, ctx.measured_duration_s),
-            harness: HarnessCost::default(),
+            harness: None,
             warmup: warmup_summary(metrics),
             groups: metrics.groups.iter().map(group_summary).collect(),
             scenario: ctx.scenario,
@@ -350,10 +358,13 @@ impl Summary {
             summary.verify.account_for_landed(d.indeterminate_landed);
         }
         let sent = summary.produce.sent + summary.warmup.produce_sent;
-        summary.harness = HarnessCost {
+        summary.harness = Some(HarnessCost {
             cpu_s: ctx.harness_cpu_s,
-            cpu_us_per_event: ctx.harness_cpu_s * 1e6 / sent.max(1) as f64,
-        };
+            cpu_us_per_event: match sent {
+                0 => 0.0,
+                n => ctx.harness_cpu_s * 1e6 / n as f64,
+            },
+        });
         summary.slo = slo::evaluate(&summary.scenario.slo, &summary);
         summary
     }

@@ -145,7 +145,7 @@ fn header(out: &mut String, s: &Summary) {
     // Asked for but refused: say so where the figures are read.
     if s.machine.cpu_idle.starts_with("os (") {
         let line = format!(
-            "idle CPUs: {}; latencies include CPU wake-ups (run as root, or pass --cpu-idle os)",
+            "idle CPUs: {}; latencies include CPU wake-ups from sleep (--cpu-idle os: the machine as configured)",
             s.machine.cpu_idle
         );
         let _ = writeln!(out, "{}", clip(&line));
@@ -179,12 +179,13 @@ fn produce_lines(out: &mut String, s: &Summary) {
         "warmup   sent {}  acked {}  errors {}  (not in the numbers below)",
         w.produce_sent, w.produce_acked, w.produce_errors
     );
-    let h = &s.harness;
-    let _ = writeln!(
-        out,
-        "harness  CPU {:.2}s, {:.2}µs per event sent (producing, consuming, measuring)",
-        h.cpu_s, h.cpu_us_per_event
-    );
+    if let Some(h) = &s.harness {
+        let _ = writeln!(
+            out,
+            "harness  CPU {:.2}s, {:.2}µs per event sent (producing, consuming, measuring)",
+            h.cpu_s, h.cpu_us_per_event
+        );
+    }
 }
 
 fn latency_table(out: &mut String, s: &Summary) {
