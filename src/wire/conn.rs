@@ -1,8 +1,9 @@
 //! A raw RESP connection: TCP with TCP_NODELAY, AUTH and SELECT from the
 //! URL, then a write half the owner writes encoded commands into, and a
-//! stream of the replies read, in order, a chunk of complete replies at a
-//! time. Matching replies to requests is the owner's business: Redis answers
-//! in order, so a FIFO of what was sent is all it takes.
+//! stream of the replies read, in order, one at a time or a chunk of
+//! complete replies at a time. Matching replies to requests is the owner's
+//! business: Redis answers in order, so a FIFO of what was sent is all it
+//! takes.
 
 use std::io;
 use std::sync::Arc;
@@ -189,17 +190,51 @@ impl Replies {
 
     /// The replies that the next read completes (at least one).
     pub async fn next_chunk(&mut self) -> io::Result<Vec<Reply>> {
+        let mut chunk = Vec::new();
         loop {
-            let chunk = self.parse_buffered()?;
+            loop {
+                match self.next_reply() {
+                    Ok(Some(reply)) => chunk.push(reply),
+                    Ok(None) => break,
+                    // Replies parsed before the garbage are still answers;
+                    // the error comes back on the next call.
+                    Err(_) if !chunk.is_empty() => break,
+                    Err(e) => return Err(e),
+                }
+            }
             if !chunk.is_empty() {
                 return Ok(chunk);
             }
-            let before = self.buf.len();
-            self.buf.reserve(READ_SIZE);
-            if self.read.read_buf(&mut self.buf).await? == 0 && self.buf.len() == before {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
+            self.read_more().await?;
         }
+    }
+
+    /// The next complete reply buffered, consumed; None until `read_more`
+    /// brings the rest. An error is for good: the connection must go.
+    pub fn next_reply(&mut self) -> io::Result<Option<Reply>> {
+        match resp::parse(&self.buf[self.start..]) {
+            Ok(Some((reply, used))) => {
+                self.start += used;
+                Ok(Some(reply))
+            }
+            Ok(None) => {
+                self.compact();
+                Ok(None)
+            }
+            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        }
+    }
+
+    /// Waits for more bytes (call it once `next_reply` says None: replies
+    /// already buffered do not end the wait). An error means the
+    /// connection is over (closed or reset).
+    pub async fn read_more(&mut self) -> io::Result<()> {
+        let before = self.buf.len();
+        self.buf.reserve(READ_SIZE);
+        if self.read.read_buf(&mut self.buf).await? == 0 && self.buf.len() == before {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
     }
 
     /// The next `n` replies as they came over the wire (see `Raw`).
@@ -226,26 +261,6 @@ impl Replies {
         self.start = begin;
         self.compact();
         Ok(Raw { bytes, spans })
-    }
-
-    /// Every complete reply buffered, consumed.
-    fn parse_buffered(&mut self) -> io::Result<Vec<Reply>> {
-        let mut out = Vec::new();
-        loop {
-            match resp::parse(&self.buf[self.start..]) {
-                Ok(Some((reply, used))) => {
-                    out.push(reply);
-                    self.start += used;
-                }
-                Ok(None) => break,
-                // Replies parsed before the garbage are still answers; the
-                // error comes back on the next call.
-                Err(_) if !out.is_empty() => break,
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-            }
-        }
-        self.compact();
-        Ok(out)
     }
 
     /// Drops the bytes already parsed, when that is cheap or worth it.

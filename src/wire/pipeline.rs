@@ -50,17 +50,37 @@ impl<T> InFlight<T> {
         mut done: impl FnMut(T, &[Reply]),
     ) -> Result<(), String> {
         for reply in replies {
-            let Some(&(_, wanted)) = self.queue.front() else {
-                return Err(format!("a reply nothing asked for: {reply:?}"));
-            };
-            self.partial.push(reply);
-            if self.partial.len() == wanted {
-                let (request, _) = self.queue.pop_front().expect("front checked above");
-                done(request, &self.partial);
-                self.partial.clear();
+            if let Some((request, replies)) = self.answer_one(reply)? {
+                done(request, &replies);
+                self.recycle(replies);
             }
         }
         Ok(())
+    }
+
+    /// Hands the next reply read to the request it answers, and returns
+    /// that request with all its replies once they are in; give the
+    /// vector back with `recycle`, so a pipeline's replies cost no
+    /// allocation. Err as for `answer`.
+    pub fn answer_one(&mut self, reply: Reply) -> Result<Option<(T, Vec<Reply>)>, String> {
+        let Some(&(_, wanted)) = self.queue.front() else {
+            return Err(format!("a reply nothing asked for: {reply:?}"));
+        };
+        self.partial.push(reply);
+        if self.partial.len() < wanted {
+            return Ok(None);
+        }
+        let (request, _) = self.queue.pop_front().expect("front checked above");
+        Ok(Some((request, std::mem::take(&mut self.partial))))
+    }
+
+    /// The replies `answer_one` returned, for the next request's to reuse.
+    pub fn recycle(&mut self, mut replies: Vec<Reply>) {
+        // Unless replies for the next request came in the meantime.
+        if self.partial.capacity() == 0 {
+            replies.clear();
+            self.partial = replies;
+        }
     }
 
     /// The connection is gone: every waiting request, oldest first, with
@@ -102,6 +122,22 @@ mod tests {
             "the reply that came"
         );
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn a_recycled_vector_never_takes_the_next_requests_replies() {
+        let mut f = InFlight::default();
+        f.push("a", 1);
+        f.push("b", 2);
+        let (a, replies) = f.answer_one(Reply::Bulk).unwrap().unwrap();
+        assert_eq!((a, &replies[..]), ("a", &[Reply::Bulk][..]));
+        assert_eq!(f.answer_one(Reply::Int(3)), Ok(None), "b's first");
+        f.recycle(replies);
+        let (b, replies) = f.answer_one(Reply::Status).unwrap().unwrap();
+        assert_eq!(
+            (b, &replies[..]),
+            ("b", &[Reply::Int(3), Reply::Status][..])
+        );
     }
 
     #[test]

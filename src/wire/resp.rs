@@ -4,7 +4,7 @@
 //! and a `Value` tree per reply; at tens of thousands of XADDs a second those
 //! allocations, and its parser combinators, were most of the harness's CPU.
 
-use crate::event::push_decimal;
+use crate::event::{decimal_len, push_decimal};
 
 /// Appends one command (an array of bulk strings) to `out`.
 pub fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
@@ -27,10 +27,15 @@ pub fn bulk(out: &mut Vec<u8>, arg: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends `$<len>\r\n`: the start of an argument the caller then writes
+/// itself, `len` bytes and CRLF.
+pub fn bulk_start(out: &mut Vec<u8>, len: usize) {
+    header(out, b'$', len);
+}
+
 /// Appends a number as an argument (its decimal digits).
 pub fn bulk_u64(out: &mut Vec<u8>, n: u64) {
-    let digits = if n == 0 { 1 } else { n.ilog10() as usize + 1 };
-    header(out, b'$', digits);
+    header(out, b'$', decimal_len(n));
     push_decimal(out, n);
     out.extend_from_slice(b"\r\n");
 }

@@ -5,24 +5,30 @@
 //! of the harness's CPU in saturation runs (perf: many tiny copies and
 //! decimal conversions per XADD).
 
-use crate::event::{AGGREGATE_FIELD, DATA_FIELD, HEADER_FIELD, Header, TYPE_FIELD};
+use crate::event::{AGGREGATE_FIELD, HEADER_FIELD, Header, TYPE_FIELD, decimal_len, push_decimal};
 use crate::plan::Trim;
 use crate::wire::resp;
 
 pub(super) struct XaddEncoder {
-    /// `*<n> XADD <key>`, and `MAXLEN ~ <len>` when the trim is by length.
+    /// `*<n> XADD <key>`, `MAXLEN ~ <len>` when the trim is by length, and
+    /// `* sd` (the id to generate, the header's field name) unless MINID
+    /// comes between.
     head: Vec<u8>,
-    /// MINID's threshold moves with time: encoded per event.
+    /// MINID's threshold moves with time: encoded per event, then `* sd`.
     min_age: Option<(u64, bool)>,
-    /// `* sd`: the id to generate and the header's field name.
     id_and_header_field: Vec<u8>,
     /// Per event type: `type <name> agg`.
     kinds: Vec<Vec<u8>>,
-    /// `data`.
-    data_field: Vec<u8>,
-    /// The header being encoded, reused.
-    header: Vec<u8>,
+    /// The end of the last header, `:<intended_ns>`, and that time: XADDs
+    /// sent together share their intended time (a saturating pipeline's
+    /// all do), so its 19 digits, most of a header's cost, are converted
+    /// once per pipeline rather than per event.
+    intended: (u64, Vec<u8>),
 }
+
+/// `data` (DATA_FIELD) encoded: a constant, so its copy is a couple of moves
+/// rather than a call to memcpy. The test below checks it against the name.
+const DATA_FIELD_RESP: &[u8; 10] = b"$4\r\ndata\r\n";
 
 impl XaddEncoder {
     pub fn new(stream_key: &str, trim: Option<Trim>, kinds: &[String]) -> XaddEncoder {
@@ -43,6 +49,9 @@ impl XaddEncoder {
         let mut id_and_header_field = Vec::new();
         resp::bulk(&mut id_and_header_field, b"*");
         resp::bulk(&mut id_and_header_field, HEADER_FIELD.as_bytes());
+        if min_age.is_none() {
+            head.append(&mut id_and_header_field);
+        }
         let kinds = (kinds.iter())
             .map(|name| {
                 let mut k = Vec::new();
@@ -52,15 +61,12 @@ impl XaddEncoder {
                 k
             })
             .collect();
-        let mut data_field = Vec::new();
-        resp::bulk(&mut data_field, DATA_FIELD.as_bytes());
         XaddEncoder {
             head,
             min_age,
             id_and_header_field,
             kinds,
-            data_field,
-            header: Vec::with_capacity(crate::event::HEADER_MAX_BYTES),
+            intended: (0, Vec::new()),
         }
     }
 
@@ -79,14 +85,29 @@ impl XaddEncoder {
             resp::bulk(out, b"MINID");
             resp::bulk(out, if approx { b"~" } else { b"=" });
             resp::bulk_u64(out, now_unix_ms().saturating_sub(age_ms));
+            out.extend_from_slice(&self.id_and_header_field);
         }
-        out.extend_from_slice(&self.id_and_header_field);
-        self.header.clear();
-        header.encode_into(&mut self.header);
-        resp::bulk(out, &self.header);
+        // `Header::encode_into`'s format, written straight into `out`.
+        let (intended_ns, suffix) = &mut self.intended;
+        if *intended_ns != header.intended_ns || suffix.is_empty() {
+            *intended_ns = header.intended_ns;
+            suffix.clear();
+            suffix.push(b':');
+            push_decimal(suffix, header.intended_ns);
+        }
+        let producer = u64::from(header.producer);
+        resp::bulk_start(
+            out,
+            decimal_len(producer) + 1 + decimal_len(header.seq) + suffix.len(),
+        );
+        push_decimal(out, producer);
+        out.push(b':');
+        push_decimal(out, header.seq);
+        out.extend_from_slice(suffix);
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.kinds[kind]);
         resp::bulk_u64(out, aggregate);
-        out.extend_from_slice(&self.data_field);
+        out.extend_from_slice(DATA_FIELD_RESP);
         resp::bulk(out, payload);
     }
 }
@@ -94,6 +115,7 @@ impl XaddEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::DATA_FIELD;
     use std::time::Duration;
 
     /// The same bytes as encoding every argument on its own.
@@ -123,6 +145,26 @@ mod tests {
             seq: 123_456,
             intended_ns: 1_764_230_400_123_456_789,
         };
+        // A pipeline's events share their intended time, the next one's
+        // differ, and the extremes: every header must come out whole.
+        let headers = [
+            Header {
+                seq: 0,
+                intended_ns: 0,
+                ..h
+            },
+            h,
+            Header { seq: 123_457, ..h },
+            Header {
+                intended_ns: h.intended_ns + 1,
+                ..h
+            },
+            Header {
+                producer: u32::MAX,
+                seq: u64::MAX,
+                intended_ns: u64::MAX,
+            },
+        ];
         let kinds = ["OrderPlaced".to_string(), "Paid".to_string()];
         let cases = [
             (None, vec![]),
@@ -143,12 +185,14 @@ mod tests {
         ];
         for (trim, args) in cases {
             let mut enc = XaddEncoder::new("sd:run:orders", trim, &kinds);
-            let mut out = Vec::new();
-            enc.encode(&mut out, h, 1, 42, b"xyz", || 1_764_230_400_000);
-            assert_eq!(
-                String::from_utf8_lossy(&out),
-                String::from_utf8_lossy(&plain("sd:run:orders", &args, h, "Paid", 42, b"xyz"))
-            );
+            for h in headers {
+                let mut out = Vec::new();
+                enc.encode(&mut out, h, 1, 42, b"xyz", || 1_764_230_400_000);
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    String::from_utf8_lossy(&plain("sd:run:orders", &args, h, "Paid", 42, b"xyz"))
+                );
+            }
         }
     }
 }

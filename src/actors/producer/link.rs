@@ -117,22 +117,15 @@ impl Producer {
     pub(super) fn read(&mut self, mut replies: Replies, ctx: &mut Context<Self>) {
         let generation = self.link.generation;
         let next = async move {
-            let chunk = replies.next_chunk().await;
-            (replies, chunk)
+            let read = replies.read_more().await;
+            (replies, read)
         };
         let next = next.into_actor(self);
-        ctx.spawn(next.map(move |(replies, chunk), act, ctx| {
+        ctx.spawn(next.map(move |(mut replies, read), act, ctx| {
             if act.link.generation != generation {
                 return;
             }
-            let mut done = Vec::new();
-            let in_step = chunk
-                .map_err(|e| e.to_string())
-                .and_then(|chunk| (act.in_flight).answer(chunk, |p, r| done.push((p, r.to_vec()))));
-            // Pipelines answered before an error are answered all the same.
-            for (pipeline, replies) in done {
-                act.on_reply(pipeline, &replies, None);
-            }
+            let in_step = (read.map_err(|e| e.to_string())).and_then(|()| act.answer(&mut replies));
             match in_step {
                 Ok(()) => {
                     act.after_replies(ctx);
@@ -141,6 +134,19 @@ impl Producer {
                 Err(_) => act.lost(ctx),
             }
         }));
+    }
+
+    /// Hands every reply buffered to the pipeline it answers, one by one
+    /// (no vector of replies per read, none per pipeline). Pipelines
+    /// answered before an error are answered all the same.
+    fn answer(&mut self, replies: &mut Replies) -> Result<(), String> {
+        while let Some(reply) = replies.next_reply().map_err(|e| e.to_string())? {
+            if let Some((pipeline, answers)) = self.in_flight.answer_one(reply)? {
+                self.on_reply(pipeline, &answers, None);
+                self.in_flight.recycle(answers);
+            }
+        }
+        Ok(())
     }
 
     /// The connection is gone (closed, reset, garbled, or silent past the
