@@ -157,7 +157,13 @@ restart_after = "300ms"
     // 500/s each for 1 s, but s/1 skipped ~150 while dead.
     let sent = s.produce.sent;
     assert!((1800..=1900).contains(&sent), "sent {sent}");
-    assert_eq!(s.produce.acked, sent, "nothing was in doubt");
+    // The crash lands on s/1's schedule (an event every 2 ms): an XADD it
+    // had in flight is never acknowledged, as its reader died, yet it lands.
+    assert!(
+        (sent - 1..=sent).contains(&s.produce.acked),
+        "at most s/1's one XADD in flight is in doubt: sent {sent}, acked {}",
+        s.produce.acked
+    );
     assert_eq!(
         s.verify.streams[0].entries_added, sent,
         "XINFO STREAM agrees"
