@@ -41,27 +41,11 @@ impl<T> InFlight<T> {
         self.queue.front().map(|(r, _)| r)
     }
 
-    /// Hands `replies` to the requests they answer; `done` gets each
-    /// request whose replies are all in. Err: more replies than requests
-    /// (the connection is out of step and must be dropped).
-    pub fn answer(
-        &mut self,
-        replies: Vec<Reply>,
-        mut done: impl FnMut(T, &[Reply]),
-    ) -> Result<(), String> {
-        for reply in replies {
-            if let Some((request, replies)) = self.answer_one(reply)? {
-                done(request, &replies);
-                self.recycle(replies);
-            }
-        }
-        Ok(())
-    }
-
     /// Hands the next reply read to the request it answers, and returns
     /// that request with all its replies once they are in; give the
     /// vector back with `recycle`, so a pipeline's replies cost no
-    /// allocation. Err as for `answer`.
+    /// allocation. Err: a reply no request asked for (the connection is
+    /// out of step and must be dropped).
     pub fn answer_one(&mut self, reply: Reply) -> Result<Option<(T, Vec<Reply>)>, String> {
         let Some(&(_, wanted)) = self.queue.front() else {
             return Err(format!("a reply nothing asked for: {reply:?}"));
@@ -104,10 +88,12 @@ mod tests {
         f.push("b", 1);
         f.push("c", 3);
         let mut seen = Vec::new();
-        let mut record = |r: &'static str, replies: &[Reply]| seen.push((r, replies.to_vec()));
-        f.answer(vec![Reply::Bulk], &mut record).unwrap();
-        f.answer(vec![Reply::Int(1), Reply::Status, Reply::Bulk], &mut record)
-            .unwrap();
+        for reply in [Reply::Bulk, Reply::Int(1), Reply::Status, Reply::Bulk] {
+            if let Some((request, replies)) = f.answer_one(reply).unwrap() {
+                seen.push((request, replies.clone()));
+                f.recycle(replies);
+            }
+        }
         assert_eq!(
             seen,
             vec![
@@ -143,6 +129,6 @@ mod tests {
     #[test]
     fn a_reply_nobody_asked_for_is_an_error() {
         let mut f: InFlight<()> = InFlight::default();
-        assert!(f.answer(vec![Reply::Bulk], |_, _| {}).is_err());
+        assert!(f.answer_one(Reply::Bulk).is_err());
     }
 }

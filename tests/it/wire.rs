@@ -39,11 +39,15 @@ fn a_pipeline_gets_its_replies_in_order() {
         in_flight.push("incr", 1);
         in_flight.push("xlen", 1);
         let mut answered = Vec::new();
+        // As a producer reads: whatever arrived, one reply at a time.
         while !in_flight.is_empty() {
-            let chunk = replies.next_chunk().await.unwrap();
-            in_flight
-                .answer(chunk, |what, r| answered.push((what, r.to_vec())))
-                .unwrap();
+            replies.read_more().await.unwrap();
+            while let Some(reply) = replies.next_reply().unwrap() {
+                if let Some((what, r)) = in_flight.answer_one(reply).unwrap() {
+                    answered.push((what, r.clone()));
+                    in_flight.recycle(r);
+                }
+            }
         }
         assert_eq!(answered[0].1, vec![Reply::Bulk; 100]);
         assert!(matches!(&answered[1].1[..], [Reply::Error(e)] if e.starts_with("WRONGTYPE")));
