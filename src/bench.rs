@@ -371,7 +371,8 @@ pub fn render(r: &BenchReport) -> String {
         let split = match c.produce_cpu_us_per_event {
             Some(alone) => format!(
                 "producers alone {alone:.2}, the group added {:.2}",
-                c.cpu_us_per_event - alone
+                // Below zero is noise: producers alone batch less.
+                (c.cpu_us_per_event - alone).max(0.0)
             ),
             None => "run too short to split".to_string(),
         };

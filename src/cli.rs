@@ -42,7 +42,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// How long each closed-loop streamdrill run lasts.
+    /// How long each streamdrill run lasts, closed loop and cycle.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub duration: std::time::Duration,
     /// Connections (producers) on both sides.
