@@ -14,6 +14,7 @@ pub mod inflight;
 pub mod latency;
 pub mod ledger;
 pub mod series;
+pub mod spill;
 pub mod stalls;
 pub mod stats;
 

@@ -13,14 +13,21 @@
 //! base64 string (typically well under 2 KB) for the logs, then dropped. Only
 //! `OPEN_INTERVALS + 1` intervals' histograms are alive at any time. A snapshot
 //! arriving for an already closed interval reopens it by decoding its strings.
+//! Strings older than `KEEP_CLOSED` intervals move to a temporary file
+//! (`spill`), so memory stays flat however long the run; a snapshot later
+//! still (never seen: actors report every second) becomes an entry of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::latency::{Latency, Percentiles};
+use super::spill::Spill;
 use super::stats::{ConsumeStats, Merge, ProduceStats};
 
 /// How many intervals behind the newest one stay open for late snapshots.
 pub const OPEN_INTERVALS: u32 = 2;
+/// How many closed intervals keep their interval-log entries in memory,
+/// where a late snapshot can still merge into them.
+pub const KEEP_CLOSED: u32 = 30;
 /// Length of one interval, in seconds.
 pub const INTERVAL_S: f64 = 1.0;
 
@@ -108,6 +115,9 @@ pub struct Series {
     open: BTreeMap<u32, OpenInterval>,
     closed: BTreeSet<u32>,
     hlogs: BTreeMap<String, Vec<HlogInterval>>,
+    spilled: Spill,
+    /// Intervals before this one have their entries in `spilled`.
+    spilled_below: u32,
 }
 
 impl Series {
@@ -183,11 +193,27 @@ impl Series {
         self.rows.values()
     }
 
-    /// Interval logs by tag ("produce.latency", "e2e.<group>", …), each in time order.
-    pub fn hlogs(&self) -> impl Iterator<Item = (&str, &[HlogInterval])> {
-        self.hlogs
-            .iter()
-            .map(|(tag, v)| (tag.as_str(), v.as_slice()))
+    /// Interval logs by tag ("produce.latency", "e2e.<group>", …), each in
+    /// time order, the spilled entries read back.
+    pub fn hlogs(&self) -> Vec<(String, Vec<HlogInterval>)> {
+        let tags: BTreeSet<&str> = (self.hlogs.keys().map(String::as_str))
+            .chain(self.spilled.tags())
+            .collect();
+        (tags.into_iter())
+            .map(|tag| {
+                let mut log = self.spilled.read(tag);
+                log.extend(self.hlogs.get(tag).into_iter().flatten().cloned());
+                // Stable: a late snapshot's entry stays after the one it missed.
+                log.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+                (tag.to_string(), log)
+            })
+            .collect()
+    }
+
+    /// Entries held in memory, over all tags.
+    #[cfg(test)]
+    fn hlog_entries_in_memory(&self) -> usize {
+        self.hlogs.values().map(Vec::len).sum()
     }
 
     pub fn open_intervals(&self) -> usize {
@@ -219,22 +245,43 @@ impl Series {
 
     fn close(&mut self, interval: u32, open: OpenInterval) {
         self.closed.insert(interval);
+        // A snapshot for an interval already spilled holds only itself: its
+        // row keeps the percentiles of everything else.
+        let whole = interval >= self.spilled_below;
         if let Some(p) = &open.produce {
             for (tag, latency) in produce_tags(p) {
                 self.push_hlog(tag.to_string(), interval, latency);
             }
             let row = &mut self.row_mut(interval).produce;
-            row.latency_us = p.latency.percentiles();
-            row.service_us = p.service.percentiles();
-            row.schedule_lag_us = p.schedule_lag.percentiles();
+            if whole {
+                row.latency_us = p.latency.percentiles();
+                row.service_us = p.service.percentiles();
+                row.schedule_lag_us = p.schedule_lag.percentiles();
+            }
         }
         for (group, c) in &open.groups {
             let name = hlog_name(&self.group_names[*group]);
             self.push_hlog(format!("e2e.{name}"), interval, &c.e2e);
             self.push_hlog(format!("delivery.{name}"), interval, &c.delivery);
             let row = &mut self.row_mut(interval).groups[*group];
-            row.e2e_us = c.e2e.percentiles();
-            row.delivery_us = c.delivery.percentiles();
+            if whole {
+                row.e2e_us = c.e2e.percentiles();
+                row.delivery_us = c.delivery.percentiles();
+            }
+        }
+        self.spill_before(interval.saturating_sub(KEEP_CLOSED));
+    }
+
+    /// Moves the entries of intervals before `interval` to the spill file;
+    /// those it cannot write stay in memory.
+    fn spill_before(&mut self, interval: u32) {
+        self.spilled_below = self.spilled_below.max(interval);
+        let limit_s = f64::from(interval) * INTERVAL_S;
+        for (tag, log) in &mut self.hlogs {
+            let old = log.partition_point(|e| e.start_s < limit_s);
+            if old > 0 && self.spilled.write(tag, &log[..old]).is_ok() {
+                log.drain(..old);
+            }
         }
     }
 
@@ -353,10 +400,9 @@ mod tests {
         c
     }
 
-    fn hlog<'a>(series: &'a Series, tag: &str) -> &'a [HlogInterval] {
-        series
-            .hlogs()
-            .find(|(t, _)| *t == tag)
+    fn hlog(series: &Series, tag: &str) -> Vec<HlogInterval> {
+        (series.hlogs().into_iter())
+            .find(|(t, _)| t == tag)
             .map(|(_, v)| v)
             .unwrap()
     }
@@ -406,6 +452,31 @@ mod tests {
         s.finish();
         assert_eq!(s.open_intervals(), 0);
         assert_eq!(hlog(&s, "produce.service").len(), 10);
+    }
+
+    #[test]
+    fn a_long_run_keeps_only_recent_log_entries_in_memory() {
+        let mut s = Series::new(vec!["g".into()]);
+        for interval in 0..100 {
+            s.add_produce(interval, &produce(1, &[10 + u64::from(interval)]));
+            s.add_consume(interval, 0, &consume(1, 700));
+        }
+        // Five tags, each with at most the closed intervals kept.
+        assert!(s.hlog_entries_in_memory() <= 5 * (KEEP_CLOSED as usize + 1));
+        // Later than anything kept: an entry of its own, counted all the same.
+        s.add_produce(3, &produce(1, &[900]));
+        s.finish();
+        assert_eq!(s.hlogs().len(), 5);
+        let log = hlog(&s, "produce.latency");
+        assert_eq!(log.len(), 101);
+        let starts: Vec<f64> = log.iter().map(|e| e.start_s).collect();
+        assert!(starts.is_sorted(), "{starts:?}");
+        assert_eq!((log[3].max_us, log[4].max_us), (13, 900));
+        let row3 = s.rows().nth(3).unwrap();
+        assert_eq!(row3.produce.sent, 2);
+        assert_eq!(row3.produce.latency_us.max, 13, "the row keeps the interval's own percentiles");
+        assert_eq!(log[99].max_us, 10 + 98);
+        assert_eq!(hlog(&s, "e2e.g").len(), 100);
     }
 
     #[test]

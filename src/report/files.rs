@@ -37,7 +37,7 @@ pub fn write_run(dir: &Path, summary: &Summary, series: &Series) -> Result<Vec<P
     )?);
     for (tag, intervals) in series.hlogs() {
         let path = hist_dir.join(format!("{tag}.hlog"));
-        written.push(write_file(&path, Ok(hlog_text(tag, summary, intervals)))?);
+        written.push(write_file(&path, Ok(hlog_text(&tag, summary, &intervals)))?);
     }
     written.extend(super::html::render_views(dir, summary)?);
     Ok(written)
@@ -302,11 +302,10 @@ mod tests {
     #[test]
     fn hlog_round_trips_through_hdrhistogram() {
         let series = test_series();
-        let (tag, intervals) = series
-            .hlogs()
-            .find(|(t, _)| *t == "produce.latency")
+        let (tag, intervals) = (series.hlogs().into_iter())
+            .find(|(t, _)| t == "produce.latency")
             .unwrap();
-        let text = hlog_text(tag, &test_summary(), intervals);
+        let text = hlog_text(&tag, &test_summary(), &intervals);
         let mut read = Vec::new();
         let mut start_time = None;
         for entry in IntervalLogIterator::new(text.as_bytes()) {
@@ -331,9 +330,8 @@ mod tests {
     #[test]
     fn encoding_matches_hdrhistograms_own_writer() {
         let series = test_series();
-        let (_, intervals) = series
-            .hlogs()
-            .find(|(t, _)| *t == "produce.latency")
+        let (_, intervals) = (series.hlogs().into_iter())
+            .find(|(t, _)| t == "produce.latency")
             .unwrap();
         let mut h = Histogram::<u64>::new(3).unwrap();
         (1..=100).for_each(|us| h.record(us).unwrap());
