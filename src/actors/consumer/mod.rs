@@ -73,6 +73,9 @@ pub struct Consumer {
     /// A restarted consumer first works through its own PEL, from this id on;
     /// None when it reads new entries.
     own_pending_after: Option<String>,
+    /// Start over on the own PEL at the next read (after an error or a
+    /// restart), whatever the read in flight moves `own_pending_after` to.
+    reread_pending: bool,
     claim_cursor: String,
     next_claim_ns: u64,
     /// The timerfd that times each batch's simulated processing.
@@ -156,6 +159,7 @@ impl Consumer {
             stalled_until_ns: 0,
             slowdown: None,
             own_pending_after: None,
+            reread_pending: false,
             claim_cursor: CURSOR_START.to_string(),
             next_claim_ns: 0,
             timer: Timer::new(),
@@ -173,7 +177,10 @@ impl Consumer {
         }
     }
 
-    fn next_read(&self, now_ns: u64) -> Read {
+    fn next_read(&mut self, now_ns: u64) -> Read {
+        if std::mem::take(&mut self.reread_pending) {
+            self.own_pending_after = Some("0".to_string());
+        }
         if let Some(after) = &self.own_pending_after {
             return Read::OwnPending {
                 after: after.clone(),
@@ -302,7 +309,7 @@ impl Consumer {
 
     /// Work through its own PEL before reading anything new.
     fn reread_own_pending(&mut self) {
-        self.own_pending_after = Some("0".to_string());
+        self.reread_pending = true;
     }
 
     /// Entries from a pending list: ask Redis how often each was delivered
