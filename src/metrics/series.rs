@@ -193,6 +193,27 @@ impl Series {
         self.rows.values()
     }
 
+    /// The newest row before `interval`, for a progress line: while its
+    /// interval is still open, percentiles come from the histograms so far.
+    pub fn latest_before(&self, interval: u32) -> Option<Row> {
+        let (at, row) = self.rows.range(..interval).next_back()?;
+        let mut row = row.clone();
+        if let Some(open) = self.open.get(at) {
+            if let Some(p) = &open.produce {
+                row.produce.latency_us = p.latency.percentiles();
+                row.produce.service_us = p.service.percentiles();
+                row.produce.schedule_lag_us = p.schedule_lag.percentiles();
+            }
+            for (group, c) in &open.groups {
+                if let Some(g) = row.groups.get_mut(*group) {
+                    g.e2e_us = c.e2e.percentiles();
+                    g.delivery_us = c.delivery.percentiles();
+                }
+            }
+        }
+        Some(row)
+    }
+
     /// Interval logs by tag ("produce.latency", "e2e.<group>", …), each in
     /// time order, the spilled entries read back.
     pub fn hlogs(&self) -> Vec<(String, Vec<HlogInterval>)> {
@@ -474,7 +495,10 @@ mod tests {
         assert_eq!((log[3].max_us, log[4].max_us), (13, 900));
         let row3 = s.rows().nth(3).unwrap();
         assert_eq!(row3.produce.sent, 2);
-        assert_eq!(row3.produce.latency_us.max, 13, "the row keeps the interval's own percentiles");
+        assert_eq!(
+            row3.produce.latency_us.max, 13,
+            "the row keeps the interval's own percentiles"
+        );
         assert_eq!(log[99].max_us, 10 + 98);
         assert_eq!(hlog(&s, "e2e.g").len(), 100);
     }
@@ -500,6 +524,29 @@ mod tests {
             [0.0, 5.0]
         );
         assert_eq!(hlog(&s, "e2e.group1").len(), 1);
+    }
+
+    #[test]
+    fn the_latest_row_has_percentiles_while_still_open() {
+        let mut s = Series::new(vec!["g".into()]);
+        assert!(s.latest_before(5).is_none());
+        s.add_produce(0, &produce(3, &[100, 200, 300]));
+        s.add_consume(0, 0, &consume(2, 700));
+        s.add_produce(1, &produce(1, &[50]));
+        let row = s.latest_before(1).unwrap();
+        assert_eq!((row.interval, row.produce.acked), (0, 3));
+        assert_eq!(
+            row.produce.latency_us.max, 300,
+            "open, read from its histogram"
+        );
+        assert_eq!(row.groups[0].e2e_us.p99, 700);
+        s.finish();
+        assert_eq!(
+            s.latest_before(1).unwrap().produce.latency_us.max,
+            300,
+            "closed"
+        );
+        assert_eq!(s.latest_before(9).unwrap().interval, 1);
     }
 
     #[test]
