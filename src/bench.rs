@@ -12,10 +12,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::actors::timer::Timer;
+use crate::clock::CPU_TICK_S;
 use crate::clock::process_cpu_s;
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
-use crate::clock::CPU_TICK_S;
 use crate::report::{HarnessCost, Summary, format_us};
 use crate::runner::{RunOptions, run_scenario};
 use crate::scenario::{Overrides, load_str};

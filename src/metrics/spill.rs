@@ -28,7 +28,10 @@ impl Spill {
         let mut text = String::new();
         for e in entries {
             // f64's Display is the shortest text that parses back to the same value.
-            text.push_str(&format!("{} {} {} {}\n", e.start_s, e.len_s, e.max_us, e.encoded));
+            text.push_str(&format!(
+                "{} {} {} {}\n",
+                e.start_s, e.len_s, e.max_us, e.encoded
+            ));
         }
         file.write_all(text.as_bytes())
     }
@@ -80,7 +83,9 @@ mod tests {
     #[test]
     fn entries_come_back_as_written_in_order() {
         let mut spill = Spill::default();
-        spill.write("produce.latency", &[entry(0.0), entry(1.0)]).unwrap();
+        spill
+            .write("produce.latency", &[entry(0.0), entry(1.0)])
+            .unwrap();
         spill.write("e2e.g", &[entry(0.0)]).unwrap();
         let back = spill.read("produce.latency");
         assert_eq!(back, [entry(0.0), entry(1.0)]);
@@ -89,7 +94,10 @@ mod tests {
         let back = spill.read("produce.latency");
         assert_eq!(back.len(), 3);
         assert_eq!(back[2].start_s, 0.1 + 0.2, "floats round-trip exactly");
-        assert_eq!(spill.tags().collect::<Vec<_>>(), ["e2e.g", "produce.latency"]);
+        assert_eq!(
+            spill.tags().collect::<Vec<_>>(),
+            ["e2e.g", "produce.latency"]
+        );
         assert!(spill.read("nothing").is_empty());
     }
 }

@@ -24,8 +24,8 @@ pub use files::{read_summary, write_run};
 pub use html::render_views;
 pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{
-    FaultWindow, GroupLatency, GroupSummary, HarnessCost, MachineInfo, ProduceSummary, RedisInfo, StreamVerify,
-    Summary, SummaryContext, VerifySummary, WarmupSummary,
+    FaultWindow, GroupLatency, GroupSummary, HarnessCost, MachineInfo, ProduceSummary, RedisInfo,
+    StreamVerify, Summary, SummaryContext, VerifySummary, WarmupSummary,
 };
 pub use table::{format_us, render, render as render_table};
 pub use utc::{parse_rfc3339_utc, rfc3339};

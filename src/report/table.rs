@@ -457,7 +457,10 @@ mod tests {
             recovered_after_s: Some(0.031),
         }];
         summary.interrupted = true;
-        assert!(!render(&summary).contains("idle CPUs"), "held as asked: nothing to say");
+        assert!(
+            !render(&summary).contains("idle CPUs"),
+            "held as asked: nothing to say"
+        );
         summary.machine.cpu_idle =
             "os (poll not held: /dev/cpu_dma_latency: Permission denied (os error 13))".into();
         let text = render(&summary);
@@ -478,7 +481,10 @@ mod tests {
         }
         assert!(text.contains("achieved 100.0/s (100.0%)"), "{text}");
         // 0.65 s of CPU over the test summary's 6,500 events sent.
-        assert!(text.contains("harness  CPU 0.65s, 100.00µs per event"), "{text}");
+        assert!(
+            text.contains("harness  CPU 0.65s, 100.00µs per event"),
+            "{text}"
+        );
         assert!(text.contains("produce latency"));
         assert!(text.contains("e2e a-very-long-consum~"));
         assert!(text.contains("SLO      FAILED"));

@@ -51,7 +51,10 @@ fn quickstart_runs_short_and_writes_a_report() {
     assert_eq!(summary["groups"][0]["lost"], 0);
     // Held, or the reason it could not be (not root, no cpuidle driver).
     let idle = summary["machine"]["cpu_idle"].as_str().unwrap();
-    assert!(idle == "poll" || idle.starts_with("os (poll not held: "), "{idle}");
+    assert!(
+        idle == "poll" || idle.starts_with("os (poll not held: "),
+        "{idle}"
+    );
 }
 
 #[test]
@@ -92,7 +95,14 @@ fn bench_compares_side_by_side_and_splits_the_cycle() {
     // split its CPU between them).
     let output = streamdrill()
         .args(["bench", "--duration", "1s", "--connections", "4"])
-        .args(["--payloads", "16", "--pipelines", "16", "--cycle-rate", "2000"])
+        .args([
+            "--payloads",
+            "16",
+            "--pipelines",
+            "16",
+            "--cycle-rate",
+            "2000",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -111,7 +121,10 @@ fn bench_compares_side_by_side_and_splits_the_cycle() {
     };
     assert!(sd > 0.0 && rb > 0.0, "{stdout}");
     assert!((ratio - sd / rb).abs() < 0.01, "{stdout}");
-    let cycles: Vec<&str> = stdout.lines().filter(|l| l.contains("harness CPU")).collect();
+    let cycles: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("harness CPU"))
+        .collect();
     assert_eq!(cycles.len(), 3, "{stdout}");
     for line in cycles {
         assert!(line.contains("achieved 2000/s"), "{line}");

@@ -90,7 +90,10 @@ fn fixed_rate_gives_exact_counts_in_every_group() {
     assert_eq!(s.machine.cpu_idle, "os");
     let h = s.harness.as_ref().expect("harness cost recorded");
     assert!(h.cpu_s > 0.0, "{h:?}");
-    assert!((h.cpu_us_per_event - h.cpu_s * 1e6 / 1000.0).abs() < 1e-6, "{h:?}");
+    assert!(
+        (h.cpu_us_per_event - h.cpu_s * 1e6 / 1000.0).abs() < 1e-6,
+        "{h:?}"
+    );
 }
 
 #[test]
@@ -161,10 +164,20 @@ restart_after = "300ms"
     // in flight is never acknowledged, as its reader died, yet it lands;
     // the read-back must find exactly those and nothing else missing.
     let in_doubt = sent - s.produce.acked;
-    assert!(in_doubt <= 3, "only s/1's last sends: sent {sent}, acked {}", s.produce.acked);
+    assert!(
+        in_doubt <= 3,
+        "only s/1's last sends: sent {sent}, acked {}",
+        s.produce.acked
+    );
     assert_eq!(s.produce.errors, 0);
-    let d = s.durability.as_ref().expect("read back after a producer crash");
-    assert_eq!((d.indeterminate, d.indeterminate_landed), (in_doubt, in_doubt));
+    let d = s
+        .durability
+        .as_ref()
+        .expect("read back after a producer crash");
+    assert_eq!(
+        (d.indeterminate, d.indeterminate_landed),
+        (in_doubt, in_doubt)
+    );
     assert_eq!(d.acked_but_gone, 0);
     assert_eq!(
         s.verify.streams[0].entries_added, sent,
@@ -196,7 +209,10 @@ name = "g"
 "#;
     let out = tempfile::tempdir().unwrap();
     let s = run(toml, out.path());
-    assert_eq!((s.produce.sent, s.produce.acked, s.produce.errors), (3000, 3000, 0));
+    assert_eq!(
+        (s.produce.sent, s.produce.acked, s.produce.errors),
+        (3000, 3000, 0)
+    );
     assert_eq!(s.verify.streams[0].entries_added, 3000);
     let g = &s.groups[0];
     assert_eq!((g.processed, g.lost, g.duplicates), (3000, 0, 0));

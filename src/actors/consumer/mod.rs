@@ -236,7 +236,12 @@ impl Consumer {
         let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
             act.read_in_flight = false;
             if at == 1 {
-                act.on_acked(reply.as_ref().ok().and_then(|raw| reads::acked(raw.bytes(0))));
+                act.on_acked(
+                    reply
+                        .as_ref()
+                        .ok()
+                        .and_then(|raw| reads::acked(raw.bytes(0))),
+                );
             }
             act.on_read(read, reply, at, ctx)
         }));
