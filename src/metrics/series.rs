@@ -199,17 +199,7 @@ impl Series {
         let (at, row) = self.rows.range(..interval).next_back()?;
         let mut row = row.clone();
         if let Some(open) = self.open.get(at) {
-            if let Some(p) = &open.produce {
-                row.produce.latency_us = p.latency.percentiles();
-                row.produce.service_us = p.service.percentiles();
-                row.produce.schedule_lag_us = p.schedule_lag.percentiles();
-            }
-            for (group, c) in &open.groups {
-                if let Some(g) = row.groups.get_mut(*group) {
-                    g.e2e_us = c.e2e.percentiles();
-                    g.delivery_us = c.delivery.percentiles();
-                }
-            }
+            set_percentiles(&mut row, open);
         }
         Some(row)
     }
@@ -266,29 +256,20 @@ impl Series {
 
     fn close(&mut self, interval: u32, open: OpenInterval) {
         self.closed.insert(interval);
-        // A snapshot for an interval already spilled holds only itself: its
-        // row keeps the percentiles of everything else.
-        let whole = interval >= self.spilled_below;
         if let Some(p) = &open.produce {
             for (tag, latency) in produce_tags(p) {
                 self.push_hlog(tag.to_string(), interval, latency);
-            }
-            let row = &mut self.row_mut(interval).produce;
-            if whole {
-                row.latency_us = p.latency.percentiles();
-                row.service_us = p.service.percentiles();
-                row.schedule_lag_us = p.schedule_lag.percentiles();
             }
         }
         for (group, c) in &open.groups {
             let name = hlog_name(&self.group_names[*group]);
             self.push_hlog(format!("e2e.{name}"), interval, &c.e2e);
             self.push_hlog(format!("delivery.{name}"), interval, &c.delivery);
-            let row = &mut self.row_mut(interval).groups[*group];
-            if whole {
-                row.e2e_us = c.e2e.percentiles();
-                row.delivery_us = c.delivery.percentiles();
-            }
+        }
+        // A snapshot for an interval already spilled holds only itself: its
+        // row keeps the percentiles of everything else.
+        if interval >= self.spilled_below {
+            set_percentiles(self.row_mut(interval), &open);
         }
         self.spill_before(interval.saturating_sub(KEEP_CLOSED));
     }
@@ -364,6 +345,21 @@ fn histograms_only_produce(stats: &ProduceStats) -> ProduceStats {
         service: stats.service.clone(),
         schedule_lag: stats.schedule_lag.clone(),
         ..Default::default()
+    }
+}
+
+/// A row's percentiles, from its interval's histograms.
+fn set_percentiles(row: &mut Row, open: &OpenInterval) {
+    if let Some(p) = &open.produce {
+        row.produce.latency_us = p.latency.percentiles();
+        row.produce.service_us = p.service.percentiles();
+        row.produce.schedule_lag_us = p.schedule_lag.percentiles();
+    }
+    for (group, c) in &open.groups {
+        if let Some(g) = row.groups.get_mut(*group) {
+            g.e2e_us = c.e2e.percentiles();
+            g.delivery_us = c.delivery.percentiles();
+        }
     }
 }
 
