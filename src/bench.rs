@@ -12,11 +12,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::actors::timer::Timer;
-use crate::clock::CPU_TICK_S;
-use crate::clock::process_cpu_s;
+use crate::clock::{CPU_TICK_S, process_cpu_s};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
-use crate::report::{HarnessCost, Summary, format_us};
+use crate::report::{Summary, format_us};
 use crate::runner::{RunOptions, run_scenario};
 use crate::scenario::{Overrides, load_str};
 use crate::server::{RedisServer, ServerConfig};
@@ -101,7 +100,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let mut redis_version = String::new();
     for &payload in &opts.payloads_bytes {
         for &pipeline in &opts.pipelines {
-            let (summary, cpu) = saturate(&server, out.path(), opts, payload, pipeline)?;
+            let summary = saturate(&server, out.path(), opts, payload, pipeline)?;
             redis_version = summary.redis.version.clone();
             let sent = summary.produce.acked.max(1);
             let (rb_per_s, rb_cpu_s) =
@@ -111,7 +110,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
                 pipeline,
                 streamdrill_per_s: summary.produce.achieved_rate_per_s,
                 redis_benchmark_per_s: rb_per_s,
-                streamdrill_cpu_us: cpu.cpu_us_per_event,
+                streamdrill_cpu_us: harness_cpu_us(&summary),
                 redis_benchmark_cpu_us: rb_cpu_s * 1e6 / sent as f64,
             });
         }
@@ -141,7 +140,7 @@ fn saturate(
     opts: &BenchOptions,
     payload: u64,
     pipeline: u32,
-) -> Result<(Summary, HarnessCost)> {
+) -> Result<Summary> {
     let toml = format!(
         r#"
 name = "bench-xadd"
@@ -164,7 +163,7 @@ events = [ {{ type = "Bench", size = "{payload}B" }} ]
         url = server.url(),
         connections = opts.connections,
     );
-    run_measuring_cpu(&toml, out)
+    run_in_process(&toml, out)
 }
 
 /// The cycle's one group: two consumers, no simulated work.
@@ -212,8 +211,8 @@ events = [ {{ type = "Bench", size = "128B" }} ]
             rate = opts.cycle_rate_per_s,
         )
     };
-    let (alone, alone_cpu) = run_measuring_cpu(&toml(""), out)?;
-    let (s, cpu) = run_measuring_cpu(&toml(SINK_GROUP), out)?;
+    let alone = run_in_process(&toml(""), out)?;
+    let s = run_in_process(&toml(SINK_GROUP), out)?;
     // The kernel counts CPU in 10 ms ticks: a split finer than the
     // resolution of a short run would be noise.
     let events = (alone.produce.sent + alone.warmup.produce_sent).max(1);
@@ -222,8 +221,8 @@ events = [ {{ type = "Bench", size = "128B" }} ]
         sending,
         target_per_s: s.produce.target_rate_per_s,
         achieved_per_s: s.produce.achieved_rate_per_s,
-        cpu_us_per_event: cpu.cpu_us_per_event,
-        produce_cpu_us_per_event: (resolution_us < 0.1).then_some(alone_cpu.cpu_us_per_event),
+        cpu_us_per_event: harness_cpu_us(&s),
+        produce_cpu_us_per_event: (resolution_us < 0.1).then(|| harness_cpu_us(&alone)),
         e2e_p99_us: s.groups.first().map_or(0, |g| g.e2e_latency_us.p99),
         schedule_lag_p99_us: s.produce.schedule_lag_us.p99,
     })
@@ -253,23 +252,23 @@ fn timer_wake_cpu_us(gap_us: f64) -> Result<f64> {
     Ok((process_cpu_s() - before) * 1e6 / f64::from(wakes.max(1)))
 }
 
-/// Runs a scenario in this process; returns its summary and what the
-/// harness cost, from the run clock's start to the end of the drain (setup,
-/// read-back and report left out). The server is another process.
-fn run_measuring_cpu(toml: &str, out: &Path) -> Result<(Summary, HarnessCost)> {
+/// Runs a scenario in this process (the server is another one).
+fn run_in_process(toml: &str, out: &Path) -> Result<Summary> {
     let scenario = load_str(toml, "bench", &Overrides::default())?;
-    let report = run_scenario(
-        scenario,
-        RunOptions {
-            out_dir: out.to_path_buf(),
-            on_progress: None,
-            workers: None,
-            // `run` holds the machine's idle state for the whole comparison.
-            cpu_idle: CpuIdle::Os,
-        },
-    )?;
-    let cost = report.summary.harness.clone().unwrap_or_default();
-    Ok((report.summary, cost))
+    let options = RunOptions {
+        out_dir: out.to_path_buf(),
+        on_progress: None,
+        workers: None,
+        // `run` holds the machine's idle state for the whole comparison.
+        cpu_idle: CpuIdle::Os,
+    };
+    Ok(run_scenario(scenario, options)?.summary)
+}
+
+/// The run's own CPU per event, from the run clock's start to the end of
+/// the drain (setup, read-back and report left out).
+fn harness_cpu_us(s: &Summary) -> f64 {
+    s.harness.as_ref().map_or(0.0, |h| h.cpu_us_per_event)
 }
 
 /// `requests` XADDs with redis-benchmark; returns its rate and its own CPU seconds
