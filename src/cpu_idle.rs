@@ -24,6 +24,9 @@ const PM_QOS_DEVICE: &str = "/dev/cpu_dma_latency";
 /// QoS asks.
 const IDLE_DRIVER: &str = "/sys/devices/system/cpu/cpuidle/current_driver";
 
+/// How `describe` begins when poll was asked for and could not be held.
+pub const NOT_HELD: &str = "os (poll not held: ";
+
 /// What a run asks of idle CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum CpuIdle {
@@ -56,7 +59,7 @@ impl IdleHold {
                 },
                 Err(why) => IdleHold {
                     _file: None,
-                    state: format!("os (poll not held: {why})"),
+                    state: format!("{NOT_HELD}{why})"),
                 },
             },
         }

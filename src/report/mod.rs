@@ -10,6 +10,7 @@
 //! re-render or re-judge an old run. Knows neither actix nor redis.
 
 pub mod compare;
+pub mod environment;
 pub mod files;
 pub mod hgrm;
 pub mod html;
@@ -20,12 +21,13 @@ pub mod table;
 pub mod utc;
 
 pub use compare::{Comparison, Gate};
+pub use environment::{HarnessCost, MachineInfo, RedisInfo};
 pub use files::{read_summary, write_run};
 pub use html::render_views;
 pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{
-    FaultWindow, GroupLatency, GroupSummary, HarnessCost, MachineInfo, ProduceSummary, RedisInfo,
-    StreamVerify, Summary, SummaryContext, VerifySummary, WarmupSummary,
+    FaultWindow, GroupLatency, GroupSummary, ProduceSummary, StreamVerify, Summary, SummaryContext,
+    VerifySummary, WarmupSummary,
 };
 pub use table::{format_us, render, render as render_table};
 pub use utc::{parse_rfc3339_utc, rfc3339};

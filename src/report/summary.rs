@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::environment::{HarnessCost, MachineInfo, RedisInfo};
 use super::slo::{self, SloReport};
 use super::utc::parse_rfc3339_utc;
 use crate::metrics::series::hlog_name;
@@ -96,70 +97,6 @@ pub struct FaultWindow {
     /// blocking read outstanding at the start returns). None: one never was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered_after_s: Option<f64>,
-}
-
-/// Where the client side ran: enough to tell two machines' results apart.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-pub struct MachineInfo {
-    pub hostname: String,
-    pub os: String,
-    pub arch: String,
-    pub cpus: u32,
-    /// Kernel release, where the OS tells it.
-    pub kernel: String,
-    /// How idle CPUs waited during the run: `poll`, `os`, or `os (poll not
-    /// held: why)` (see `cpu_idle`). Wake-ups from idle add to latencies.
-    #[serde(default)]
-    pub cpu_idle: String,
-}
-
-impl MachineInfo {
-    /// `cpu_idle` for people: runs written before it was recorded say so.
-    pub fn idle_label(&self) -> &str {
-        match self.cpu_idle.as_str() {
-            "" => "(not recorded)",
-            held => held,
-        }
-    }
-
-    pub fn current() -> MachineInfo {
-        let read = |path: &str| {
-            std::fs::read_to_string(path)
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default()
-        };
-        MachineInfo {
-            hostname: read("/proc/sys/kernel/hostname"),
-            os: std::env::consts::OS.to_string(),
-            arch: std::env::consts::ARCH.to_string(),
-            cpus: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
-            kernel: read("/proc/sys/kernel/osrelease"),
-            cpu_idle: String::new(),
-        }
-    }
-}
-
-/// The server the run talked to.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-pub struct RedisInfo {
-    /// "managed" or "external".
-    pub mode: String,
-    pub url: String,
-    /// `redis_version` from INFO.
-    pub version: String,
-    /// Settings that shape results (appendonly, appendfsync, maxmemory, …), as CONFIG GET returned them.
-    pub config: BTreeMap<String, String>,
-}
-
-/// The harness's own CPU (user + system, every thread of the streamdrill
-/// process, the fault proxy's included; a managed Redis is another process)
-/// from the run clock's start to the end of the drain, warmup included.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-pub struct HarnessCost {
-    pub cpu_s: f64,
-    /// Per event sent (warmup included; 0 when none was): producing,
-    /// consuming, acknowledging and measuring it.
-    pub cpu_us_per_event: f64,
 }
 
 /// All producers, measured phase.
@@ -330,6 +267,9 @@ pub struct SummaryContext {
 
 impl Summary {
     pub fn build(ctx: SummaryContext, metrics: &RunMetrics) -> Summary {
+        let produce = produce_summary(metrics, ctx.target_rate_per_s, ctx.measured_duration_s);
+        let warmup = warmup_summary(metrics);
+        let harness = HarnessCost::of(ctx.harness_cpu_s, produce.sent + warmup.produce_sent);
         let mut summary = Summary {
             schema_version: SCHEMA_VERSION,
             streamdrill_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -337,9 +277,9 @@ impl Summary {
             started_at_unix_s: parse_rfc3339_utc(&ctx.started_at).unwrap_or(0.0),
             started_at: ctx.started_at,
             measured_duration_s: ctx.measured_duration_s,
-            produce: produce_summary(metrics, ctx.target_rate_per_s, ctx.measured_duration_s),
-            harness: None,
-            warmup: warmup_summary(metrics),
+            produce,
+            harness: Some(harness),
+            warmup,
             groups: metrics.groups.iter().map(group_summary).collect(),
             scenario: ctx.scenario,
             redis: ctx.redis,
@@ -357,14 +297,6 @@ impl Summary {
         if let Some(d) = &summary.durability {
             summary.verify.account_for_landed(d.indeterminate_landed);
         }
-        let sent = summary.produce.sent + summary.warmup.produce_sent;
-        summary.harness = Some(HarnessCost {
-            cpu_s: ctx.harness_cpu_s,
-            cpu_us_per_event: match sent {
-                0 => 0.0,
-                n => ctx.harness_cpu_s * 1e6 / n as f64,
-            },
-        });
         summary.slo = slo::evaluate(&summary.scenario.slo, &summary);
         summary
     }

@@ -143,7 +143,7 @@ fn header(out: &mut String, s: &Summary) {
         ))
     );
     // Asked for but refused: say so where the figures are read.
-    if s.machine.cpu_idle.starts_with("os (") {
+    if s.machine.poll_refused() {
         let line = format!(
             "idle CPUs: {}; latencies include CPU wake-ups from sleep (--cpu-idle os: the machine as configured)",
             s.machine.cpu_idle
