@@ -223,7 +223,7 @@ events = [ {{ type = "Bench", size = "128B" }} ]
         achieved_per_s: s.produce.achieved_rate_per_s,
         cpu_us_per_event: harness_cpu_us(&s),
         produce_cpu_us_per_event: (resolution_us < 0.1).then(|| harness_cpu_us(&alone)),
-        e2e_p99_us: s.groups.first().map_or(0, |g| g.e2e_latency_us.p99),
+        e2e_p99_us: (s.groups.first()).map_or(0, |g| g.measured.e2e_latency_us.p99),
         schedule_lag_p99_us: s.produce.schedule_lag_us.p99,
     })
 }

@@ -7,6 +7,7 @@
 //! lives in the actors and the collector.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::connect::{CONNECT_TIMEOUT, Conn, RESPONSE_TIMEOUT, client, connect};
@@ -22,7 +23,7 @@ use crate::actors::workers::Workers;
 use crate::clock::RunClock;
 use crate::error::{Error, Result};
 use crate::event::PayloadPool;
-use crate::metrics::{Durability, ProduceLedger, RunMetrics};
+use crate::metrics::{Durability, EventKey, ProduceLedger, RunMetrics};
 use crate::plan::Plan;
 use crate::proxy::FaultProxy;
 use crate::report::{FaultWindow, VerifySummary};
@@ -32,17 +33,15 @@ use crate::verify;
 const BLOCK_MARGIN: Duration = Duration::from_secs(2);
 /// How often the drain phase asks Redis whether every group has caught up.
 const DRAIN_POLL: Duration = Duration::from_millis(50);
-/// How long producers may take past the end of their schedule for the last replies.
-const REPLY_GRACE: Duration = Duration::from_secs(10);
 
 /// What a run measured, for the report.
 pub struct Measured {
     pub metrics: RunMetrics,
     /// When each fault of the drill was active.
     pub faults: Vec<FaultWindow>,
-    /// After a Redis kill: what survived (None when no fault killed Redis,
-    /// or Redis could not be read back).
-    pub durability: Option<Durability>,
+    /// After a Redis kill: what survived (None when no fault asked for a
+    /// read-back; Err: why Redis could not be read back).
+    pub durability: Option<std::result::Result<Durability, String>>,
     pub verify: VerifySummary,
     pub redis_version: String,
     pub redis_config: std::collections::BTreeMap<String, String>,
@@ -90,6 +89,10 @@ pub async fn execute(
     let clock = RunClock::start();
     let collector = Collector::new(plan, clock).start();
     start_sampler(plan, admin.clone(), clock, &collector);
+    // Per group, the events its consumers hold unfinished: the drain waits for them.
+    let busy: Vec<Arc<AtomicU64>> = (plan.groups.iter())
+        .map(|_| Arc::new(AtomicU64::new(0)))
+        .collect();
     let (consumers, fault_targets) = start_consumers(
         plan,
         clock,
@@ -97,6 +100,7 @@ pub async fn execute(
         &conns.endpoint,
         &collector,
         &workers,
+        &busy,
     );
     let producers = start_producers(plan, clock, conns, &collector, &workers);
     // Chaos addresses producers by id; each id's actor is its connection's.
@@ -118,7 +122,8 @@ pub async fn execute(
         false => plan.duration.as_secs_f64() - plan.warmup.as_secs_f64(),
     }
     .max(1e-9);
-    let drained = drain_unless_interrupted(plan, &mut admin, interrupt.clone()).await;
+    let drain_ends = Instant::now() + plan.drain_timeout;
+    let drained = drain_unless_interrupted(plan, &mut admin, &busy, interrupt.clone()).await;
     let interrupted = *interrupt.borrow();
     progress.abort();
     let mut faults = chaos.send(Windows).await.map_err(actor_gone)?;
@@ -126,27 +131,35 @@ pub async fn execute(
         // Validation ends every fault in time; this only guards the read-back.
         p.clear();
     }
-    stop_consumers(plan, &consumers).await?;
+    // Work in hand may finish until the drain's deadline (or, at least,
+    // within one blocking read); what is still unfinished then is in progress.
+    let stop_within = drain_ends.saturating_duration_since(Instant::now());
+    let in_progress = stop_consumers(plan, &consumers, stop_within).await?;
     let harness_cpu_s = crate::clock::process_cpu_s() - cpu_at_start;
 
     // A Redis that died during a drill must not cost the run its report: what
-    // could not be read back is said so, and unprocessed events stay "lost".
+    // could not be read back is said so, with the reason, and events whose
+    // fate hangs on it are "unknown", never "lost".
     let verify = match verify::streams(plan, &mut admin, url, &ledgers).await {
         Ok(v) => v,
         Err(e) => VerifySummary::unavailable(&ledgers, e.to_string()),
     };
-    let marks = verify::group_marks(plan, &mut admin, url)
-        .await
-        .unwrap_or_default();
+    let marks = verify::group_marks(plan, &mut admin, url).await;
     let durability = match plan.reads_back() {
-        true => verify::durability(plan, &mut admin, url, &ledgers)
-            .await
-            .ok(),
+        true => Some(
+            (verify::durability(plan, &mut admin, url, &ledgers).await).map_err(|e| e.to_string()),
+        ),
         false => None,
     };
-    let pending: Vec<u64> = marks.iter().map(|m| m.pending_at_end).collect();
+    let pending: Vec<Option<u64>> = (marks.iter())
+        .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
+        .collect();
     let mut metrics = collector
-        .send(FinishCollector { ledgers, marks })
+        .send(FinishCollector {
+            ledgers,
+            marks,
+            in_progress,
+        })
         .await
         .map_err(actor_gone)?;
     stop_proxy(proxy).await;
@@ -235,6 +248,7 @@ fn start_consumers(
     endpoint: &Arc<Endpoint>,
     collector: &Addr<Collector>,
     workers: &Workers,
+    busy: &[Arc<AtomicU64>],
 ) -> (Vec<Addr<Consumer>>, Vec<Vec<Recipient<ConsumerFault>>>) {
     let mut consumers = Vec::new();
     let mut targets = Vec::new();
@@ -256,6 +270,7 @@ fn start_consumers(
                 measure_from: plan.warmup,
                 collector: collector.clone().recipient(),
                 ledger: collector.clone().recipient(),
+                busy: busy[group.index].clone(),
             };
             let group = group.clone();
             let worker = workers.of(actor);
@@ -324,7 +339,7 @@ async fn finish_producers(
         let deadline = plan
             .duration
             .saturating_sub(Duration::from_nanos(clock.now_ns()))
-            + REPLY_GRACE;
+            + plan.reply_grace;
         // On Ctrl-C a second Finish with no deadline stops the producer now;
         // replies still missing stay indeterminate in its ledger.
         let finish = |deadline| p.send(FinishProducer { deadline });
@@ -351,34 +366,46 @@ async fn finish_producers(
 async fn drain_unless_interrupted(
     plan: &Plan,
     admin: &mut Conn,
+    busy: &[Arc<AtomicU64>],
     mut interrupt: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<bool> {
     if *interrupt.borrow() {
-        return drain(plan, admin, Duration::ZERO).await;
+        return drain(plan, admin, busy, Duration::ZERO).await;
     }
     tokio::select! {
-        drained = drain(plan, admin, plan.drain_timeout) => drained,
+        drained = drain(plan, admin, busy, plan.drain_timeout) => drained,
         _ = interrupt.wait_for(|&stop| stop) => vec![false; plan.groups.len()],
     }
 }
 
-async fn stop_consumers(plan: &Plan, consumers: &[Addr<Consumer>]) -> Result<()> {
-    let deadline = plan
+/// Stops every consumer, letting each finish what it holds for up to
+/// `within` (and at least one blocking read); returns, per group, the events
+/// still in hand then.
+async fn stop_consumers(
+    plan: &Plan,
+    consumers: &[Addr<Consumer>],
+    within: Duration,
+) -> Result<Vec<Vec<EventKey>>> {
+    let block = plan
         .groups
         .iter()
         .map(|g| g.block)
         .max()
-        .unwrap_or_default()
-        + BLOCK_MARGIN;
+        .unwrap_or_default();
+    let deadline = within.max(block + BLOCK_MARGIN);
     // All at once: each may wait out its BLOCK, and a thousand in turn took minutes.
     let stops: Vec<_> = consumers
         .iter()
         .map(|c| c.send(Stop { deadline }))
         .collect();
-    for stop in stops {
-        stop.await.map_err(actor_gone)?;
+    // Consumers were started group by group, in plan order.
+    let group_of = (plan.groups.iter().enumerate())
+        .flat_map(|(g, group)| std::iter::repeat_n(g, group.consumers as usize));
+    let mut in_hand = vec![Vec::new(); plan.groups.len()];
+    for (stop, g) in stops.into_iter().zip(group_of) {
+        in_hand[g].extend(stop.await.map_err(actor_gone)?);
     }
-    Ok(())
+    Ok(in_hand)
 }
 
 /// Turns true on the first Ctrl-C (SIGINT) from now on. Listening starts at
@@ -501,12 +528,21 @@ fn report_progress(
 }
 
 /// Wait until every group has read all of its stream and acknowledged it,
-/// or `timeout` passes. Returns, per group, whether it drained.
-async fn drain(plan: &Plan, conn: &mut Conn, timeout: Duration) -> Vec<bool> {
+/// and no consumer holds an event it has not finished (whatever the ack
+/// mode: with NOACK, Redis forgets an event as soon as it is read), or
+/// `timeout` passes. Returns, per group, whether it drained.
+async fn drain(
+    plan: &Plan,
+    conn: &mut Conn,
+    busy: &[Arc<AtomicU64>],
+    timeout: Duration,
+) -> Vec<bool> {
     let deadline = Instant::now() + timeout;
     loop {
         let drained = match drained_groups(plan, conn).await {
-            Ok(d) => d,
+            Ok(d) => (d.into_iter().zip(busy))
+                .map(|(redis, busy)| redis && busy.load(Ordering::Relaxed) == 0)
+                .collect(),
             Err(_) => vec![false; plan.groups.len()],
         };
         if drained.iter().all(|&d| d) || Instant::now() >= deadline {

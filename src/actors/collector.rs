@@ -10,7 +10,7 @@ use actix::prelude::*;
 use super::{ConsumeReport, LedgerBatch, LedgerEvent, ProduceReport, SampleReport};
 use crate::clock::RunClock;
 use crate::metrics::{
-    GroupLedger, GroupMetrics, InFlight, InFlightAtFault, Merge, Phased, ProduceLedger,
+    EventKey, GroupLedger, GroupMetrics, InFlight, InFlightAtFault, Merge, Phased, ProduceLedger,
     ProduceStats, RunMetrics, Sample, Series, WriteStalls,
 };
 use crate::plan::Plan;
@@ -32,8 +32,10 @@ pub struct Collector {
     /// faults to measure them against.
     write_stalls: Option<WriteStalls>,
     series: Series,
-    /// Target rate of each interval, from the plan.
+    /// Target rate of each interval, from the plan (0 after the schedule).
     target_at: Box<dyn Fn(u32) -> f64>,
+    /// How long the schedule lasts, in seconds.
+    schedule_s: f64,
     last_sample: Option<Sample>,
 }
 
@@ -50,6 +52,7 @@ impl Collector {
             })
             .collect::<Vec<_>>();
         let plan_for_target = plan.clone();
+        let schedule_s = plan.duration.as_secs_f64();
         let mut fault_starts_ns: Vec<u64> = (plan.faults.iter())
             .map(|f| f.at.as_nanos() as u64)
             .collect();
@@ -71,7 +74,13 @@ impl Collector {
             write_stalls: (!plan.faults.is_empty()).then(|| WriteStalls::new(plan.producers.len())),
             series: Series::new(groups.iter().map(|g| g.name.clone()).collect()),
             groups,
-            target_at: Box::new(move |i| plan_for_target.target_rate_at(i as f64 + 0.5)),
+            // The target ends with the schedule: the reply grace and the
+            // drain have none.
+            target_at: Box::new(move |i| match f64::from(i) < schedule_s {
+                true => plan_for_target.target_rate_at(f64::from(i) + 0.5),
+                false => 0.0,
+            }),
+            schedule_s,
             last_sample: None,
         }
     }
@@ -89,8 +98,10 @@ impl Handler<ProduceReport> for Collector {
             r.stalls.into_iter().for_each(|s| stalls.add(s));
         }
         self.produce.merge(&r.stats);
-        self.series
-            .set_target(r.interval, (self.target_at)(r.interval));
+        if f64::from(r.interval) < self.schedule_s {
+            self.series
+                .set_target(r.interval, (self.target_at)(r.interval));
+        }
         // Phase by phase rather than merged first: one of them is nearly
         // always empty, and with a thousand actors reporting each second
         // the merged copies were the largest user-space cost (perf).
@@ -228,8 +239,11 @@ impl Handler<GetProgress> for Collector {
 #[rtype(result = "RunMetrics")]
 pub struct Finish {
     pub ledgers: Vec<ProduceLedger>,
-    /// Per group, what Redis still held after the drain.
-    pub marks: Vec<GroupMarks>,
+    /// Per group, what Redis still held after the drain, or why it could
+    /// not be read back.
+    pub marks: Vec<Result<GroupMarks, String>>,
+    /// Per group, the events its consumers still held unfinished when stopped.
+    pub in_progress: Vec<Vec<EventKey>>,
 }
 
 impl Handler<Finish> for Collector {
@@ -254,9 +268,16 @@ impl Handler<Finish> for Collector {
             }
         }
         for (g, (group, ledger)) in self.groups.iter_mut().zip(&mut self.ledgers).enumerate() {
-            if let Some(marks) = f.marks.get(g) {
-                marks.unread.iter().for_each(|&k| ledger.unread(k));
-                marks.pending.iter().for_each(|&k| ledger.pending(k));
+            match f.marks.get(g) {
+                Some(Ok(marks)) => {
+                    marks.unread.iter().for_each(|&k| ledger.unread(k));
+                    marks.pending.iter().for_each(|&k| ledger.pending(k));
+                }
+                Some(Err(why)) => ledger.readback_failed(why.clone()),
+                None => ledger.readback_failed("not read back".into()),
+            }
+            for &key in f.in_progress.get(g).into_iter().flatten() {
+                ledger.in_progress(key);
             }
             let stream = self.group_streams[g];
             let producers: Vec<Option<&ProduceLedger>> =

@@ -86,11 +86,42 @@ pub struct SampleReport {
     pub sample: Sample,
 }
 
-/// The interval a last, unscheduled flush belongs to: the periodic flush of
-/// interval k-1 lands at k + FLUSH_OFFSET, so anything after it is interval k.
-pub fn final_interval(clock: RunClock) -> u32 {
-    let now = Duration::from_nanos(clock.now_ns()).saturating_sub(FLUSH_OFFSET);
-    RunClock::interval_of(now.as_nanos() as u64)
+/// The interval an actor's open stats belong to. Actors record into the
+/// interval of the moment they record (a reply's arrival, a send, the end
+/// of processing) and ship each interval's stats when the first record of a
+/// later one comes, or when the periodic flush finds it over, so a row of
+/// the time series holds what happened in its second even when the flush
+/// runs late (an event loop busy for longer than a second).
+#[derive(Debug, Clone, Copy)]
+pub struct Interval {
+    index: u32,
+    end_ns: u64,
+}
+
+impl Interval {
+    pub fn at(now_ns: u64) -> Interval {
+        let index = RunClock::interval_of(now_ns);
+        Interval {
+            index,
+            end_ns: (u64::from(index) + 1) * INTERVAL.as_nanos() as u64,
+        }
+    }
+
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Moves on to the interval of `now_ns` if this one is over, returning
+    /// the index of the one that ended (its stats are due for shipping).
+    #[inline]
+    pub fn roll(&mut self, now_ns: u64) -> Option<u32> {
+        if now_ns < self.end_ns {
+            return None;
+        }
+        let ended = self.index;
+        *self = Interval::at(now_ns);
+        Some(ended)
+    }
 }
 
 /// Call `flush` on every whole second of the run clock (plus a small offset),

@@ -13,6 +13,7 @@ pub mod durability;
 pub mod inflight;
 pub mod latency;
 pub mod ledger;
+pub mod outcome;
 pub mod series;
 pub mod spill;
 pub mod stalls;
@@ -22,7 +23,8 @@ pub use deliveries::DeliveryCounts;
 pub use durability::Durability;
 pub use inflight::{InFlight, InFlightAtFault, Redelivery};
 pub use latency::{Latency, Percentiles};
-pub use ledger::{EventKey, GroupLedger, LedgerOutcome, ProduceLedger};
+pub use ledger::{EventKey, GroupLedger, ProduceLedger};
+pub use outcome::{GroupOutcome, LedgerOutcome};
 pub use series::{GroupSample, Row, Sample, Series, StreamSample};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
@@ -50,11 +52,12 @@ pub struct GroupMetrics {
     pub consumers: u32,
     /// All consumers of the group together.
     pub stats: Phased<ConsumeStats>,
-    pub ledger: LedgerOutcome,
+    pub ledger: GroupOutcome,
     /// Redelivered events: first delivery -> processing, whole run.
     pub redelivery: Redelivery,
-    /// XPENDING count once the drain phase ended.
-    pub pending_at_end: u64,
-    /// Whether consumers processed everything before the drain timeout.
+    /// XPENDING count once the drain phase ended (None: Redis could not be read back).
+    pub pending_at_end: Option<u64>,
+    /// Whether, before the drain timeout, Redis held nothing unread or
+    /// pending for the group and no consumer held an unfinished event.
     pub drained: bool,
 }

@@ -137,7 +137,7 @@ impl Series {
         let row = &mut self.row_mut(interval).produce;
         row.sent += stats.sent;
         row.acked += stats.acked;
-        row.errors += stats.errors;
+        row.errors += stats.errors();
         let open = self.open_mut(interval);
         match &mut open.produce {
             Some(p) => p.merge(stats),

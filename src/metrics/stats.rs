@@ -70,17 +70,37 @@ impl<T: Merge> Merge for Phased<T> {
     }
 }
 
-/// What producers measured. Latencies are in microseconds.
+/// What producers measured, counted by the events' phase. Latencies are in
+/// microseconds. How the counts add up (docs/measurement.md, "Accounting"):
+/// intended = sent + unsent + skipped; sent = acked + failed + indeterminate;
+/// `late` is part of `acked`, `unanswered` part of `indeterminate`.
 #[derive(Clone, Debug, Default)]
 pub struct ProduceStats {
     /// XADDs sent.
     pub sent: u64,
     /// XADDs that got an entry id back.
     pub acked: u64,
-    /// XADDs that got an error reply or none at all.
-    pub errors: u64,
-    /// Intended send time -> XADD reply (corrected for coordinated omission).
+    /// Of `acked`: the reply came after the schedule ended, in the reply
+    /// grace: acknowledged, but not "achieved" inside the measured window.
+    pub late: u64,
+    /// XADDs certainly not written: an error reply, or never left the process.
+    pub failed: u64,
+    /// XADDs sent whose fate is unknown: the connection was lost, the
+    /// producer crashed, or no reply came before producers gave up.
+    pub indeterminate: u64,
+    /// Of `indeterminate`: still awaiting their reply when producers gave up.
+    pub unanswered: u64,
+    /// Due (intended before producers gave up) but never sent: the producer
+    /// was too far behind when the reply grace ended.
+    pub unsent: u64,
+    /// Intended while the producer was down (`crash_producer`): never sent, by design.
+    pub skipped: u64,
+    /// Intended send time -> XADD reply (corrected for coordinated omission);
+    /// for `unanswered` and `unsent` events, intended -> when producers gave
+    /// up, a lower bound (counted in `latency_lower_bounds`).
     pub latency: Latency,
+    /// Values in `latency` that are lower bounds, not replies.
+    pub latency_lower_bounds: u64,
     /// Actual send time -> XADD reply.
     pub service: Latency,
     /// Actual send time - intended send time: the harness's own delay.
@@ -91,8 +111,14 @@ impl Merge for ProduceStats {
     fn merge(&mut self, other: &Self) {
         self.sent.merge(&other.sent);
         self.acked.merge(&other.acked);
-        self.errors.merge(&other.errors);
+        self.late.merge(&other.late);
+        self.failed.merge(&other.failed);
+        self.indeterminate.merge(&other.indeterminate);
+        self.unanswered.merge(&other.unanswered);
+        self.unsent.merge(&other.unsent);
+        self.skipped.merge(&other.skipped);
         self.latency.merge(&other.latency);
+        self.latency_lower_bounds.merge(&other.latency_lower_bounds);
         self.service.merge(&other.service);
         self.schedule_lag.merge(&other.schedule_lag);
     }
@@ -104,11 +130,32 @@ impl ProduceStats {
         ProduceStats {
             sent: std::mem::take(&mut self.sent),
             acked: std::mem::take(&mut self.acked),
-            errors: std::mem::take(&mut self.errors),
+            late: std::mem::take(&mut self.late),
+            failed: std::mem::take(&mut self.failed),
+            indeterminate: std::mem::take(&mut self.indeterminate),
+            unanswered: std::mem::take(&mut self.unanswered),
+            unsent: std::mem::take(&mut self.unsent),
+            skipped: std::mem::take(&mut self.skipped),
             latency: self.latency.take(),
+            latency_lower_bounds: std::mem::take(&mut self.latency_lower_bounds),
             service: self.service.take(),
             schedule_lag: self.schedule_lag.take(),
         }
+    }
+
+    /// XADDs that did not get an entry id: failed or indeterminate.
+    pub fn errors(&self) -> u64 {
+        self.failed + self.indeterminate
+    }
+
+    /// Acknowledged with the reply inside the measured window.
+    pub fn acked_in_window(&self) -> u64 {
+        self.acked - self.late.min(self.acked)
+    }
+
+    /// Events the schedule intended (saturating producers: what they sent).
+    pub fn intended(&self) -> u64 {
+        self.sent + self.unsent + self.skipped
     }
 }
 
@@ -119,9 +166,10 @@ pub struct ConsumeStats {
     pub delivered: u64,
     /// Entries whose simulated processing finished.
     pub processed: u64,
-    /// Entries XACKed.
+    /// Entries XACKed (as Redis counted them).
     pub acked: u64,
-    /// Failed XREADGROUP / XACK / XAUTOCLAIM commands.
+    /// Failed XREADGROUP / XACK / XAUTOCLAIM commands (not events: phased by
+    /// when they failed, warmup or after).
     pub errors: u64,
     /// Intended send time -> processing finished.
     pub e2e: Latency,
@@ -162,7 +210,7 @@ mod tests {
         let mut s = ProduceStats {
             sent,
             acked: sent - 1,
-            errors: 1,
+            failed: 1,
             ..Default::default()
         };
         s.latency.record_us(latency_us);
@@ -175,7 +223,7 @@ mod tests {
     fn produce_stats_merge_and_take() {
         let mut total = produced(10, 100);
         total.merge(&produced(5, 900));
-        assert_eq!((total.sent, total.acked, total.errors), (15, 13, 2));
+        assert_eq!((total.sent, total.acked, total.errors()), (15, 13, 2));
         assert_eq!(total.latency.count(), 2);
         assert_eq!(total.latency.percentiles().max, 900);
         assert_eq!(total.service.percentiles().max, 450);

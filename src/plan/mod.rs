@@ -27,6 +27,8 @@ pub struct Plan {
     pub duration: Duration,
     pub warmup: Duration,
     pub drain_timeout: Duration,
+    /// How long producers wait past the schedule for the last replies.
+    pub reply_grace: Duration,
     pub streams: Vec<StreamPlan>,
     pub producers: Vec<ProducerPlan>,
     pub groups: Vec<GroupPlan>,
@@ -247,6 +249,7 @@ impl Plan {
             duration: scenario.duration.as_duration(),
             warmup: scenario.warmup.as_duration(),
             drain_timeout: scenario.drain_timeout.as_duration(),
+            reply_grace: scenario.reply_grace.as_duration(),
             streams,
             producers,
             groups,

@@ -43,13 +43,16 @@ pub fn write_run(dir: &Path, summary: &Summary, series: &Series) -> Result<Vec<P
     Ok(written)
 }
 
+/// Reads a run's `summary.json`, of this schema version or an older one.
 pub fn read_summary(path: &Path) -> Result<Summary> {
     let read_err = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };
     let text = fs::read_to_string(path).map_err(read_err)?;
-    serde_json::from_str(&text).map_err(|e| read_err(io::Error::new(io::ErrorKind::InvalidData, e)))
+    let invalid = |e| read_err(io::Error::new(io::ErrorKind::InvalidData, e));
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(invalid)?;
+    serde_json::from_value(super::migrate::to_current(value)).map_err(invalid)
 }
 
 fn write_file(path: &Path, contents: io::Result<String>) -> Result<PathBuf> {

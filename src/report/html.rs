@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::files::TIMESERIES_FILE;
+use super::groups::GroupPhase;
 use super::plot::{self, Rendered, Timeseries};
 use super::summary::Summary;
 use super::{format_us, hgrm, render_table};
@@ -131,13 +132,15 @@ fn verdict(summary: &Summary) -> String {
                 let mark = if c.passed { "pass" } else { "FAIL" };
                 vec![
                     c.name.clone(),
-                    c.threshold.clone(),
-                    c.actual.clone(),
+                    c.scope.label().into(),
+                    c.objective.threshold_text(),
+                    c.actual_with_note(),
                     mark.into(),
                 ]
             })
             .collect();
-        out += &table(&["objective", "threshold", "actual", "verdict"], &rows);
+        let headers = ["objective", "events", "threshold", "actual", "verdict"];
+        out += &table(&headers, &rows);
     }
     out
 }
@@ -169,7 +172,7 @@ fn environment(summary: &Summary) -> String {
         rows.push(vec![
             "harness CPU".into(),
             format!(
-                "{:.2} s, {:.2} µs per event sent",
+                "{:.2} s, {:.2} µs per event sent (whole run)",
                 h.cpu_s, h.cpu_us_per_event
             ),
         ]);
@@ -206,20 +209,33 @@ fn latency_section(summary: &Summary) -> String {
     } else {
         0.0
     };
+    let opt = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
     let mut rates = vec![vec![
         format!("{:.1}", p.target_rate_per_s),
         format!("{:.1} ({ratio:.1}%)", p.achieved_rate_per_s),
+        opt(p.intended),
         p.sent.to_string(),
         p.acked.to_string(),
-        p.errors.to_string(),
+        opt(p.late),
+        opt(p.failed),
+        opt(p.indeterminate),
+        opt(p.unanswered),
+        opt(p.unsent),
+        opt(p.skipped),
         summary.warmup.produce_sent.to_string(),
     ]];
     let mut rate_headers = vec![
         "target/s",
-        "achieved/s",
+        "achieved/s (acked inside the window)",
+        "intended",
         "sent",
         "acked",
-        "errors",
+        "of which late",
+        "failed",
+        "indeterminate",
+        "of which unanswered",
+        "unsent",
+        "skipped (producer down)",
         "warmup sent",
     ];
     // Only producers with `wait` count it.
@@ -233,55 +249,115 @@ fn latency_section(summary: &Summary) -> String {
         latency_row("schedule lag", &p.schedule_lag_us),
     ];
     for g in &summary.groups {
-        rows.push(latency_row(&format!("e2e {}", g.name), &g.e2e_latency_us));
+        let m = &g.measured;
+        rows.push(latency_row(&format!("e2e {}", g.name), &m.e2e_latency_us));
         rows.push(latency_row(
             &format!("delivery {}", g.name),
-            &g.delivery_latency_us,
+            &m.delivery_latency_us,
         ));
+    }
+    let mut notes = String::new();
+    if let Some(n) = p.latency_lower_bounds.filter(|&n| n > 0) {
+        let _ = writeln!(
+            notes,
+            "<p>Produce latency: {n} values are lower bounds (unanswered or unsent when producers gave up).</p>"
+        );
+    }
+    for g in &summary.groups {
+        if let Some(n) = g.measured.unprocessed().filter(|&n| n > 0) {
+            let _ = writeln!(
+                notes,
+                "<p>e2e {}: {n} acknowledged events were not processed and are not covered: a lower bound.</p>",
+                esc(&g.name)
+            );
+        }
     }
     let headers = latency_headers("latency (measured phase)");
     format!(
-        "<h2>Throughput</h2>\n{}<h2>Latency</h2>\n{}",
+        "<h2>Throughput (measured phase)</h2>\n{}<h2>Latency</h2>\n{}{notes}",
         table(&rate_headers, &rates),
         table(&headers, &rows)
     )
 }
 
+/// `n`, or "-" for a figure the summary's schema did not record.
+fn opt(n: Option<u64>) -> String {
+    n.map_or("-".into(), |n| n.to_string())
+}
+
+/// The partition of a phase's acknowledged events, then its activity counts.
+fn phase_row(group: &str, phase: &str, p: &GroupPhase) -> Vec<String> {
+    let mut row = vec![group.to_string(), phase.to_string()];
+    row.extend([
+        opt(p.produced_acked),
+        opt(p.processed),
+        p.dead_lettered.to_string(),
+        opt(p.in_progress),
+        p.unread.to_string(),
+        p.stranded.to_string(),
+        opt(p.unknown),
+        p.lost.to_string(),
+    ]);
+    row.extend([p.deliveries, p.processings, p.acked, p.errors].map(|n| n.to_string()));
+    row
+}
+
 fn ledger_section(summary: &Summary) -> String {
-    let rows: Vec<Vec<String>> = (summary.groups.iter())
+    let measured = match summary.schema_version {
+        1 => "whole run (schema 1)",
+        _ => "measured",
+    };
+    let mut rows = Vec::new();
+    for g in &summary.groups {
+        rows.push(phase_row(&g.name, measured, &g.measured));
+        if let Some(w) = &g.warmup {
+            rows.push(phase_row(&g.name, "warmup", w));
+        }
+    }
+    let headers = [
+        "group",
+        "phase",
+        "acked (produced)",
+        "processed",
+        "dead-lettered",
+        "in progress",
+        "unread",
+        "stranded",
+        "unknown",
+        "lost",
+        "deliveries",
+        "processings",
+        "XACKed",
+        "errors",
+    ];
+    let whole: Vec<Vec<String>> = (summary.groups.iter())
         .map(|g| {
             let mut row = vec![g.name.clone(), g.stream.clone()];
             row.extend(
                 [
-                    g.delivered,
-                    g.processed,
-                    g.acked,
-                    g.lost,
-                    g.duplicates,
-                    g.redelivered,
+                    g.whole_run(|p| p.duplicates),
+                    g.whole_run(|p| p.redelivered),
+                    g.whole_run(|p| p.unacked_landed),
                     g.unexpected,
                 ]
                 .map(|n| n.to_string()),
             );
-            row.push(g.processed_unacked_writes.to_string());
-            row.push(g.pending_at_end.to_string());
+            row.push(opt(g.pending_at_end));
             row.push(if g.drained { "yes" } else { "NO" }.into());
+            row.push(g.readback_error.clone().unwrap_or_default());
             row
         })
         .collect();
-    let headers = [
+    let whole_headers = [
         "group",
         "stream",
-        "delivered",
-        "processed",
-        "acked",
-        "lost",
         "duplicates",
         "redelivered",
+        "unacked writes that landed",
         "unexpected",
-        "unacked writes",
-        "pending",
+        "pending at end",
         "drained",
+        "read-back error",
     ];
     let v = &summary.verify;
     let verify_rows: Vec<Vec<String>> = (v.streams.iter())
@@ -299,8 +375,11 @@ fn ledger_section(summary: &Summary) -> String {
         "MISMATCH"
     };
     format!(
-        "<h2>Ledger (whole run)</h2>\n{}{}<h3>Verify: entries-added vs {} produce acks: {consistent}</h3>\n{}",
+        "<h2>Ledger</h2>\n<p>Acknowledged events by outcome; they add up to the acked column. \
+         Loss objectives judge both phases together.</p>\n{}<h3>Whole run</h3>\n{}{}\
+         <h3>Verify: entries-added vs {} produce acks: {consistent}</h3>\n{}",
         table(&headers, &rows),
+        table(&whole_headers, &whole),
         redelivery_tables(summary),
         v.produce_acked,
         table(&["stream", "entries-added", "length"], &verify_rows)
@@ -316,7 +395,7 @@ fn redelivery_tables(summary: &Summary) -> String {
     let counts: Vec<Vec<String>> = (groups.iter())
         .map(|g| {
             let mut row = vec![g.name.clone()];
-            row.extend(g.delivery_counts.0.iter().map(u64::to_string));
+            row.extend(g.delivery_counts().0.iter().map(u64::to_string));
             row
         })
         .collect();
@@ -331,8 +410,8 @@ fn redelivery_tables(summary: &Summary) -> String {
     let mut redelivery_headers = latency_headers("group");
     redelivery_headers.push("unmeasured (first delivery unseen)");
     format!(
-        "<h3>Events by deliveries (\"2x\" and up: redelivered)</h3>\n{}\
-         <h3>Redelivery latency: first delivery to processing, redelivered events</h3>\n{}",
+        "<h3>Events by deliveries, whole run (\"2x\" and up: redelivered)</h3>\n{}\
+         <h3>Redelivery latency: first delivery to processing, redelivered events, whole run</h3>\n{}",
         table(&headers, &counts),
         table(&redelivery_headers, &latencies)
     )

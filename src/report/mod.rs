@@ -12,8 +12,10 @@
 pub mod compare;
 pub mod environment;
 pub mod files;
+pub mod groups;
 pub mod hgrm;
 pub mod html;
+pub mod migrate;
 pub mod plot;
 pub mod slo;
 pub mod summary;
@@ -23,11 +25,12 @@ pub mod utc;
 pub use compare::{Comparison, Gate};
 pub use environment::{HarnessCost, MachineInfo, RedisInfo};
 pub use files::{read_summary, write_run};
+pub use groups::{GroupPhase, GroupSummary};
 pub use html::render_views;
 pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{
-    FaultWindow, GroupLatency, GroupSummary, ProduceSummary, StreamVerify, Summary, SummaryContext,
-    VerifySummary, WarmupSummary,
+    FaultWindow, ProduceSummary, StreamVerify, Summary, SummaryContext, VerifySummary,
+    WarmupSummary,
 };
 pub use table::{format_us, render, render as render_table};
 pub use utc::{parse_rfc3339_utc, rfc3339};

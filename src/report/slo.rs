@@ -4,13 +4,22 @@
 //! Works on a summary read back from `summary.json`, so an old run can be
 //! re-judged against new thresholds. `Summary::build` stores the verdict in
 //! the summary; `run` turns a failed verdict into a non-zero exit code.
+//! Rate and latency objectives judge the measured phase; loss objectives
+//! (`lost`, `duplicates`, `acked_but_gone`) the whole run, since loss is
+//! never excused by phase (docs/measurement.md, "Accounting"). Thresholds
+//! and actual values are numbers, with their unit in the field name.
 
 use serde::{Deserialize, Serialize};
 
+use super::groups::{GroupPhase, GroupSummary};
 use super::summary::Summary;
 use super::table::format_us;
 use crate::metrics::Percentiles;
 use crate::scenario::{Dur, Slo};
+
+/// The share of events a p99 may leave out: with more events unprocessed
+/// than this, the p99 is unknown, whatever the processed ones say.
+const P99_UNCOVERED_MAX: f64 = 0.01;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct SloReport {
@@ -32,10 +41,98 @@ impl Default for SloReport {
 pub struct SloCheck {
     /// e.g. "e2e_p99[billing]".
     pub name: String,
-    /// e.g. "<= 25ms".
-    pub threshold: String,
-    pub actual: String,
+    /// Which events the check judged.
+    pub scope: Scope,
+    /// The threshold and the actual value, typed.
+    #[serde(flatten)]
+    pub objective: Objective,
     pub passed: bool,
+    /// How to read the actual value, or why there is none (e.g. "lower
+    /// bound: 12 events not processed").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Events intended after the warmup.
+    #[default]
+    Measured,
+    /// Warmup and measured phase together.
+    WholeRun,
+}
+
+impl Scope {
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Measured => "measured",
+            Scope::WholeRun => "whole run",
+        }
+    }
+}
+
+/// One objective's threshold and what the run achieved; `None` actual: not
+/// measured (`note` says why).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Objective {
+    /// A p99 latency at most `max_us`.
+    P99 { max_us: u64, actual_us: Option<u64> },
+    /// Achieved rate / target rate at least `min_ratio`.
+    RateRatio {
+        min_ratio: f64,
+        actual_ratio: Option<f64>,
+        achieved_rate_per_s: f64,
+        target_rate_per_s: f64,
+    },
+    /// A count of events at most `max`.
+    Count { max: u64, actual: Option<u64> },
+    /// A schema-1 file's check, as it was written then (thresholds and
+    /// actual values were text).
+    Text { threshold: String, actual: String },
+}
+
+impl Objective {
+    /// The threshold as people read it, e.g. "<= 25ms".
+    pub fn threshold_text(&self) -> String {
+        match self {
+            Objective::P99 { max_us, .. } => format!("<= {}", format_us(*max_us)),
+            Objective::RateRatio { min_ratio, .. } => format!(">= {min_ratio}"),
+            Objective::Count { max, .. } => format!("<= {max}"),
+            Objective::Text { threshold, .. } => threshold.clone(),
+        }
+    }
+
+    /// The actual value as people read it; "-" when not measured.
+    pub fn actual_text(&self) -> String {
+        match self {
+            Objective::P99 { actual_us, .. } => actual_us.map_or("-".into(), format_us),
+            Objective::RateRatio {
+                actual_ratio,
+                achieved_rate_per_s,
+                target_rate_per_s,
+                ..
+            } => match actual_ratio {
+                Some(r) => {
+                    format!("{r:.4} ({achieved_rate_per_s:.1}/s of {target_rate_per_s:.1}/s)")
+                }
+                None => "-".into(),
+            },
+            Objective::Count { actual, .. } => actual.map_or("-".into(), |n| n.to_string()),
+            Objective::Text { actual, .. } => actual.clone(),
+        }
+    }
+}
+
+impl SloCheck {
+    /// The actual value, with the note when there is one.
+    pub fn actual_with_note(&self) -> String {
+        match &self.note {
+            Some(note) => format!("{} ({note})", self.objective.actual_text()),
+            None => self.objective.actual_text(),
+        }
+    }
 }
 
 /// Checks every objective `slo` sets; absent objectives are not checked.
@@ -43,52 +140,51 @@ pub fn evaluate(slo: &Slo, summary: &Summary) -> SloReport {
     let mut checks = Vec::new();
     if let Some(limit) = slo.e2e_p99 {
         for g in &summary.groups {
+            let name = format!("e2e_p99[{}]", g.name);
+            let uncovered = g.measured.unprocessed();
+            let covered = g.measured.produced_acked;
             checks.push(p99_check(
-                format!("e2e_p99[{}]", g.name),
+                name,
                 limit,
-                &g.e2e_latency_us,
+                &g.measured.e2e_latency_us,
+                uncovered.zip(covered),
             ));
         }
     }
     if let Some(limit) = slo.produce_p99 {
-        checks.push(p99_check(
-            "produce_p99".into(),
-            limit,
-            &summary.produce.latency_us,
-        ));
+        let p = &summary.produce;
+        let mut check = p99_check("produce_p99".into(), limit, &p.latency_us, None);
+        if let Some(n) = p.latency_lower_bounds.filter(|&n| n > 0) {
+            check.note = Some(format!("{n} values are lower bounds: unanswered or unsent"));
+        }
+        checks.push(check);
     }
     if let Some(ratio) = slo.min_rate_ratio {
         checks.push(rate_check(ratio, summary));
     }
     if let Some(limit) = slo.acked_but_gone {
-        // No read-back (Redis never came back) cannot pass a durability objective.
-        let gone = summary
-            .durability
-            .as_ref()
-            .map_or(u64::MAX, |d| d.acked_but_gone);
-        let mut check = count_check("acked_but_gone".into(), limit, gone);
-        if summary.durability.is_none() {
-            check.actual = "not measured (no read-back)".into();
-        }
-        checks.push(check);
+        checks.push(acked_but_gone_check(limit, summary));
     }
     if let Some(limit) = slo.lost {
         for g in &summary.groups {
-            checks.push(count_check(format!("lost[{}]", g.name), limit, g.lost));
+            checks.push(lost_check(limit, g));
         }
     }
     if let Some(limit) = slo.duplicates {
         for g in &summary.groups {
-            checks.push(count_check(
-                format!("duplicates[{}]", g.name),
-                limit,
-                g.duplicates,
-            ));
+            let name = format!("duplicates[{}]", g.name);
+            let actual = g.whole_run(|p| p.duplicates);
+            checks.push(count_check(name, Scope::WholeRun, limit, Some(actual)));
         }
     }
     if let Some(limit) = slo.errors {
-        let errors = summary.produce.errors + summary.warmup.produce_errors;
-        checks.push(count_check("errors".into(), limit, errors));
+        let errors = summary.produce.errors;
+        checks.push(count_check(
+            "errors".into(),
+            Scope::Measured,
+            limit,
+            Some(errors),
+        ));
     }
     SloReport {
         passed: checks.iter().all(|c| c.passed),
@@ -96,48 +192,92 @@ pub fn evaluate(slo: &Slo, summary: &Summary) -> SloReport {
     }
 }
 
-/// A p99 with no measured events fails: an objective about nothing cannot be met.
-fn p99_check(name: String, limit: Dur, p: &Percentiles) -> SloCheck {
-    let limit_us = u64::try_from(limit.as_duration().as_micros()).unwrap_or(u64::MAX);
-    let (actual, passed) = if p.count == 0 {
-        ("no measured events".to_string(), false)
-    } else {
-        (format_us(p.p99), p.p99 <= limit_us)
-    };
-    SloCheck {
+/// A p99 with no measured events fails: an objective about nothing cannot
+/// be met. `uncovered`: (events the latency does not cover, of how many):
+/// beyond `P99_UNCOVERED_MAX` of them the p99 is unknown and fails too.
+fn p99_check(name: String, limit: Dur, p: &Percentiles, uncovered: Option<(u64, u64)>) -> SloCheck {
+    let max_us = u64::try_from(limit.as_duration().as_micros()).unwrap_or(u64::MAX);
+    let mut check = SloCheck {
         name,
-        threshold: format!("<= {}", format_us(limit_us)),
-        actual,
-        passed,
+        scope: Scope::Measured,
+        objective: Objective::P99 {
+            max_us,
+            actual_us: (p.count > 0).then_some(p.p99),
+        },
+        passed: p.count > 0 && p.p99 <= max_us,
+        note: (p.count == 0).then(|| "no measured events".to_string()),
+    };
+    if let Some((missing, of)) = uncovered.filter(|&(missing, _)| missing > 0) {
+        let unknowable = missing as f64 > P99_UNCOVERED_MAX * of as f64;
+        check.passed &= !unknowable;
+        check.note = Some(match unknowable {
+            true => format!("{missing} of {of} events not processed: p99 unknown"),
+            false => format!("lower bound: {missing} events not processed"),
+        });
     }
+    check
 }
 
 fn rate_check(min_ratio: f64, summary: &Summary) -> SloCheck {
     let p = &summary.produce;
-    let (actual, passed) = if p.target_rate_per_s > 0.0 {
-        let ratio = p.achieved_rate_per_s / p.target_rate_per_s;
-        let text = format!(
-            "{ratio:.4} ({:.1}/s of {:.1}/s)",
-            p.achieved_rate_per_s, p.target_rate_per_s
-        );
-        (text, ratio >= min_ratio)
-    } else {
-        ("no target rate".to_string(), true)
-    };
+    let has_target = p.target_rate_per_s > 0.0;
+    let actual_ratio = has_target.then(|| p.achieved_rate_per_s / p.target_rate_per_s);
     SloCheck {
         name: "min_rate_ratio".into(),
-        threshold: format!(">= {min_ratio}"),
-        actual,
-        passed,
+        scope: Scope::Measured,
+        objective: Objective::RateRatio {
+            min_ratio,
+            actual_ratio,
+            achieved_rate_per_s: p.achieved_rate_per_s,
+            target_rate_per_s: p.target_rate_per_s,
+        },
+        passed: actual_ratio.is_none_or(|r| r >= min_ratio),
+        note: match (has_target, p.late) {
+            (false, _) => Some("no target rate".into()),
+            (true, Some(late)) if late > 0 => Some(format!(
+                "acknowledged inside the window; {late} more came late"
+            )),
+            _ => None,
+        },
     }
 }
 
-fn count_check(name: String, limit: u64, actual: u64) -> SloCheck {
+/// No read-back (Redis never came back, or it failed) cannot pass a
+/// durability objective.
+fn acked_but_gone_check(limit: u64, summary: &Summary) -> SloCheck {
+    let gone = summary.durability.as_ref().map(|d| d.acked_but_gone);
+    let mut check = count_check("acked_but_gone".into(), Scope::WholeRun, limit, gone);
+    if gone.is_none() {
+        check.note = Some(match &summary.durability_error {
+            Some(why) => format!("not measured: read-back failed: {why}"),
+            None => "not measured: no read-back".into(),
+        });
+    }
+    check
+}
+
+/// Lost events, whole run. Events of unknown fate (the read-back failed)
+/// might be lost: the objective cannot be confirmed.
+fn lost_check(limit: u64, g: &GroupSummary) -> SloCheck {
+    let name = format!("lost[{}]", g.name);
+    let lost = g.whole_run(|p| p.lost);
+    let mut check = count_check(name, Scope::WholeRun, limit, Some(lost));
+    let unknown = g.whole_run_opt(|p: &GroupPhase| p.unknown).unwrap_or(0);
+    if unknown > 0 {
+        check.passed = false;
+        let why = g.readback_error.as_deref().unwrap_or("read-back failed");
+        check.note = Some(format!("{unknown} events unknown: {why}"));
+    }
+    check
+}
+
+fn count_check(name: String, scope: Scope, max: u64, actual: Option<u64>) -> SloCheck {
     SloCheck {
         name,
-        threshold: format!("<= {limit}"),
-        actual: actual.to_string(),
-        passed: actual <= limit,
+        scope,
+        objective: Objective::Count { max, actual },
+        passed: actual.is_some_and(|n| n <= max),
+        note: None,
     }
 }
 
@@ -165,16 +305,29 @@ mod tests {
             acked_but_gone: Some(0),
             ..Default::default()
         };
-        assert!(!evaluate(&slo, &summary).passed, "no read-back cannot pass");
+        let report = evaluate(&slo, &summary);
+        assert!(!report.passed, "no read-back cannot pass");
+        assert_eq!(
+            report.checks[0].note.as_deref(),
+            Some("not measured: no read-back")
+        );
+        summary.durability_error = Some("connection refused".into());
+        let c = &evaluate(&slo, &summary).checks[0];
+        assert!(
+            c.actual_with_note()
+                .contains("read-back failed: connection refused")
+        );
         summary.durability = Some(crate::metrics::Durability {
             acked: 10,
             ..Default::default()
         });
         assert!(evaluate(&slo, &summary).passed);
         summary.durability.as_mut().unwrap().acked_but_gone = 3;
+        let report = evaluate(&slo, &summary);
+        let c = check(&report, "acked_but_gone");
         assert_eq!(
-            check(&evaluate(&slo, &summary), "acked_but_gone").actual,
-            "3"
+            (c.objective.actual_text(), c.scope),
+            ("3".into(), Scope::WholeRun)
         );
     }
 
@@ -185,28 +338,36 @@ mod tests {
     #[test]
     fn generous_thresholds_pass() {
         let mut summary = test_summary();
-        summary.groups[0].duplicates = 0;
+        summary.groups[0].measured.duplicates = 0;
         let report = evaluate(&slo_all(100, 100), &summary);
         assert!(report.passed, "{report:#?}");
         assert_eq!(report.checks.len(), 6);
         let e2e = check(&report, "e2e_p99[billing]");
         assert_eq!(
-            (e2e.threshold.as_str(), e2e.actual.as_str()),
-            ("<= 100ms", "10ms")
+            (e2e.objective.threshold_text(), e2e.objective.actual_text()),
+            ("<= 100ms".into(), "10ms".into())
         );
         assert_eq!(
-            check(&report, "min_rate_ratio").actual,
+            e2e.objective,
+            Objective::P99 {
+                max_us: 100_000,
+                actual_us: Some(10_007)
+            }
+        );
+        assert_eq!(
+            check(&report, "min_rate_ratio").objective.actual_text(),
             "1.0000 (100.0/s of 100.0/s)"
         );
+        assert_eq!(check(&report, "lost[billing]").scope, Scope::WholeRun);
     }
 
     #[test]
     fn each_violation_fails_its_check() {
         let mut summary = test_summary();
-        summary.groups[0].duplicates = 2;
-        summary.groups[0].lost = 1;
+        summary.groups[0].measured.duplicates = 2;
+        summary.groups[0].warmup.as_mut().unwrap().lost = 1;
         summary.produce.achieved_rate_per_s = 90.0;
-        summary.warmup.produce_errors = 1;
+        summary.produce.errors = 1;
         let report = evaluate(&slo_all(5, 1), &summary);
         assert!(!report.passed);
         let failed: Vec<&str> = report
@@ -226,20 +387,72 @@ mod tests {
                 "errors"
             ]
         );
-        assert_eq!(check(&report, "duplicates[billing]").actual, "2");
+        assert_eq!(
+            check(&report, "duplicates[billing]")
+                .objective
+                .actual_text(),
+            "2"
+        );
+        // A warmup loss fails the whole-run objective.
+        assert_eq!(check(&report, "lost[billing]").objective.actual_text(), "1");
+    }
+
+    #[test]
+    fn unknown_fates_and_uncovered_events_cannot_pass() {
+        let mut summary = test_summary();
+        let slo = Slo {
+            lost: Some(0),
+            e2e_p99: Some(Dur::from_secs(1)),
+            ..Default::default()
+        };
+        summary.groups[0].measured.unknown = Some(4);
+        summary.groups[0].readback_error = Some("XPENDING refused".into());
+        // 4 of 6000 unprocessed: the p99 is a lower bound, still judged.
+        summary.groups[0].measured.processed = Some(5_996);
+        let report = evaluate(&slo, &summary);
+        let lost = check(&report, "lost[billing]");
+        assert!(!lost.passed);
+        assert_eq!(
+            lost.note.as_deref(),
+            Some("4 events unknown: XPENDING refused")
+        );
+        let e2e = check(&report, "e2e_p99[billing]");
+        assert!(e2e.passed);
+        assert_eq!(
+            e2e.note.as_deref(),
+            Some("lower bound: 4 events not processed")
+        );
+        // 100 of 6000 (over 1 %): the p99 is unknown.
+        summary.groups[0].measured.processed = Some(5_900);
+        let e2e = check(&evaluate(&slo, &summary), "e2e_p99[billing]").clone();
+        assert!(!e2e.passed, "{e2e:?}");
     }
 
     #[test]
     fn empty_slo_passes_and_empty_latency_fails() {
         let mut summary = test_summary();
         assert_eq!(evaluate(&Slo::default(), &summary), SloReport::default());
-        summary.groups[0].e2e_latency_us = Percentiles::default();
+        summary.groups[0].measured.e2e_latency_us = Percentiles::default();
         let slo = Slo {
             e2e_p99: Some(Dur::from_secs(1)),
             ..Default::default()
         };
         let report = evaluate(&slo, &summary);
         assert!(!report.passed);
-        assert_eq!(report.checks[0].actual, "no measured events");
+        assert_eq!(report.checks[0].note.as_deref(), Some("no measured events"));
+        assert_eq!(report.checks[0].objective.actual_text(), "-");
+    }
+
+    #[test]
+    fn checks_serialize_as_numbers() {
+        let summary = test_summary();
+        let report = evaluate(&slo_all(100, 100), &summary);
+        let json = serde_json::to_value(&report).unwrap();
+        let e2e = &json["checks"][0];
+        assert_eq!(e2e["kind"], "p99");
+        assert_eq!(e2e["max_us"], 100_000);
+        assert_eq!(e2e["scope"], "measured");
+        let back: SloReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
     }
 }

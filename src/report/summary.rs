@@ -3,22 +3,27 @@
 //!
 //! `Summary::build` turns what the collector ended with (`RunMetrics`) and what
 //! the coordinator knows (`SummaryContext`) into it, then judges the SLOs.
-//! Conventions: latencies in microseconds; `produce` and all latency
-//! percentiles cover the measured phase only, `warmup` the warmup; group
-//! counters and the ledger cover the whole run (warmup, measure and drain).
+//! Conventions (docs/measurement.md, "Accounting"): latencies in
+//! microseconds; every figure belongs to the measured phase (events intended
+//! after the warmup, wherever they were answered or processed) unless its
+//! doc says "warmup" or "whole run".
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::environment::{HarnessCost, MachineInfo, RedisInfo};
+use super::groups::GroupSummary;
 use super::slo::{self, SloReport};
 use super::utc::parse_rfc3339_utc;
 use crate::metrics::series::hlog_name;
-use crate::metrics::{DeliveryCounts, Durability, EventKey, GroupMetrics, Percentiles, RunMetrics};
+use crate::metrics::{Durability, Percentiles, ProduceStats, RunMetrics};
 use crate::scenario::Scenario;
 
-/// Bumped whenever a field changes meaning or disappears (adding one does not).
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped whenever a field changes meaning or disappears (adding one does
+/// not). 2: group figures per phase (measured headline, warmup beside),
+/// `processed` distinct events, the in-window achieved rate; `report/migrate`
+/// reads version 1.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Summary {
@@ -44,11 +49,15 @@ pub struct Summary {
     /// Fault windows of the drill (empty when the scenario has none), in seconds since run start.
     #[serde(default)]
     pub faults: Vec<FaultWindow>,
-    /// After a Redis kill or a network fault, the streams read back:
-    /// acknowledged writes that are gone, indeterminate writes that landed.
-    /// Absent when no such fault ran (or a stream is trimmed).
+    /// After a Redis kill or a network fault, the streams read back (whole
+    /// run): acknowledged writes that are gone, indeterminate writes that
+    /// landed. Absent when no such fault ran (or a stream is trimmed), or
+    /// when the read-back failed (`durability_error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durability: Option<Durability>,
+    /// Why the durability read-back failed, when it was asked for and did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability_error: Option<String>,
     /// Measured-phase histograms by tag ("produce.latency", "produce.service",
     /// "produce.schedule_lag", "e2e.<group>", "delivery.<group>"; and
     /// "redelivery.<group>", whole run, when it had any): HdrHistogram
@@ -99,17 +108,51 @@ pub struct FaultWindow {
     pub recovered_after_s: Option<f64>,
 }
 
-/// All producers, measured phase.
+/// All producers, measured phase: events intended after the warmup. How
+/// the counts add up: intended = sent + unsent + skipped; sent = acked +
+/// failed + indeterminate; late is part of acked, unanswered part of
+/// indeterminate. Fields marked "(schema 2)" are absent in schema-1 files.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct ProduceSummary {
     pub target_rate_per_s: f64,
-    /// Measured-phase acked events / measured duration.
+    /// XADDs acknowledged inside the measured window (not `late`) / its
+    /// length. Schema 1: every measured-phase ack, late ones included.
     pub achieved_rate_per_s: f64,
+    /// Events the schedule intended (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended: Option<u64>,
     pub sent: u64,
+    /// XADDs that got an entry id, `late` included.
     pub acked: u64,
+    /// Acknowledged after the schedule ended, in the reply grace (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<u64>,
+    /// failed + indeterminate.
     pub errors: u64,
-    /// Intended send time -> XADD reply.
+    /// Certainly not written: an error reply, or never sent on a dead
+    /// connection (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<u64>,
+    /// Sent, never answered: connection lost, producer crashed, or no reply
+    /// when producers gave up (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indeterminate: Option<u64>,
+    /// Of `indeterminate`: still awaiting a reply when producers gave up (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unanswered: Option<u64>,
+    /// Due but never sent when producers gave up: the producer had fallen
+    /// behind its schedule (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsent: Option<u64>,
+    /// Intended while a crashed producer was down, never sent (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<u64>,
+    /// Intended send time -> XADD reply; for `unanswered` and `unsent`
+    /// events, intended -> when producers gave up: a lower bound.
     pub latency_us: Percentiles,
+    /// Values in `latency_us` that are lower bounds (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_lower_bounds: Option<u64>,
     /// Actual send time -> XADD reply.
     pub service_time_us: Percentiles,
     /// Actual send time - intended send time.
@@ -120,63 +163,13 @@ pub struct ProduceSummary {
     pub unreplicated: Option<u64>,
 }
 
+/// Producers in the warmup: events intended before it ended.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct WarmupSummary {
     pub produce_sent: u64,
     pub produce_acked: u64,
     pub produce_errors: u64,
     pub produce_latency_us: Percentiles,
-    pub e2e_latency_us: Vec<GroupLatency>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-pub struct GroupLatency {
-    pub group: String,
-    pub latency_us: Percentiles,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-pub struct GroupSummary {
-    pub name: String,
-    pub stream: String,
-    pub consumers: u32,
-    pub delivered: u64,
-    pub processed: u64,
-    pub acked: u64,
-    /// Failed consumer commands (XREADGROUP, XACK, XAUTOCLAIM).
-    pub errors: u64,
-    pub lost: u64,
-    pub duplicates: u64,
-    pub redelivered: u64,
-    pub unexpected: u64,
-    pub processed_unacked_writes: u64,
-    /// Still unread in the stream when the drain ended (the group fell behind).
-    #[serde(default)]
-    pub unread: u64,
-    /// Delivered, never processed, still pending when the run ended.
-    #[serde(default)]
-    pub stranded: u64,
-    /// Moved to the dead-letter stream after `max_deliveries` (not lost).
-    #[serde(default)]
-    pub dead_lettered: u64,
-    pub lost_sample: Vec<EventKey>,
-    /// Distinct events by how often the group saw them delivered ("1" …
-    /// "6", "7+"): every delivered event once; "2" and up sum to `redelivered`.
-    #[serde(default)]
-    pub delivery_counts: DeliveryCounts,
-    pub e2e_latency_us: Percentiles,
-    pub delivery_latency_us: Percentiles,
-    /// Events delivered more than once: from their first delivery to the end
-    /// of the batch that first processed them, whole run (not only the
-    /// measured phase, like the ledger). Histogram `redelivery.<group>`.
-    #[serde(default)]
-    pub redelivery_latency_us: Percentiles,
-    /// Redelivered events processed whose first delivery the harness never
-    /// saw (a read cut off by a crash or a timeout): not in `redelivery_latency_us`.
-    #[serde(default)]
-    pub redelivery_unmeasured: u64,
-    pub pending_at_end: u64,
-    pub drained: bool,
 }
 
 /// Redis's own count of what was written, read independently of the producers.
@@ -256,7 +249,8 @@ pub struct SummaryContext {
     pub verify: VerifySummary,
     /// When each fault of a drill was active.
     pub faults: Vec<FaultWindow>,
-    pub durability: Option<Durability>,
+    /// None: no read-back was asked for; Err: why it failed.
+    pub durability: Option<std::result::Result<Durability, String>>,
     /// Stopped early by Ctrl-C.
     pub interrupted: bool,
     /// What `IdleHold::describe` said.
@@ -269,6 +263,11 @@ impl Summary {
     pub fn build(ctx: SummaryContext, metrics: &RunMetrics) -> Summary {
         let produce = produce_summary(metrics, ctx.target_rate_per_s, ctx.measured_duration_s);
         let warmup = warmup_summary(metrics);
+        let (durability, durability_error) = match ctx.durability {
+            Some(Ok(d)) => (Some(d), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
+        };
         let harness = HarnessCost::of(ctx.harness_cpu_s, produce.sent + warmup.produce_sent);
         let mut summary = Summary {
             schema_version: SCHEMA_VERSION,
@@ -280,13 +279,14 @@ impl Summary {
             produce,
             harness: Some(harness),
             warmup,
-            groups: metrics.groups.iter().map(group_summary).collect(),
+            groups: metrics.groups.iter().map(GroupSummary::of).collect(),
             scenario: ctx.scenario,
             redis: ctx.redis,
             verify: ctx.verify,
             slo: SloReport::default(),
             faults: ctx.faults,
-            durability: ctx.durability,
+            durability,
+            durability_error,
             histograms: measured_histograms(metrics),
             machine: MachineInfo {
                 cpu_idle: ctx.cpu_idle,
@@ -307,19 +307,26 @@ fn produce_summary(
     target_rate_per_s: f64,
     duration_s: f64,
 ) -> ProduceSummary {
-    let m = &metrics.produce.measured;
-    let achieved_rate_per_s = if duration_s > 0.0 {
-        m.acked as f64 / duration_s
-    } else {
-        0.0
+    let m: &ProduceStats = &metrics.produce.measured;
+    let achieved_rate_per_s = match duration_s > 0.0 {
+        true => m.acked_in_window() as f64 / duration_s,
+        false => 0.0,
     };
     ProduceSummary {
         target_rate_per_s,
         achieved_rate_per_s,
+        intended: Some(m.intended()),
         sent: m.sent,
         acked: m.acked,
-        errors: m.errors,
+        late: Some(m.late),
+        errors: m.errors(),
+        failed: Some(m.failed),
+        indeterminate: Some(m.indeterminate),
+        unanswered: Some(m.unanswered),
+        unsent: Some(m.unsent),
+        skipped: Some(m.skipped),
         latency_us: m.latency.percentiles(),
+        latency_lower_bounds: Some(m.latency_lower_bounds),
         service_time_us: m.service.percentiles(),
         schedule_lag_us: m.schedule_lag.percentiles(),
         unreplicated: None,
@@ -353,50 +360,17 @@ fn warmup_summary(metrics: &RunMetrics) -> WarmupSummary {
     WarmupSummary {
         produce_sent: w.sent,
         produce_acked: w.acked,
-        produce_errors: w.errors,
+        produce_errors: w.errors(),
         produce_latency_us: w.latency.percentiles(),
-        e2e_latency_us: (metrics.groups.iter())
-            .map(|g| GroupLatency {
-                group: g.name.clone(),
-                latency_us: g.stats.warmup.e2e.percentiles(),
-            })
-            .collect(),
-    }
-}
-
-fn group_summary(g: &GroupMetrics) -> GroupSummary {
-    let all = g.stats.merged();
-    GroupSummary {
-        name: g.name.clone(),
-        stream: g.stream.clone(),
-        consumers: g.consumers,
-        delivered: all.delivered,
-        processed: all.processed,
-        acked: all.acked,
-        errors: all.errors,
-        lost: g.ledger.lost,
-        duplicates: g.ledger.duplicates,
-        redelivered: g.ledger.redelivered,
-        unexpected: g.ledger.unexpected,
-        processed_unacked_writes: g.ledger.processed_unacked_writes,
-        unread: g.ledger.unread,
-        stranded: g.ledger.stranded,
-        dead_lettered: g.ledger.dead_lettered,
-        lost_sample: g.ledger.lost_sample.clone(),
-        delivery_counts: g.ledger.delivery_counts,
-        e2e_latency_us: g.stats.measured.e2e.percentiles(),
-        delivery_latency_us: g.stats.measured.delivery.percentiles(),
-        redelivery_latency_us: g.redelivery.latency.percentiles(),
-        redelivery_unmeasured: g.redelivery.unmeasured,
-        pending_at_end: g.pending_at_end,
-        drained: g.drained,
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::metrics::{ConsumeStats, LedgerOutcome, ProduceStats, Series};
+    use crate::metrics::{
+        ConsumeStats, DeliveryCounts, GroupMetrics, GroupOutcome, LedgerOutcome, Phased, Series,
+    };
 
     pub(crate) fn test_scenario() -> Scenario {
         let toml = "name = \"orders\"\nduration = \"65s\"\nwarmup = \"5s\"\nproducers = []\n";
@@ -407,7 +381,7 @@ pub(crate) mod tests {
         let mut s = ProduceStats {
             sent,
             acked: sent - errors,
-            errors,
+            failed: errors,
             ..Default::default()
         };
         for _ in 0..sent {
@@ -450,16 +424,27 @@ pub(crate) mod tests {
                 warmup: consume(500, 40_000),
                 measured: consume(6_000, 10_000),
             },
-            ledger: LedgerOutcome {
-                produced_acked: 6_500,
-                processed: 6_500,
-                duplicates: 1,
-                redelivered: 1,
-                delivery_counts: DeliveryCounts([6_499, 1, 0, 0, 0, 0, 0]),
+            ledger: GroupOutcome {
+                phases: Phased {
+                    warmup: LedgerOutcome {
+                        produced_acked: 500,
+                        processed: 500,
+                        delivery_counts: DeliveryCounts([500, 0, 0, 0, 0, 0, 0]),
+                        ..Default::default()
+                    },
+                    measured: LedgerOutcome {
+                        produced_acked: 6_000,
+                        processed: 6_000,
+                        duplicates: 1,
+                        redelivered: 1,
+                        delivery_counts: DeliveryCounts([5_999, 1, 0, 0, 0, 0, 0]),
+                        ..Default::default()
+                    },
+                },
                 ..Default::default()
             },
             redelivery: redelivered_once(750_000),
-            pending_at_end: 0,
+            pending_at_end: Some(0),
             drained: true,
         });
         metrics.series = Series::new(vec!["billing".into()]);
@@ -500,7 +485,7 @@ pub(crate) mod tests {
     #[test]
     fn build_fills_in_measured_rates_and_percentiles() {
         let s = test_summary();
-        assert_eq!(s.schema_version, 1);
+        assert_eq!(s.schema_version, 2);
         assert_eq!(s.started_at, "2023-11-14T22:13:20.250Z");
         assert_eq!(s.started_at_unix_s, 1_700_000_000.25);
         assert_eq!((s.produce.sent, s.produce.acked), (6_000, 6_000));
@@ -508,12 +493,23 @@ pub(crate) mod tests {
         assert_eq!(s.produce.latency_us.p99, 2_000);
         assert_eq!(s.produce.service_time_us.p50, 500);
         assert_eq!(s.warmup.produce_sent, 500);
-        assert_eq!(s.warmup.e2e_latency_us[0].group, "billing");
-        assert!(s.warmup.e2e_latency_us[0].latency_us.p50 >= 40_000);
         let g = &s.groups[0];
-        assert_eq!((g.processed, g.delivered, g.duplicates), (6_500, 6_502, 1));
-        assert_eq!(g.e2e_latency_us.count, 6_000);
-        assert_eq!(g.delivery_counts.redelivered(), g.redelivered);
+        let (m, w) = (&g.measured, g.warmup.as_ref().unwrap());
+        assert!(w.e2e_latency_us.p50 >= 40_000);
+        assert_eq!(
+            m.processed,
+            Some(6_000),
+            "distinct, measured: produce.acked"
+        );
+        assert_eq!(
+            (m.processings, m.deliveries, m.duplicates),
+            (6_000, 6_001, 1)
+        );
+        assert_eq!((w.processed, w.processings), (Some(500), 500));
+        assert_eq!(m.outcomes_total(), m.produced_acked);
+        assert_eq!(g.whole_run(|p| p.deliveries), 6_502);
+        assert_eq!(m.e2e_latency_us.count, 6_000);
+        assert_eq!(m.delivery_counts.redelivered(), m.redelivered);
         assert_eq!(g.redelivery_latency_us.count, 1);
         assert!(s.histograms.contains_key("redelivery.billing"));
         assert!(s.verify.consistent);

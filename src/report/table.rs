@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use super::summary::{GroupSummary, Summary};
+use super::groups::{GroupPhase, GroupSummary};
+use super::summary::Summary;
 use crate::metrics::durability::GoneRange;
 use crate::metrics::{DeliveryCounts, EventKey, Percentiles};
 
@@ -15,7 +16,8 @@ pub fn render(summary: &Summary) -> String {
     header(&mut out, summary);
     produce_lines(&mut out, summary);
     latency_table(&mut out, summary);
-    ledger_table(&mut out, &summary.groups);
+    ledger_table(&mut out, summary);
+    delivery_table(&mut out, &summary.groups);
     verify_lines(&mut out, summary);
     durability_lines(&mut out, summary);
     fault_table(&mut out, summary);
@@ -167,6 +169,9 @@ fn produce_lines(out: &mut String, s: &Summary) {
         "\nproduce  target {:.1}/s  achieved {:.1}/s{ratio}  sent {}  acked {}  errors {}",
         p.target_rate_per_s, p.achieved_rate_per_s, p.sent, p.acked, p.errors
     );
+    if let Some(line) = produce_accounting(s) {
+        let _ = writeln!(out, "{}", clip(&line));
+    }
     if let Some(n) = p.unreplicated {
         let _ = writeln!(
             out,
@@ -176,16 +181,38 @@ fn produce_lines(out: &mut String, s: &Summary) {
     let w = &s.warmup;
     let _ = writeln!(
         out,
-        "warmup   sent {}  acked {}  errors {}  (not in the numbers below)",
+        "warmup   sent {}  acked {}  errors {}  (not in the numbers above or below)",
         w.produce_sent, w.produce_acked, w.produce_errors
     );
     if let Some(h) = &s.harness {
         let _ = writeln!(
             out,
-            "harness  CPU {:.2}s, {:.2}µs per event sent (producing, consuming, measuring)",
+            "harness  CPU {:.2}s, {:.2}µs per event sent (whole run: producing, consuming, measuring)",
             h.cpu_s, h.cpu_us_per_event
         );
     }
+}
+
+/// Where the intended events went: "intended 24000 = 16000 acked in window
+/// + 8000 late, failed 0, indeterminate 0, unsent 0". None for schema-1 files.
+fn produce_accounting(s: &Summary) -> Option<String> {
+    let p = &s.produce;
+    let late = p.late?;
+    let mut line = format!(
+        "         intended {} = {} acked in window + {late} late, failed {}, indeterminate {}",
+        p.intended?,
+        p.acked - late,
+        p.failed?,
+        p.indeterminate?,
+    );
+    if let Some(n) = p.unanswered.filter(|&n| n > 0) {
+        let _ = write!(line, " ({n} unanswered)");
+    }
+    let _ = write!(line, ", unsent {}", p.unsent?);
+    if let Some(n) = p.skipped.filter(|&n| n > 0) {
+        let _ = write!(line, ", skipped {n}");
+    }
+    Some(line)
 }
 
 fn latency_table(out: &mut String, s: &Summary) {
@@ -198,7 +225,22 @@ fn latency_table(out: &mut String, s: &Summary) {
     latency_row(out, "produce service time", &s.produce.service_time_us);
     latency_row(out, "schedule lag", &s.produce.schedule_lag_us);
     for g in &s.groups {
-        latency_row(out, &format!("e2e {}", g.name), &g.e2e_latency_us);
+        latency_row(out, &format!("e2e {}", g.name), &g.measured.e2e_latency_us);
+    }
+    if let Some(n) = s.produce.latency_lower_bounds.filter(|&n| n > 0) {
+        let line = format!(
+            "  produce latency: {n} values are lower bounds (unanswered or unsent when producers gave up)"
+        );
+        let _ = writeln!(out, "{}", clip(&line));
+    }
+    for g in &s.groups {
+        if let Some(n) = g.measured.unprocessed().filter(|&n| n > 0) {
+            let line = format!(
+                "  e2e {}: {n} acknowledged events not processed, not covered: a lower bound",
+                g.name
+            );
+            let _ = writeln!(out, "{}", clip(&line));
+        }
     }
 }
 
@@ -218,44 +260,88 @@ fn latency_row(out: &mut String, label: &str, p: &Percentiles) {
     );
 }
 
-fn ledger_table(out: &mut String, groups: &[GroupSummary]) {
+/// "-" for a figure the summary's schema did not record.
+fn opt(n: Option<u64>) -> String {
+    n.map_or("-".into(), |n| n.to_string())
+}
+
+/// The acknowledged events of each group by outcome (they add up to
+/// `acked`), measured phase, with the warmup's row beneath.
+fn ledger_table(out: &mut String, s: &Summary) {
+    if s.groups.is_empty() {
+        return;
+    }
+    let title = match s.schema_version {
+        1 => "ledger (whole run)",
+        _ => "ledger (measured)",
+    };
+    let _ = writeln!(
+        out,
+        "\n{:<18}{:>8}{:>10}{:>6}{:>8}{:>8}{:>7}{:>8}{:>7}",
+        title, "acked", "processed", "dlq", "in-prog", "unread", "strand", "unknown", "lost"
+    );
+    for g in &s.groups {
+        ledger_row(out, &fit(&g.name, 17), &g.measured);
+        if let Some(w) = g.warmup.as_ref().filter(|_| !s.scenario.warmup.is_zero()) {
+            ledger_row(out, "  warmup", w);
+        }
+        key_sample(out, "lost", &g.lost_sample);
+        if let Some(why) = &g.readback_error {
+            let line = format!("  READ-BACK FAILED, unprocessed events unknown: {why}");
+            let _ = writeln!(out, "{}", clip(&line));
+        }
+    }
+    if s.schema_version < 2 {
+        let _ = writeln!(
+            out,
+            "  (schema-1 run: whole-run figures, warmup and drain included; acked, processed,"
+        );
+        let _ = writeln!(
+            out,
+            "  in-progress and unknown were not recorded, events in progress counted as lost)"
+        );
+    }
+}
+
+fn ledger_row(out: &mut String, label: &str, p: &GroupPhase) {
+    let _ = writeln!(
+        out,
+        "{:<18}{:>8}{:>10}{:>6}{:>8}{:>8}{:>7}{:>8}{:>7}",
+        label,
+        opt(p.produced_acked),
+        opt(p.processed),
+        p.dead_lettered,
+        opt(p.in_progress),
+        p.unread,
+        p.stranded,
+        opt(p.unknown),
+        p.lost
+    );
+}
+
+/// What happened besides the partition, whole run: repeated deliveries and
+/// processings, writes that landed without an ack, strangers, the end state.
+fn delivery_table(out: &mut String, groups: &[GroupSummary]) {
     if groups.is_empty() {
         return;
     }
     let _ = writeln!(
         out,
-        "\n{:<15}{:>10}{:>6}{:>6}{:>8}{:>6}{:>10}{:>8}{:>7}{:>6}{:>8}{:>8}",
-        "group (all)",
-        "processed",
-        "lost",
-        "dupes",
-        "redeliv",
-        "unexp",
-        "unacked-w",
-        "unread",
-        "strand",
-        "dlq",
-        "pending",
-        "drained"
+        "\n{:<18}{:>7}{:>8}{:>10}{:>6}{:>8}{:>8}",
+        "group (whole run)", "dupes", "redeliv", "unacked-w", "unexp", "pending", "drained"
     );
     for g in groups {
         let _ = writeln!(
             out,
-            "{:<15}{:>10}{:>6}{:>6}{:>8}{:>6}{:>10}{:>8}{:>7}{:>6}{:>8}{:>8}",
-            fit(&g.name, 14),
-            g.processed,
-            g.lost,
-            g.duplicates,
-            g.redelivered,
+            "{:<18}{:>7}{:>8}{:>10}{:>6}{:>8}{:>8}",
+            fit(&g.name, 17),
+            g.whole_run(|p| p.duplicates),
+            g.whole_run(|p| p.redelivered),
+            g.whole_run(|p| p.unacked_landed),
             g.unexpected,
-            g.processed_unacked_writes,
-            g.unread,
-            g.stranded,
-            g.dead_lettered,
-            g.pending_at_end,
+            opt(g.pending_at_end),
             if g.drained { "yes" } else { "NO" }
         );
-        key_sample(out, "lost", &g.lost_sample);
         redelivery_lines(out, g);
     }
 }
@@ -263,11 +349,12 @@ fn ledger_table(out: &mut String, groups: &[GroupSummary]) {
 /// Under a group's ledger row, when it had redeliveries: how often events were
 /// delivered, and how long redelivered ones took from first delivery to processing.
 fn redelivery_lines(out: &mut String, g: &GroupSummary) {
+    let counts = g.delivery_counts();
     // Runs written before these figures existed have none.
-    if g.redelivered == 0 || g.delivery_counts.total() == 0 {
+    if counts.redelivered() == 0 {
         return;
     }
-    let counts = &g.delivery_counts.0;
+    let counts = &counts.0;
     let buckets: Vec<String> = (counts.iter().enumerate())
         .filter(|&(_, &n)| n > 0)
         .map(|(i, n)| format!("{}x {n}", DeliveryCounts::label(i)))
@@ -341,10 +428,16 @@ fn slo_lines(out: &mut String, s: &Summary) {
     for c in &r.checks {
         let mark = if c.passed { "pass" } else { "FAIL" };
         let line = format!(
-            "  [{mark}] {:<28} {:<14} actual {}",
-            c.name, c.threshold, c.actual
+            "  [{mark}] {:<28} {:<10} {:<14} actual {}",
+            c.name,
+            c.scope.label(),
+            c.objective.threshold_text(),
+            c.objective.actual_text()
         );
         let _ = writeln!(out, "{}", clip(&line));
+        if let Some(note) = &c.note {
+            let _ = writeln!(out, "{}", clip(&format!("         {note}")));
+        }
     }
 }
 
@@ -432,7 +525,7 @@ mod tests {
     fn render_fits_and_shows_the_numbers() {
         let mut summary = test_summary();
         summary.groups[0].name = "a-very-long-consumer-group-name-indeed".into();
-        summary.groups[0].dead_lettered = 7;
+        summary.groups[0].measured.dead_lettered = 7;
         summary.groups[0].lost_sample = (0..20)
             .map(|seq| crate::metrics::EventKey {
                 producer: 12,
@@ -491,12 +584,19 @@ mod tests {
         assert!(text.contains("[FAIL] e2e_p99[a-very-long-consumer-group-name-indeed]"));
         assert!(text.contains("[pass] lost["));
         assert!(text.contains("entries-added 6500 vs produce acked 6500: consistent"));
-        let ledger_row = text.lines().find(|l| l.starts_with("a-very-long")).unwrap();
-        let cols: Vec<&str> = ledger_row.split_whitespace().collect();
+        let mut rows = text.lines().filter(|l| l.starts_with("a-very-long-cons~"));
+        let cols = |line: &str| -> Vec<String> {
+            line.split_whitespace().skip(1).map(String::from).collect()
+        };
+        // Measured: acked, processed, dlq, in-prog, unread, strand, unknown, lost.
         assert_eq!(
-            cols[1..],
-            ["6500", "0", "1", "1", "0", "0", "0", "0", "7", "0", "yes"]
+            cols(rows.next().unwrap()),
+            ["6000", "6000", "7", "0", "0", "0", "0", "0"]
         );
+        let warmup = text.lines().find(|l| l.starts_with("  warmup")).unwrap();
+        assert_eq!(cols(warmup), ["500", "500", "0", "0", "0", "0", "0", "0"]);
+        // Whole run: dupes, redeliv, unacked-w, unexp, pending, drained.
+        assert_eq!(cols(rows.next().unwrap()), ["1", "1", "0", "0", "0", "yes"]);
         assert!(
             text.contains("  deliveries per event: 1x 6499  2x 1\n"),
             "{text}"

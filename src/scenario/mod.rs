@@ -41,6 +41,11 @@ pub struct Scenario {
     /// How long consumers may take after producers stop to process what is left.
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout: Dur,
+    /// How long producers wait past the end of their schedule for the last
+    /// replies (k6's `gracefulStop`): what is unanswered then is
+    /// indeterminate, what was never sent is unsent.
+    #[serde(default = "default_reply_grace")]
+    pub reply_grace: Dur,
     #[serde(default)]
     pub redis: RedisConfig,
     #[serde(default)]
@@ -59,6 +64,9 @@ fn default_seed() -> u64 {
     1
 }
 fn default_drain_timeout() -> Dur {
+    Dur::from_secs(10)
+}
+fn default_reply_grace() -> Dur {
     Dur::from_secs(10)
 }
 

@@ -89,6 +89,12 @@ fn top_level(v: &mut Checks, s: &Scenario) {
             "must be more than 0 so consumers can finish, e.g. drain_timeout = \"10s\"",
         );
     }
+    if s.reply_grace.is_zero() {
+        v.add(
+            "reply_grace",
+            "must be more than 0 so the last XADDs can be answered, e.g. reply_grace = \"10s\"",
+        );
+    }
 }
 
 fn redis(v: &mut Checks, s: &Scenario) {
@@ -529,6 +535,7 @@ name = "g"
         (&["duration=0s"], "duration", "more than 0"),
         (&["warmup=10s"], "warmup", "shorter than duration"),
         (&["drain_timeout=0s"], "drain_timeout", "more than 0"),
+        (&["reply_grace=0s"], "reply_grace", "more than 0"),
         (&["redis.mode=external"], "redis.url", "needs url"),
         (&["redis.mode=external", "redis.url=http://x"], "redis.url", "redis://, rediss://"),
         (&["redis.url=redis://x"], "redis.url", "remove url or set mode = \"external\""),

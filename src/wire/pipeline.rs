@@ -36,6 +36,11 @@ impl<T> InFlight<T> {
         self.queue.is_empty()
     }
 
+    /// Every request still waiting, oldest first.
+    pub fn requests(&self) -> impl Iterator<Item = &T> {
+        self.queue.iter().map(|(r, _)| r)
+    }
+
     /// The request sent first of those still waiting.
     pub fn oldest(&self) -> Option<&T> {
         self.queue.front().map(|(r, _)| r)

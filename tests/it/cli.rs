@@ -127,7 +127,12 @@ fn bench_compares_side_by_side_and_splits_the_cycle() {
         .collect();
     assert_eq!(cycles.len(), 3, "{stdout}");
     for line in cycles {
-        assert!(line.contains("achieved 2000/s"), "{line}");
+        // Acknowledged inside the window: the last few milliseconds' replies come late.
+        let achieved: f64 = (line.split("achieved ").nth(1))
+            .and_then(|rest| rest.split("/s").next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!((1960.0..=2000.0).contains(&achieved), "{line}");
         assert!(line.contains("run too short to split"), "{line}");
     }
     let wake_us: f64 = stdout

@@ -31,17 +31,18 @@ fn a_crashed_consumers_entries_are_reclaimed_not_lost() {
     let g = &s.groups[0];
     assert_eq!(s.verify.produce_acked, 1500);
     assert_eq!(
-        (g.lost, g.stranded, g.unread),
+        (g.measured.lost, g.measured.stranded, g.measured.unread),
         (0, 0, 0),
         "every event accounted for"
     );
-    assert_eq!(g.processed, 1500 + g.duplicates);
+    assert_eq!(g.measured.processings, 1500 + g.measured.duplicates);
     assert!(
-        g.redelivered > 0,
+        g.measured.redelivered > 0,
         "what the dead consumer held was delivered again"
     );
     assert_eq!(
-        g.pending_at_end, 0,
+        g.pending_at_end,
+        Some(0),
         "XINFO GROUPS: the dead consumer's PEL was emptied"
     );
     assert!(g.drained);
@@ -59,20 +60,25 @@ fn a_crash_drill_reports_deliveries_redelivery_latency_and_recovery() {
     let s = run(CRASH);
     let g = &s.groups[0];
     assert_eq!(
-        (g.lost, g.stranded, g.dead_lettered, g.unread),
+        (
+            g.measured.lost,
+            g.measured.stranded,
+            g.measured.dead_lettered,
+            g.measured.unread
+        ),
         (0, 0, 0, 0)
     );
-    let counts = &g.delivery_counts;
+    let counts = &g.delivery_counts();
     assert_eq!(counts.total(), s.verify.produce_acked, "{counts:?}");
-    assert_eq!(counts.redelivered(), g.redelivered, "{counts:?}");
-    assert!(g.redelivered > 0);
+    assert_eq!(counts.redelivered(), g.measured.redelivered, "{counts:?}");
+    assert!(g.measured.redelivered > 0);
     // Redelivered events were either waiting in the dead consumer's hands
     // (timed), read by it unseen (a read cut off by the crash), or processed
     // before its XACK was lost (duplicates, not timed).
     let latency = &g.redelivery_latency_us;
     assert_eq!(
-        latency.count + g.redelivery_unmeasured + g.duplicates,
-        g.redelivered,
+        latency.count + g.redelivery_unmeasured + g.measured.duplicates,
+        g.measured.redelivered,
         "{g:?}"
     );
     if latency.count > 0 {
@@ -105,10 +111,14 @@ fn without_reclaim_a_crashed_consumers_entries_are_stranded() {
         .replace("reclaim = { min_idle = \"500ms\", every = \"100ms\" }", "")
         .replace("drain_timeout = \"10s\"", "drain_timeout = \"300ms\""));
     let g = &s.groups[0];
-    assert!(g.stranded > 0, "the batch in hand stays pending: {g:?}");
-    assert_eq!(g.lost, 0);
+    assert!(
+        g.measured.stranded > 0,
+        "the batch in hand stays pending: {g:?}"
+    );
+    assert_eq!(g.measured.lost, 0);
     assert_eq!(
-        g.pending_at_end, g.stranded,
+        g.pending_at_end,
+        Some(g.measured.stranded),
         "stranded = what XINFO says is pending"
     );
     assert!(!g.drained);
@@ -123,8 +133,14 @@ fn a_restarted_consumer_drains_its_own_pending_entries() {
             "consumer = \"g/0\"\nrestart_after = \"500ms\"",
         ));
     let g = &s.groups[0];
-    assert_eq!((g.lost, g.stranded, g.pending_at_end), (0, 0, 0));
-    assert!(g.redelivered > 0, "its own PEL was read again with id 0");
+    assert_eq!(
+        (g.measured.lost, g.measured.stranded, g.pending_at_end),
+        (0, 0, Some(0))
+    );
+    assert!(
+        g.measured.redelivered > 0,
+        "its own PEL was read again with id 0"
+    );
     assert!(s.faults[0].end_s - s.faults[0].start_s > 0.4);
 }
 
@@ -188,7 +204,7 @@ fn sigkill_without_persistence_loses_what_was_acknowledged_before() {
     assert!(!s.slo.passed, "the checker can fail");
     // The group vanished with the data; its consumer created it again and went on.
     let g = &s.groups[0];
-    assert!(g.processed >= length, "{g:?}");
+    assert!(g.measured.processings >= length, "{g:?}");
     assert!(g.drained);
 }
 
@@ -220,11 +236,20 @@ fn a_slowed_consumer_falls_behind_and_loses_nothing() {
     let g = &s.groups[0];
     assert_eq!(s.verify.produce_acked, 1600);
     assert_eq!(
-        (g.lost, g.stranded, g.unread, g.duplicates),
+        (
+            g.measured.lost,
+            g.measured.stranded,
+            g.measured.unread,
+            g.measured.duplicates
+        ),
         (0, 0, 0, 0),
         "{g:?}"
     );
-    assert_eq!((g.processed, g.acked), (1600, 1600), "{g:?}");
+    assert_eq!(
+        (g.measured.processings, g.measured.acked),
+        (1600, 1600),
+        "{g:?}"
+    );
     assert!(g.drained);
     assert_eq!(s.faults.len(), 1);
     let f = &s.faults[0];
@@ -234,7 +259,7 @@ fn a_slowed_consumer_falls_behind_and_loses_nothing() {
     // Unslowed, an event waits at most a few 1 ms events; 1 % of them
     // (16) waiting 100 ms takes a queue of 100 events, which only the
     // slowdown builds (about 300 at its end).
-    let e2e = &g.e2e_latency_us;
+    let e2e = &g.measured.e2e_latency_us;
     assert!(e2e.p99 >= 100_000, "e2e p99 {} µs: {e2e:?}", e2e.p99);
     assert!(e2e.max < 2_000_000, "{e2e:?}");
 }

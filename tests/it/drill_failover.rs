@@ -67,7 +67,7 @@ fn the_harness_follows_the_promoted_replica() {
     assert_eq!(s.verify.streams[0].length, present(&s), "{d:?}");
     assert_eq!(s.produce.unreplicated, None, "no wait, no count");
     let g = &s.groups[0];
-    assert!(g.lost <= d.acked_but_gone, "{g:?} {d:?}");
+    assert!(g.measured.lost <= d.acked_but_gone, "{g:?} {d:?}");
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn with_wait_no_acknowledged_write_is_lost_in_a_failover() {
     assert_eq!(s.verify.streams[0].length, present(&s));
     // After the failover no replica is left: WAIT times out and says so.
     assert!(s.produce.unreplicated.unwrap_or(0) > 0, "{:?}", s.produce);
-    assert_eq!(s.groups[0].lost, 0);
+    assert_eq!(s.groups[0].measured.lost, 0);
 }
 
 /// Replies take 50 ms (network latency through the proxy) when the producer
@@ -130,7 +130,11 @@ fn a_crashed_producers_writes_in_flight_are_indeterminate_not_lost() {
     );
     assert_eq!(d.acked_but_gone, 0);
     let g = &s.groups[0];
-    assert_eq!((g.lost, g.unexpected, g.stranded), (0, 0, 0), "{g:?}");
+    assert_eq!(
+        (g.measured.lost, g.unexpected, g.measured.stranded),
+        (0, 0, 0),
+        "{g:?}"
+    );
     // 500 ms dead: ~500 events were never sent, and it resumed afterwards.
     let sent = s.produce.sent;
     assert!((1400..=1600).contains(&sent), "sent {sent}");
@@ -241,7 +245,7 @@ fn a_cut_replication_link_loses_every_write_acknowledged_since() {
     // Nothing warned the producer: without WAIT every gone write is silent.
     assert_eq!(d.acked_but_gone_silent, Some(d.acked_but_gone));
     let g = &s.groups[0];
-    assert!(g.lost <= d.acked_but_gone, "{g:?} {d:?}");
+    assert!(g.measured.lost <= d.acked_but_gone, "{g:?} {d:?}");
 }
 
 /// WAIT 1 answers 0 while the link is cut: the producer is told of every

@@ -46,7 +46,15 @@ delay = "20ms"
     assert_eq!(slow.faults[0].name, "network_latency 20ms");
     assert_eq!(slow.produce.errors, 0, "slower is not failed");
     let g = &slow.groups[0];
-    assert_eq!((g.lost, g.unread, g.stranded), (0, 0, 0), "{g:?}");
+    assert_eq!(
+        (
+            g.whole_run(|p| p.lost),
+            g.whole_run(|p| p.unread),
+            g.whole_run(|p| p.stranded)
+        ),
+        (0, 0, 0),
+        "{g:?}"
+    );
     assert!(g.drained);
 }
 
@@ -86,10 +94,19 @@ duration = "2500ms"
     let added: u64 = s.verify.streams.iter().map(|st| st.entries_added).sum();
     assert_eq!(added, d.acked + d.indeterminate_landed, "{:?}", s.verify);
     let g = &s.groups[0];
-    assert_eq!((g.lost, g.unread, g.stranded), (0, 0, 0), "{g:?}");
+    assert_eq!(
+        (
+            g.whole_run(|p| p.lost),
+            g.whole_run(|p| p.unread),
+            g.whole_run(|p| p.stranded)
+        ),
+        (0, 0, 0),
+        "{g:?}"
+    );
     assert_eq!(g.unexpected, 0);
     assert_eq!(
-        g.processed_unacked_writes, d.indeterminate_landed,
+        g.whole_run(|p| p.unacked_landed),
+        d.indeterminate_landed,
         "every landed write was processed, and only those"
     );
     assert!(g.drained);
@@ -110,10 +127,22 @@ fn a_reset_breaks_connections_that_then_recover() {
     let g = &s.groups[0];
     eprintln!(
         "reset: produce errors {}, consumer errors {}",
-        s.produce.errors, g.errors
+        s.produce.errors,
+        g.whole_run(|p| p.errors)
     );
-    assert!(g.errors > 0, "the consumer's blocking read was reset");
-    assert_eq!((g.lost, g.unread, g.stranded), (0, 0, 0), "{g:?}");
+    assert!(
+        g.whole_run(|p| p.errors) > 0,
+        "the consumer's blocking read was reset"
+    );
+    assert_eq!(
+        (
+            g.whole_run(|p| p.lost),
+            g.whole_run(|p| p.unread),
+            g.whole_run(|p| p.stranded)
+        ),
+        (0, 0, 0),
+        "{g:?}"
+    );
     assert!(g.drained);
     let d = s.durability.as_ref().expect("read back");
     assert_eq!(d.acked_but_gone, 0, "{d:?}");
@@ -139,7 +168,7 @@ fn network_faults_work_against_an_external_redis() {
         "[[faults]]\naction = \"network_latency\"\nat = \"0s\"\nduration = \"1500ms\"\ndelay = \"20ms\"\n"
     ));
     assert!(s.produce.service_time_us.p50 >= 20_000, "{:?}", s.produce);
-    assert_eq!(s.groups[0].lost, 0);
+    assert_eq!(s.groups[0].whole_run(|p| p.lost), 0);
     assert!(s.verify.consistent, "{:?}", s.verify);
     // Cleanup deletes in db 3: had the proxied connections lost the database
     // number, the streams would be left behind in db 0.

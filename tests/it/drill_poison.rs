@@ -68,18 +68,32 @@ fn poison_events_end_in_the_dead_letter_stream_not_lost() {
     assert!(expected > 20, "enough poison to test with: {expected}");
 
     let billing = &s.groups[0];
-    assert_eq!(billing.dead_lettered, expected, "{billing:?}");
-    assert_eq!((billing.lost, billing.stranded, billing.unread), (0, 0, 0));
-    assert_eq!(billing.processed, acked - expected + billing.duplicates);
+    assert_eq!(billing.measured.dead_lettered, expected, "{billing:?}");
+    assert_eq!(
+        (
+            billing.measured.lost,
+            billing.measured.stranded,
+            billing.measured.unread
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        billing.measured.processings,
+        acked - expected + billing.measured.duplicates
+    );
     assert!(
-        billing.redelivered >= expected,
+        billing.measured.redelivered >= expected,
         "poison is redelivered first"
     );
-    assert!(billing.drained && billing.pending_at_end == 0);
+    assert!(billing.drained && billing.pending_at_end == Some(0));
 
     let audit = &s.groups[1];
     assert_eq!(
-        (audit.processed, audit.dead_lettered, audit.lost),
+        (
+            audit.measured.processings,
+            audit.measured.dead_lettered,
+            audit.measured.lost
+        ),
         (acked, 0, 0)
     );
 

@@ -1,3 +1,4 @@
+mod accounting;
 mod cli;
 mod drill;
 mod drill_failover;

@@ -92,7 +92,7 @@ fn run_writes_plots_hgrm_and_a_self_contained_page() {
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 7);
     assert!(html.contains(&summary.run_id) && html.contains("e2e slow"));
-    let p99 = streamdrill::report::format_us(summary.groups[0].e2e_latency_us.p99);
+    let p99 = streamdrill::report::format_us(summary.groups[0].measured.e2e_latency_us.p99);
     assert!(
         html.contains(&format!("<td>{p99}</td>")),
         "e2e p99 {p99} in the table"
@@ -110,12 +110,12 @@ fn histogram_files_agree_with_summary_json() {
     let (dir, summary) = shared_run();
     // Measured-phase histograms in summary.json give exactly its percentiles.
     let e2e = Latency::decode(&summary.histograms["e2e.slow"]).unwrap();
-    assert_eq!(e2e.percentiles(), summary.groups[0].e2e_latency_us);
+    assert_eq!(e2e.percentiles(), summary.groups[0].measured.e2e_latency_us);
     // The .hgrm carries the same count and max (written in milliseconds).
     let hgrm = std::fs::read_to_string(dir.join("histograms/e2e.slow.hgrm")).unwrap();
     let footer = hgrm.lines().find(|l| l.starts_with("#[Max")).unwrap();
-    let count = summary.groups[0].e2e_latency_us.count;
-    let max_ms = summary.groups[0].e2e_latency_us.max as f64 / 1000.0;
+    let count = summary.groups[0].measured.e2e_latency_us.count;
+    let max_ms = summary.groups[0].measured.e2e_latency_us.max as f64 / 1000.0;
     assert!(
         footer.ends_with(&format!("Total count    = {count:>12}]")),
         "{footer}"
@@ -179,7 +179,7 @@ fn compare_fails_on_a_regression_and_passes_equal_runs() {
     // Equal runs differ by up to ~3x on a loaded 2-core CI machine; the
     // regression (4 ms of work per event at 80% utilisation) is far beyond that.
     let (slow, slow_summary) = run(&scenario("4ms"), out.path());
-    assert!(slow_summary.groups[0].e2e_latency_us.p50 > 4_000);
+    assert!(slow_summary.groups[0].measured.e2e_latency_us.p50 > 4_000);
     let gates = ["--fail-if", "e2e.slow.p50 > +500%", "--fail-if", "lost > 0"];
     let cmp_dir = out.path().join("cmp");
     let path = |p: &Path| p.to_str().unwrap().to_string();

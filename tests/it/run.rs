@@ -25,9 +25,11 @@ fn run_on_workers(toml: &str, out: &Path, workers: usize) -> Summary {
         workers,
         cpu_idle: Default::default(),
     };
-    run_scenario(scenario, options)
+    let summary = run_scenario(scenario, options)
         .expect("run succeeds")
-        .summary
+        .summary;
+    crate::support::assert_ledger_adds_up(&summary);
+    summary
 }
 
 const FIXED_RATE: &str = r#"
@@ -67,16 +69,30 @@ fn fixed_rate_gives_exact_counts_in_every_group() {
     assert_eq!(s.produce.errors, 0);
     assert_eq!(s.groups.len(), 2);
     for g in &s.groups {
-        assert_eq!(g.processed, 1000, "group {}", g.name);
+        // Each phase's events, processed once, whatever phase they were processed in.
+        let warmup = g.warmup.as_ref().unwrap();
         assert_eq!(
-            (g.lost, g.duplicates, g.redelivered, g.unexpected),
+            g.measured.processed,
+            Some(s.produce.acked),
+            "group {}",
+            g.name
+        );
+        assert_eq!(warmup.processed, Some(s.warmup.produce_acked));
+        assert_eq!(g.whole_run(|p| p.processings), 1000, "group {}", g.name);
+        assert_eq!(
+            (
+                g.whole_run(|p| p.lost),
+                g.whole_run(|p| p.duplicates),
+                g.whole_run(|p| p.redelivered),
+                g.unexpected
+            ),
             (0, 0, 0, 0),
             "group {}",
             g.name
         );
-        assert_eq!(g.pending_at_end, 0);
+        assert_eq!(g.pending_at_end, Some(0));
         assert!(g.drained);
-        assert!(g.e2e_latency_us.count > 0 && g.e2e_latency_us.p50 > 0);
+        assert!(g.measured.e2e_latency_us.count > 0 && g.measured.e2e_latency_us.p50 > 0);
     }
     // 1.5 s measured at 500/s.
     assert!(
@@ -126,10 +142,22 @@ at = "1s"
     assert_eq!(s.produce.sent + s.warmup.produce_sent, 1800);
     assert_eq!(s.verify.produce_acked, 1800);
     let g = &s.groups[0];
-    assert_eq!((g.lost, g.stranded, g.unread), (0, 0, 0));
-    assert_eq!(g.processed, 1800 + g.duplicates);
-    assert!(g.redelivered > 0, "the crash left entries to reclaim");
-    assert_eq!(g.pending_at_end, 0);
+    let whole = |f: fn(&streamdrill::report::GroupPhase) -> u64| g.whole_run(f);
+    assert_eq!(
+        (
+            whole(|p| p.lost),
+            whole(|p| p.stranded),
+            whole(|p| p.unread)
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(whole(|p| p.processings), 1800 + whole(|p| p.duplicates));
+    assert_eq!(g.whole_run_opt(|p| p.processed), Some(1800));
+    assert!(
+        whole(|p| p.redelivered) > 0,
+        "the crash left entries to reclaim"
+    );
+    assert_eq!(g.pending_at_end, Some(0));
 }
 
 #[test]
@@ -169,7 +197,14 @@ restart_after = "300ms"
         "only s/1's last sends: sent {sent}, acked {}",
         s.produce.acked
     );
-    assert_eq!(s.produce.errors, 0);
+    // Its reader gone, they are indeterminate, not failed.
+    assert_eq!(s.produce.errors, in_doubt);
+    assert_eq!(s.produce.indeterminate, Some(in_doubt));
+    assert!(
+        s.produce.skipped.is_some_and(|n| n > 100),
+        "{:?}",
+        s.produce
+    );
     let d = s
         .durability
         .as_ref()
@@ -186,7 +221,12 @@ restart_after = "300ms"
     assert!(s.verify.consistent);
     let g = &s.groups[0];
     assert_eq!(
-        (g.processed, g.lost, g.duplicates, g.unexpected),
+        (
+            g.measured.processings,
+            g.measured.lost,
+            g.measured.duplicates,
+            g.unexpected
+        ),
         (sent, 0, 0, 0)
     );
     assert_eq!(s.faults[0].name, "crash_producer s/1");
@@ -215,7 +255,14 @@ name = "g"
     );
     assert_eq!(s.verify.streams[0].entries_added, 3000);
     let g = &s.groups[0];
-    assert_eq!((g.processed, g.lost, g.duplicates), (3000, 0, 0));
+    assert_eq!(
+        (
+            g.measured.processings,
+            g.measured.lost,
+            g.measured.duplicates
+        ),
+        (3000, 0, 0)
+    );
 }
 
 #[test]
@@ -225,8 +272,9 @@ fn run_writes_its_report_files() {
     let dir = out.path().join(&s.run_id);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["schema_version"], 1);
-    assert_eq!(summary["groups"][0]["processed"], 1000);
+    assert_eq!(summary["schema_version"], 2);
+    assert_eq!(summary["groups"][0]["processed"], 750, "measured phase");
+    assert_eq!(summary["groups"][0]["warmup"]["processed"], 250);
     let csv = std::fs::read_to_string(dir.join("timeseries.csv")).unwrap();
     assert!(
         csv.lines().count() >= 3,
@@ -310,9 +358,9 @@ start_after = "4s"
 
     let s = runner.join().unwrap().expect("run succeeds");
     let g = &s.groups[0];
-    assert_eq!(g.lost, 10);
-    assert_eq!(g.processed, 90);
-    assert_eq!(g.duplicates, 0);
+    assert_eq!(g.measured.lost, 10);
+    assert_eq!(g.measured.processings, 90);
+    assert_eq!(g.measured.duplicates, 0);
     let lost_seqs: Vec<u64> = g.lost_sample.iter().map(|k| k.seq).collect();
     assert_eq!(lost_seqs, (0..100).step_by(10).collect::<Vec<u64>>());
 }
@@ -381,9 +429,17 @@ processing = "10ms"
     let s = run(toml, out.path());
     let g = &s.groups[0];
     assert!(!g.drained);
-    assert_eq!(g.lost, 0, "a backlog still in the stream is not lost");
-    assert!(g.unread > 300, "{}", g.unread);
-    assert_eq!(g.processed + g.unread + g.stranded, 500);
+    assert_eq!(
+        g.measured.lost, 0,
+        "a backlog still in the stream is not lost"
+    );
+    assert!(g.measured.unread > 300, "{}", g.measured.unread);
+    let m = &g.measured;
+    assert_eq!(m.processed, Some(m.processings), "no duplicates");
+    assert_eq!(
+        m.processings + m.unread + m.stranded + m.in_progress.unwrap(),
+        500
+    );
 }
 
 #[test]
@@ -407,7 +463,7 @@ batch = 500
     assert_eq!(s.produce.sent % 16, 0, "whole pipelines only");
     assert_eq!((s.produce.acked, s.produce.errors), (s.produce.sent, 0));
     assert_eq!(s.verify.produce_acked, s.verify.streams[0].entries_added);
-    assert_eq!(s.groups[0].processed, s.produce.sent);
+    assert_eq!(s.groups[0].measured.processings, s.produce.sent);
     assert_eq!(s.produce.target_rate_per_s, 0.0, "no schedule, no target");
     // Intended = when the pipeline is built: latency is service time plus the build.
     let (latency, service) = (s.produce.latency_us.p50, s.produce.service_time_us.p50);
@@ -438,7 +494,15 @@ name = "gb"
 "#;
     let s = run(toml, out.path());
     let (ga, gb) = (&s.groups[0], &s.groups[1]);
-    assert_eq!((ga.processed, ga.lost), (200, 0), "{ga:?}");
-    assert_eq!((gb.processed, gb.lost), (100, 0), "{gb:?}");
+    assert_eq!(
+        (ga.measured.processings, ga.measured.lost),
+        (200, 0),
+        "{ga:?}"
+    );
+    assert_eq!(
+        (gb.measured.processings, gb.measured.lost),
+        (100, 0),
+        "{gb:?}"
+    );
     assert!(s.verify.consistent);
 }

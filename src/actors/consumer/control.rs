@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::{Consumer, Slowdown};
-use crate::actors::final_interval;
+use crate::metrics::EventKey;
 
 /// A fault the chaos actor injects.
 #[derive(Message, Debug, Clone, Copy, PartialEq)]
@@ -30,6 +30,9 @@ impl Handler<ConsumerFault> for Consumer {
         match fault {
             ConsumerFault::Crash => {
                 self.crashed = true;
+                // Abandoned, not in progress: it stays pending (or, read with
+                // NOACK, is lost with the consumer).
+                self.release();
                 // A read already sent is left to return (see `read_in_flight`).
                 if let Some(h) = self.in_flight.take().filter(|_| !self.read_in_flight) {
                     ctx.cancel_future(h);
@@ -65,15 +68,16 @@ impl Handler<ConsumerFault> for Consumer {
 }
 
 /// Stop reading: finish the batch in hand (or give up after `deadline`),
-/// flush the last interval and stop.
+/// flush the last interval and stop. Answers with the events still in hand
+/// then: in progress, not lost.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Vec<EventKey>")]
 pub struct Stop {
     pub deadline: Duration,
 }
 
 impl Handler<Stop> for Consumer {
-    type Result = ResponseActFuture<Self, ()>;
+    type Result = ResponseActFuture<Self, Vec<EventKey>>;
 
     fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
@@ -91,8 +95,11 @@ impl Handler<Stop> for Consumer {
             let _ = tokio::time::timeout(msg.deadline, idle.wait_for(|i| *i)).await;
         };
         Box::pin(wait.into_actor(self).map(|_, act, ctx| {
-            act.flush(final_interval(act.clock));
+            act.flush(act.interval.index());
             ctx.stop();
+            let in_hand = act.in_hand.clone();
+            act.release();
+            in_hand
         }))
     }
 }

@@ -18,6 +18,7 @@ mod control;
 pub use control::{ConsumerFault, Stop};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -29,7 +30,7 @@ use tokio::sync::watch;
 
 use super::reads::{self, Read};
 use super::timer::Timer;
-use super::{ConsumeReport, LedgerBatch, LedgerEvent, every_interval};
+use super::{ConsumeReport, Interval, LedgerBatch, LedgerEvent, every_interval};
 use crate::clock::RunClock;
 use crate::event::{Entry, Header};
 use crate::metrics::{ConsumeStats, EventKey, Phase, Phased};
@@ -51,6 +52,8 @@ pub struct Consumer {
     rng: SmallRng,
     measure_from_ns: u64,
     stats: Phased<ConsumeStats>,
+    /// The interval `stats` belong to.
+    interval: Interval,
     collector: Recipient<ConsumeReport>,
     ledger: Recipient<LedgerBatch>,
     /// Reading has begun (`start_after` has passed).
@@ -81,7 +84,12 @@ pub struct Consumer {
     /// The timerfd that times each batch's simulated processing.
     timer: Timer,
     /// The processed batch's XACK, sent with the next read.
-    pending_ack: Option<Vec<u8>>,
+    pending_ack: Option<Ack>,
+    /// Events delivered to this consumer and not finished yet (the batch in
+    /// hand): what the drain waits for, and "in progress" if the run ends first.
+    in_hand: Vec<EventKey>,
+    /// Events in hand across the group's consumers, read by the drain.
+    busy: Arc<AtomicU64>,
     /// The read of new entries, the same every time: encoded once.
     new_read: Vec<u8>,
 }
@@ -99,6 +107,16 @@ pub struct ConsumerSetup {
     pub measure_from: Duration,
     pub collector: Recipient<ConsumeReport>,
     pub ledger: Recipient<LedgerBatch>,
+    /// The group's count of events in hand, shared by its consumers.
+    pub busy: Arc<AtomicU64>,
+}
+
+/// An XACK waiting to go out, and how many of its entries were intended in
+/// the measured phase (Redis's count is split by it).
+struct Ack {
+    packed: Vec<u8>,
+    entries: u64,
+    measured: u64,
 }
 
 /// One event of a batch in processing, kept until the batch is done.
@@ -147,6 +165,7 @@ impl Consumer {
             clock: setup.clock,
             measure_from_ns: setup.measure_from.as_nanos() as u64,
             stats: Phased::default(),
+            interval: Interval::at(0),
             collector: setup.collector,
             ledger: setup.ledger,
             reading: false,
@@ -164,6 +183,8 @@ impl Consumer {
             next_claim_ns: 0,
             timer: Timer::new(),
             pending_ack: None,
+            in_hand: Vec::new(),
+            busy: setup.busy,
             new_read,
             group,
         }
@@ -220,8 +241,16 @@ impl Consumer {
         let read = self.next_read(now_ns);
         // The last batch's XACK rides in front of the next read: one write
         // and one round trip per batch instead of two.
-        let mut packed = self.pending_ack.take().unwrap_or_default();
-        let at = usize::from(!packed.is_empty());
+        let ack = self.pending_ack.take();
+        let at = usize::from(ack.is_some());
+        let (mut packed, ack) = match ack {
+            Some(Ack {
+                packed,
+                entries,
+                measured,
+            }) => (packed, Some((entries, measured))),
+            None => (Vec::new(), None),
+        };
         match &read {
             Read::New => packed.extend_from_slice(&self.new_read),
             _ => packed.extend(
@@ -235,13 +264,9 @@ impl Consumer {
         self.read_sent_ns = now_ns;
         let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
             act.read_in_flight = false;
-            if at == 1 {
-                act.on_acked(
-                    reply
-                        .as_ref()
-                        .ok()
-                        .and_then(|raw| reads::acked(raw.bytes(0))),
-                );
+            if let Some(sent) = ack {
+                let acked = reply.as_ref().ok();
+                act.on_acked(sent, acked.and_then(|raw| reads::acked(raw.bytes(0))));
             }
             act.on_read(read, reply, at, ctx)
         }));
@@ -340,7 +365,7 @@ impl Consumer {
                 ),
                 // Unknown counts: process them all; they come round again if they fail.
                 Err(_) => {
-                    act.stats.measured.errors += 1;
+                    act.command_failed();
                     Vec::new()
                 }
             };
@@ -399,7 +424,7 @@ impl Consumer {
                     unparsable: 0,
                 }),
                 // Still pending: a later reclaim tries again.
-                Err(_) => act.stats.measured.errors += 1,
+                Err(_) => act.command_failed(),
             }
             act.process(rest, received_ns, ctx);
         }));
@@ -411,7 +436,7 @@ impl Consumer {
     /// consumer would on NOGROUP.
     /// `error`: the error reply, None when the connection failed.
     fn on_read_error(&mut self, error: Option<&str>, ctx: &mut Context<Self>) {
-        self.stats.measured.errors += 1;
+        self.command_failed();
         // Whatever this consumer held may have stayed pending: look there first.
         self.reread_own_pending();
         if error.is_some_and(|e| e.starts_with("NOGROUP")) {
@@ -432,6 +457,7 @@ impl Consumer {
 
     /// Count the deliveries and tell the ledger.
     fn record_deliveries(&mut self, entries: &[Entry], what: LedgerEvent, received_ns: u64) {
+        self.roll(received_ns);
         let mut keys = Vec::with_capacity(entries.len());
         let mut unparsable = 0;
         for h in entries.iter().map(|e| e.header) {
@@ -450,6 +476,11 @@ impl Consumer {
                 seq: h.seq,
             });
         }
+        if !self.crashed {
+            // Delivered to a consumer that died meanwhile, it stays pending:
+            // nobody holds it.
+            self.hold(keys.clone());
+        }
         self.ledger.do_send(LedgerBatch {
             group: self.group.index,
             keys,
@@ -458,6 +489,37 @@ impl Consumer {
             read_sent_ns: self.read_sent_ns,
             unparsable,
         });
+    }
+
+    /// From now on the consumer holds exactly `keys` unfinished.
+    fn hold(&mut self, keys: Vec<EventKey>) {
+        let (before, after) = (self.in_hand.len() as u64, keys.len() as u64);
+        if after > before {
+            self.busy.fetch_add(after - before, Ordering::Relaxed);
+        } else if before > after {
+            self.busy.fetch_sub(before - after, Ordering::Relaxed);
+        }
+        self.in_hand = keys;
+    }
+
+    /// Drops whatever is in hand (processed, or abandoned by a crash).
+    pub(super) fn release(&mut self) {
+        self.hold(Vec::new());
+    }
+
+    /// A consumer command failed: counted by when (warmup or after), as
+    /// commands have no intended time.
+    fn command_failed(&mut self) {
+        let now_ns = self.clock.now_ns();
+        self.roll(now_ns);
+        self.stats.get_mut(self.phase(now_ns)).errors += 1;
+    }
+
+    /// Ships the stats of the interval that ended, if `now_ns` is past it.
+    fn roll(&mut self, now_ns: u64) {
+        if let Some(ended) = self.interval.roll(now_ns) {
+            self.flush(ended);
+        }
     }
 
     fn is_poison(&self, header: Option<Header>) -> bool {
@@ -480,18 +542,23 @@ impl Consumer {
         // batch sampled during one, only events starting before its end are slowed.
         let mut batch = Vec::with_capacity(entries.len());
         let mut elapsed_ns = 0u64;
+        let mut measured = 0;
         for h in entries.iter().filter_map(|e| e.header) {
             let slower = (self.slowdown).map_or(1.0, |s| s.factor_at(received_ns + elapsed_ns));
             elapsed_ns += (self.group.processing_ns.sample(&mut self.rng) * slower) as u64;
+            let intended_ns = self.clock.offset_of_unix_ns(h.intended_ns);
+            measured += u64::from(self.phase(intended_ns) == Phase::Measured);
             batch.push(Delivered {
                 key: EventKey {
                     producer: h.producer,
                     seq: h.seq,
                 },
-                intended_ns: self.clock.offset_of_unix_ns(h.intended_ns),
+                intended_ns,
                 finished_ns: received_ns + elapsed_ns,
             });
         }
+        // Poison and dead-lettered entries are out of hand; the rest is worked on.
+        self.hold(batch.iter().map(|d| d.key).collect());
         let ack = (self.group.ack == AckMode::Batch && !entries.is_empty()).then(|| {
             let mut packed = Vec::with_capacity(64 + entries.len() * 24);
             resp::array(&mut packed, 3 + entries.len());
@@ -501,7 +568,11 @@ impl Consumer {
             for e in &entries {
                 resp::bulk(&mut packed, &e.id);
             }
-            packed
+            Ack {
+                packed,
+                entries: entries.len() as u64,
+                measured,
+            }
         });
         // Processing is recorded when it ends, before the XACK goes out: a
         // consumer that crashes between the two has processed the batch, and
@@ -510,6 +581,7 @@ impl Consumer {
         let work = self.timer.sleep_until(done_at);
         let handle = ctx.spawn(work.into_actor(self).map(move |_, act, ctx| {
             act.on_processed(batch);
+            act.release();
             act.pending_ack = ack;
             act.poll(ctx);
         }));
@@ -520,6 +592,7 @@ impl Consumer {
         if batch.is_empty() {
             return;
         }
+        self.roll(self.clock.now_ns());
         for d in &batch {
             let stats = self.stats.get_mut(self.phase(d.intended_ns));
             stats.processed += 1;
@@ -540,23 +613,39 @@ impl Consumer {
     }
 
     /// An XACK on its own, when no read follows to carry it.
-    fn acknowledge(&mut self, packed: Vec<u8>, ctx: &mut Context<Self>) {
+    fn acknowledge(&mut self, ack: Ack, ctx: &mut Context<Self>) {
         let conn = self.conn.clone();
+        let Ack {
+            packed,
+            entries,
+            measured,
+        } = ack;
         let request = async move { conn.call(packed, 1).await };
-        let handle = ctx.spawn(request.into_actor(self).map(|reply, act, ctx| {
-            act.on_acked(reply.ok().and_then(|raw| reads::acked(raw.bytes(0))));
+        let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
+            let acked = reply.ok().and_then(|raw| reads::acked(raw.bytes(0)));
+            act.on_acked((entries, measured), acked);
             act.poll(ctx);
         }));
         self.in_flight = Some(handle);
     }
 
-    /// How many entries XACK acknowledged; None when it or its connection failed.
-    fn on_acked(&mut self, acked: Option<u64>) {
+    /// How many entries XACK acknowledged; None when it or its connection
+    /// failed. `sent`: the entries it named, and how many of them were
+    /// intended in the measured phase.
+    fn on_acked(&mut self, sent: (u64, u64), acked: Option<u64>) {
         match acked {
-            Some(n) => self.stats.measured.acked += n,
+            Some(n) => {
+                self.roll(self.clock.now_ns());
+                // Fewer than named only for entries acknowledged already (a
+                // duplicate's): the shortfall is taken from the measured ones.
+                let (entries, measured) = sent;
+                let warmup = (entries - measured).min(n);
+                self.stats.warmup.acked += warmup;
+                self.stats.measured.acked += n - warmup;
+            }
             // The entries stay pending: re-read them before anything new.
             _ => {
-                self.stats.measured.errors += 1;
+                self.command_failed();
                 self.reread_own_pending();
             }
         }
@@ -576,8 +665,8 @@ impl Actor for Consumer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        every_interval(ctx, self.clock, |act: &mut Self, interval, _| {
-            act.flush(interval)
+        every_interval(ctx, self.clock, |act: &mut Self, _, _| {
+            act.roll(act.clock.now_ns())
         });
         let wait = self
             .group

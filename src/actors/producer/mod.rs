@@ -1,4 +1,5 @@
-//! Producer actor: issues XADDs on an open-loop schedule (DESIGN rule 1).
+//! Producer actor: issues XADDs on an open-loop schedule (docs/measurement.md,
+//! "Open-loop schedule").
 //!
 //! One actor owns one connection and drives the producers that share it
 //! (`connections` in the scenario; one each by default). Each wake-up sends
@@ -6,7 +7,10 @@
 //! pipeline, without waiting for earlier pipelines to be answered, so a slow
 //! Redis cannot slow the schedule down. Latency counts from the intended
 //! time; service time from the actual send; the gap between the two is
-//! schedule lag. The coordinator sends `Finish` and gets the ledgers back.
+//! schedule lag. The coordinator sends `Finish` and gets the ledgers back;
+//! what is still unanswered or unsent when it gives up is counted, with its
+//! latency so far as a lower bound, never dropped (docs/measurement.md,
+//! "Accounting").
 //!
 //! With `wait`, each pipeline ends in `WAIT replicas timeout`: its XADDs are
 //! acknowledged when the pipeline's reply comes, and counted `unreplicated`
@@ -31,7 +35,7 @@ use self::encode::XaddEncoder;
 use self::link::Link;
 use self::source::Source;
 use super::timer::Timer;
-use super::{ProduceReport, every_interval};
+use super::{Interval, ProduceReport, every_interval};
 use crate::clock::RunClock;
 use crate::event::{Header, PayloadPool};
 use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
@@ -76,6 +80,10 @@ pub struct Producer {
     /// `tick` found MAX_IN_FLIGHT pipelines out; the next reply resumes sending.
     blocked: bool,
     stats: Phased<ProduceStats>,
+    /// The interval `stats` belong to.
+    interval: Interval,
+    /// The schedule's end: replies after it are late.
+    end_ns: u64,
     collector: Recipient<ProduceReport>,
     /// Set to true once the schedules are exhausted and every reply is in.
     done: watch::Sender<bool>,
@@ -92,6 +100,8 @@ enum Outcome {
     NotSent,
     /// The connection was lost after sending: Redis may have applied it.
     Unknown,
+    /// Still unanswered when the producer gave up at the end of the run.
+    GaveUp,
 }
 
 /// One XADD of a pipeline.
@@ -169,6 +179,8 @@ impl Producer {
             sleeper: Timer::new(),
             blocked: false,
             stats: Phased::default(),
+            interval: Interval::at(0),
+            end_ns,
             collector: setup.collector,
             done: watch::channel(false).0,
             unreplicated: 0,
@@ -193,16 +205,18 @@ impl Producer {
             return;
         }
         let now_ns = self.clock.now_ns();
+        self.roll(now_ns);
         let mut batch = Vec::new();
         while let Some(&Reverse((due, i))) = self.due.peek() {
             if due > now_ns || batch.len() == MAX_PIPELINE {
                 break;
             }
             self.due.pop();
+            let phase = self.phase(due);
             if self.sources[i].sends(due) {
                 self.add_xadd(i, due);
                 let source = &mut self.sources[i];
-                source.ledger.sent(source.seq);
+                source.ledger.sent_in(source.seq, phase);
                 batch.push(Sent {
                     source: i,
                     epoch: source.epoch,
@@ -210,6 +224,8 @@ impl Producer {
                     intended_ns: due,
                 });
                 source.seq += 1;
+            } else {
+                self.stats.get_mut(phase).skipped += 1;
             }
             self.sources[i].advance();
             if let Some(next) = self.sources[i].next_due_ns {
@@ -254,10 +270,11 @@ impl Producer {
             return;
         }
         let mut batch = Vec::with_capacity(depth);
+        let phase = self.phase(now_ns);
         for _ in 0..depth {
             self.add_xadd(0, now_ns);
             let source = &mut self.sources[0];
-            source.ledger.sent(source.seq);
+            source.ledger.sent_in(source.seq, phase);
             batch.push(Sent {
                 source: 0,
                 epoch: source.epoch,
@@ -316,11 +333,15 @@ impl Producer {
     fn on_reply(&mut self, pipeline: Pipeline, replies: &[Reply], missing: Option<Outcome>) {
         let Pipeline { sent_ns, batch, .. } = pipeline;
         let replied_ns = self.clock.now_ns();
+        self.roll(replied_ns);
+        let late = replied_ns >= self.end_ns;
         // A lost connection says nothing about whether Redis applied the XADDs:
         // they stay indeterminate (sent, neither acked nor failed) until the
-        // stream is read back. An error reply, or a pipeline that never left
-        // the process, is a definite failure.
-        let unknown = missing == Some(Outcome::Unknown);
+        // stream is read back; so do those still unanswered when the producer
+        // gives up, whose latency is at least what they waited. An error
+        // reply, or a pipeline that never left the process, is a definite failure.
+        let unknown = matches!(missing, Some(Outcome::Unknown | Outcome::GaveUp));
+        let gave_up = missing == Some(Outcome::GaveUp);
         // WAIT's reply follows the XADDs': how many replicas have them all.
         let replicated = match (self.wait, replies.get(batch.len())) {
             (Some(w), Some(Reply::Int(n))) => *n >= i64::from(w.replicas),
@@ -342,6 +363,7 @@ impl Producer {
             match reply {
                 Some(Reply::Bulk) => {
                     stats.acked += 1;
+                    stats.late += u64::from(late);
                     stats.latency.record_ns(replied_ns - sent.intended_ns);
                     stats.service.record_ns(replied_ns - sent_ns);
                     source.ledger.acked(sent.seq);
@@ -355,11 +377,55 @@ impl Producer {
                         }
                     }
                 }
-                None if unknown => stats.errors += 1,
+                None if unknown => {
+                    stats.indeterminate += 1;
+                    if gave_up {
+                        stats.unanswered += 1;
+                        stats.latency.record_ns(replied_ns - sent.intended_ns);
+                        stats.latency_lower_bounds += 1;
+                    }
+                }
                 _ => {
-                    stats.errors += 1;
+                    stats.failed += 1;
                     source.ledger.failed(sent.seq);
                 }
+            }
+        }
+    }
+
+    /// Ships the stats of the interval that ended, if `now_ns` is past it.
+    fn roll(&mut self, now_ns: u64) {
+        if let Some(ended) = self.interval.roll(now_ns) {
+            self.flush(ended);
+        }
+    }
+
+    /// Gives up at the end of the run: XADDs still awaiting replies are
+    /// indeterminate and unanswered, events due but never sent are unsent;
+    /// both get the wait so far as a lower bound of their latency.
+    fn give_up(&mut self) {
+        for (pipeline, replies) in self.in_flight.drain() {
+            self.on_reply(pipeline, &replies, Some(Outcome::GaveUp));
+        }
+        let now_ns = self.clock.now_ns();
+        while let Some(Reverse((due, i))) = self.due.pop() {
+            // Not due yet: a run stopped early (Ctrl-C) never intended them.
+            if due > now_ns {
+                continue;
+            }
+            let phase = self.phase(due);
+            let stats = self.stats.get_mut(phase);
+            match self.sources[i].sends(due) {
+                true => {
+                    stats.unsent += 1;
+                    stats.latency.record_ns(now_ns - due);
+                    stats.latency_lower_bounds += 1;
+                }
+                false => stats.skipped += 1,
+            }
+            self.sources[i].advance();
+            if let Some(next) = self.sources[i].next_due_ns {
+                self.due.push(Reverse((next, i)));
             }
         }
     }
@@ -379,8 +445,8 @@ impl Actor for Producer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        every_interval(ctx, self.clock, |act: &mut Self, interval, ctx| {
-            act.flush(interval);
+        every_interval(ctx, self.clock, |act: &mut Self, _, ctx| {
+            act.roll(act.clock.now_ns());
             act.check_response_timeout(ctx);
         });
         if let Some(replies) = self.first_read.take() {
@@ -421,8 +487,8 @@ impl Handler<Finish> for Producer {
             let _ = tokio::time::timeout(msg.deadline, done.wait_for(|d| *d)).await;
         };
         Box::pin(wait.into_actor(self).map(|_, act, ctx| {
-            act.due.clear();
-            act.flush(super::final_interval(act.clock));
+            act.give_up();
+            act.flush(act.interval.index());
             ctx.stop();
             let ledgers = (act.sources.iter_mut())
                 .map(|s| (s.plan.id, std::mem::take(&mut s.ledger)))
@@ -432,6 +498,22 @@ impl Handler<Finish> for Producer {
                 unreplicated: act.unreplicated,
             }
         }))
+    }
+}
+
+impl Producer {
+    /// A crashed source's XADDs still in flight will never have their
+    /// replies read: indeterminate from now on.
+    fn orphan_in_flight(&mut self, source: usize, epoch: u64, now_ns: u64) {
+        self.roll(now_ns);
+        let orphans: Vec<u64> = (self.in_flight.requests())
+            .flat_map(|p| &p.batch)
+            .filter(|s| s.source == source && s.epoch == epoch)
+            .map(|s| s.intended_ns)
+            .collect();
+        for intended_ns in orphans {
+            self.stats.get_mut(self.phase(intended_ns)).indeterminate += 1;
+        }
     }
 }
 
@@ -451,14 +533,17 @@ impl Handler<ProducerFault> for Producer {
     fn handle(&mut self, fault: ProducerFault, ctx: &mut Context<Self>) {
         let (ProducerFault::Crash(id) | ProducerFault::Restart(id)) = fault;
         let now_ns = self.clock.now_ns();
-        let Some(source) = self.sources.iter_mut().find(|s| s.plan.id == id) else {
+        let Some(index) = self.sources.iter().position(|s| s.plan.id == id) else {
             return;
         };
+        let source = &mut self.sources[index];
         match fault {
             ProducerFault::Crash(_) => {
                 source.stalls.interrupted(now_ns);
                 source.dead = true;
+                let epoch = source.epoch;
                 source.epoch += 1;
+                self.orphan_in_flight(index, epoch, now_ns);
             }
             ProducerFault::Restart(_) if source.dead => {
                 source.dead = false;

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::RunData;
 use crate::metrics::Percentiles;
-use crate::report::summary::{GroupSummary, Summary};
+use crate::report::groups::GroupSummary;
+use crate::report::summary::Summary;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Unit {
@@ -39,8 +40,8 @@ const STATS: [(&str, Stat); 7] = [
     ("mean", Stat::Mean),
 ];
 
-/// Reads one ledger figure of a group.
-type LedgerField = fn(&GroupSummary) -> u64;
+/// Reads one ledger figure of a group; None where the run's schema lacks it.
+type LedgerField = fn(&GroupSummary) -> Option<u64>;
 
 #[derive(Clone, Debug)]
 enum Source {
@@ -108,11 +109,12 @@ pub fn all(runs: &[RunData]) -> Vec<Metric> {
     let groups: BTreeSet<&str> = (runs.iter())
         .flat_map(|r| r.summary.groups.iter().map(|g| g.name.as_str()))
         .collect();
+    // `processed` is the measured phase's; loss, like the SLOs, the whole run's.
     let ledger: [(&str, LedgerField); 4] = [
-        ("processed", |g| g.processed),
-        ("lost", |g| g.lost),
-        ("duplicates", |g| g.duplicates),
-        ("redelivered", |g| g.redelivered),
+        ("processed", |g| g.measured.processed),
+        ("lost", |g| Some(g.whole_run(|p| p.lost))),
+        ("duplicates", |g| Some(g.whole_run(|p| p.duplicates))),
+        ("redelivered", |g| Some(g.whole_run(|p| p.redelivered))),
     ];
     for (field, get) in ledger.iter().skip(1) {
         out.push(metric(*field, Unit::Count, Source::Ledger(None, *get)));
@@ -163,11 +165,14 @@ impl Metric {
             Source::Produce(stat) => Some(stat_of(&s.produce.latency_us, *stat)),
             Source::Service(stat) => Some(stat_of(&s.produce.service_time_us, *stat)),
             Source::E2eWorst(stat) => (s.groups.iter())
-                .map(|g| stat_of(&g.e2e_latency_us, *stat))
+                .map(|g| stat_of(&g.measured.e2e_latency_us, *stat))
                 .reduce(f64::max),
-            Source::E2e(g, stat) => group(s, g).map(|g| stat_of(&g.e2e_latency_us, *stat)),
-            Source::Ledger(None, get) => Some(s.groups.iter().map(get).sum::<u64>() as f64),
-            Source::Ledger(Some(g), get) => group(s, g).map(|g| get(g) as f64),
+            Source::E2e(g, stat) => group(s, g).map(|g| stat_of(&g.measured.e2e_latency_us, *stat)),
+            Source::Ledger(None, get) => {
+                let counts: Option<Vec<u64>> = s.groups.iter().map(get).collect();
+                counts.map(|c| c.iter().sum::<u64>() as f64)
+            }
+            Source::Ledger(Some(g), get) => group(s, g).and_then(get).map(|n| n as f64),
         }
     }
 
