@@ -1,4 +1,4 @@
-//! The exact per-event ledger (DESIGN rule 3): which events Redis acknowledged,
+//! The exact per-event ledger (docs/measurement.md, "Accounting: phases, ledger and verify"): which events Redis acknowledged,
 //! and how often each consumer group saw and processed each one.
 //!
 //! Every event carries (producer id, sequence number) and producers number

@@ -1,4 +1,4 @@
-//! Producer actor: issues XADDs on an open-loop schedule (DESIGN rule 1).
+//! Producer actor: issues XADDs on an open-loop schedule (docs/measurement.md, "Open-loop schedule").
 //!
 //! One actor owns one connection and drives the producers that share it
 //! (`connections` in the scenario; one each by default). Each wake-up sends
