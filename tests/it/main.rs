@@ -1,4 +1,5 @@
 mod cli;
+mod docs;
 mod drill;
 mod drill_failover;
 mod drill_network;
