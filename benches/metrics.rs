@@ -3,7 +3,7 @@
 //! every interval pays (`add`).
 //!
 //! Run with `cargo bench --bench metrics`. Plots are off: criterion's plotters
-//! backend needs a registered font when `ab_glyph` is enabled (see DESIGN.md).
+//! backend needs a registered font when `ab_glyph` is enabled, and only the report code registers one.
 
 use std::hint::black_box;
 

@@ -1,6 +1,7 @@
-//! The command line: `run` and `validate`. `main.rs` parses it and calls
-//! [`run`]; this is the one place that prints, because printing is the
-//! command line's job. Exit codes: 0 passed, 1 an SLO failed, 2 an error,
+//! The command line: `run`, `validate`, `report`, `compare` and `bench`
+//! (docs/cli.md). `main.rs` parses it and calls [`run`]; this is the one
+//! place that prints, because printing is the command line's job. Exit
+//! codes: 0 passed, 1 an SLO failed (or a `compare` gate held), 2 an error,
 //! 130 a run stopped by Ctrl-C (its report written all the same).
 
 use std::io::{IsTerminal, Write};

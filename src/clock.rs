@@ -1,4 +1,4 @@
-//! The run-wide clock (DESIGN rule 2): wall time read once at the start and
+//! The run-wide clock (docs/measurement.md, "Latencies"): wall time read once at the start and
 //! advanced by the monotonic clock, so every actor agrees on "now" and an
 //! NTP step during a run cannot bend a latency.
 

@@ -2,7 +2,7 @@
 //!
 //! Producers and consumers record into their own counters and HdrHistograms
 //! and ship one report per interval to the collector; the ledger travels once
-//! per read batch. None of them sends a message per event (DESIGN: hot path).
+//! per read batch. None of them sends a message per event (docs/measurement.md, "What measuring costs").
 //! The coordinator in `run` starts them and stops them; it talks to each
 //! through the messages its file declares.
 

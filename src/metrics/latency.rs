@@ -1,4 +1,4 @@
-//! One latency distribution: an HdrHistogram of microseconds (DESIGN rule 4).
+//! One latency distribution: an HdrHistogram of microseconds (docs/measurement.md, "Histograms").
 //!
 //! Actors record into their own `Latency` on the hot path, `take()` it once per
 //! interval and ship it to the collector, which `add`s them up. Thousands of

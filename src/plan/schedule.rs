@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn one_per_second_is_due_at_whole_seconds() {
-        // The off-by-one DESIGN.md warns about: event 0 is due at t = 0, not t = 1 s.
+        // The off-by-one to avoid: event 0 is due at t = 0, not t = 1 s (docs/measurement.md, "Open-loop schedule").
         assert_eq!(
             uniform(RateProfile::constant(1.0), 3.0),
             vec![0, 1_000_000_000, 2_000_000_000]

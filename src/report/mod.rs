@@ -5,9 +5,11 @@
 //! distributions (`hgrm`), plots (`plot`), the self-contained `index.html`
 //! (`html`), and run-against-run comparisons with CI gates (`compare`).
 //!
-//! The coordinator calls `Summary::build` with the collector's `RunMetrics`,
-//! then `write_run` and `render`; `read_summary` lets a later command
-//! re-render or re-judge an old run. Knows neither actix nor redis.
+//! The runner (`runner::run_scenario`) calls `Summary::build` with the
+//! collector's `RunMetrics`, then `write_run`, which renders the views; the
+//! CLI prints `render`'s table. `read_summary` lets a later command
+//! (`report`, `compare`) re-render or re-judge an old run. Knows neither
+//! actix nor redis.
 
 pub mod compare;
 pub mod environment;

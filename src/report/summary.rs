@@ -90,8 +90,8 @@ pub struct FaultWindow {
     /// Seconds from the fault's start until some producer, and until every
     /// producer, had an XADD acknowledged again, from the producers' stalls
     /// (50 ms or more with XADDs outstanding and no ack; a producer without
-    /// one at the start counts 0). None: none (some) never was. README:
-    /// "Recovery per fault".
+    /// one at the start counts 0). None: none (some) never was. See
+    /// docs/faults.md, "Recovery per fault".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_write_after_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,5 +1,6 @@
 mod accounting;
 mod cli;
+mod docs;
 mod drill;
 mod drill_failover;
 mod drill_network;
