@@ -5,6 +5,9 @@
 //! Run with `cargo bench --bench metrics`. Plots are off: criterion's plotters
 //! backend needs a registered font when `ab_glyph` is enabled, and only the report code registers one.
 
+// A bench reports on the terminal.
+#![allow(clippy::print_stderr)]
+
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};

@@ -1,3 +1,6 @@
+// The binary's edge: the one place an error reaches the terminal.
+#![allow(clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

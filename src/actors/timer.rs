@@ -91,6 +91,7 @@ impl Timer {
     }
 }
 
+#[allow(unsafe_code)] // the crate's one audited `unsafe`: see SAFETY below
 fn make() -> std::io::Result<Armed> {
     let fd = TimerFd::new_custom(ClockId::Monotonic, true, true)?;
     // SAFETY: `Armed` owns the `TimerFd` beside this registration and drops

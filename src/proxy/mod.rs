@@ -300,6 +300,7 @@ mod tests {
 
     /// 1 MB at 4 MB/s: 250 ms, within ±20 %.
     #[tokio::test]
+    #[allow(clippy::print_stderr)] // says what it measured
     async fn bandwidth_limits_throughput() {
         let (proxy, conn) = proxied_echo().await;
         let rate = 4_000_000u64;

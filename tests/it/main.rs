@@ -1,3 +1,6 @@
+// Tests say what they measured on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod accounting;
 mod cli;
 mod docs;

@@ -283,18 +283,29 @@ mod browser {
     //! Headless Chromium (Debian's `chromium` package) as the person opening the page.
 
     use std::collections::HashSet;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
     use std::process::Command;
 
-    const CHROMIUM: &str = "/usr/bin/chromium";
+    /// The names Chromium goes by on PATH (Debian: chromium; others: the rest).
+    const NAMES: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
+
+    /// The first Chromium on PATH.
+    fn find() -> Option<PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .flat_map(|dir| NAMES.map(|name| dir.join(name)))
+            .find(|candidate| candidate.is_file())
+    }
 
     /// Runs Chromium headless on `page`; returns its stdout.
     pub fn chromium(profile: &Path, args: &[&str], page: &Path) -> String {
-        assert!(
-            Path::new(CHROMIUM).exists(),
-            "{CHROMIUM} is missing: install it with `apt-get install -y chromium` (.ci/run does)"
-        );
-        let out = Command::new(CHROMIUM)
+        let binary = find().unwrap_or_else(|| {
+            panic!(
+                "no {} on PATH: install it with `apt-get install -y chromium` (.ci/run does)",
+                NAMES.join(" or ")
+            )
+        });
+        let out = Command::new(binary)
             .args([
                 "--headless",
                 "--no-sandbox",
