@@ -255,13 +255,8 @@ fn timer_wake_cpu_us(gap_us: f64) -> Result<f64> {
 /// Runs a scenario in this process (the server is another one).
 fn run_in_process(toml: &str, out: &Path) -> Result<Summary> {
     let scenario = load_str(toml, "bench", &Overrides::default())?;
-    let options = RunOptions {
-        out_dir: out.to_path_buf(),
-        on_progress: None,
-        workers: None,
-        // `run` holds the machine's idle state for the whole comparison.
-        cpu_idle: CpuIdle::Os,
-    };
+    // `run` holds the machine's idle state for the whole comparison.
+    let options = RunOptions::new(out).cpu_idle(CpuIdle::Os);
     Ok(run_scenario(scenario, options)?.summary)
 }
 

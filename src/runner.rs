@@ -31,6 +31,34 @@ pub struct RunOptions {
     pub cpu_idle: CpuIdle,
 }
 
+impl RunOptions {
+    /// Run directories under `out_dir`; no progress callback, worker threads
+    /// chosen by the run's size, idle CPUs left to the OS.
+    pub fn new(out_dir: impl Into<PathBuf>) -> RunOptions {
+        RunOptions {
+            out_dir: out_dir.into(),
+            on_progress: None,
+            workers: None,
+            cpu_idle: CpuIdle::default(),
+        }
+    }
+
+    pub fn workers(mut self, workers: usize) -> RunOptions {
+        self.workers = Some(workers);
+        self
+    }
+
+    pub fn on_progress(mut self, sink: impl Fn(&Progress) + 'static) -> RunOptions {
+        self.on_progress = Some(Box::new(sink));
+        self
+    }
+
+    pub fn cpu_idle(mut self, cpu_idle: CpuIdle) -> RunOptions {
+        self.cpu_idle = cpu_idle;
+        self
+    }
+}
+
 /// Receives the live figures once per interval.
 pub type ProgressSink = Box<dyn Fn(&Progress)>;
 

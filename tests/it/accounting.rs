@@ -177,14 +177,11 @@ name = "g"
     let (elapsed_tx, elapsed) = mpsc::channel();
     let run = thread::spawn(move || {
         let out = tempfile::tempdir().unwrap();
-        let options = RunOptions {
-            out_dir: out.path().to_path_buf(),
-            on_progress: Some(Box::new(move |p: &Progress| {
+        let options = RunOptions::new(out.path())
+            .workers(1)
+            .on_progress(move |p: &Progress| {
                 let _ = elapsed_tx.send(p.elapsed_s);
-            })),
-            workers: Some(1),
-            cpu_idle: Default::default(),
-        };
+            });
         run_scenario(scenario, options).map(|r| r.summary)
     });
     let mut conn = client(&redis);

@@ -189,12 +189,7 @@ fn an_unreachable_redis_is_named_not_the_proxy() {
     );
     let scenario = load_str(&toml, "t.toml", &Overrides::default()).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let options = RunOptions {
-        out_dir: out.path().to_path_buf(),
-        on_progress: None,
-        workers: Some(1),
-        cpu_idle: Default::default(),
-    };
+    let options = RunOptions::new(out.path()).workers(1);
     let err = run_scenario(scenario, options)
         .err()
         .expect("no server on port 1");

@@ -48,12 +48,7 @@ fn poison_events_end_in_the_dead_letter_stream_not_lost() {
     let out = tempfile::tempdir().unwrap();
     let toml = scenario(&redis.url());
     let parsed = load_str(&toml, "poison.toml", &Overrides::default()).expect("valid scenario");
-    let options = RunOptions {
-        out_dir: out.path().to_path_buf(),
-        on_progress: None,
-        workers: Some(1),
-        cpu_idle: Default::default(),
-    };
+    let options = RunOptions::new(out.path()).workers(1);
     let s = run_scenario(parsed, options).expect("run succeeds").summary;
 
     // One producer (id 0), every XADD acknowledged: seqs 0..acked.

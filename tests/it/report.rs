@@ -35,12 +35,7 @@ name = "fast"
 
 fn run(toml: &str, out: &Path) -> (PathBuf, Summary) {
     let scenario = load_str(toml, "test.toml", &Overrides::default()).expect("valid scenario");
-    let options = RunOptions {
-        out_dir: out.to_path_buf(),
-        on_progress: None,
-        workers: Some(1),
-        cpu_idle: Default::default(),
-    };
+    let options = RunOptions::new(out).workers(1);
     let report = run_scenario(scenario, options).expect("run succeeds");
     (report.dir, report.summary)
 }

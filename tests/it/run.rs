@@ -17,14 +17,8 @@ fn run(toml: &str, out: &Path) -> Summary {
 }
 
 fn run_on_workers(toml: &str, out: &Path, workers: usize) -> Summary {
-    let workers = Some(workers);
     let scenario = load_str(toml, "test.toml", &Overrides::default()).expect("valid scenario");
-    let options = RunOptions {
-        out_dir: out.to_path_buf(),
-        on_progress: None,
-        workers,
-        cpu_idle: Default::default(),
-    };
+    let options = RunOptions::new(out).workers(workers);
     let summary = run_scenario(scenario, options)
         .expect("run succeeds")
         .summary;
@@ -327,16 +321,7 @@ start_after = "4s"
     );
     let scenario = load_str(&toml, "xdel.toml", &Overrides::default()).unwrap();
     let runner = thread::spawn(move || {
-        run_scenario(
-            scenario,
-            RunOptions {
-                out_dir: out.path().to_path_buf(),
-                on_progress: None,
-                workers: Some(1),
-                cpu_idle: Default::default(),
-            },
-        )
-        .map(|r| r.summary)
+        run_scenario(scenario, RunOptions::new(out.path()).workers(1)).map(|r| r.summary)
     });
 
     let mut conn = client(&redis);
@@ -392,17 +377,9 @@ fn unreachable_redis_is_a_clear_error() {
     let toml =
         FIXED_RATE.to_string() + "[redis]\nmode = \"external\"\nurl = \"redis://127.0.0.1:1\"\n";
     let scenario = load_str(&toml, "t.toml", &Overrides::default()).unwrap();
-    let err = run_scenario(
-        scenario,
-        RunOptions {
-            out_dir: out.path().to_path_buf(),
-            on_progress: None,
-            workers: Some(1),
-            cpu_idle: Default::default(),
-        },
-    )
-    .err()
-    .expect("no server on port 1");
+    let err = run_scenario(scenario, RunOptions::new(out.path()).workers(1))
+        .err()
+        .expect("no server on port 1");
     let text = err.to_string();
     assert!(
         text.contains("redis://127.0.0.1:1") && text.contains("connecting"),

@@ -63,12 +63,7 @@ pub fn run_loaded(
     scenario: streamdrill::scenario::Scenario,
 ) -> (streamdrill::report::Summary, RunDir) {
     let out = tempfile::tempdir().unwrap();
-    let options = streamdrill::runner::RunOptions {
-        out_dir: out.path().to_path_buf(),
-        on_progress: None,
-        workers: Some(1),
-        cpu_idle: Default::default(),
-    };
+    let options = streamdrill::runner::RunOptions::new(out.path()).workers(1);
     let report = streamdrill::runner::run_scenario(scenario, options)
         .unwrap_or_else(|e| panic!("run failed: {e}"));
     assert_ledger_adds_up(&report.summary);
