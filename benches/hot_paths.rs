@@ -11,9 +11,10 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use redis::Value;
-use streamdrill::event::{Header, entries};
+use streamdrill::event::Header;
 use streamdrill::plan::{EventMix, RateProfile, Schedule};
 use streamdrill::scenario::{Aggregates, Arrival, Bytes, EventType, Popularity, SizeDist};
+use streamdrill::wire::entries::entries;
 
 const EVENTS: u64 = 4096;
 

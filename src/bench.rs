@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::actors::timer::Timer;
+use crate::clock::Timer;
 use crate::clock::{CPU_TICK_S, process_cpu_s};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::actors::collector::Progress;
 use crate::cpu_idle::CpuIdle;
 use crate::error::Result;
+use crate::metrics::Progress;
 use crate::report;
 use crate::runner::{ProgressSink, RunOptions, run_scenario};
 use crate::scenario::{Overrides, Scenario, load_file};

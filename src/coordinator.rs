@@ -15,7 +15,7 @@ use crate::wire::{Endpoint, Replies, Writer};
 use actix::prelude::*;
 
 use crate::actors::chaos::{Chaos, Replica, SharedServer, Windows};
-use crate::actors::collector::{Collector, Finish as FinishCollector, GetProgress, Progress};
+use crate::actors::collector::{Collector, Finish as FinishCollector, GetProgress};
 use crate::actors::consumer::{Consumer, ConsumerFault, ConsumerSetup, Stop};
 use crate::actors::producer::{Finish as FinishProducer, Producer, ProducerSetup};
 use crate::actors::sampler::Sampler;
@@ -23,10 +23,11 @@ use crate::actors::workers::Workers;
 use crate::clock::RunClock;
 use crate::error::{Error, Result};
 use crate::event::PayloadPool;
-use crate::metrics::{Durability, EventKey, ProduceLedger, RunMetrics};
+use crate::metrics::VerifySummary;
+use crate::metrics::{Durability, EventKey, ProduceLedger, Progress, RunMetrics};
 use crate::plan::Plan;
 use crate::proxy::FaultProxy;
-use crate::report::{FaultWindow, VerifySummary};
+use crate::report::FaultWindow;
 use crate::verify;
 
 /// Extra time a blocking read may take beyond its BLOCK before it is an error.

@@ -4,12 +4,15 @@
 //! `sd` = the [`Header`] `"{producer}:{seq}:{intended_unix_ns}"` in ASCII
 //! decimal (readable with `redis-cli XRANGE`), `type` = the event type name,
 //! `agg` = the aggregate id in decimal, `data` = a payload slice from the
-//! shared [`PayloadPool`]. Consumers read the header back with
-//! [`header_of_entry_fields`] straight from the `redis::Value` reply, so the
-//! hot path neither allocates a header string nor builds a map per entry.
+//! shared [`PayloadPool`]. Consumers read the header back from the reply's
+//! bytes (`wire::entries`), so the hot path neither allocates a header
+//! string nor builds a map per entry. Nothing here does I/O or knows a
+//! Redis client: this is the format, for every layer to share.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use crate::decimal::push_decimal;
 
 /// Field holding the [`Header`].
 pub const HEADER_FIELD: &str = "sd";
@@ -62,45 +65,6 @@ impl Header {
     }
 }
 
-// Hand-rolled rather than `write!`: this runs several times per produced
-// event (header, RESP lengths) and the formatting machinery costs several
-// times more than the digits; two digits per division halves the divisions.
-// The digits are written in place, into room for the longest number that is
-// then cut to size. Formatting into a stack buffer and copying that out was
-// most of this function's cost (perf): a copy of a run-time length calls
-// memcpy, and its wide loads of bytes just stored two at a time cannot be
-// forwarded from the store buffer, so they stall until the stores retire.
-pub(crate) fn push_decimal(buf: &mut Vec<u8>, mut value: u64) {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    let len = decimal_len(value);
-    let at = buf.len();
-    buf.extend_from_slice(&[0u8; 20]);
-    let digits = &mut buf[at..at + len];
-    let mut end = len;
-    while value >= 100 {
-        let pair = (value % 100) as usize * 2;
-        value /= 100;
-        digits[end - 2..end].copy_from_slice(&PAIRS[pair..pair + 2]);
-        end -= 2;
-    }
-    if value >= 10 {
-        let pair = value as usize * 2;
-        digits[..2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    } else {
-        digits[0] = b'0' + value as u8;
-    }
-    buf.truncate(at + len);
-}
-
-/// How many decimal digits `value` has.
-pub(crate) fn decimal_len(value: u64) -> usize {
-    value.checked_ilog10().map_or(1, |d| d as usize + 1)
-}
-
 // Stricter than `str::parse::<u64>`, which accepts a leading '+'.
 fn parse_decimal(bytes: &[u8]) -> Option<u64> {
     if bytes.is_empty() {
@@ -110,65 +74,6 @@ fn parse_decimal(bytes: &[u8]) -> Option<u64> {
         let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
         acc.checked_mul(10)?.checked_add(u64::from(digit))
     })
-}
-
-/// Extract the header from one stream entry's field/value array (the second
-/// element of each `[id, fields]` pair in an XREADGROUP or XRANGE reply),
-/// without building a map. RESP3 map replies are accepted too.
-/// `None` when there is no `sd` field or it does not parse.
-pub fn header_of_entry_fields(fields: &redis::Value) -> Option<Header> {
-    use redis::Value;
-    let is_header_key = |key: &Value| bytes_of(key) == Some(HEADER_FIELD.as_bytes());
-    let value = match fields {
-        Value::Array(items) => items
-            .chunks_exact(2)
-            .find(|pair| is_header_key(&pair[0]))
-            .map(|pair| &pair[1]),
-        Value::Map(pairs) => pairs.iter().find(|(k, _)| is_header_key(k)).map(|(_, v)| v),
-        _ => None,
-    }?;
-    Header::parse(bytes_of(value)?)
-}
-
-/// One stream entry as XRANGE / XREADGROUP return it: its id, and its header
-/// if it is a streamdrill event.
-pub struct Entry {
-    pub id: Vec<u8>,
-    pub header: Option<Header>,
-}
-
-/// The entries of an entry list (`[[id, [field, value, ...]], ...]`), walking
-/// `redis::Value` directly: the typed reply deep-copies every entry into a HashMap.
-pub fn entries(list: redis::Value) -> Vec<Entry> {
-    let redis::Value::Array(items) = list else {
-        return Vec::new();
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let redis::Value::Array(mut parts) = item else {
-            continue;
-        };
-        if parts.len() != 2 {
-            continue;
-        }
-        let fields = parts.pop().unwrap_or(redis::Value::Nil);
-        let Some(redis::Value::BulkString(id)) = parts.pop() else {
-            continue;
-        };
-        out.push(Entry {
-            id,
-            header: header_of_entry_fields(&fields),
-        });
-    }
-    out
-}
-
-fn bytes_of(value: &redis::Value) -> Option<&[u8]> {
-    match value {
-        redis::Value::BulkString(b) => Some(b),
-        redis::Value::SimpleString(s) => Some(s.as_bytes()),
-        _ => None,
-    }
 }
 
 /// Room beyond the largest payload, so slices start at many different
@@ -223,26 +128,11 @@ fn mix64(mut x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use redis::Value;
 
     fn encode(h: Header) -> Vec<u8> {
         let mut buf = Vec::new();
         h.encode_into(&mut buf);
         buf
-    }
-
-    #[test]
-    fn decimals_match_the_standard_formatting() {
-        let mut edges: Vec<u64> = vec![0, 9, 10, 99, 100, 101, u64::MAX, u64::MAX - 1];
-        for p in 1..20 {
-            let pow = 10u64.pow(p);
-            edges.extend([pow - 1, pow, pow + 1]);
-        }
-        for n in edges {
-            let mut buf = b"x".to_vec();
-            push_decimal(&mut buf, n);
-            assert_eq!(buf, format!("x{n}").into_bytes());
-        }
     }
 
     #[test]
@@ -320,48 +210,6 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(input)
             );
-        }
-    }
-
-    fn bulk(s: &[u8]) -> Value {
-        Value::BulkString(s.to_vec())
-    }
-
-    #[test]
-    fn header_found_among_entry_fields() {
-        let fields = Value::Array(vec![
-            bulk(b"type"),
-            bulk(b"OrderPlaced"),
-            bulk(b"sd"),
-            bulk(b"2:10:99"),
-            bulk(b"data"),
-            bulk(b"sd"),
-        ]);
-        assert_eq!(
-            header_of_entry_fields(&fields),
-            Some(Header {
-                producer: 2,
-                seq: 10,
-                intended_ns: 99
-            })
-        );
-        let map = Value::Map(vec![(bulk(b"sd"), bulk(b"1:2:3"))]);
-        assert_eq!(header_of_entry_fields(&map).map(|h| h.seq), Some(2));
-    }
-
-    #[test]
-    fn entries_without_a_valid_header_give_none() {
-        let cases = [
-            Value::Nil,
-            Value::Array(vec![]),
-            Value::Array(vec![bulk(b"sd")]), // key without value
-            Value::Array(vec![bulk(b"type"), bulk(b"sd")]), // "sd" only as a value
-            Value::Array(vec![bulk(b"sd"), bulk(b"not-a-header")]),
-            Value::Array(vec![bulk(b"sd"), Value::Int(5)]),
-            bulk(b"1:2:3"),
-        ];
-        for fields in &cases {
-            assert_eq!(header_of_entry_fields(fields), None, "{fields:?}");
         }
     }
 

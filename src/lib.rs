@@ -11,15 +11,17 @@
 //! - [`server`]: managed `redis-server` processes (free port, temp dir, kill -9, restart),
 //!   used by runs, tests and benches alike.
 //! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
-//! - [`clock`]: the run-wide clock every latency is measured on, and the process's own CPU time.
+//! - [`clock`]: the run-wide clock every latency is measured on, the precise timer
+//!   schedules wake on, and the process's own CPU time.
 //! - [`cpu_idle`]: `--cpu-idle poll`, the PM QoS hold that keeps idle CPUs polling.
 //! - [`connect`]: connections to Redis: TCP_NODELAY, timeouts, reconnection.
 //! - [`wire`]: the actors' own RESP client for the per-event path (commands
 //!   encoded into one buffer, replies scanned in place).
 //! - [`event`]: how an event travels through a stream (producer id, sequence, intended time).
+//! - [`decimal`]: ASCII decimal digits written in place, for the event header and RESP.
 //! - [`actors`]: the actix actors that do the work: producers, consumers, sampler,
-//!   collector, and the chaos actor that plays a drill's fault timeline; the precise
-//!   timer and the worker threads they run on.
+//!   collector, and the chaos actor that plays a drill's fault timeline; the worker
+//!   threads they run on.
 //! - [`coordinator`]: the phases setup > warmup/measure > drain > verify, returning metrics.
 //! - [`runner`]: one whole run: the Redis it targets, the actix System, the report directory.
 //! - [`verify`]: what Redis itself holds after the drain, read back to settle the ledger.
@@ -43,6 +45,7 @@ pub mod clock;
 pub mod connect;
 pub mod coordinator;
 pub mod cpu_idle;
+pub mod decimal;
 pub mod error;
 pub mod event;
 pub mod metrics;

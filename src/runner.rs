@@ -9,15 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::actors::chaos::Replica;
-use crate::actors::collector::Progress;
 use crate::coordinator::{self, Measured};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
+use crate::metrics::Progress;
 use crate::plan::{Plan, derive_seed};
 use crate::proxy::ThreadedProxy;
 use crate::report::{self, RedisInfo, Summary, SummaryContext};
-use crate::scenario::{RedisMode, Scenario};
-use crate::server::{RedisServer, ServerConfig};
+use crate::scenario::{Appendfsync, RedisConfig, RedisMode, Scenario};
+use crate::server::{Fsync, RedisServer, ServerConfig};
 
 pub struct RunOptions {
     /// Parent of the run directory (`reports/` by default).
@@ -193,7 +193,7 @@ fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: String) -> Summary 
 /// The managed server's settings; a debug_sleep drill needs DEBUG, which
 /// Redis 7 refuses unless `enable-debug-command` allows it.
 fn server_config(plan: &Plan) -> ServerConfig {
-    let mut config = ServerConfig::from_scenario(&plan.redis);
+    let mut config = server_settings(&plan.redis);
     if plan.redis.replica {
         // A primary waits 5 s (the default) for more replicas before a
         // diskless full sync; the run would wait with it. Before the
@@ -205,6 +205,22 @@ fn server_config(plan: &Plan) -> ServerConfig {
     match sleeps {
         true => config.line("enable-debug-command local"),
         false => config,
+    }
+}
+
+/// The managed-mode settings of a scenario's `[redis]` table.
+fn server_settings(c: &RedisConfig) -> ServerConfig {
+    ServerConfig {
+        appendonly: c.appendonly,
+        appendfsync: match c.appendfsync {
+            Appendfsync::Always => Fsync::Always,
+            Appendfsync::Everysec => Fsync::Everysec,
+            Appendfsync::No => Fsync::No,
+        },
+        save: c.save.clone(),
+        maxmemory: c.maxmemory.clone(),
+        extra: c.config.clone(),
+        ..ServerConfig::default()
     }
 }
 

@@ -11,11 +11,12 @@ use redis::streams::{StreamInfoGroup, StreamInfoGroupsReply};
 use redis::{RedisResult, Value};
 
 use crate::error::{Error, Result};
-use crate::event::{Header, entries};
+use crate::event::Header;
 use crate::metrics::durability::{self, Durability};
 use crate::metrics::{EventKey, ProduceLedger};
+use crate::metrics::{StreamVerify, VerifySummary};
 use crate::plan::Plan;
-use crate::report::{StreamVerify, VerifySummary};
+use crate::wire::entries::entries;
 
 /// Entries read per XRANGE / XPENDING call while reading a backlog back.
 const READ_CHUNK: usize = 10_000;

@@ -11,7 +11,7 @@ use super::{ConsumeReport, LedgerBatch, LedgerEvent, ProduceReport, SampleReport
 use crate::clock::RunClock;
 use crate::metrics::{
     EventKey, GroupLedger, GroupMetrics, InFlight, InFlightAtFault, Merge, Phased, ProduceLedger,
-    ProduceStats, RunMetrics, Sample, Series, WriteStalls,
+    ProduceStats, Progress, RunMetrics, Sample, Series, WriteStalls,
 };
 use crate::plan::Plan;
 use crate::report::FaultWindow;
@@ -170,27 +170,6 @@ impl Handler<SampleReport> for Collector {
     }
 }
 
-/// The figures of the progress line: the last complete interval.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    pub elapsed_s: f64,
-    pub target_rate_per_s: f64,
-    pub acked_per_s: u64,
-    pub errors: u64,
-    pub produce_p99_us: u64,
-    /// Per group: name, processed per second, e2e p99 (µs), lag, pending.
-    pub groups: Vec<GroupProgress>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct GroupProgress {
-    pub name: String,
-    pub processed_per_s: u64,
-    pub e2e_p99_us: u64,
-    pub lag: Option<u64>,
-    pub pending: u64,
-}
-
 #[derive(Message)]
 #[rtype(result = "Progress")]
 pub struct GetProgress;
@@ -206,31 +185,10 @@ impl Handler<GetProgress> for Collector {
         let last = live.as_ref().map_or(newest, |row| row.interval);
         let live = live.as_ref();
         let target = (self.target_at)(last);
+        let names: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
+        let elapsed_s = now_ns as f64 / 1e9;
         let sample = self.last_sample.as_ref();
-        let groups = self
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                let stats = live.and_then(|row| row.groups.get(i));
-                let redis = sample.and_then(|s| s.groups.get(i));
-                GroupProgress {
-                    name: g.name.clone(),
-                    processed_per_s: stats.map_or(0, |s| s.processed),
-                    e2e_p99_us: stats.map_or(0, |s| s.e2e_us.p99),
-                    lag: redis.and_then(|r| r.lag),
-                    pending: redis.map_or(0, |r| r.pending),
-                }
-            })
-            .collect();
-        MessageResult(Progress {
-            elapsed_s: now_ns as f64 / 1e9,
-            target_rate_per_s: target,
-            acked_per_s: live.map_or(0, |row| row.produce.acked),
-            errors: live.map_or(0, |row| row.produce.errors),
-            produce_p99_us: live.map_or(0, |row| row.produce.latency_us.p99),
-            groups,
-        })
+        MessageResult(Progress::of(elapsed_s, target, live, sample, &names))
     }
 }
 

@@ -12,7 +12,6 @@ pub mod consumer;
 pub mod producer;
 pub mod reads;
 pub mod sampler;
-pub mod timer;
 pub mod workers;
 
 use std::time::Duration;

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use redis::Value;
 
-use crate::event::{Entry, entries, header_of_entry_fields};
 use crate::plan::GroupPlan;
 use crate::scenario::AckMode;
+use crate::wire::entries::{Entry, entries, header_of_entry_fields};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
@@ -116,7 +116,7 @@ pub fn parse(read: &Read, reply: Value) -> Batch {
     batch
 }
 
-/// Like `event::entries`, keeping each entry's fields. A pending entry that
+/// Like `wire::entries::entries`, keeping each entry's fields. A pending entry that
 /// was deleted from the stream comes back as `[id, nil]` and is skipped.
 fn entries_with_fields(list: Value) -> (Vec<Entry>, Vec<Value>) {
     let Value::Array(items) = list else {

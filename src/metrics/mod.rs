@@ -14,10 +14,12 @@ pub mod inflight;
 pub mod latency;
 pub mod ledger;
 pub mod outcome;
+pub mod progress;
 pub mod series;
 pub mod spill;
 pub mod stalls;
 pub mod stats;
+pub mod verify;
 
 pub use deliveries::DeliveryCounts;
 pub use durability::Durability;
@@ -25,9 +27,11 @@ pub use inflight::{InFlight, InFlightAtFault, Redelivery};
 pub use latency::{Latency, Percentiles};
 pub use ledger::{EventKey, GroupLedger, ProduceLedger};
 pub use outcome::{GroupOutcome, LedgerOutcome};
+pub use progress::{GroupProgress, Progress};
 pub use series::{GroupSample, Row, Sample, Series, StreamSample};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
+pub use verify::{StreamVerify, VerifySummary};
 
 /// Everything the collector ends a run with.
 #[derive(Default)]

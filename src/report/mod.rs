@@ -30,10 +30,7 @@ pub use files::{read_summary, write_run};
 pub use groups::{GroupPhase, GroupSummary};
 pub use html::render_views;
 pub use slo::{SloCheck, SloReport, evaluate};
-pub use summary::{
-    FaultWindow, ProduceSummary, StreamVerify, Summary, SummaryContext, VerifySummary,
-    WarmupSummary,
-};
+pub use summary::{FaultWindow, ProduceSummary, Summary, SummaryContext, WarmupSummary};
 pub use table::{format_us, render, render as render_table};
 pub use utc::{parse_rfc3339_utc, rfc3339};
 

@@ -16,7 +16,7 @@ use super::groups::GroupSummary;
 use super::slo::{self, SloReport};
 use super::utc::parse_rfc3339_utc;
 use crate::metrics::series::hlog_name;
-use crate::metrics::{Durability, Percentiles, ProduceStats, RunMetrics};
+use crate::metrics::{Durability, Percentiles, ProduceStats, RunMetrics, VerifySummary};
 use crate::scenario::Scenario;
 
 /// Bumped whenever a field changes meaning or disappears (adding one does
@@ -170,70 +170,6 @@ pub struct WarmupSummary {
     pub produce_acked: u64,
     pub produce_errors: u64,
     pub produce_latency_us: Percentiles,
-}
-
-/// Redis's own count of what was written, read independently of the producers.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-pub struct VerifySummary {
-    pub streams: Vec<StreamVerify>,
-    pub produce_acked: u64,
-    /// Writes whose reply was lost but that are in the stream after all
-    /// (from the durability read-back; 0 without one).
-    #[serde(default)]
-    pub landed_unacked: u64,
-    /// Sum of `entries_added` equals the acks producers received plus the
-    /// unacknowledged writes that landed.
-    pub consistent: bool,
-    /// Why Redis could not be read back after the run (it was down), if so.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unavailable: Option<String>,
-    /// Dead-letter streams (`<stream>:dlq`) of groups with `max_deliveries`,
-    /// read before an external run deletes its keys.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dead_letter: Vec<StreamVerify>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-pub struct StreamVerify {
-    pub key: String,
-    /// XINFO STREAM `entries-added`.
-    pub entries_added: u64,
-    pub length: u64,
-}
-
-impl VerifySummary {
-    pub fn new(streams: Vec<StreamVerify>, produce_acked: u64) -> Self {
-        let added: u64 = streams.iter().map(|s| s.entries_added).sum();
-        VerifySummary {
-            streams,
-            produce_acked,
-            landed_unacked: 0,
-            consistent: added == produce_acked,
-            unavailable: None,
-            dead_letter: Vec::new(),
-        }
-    }
-
-    /// Counts writes that landed without an acknowledgement (a reply lost to a
-    /// fault) into the expected total, so only unexplained differences mismatch.
-    pub fn account_for_landed(&mut self, landed_unacked: u64) {
-        let added: u64 = self.streams.iter().map(|s| s.entries_added).sum();
-        self.landed_unacked = landed_unacked;
-        self.consistent =
-            self.unavailable.is_none() && added == self.produce_acked + landed_unacked;
-    }
-
-    /// Redis could not be read back: nothing is consistent, and the reason is kept.
-    pub fn unavailable(ledgers: &[crate::metrics::ProduceLedger], why: String) -> Self {
-        VerifySummary {
-            streams: Vec::new(),
-            produce_acked: ledgers.iter().map(|l| l.acked_count()).sum(),
-            landed_unacked: 0,
-            consistent: false,
-            unavailable: Some(why),
-            dead_letter: Vec::new(),
-        }
-    }
 }
 
 /// What the coordinator knows about the run besides the metrics.
@@ -452,7 +388,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn test_context() -> SummaryContext {
-        let streams = vec![StreamVerify {
+        let streams = vec![crate::metrics::StreamVerify {
             key: "sd:orders".into(),
             entries_added: 6_500,
             length: 6_500,
@@ -528,19 +464,5 @@ pub(crate) mod tests {
         for key in ["count", "mean", "p50", "p90", "p99", "p999", "p9999", "max"] {
             assert!(keys.contains(&key), "missing {key} in {keys:?}");
         }
-    }
-
-    #[test]
-    fn verify_is_consistent_only_when_counts_match() {
-        let stream = |added| StreamVerify {
-            key: "s".into(),
-            entries_added: added,
-            length: 0,
-        };
-        assert!(VerifySummary::new(vec![stream(3), stream(4)], 7).consistent);
-        assert!(!VerifySummary::new(vec![stream(3)], 7).consistent);
-        let mut landed = VerifySummary::new(vec![stream(9)], 7);
-        landed.account_for_landed(2);
-        assert!(landed.consistent, "two unacknowledged writes landed");
     }
 }

@@ -26,7 +26,6 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::scenario::{Appendfsync, RedisConfig};
 
 /// Environment variable naming the redis-server binary, overriding the PATH lookup.
 pub const REDIS_SERVER_ENV: &str = "STREAMDRILL_REDIS_SERVER";
@@ -45,12 +44,33 @@ const LOG_TAIL_MAX_BYTES: u64 = 64 * 1024;
 const CONF_FILE: &str = "redis.conf";
 const LOG_FILE: &str = "redis.log";
 
-/// Persistence and memory settings of a managed server. The default has no
-/// persistence at all (no AOF, no RDB).
+/// When Redis fsyncs its AOF: redis.conf's `appendfsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fsync {
+    Always,
+    #[default]
+    Everysec,
+    No,
+}
+
+impl Fsync {
+    /// As redis.conf writes it.
+    pub fn conf(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Everysec => "everysec",
+            Fsync::No => "no",
+        }
+    }
+}
+
+/// Persistence and memory settings of a managed server, built by whoever
+/// starts it (the runner from a scenario's `[redis]`, tests by hand). The
+/// default has no persistence at all (no AOF, no RDB).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     pub appendonly: bool,
-    pub appendfsync: Appendfsync,
+    pub appendfsync: Fsync,
     /// RDB snapshot schedule in redis.conf syntax ("900 1 300 10"); "" disables RDB.
     pub save: String,
     /// e.g. "256mb"; `None` means unlimited.
@@ -66,7 +86,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             appendonly: false,
-            appendfsync: Appendfsync::Everysec,
+            appendfsync: Fsync::Everysec,
             save: String::new(),
             maxmemory: None,
             extra: Vec::new(),
@@ -76,20 +96,8 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// The managed-mode settings of a scenario's `[redis]` table.
-    pub fn from_scenario(c: &RedisConfig) -> Self {
-        ServerConfig {
-            appendonly: c.appendonly,
-            appendfsync: c.appendfsync,
-            save: c.save.clone(),
-            maxmemory: c.maxmemory.clone(),
-            extra: c.config.clone(),
-            ..ServerConfig::default()
-        }
-    }
-
     /// Turn on the AOF with the given fsync policy.
-    pub fn aof(mut self, appendfsync: Appendfsync) -> Self {
+    pub fn aof(mut self, appendfsync: Fsync) -> Self {
         self.appendonly = true;
         self.appendfsync = appendfsync;
         self
@@ -119,11 +127,7 @@ impl ServerConfig {
 
     /// The redis.conf text for a server on `port` keeping its files in `dir`.
     fn render(&self, port: u16, dir: &Path) -> String {
-        let fsync = match self.appendfsync {
-            Appendfsync::Always => "always",
-            Appendfsync::Everysec => "everysec",
-            Appendfsync::No => "no",
-        };
+        let fsync = self.appendfsync.conf();
         let save = if self.save.trim().is_empty() {
             "\"\""
         } else {
@@ -510,16 +514,13 @@ mod tests {
     }
 
     #[test]
-    fn scenario_settings_and_extra_lines_render_last() {
-        let scenario = RedisConfig {
-            appendonly: true,
-            appendfsync: Appendfsync::Always,
-            save: "900 1".into(),
-            maxmemory: Some("64mb".into()),
-            config: vec!["maxmemory-policy allkeys-lru".into()],
-            ..RedisConfig::default()
-        };
-        let config = ServerConfig::from_scenario(&scenario).line("hz 50");
+    fn settings_render_and_extra_lines_come_last() {
+        let config = ServerConfig::default()
+            .aof(Fsync::Always)
+            .save("900 1")
+            .maxmemory("64mb")
+            .line("maxmemory-policy allkeys-lru")
+            .line("hz 50");
         let conf = config.render(1, Path::new("/d"));
         let lines: Vec<&str> = conf.lines().collect();
         for line in [

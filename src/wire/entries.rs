@@ -1,10 +1,18 @@
-//! Stream entries read straight from the bytes of an XREADGROUP reply:
+//! Stream entries out of Redis replies, as ids and streamdrill headers.
+//! On the hot path straight from the bytes of an XREADGROUP reply:
 //! `[[key, [[id, [field, value, ...]], ...]], ...]`, or nil when BLOCK ran
-//! out. Only each entry's id and streamdrill header are kept; walking a
-//! redis-rs `Value` tree instead cost a dozen allocations per entry, most
-//! of the consumers' CPU.
+//! out (walking a redis-rs `Value` tree instead cost a dozen allocations per
+//! entry, most of the consumers' CPU); for the rare reads (XRANGE,
+//! XAUTOCLAIM, a restarted consumer's own PEL) from redis-rs `Value`s.
 
-use crate::event::{Entry, HEADER_FIELD, Header};
+use crate::event::{HEADER_FIELD, Header};
+
+/// One stream entry as XRANGE / XREADGROUP return it: its id, and its header
+/// if it is a streamdrill event.
+pub struct Entry {
+    pub id: Vec<u8>,
+    pub header: Option<Header>,
+}
 
 /// The entries of every stream in the reply, in order.
 pub fn parse_xreadgroup(reply: &[u8]) -> Result<Vec<Entry>, String> {
@@ -91,6 +99,58 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Extract the header from one stream entry's field/value array (the second
+/// element of each `[id, fields]` pair in an XREADGROUP or XRANGE reply),
+/// without building a map. RESP3 map replies are accepted too.
+/// `None` when there is no `sd` field or it does not parse.
+pub fn header_of_entry_fields(fields: &redis::Value) -> Option<Header> {
+    use redis::Value;
+    let is_header_key = |key: &Value| bytes_of(key) == Some(HEADER_FIELD.as_bytes());
+    let value = match fields {
+        Value::Array(items) => items
+            .chunks_exact(2)
+            .find(|pair| is_header_key(&pair[0]))
+            .map(|pair| &pair[1]),
+        Value::Map(pairs) => pairs.iter().find(|(k, _)| is_header_key(k)).map(|(_, v)| v),
+        _ => None,
+    }?;
+    Header::parse(bytes_of(value)?)
+}
+
+/// The entries of an entry list (`[[id, [field, value, ...]], ...]`), walking
+/// `redis::Value` directly: the typed reply deep-copies every entry into a HashMap.
+pub fn entries(list: redis::Value) -> Vec<Entry> {
+    let redis::Value::Array(items) = list else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let redis::Value::Array(mut parts) = item else {
+            continue;
+        };
+        if parts.len() != 2 {
+            continue;
+        }
+        let fields = parts.pop().unwrap_or(redis::Value::Nil);
+        let Some(redis::Value::BulkString(id)) = parts.pop() else {
+            continue;
+        };
+        out.push(Entry {
+            id,
+            header: header_of_entry_fields(&fields),
+        });
+    }
+    out
+}
+
+fn bytes_of(value: &redis::Value) -> Option<&[u8]> {
+    match value {
+        redis::Value::BulkString(b) => Some(b),
+        redis::Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +191,49 @@ mod tests {
         assert!(parse_xreadgroup(b"*-1\r\n").unwrap().is_empty());
         assert!(parse_xreadgroup(b"-NOGROUP no such group\r\n").is_err());
         assert!(parse_xreadgroup(b"*1\r\n*2\r\n$6\r\norders\r\n*1\r\n*2\r\n$3\r\n1-").is_err());
+    }
+
+    use redis::Value;
+
+    fn bulk(s: &[u8]) -> Value {
+        Value::BulkString(s.to_vec())
+    }
+
+    #[test]
+    fn header_found_among_entry_fields() {
+        let fields = Value::Array(vec![
+            bulk(b"type"),
+            bulk(b"OrderPlaced"),
+            bulk(b"sd"),
+            bulk(b"2:10:99"),
+            bulk(b"data"),
+            bulk(b"sd"),
+        ]);
+        assert_eq!(
+            header_of_entry_fields(&fields),
+            Some(Header {
+                producer: 2,
+                seq: 10,
+                intended_ns: 99
+            })
+        );
+        let map = Value::Map(vec![(bulk(b"sd"), bulk(b"1:2:3"))]);
+        assert_eq!(header_of_entry_fields(&map).map(|h| h.seq), Some(2));
+    }
+
+    #[test]
+    fn entries_without_a_valid_header_give_none() {
+        let cases = [
+            Value::Nil,
+            Value::Array(vec![]),
+            Value::Array(vec![bulk(b"sd")]), // key without value
+            Value::Array(vec![bulk(b"type"), bulk(b"sd")]), // "sd" only as a value
+            Value::Array(vec![bulk(b"sd"), bulk(b"not-a-header")]),
+            Value::Array(vec![bulk(b"sd"), Value::Int(5)]),
+            bulk(b"1:2:3"),
+        ];
+        for fields in &cases {
+            assert_eq!(header_of_entry_fields(fields), None, "{fields:?}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! and a `Value` tree per reply; at tens of thousands of XADDs a second those
 //! allocations, and its parser combinators, were most of the harness's CPU.
 
-use crate::event::{decimal_len, push_decimal};
+use crate::decimal::{decimal_len, push_decimal};
 
 /// Appends one command (an array of bulk strings) to `out`.
 pub fn command(out: &mut Vec<u8>, args: &[&[u8]]) {

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use redis::Commands;
-use streamdrill::actors::collector::Progress;
+use streamdrill::metrics::Progress;
 use streamdrill::runner::{RunOptions, run_scenario};
 use streamdrill::scenario::{Overrides, load_file, load_str};
 

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use redis::Commands;
 use streamdrill::Error;
-use streamdrill::scenario::Appendfsync;
-use streamdrill::server::{RedisServer, ServerConfig};
+use streamdrill::server::{Fsync, RedisServer, ServerConfig};
 
 use crate::support::{client, server, server_with, wait_until};
 
@@ -61,7 +60,7 @@ fn servers_started_in_parallel_get_different_ports() {
 
 #[test]
 fn aof_always_keeps_an_acknowledged_entry_across_kill9() {
-    let mut redis = server_with(ServerConfig::default().aof(Appendfsync::Always));
+    let mut redis = server_with(ServerConfig::default().aof(Fsync::Always));
     let (port, old_pid) = (redis.port(), redis.pid());
     add_one(&redis);
     redis.kill9().unwrap();

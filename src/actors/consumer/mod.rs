@@ -29,13 +29,14 @@ use std::io;
 use tokio::sync::watch;
 
 use super::reads::{self, Read};
-use super::timer::Timer;
 use super::{ConsumeReport, Interval, LedgerBatch, LedgerEvent, every_interval};
 use crate::clock::RunClock;
-use crate::event::{Entry, Header};
+use crate::clock::Timer;
+use crate::event::Header;
 use crate::metrics::{ConsumeStats, EventKey, Phase, Phased};
 use crate::plan::{GroupPlan, derive_seed};
 use crate::scenario::AckMode;
+use crate::wire::entries::Entry;
 use crate::wire::{self, Endpoint, Raw, Replies, Session, Writer, resp};
 
 /// Pause before reading again after a failed read, so a dead Redis is not hammered.

@@ -5,7 +5,8 @@
 //! of the harness's CPU in saturation runs (perf: many tiny copies and
 //! decimal conversions per XADD).
 
-use crate::event::{AGGREGATE_FIELD, HEADER_FIELD, Header, TYPE_FIELD, decimal_len, push_decimal};
+use crate::decimal::{decimal_len, push_decimal};
+use crate::event::{AGGREGATE_FIELD, HEADER_FIELD, Header, TYPE_FIELD};
 use crate::plan::Trim;
 use crate::wire::resp;
 

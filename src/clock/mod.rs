@@ -1,6 +1,12 @@
-//! The run-wide clock (docs/measurement.md, "Latencies"): wall time read once at the start and
-//! advanced by the monotonic clock, so every actor agrees on "now" and an
-//! NTP step during a run cannot bend a latency.
+//! Time on this machine: the run-wide clock (docs/measurement.md,
+//! "Latencies"), wall time read once at the start and advanced by the
+//! monotonic clock, so every actor agrees on "now" and an NTP step during a
+//! run cannot bend a latency; the precise sleep that open-loop schedules wake
+//! on (`Timer`); and the process's own CPU time.
+
+mod timer;
+
+pub use timer::Timer;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
