@@ -20,9 +20,9 @@ use actix::prelude::*;
 use super::consumer::ConsumerFault;
 use super::producer::ProducerFault;
 use crate::clock::RunClock;
+use crate::metrics::FaultWindow;
 use crate::plan::{FaultAction, FaultPlan};
 use crate::proxy::{FaultProxy, Latency, Toxics};
-use crate::report::FaultWindow;
 use crate::scenario::Link;
 use crate::server::RedisServer;
 

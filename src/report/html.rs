@@ -526,7 +526,7 @@ mod tests {
     fn page_shows_redelivery_recovery_and_unreplicated() {
         let mut summary = test_summary();
         summary.produce.unreplicated = Some(42);
-        summary.faults = vec![crate::report::FaultWindow {
+        summary.faults = vec![crate::metrics::FaultWindow {
             name: "crash_consumer billing/0".into(),
             start_s: 2.0,
             end_s: 9.0,

@@ -26,7 +26,7 @@ pub use files::{read_summary, write_run};
 pub use html::render_views;
 pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{
-    FaultWindow, GroupLatency, GroupSummary, ProduceSummary, StreamVerify, Summary, SummaryContext,
+    GroupLatency, GroupSummary, ProduceSummary, StreamVerify, Summary, SummaryContext,
     VerifySummary, WarmupSummary,
 };
 pub use table::{format_us, render, render as render_table};

@@ -445,7 +445,7 @@ mod tests {
             ..Default::default()
         };
         summary.slo = evaluate(&slo, &summary);
-        summary.faults = vec![crate::report::FaultWindow {
+        summary.faults = vec![crate::metrics::FaultWindow {
             name: "freeze_redis 1s".into(),
             start_s: 2.0,
             end_s: 3.0,
@@ -455,6 +455,7 @@ mod tests {
             all_writes_after_s: Some(1.25),
             in_flight_at_start: Some(12),
             recovered_after_s: Some(0.031),
+            ..Default::default()
         }];
         summary.interrupted = true;
         assert!(
