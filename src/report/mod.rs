@@ -120,6 +120,42 @@ mod schema_tests {
     }
 
     #[test]
+    fn every_key_of_a_fault_window_is_in_the_schema() {
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        let mut summary = super::summary::tests::test_summary();
+        summary.faults.push(crate::metrics::FaultWindow {
+            name: "client_kill".into(),
+            kind: "client_kill".into(),
+            target: Some("clients".into()),
+            applied: false,
+            error: Some("CLIENT KILL closed no connection".into()),
+            clients_killed: Some(0),
+            first_ack_after_s: Some(0.0),
+            lag_recovered_after_s: Some(1.0),
+            first_write_after_s: Some(0.1),
+            all_writes_after_s: Some(0.2),
+            in_flight_at_start: Some(3),
+            recovered_after_s: Some(0.5),
+            ..Default::default()
+        });
+        let instance = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            missing(&schema, &schema, &instance, ""),
+            Vec::<String>::new()
+        );
+        let documented = &schema["properties"]["faults"]["items"]["properties"];
+        let window = instance["faults"][0].as_object().unwrap();
+        assert_eq!(window.len(), 14, "every field is set: {window:?}");
+        let undocumented: Vec<&String> = (window.keys())
+            .filter(|k| documented.get(k.as_str()).is_none())
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in the schema: {undocumented:?}"
+        );
+    }
+
+    #[test]
     fn checker_notices_a_missing_key() {
         let schema: Value = serde_json::from_str(SCHEMA).unwrap();
         let mut instance = serde_json::to_value(super::summary::tests::test_summary()).unwrap();

@@ -1,5 +1,6 @@
 //! Service-level objective verdicts: the scenario's `[slo]` thresholds checked
-//! against a `Summary`.
+//! against a `Summary`, and, in a drill, that every fault was applied
+//! (`faults_not_applied`, checked whether `[slo]` sets anything or not).
 //!
 //! Works on a summary read back from `summary.json`, so an old run can be
 //! re-judged against new thresholds. `Summary::build` stores the verdict in
@@ -89,6 +90,12 @@ pub fn evaluate(slo: &Slo, summary: &Summary) -> SloReport {
     if let Some(limit) = slo.errors {
         let errors = summary.produce.errors + summary.warmup.produce_errors;
         checks.push(count_check("errors".into(), limit, errors));
+    }
+    if !summary.faults.is_empty() {
+        // No objective of the scenario's: a drill whose faults did not all
+        // happen measured something else than it says, so it cannot pass.
+        let not_applied = summary.faults.iter().filter(|f| !f.applied).count() as u64;
+        checks.push(count_check("faults_not_applied".into(), 0, not_applied));
     }
     SloReport {
         passed: checks.iter().all(|c| c.passed),
@@ -227,6 +234,32 @@ mod tests {
             ]
         );
         assert_eq!(check(&report, "duplicates[billing]").actual, "2");
+    }
+
+    #[test]
+    fn a_fault_not_applied_fails_the_run_without_any_objective() {
+        let mut summary = test_summary();
+        let applied = crate::metrics::FaultWindow {
+            name: "crash_consumer billing/0".into(),
+            ..Default::default()
+        };
+        summary.faults = vec![applied.clone()];
+        let report = evaluate(&Slo::default(), &summary);
+        assert!(report.passed, "{report:?}");
+        assert_eq!(check(&report, "faults_not_applied").actual, "0");
+        summary.faults.push(crate::metrics::FaultWindow {
+            applied: false,
+            error: Some("consumer billing/0 is already down".into()),
+            ..applied
+        });
+        let report = evaluate(&Slo::default(), &summary);
+        assert!(!report.passed);
+        let failed = check(&report, "faults_not_applied");
+        assert_eq!(
+            (failed.threshold.as_str(), failed.actual.as_str()),
+            ("<= 0", "1")
+        );
+        assert!(!failed.passed);
     }
 
     #[test]
