@@ -1,6 +1,7 @@
 mod cli;
 mod drill;
 mod drill_failover;
+mod drill_faults;
 mod drill_network;
 mod drill_poison;
 mod drill_server;
