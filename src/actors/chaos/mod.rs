@@ -14,6 +14,8 @@
 
 mod network;
 mod server;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::pin::Pin;
