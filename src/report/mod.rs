@@ -155,6 +155,48 @@ mod schema_tests {
         );
     }
 
+    /// A summary.json written before fault outcomes were recorded: no kind,
+    /// target, applied or error, and null for an absent option in the
+    /// scenario. It loads, its fault reads as applied, and it renders.
+    #[test]
+    fn an_older_drill_summary_still_loads_and_renders() {
+        use crate::scenario::{Dur, Fault, FaultKind};
+        let mut summary = super::summary::tests::test_summary();
+        summary.scenario.faults.push(Fault {
+            at: Dur::from_secs(2),
+            kind: FaultKind::CrashConsumer {
+                consumer: "billing/0".into(),
+                restart_after: None,
+            },
+        });
+        summary.faults.push(crate::metrics::FaultWindow {
+            name: "crash_consumer billing/0".into(),
+            kind: "crash_consumer".into(),
+            target: Some("billing/0".into()),
+            start_s: 2.0,
+            end_s: 9.0,
+            ..Default::default()
+        });
+        let mut old = serde_json::to_value(&summary).unwrap();
+        let window = old["faults"][0].as_object_mut().unwrap();
+        for key in ["kind", "target", "applied"] {
+            window
+                .remove(key)
+                .unwrap_or_else(|| panic!("{key} is written"));
+        }
+        old["scenario"]["faults"][0]["restart_after"] = Value::Null;
+        let read: super::Summary = serde_json::from_value(old).unwrap();
+        assert_eq!(read.scenario.faults, summary.scenario.faults);
+        let w = &read.faults[0];
+        assert!(w.applied && w.error.is_none() && w.kind.is_empty(), "{w:?}");
+        let text = super::render(&read);
+        assert!(!text.contains("NOT APPLIED"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("crash_consumer billing/0  "))
+        );
+    }
+
     #[test]
     fn checker_notices_a_missing_key() {
         let schema: Value = serde_json::from_str(SCHEMA).unwrap();

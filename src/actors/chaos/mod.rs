@@ -24,10 +24,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::FaultStep;
-use super::Refused;
 use super::consumer::ConsumerFault;
 use super::producer::ProducerFault;
+use super::{FaultStep, Refused};
 use crate::clock::RunClock;
 use crate::metrics::FaultWindow;
 use crate::plan::{FaultPlan, FaultTarget};
@@ -237,6 +236,7 @@ impl Chaos {
     fn apply(&mut self, index: usize, step: FaultStep) -> Applying {
         let fault = self.faults[index].clone();
         let name = fault.spec().target.name().unwrap_or_default();
+        let ending = step == FaultStep::End;
         match fault.target {
             FaultTarget::Consumer { group, index } => {
                 let target = (self.consumers.get(group)).and_then(|g| g.get(index as usize));
@@ -244,7 +244,7 @@ impl Chaos {
                     kind: fault.kind,
                     step,
                 };
-                ask(target.cloned(), format!("consumer {name}"), fault)
+                ask(target.cloned(), format!("consumer {name}"), fault, ending)
             }
             FaultTarget::Producer(producer) => {
                 let target = self.producers.get(producer as usize).cloned();
@@ -253,7 +253,7 @@ impl Chaos {
                     kind: fault.kind,
                     step,
                 };
-                ask(target, format!("producer {name}"), fault)
+                ask(target, format!("producer {name}"), fault, ending)
             }
             FaultTarget::ServerProcess => self.server_process(&fault.kind, step),
             FaultTarget::ServerCommand => self.server_command(&fault.kind, step),
@@ -264,8 +264,10 @@ impl Chaos {
 }
 
 /// Sends a step to the consumer or producer `who` names; its answer is the
-/// step's outcome.
-fn ask<M>(target: Option<Recipient<M>>, who: String, step: M) -> Applying
+/// step's outcome. An end that finds its target stopped came after the run
+/// was over for it (a producer stops when its schedule ends): the fault
+/// lasted as long as the run, which is no failure.
+fn ask<M>(target: Option<Recipient<M>>, who: String, step: M, ending: bool) -> Applying
 where
     M: Message<Result = Result<(), Refused>> + Send + 'static,
 {
@@ -276,6 +278,7 @@ where
     Box::pin(async move {
         Stepped::of(match answer.await {
             Ok(Ok(())) => Ok(()),
+            Ok(Err(Refused::Stopped)) | Err(_) if ending => Ok(()),
             Ok(Err(refused)) => Err(format!("{who} {refused}")),
             Err(_) => Err(format!("{who} {}", Refused::Stopped)),
         })

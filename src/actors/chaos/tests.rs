@@ -9,16 +9,19 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::{Chaos, Windows};
+use super::{Chaos, Windows, ask};
 use crate::actors::consumer::ConsumerFault;
 use crate::actors::{FaultStep, Refused};
 use crate::clock::RunClock;
 use crate::plan::{FaultTarget, Plan};
+use crate::scenario::FaultKind;
 
-/// A consumer that is up or down, and counts the steps it was sent.
+/// A consumer that is up or down, and counts the steps it was sent; with
+/// `stops`, its run is over once it is down.
 struct Probe {
     down: bool,
     steps: Arc<AtomicUsize>,
+    stops: bool,
 }
 
 impl Actor for Probe {
@@ -28,8 +31,11 @@ impl Actor for Probe {
 impl Handler<ConsumerFault> for Probe {
     type Result = Result<(), Refused>;
 
-    fn handle(&mut self, fault: ConsumerFault, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, fault: ConsumerFault, ctx: &mut Context<Self>) -> Self::Result {
         self.steps.fetch_add(1, Ordering::SeqCst);
+        if self.stops {
+            ctx.stop();
+        }
         match (fault.step, self.down) {
             (FaultStep::Begin, true) => Err(Refused::AlreadyDown),
             (FaultStep::End, false) => Err(Refused::NotDown),
@@ -79,6 +85,7 @@ fn each_steps_answer_is_its_windows_outcome() {
         let probe = Probe {
             down: false,
             steps: steps.clone(),
+            stops: false,
         }
         .start();
         let consumers = vec![vec![probe.recipient()]];
@@ -114,5 +121,47 @@ fn each_steps_answer_is_its_windows_outcome() {
         let unresolved = stall.error.as_deref().unwrap_or_default();
         assert!(unresolved.contains("consumers 0 to 0"), "{stall:?}");
         assert_eq!(stall.target.as_deref(), Some("g/1"));
+    });
+}
+
+/// A restart due after the run was over for its target (a producer stops
+/// when its schedule ends) finds it stopped: the fault lasted as long as the
+/// run, which is no failure. A start that finds it stopped was not applied.
+#[test]
+fn an_end_that_finds_its_target_stopped_is_no_failure() {
+    actix::System::new().block_on(async {
+        let steps = Arc::new(AtomicUsize::new(0));
+        let probe = Probe {
+            down: false,
+            steps,
+            stops: true,
+        }
+        .start();
+        let crash = FaultKind::CrashConsumer {
+            consumer: "g/0".into(),
+            restart_after: None,
+        };
+        let step = |step| ConsumerFault {
+            kind: crash.clone(),
+            step,
+        };
+        let who = || "consumer g/0".to_string();
+        let begun = ask(
+            Some(probe.clone().recipient()),
+            who(),
+            step(FaultStep::Begin),
+            false,
+        );
+        assert_eq!(begun.await.error, None);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while probe.connected() {
+            assert!(Instant::now() < deadline, "the probe never stopped");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let target = || Some(probe.clone().recipient());
+        let ended = ask(target(), who(), step(FaultStep::End), true).await;
+        assert_eq!(ended.error, None);
+        let begun = ask(target(), who(), step(FaultStep::Begin), false).await;
+        assert_eq!(begun.error.as_deref(), Some("consumer g/0 has stopped"));
     });
 }
