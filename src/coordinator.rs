@@ -23,11 +23,11 @@ use crate::actors::workers::Workers;
 use crate::clock::RunClock;
 use crate::error::{Error, Result};
 use crate::event::PayloadPool;
-use crate::metrics::VerifySummary;
-use crate::metrics::{Durability, EventKey, ProduceLedger, Progress, RunMetrics};
+use crate::metrics::{
+    Durability, EventKey, FaultWindow, ProduceLedger, Progress, RunMetrics, VerifySummary,
+};
 use crate::plan::Plan;
 use crate::proxy::FaultProxy;
-use crate::report::FaultWindow;
 use crate::verify;
 
 /// Extra time a blocking read may take beyond its BLOCK before it is an error.
@@ -164,7 +164,7 @@ pub async fn execute(
         .await
         .map_err(actor_gone)?;
     stop_proxy(proxy).await;
-    crate::actors::collector::recovery(&mut faults, &metrics);
+    crate::metrics::recovery(&mut faults, &metrics);
     for ((m, pending), drained) in metrics.groups.iter_mut().zip(pending).zip(drained) {
         m.pending_at_end = pending;
         m.drained = drained;

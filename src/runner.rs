@@ -200,9 +200,7 @@ fn server_config(plan: &Plan) -> ServerConfig {
         // scenario's own `config` lines, so they can set it back.
         config.extra.insert(0, "repl-diskless-sync-delay 0".into());
     }
-    let sleeps = (plan.faults.iter())
-        .any(|f| matches!(f.action, crate::plan::FaultAction::DebugSleep { .. }));
-    match sleeps {
+    match plan.needs_debug_command() {
         true => config.line("enable-debug-command local"),
         false => config,
     }

@@ -77,6 +77,37 @@ pub enum LedgerEvent {
     DeadLettered,
 }
 
+/// Which step of a fault the chaos actor asks a consumer or producer for:
+/// its start, or its end (a crash's restart; the end of a window the target
+/// times itself, which needs nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultStep {
+    Begin,
+    End,
+}
+
+/// Why a consumer or producer did not apply a fault step. The chaos actor
+/// records it as the fault's error after the target's name, e.g. "consumer
+/// billing/0 is already down", and the run fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// A crash of one that is down.
+    #[error("is already down")]
+    AlreadyDown,
+    /// A restart of one that is not down.
+    #[error("is not down, so it cannot restart")]
+    NotDown,
+    /// A stall or slowdown of one that is down.
+    #[error("is down, so it cannot be stalled or slowed")]
+    Down,
+    /// The run is over for it.
+    #[error("has stopped")]
+    Stopped,
+    /// A fault of another family: a bug in the chaos actor's dispatch.
+    #[error("does not take this fault")]
+    NotItsFault,
+}
+
 /// What the sampler read from Redis this interval.
 #[derive(Message)]
 #[rtype(result = "()")]

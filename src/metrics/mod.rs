@@ -5,16 +5,20 @@
 //! (`inflight` follows delivered-but-unprocessed events beside the ledger,
 //! `stalls` the producers' long waits for acknowledgements);
 //! the collector merges what they ship into a `RunMetrics`, which the report
-//! turns into `summary.json` and its views. Nothing here knows actix or redis,
+//! turns into `summary.json` and its views. The chaos actor records each
+//! fault as a `FaultWindow` (`faults`), and `recovery` fills in how fast the
+//! run recovered from it. Nothing here knows actix or redis,
 //! so it is unit-tested and benchmarked without either.
 
 pub mod deliveries;
 pub mod durability;
+pub mod faults;
 pub mod inflight;
 pub mod latency;
 pub mod ledger;
 pub mod outcome;
 pub mod progress;
+pub mod recovery;
 pub mod series;
 pub mod spill;
 pub mod stalls;
@@ -23,11 +27,13 @@ pub mod verify;
 
 pub use deliveries::DeliveryCounts;
 pub use durability::Durability;
+pub use faults::FaultWindow;
 pub use inflight::{InFlight, InFlightAtFault, Redelivery};
 pub use latency::{Latency, Percentiles};
 pub use ledger::{EventKey, GroupLedger, ProduceLedger};
 pub use outcome::{GroupOutcome, LedgerOutcome};
 pub use progress::{GroupProgress, Progress};
+pub use recovery::recovery;
 pub use series::{GroupSample, Row, Sample, Series, StreamSample};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};

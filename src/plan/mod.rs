@@ -7,7 +7,7 @@ mod faults;
 mod sample;
 mod schedule;
 
-pub use faults::{FaultAction, FaultPlan, NETWORK_DRILL_RESPONSE_TIMEOUT};
+pub use faults::{FaultPlan, FaultTarget, NETWORK_DRILL_RESPONSE_TIMEOUT};
 pub use sample::{EventDraw, EventMix, MAX_PAYLOAD_BYTES, Real};
 pub use schedule::{RateProfile, Schedule};
 
@@ -240,7 +240,7 @@ impl Plan {
         let faults = scenario
             .faults
             .iter()
-            .filter_map(|f| fault_plan(&scenario, f))
+            .map(|f| fault_plan(&scenario, f))
             .collect();
         Plan {
             faults,
@@ -353,7 +353,8 @@ mod tests {
             NETWORK_DRILL_RESPONSE_TIMEOUT + Duration::from_millis(350)
         );
         let reset = plan("[[faults]]\naction = \"network_reset\"\nat = \"1s\"\n");
-        assert_eq!(reset.faults[0].action, FaultAction::NetworkReset);
+        let clients = FaultTarget::Network(crate::scenario::Link::Clients);
+        assert_eq!(reset.faults[0].target, clients);
         assert_eq!(reset.response_timeout(), NETWORK_DRILL_RESPONSE_TIMEOUT);
     }
 
@@ -365,13 +366,14 @@ mod tests {
              duration = \"2s\"\nfactor = 2.5\n",
         );
         assert_eq!(slow.faults[0].label, "slow_consumer g/1 x2.5");
-        let action = FaultAction::SlowConsumer {
-            group: 0,
-            consumer: 1,
-            duration: Duration::from_secs(2),
+        let kind = crate::scenario::FaultKind::SlowConsumer {
+            consumer: "g/1".into(),
+            duration: crate::scenario::Dur::from_secs(2),
             factor: 2.5,
         };
-        assert_eq!(slow.faults[0].action, action);
+        assert_eq!(slow.faults[0].kind, kind);
+        let target = FaultTarget::Consumer { group: 0, index: 1 };
+        assert_eq!(slow.faults[0].target, target);
         assert!(!slow.reads_back(), "a slowdown cuts no write off");
     }
 }

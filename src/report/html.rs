@@ -487,7 +487,25 @@ fn fault_section(summary: &Summary, ts: &Timeseries) -> String {
         "worst p99",
         "p99 recovered after end",
     ];
-    out + &recovery_table(summary) + &table(&headers, &rows)
+    out + &not_applied(summary) + &recovery_table(summary) + &table(&headers, &rows)
+}
+
+/// The faults that were not applied, and why: each fails the run.
+fn not_applied(summary: &Summary) -> String {
+    let failed: Vec<String> = (summary.faults.iter())
+        .filter(|f| !f.applied)
+        .map(|f| {
+            let why = f.error.as_deref().unwrap_or("no reason recorded");
+            format!("{} (at {:.3} s): {why}", f.name, f.start_s)
+        })
+        .collect();
+    match failed.is_empty() {
+        true => String::new(),
+        false => format!(
+            "<p class=\"fail\"><b>Not applied</b>, which fails the run: {}</p>\n",
+            esc(&failed.join("; "))
+        ),
+    }
 }
 
 /// After a drill that read the streams back: what Redis acknowledged and lost.
@@ -523,7 +541,7 @@ fn durability_section(summary: &Summary) -> String {
     out
 }
 
-/// Each fault's recovery figures from `summary.json`.
+/// Each fault's recovery figures and outcome from `summary.json`.
 fn recovery_table(summary: &Summary) -> String {
     let secs = |v: Option<f64>| v.map_or("never".to_string(), |s| format!("{s:.3} s"));
     let rows: Vec<Vec<String>> = (summary.faults.iter())
@@ -541,6 +559,9 @@ fn recovery_table(summary: &Summary) -> String {
                 new(f.recovered_after_s),
                 secs(f.first_ack_after_s),
                 secs(f.lag_recovered_after_s),
+                if f.applied { "yes" } else { "NO" }.into(),
+                f.clients_killed.map_or("-".into(), |n| n.to_string()),
+                f.error.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -554,6 +575,9 @@ fn recovery_table(summary: &Summary) -> String {
         "those all processed after start",
         "first ack after end (1 s steps)",
         "lag back after end",
+        "applied",
+        "clients killed",
+        "why not applied",
     ];
     table(&headers, &rows)
 }
@@ -605,7 +629,7 @@ mod tests {
     fn page_shows_redelivery_recovery_and_unreplicated() {
         let mut summary = test_summary();
         summary.produce.unreplicated = Some(42);
-        summary.faults = vec![crate::report::FaultWindow {
+        summary.faults = vec![crate::metrics::FaultWindow {
             name: "crash_consumer billing/0".into(),
             start_s: 2.0,
             end_s: 9.0,
@@ -615,6 +639,14 @@ mod tests {
             recovered_after_s: Some(0.612),
             ..Default::default()
         }];
+        summary.faults.push(crate::metrics::FaultWindow {
+            name: "crash_consumer billing/0".into(),
+            applied: false,
+            error: Some("consumer billing/0 is already down".into()),
+            start_s: 3.0,
+            end_s: 3.0,
+            ..Default::default()
+        });
         let html = index_html(&summary, &Timeseries::default(), &[]);
         for text in [
             "<th>unreplicated (WAIT saw too few replicas)</th>",
@@ -624,7 +656,11 @@ mod tests {
             "Redelivery latency",
             "<td>billing</td><td>1</td><td>750ms</td>",
             "<td>crash_consumer billing/0</td><td>2.000</td><td>9.000</td>\
-             <td>0.000 s</td><td>0.000 s</td><td>50</td><td>0.612 s</td><td>never</td>",
+             <td>0.000 s</td><td>0.000 s</td><td>50</td><td>0.612 s</td><td>never</td>\
+             <td>never</td><td>yes</td><td>-</td><td></td></tr>",
+            "<td>never</td><td>NO</td><td>-</td><td>consumer billing/0 is already down</td>",
+            "<p class=\"fail\"><b>Not applied</b>, which fails the run: crash_consumer \
+             billing/0 (at 3.000 s): consumer billing/0 is already down</p>",
         ] {
             assert!(html.contains(text), "missing {text}");
         }

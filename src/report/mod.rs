@@ -30,7 +30,7 @@ pub use files::{read_summary, write_run};
 pub use groups::{GroupPhase, GroupSummary};
 pub use html::render_views;
 pub use slo::{SloCheck, SloReport, evaluate};
-pub use summary::{FaultWindow, ProduceSummary, Summary, SummaryContext, WarmupSummary};
+pub use summary::{ProduceSummary, Summary, SummaryContext, WarmupSummary};
 pub use table::{format_us, render, render as render_table};
 pub use utc::{parse_rfc3339_utc, rfc3339};
 
@@ -118,6 +118,84 @@ mod schema_tests {
         assert!(
             undocumented.is_empty(),
             "keys not in the schema: {undocumented:?}"
+        );
+    }
+
+    #[test]
+    fn every_key_of_a_fault_window_is_in_the_schema() {
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        let mut summary = super::summary::tests::test_summary();
+        summary.faults.push(crate::metrics::FaultWindow {
+            name: "client_kill".into(),
+            kind: "client_kill".into(),
+            target: Some("clients".into()),
+            applied: false,
+            error: Some("CLIENT KILL closed no connection".into()),
+            clients_killed: Some(0),
+            first_ack_after_s: Some(0.0),
+            lag_recovered_after_s: Some(1.0),
+            first_write_after_s: Some(0.1),
+            all_writes_after_s: Some(0.2),
+            in_flight_at_start: Some(3),
+            recovered_after_s: Some(0.5),
+            ..Default::default()
+        });
+        let instance = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            missing(&schema, &schema, &instance, ""),
+            Vec::<String>::new()
+        );
+        let documented = &schema["properties"]["faults"]["items"]["properties"];
+        let window = instance["faults"][0].as_object().unwrap();
+        assert_eq!(window.len(), 14, "every field is set: {window:?}");
+        let undocumented: Vec<&String> = (window.keys())
+            .filter(|k| documented.get(k.as_str()).is_none())
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in the schema: {undocumented:?}"
+        );
+    }
+
+    /// A summary.json written before fault outcomes were recorded: no kind,
+    /// target, applied or error, and null for an absent option in the
+    /// scenario. It loads, its fault reads as applied, and it renders.
+    #[test]
+    fn an_older_drill_summary_still_loads_and_renders() {
+        use crate::scenario::{Dur, Fault, FaultKind};
+        let mut summary = super::summary::tests::test_summary();
+        summary.scenario.faults.push(Fault {
+            at: Dur::from_secs(2),
+            kind: FaultKind::CrashConsumer {
+                consumer: "billing/0".into(),
+                restart_after: None,
+            },
+        });
+        summary.faults.push(crate::metrics::FaultWindow {
+            name: "crash_consumer billing/0".into(),
+            kind: "crash_consumer".into(),
+            target: Some("billing/0".into()),
+            start_s: 2.0,
+            end_s: 9.0,
+            ..Default::default()
+        });
+        let mut old = serde_json::to_value(&summary).unwrap();
+        let window = old["faults"][0].as_object_mut().unwrap();
+        for key in ["kind", "target", "applied"] {
+            window
+                .remove(key)
+                .unwrap_or_else(|| panic!("{key} is written"));
+        }
+        old["scenario"]["faults"][0]["restart_after"] = Value::Null;
+        let read: super::Summary = serde_json::from_value(old).unwrap();
+        assert_eq!(read.scenario.faults, summary.scenario.faults);
+        let w = &read.faults[0];
+        assert!(w.applied && w.error.is_none() && w.kind.is_empty(), "{w:?}");
+        let text = super::render(&read);
+        assert!(!text.contains("NOT APPLIED"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("crash_consumer billing/0  "))
         );
     }
 

@@ -1,5 +1,6 @@
 //! Service-level objective verdicts: the scenario's `[slo]` thresholds checked
-//! against a `Summary`.
+//! against a `Summary`, and, in a drill, that every fault was applied
+//! (`faults_not_applied`, checked whether `[slo]` sets anything or not).
 //!
 //! Works on a summary read back from `summary.json`, so an old run can be
 //! re-judged against new thresholds. `Summary::build` stores the verdict in
@@ -185,6 +186,13 @@ pub fn evaluate(slo: &Slo, summary: &Summary) -> SloReport {
             limit,
             Some(errors),
         ));
+    }
+    if !summary.faults.is_empty() {
+        // No objective of the scenario's: a drill whose faults did not all
+        // happen measured something else than it says, so it cannot pass.
+        let not_applied = summary.faults.iter().filter(|f| !f.applied).count() as u64;
+        let name = "faults_not_applied".into();
+        checks.push(count_check(name, Scope::WholeRun, 0, Some(not_applied)));
     }
     SloReport {
         passed: checks.iter().all(|c| c.passed),
@@ -426,6 +434,41 @@ mod tests {
         summary.groups[0].measured.processed = Some(5_900);
         let e2e = check(&evaluate(&slo, &summary), "e2e_p99[billing]").clone();
         assert!(!e2e.passed, "{e2e:?}");
+    }
+
+    #[test]
+    fn a_fault_not_applied_fails_the_run_without_any_objective() {
+        let mut summary = test_summary();
+        let applied = crate::metrics::FaultWindow {
+            name: "crash_consumer billing/0".into(),
+            ..Default::default()
+        };
+        summary.faults = vec![applied.clone()];
+        let report = evaluate(&Slo::default(), &summary);
+        assert!(report.passed, "{report:?}");
+        assert_eq!(
+            check(&report, "faults_not_applied").objective,
+            Objective::Count {
+                max: 0,
+                actual: Some(0)
+            }
+        );
+        summary.faults.push(crate::metrics::FaultWindow {
+            applied: false,
+            error: Some("consumer billing/0 is already down".into()),
+            ..applied
+        });
+        let report = evaluate(&Slo::default(), &summary);
+        assert!(!report.passed);
+        let failed = check(&report, "faults_not_applied");
+        assert_eq!(
+            (
+                failed.objective.threshold_text(),
+                failed.objective.actual_text()
+            ),
+            ("<= 0".into(), "1".into())
+        );
+        assert!(!failed.passed);
     }
 
     #[test]

@@ -16,7 +16,9 @@ use super::groups::GroupSummary;
 use super::slo::{self, SloReport};
 use super::utc::parse_rfc3339_utc;
 use crate::metrics::series::hlog_name;
-use crate::metrics::{Durability, Percentiles, ProduceStats, RunMetrics, VerifySummary};
+use crate::metrics::{
+    Durability, FaultWindow, Percentiles, ProduceStats, RunMetrics, VerifySummary,
+};
 use crate::scenario::Scenario;
 
 /// Bumped whenever a field changes meaning or disappears (adding one does
@@ -71,41 +73,6 @@ pub struct Summary {
     /// The run was stopped early (Ctrl-C): the figures cover what ran.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
-}
-
-/// When a fault was active, in seconds since run start, for shading plots.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-pub struct FaultWindow {
-    pub name: String,
-    pub start_s: f64,
-    pub end_s: f64,
-    /// Seconds from the fault's end to the first acknowledged XADD after it,
-    /// at the time series' 1 s resolution (see `recovery`). None: none came.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_ack_after_s: Option<f64>,
-    /// Seconds from the fault's end until every group's lag was back to its
-    /// pre-fault level, from the sampler's readings. None: it never was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_recovered_after_s: Option<f64>,
-    /// Seconds from the fault's start until some producer, and until every
-    /// producer, had an XADD acknowledged again, from the producers' stalls
-    /// (50 ms or more with XADDs outstanding and no ack; a producer without
-    /// one at the start counts 0). None: none (some) never was. See
-    /// docs/faults.md, "Recovery per fault".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_write_after_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub all_writes_after_s: Option<f64>,
-    /// Events (all groups) asked for by a read sent before the fault's
-    /// planned start (`at`) and not processed by then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_flight_at_start: Option<u64>,
-    /// Time to recover: seconds from the start until the last of those was
-    /// processed or dead-lettered (0 if none; end of its processing batch).
-    /// Events produced during the fault wait as lag instead (but for what a
-    /// blocking read outstanding at the start returns). None: one never was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovered_after_s: Option<f64>,
 }
 
 /// All producers, measured phase: events intended after the warmup. How

@@ -25,15 +25,17 @@ pub fn render(summary: &Summary) -> String {
     out
 }
 
-/// One row per fault window: when it ran and how fast the run recovered.
+/// One row per fault: whether it was applied, when it ran and how fast the
+/// run recovered; then why each fault not applied was not (it fails the
+/// run), and how many connections CLIENT KILL closed.
 fn fault_table(out: &mut String, s: &Summary) {
     if s.faults.is_empty() {
         return;
     }
     let _ = writeln!(
         out,
-        "\n{:<32} {:>7} {:>7} {:>13} {:>9} {:>9} {:>9}",
-        "faults", "start", "end", "writes back", "in flight", "recovered", "lag back"
+        "\n{:<32} {:>7} {:>7} {:>7} {:>13} {:>9} {:>9} {:>9}",
+        "faults", "applied", "start", "end", "writes back", "in flight", "recovered", "lag back"
     );
     let secs = |v: Option<f64>| v.map_or("never".to_string(), |s| format!("{s:.2}s"));
     for f in &s.faults {
@@ -47,8 +49,9 @@ fn fault_table(out: &mut String, s: &Summary) {
             Some(_) => secs(f.recovered_after_s),
         };
         let line = format!(
-            "{:<32} {:>6.1}s {:>6.1}s {:>13} {:>9} {:>9} {:>9}",
+            "{:<32} {:>7} {:>6.1}s {:>6.1}s {:>13} {:>9} {:>9} {:>9}",
             fit(&f.name, 32),
+            if f.applied { "yes" } else { "NO" },
             f.start_s,
             f.end_s,
             writes,
@@ -66,6 +69,16 @@ fn fault_table(out: &mut String, s: &Summary) {
         out,
         "  at the start all processed, both from the start; lag back: from the end"
     );
+    for f in &s.faults {
+        if !f.applied {
+            let why = f.error.as_deref().unwrap_or("no reason recorded");
+            let line = format!("  NOT APPLIED {} at {:.1}s: {why}", f.name, f.start_s);
+            let _ = writeln!(out, "{}", clip(&line));
+        }
+        if let Some(n) = f.clients_killed {
+            let _ = writeln!(out, "  {} closed {n} connections", fit(&f.name, 60));
+        }
+    }
 }
 
 fn durability_lines(out: &mut String, s: &Summary) {
@@ -538,7 +551,7 @@ mod tests {
             ..Default::default()
         };
         summary.slo = evaluate(&slo, &summary);
-        summary.faults = vec![crate::report::FaultWindow {
+        summary.faults = vec![crate::metrics::FaultWindow {
             name: "freeze_redis 1s".into(),
             start_s: 2.0,
             end_s: 3.0,
@@ -548,7 +561,17 @@ mod tests {
             all_writes_after_s: Some(1.25),
             in_flight_at_start: Some(12),
             recovered_after_s: Some(0.031),
+            ..Default::default()
         }];
+        summary.faults.push(crate::metrics::FaultWindow {
+            name: "client_kill".into(),
+            applied: false,
+            error: Some("CLIENT KILL closed no connection".into()),
+            clients_killed: Some(0),
+            start_s: 4.0,
+            end_s: 4.0,
+            ..Default::default()
+        });
         summary.interrupted = true;
         assert!(
             !render(&summary).contains("idle CPUs"),
@@ -566,7 +589,17 @@ mod tests {
         let cols: Vec<&str> = fault.split_whitespace().collect();
         assert_eq!(
             cols[2..],
-            ["2.0s", "3.0s", "1.00/1.25s", "12", "0.03s", "never"],
+            ["yes", "2.0s", "3.0s", "1.00/1.25s", "12", "0.03s", "never"],
+            "{text}"
+        );
+        let kill = text.lines().find(|l| l.starts_with("client_kill")).unwrap();
+        assert_eq!(kill.split_whitespace().nth(1), Some("NO"), "{text}");
+        assert!(
+            text.contains("  NOT APPLIED client_kill at 4.0s: CLIENT KILL closed no connection\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  client_kill closed 0 connections\n"),
             "{text}"
         );
         for line in text.lines() {

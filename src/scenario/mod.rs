@@ -1,22 +1,24 @@
 //! The scenario file: what a user writes, as typed serde structs.
 //!
 //! `load` reads a TOML file, applies `--set` overrides and deserializes it;
-//! `validate` checks what types cannot (rates > 0, groups on produced streams);
+//! `validate` checks what types cannot (rates > 0, groups on produced streams),
+//! with `group_checks`, `replication_checks` and `faults` (the fault timeline:
+//! each fault kind defined once, with what it targets, needs and checks);
 //! `units` parses the human forms of durations ("250ms") and sizes ("1KiB"),
 //! and the two forms of a distribution ("200us" or `{ dist = "exponential", ... }`).
 //! The plan module turns a valid `Scenario` into concrete work.
 //! Every type denies unknown fields so a typo is an error, not a silent default.
 
-mod fault_checks;
 mod faults;
+mod group_checks;
 mod load;
-mod network_checks;
 mod replication_checks;
 mod units;
 mod validate;
 
-pub use fault_checks::{resolve_consumer, resolve_producer};
-pub use faults::{Fault, Link};
+pub use faults::{
+    Fault, FaultKind, Lasts, Link, ReadBack, Spec, Target, resolve_consumer, resolve_producer,
+};
 pub use load::{Overrides, load_file, load_str};
 pub use units::{Bytes, Dur, Rate};
 pub use validate::{Violation, validate};

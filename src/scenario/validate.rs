@@ -45,7 +45,9 @@ pub fn validate(s: &Scenario) -> Vec<Violation> {
     streams(&mut v, s, &written);
     groups(&mut v, &s.groups, &written);
     slo(&mut v, s);
-    v.0.extend(super::fault_checks::check(s));
+    v.0.extend(super::replication_checks::check(s));
+    v.0.extend(super::group_checks::check(s));
+    v.0.extend(super::faults::check(s));
     v.0
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod docs;
 mod drill;
 mod drill_failover;
+mod drill_faults;
 mod drill_network;
 mod drill_poison;
 mod drill_server;

@@ -1,69 +1,99 @@
-//! What the coordinator and the chaos actor tell a consumer: faults (crash,
-//! restart, stall, slow down) and the final stop.
+//! What the coordinator and the chaos actor tell a consumer: the steps of
+//! consumer faults (crash and restart, stall, slow down), each answered with
+//! whether it took effect, and the final stop.
 
 use std::time::Duration;
 
 use actix::prelude::*;
 
 use super::{Consumer, Slowdown};
+use crate::actors::{FaultStep, Refused};
 use crate::metrics::EventKey;
+use crate::scenario::FaultKind;
 
-/// A fault the chaos actor injects.
-#[derive(Message, Debug, Clone, Copy, PartialEq)]
-#[rtype(result = "()")]
-pub enum ConsumerFault {
-    /// Die abruptly: the read or batch in hand is abandoned, unprocessed and
-    /// unacknowledged, and stays in the group's PEL.
-    Crash,
-    /// Come back under the same name, working through the own PEL first.
-    Restart,
-    /// Stop reading for a while after the batch in hand.
-    Stall(Duration),
-    /// For `duration` from now, multiply each sampled processing time by `factor`.
-    Slow { factor: f64, duration: Duration },
+/// A step of a consumer fault the chaos actor applies (crash, stall, slow
+/// down; a crash's restart), answered with whether it took effect.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<(), Refused>")]
+pub struct ConsumerFault {
+    pub kind: FaultKind,
+    pub step: FaultStep,
 }
 
 impl Handler<ConsumerFault> for Consumer {
-    type Result = ();
+    type Result = Result<(), Refused>;
 
-    fn handle(&mut self, fault: ConsumerFault, ctx: &mut Context<Self>) {
-        match fault {
-            ConsumerFault::Crash => {
-                self.crashed = true;
-                // Abandoned, not in progress: it stays pending (or, read with
-                // NOACK, is lost with the consumer).
-                self.release();
-                // A read already sent is left to return (see `read_in_flight`).
-                if let Some(h) = self.in_flight.take().filter(|_| !self.read_in_flight) {
-                    ctx.cancel_future(h);
-                }
+    fn handle(&mut self, fault: ConsumerFault, ctx: &mut Context<Self>) -> Self::Result {
+        use FaultKind::{CrashConsumer, SlowConsumer, StallConsumer};
+        if self.stopping {
+            return Err(Refused::Stopped);
+        }
+        match (fault.kind, fault.step) {
+            (CrashConsumer { .. }, FaultStep::Begin) => self.crash(ctx),
+            (CrashConsumer { .. }, FaultStep::End) => self.restart(ctx),
+            (StallConsumer { .. } | SlowConsumer { .. }, FaultStep::Begin) if self.crashed => {
+                Err(Refused::Down)
             }
-            ConsumerFault::Restart if self.crashed => {
-                self.crashed = false;
-                self.reread_own_pending();
-                // A read still out from before the crash resumes the loop when
-                // it returns; otherwise a retry the dead read scheduled is
-                // replaced, so that one loop runs, not two.
-                if !self.read_in_flight {
-                    if let Some(retry) = self.in_flight.take() {
-                        ctx.cancel_future(retry);
-                    }
-                    self.poll(ctx);
-                }
+            (StallConsumer { duration, .. }, FaultStep::Begin) => {
+                self.stalled_until_ns = self.clock.now_ns() + duration.as_nanos();
+                Ok(())
             }
-            ConsumerFault::Restart => {}
-            ConsumerFault::Stall(d) => {
-                self.stalled_until_ns = self.clock.now_ns() + d.as_nanos() as u64;
-            }
-            ConsumerFault::Slow { factor, duration } => {
+            (
+                SlowConsumer {
+                    factor, duration, ..
+                },
+                FaultStep::Begin,
+            ) => {
                 let from_ns = self.clock.now_ns();
                 self.slowdown = Some(Slowdown {
                     factor,
                     from_ns,
-                    until_ns: from_ns + duration.as_nanos() as u64,
+                    until_ns: from_ns + duration.as_nanos(),
                 });
+                Ok(())
             }
+            // They time themselves: their window's end asks nothing more.
+            (StallConsumer { .. } | SlowConsumer { .. }, FaultStep::End) => Ok(()),
+            _ => Err(Refused::NotItsFault),
         }
+    }
+}
+
+impl Consumer {
+    /// Die abruptly: the read or batch in hand is abandoned, unprocessed and
+    /// unacknowledged, and stays in the group's PEL.
+    fn crash(&mut self, ctx: &mut Context<Self>) -> Result<(), Refused> {
+        if self.crashed {
+            return Err(Refused::AlreadyDown);
+        }
+        self.crashed = true;
+        // Abandoned, not in progress: it stays pending (or, read with
+        // NOACK, is lost with the consumer).
+        self.release();
+        // A read already sent is left to return (see `read_in_flight`).
+        if let Some(h) = self.in_flight.take().filter(|_| !self.read_in_flight) {
+            ctx.cancel_future(h);
+        }
+        Ok(())
+    }
+
+    /// Come back under the same name, working through the own PEL first.
+    fn restart(&mut self, ctx: &mut Context<Self>) -> Result<(), Refused> {
+        if !self.crashed {
+            return Err(Refused::NotDown);
+        }
+        self.crashed = false;
+        self.reread_own_pending();
+        // A read still out from before the crash resumes the loop when
+        // it returns; otherwise a retry the dead read scheduled is
+        // replaced, so that one loop runs, not two.
+        if !self.read_in_flight {
+            if let Some(retry) = self.in_flight.take() {
+                ctx.cancel_future(retry);
+            }
+            self.poll(ctx);
+        }
+        Ok(())
     }
 }
 

@@ -15,9 +15,10 @@
 //! With `wait`, each pipeline ends in `WAIT replicas timeout`: its XADDs are
 //! acknowledged when the pipeline's reply comes, and counted `unreplicated`
 //! when WAIT reports fewer replicas than asked. The chaos actor sends
-//! `ProducerFault`: a crash ignores the replies still in flight (those writes
-//! stay indeterminate) and sends nothing until a restart; events intended
-//! while the producer was dead are never sent.
+//! `ProducerFault`, answered with whether it took effect: a crash ignores
+//! the replies still in flight (those writes stay indeterminate) and sends
+//! nothing until a restart; events intended while the producer was dead are
+//! never sent.
 
 mod encode;
 mod link;
@@ -34,12 +35,13 @@ use tokio::sync::watch;
 use self::encode::XaddEncoder;
 use self::link::Link;
 use self::source::Source;
-use super::{Interval, ProduceReport, every_interval};
+use super::{FaultStep, Interval, ProduceReport, Refused, every_interval};
 use crate::clock::RunClock;
 use crate::clock::Timer;
 use crate::event::{Header, PayloadPool};
 use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
 use crate::plan::{ProducerPlan, Trim, Wait};
+use crate::scenario::FaultKind;
 use crate::wire::{Endpoint, InFlight, Replies, Reply, Writer, resp};
 
 /// Most events sent in one pipeline; a producer far behind catches up in steps.
@@ -517,43 +519,52 @@ impl Producer {
     }
 }
 
-/// A fault the chaos actor injects into one producer (by id).
-#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
-#[rtype(result = "()")]
-pub enum ProducerFault {
-    /// Die abruptly: replies in flight are never read, nothing more is sent.
-    Crash(u32),
-    /// Come back and go on with the schedule from now.
-    Restart(u32),
+/// A step of a producer fault the chaos actor applies to one producer (by
+/// id): a crash, or its restart; answered with whether it took effect.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<(), Refused>")]
+pub struct ProducerFault {
+    pub producer: u32,
+    pub kind: FaultKind,
+    pub step: FaultStep,
 }
 
 impl Handler<ProducerFault> for Producer {
-    type Result = ();
+    type Result = Result<(), Refused>;
 
-    fn handle(&mut self, fault: ProducerFault, ctx: &mut Context<Self>) {
-        let (ProducerFault::Crash(id) | ProducerFault::Restart(id)) = fault;
+    /// A crash: replies in flight are never read (their XADDs turn
+    /// indeterminate), nothing more is sent. A restart: go on with the
+    /// schedule from now.
+    fn handle(&mut self, fault: ProducerFault, ctx: &mut Context<Self>) -> Self::Result {
         let now_ns = self.clock.now_ns();
-        let Some(index) = self.sources.iter().position(|s| s.plan.id == id) else {
-            return;
+        let Some(index) = (self.sources.iter()).position(|s| s.plan.id == fault.producer) else {
+            return Err(Refused::NotItsFault);
         };
         let source = &mut self.sources[index];
-        match fault {
-            ProducerFault::Crash(_) => {
+        match (fault.kind, fault.step) {
+            (FaultKind::CrashProducer { .. }, FaultStep::Begin) if source.dead => {
+                return Err(Refused::AlreadyDown);
+            }
+            (FaultKind::CrashProducer { .. }, FaultStep::Begin) => {
                 source.stalls.interrupted(now_ns);
                 source.dead = true;
                 let epoch = source.epoch;
                 source.epoch += 1;
                 self.orphan_in_flight(index, epoch, now_ns);
             }
-            ProducerFault::Restart(_) if source.dead => {
+            (FaultKind::CrashProducer { .. }, FaultStep::End) if !source.dead => {
+                return Err(Refused::NotDown);
+            }
+            (FaultKind::CrashProducer { .. }, FaultStep::End) => {
                 source.dead = false;
                 source.revived_ns = now_ns;
             }
-            ProducerFault::Restart(_) => return,
+            _ => return Err(Refused::NotItsFault),
         }
         self.blocked = false;
         // Keeps the schedule (or the saturating poll) running, so the
         // producer still finishes when its run ends.
         self.tick(ctx);
+        Ok(())
     }
 }

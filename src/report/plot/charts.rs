@@ -264,7 +264,7 @@ fn memory(ts: &Timeseries) -> Chart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::summary::FaultWindow;
+    use crate::metrics::FaultWindow;
     use crate::report::summary::tests::test_summary;
 
     #[test]
