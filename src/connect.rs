@@ -21,9 +21,6 @@ pub type Conn = ConnectionManager;
 
 /// How long to wait for a connection to Redis before calling it unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Response timeout of non-blocking connections; redis-rs's 500 ms default
-/// would turn a slow but live Redis into errors.
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reconnection backoff after Redis went away: quick first, capped, so a
 /// restarted server is found within ~0.5 s of coming back.
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);

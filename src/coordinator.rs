@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::connect::{CONNECT_TIMEOUT, Conn, RESPONSE_TIMEOUT, client, connect};
+use crate::connect::{CONNECT_TIMEOUT, Conn, client, connect};
+use crate::plan::RESPONSE_TIMEOUT;
 use crate::wire::{Endpoint, Replies, Writer};
 use actix::prelude::*;
 

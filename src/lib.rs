@@ -3,36 +3,54 @@
 //! # Layout
 //!
 //! The folders follow the data, from what the user writes to what they read:
+//! scenario → plan → actors → metrics → report. Layers, bottom to top; a
+//! module imports only from its own layer's modules below it and from the
+//! base (`tests/it/layers.rs` holds the code to this list):
 //!
-//! - [`scenario`]: the TOML file as typed structs; loading, `--set` overrides, validation
-//!   (with the fault, network and replication checks), units.
-//! - [`plan`]: a valid scenario made concrete: one entry per producer and consumer,
-//!   arrival schedules, event mixes, stream keys with the run's prefix.
-//! - [`server`]: managed `redis-server` processes (free port, temp dir, kill -9, restart),
-//!   used by runs, tests and benches alike.
-//! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
+//! **The base**, for every layer:
+//! - [`error`]: the one error type, with the file, field or server each failure concerns.
+//! - [`decimal`]: ASCII decimal digits written in place, for the event header and RESP.
 //! - [`clock`]: the run-wide clock every latency is measured on, the precise timer
 //!   schedules wake on, and the process's own CPU time.
-//! - [`cpu_idle`]: `--cpu-idle poll`, the PM QoS hold that keeps idle CPUs polling.
-//! - [`connect`]: connections to Redis: TCP_NODELAY, timeouts, reconnection.
-//! - [`wire`]: the actors' own RESP client for the per-event path (commands
-//!   encoded into one buffer, replies scanned in place).
 //! - [`event`]: how an event travels through a stream (producer id, sequence, intended time).
-//! - [`decimal`]: ASCII decimal digits written in place, for the event header and RESP.
-//! - [`actors`]: the actix actors that do the work: producers, consumers, sampler,
-//!   collector, and the chaos actor that plays a drill's fault timeline; the worker
-//!   threads they run on.
-//! - [`coordinator`]: the phases setup > warmup/measure > drain > verify, returning metrics.
-//! - [`runner`]: one whole run: the Redis it targets, the actix System, the report directory.
+//!
+//! **Pure** (no redis-rs, actix or tokio):
+//! - [`scenario`]: the TOML file as typed structs; loading, `--set` overrides, validation
+//!   (group, replication and fault checks; a fault is `{ at, kind }`, each kind defined
+//!   once in `scenario/faults/kinds.rs`), units.
+//! - [`plan`]: a valid scenario made concrete: one entry per producer and consumer,
+//!   arrival schedules, event mixes, stream keys with the run's prefix, each fault with
+//!   its resolved target, the run's timeouts.
+//! - [`metrics`]: run records: HdrHistograms, counters, the per-event ledger and its
+//!   settling per phase, in-flight events, write stalls, fault windows and their
+//!   recovery, Redis's own counts, the progress line's figures, the time series (old
+//!   interval-log entries spilled to a temporary file).
+//! - [`report`]: `summary.json` (the source of truth, and older schemas read back), SLO
+//!   verdicts, and the views rendered from it (terminal table, CSV, HdrHistogram logs,
+//!   plots, index.html, compare).
+//!
+//! **Standalone** (processes and sockets a run or a test starts):
+//! - [`server`]: managed `redis-server` processes (free port, temp dir, kill -9, restart),
+//!   configured by whoever starts them.
+//! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
+//!
+//! **The runtime** (talks to Redis, runs the actors, records into metrics):
+//! - [`cpu_idle`]: `--cpu-idle poll`, the PM QoS hold that keeps idle CPUs polling.
+//! - [`connect`]: redis-rs connections for setup, sampling and read-back: TCP_NODELAY,
+//!   timeouts, reconnection.
+//! - [`wire`]: the actors' own RESP client for the per-event path (commands encoded
+//!   into one buffer, replies scanned in place), and stream entries out of replies.
 //! - [`verify`]: what Redis itself holds after the drain, read back to settle the ledger.
-//! - [`metrics`]: pure measurement data (HdrHistograms, counters, ledger, in-flight
-//!   events, write stalls, durability check, time series with old interval-log entries
-//!   spilled to a temporary file); knows neither actix nor redis.
-//! - [`report`]: `summary.json` (the source of truth), SLO verdicts, and the views rendered
-//!   from it (terminal table, CSV, HdrHistogram logs, plots, index.html, compare).
+//! - [`actors`]: the actix actors that do the work: producers, consumers, sampler,
+//!   collector, and the chaos actor that applies a drill's faults by family; the worker
+//!   threads they run on.
+//! - [`coordinator`]: the phases setup > warmup/measure > reply grace > drain > verify,
+//!   returning what was measured.
+//!
+//! **The top** (picks servers, runs, renders):
+//! - [`runner`]: one whole run: the Redis it targets, the actix System, the report directory.
 //! - [`bench`]: streamdrill against redis-benchmark, side by side (`streamdrill bench`).
 //! - [`cli`]: the command line, shared by `main.rs` and the tests.
-//! - [`error`]: the one error type, with the file, field or server each failure concerns.
 //!
 //! Outside `src/`: `tests/it/` holds the integration tests, each against its own
 //! `redis-server`; `benches/` the criterion benches of the hot paths. What the

@@ -101,29 +101,4 @@ impl Plan {
         let untrimmed = self.streams.iter().all(|s| s.trim.is_none());
         asked(ReadBack::Always) || (asked(ReadBack::IfUntrimmed) && untrimmed)
     }
-
-    /// How long a non-blocking command may wait for its reply. Under network
-    /// faults it is [`NETWORK_DRILL_RESPONSE_TIMEOUT`] beyond the largest added
-    /// latency, so a blackhole of a few seconds turns XADDs into indeterminate
-    /// writes instead of merely slow ones; otherwise `connect::RESPONSE_TIMEOUT`.
-    pub fn response_timeout(&self) -> Duration {
-        if !self.has_network_faults() {
-            return crate::connect::RESPONSE_TIMEOUT;
-        }
-        NETWORK_DRILL_RESPONSE_TIMEOUT + self.added_latency_max()
-    }
-
-    /// The most reply delay a network_latency fault adds (delay + jitter).
-    pub fn added_latency_max(&self) -> Duration {
-        (self.faults.iter())
-            .filter(|f| f.target == FaultTarget::Network(Link::Clients))
-            .map(|f| f.spec().reply_delay.as_duration())
-            .max()
-            .unwrap_or_default()
-    }
 }
-
-/// Response timeout of non-blocking connections in a run with network faults
-/// (plus the largest added latency): long enough for any live Redis, short
-/// enough that a 5 s blackhole shows up as timed-out, indeterminate writes.
-pub const NETWORK_DRILL_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -6,10 +6,12 @@
 mod faults;
 mod sample;
 mod schedule;
+mod timeouts;
 
-pub use faults::{FaultPlan, FaultTarget, NETWORK_DRILL_RESPONSE_TIMEOUT};
+pub use faults::{FaultPlan, FaultTarget};
 pub use sample::{EventDraw, EventMix, MAX_PAYLOAD_BYTES, Real};
 pub use schedule::{RateProfile, Schedule};
+pub use timeouts::{NETWORK_DRILL_RESPONSE_TIMEOUT, RESPONSE_TIMEOUT};
 
 use faults::fault_plan;
 
@@ -341,7 +343,7 @@ mod tests {
     fn network_faults_shorten_the_response_timeout_and_read_back() {
         let quiet = plan("");
         assert!(!quiet.has_network_faults() && !quiet.reads_back());
-        assert_eq!(quiet.response_timeout(), crate::connect::RESPONSE_TIMEOUT);
+        assert_eq!(quiet.response_timeout(), RESPONSE_TIMEOUT);
         let latency = plan(
             "[[faults]]\naction = \"network_latency\"\nat = \"1s\"\nduration = \"2s\"\n\
              delay = \"300ms\"\njitter = \"50ms\"\n",

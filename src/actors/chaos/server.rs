@@ -89,7 +89,7 @@ impl Chaos {
             return ready(Err("there is no Redis URL to send the command to".into()));
         };
         // DEBUG SLEEP answers when the sleep is over: wait that long too.
-        let timeout = crate::connect::RESPONSE_TIMEOUT + self.longest_command();
+        let timeout = crate::plan::RESPONSE_TIMEOUT + self.longest_command();
         let counts_kills = matches!(kind, FaultKind::ClientKill {});
         Box::pin(async move {
             match request(&url, cmd, timeout).await {

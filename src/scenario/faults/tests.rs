@@ -426,7 +426,7 @@ mod replication {
         let plan = crate::plan::Plan::new(s, "run".into());
         assert!(plan.has_replication_faults() && !plan.has_network_faults());
         assert_eq!(plan.faults[1].label, "network_blackhole (replication)");
-        assert_eq!(plan.response_timeout(), crate::connect::RESPONSE_TIMEOUT);
+        assert_eq!(plan.response_timeout(), crate::plan::RESPONSE_TIMEOUT);
     }
 
     #[test]
