@@ -14,6 +14,7 @@
 pub mod compare;
 pub mod environment;
 pub mod files;
+pub mod format;
 pub mod groups;
 pub mod hgrm;
 pub mod html;
@@ -27,11 +28,12 @@ pub mod utc;
 pub use compare::{Comparison, Gate};
 pub use environment::{HarnessCost, MachineInfo, RedisInfo};
 pub use files::{read_summary, write_run};
+pub use format::format_us;
 pub use groups::{GroupPhase, GroupSummary};
 pub use html::render_views;
 pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{ProduceSummary, Summary, SummaryContext, WarmupSummary};
-pub use table::{format_us, render, render as render_table};
+pub use table::{render, render as render_table};
 pub use utc::{parse_rfc3339_utc, rfc3339};
 
 #[cfg(test)]

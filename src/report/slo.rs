@@ -12,9 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::format::format_us;
 use super::groups::{GroupPhase, GroupSummary};
 use super::summary::Summary;
-use super::table::format_us;
 use crate::metrics::Percentiles;
 use crate::scenario::{Dur, Slo};
 
