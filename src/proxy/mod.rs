@@ -32,7 +32,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::error::{Error, Result};
 use pipe::{Control, Counters};
 pub use threaded::ThreadedProxy;
-pub use toxic::{Latency, Toxics};
+pub use toxic::{Delay, Toxics};
 
 /// Seed of the jitter draws when none is given.
 pub const DEFAULT_SEED: u64 = 0x5eed_fa17;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// Added delay with jitter, like Toxiproxy's `latency` toxic on its default
 /// (downstream) stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Latency {
+pub struct Delay {
     /// Added to every chunk travelling from Redis to the client, so a request's
     /// round trip grows by `delay` (requests towards Redis are not delayed).
     pub delay: Duration,
@@ -27,7 +27,7 @@ pub struct Latency {
 /// at most 64 KiB).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Toxics {
-    pub latency: Option<Latency>,
+    pub latency: Option<Delay>,
     /// Throughput limit, applied to each direction of each connection
     /// separately (a token bucket each), like Toxiproxy's `bandwidth` toxic.
     pub bandwidth_bytes_per_s: Option<u64>,
@@ -47,7 +47,7 @@ impl Toxics {
     /// Only added latency.
     pub fn latency(delay: Duration, jitter: Duration) -> Toxics {
         Toxics {
-            latency: Some(Latency { delay, jitter }),
+            latency: Some(Delay { delay, jitter }),
             ..Toxics::default()
         }
     }
@@ -82,7 +82,7 @@ pub(crate) enum Direction {
 /// `jitter_unit` in [-1, 1] is drawn once per chunk when it is read, so a
 /// change of the toxics rescales the chunk's jitter instead of redrawing it.
 pub(crate) fn chunk_delay(
-    latency: Option<Latency>,
+    latency: Option<Delay>,
     direction: Direction,
     jitter_unit: f64,
 ) -> Duration {
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn delay_applies_downstream_only_and_jitter_scales() {
-        let latency = Some(Latency {
+        let latency = Some(Delay {
             delay: 20 * MS,
             jitter: 5 * MS,
         });
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn jitter_larger_than_delay_never_goes_negative() {
-        let latency = Some(Latency {
+        let latency = Some(Delay {
             delay: MS,
             jitter: 10 * MS,
         });

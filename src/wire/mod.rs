@@ -15,6 +15,6 @@ pub mod resp;
 pub mod session;
 
 pub use conn::{Endpoint, Raw, Replies, Writer};
-pub use pipeline::InFlight;
+pub use pipeline::Outstanding;
 pub use resp::Reply;
 pub use session::Session;

@@ -6,23 +6,23 @@ use std::collections::VecDeque;
 
 use super::resp::Reply;
 
-pub struct InFlight<T> {
+pub struct Outstanding<T> {
     /// Each request, and how many replies it waits for.
     queue: VecDeque<(T, usize)>,
     /// Replies already read for the request at the front.
     partial: Vec<Reply>,
 }
 
-impl<T> Default for InFlight<T> {
+impl<T> Default for Outstanding<T> {
     fn default() -> Self {
-        InFlight {
+        Outstanding {
             queue: VecDeque::new(),
             partial: Vec::new(),
         }
     }
 }
 
-impl<T> InFlight<T> {
+impl<T> Outstanding<T> {
     /// A request of `commands` commands went out.
     pub fn push(&mut self, request: T, commands: usize) {
         self.queue.push_back((request, commands));
@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn replies_go_to_requests_in_order_across_reads() {
-        let mut f = InFlight::default();
+        let mut f = Outstanding::default();
         f.push("a", 2);
         f.push("b", 1);
         f.push("c", 3);
@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_recycled_vector_never_takes_the_next_requests_replies() {
-        let mut f = InFlight::default();
+        let mut f = Outstanding::default();
         f.push("a", 1);
         f.push("b", 2);
         let (a, replies) = f.answer_one(Reply::Bulk).unwrap().unwrap();
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn a_reply_nobody_asked_for_is_an_error() {
-        let mut f: InFlight<()> = InFlight::default();
+        let mut f: Outstanding<()> = Outstanding::default();
         assert!(f.answer_one(Reply::Bulk).is_err());
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use streamdrill::wire::{Endpoint, InFlight, Reply, Session, resp};
+use streamdrill::wire::{Endpoint, Outstanding, Reply, Session, resp};
 
 use crate::support::{client, server};
 
@@ -34,7 +34,7 @@ fn a_pipeline_gets_its_replies_in_order() {
         resp::command(&mut out, &[b"INCR", b"s"]);
         resp::command(&mut out, &[b"XLEN", b"s"]);
         assert!(writer.write(&out).unwrap(), "loopback takes it at once");
-        let mut in_flight = InFlight::default();
+        let mut in_flight = Outstanding::default();
         in_flight.push("xadds", 100);
         in_flight.push("incr", 1);
         in_flight.push("xlen", 1);

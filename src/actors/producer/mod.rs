@@ -42,7 +42,7 @@ use crate::event::{Header, PayloadPool};
 use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
 use crate::plan::{ProducerPlan, Trim, Wait};
 use crate::scenario::FaultKind;
-use crate::wire::{Endpoint, InFlight, Replies, Reply, Writer, resp};
+use crate::wire::{Endpoint, Outstanding, Replies, Reply, Writer, resp};
 
 /// Most events sent in one pipeline; a producer far behind catches up in steps.
 const MAX_PIPELINE: usize = 512;
@@ -73,7 +73,7 @@ pub struct Producer {
     payloads: Arc<PayloadPool>,
     measure_from_ns: u64,
     /// Pipelines sent and not yet answered, oldest first.
-    in_flight: InFlight<Pipeline>,
+    in_flight: Outstanding<Pipeline>,
     /// The one pending wake-up; replacing it cancels the old one, so ticks
     /// never multiply (each costs a poll of every timer in the context).
     timer: Option<SpawnHandle>,
@@ -176,7 +176,7 @@ impl Producer {
             clock: setup.clock,
             payloads: setup.payloads,
             measure_from_ns: setup.measure_from.as_nanos() as u64,
-            in_flight: InFlight::default(),
+            in_flight: Outstanding::default(),
             timer: None,
             sleeper: Timer::new(),
             blocked: false,
