@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{clip, fit, key_sample};
+use super::{clip, fit, key_sample, wrapped};
 use crate::metrics::durability::GoneRange;
 use crate::report::summary::Summary;
 
@@ -54,8 +54,8 @@ pub(super) fn fault_table(out: &mut String, s: &Summary) {
     for f in &s.faults {
         if !f.applied {
             let why = f.error.as_deref().unwrap_or("no reason recorded");
-            let line = format!("  NOT APPLIED {} at {:.1}s: {why}", f.name, f.start_s);
-            let _ = writeln!(out, "{}", clip(&line));
+            let text = format!("NOT APPLIED {} at {:.1}s: {why}", f.name, f.start_s);
+            wrapped(out, "  ", &text);
         }
         if let Some(n) = f.clients_killed {
             let _ = writeln!(out, "  {} closed {n} connections", fit(&f.name, 60));

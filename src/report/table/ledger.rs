@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{clip, fit, key_sample};
+use super::{clip, fit, key_sample, wrapped};
 use crate::metrics::DeliveryCounts;
 use crate::report::format::{dash_or, format_us};
 use crate::report::groups::{GroupPhase, GroupSummary};
@@ -32,8 +32,8 @@ pub(super) fn ledger_table(out: &mut String, s: &Summary) {
         }
         key_sample(out, "lost", &g.lost_sample);
         if let Some(why) = &g.readback_error {
-            let line = format!("  READ-BACK FAILED, unprocessed events unknown: {why}");
-            let _ = writeln!(out, "{}", clip(&line));
+            let text = format!("READ-BACK FAILED, unprocessed events unknown: {why}");
+            wrapped(out, "  ", &text);
         }
     }
     if s.schema_version < 2 {

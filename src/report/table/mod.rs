@@ -86,7 +86,7 @@ fn slo_lines(out: &mut String, s: &Summary) {
         );
         let _ = writeln!(out, "{}", clip(&line));
         if let Some(note) = &c.note {
-            let _ = writeln!(out, "{}", clip(&format!("         {note}")));
+            wrapped(out, "         ", note);
         }
     }
 }
@@ -103,6 +103,27 @@ fn fit(text: &str, width: usize) -> String {
 
 fn clip(line: &str) -> String {
     fit(line, MAX_WIDTH)
+}
+
+/// `text` on as many lines as it takes, each starting with `indent`: for
+/// reasons, which must not be cut off (the cause is usually at the end).
+fn wrapped(out: &mut String, indent: &str, text: &str) {
+    let width = MAX_WIDTH - indent.chars().count();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            let _ = writeln!(out, "{indent}{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&fit(word, width));
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
 }
 
 /// One clipped line listing sample events as producer:seq, if there are any.
