@@ -357,6 +357,34 @@ mod tests {
         assert_eq!(reset.response_timeout(), NETWORK_DRILL_RESPONSE_TIMEOUT);
     }
 
+    /// The seeds every actor draws from, pinned: a scenario and seed must
+    /// replay the same events in every version.
+    #[test]
+    fn derived_seeds_stay_as_they_were() {
+        let pinned = [
+            (derive_seed(42, 1, 0, 3), 0x2260_0b92_7135_a081),
+            (derive_seed(42, 2, 1, 0), 0x8526_f2eb_9b90_c275),
+            (derive_seed(42, 3, 2, 0), 0xec42_bcc1_5959_2497),
+            (derive_seed(42, 5, 7, 1000), 0x76c2_11e9_04b2_74be),
+            (derive_seed(42, 7, 0, 0), 0x53ad_348a_f3dd_af4b),
+        ];
+        for (i, (derived, was)) in pinned.into_iter().enumerate() {
+            assert_eq!(derived, was, "case {i}");
+        }
+        let toml = "name = \"n\"\nduration = \"10s\"\nseed = 42\n[[producers]]\nstream = \"s\"\n\
+                    rate = 10\ncount = 2\n[[groups]]\nstream = \"s\"\nname = \"g\"\n";
+        let scenario = load_str(toml, "n.toml", &Overrides::default()).unwrap();
+        let seeded = Plan::new(scenario, "run".into());
+        assert_eq!(seeded.producers[1].seed, 0x4333_bd5d_d9fd_b573);
+        assert_eq!(seeded.groups[0].seed, 0xd963_9a00_6c85_adb0);
+        let poison = Poison {
+            fraction: 0.5,
+            seed: 42,
+        };
+        let poisoned: Vec<u64> = (0..12).filter(|&seq| poison.is_poison(3, seq)).collect();
+        assert_eq!(poisoned, [0, 3, 5, 6, 8, 9, 11]);
+    }
+
     #[test]
     fn a_slowdown_names_its_consumer_and_factor() {
         let slow = plan(
