@@ -13,7 +13,7 @@ use crate::actors::collector::Progress;
 use crate::coordinator::{self, Measured};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
-use crate::plan::{Plan, derive_seed};
+use crate::plan::{Plan, SeedKind, derive_seed};
 use crate::proxy::ThreadedProxy;
 use crate::report::{self, RedisInfo, Summary, SummaryContext};
 use crate::scenario::{RedisMode, Scenario};
@@ -97,9 +97,6 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
 /// How long a new replica may take to finish its first sync with the primary.
 const REPLICA_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Seed kind of the replication link proxy's jitter draws (see `derive_seed`).
-const LINK_SEED_KIND: u64 = 7;
-
 /// `[redis] replica = true`: a second managed server, same settings, following
 /// the primary; the run starts once it is in sync and a write reaches it, so
 /// it measures replication and not the initial full sync. When a network fault targets the
@@ -118,7 +115,7 @@ fn start_replica(
         true => Some(ThreadedProxy::start(
             "replication-link",
             std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)),
-            derive_seed(plan.scenario.seed, LINK_SEED_KIND, 0, 0),
+            derive_seed(plan.scenario.seed, SeedKind::ReplicationLink, 0, 0),
         )?),
         false => None,
     };
