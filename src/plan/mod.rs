@@ -8,7 +8,7 @@ mod sample;
 mod schedule;
 
 pub use faults::{FaultAction, FaultPlan, NETWORK_DRILL_RESPONSE_TIMEOUT};
-pub use sample::{EventDraw, EventMix, MAX_PAYLOAD_BYTES, Real};
+pub use sample::{EventDraw, EventMix, Real};
 pub use schedule::{RateProfile, Schedule};
 
 use faults::fault_plan;

@@ -19,7 +19,7 @@ pub use fault_checks::{resolve_consumer, resolve_producer};
 pub use faults::{Fault, Link};
 pub use load::{Overrides, load_file, load_str};
 pub use units::{Bytes, Dur, Rate};
-pub use validate::{Violation, validate};
+pub use validate::{MAX_EVENT_SIZE, Violation, validate};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
