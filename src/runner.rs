@@ -138,7 +138,7 @@ fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: String) -> Summary 
     let ctx = SummaryContext {
         scenario: plan.scenario.clone(),
         run_id: plan.run_id.clone(),
-        started_at: report::rfc3339(m.started_unix_ns),
+        started_unix_ns: m.started_unix_ns,
         measured_duration_s: m.measured_duration_s,
         target_rate_per_s: plan.target_rate_per_s(),
         redis: RedisInfo {

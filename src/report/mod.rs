@@ -35,7 +35,7 @@ pub use summary::{
     WarmupSummary,
 };
 pub use table::{format_us, render, render as render_table};
-pub use utc::{parse_rfc3339_utc, rfc3339};
+pub use utc::rfc3339;
 
 #[cfg(test)]
 mod schema_tests {

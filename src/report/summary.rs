@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use super::environment::{HarnessCost, MachineInfo, RedisInfo};
 use super::groups::GroupSummary;
 use super::slo::{self, SloReport};
-use super::utc::parse_rfc3339_utc;
+use super::utc::{rfc3339, unix_s};
 use crate::metrics::series::hlog_name;
 use crate::metrics::{Durability, Percentiles, ProduceStats, RunMetrics};
 use crate::scenario::Scenario;
@@ -241,8 +241,9 @@ impl VerifySummary {
 pub struct SummaryContext {
     pub scenario: Scenario,
     pub run_id: String,
-    /// RFC 3339 UTC, as `rfc3339` formats it.
-    pub started_at: String,
+    /// When the run clock started, in ns since the Unix epoch: `started_at`
+    /// and `started_at_unix_s` are both written from it.
+    pub started_unix_ns: u64,
     pub measured_duration_s: f64,
     pub target_rate_per_s: f64,
     pub redis: RedisInfo,
@@ -273,8 +274,8 @@ impl Summary {
             schema_version: SCHEMA_VERSION,
             streamdrill_version: env!("CARGO_PKG_VERSION").to_string(),
             run_id: ctx.run_id,
-            started_at_unix_s: parse_rfc3339_utc(&ctx.started_at).unwrap_or(0.0),
-            started_at: ctx.started_at,
+            started_at: rfc3339(ctx.started_unix_ns),
+            started_at_unix_s: unix_s(ctx.started_unix_ns),
             measured_duration_s: ctx.measured_duration_s,
             produce,
             harness: Some(harness),
@@ -460,7 +461,7 @@ pub(crate) mod tests {
         SummaryContext {
             scenario: test_scenario(),
             run_id: "orders-20231114T221320Z".into(),
-            started_at: crate::report::rfc3339(1_700_000_000_250_000_000),
+            started_unix_ns: 1_700_000_000_250_000_000,
             measured_duration_s: 60.0,
             target_rate_per_s: 100.0,
             redis: RedisInfo {
