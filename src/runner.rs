@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::actors::chaos::Replica;
 use crate::actors::collector::Progress;
 use crate::coordinator::{self, Measured};
-use crate::cpu_idle::{CpuIdle, IdleHold};
+use crate::cpu_idle::{CpuIdle, IdleHold, IdleState};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, SeedKind, derive_seed};
 use crate::proxy::ThreadedProxy;
@@ -86,7 +86,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     drop(server);
     drop(replica);
     drop(link);
-    let cpu_idle = idle.describe().to_string();
+    let cpu_idle = idle.state().clone();
     drop(idle);
 
     let summary = summarize(&plan, &url, &measured, cpu_idle);
@@ -134,7 +134,7 @@ fn start_replica(
     Ok((replica, link))
 }
 
-fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: String) -> Summary {
+fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: IdleState) -> Summary {
     let ctx = SummaryContext {
         scenario: plan.scenario.clone(),
         run_id: plan.run_id.clone(),

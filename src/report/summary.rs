@@ -15,6 +15,7 @@ use super::environment::{HarnessCost, MachineInfo, RedisInfo};
 use super::groups::GroupSummary;
 use super::slo::{self, SloReport};
 use super::utc::{rfc3339, unix_s};
+use crate::cpu_idle::IdleState;
 use crate::metrics::series::hlog_name;
 use crate::metrics::{Durability, Percentiles, ProduceStats, RunMetrics};
 use crate::scenario::Scenario;
@@ -254,8 +255,8 @@ pub struct SummaryContext {
     pub durability: Option<std::result::Result<Durability, String>>,
     /// Stopped early by Ctrl-C.
     pub interrupted: bool,
-    /// What `IdleHold::describe` said.
-    pub cpu_idle: String,
+    /// What `IdleHold` held while the run lasted.
+    pub cpu_idle: IdleState,
     /// `Measured::harness_cpu_s`.
     pub harness_cpu_s: f64,
 }
@@ -290,7 +291,7 @@ impl Summary {
             durability_error,
             histograms: measured_histograms(metrics),
             machine: MachineInfo {
-                cpu_idle: ctx.cpu_idle,
+                cpu_idle: Some(ctx.cpu_idle),
                 ..MachineInfo::current()
             },
             interrupted: ctx.interrupted,
@@ -474,7 +475,7 @@ pub(crate) mod tests {
             faults: Vec::new(),
             durability: None,
             interrupted: false,
-            cpu_idle: "poll".into(),
+            cpu_idle: IdleState::Poll,
             harness_cpu_s: 0.65,
         }
     }

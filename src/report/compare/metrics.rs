@@ -265,10 +265,7 @@ fn settings(s: &Summary) -> Vec<(String, String)> {
     out.extend((s.redis.config.iter()).map(|(k, v)| (format!("redis.config.{k}"), v.clone())));
     out.push(("machine.hostname".into(), s.machine.hostname.clone()));
     out.push(("machine.cpus".into(), s.machine.cpus.to_string()));
-    out.push((
-        "machine.cpu_idle".into(),
-        s.machine.idle_label().to_string(),
-    ));
+    out.push(("machine.cpu_idle".into(), s.machine.idle_label()));
     out.push(("streamdrill".into(), s.streamdrill_version.clone()));
     out
 }
