@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::columns::{self, GroupColumn, Quantile};
 use super::files::TIMESERIES_FILE;
 use super::groups::GroupPhase;
 use super::plot::{self, Rendered, Timeseries};
@@ -451,8 +452,8 @@ fn fault_section(summary: &Summary, ts: &Timeseries) -> String {
     let mut rows = Vec::new();
     for f in &summary.faults {
         for g in &summary.groups {
-            let p99 =
-                |from_s, to_s| ts.values_between(&format!("{}.e2e_p99_us", g.name), from_s, to_s);
+            let column = columns::group(&g.name, GroupColumn::E2eUs(Quantile::P99));
+            let p99 = |from_s, to_s| ts.values_between(&column, from_s, to_s);
             let mut before = p99(warmup_s, f.start_s);
             before.sort_by(f64::total_cmp);
             let baseline_us = before.get(before.len() / 2).copied();
@@ -460,7 +461,7 @@ fn fault_section(summary: &Summary, ts: &Timeseries) -> String {
                 .into_iter()
                 .fold(0.0, f64::max);
             let recovered = baseline_us.and_then(|b| {
-                let after = ts.points(&format!("{}.e2e_p99_us", g.name));
+                let after = ts.points(&column);
                 after
                     .into_iter()
                     .find(|&(t, v)| t >= f.end_s && v > 0.0 && v <= 2.0 * b.max(1.0))
