@@ -7,6 +7,7 @@
 //! The plan module turns a valid `Scenario` into concrete work.
 //! Every type denies unknown fields so a typo is an error, not a silent default.
 
+mod de;
 mod fault_checks;
 mod faults;
 mod load;
