@@ -18,6 +18,7 @@ pub mod series;
 pub mod spill;
 pub mod stalls;
 pub mod stats;
+pub mod tags;
 
 pub use deliveries::DeliveryCounts;
 pub use durability::Durability;

@@ -183,6 +183,7 @@ pub fn hlog_text(tag: &str, summary: &Summary, intervals: &[HlogInterval]) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::tags;
     use crate::metrics::{ConsumeStats, GroupSample, ProduceStats, Sample, StreamSample};
     use crate::report::summary::tests::test_summary;
     use hdrhistogram::Histogram;
@@ -297,7 +298,7 @@ mod tests {
     fn hlog_round_trips_through_hdrhistogram() {
         let series = test_series();
         let (tag, intervals) = (series.hlogs().into_iter())
-            .find(|(t, _)| t == "produce.latency")
+            .find(|(t, _)| t == tags::PRODUCE_LATENCY)
             .unwrap();
         let text = hlog_text(&tag, &test_summary(), &intervals);
         let mut read = Vec::new();
@@ -325,7 +326,7 @@ mod tests {
     fn encoding_matches_hdrhistograms_own_writer() {
         let series = test_series();
         let (_, intervals) = (series.hlogs().into_iter())
-            .find(|(t, _)| t == "produce.latency")
+            .find(|(t, _)| t == tags::PRODUCE_LATENCY)
             .unwrap();
         let mut h = Histogram::<u64>::new(3).unwrap();
         (1..=100).for_each(|us| h.record(us).unwrap());

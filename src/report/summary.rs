@@ -16,7 +16,7 @@ use super::groups::GroupSummary;
 use super::slo::{self, SloReport};
 use super::utc::{rfc3339, unix_s};
 use crate::cpu_idle::IdleState;
-use crate::metrics::series::hlog_name;
+use crate::metrics::tags;
 use crate::metrics::{Durability, Percentiles, ProduceStats, RunMetrics};
 use crate::scenario::Scenario;
 
@@ -338,20 +338,19 @@ fn produce_summary(
 fn measured_histograms(metrics: &RunMetrics) -> BTreeMap<String, String> {
     let p = &metrics.produce.measured;
     let mut out = BTreeMap::from([
-        ("produce.latency".to_string(), p.latency.encode()),
-        ("produce.service".to_string(), p.service.encode()),
-        ("produce.schedule_lag".to_string(), p.schedule_lag.encode()),
+        (tags::PRODUCE_LATENCY.to_string(), p.latency.encode()),
+        (tags::PRODUCE_SERVICE.to_string(), p.service.encode()),
+        (
+            tags::PRODUCE_SCHEDULE_LAG.to_string(),
+            p.schedule_lag.encode(),
+        ),
     ]);
     for g in &metrics.groups {
-        let name = hlog_name(&g.name);
-        out.insert(format!("e2e.{name}"), g.stats.measured.e2e.encode());
-        out.insert(
-            format!("delivery.{name}"),
-            g.stats.measured.delivery.encode(),
-        );
+        out.insert(tags::e2e(&g.name), g.stats.measured.e2e.encode());
+        out.insert(tags::delivery(&g.name), g.stats.measured.delivery.encode());
         // Whole run, as the ledger; only when there were redeliveries.
         if !g.redelivery.latency.is_empty() {
-            out.insert(format!("redelivery.{name}"), g.redelivery.latency.encode());
+            out.insert(tags::redelivery(&g.name), g.redelivery.latency.encode());
         }
     }
     out
@@ -513,7 +512,7 @@ pub(crate) mod tests {
         assert_eq!(m.e2e_latency_us.count, 6_000);
         assert_eq!(m.delivery_counts.redelivered(), m.redelivered);
         assert_eq!(g.redelivery_latency_us.count, 1);
-        assert!(s.histograms.contains_key("redelivery.billing"));
+        assert!(s.histograms.contains_key(&tags::redelivery("billing")));
         assert!(s.verify.consistent);
         assert!(s.slo.passed && s.slo.checks.is_empty());
     }

@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use super::data::Timeseries;
 use super::draw::{Axis, Chart, Line, Window};
 use crate::metrics::Latency;
-use crate::metrics::series::hlog_name;
+use crate::metrics::tags;
 use crate::report::Summary;
 use crate::report::columns::{self, GroupColumn, Quantile};
 
@@ -49,14 +49,14 @@ pub fn histogram(summary: &Summary, tag: &str) -> Option<Histogram<u64>> {
 
 /// The latency histograms worth showing: produce (corrected) and e2e per group.
 fn latency_tags(summary: &Summary) -> Vec<(String, String)> {
-    let mut tags = vec![("produce.latency".to_string(), "produce latency".to_string())];
+    let mut shown = vec![(
+        tags::PRODUCE_LATENCY.to_string(),
+        "produce latency".to_string(),
+    )];
     for g in &summary.groups {
-        tags.push((
-            format!("e2e.{}", hlog_name(&g.name)),
-            format!("e2e {}", g.name),
-        ));
+        shown.push((tags::e2e(&g.name), format!("e2e {}", g.name)));
     }
-    tags
+    shown
 }
 
 fn chart(name: &str, title: &str, x_label: &str, y_label: &str) -> Chart {
@@ -124,7 +124,10 @@ fn percentile_spectrum(summary: &Summary) -> Chart {
     );
     (c.x_axis, c.y_axis) = (Axis::Spectrum, Axis::LogMicros);
     let mut tags = latency_tags(summary);
-    tags.insert(1, ("produce.service".into(), "produce service time".into()));
+    tags.insert(
+        1,
+        (tags::PRODUCE_SERVICE.into(), "produce service time".into()),
+    );
     for (tag, label) in tags {
         if let Some(h) = histogram(summary, &tag) {
             c.lines
