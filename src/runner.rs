@@ -197,16 +197,7 @@ fn create_run_dir(out: &Path, name: &str) -> Result<(String, PathBuf)> {
     let now_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let stamp: String = report::rfc3339(now_ns)
-        .chars()
-        .filter(|c| c.is_ascii_digit())
-        .take(14)
-        .collect();
-    let base = format!(
-        "{name}-{}T{}",
-        &stamp[..8.min(stamp.len())],
-        &stamp[8.min(stamp.len())..]
-    );
+    let base = format!("{name}-{}", report::utc::basic_stamp(now_ns));
     for n in 1..1000 {
         let id = if n == 1 {
             base.clone()
@@ -244,5 +235,14 @@ mod tests {
         assert_ne!(a, b);
         assert!(dir_b.is_dir());
         assert!(a.starts_with("x-20"), "{a}");
+        let stamp = a.strip_prefix("x-").unwrap();
+        assert!(
+            stamp.len() == 15
+                && stamp.chars().enumerate().all(|(i, c)| match i {
+                    8 => c == 'T',
+                    _ => c.is_ascii_digit(),
+                }),
+            "{a}: yyyymmddThhmmss"
+        );
     }
 }

@@ -1,17 +1,36 @@
-//! Wall-clock timestamps in reports: an instant (ns since the Unix epoch)
-//! written as RFC 3339 in UTC, by hand (Howard Hinnant's civil-date
-//! algorithm) rather than with a date crate for one function, and as
-//! seconds since the epoch.
+//! Wall-clock timestamps in reports and run names: an instant (ns since the
+//! Unix epoch) written as RFC 3339 in UTC, or compact for a directory name,
+//! by hand (Howard Hinnant's civil-date algorithm) rather than with a date
+//! crate for two formats, and as seconds since the epoch.
 
 /// Formats nanoseconds since the Unix epoch as RFC 3339 in UTC with
-/// millisecond precision ("2023-11-14T22:13:20.250Z"). Hand-made to avoid a date crate.
+/// millisecond precision ("2023-11-14T22:13:20.250Z").
 pub fn rfc3339(unix_ns: u64) -> String {
-    let secs = unix_ns / 1_000_000_000;
+    let (year, month, day, h, m, s) = civil(unix_ns);
     let ms = unix_ns % 1_000_000_000 / 1_000_000;
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+}
+
+/// The second of an instant in ISO 8601's basic format, UTC
+/// ("20231114T221320"): sortable, and safe in a file name.
+pub fn basic_stamp(unix_ns: u64) -> String {
+    let (year, month, day, h, m, s) = civil(unix_ns);
+    format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}")
+}
+
+/// (year, month, day, hour, minute, second) of an instant, in UTC.
+fn civil(unix_ns: u64) -> (u64, u64, u64, u64, u64, u64) {
+    let secs = unix_ns / 1_000_000_000;
     let (days, day_s) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days);
-    let (h, m, s) = (day_s / 3600, day_s % 3600 / 60, day_s % 60);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+    (
+        year,
+        month,
+        day,
+        day_s / 3600,
+        day_s % 3600 / 60,
+        day_s % 60,
+    )
 }
 
 /// The instant `rfc3339` writes, as seconds since the epoch: the same
@@ -53,6 +72,7 @@ mod tests {
         }
         let ns = 1_700_000_000_250_999_999;
         assert_eq!(rfc3339(ns), "2023-11-14T22:13:20.250Z");
+        assert_eq!(basic_stamp(ns), "20231114T221320");
         assert_eq!(
             unix_s(ns),
             1_700_000_000.25,
