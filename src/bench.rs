@@ -15,6 +15,7 @@ use crate::clock::Timer;
 use crate::clock::{CPU_TICK_S, process_cpu_s};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
+use crate::metrics::IdleState;
 use crate::report::{Summary, format_us};
 use crate::runner::{RunOptions, run_scenario};
 use crate::scenario::{Overrides, load_str};
@@ -63,8 +64,8 @@ pub struct CycleRow {
 
 pub struct BenchReport {
     pub redis_version: String,
-    /// `IdleHold::describe` of the hold the comparison ran under.
-    pub cpu_idle: String,
+    /// What the hold the comparison ran under held.
+    pub cpu_idle: IdleState,
     pub connections: u32,
     pub xadd: Vec<XaddRow>,
     pub cycle: Vec<CycleRow>,
@@ -126,7 +127,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     };
     Ok(BenchReport {
         redis_version,
-        cpu_idle: idle.describe().to_string(),
+        cpu_idle: idle.state().clone(),
         connections: opts.connections,
         xadd,
         cycle,

@@ -17,15 +17,14 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 
+use crate::metrics::IdleState;
+
 /// The kernel's PM QoS interface for the whole machine's CPU wake-up latency.
 const PM_QOS_DEVICE: &str = "/dev/cpu_dma_latency";
 
 /// The kernel's CPU idle driver: without one, idle CPUs halt whatever PM
 /// QoS asks.
 const IDLE_DRIVER: &str = "/sys/devices/system/cpu/cpuidle/current_driver";
-
-/// How `describe` begins when poll was asked for and could not be held.
-pub const NOT_HELD: &str = "os (poll not held: ";
 
 /// What a run asks of idle CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -39,34 +38,25 @@ pub enum CpuIdle {
     Poll,
 }
 
-/// Held for the duration of a run; `describe` says what was in force.
+/// Held for the duration of a run; `state` says what was in force.
 pub struct IdleHold {
     _file: Option<File>,
-    state: String,
+    state: IdleState,
 }
 
 impl IdleHold {
     pub fn acquire(want: CpuIdle) -> IdleHold {
-        match want {
-            CpuIdle::Os => IdleHold {
-                _file: None,
-                state: "os".to_string(),
-            },
+        let (file, state) = match want {
+            CpuIdle::Os => (None, IdleState::Os),
             CpuIdle::Poll => match idle_driver().and_then(|_| request_zero_latency()) {
-                Ok(file) => IdleHold {
-                    _file: Some(file),
-                    state: "poll".to_string(),
-                },
-                Err(why) => IdleHold {
-                    _file: None,
-                    state: format!("{NOT_HELD}{why})"),
-                },
+                Ok(file) => (Some(file), IdleState::Poll),
+                Err(why) => (None, IdleState::OsPollRefused(why)),
             },
-        }
+        };
+        IdleHold { _file: file, state }
     }
 
-    /// `poll`, `os`, or `os (poll not held: why)`, as summary.json records it.
-    pub fn describe(&self) -> &str {
+    pub fn state(&self) -> &IdleState {
         &self.state
     }
 }
@@ -102,24 +92,38 @@ mod tests {
     #[test]
     fn poll_holds_zero_latency_or_says_why_not() {
         let hold = IdleHold::acquire(CpuIdle::Poll);
-        if hold.describe() == "poll" {
-            assert_eq!(target_in_force(), Some(0));
-        } else {
-            assert!(
-                hold.describe().starts_with("os (poll not held: "),
-                "{}",
-                hold.describe()
-            );
-            // Where the device can be written and a driver acts on it, it must hold.
-            let writable = OpenOptions::new().write(true).open(PM_QOS_DEVICE).is_ok();
-            assert!(!writable || idle_driver().is_err(), "{}", hold.describe());
+        match hold.state() {
+            IdleState::Poll => assert_eq!(target_in_force(), Some(0)),
+            IdleState::OsPollRefused(why) => {
+                assert!(!why.is_empty());
+                // Where the device can be written and a driver acts on it, it must hold.
+                let writable = OpenOptions::new().write(true).open(PM_QOS_DEVICE).is_ok();
+                assert!(!writable || idle_driver().is_err(), "{why}");
+            }
+            IdleState::Os => panic!("poll asked for: held or refused"),
         }
     }
 
     #[test]
     fn os_asks_for_nothing() {
         let hold = IdleHold::acquire(CpuIdle::Os);
-        assert_eq!(hold.describe(), "os");
+        assert_eq!(hold.state(), &IdleState::Os);
         assert!(hold._file.is_none());
+    }
+
+    /// The words people read, unchanged from when the state was a string.
+    #[test]
+    fn states_read_as_before() {
+        let refused = IdleState::OsPollRefused("no cpuidle driver".into());
+        assert_eq!(refused.to_string(), "os (poll not held: no cpuidle driver)");
+        assert_eq!(
+            (IdleState::Poll.to_string(), IdleState::Os.to_string()),
+            ("poll".into(), "os".into())
+        );
+        let json = serde_json::to_string(&[IdleState::Poll, IdleState::Os, refused]).unwrap();
+        assert_eq!(
+            json,
+            r#"["poll","os",{"os_poll_refused":"no cpuidle driver"}]"#
+        );
     }
 }

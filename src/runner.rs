@@ -12,8 +12,9 @@ use crate::actors::chaos::Replica;
 use crate::coordinator::{self, Measured};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
+use crate::metrics::IdleState;
 use crate::metrics::Progress;
-use crate::plan::{Plan, derive_seed};
+use crate::plan::{Plan, SeedKind, derive_seed};
 use crate::proxy::ThreadedProxy;
 use crate::report::{self, RedisInfo, Summary, SummaryContext};
 use crate::scenario::{Appendfsync, RedisConfig, RedisMode, Scenario};
@@ -114,7 +115,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     drop(server);
     drop(replica);
     drop(link);
-    let cpu_idle = idle.describe().to_string();
+    let cpu_idle = idle.state().clone();
     drop(idle);
 
     let summary = summarize(&plan, &url, &measured, cpu_idle);
@@ -124,9 +125,6 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
 
 /// How long a new replica may take to finish its first sync with the primary.
 const REPLICA_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Seed kind of the replication link proxy's jitter draws (see `derive_seed`).
-const LINK_SEED_KIND: u64 = 7;
 
 /// `[redis] replica = true`: a second managed server, same settings, following
 /// the primary; the run starts once it is in sync and a write reaches it, so
@@ -146,7 +144,7 @@ fn start_replica(
         true => Some(ThreadedProxy::start(
             "replication-link",
             std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)),
-            derive_seed(plan.scenario.seed, LINK_SEED_KIND, 0, 0),
+            derive_seed(plan.scenario.seed, SeedKind::ReplicationLink, 0, 0),
         )?),
         false => None,
     };
@@ -165,11 +163,11 @@ fn start_replica(
     Ok((replica, link))
 }
 
-fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: String) -> Summary {
+fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: IdleState) -> Summary {
     let ctx = SummaryContext {
         scenario: plan.scenario.clone(),
         run_id: plan.run_id.clone(),
-        started_at: report::rfc3339(m.started_unix_ns),
+        started_unix_ns: m.started_unix_ns,
         measured_duration_s: m.measured_duration_s,
         target_rate_per_s: plan.target_rate_per_s(),
         redis: RedisInfo {
@@ -242,16 +240,7 @@ fn create_run_dir(out: &Path, name: &str) -> Result<(String, PathBuf)> {
     let now_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let stamp: String = report::rfc3339(now_ns)
-        .chars()
-        .filter(|c| c.is_ascii_digit())
-        .take(14)
-        .collect();
-    let base = format!(
-        "{name}-{}T{}",
-        &stamp[..8.min(stamp.len())],
-        &stamp[8.min(stamp.len())..]
-    );
+    let base = format!("{name}-{}", report::utc::basic_stamp(now_ns));
     for n in 1..1000 {
         let id = if n == 1 {
             base.clone()
@@ -289,5 +278,14 @@ mod tests {
         assert_ne!(a, b);
         assert!(dir_b.is_dir());
         assert!(a.starts_with("x-20"), "{a}");
+        let stamp = a.strip_prefix("x-").unwrap();
+        assert!(
+            stamp.len() == 15
+                && stamp.chars().enumerate().all(|(i, c)| match i {
+                    8 => c == 'T',
+                    _ => c.is_ascii_digit(),
+                }),
+            "{a}: yyyymmddThhmmss"
+        );
     }
 }

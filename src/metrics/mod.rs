@@ -13,6 +13,7 @@
 pub mod deliveries;
 pub mod durability;
 pub mod faults;
+pub mod idle;
 pub mod inflight;
 pub mod latency;
 pub mod ledger;
@@ -23,11 +24,13 @@ pub mod series;
 pub mod spill;
 pub mod stalls;
 pub mod stats;
+pub mod tags;
 pub mod verify;
 
 pub use deliveries::DeliveryCounts;
 pub use durability::Durability;
 pub use faults::FaultWindow;
+pub use idle::IdleState;
 pub use inflight::{InFlight, InFlightAtFault, Redelivery};
 pub use latency::{Latency, Percentiles};
 pub use ledger::{EventKey, GroupLedger, ProduceLedger};

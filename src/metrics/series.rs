@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::latency::{Latency, Percentiles};
 use super::spill::Spill;
 use super::stats::{ConsumeStats, Merge, ProduceStats};
+use super::tags;
 
 /// How many intervals behind the newest one stay open for late snapshots.
 pub const OPEN_INTERVALS: u32 = 2;
@@ -262,9 +263,10 @@ impl Series {
             }
         }
         for (group, c) in &open.groups {
-            let name = hlog_name(&self.group_names[*group]);
-            self.push_hlog(format!("e2e.{name}"), interval, &c.e2e);
-            self.push_hlog(format!("delivery.{name}"), interval, &c.delivery);
+            let name = &self.group_names[*group];
+            let (e2e, delivery) = (tags::e2e(name), tags::delivery(name));
+            self.push_hlog(e2e, interval, &c.e2e);
+            self.push_hlog(delivery, interval, &c.delivery);
         }
         // A snapshot for an interval already spilled holds only itself: its
         // row keeps the percentiles of everything else.
@@ -305,18 +307,19 @@ impl Series {
         let mut produce = ProduceStats::default();
         let mut had_produce = false;
         for (tag, slot) in [
-            ("produce.latency", &mut produce.latency),
-            ("produce.service", &mut produce.service),
-            ("produce.schedule_lag", &mut produce.schedule_lag),
+            (tags::PRODUCE_LATENCY, &mut produce.latency),
+            (tags::PRODUCE_SERVICE, &mut produce.service),
+            (tags::PRODUCE_SCHEDULE_LAG, &mut produce.schedule_lag),
         ] {
             had_produce |= self.take_hlog(tag, interval, slot);
         }
         open.produce = had_produce.then_some(produce);
         for group in 0..self.group_names.len() {
-            let name = hlog_name(&self.group_names[group]);
+            let name = &self.group_names[group];
+            let (e2e_tag, delivery_tag) = (tags::e2e(name), tags::delivery(name));
             let mut c = ConsumeStats::default();
-            let e2e = self.take_hlog(&format!("e2e.{name}"), interval, &mut c.e2e);
-            let delivery = self.take_hlog(&format!("delivery.{name}"), interval, &mut c.delivery);
+            let e2e = self.take_hlog(&e2e_tag, interval, &mut c.e2e);
+            let delivery = self.take_hlog(&delivery_tag, interval, &mut c.delivery);
             if e2e || delivery {
                 open.groups.insert(group, c);
             }
@@ -365,24 +368,10 @@ fn set_percentiles(row: &mut Row, open: &OpenInterval) {
 
 fn produce_tags(p: &ProduceStats) -> [(&'static str, &Latency); 3] {
     [
-        ("produce.latency", &p.latency),
-        ("produce.service", &p.service),
-        ("produce.schedule_lag", &p.schedule_lag),
+        (tags::PRODUCE_LATENCY, &p.latency),
+        (tags::PRODUCE_SERVICE, &p.service),
+        (tags::PRODUCE_SCHEDULE_LAG, &p.schedule_lag),
     ]
-}
-
-/// A group name made safe for an interval-log tag and a file name.
-pub fn hlog_name(group: &str) -> String {
-    group
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -446,15 +435,15 @@ mod tests {
         assert_eq!(r0.groups[0].e2e_us.p99, 1_000);
         assert_eq!(rows[1].groups[0], ConsumeRow::default());
 
-        let log = hlog(&s, "produce.latency");
+        let log = hlog(&s, tags::PRODUCE_LATENCY);
         assert_eq!(log.len(), 2);
         assert_eq!(
             (log[0].start_s, log[0].len_s, log[0].max_us),
             (0.0, 1.0, 3_001)
         );
         assert_eq!(Latency::decode(&log[0].encoded).unwrap().count(), 3);
-        assert_eq!(hlog(&s, "e2e.billing").len(), 1);
-        assert_eq!(hlog(&s, "delivery.billing")[0].max_us, 500);
+        assert_eq!(hlog(&s, &tags::e2e("billing")).len(), 1);
+        assert_eq!(hlog(&s, &tags::delivery("billing"))[0].max_us, 500);
     }
 
     #[test]
@@ -465,10 +454,10 @@ mod tests {
             assert!(s.open_intervals() <= OPEN_INTERVALS as usize + 1);
         }
         assert_eq!(s.rows().next().unwrap().produce.latency_us.count, 1);
-        assert_eq!(hlog(&s, "produce.service").len(), 7);
+        assert_eq!(hlog(&s, tags::PRODUCE_SERVICE).len(), 7);
         s.finish();
         assert_eq!(s.open_intervals(), 0);
-        assert_eq!(hlog(&s, "produce.service").len(), 10);
+        assert_eq!(hlog(&s, tags::PRODUCE_SERVICE).len(), 10);
     }
 
     #[test]
@@ -484,7 +473,7 @@ mod tests {
         s.add_produce(3, &produce(1, &[900]));
         s.finish();
         assert_eq!(s.hlogs().len(), 5);
-        let log = hlog(&s, "produce.latency");
+        let log = hlog(&s, tags::PRODUCE_LATENCY);
         assert_eq!(log.len(), 101);
         let starts: Vec<f64> = log.iter().map(|e| e.start_s).collect();
         assert!(starts.is_sorted(), "{starts:?}");
@@ -496,7 +485,7 @@ mod tests {
             "the row keeps the interval's own percentiles"
         );
         assert_eq!(log[99].max_us, 10 + 98);
-        assert_eq!(hlog(&s, "e2e.g").len(), 100);
+        assert_eq!(hlog(&s, &tags::e2e("g")).len(), 100);
     }
 
     #[test]
@@ -514,12 +503,12 @@ mod tests {
         assert_eq!(r0.produce.latency_us.max, 900);
         assert_eq!(r0.groups[1].e2e_us.count, 2);
         assert_eq!(s.group_names(), ["group0", "group1"]);
-        let log = hlog(&s, "produce.latency");
+        let log = hlog(&s, tags::PRODUCE_LATENCY);
         assert_eq!(
             log.iter().map(|e| e.start_s).collect::<Vec<_>>(),
             [0.0, 5.0]
         );
-        assert_eq!(hlog(&s, "e2e.group1").len(), 1);
+        assert_eq!(hlog(&s, &tags::e2e("group1")).len(), 1);
     }
 
     #[test]
@@ -555,6 +544,5 @@ mod tests {
         };
         s.add_sample(3, sample.clone());
         assert_eq!(s.rows().next().unwrap().sample.as_ref(), Some(&sample));
-        assert_eq!(hlog_name("orders/billing v2,x"), "orders_billing_v2_x");
     }
 }

@@ -9,7 +9,7 @@ mod schedule;
 mod timeouts;
 
 pub use faults::{FaultPlan, FaultTarget};
-pub use sample::{EventDraw, EventMix, MAX_PAYLOAD_BYTES, Real};
+pub use sample::{EventDraw, EventMix, Real};
 pub use schedule::{RateProfile, Schedule};
 pub use timeouts::{NETWORK_DRILL_RESPONSE_TIMEOUT, RESPONSE_TIMEOUT};
 
@@ -137,7 +137,7 @@ pub struct Poison {
 
 impl Poison {
     pub fn is_poison(&self, producer: u32, seq: u64) -> bool {
-        let draw = derive_seed(self.seed, 5, u64::from(producer), seq);
+        let draw = derive_seed(self.seed, SeedKind::Poison, u64::from(producer), seq);
         // The top 53 bits as a uniform number in [0, 1).
         ((draw >> 11) as f64 / (1u64 << 53) as f64) < self.fraction
     }
@@ -198,7 +198,7 @@ impl Plan {
                     arrival: config.arrival,
                     phase: n as f64 / config.count as f64,
                     mix: mix.clone(),
-                    seed: derive_seed(scenario.seed, 1, entry as u64, n as u64),
+                    seed: derive_seed(scenario.seed, SeedKind::Producer, entry as u64, n as u64),
                     pipeline: (config.rate == Some(Rate::Max)).then_some(config.pipeline),
                     wait: config.wait.map(|w| Wait {
                         replicas: w.replicas,
@@ -235,7 +235,7 @@ impl Plan {
                     fraction: p.fraction,
                     seed: scenario.seed,
                 }),
-                seed: derive_seed(scenario.seed, 2, index as u64, 0),
+                seed: derive_seed(scenario.seed, SeedKind::Group, index as u64, 0),
             })
             .collect();
 
@@ -317,8 +317,28 @@ fn total_profile(config: &ProducerConfig) -> RateProfile {
     }
 }
 
+/// What a derived seed is for. Each kind draws from its own sequence, so
+/// adding draws of one kind never shifts another's. The numbers are part of
+/// every run's identity (a scenario and seed replay the same events): never
+/// renumber a kind; a new one takes an unused number (4 and 6 never were).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedKind {
+    /// A producer's arrivals and event draws, by (entry, n).
+    Producer = 1,
+    /// A consumer group's, by (index); its consumers' seeds derive from it.
+    Group = 2,
+    /// A consumer's processing-time draws, by (index in its group), from
+    /// its group's seed.
+    Consumer = 3,
+    /// Whether an event is poison, by (producer, seq).
+    Poison = 5,
+    /// The replication link proxy's jitter draws.
+    ReplicationLink = 7,
+}
+
 /// Independent, reproducible seeds per actor (SplitMix64 finaliser over the parts).
-pub fn derive_seed(seed: u64, kind: u64, a: u64, b: u64) -> u64 {
+pub fn derive_seed(seed: u64, kind: SeedKind, a: u64, b: u64) -> u64 {
+    let kind = kind as u64;
     let mut z =
         seed ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ a.rotate_left(21) ^ b.rotate_left(42);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -358,6 +378,49 @@ mod tests {
         let clients = FaultTarget::Network(crate::scenario::Link::Clients);
         assert_eq!(reset.faults[0].target, clients);
         assert_eq!(reset.response_timeout(), NETWORK_DRILL_RESPONSE_TIMEOUT);
+    }
+
+    /// The seeds every actor draws from, pinned: a scenario and seed must
+    /// replay the same events in every version.
+    #[test]
+    fn derived_seeds_stay_as_they_were() {
+        let pinned = [
+            (
+                derive_seed(42, SeedKind::Producer, 0, 3),
+                0x2260_0b92_7135_a081,
+            ),
+            (
+                derive_seed(42, SeedKind::Group, 1, 0),
+                0x8526_f2eb_9b90_c275,
+            ),
+            (
+                derive_seed(42, SeedKind::Consumer, 2, 0),
+                0xec42_bcc1_5959_2497,
+            ),
+            (
+                derive_seed(42, SeedKind::Poison, 7, 1000),
+                0x76c2_11e9_04b2_74be,
+            ),
+            (
+                derive_seed(42, SeedKind::ReplicationLink, 0, 0),
+                0x53ad_348a_f3dd_af4b,
+            ),
+        ];
+        for (i, (derived, was)) in pinned.into_iter().enumerate() {
+            assert_eq!(derived, was, "case {i}");
+        }
+        let toml = "name = \"n\"\nduration = \"10s\"\nseed = 42\n[[producers]]\nstream = \"s\"\n\
+                    rate = 10\ncount = 2\n[[groups]]\nstream = \"s\"\nname = \"g\"\n";
+        let scenario = load_str(toml, "n.toml", &Overrides::default()).unwrap();
+        let seeded = Plan::new(scenario, "run".into());
+        assert_eq!(seeded.producers[1].seed, 0x4333_bd5d_d9fd_b573);
+        assert_eq!(seeded.groups[0].seed, 0xd963_9a00_6c85_adb0);
+        let poison = Poison {
+            fraction: 0.5,
+            seed: 42,
+        };
+        let poisoned: Vec<u64> = (0..12).filter(|&seq| poison.is_poison(3, seq)).collect();
+        assert_eq!(poisoned, [0, 3, 5, 6, 8, 9, 11]);
     }
 
     #[test]

@@ -6,10 +6,9 @@ use rand::{Rng, RngExt};
 use rand_distr::weighted::WeightedIndex;
 use rand_distr::{Distribution, Exp, LogNormal, Normal, Zipf};
 
-use crate::scenario::{Aggregates, Bytes, Dur, EventType, Popularity, SizeDist, TimeDist};
-
-/// Largest payload a scenario may ask for (validation enforces it too).
-pub const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
+use crate::scenario::{
+    Aggregates, Bytes, Dur, EventType, MAX_EVENT_SIZE, Popularity, SizeDist, TimeDist,
+};
 
 /// A non-negative real distribution, shared by sizes (bytes) and times (ns).
 #[derive(Debug, Clone)]
@@ -174,7 +173,7 @@ impl EventMix {
         };
         EventDraw {
             kind,
-            size_bytes: size.min(MAX_PAYLOAD_BYTES) as usize,
+            size_bytes: size.min(MAX_EVENT_SIZE.get()) as usize,
             aggregate,
         }
     }
@@ -185,7 +184,7 @@ impl EventMix {
             .iter()
             .map(Real::high)
             .fold(0.0, f64::max)
-            .min(MAX_PAYLOAD_BYTES as f64) as usize
+            .min(MAX_EVENT_SIZE.get() as f64) as usize
     }
 }
 

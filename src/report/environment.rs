@@ -2,8 +2,10 @@
 //! machine (and how its idle CPUs waited), the Redis server, and what the
 //! harness itself cost. Enough to tell two runs' conditions apart.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
+
+use crate::metrics::IdleState;
 
 /// Where the client side ran: enough to tell two machines' results apart.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -14,25 +16,26 @@ pub struct MachineInfo {
     pub cpus: u32,
     /// Kernel release, where the OS tells it.
     pub kernel: String,
-    /// How idle CPUs waited during the run: `poll`, `os`, or `os (poll not
-    /// held: why)` (see `cpu_idle`). Wake-ups from idle add to latencies.
-    #[serde(default)]
-    pub cpu_idle: String,
+    /// How idle CPUs waited during the run (see `cpu_idle`); None in runs
+    /// written before it was recorded. Wake-ups from idle add to latencies.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "cpu_idle_of_any_version"
+    )]
+    pub cpu_idle: Option<IdleState>,
 }
 
 impl MachineInfo {
     /// `cpu_idle` for people: runs written before it was recorded say so.
-    pub fn idle_label(&self) -> &str {
-        match self.cpu_idle.as_str() {
-            "" => "(not recorded)",
-            held => held,
-        }
+    pub fn idle_label(&self) -> String {
+        (self.cpu_idle.as_ref()).map_or_else(|| "(not recorded)".into(), IdleState::to_string)
     }
 
     /// Poll was asked for and refused: latencies include wake-ups the user
     /// meant to rule out.
     pub fn poll_refused(&self) -> bool {
-        self.cpu_idle.starts_with(crate::cpu_idle::NOT_HELD)
+        matches!(self.cpu_idle, Some(IdleState::OsPollRefused(_)))
     }
 
     pub fn current() -> MachineInfo {
@@ -47,8 +50,32 @@ impl MachineInfo {
             arch: std::env::consts::ARCH.to_string(),
             cpus: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
             kernel: read("/proc/sys/kernel/osrelease"),
-            cpu_idle: String::new(),
+            cpu_idle: None,
         }
+    }
+}
+
+/// `machine.cpu_idle` as today's files hold it, or as the text earlier ones
+/// wrote (same schema version): "" (not recorded), "poll", "os", or
+/// "os (poll not held: why)".
+fn cpu_idle_of_any_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IdleState>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Shape {
+        Typed(IdleState),
+        Text(String),
+    }
+    let text = match Shape::deserialize(d)? {
+        Shape::Typed(state) => return Ok(Some(state)),
+        Shape::Text(text) => text,
+    };
+    let refused = (text.strip_prefix("os (poll not held: ")).and_then(|t| t.strip_suffix(')'));
+    match (text.as_str(), refused) {
+        ("", _) => Ok(None),
+        (_, Some(why)) => Ok(Some(IdleState::OsPollRefused(why.to_string()))),
+        _ => Err(serde::de::Error::custom(format!(
+            "cpu_idle {text:?}: expected \"poll\", \"os\" or {{\"os_poll_refused\": why}}"
+        ))),
     }
 }
 
@@ -85,5 +112,59 @@ impl HarnessCost {
             cpu_s,
             cpu_us_per_event,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Summary;
+    use crate::report::summary::tests::test_summary;
+    use serde_json::{Value, json};
+
+    fn with_cpu_idle(cpu_idle: Option<Value>) -> Result<Summary, serde_json::Error> {
+        let mut v = serde_json::to_value(test_summary()).unwrap();
+        let machine = v["machine"].as_object_mut().unwrap();
+        machine.remove("cpu_idle");
+        if let Some(cpu_idle) = cpu_idle {
+            machine.insert("cpu_idle".into(), cpu_idle);
+        }
+        serde_json::from_value(v)
+    }
+
+    #[test]
+    fn cpu_idle_round_trips_in_its_typed_shape() {
+        let why = "no cpuidle driver: idle CPUs halt regardless";
+        let refused = Some(IdleState::OsPollRefused(why.into()));
+        let mut s = test_summary();
+        s.machine.cpu_idle = refused.clone();
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["machine"]["cpu_idle"], json!({ "os_poll_refused": why }));
+        let back: Summary = serde_json::from_value(v).unwrap();
+        assert_eq!(back.machine.cpu_idle, refused);
+        assert!(back.machine.poll_refused());
+        let read = |v: Value| with_cpu_idle(Some(v)).unwrap().machine.cpu_idle;
+        assert_eq!(read(json!("poll")), Some(IdleState::Poll));
+        assert_eq!(read(json!("os")), Some(IdleState::Os));
+    }
+
+    /// Files written while `cpu_idle` was text (schema 2 too) still read.
+    #[test]
+    fn cpu_idle_reads_as_older_files_wrote_it() {
+        let read = |v: Option<Value>| with_cpu_idle(v).unwrap().machine;
+        let refused = "os (poll not held: /dev/cpu_dma_latency: Permission denied (os error 13))";
+        let m = read(Some(json!(refused)));
+        let why = "/dev/cpu_dma_latency: Permission denied (os error 13)";
+        assert_eq!(m.cpu_idle, Some(IdleState::OsPollRefused(why.into())));
+        assert!(m.poll_refused());
+        assert_eq!(m.idle_label(), refused, "people read the same words");
+        let m = read(Some(json!("")));
+        assert_eq!(
+            (&m.cpu_idle, m.idle_label().as_str()),
+            (&None, "(not recorded)")
+        );
+        assert_eq!(read(None).cpu_idle, None, "absent: older still");
+        let bad = with_cpu_idle(Some(json!("spin"))).unwrap_err().to_string();
+        assert!(bad.contains("cpu_idle \"spin\": expected"), "{bad}");
     }
 }

@@ -10,6 +10,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::columns::{self, GroupColumn, Quantile};
 use super::summary::Summary;
 use crate::error::{Error, Result};
 use crate::metrics::series::HlogInterval;
@@ -65,7 +66,8 @@ fn write_file(path: &Path, contents: io::Result<String>) -> Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
-/// The CSV: produce columns, then per group, then per stream, then server-wide.
+/// The CSV: produce columns, then per group, then per stream, then
+/// server-wide (named in `columns`).
 pub fn timeseries_csv(series: &Series) -> String {
     let groups = series.group_names();
     let streams: BTreeSet<&str> = (series.rows())
@@ -73,24 +75,12 @@ pub fn timeseries_csv(series: &Series) -> String {
         .flat_map(|s| s.streams.iter().map(|st| st.key.as_str()))
         .collect();
     let mut out = String::new();
-    let mut header: Vec<String> = [
-        "t_s",
-        "target_rate_per_s",
-        "sent",
-        "acked",
-        "errors",
-        "produce_p50_us",
-        "produce_p99_us",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut header: Vec<String> = columns::PRODUCE.map(String::from).to_vec();
     for g in groups {
-        for col in ["processed", "e2e_p50_us", "e2e_p99_us", "lag", "pending"] {
-            header.push(format!("{g}.{col}"));
-        }
+        header.extend(GroupColumn::ALL.map(|c| columns::group(g, c)));
     }
-    header.extend(streams.iter().map(|s| format!("{s}.length")));
-    header.extend(["used_memory_bytes".to_string(), "ops_per_sec".to_string()]);
+    header.extend(streams.iter().map(|s| columns::stream_length(s)));
+    header.extend(columns::SERVER.map(String::from));
     push_csv_line(&mut out, &header);
     for row in series.rows() {
         push_csv_line(&mut out, &csv_row(row, groups, &streams));
@@ -98,6 +88,7 @@ pub fn timeseries_csv(series: &Series) -> String {
     out
 }
 
+/// One row's cells, in the header's order (`columns::PRODUCE` first).
 fn csv_row(row: &Row, groups: &[String], streams: &BTreeSet<&str>) -> Vec<String> {
     let p = &row.produce;
     let mut cells = vec![
@@ -115,17 +106,17 @@ fn csv_row(row: &Row, groups: &[String], streams: &BTreeSet<&str>) -> Vec<String
     for (i, name) in groups.iter().enumerate() {
         let g = row.groups.get(i).cloned().unwrap_or_default();
         let gs = sample.and_then(|s| s.groups.iter().find(|gs| &gs.name == name));
-        cells.extend([
-            g.processed.to_string(),
-            g.e2e_us.p50.to_string(),
-            g.e2e_us.p99.to_string(),
-        ]);
-        cells.push(
-            gs.and_then(|gs| gs.lag)
-                .map(|l| l.to_string())
-                .unwrap_or_default(),
-        );
-        cells.push(gs.map(|gs| gs.pending.to_string()).unwrap_or_default());
+        cells.extend(GroupColumn::ALL.map(|column| {
+            match column {
+                GroupColumn::Processed => g.processed.to_string(),
+                GroupColumn::E2eUs(Quantile::P50) => g.e2e_us.p50.to_string(),
+                GroupColumn::E2eUs(Quantile::P99) => g.e2e_us.p99.to_string(),
+                GroupColumn::Lag => (gs.and_then(|gs| gs.lag))
+                    .map(|l| l.to_string())
+                    .unwrap_or_default(),
+                GroupColumn::Pending => gs.map(|gs| gs.pending.to_string()).unwrap_or_default(),
+            }
+        }));
     }
     for key in streams {
         let st = sample.and_then(|s| s.streams.iter().find(|st| st.key == *key));
@@ -192,6 +183,7 @@ pub fn hlog_text(tag: &str, summary: &Summary, intervals: &[HlogInterval]) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::tags;
     use crate::metrics::{ConsumeStats, GroupSample, ProduceStats, Sample, StreamSample};
     use crate::report::summary::tests::test_summary;
     use hdrhistogram::Histogram;
@@ -306,7 +298,7 @@ mod tests {
     fn hlog_round_trips_through_hdrhistogram() {
         let series = test_series();
         let (tag, intervals) = (series.hlogs().into_iter())
-            .find(|(t, _)| t == "produce.latency")
+            .find(|(t, _)| t == tags::PRODUCE_LATENCY)
             .unwrap();
         let text = hlog_text(&tag, &test_summary(), &intervals);
         let mut read = Vec::new();
@@ -334,7 +326,7 @@ mod tests {
     fn encoding_matches_hdrhistograms_own_writer() {
         let series = test_series();
         let (_, intervals) = (series.hlogs().into_iter())
-            .find(|(t, _)| t == "produce.latency")
+            .find(|(t, _)| t == tags::PRODUCE_LATENCY)
             .unwrap();
         let mut h = Histogram::<u64>::new(3).unwrap();
         (1..=100).for_each(|us| h.record(us).unwrap());

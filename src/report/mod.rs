@@ -1,9 +1,10 @@
 //! What a run leaves behind, data first: `summary.json` is the source of truth
 //! (`summary`), judged against the scenario's objectives (`slo`), and every
 //! other view is rendered from it: the terminal table (`table`), the CSV time
-//! series and HdrHistogram interval logs (`files`), `.hgrm` percentile
-//! distributions (`hgrm`), plots (`plot`), the self-contained `index.html`
-//! (`html`), and run-against-run comparisons with CI gates (`compare`).
+//! series (its column names in `columns`) and HdrHistogram interval logs
+//! (`files`), `.hgrm` percentile distributions (`hgrm`), plots (`plot`), the
+//! self-contained `index.html` (`html`), and run-against-run comparisons
+//! with CI gates (`compare`).
 //!
 //! The runner (`runner::run_scenario`) calls `Summary::build` with the
 //! collector's `RunMetrics`, then `write_run`, which renders the views; the
@@ -11,6 +12,7 @@
 //! (`report`, `compare`) re-render or re-judge an old run. Knows neither
 //! actix nor redis.
 
+pub mod columns;
 pub mod compare;
 pub mod environment;
 pub mod files;
@@ -34,7 +36,7 @@ pub use html::render_views;
 pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{ProduceSummary, Summary, SummaryContext, WarmupSummary};
 pub use table::{render, render as render_table};
-pub use utc::{parse_rfc3339_utc, rfc3339};
+pub use utc::rfc3339;
 
 #[cfg(test)]
 mod schema_tests {

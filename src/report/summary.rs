@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 use super::environment::{HarnessCost, MachineInfo, RedisInfo};
 use super::groups::GroupSummary;
 use super::slo::{self, SloReport};
-use super::utc::parse_rfc3339_utc;
-use crate::metrics::series::hlog_name;
+use super::utc::{rfc3339, unix_s};
+use crate::metrics::tags;
 use crate::metrics::{
-    Durability, FaultWindow, Percentiles, ProduceStats, RunMetrics, VerifySummary,
+    Durability, FaultWindow, IdleState, Percentiles, ProduceStats, RunMetrics, VerifySummary,
 };
 use crate::scenario::Scenario;
 
@@ -144,8 +144,9 @@ pub struct WarmupSummary {
 pub struct SummaryContext {
     pub scenario: Scenario,
     pub run_id: String,
-    /// RFC 3339 UTC, as `rfc3339` formats it.
-    pub started_at: String,
+    /// When the run clock started, in ns since the Unix epoch: `started_at`
+    /// and `started_at_unix_s` are both written from it.
+    pub started_unix_ns: u64,
     pub measured_duration_s: f64,
     pub target_rate_per_s: f64,
     pub redis: RedisInfo,
@@ -156,8 +157,8 @@ pub struct SummaryContext {
     pub durability: Option<std::result::Result<Durability, String>>,
     /// Stopped early by Ctrl-C.
     pub interrupted: bool,
-    /// What `IdleHold::describe` said.
-    pub cpu_idle: String,
+    /// What `IdleHold` held while the run lasted.
+    pub cpu_idle: IdleState,
     /// `Measured::harness_cpu_s`.
     pub harness_cpu_s: f64,
 }
@@ -176,8 +177,8 @@ impl Summary {
             schema_version: SCHEMA_VERSION,
             streamdrill_version: env!("CARGO_PKG_VERSION").to_string(),
             run_id: ctx.run_id,
-            started_at_unix_s: parse_rfc3339_utc(&ctx.started_at).unwrap_or(0.0),
-            started_at: ctx.started_at,
+            started_at: rfc3339(ctx.started_unix_ns),
+            started_at_unix_s: unix_s(ctx.started_unix_ns),
             measured_duration_s: ctx.measured_duration_s,
             produce,
             harness: Some(harness),
@@ -192,7 +193,7 @@ impl Summary {
             durability_error,
             histograms: measured_histograms(metrics),
             machine: MachineInfo {
-                cpu_idle: ctx.cpu_idle,
+                cpu_idle: Some(ctx.cpu_idle),
                 ..MachineInfo::current()
             },
             interrupted: ctx.interrupted,
@@ -239,20 +240,19 @@ fn produce_summary(
 fn measured_histograms(metrics: &RunMetrics) -> BTreeMap<String, String> {
     let p = &metrics.produce.measured;
     let mut out = BTreeMap::from([
-        ("produce.latency".to_string(), p.latency.encode()),
-        ("produce.service".to_string(), p.service.encode()),
-        ("produce.schedule_lag".to_string(), p.schedule_lag.encode()),
+        (tags::PRODUCE_LATENCY.to_string(), p.latency.encode()),
+        (tags::PRODUCE_SERVICE.to_string(), p.service.encode()),
+        (
+            tags::PRODUCE_SCHEDULE_LAG.to_string(),
+            p.schedule_lag.encode(),
+        ),
     ]);
     for g in &metrics.groups {
-        let name = hlog_name(&g.name);
-        out.insert(format!("e2e.{name}"), g.stats.measured.e2e.encode());
-        out.insert(
-            format!("delivery.{name}"),
-            g.stats.measured.delivery.encode(),
-        );
+        out.insert(tags::e2e(&g.name), g.stats.measured.e2e.encode());
+        out.insert(tags::delivery(&g.name), g.stats.measured.delivery.encode());
         // Whole run, as the ledger; only when there were redeliveries.
         if !g.redelivery.latency.is_empty() {
-            out.insert(format!("redelivery.{name}"), g.redelivery.latency.encode());
+            out.insert(tags::redelivery(&g.name), g.redelivery.latency.encode());
         }
     }
     out
@@ -363,7 +363,7 @@ pub(crate) mod tests {
         SummaryContext {
             scenario: test_scenario(),
             run_id: "orders-20231114T221320Z".into(),
-            started_at: crate::report::rfc3339(1_700_000_000_250_000_000),
+            started_unix_ns: 1_700_000_000_250_000_000,
             measured_duration_s: 60.0,
             target_rate_per_s: 100.0,
             redis: RedisInfo {
@@ -376,7 +376,7 @@ pub(crate) mod tests {
             faults: Vec::new(),
             durability: None,
             interrupted: false,
-            cpu_idle: "poll".into(),
+            cpu_idle: IdleState::Poll,
             harness_cpu_s: 0.65,
         }
     }
@@ -414,7 +414,7 @@ pub(crate) mod tests {
         assert_eq!(m.e2e_latency_us.count, 6_000);
         assert_eq!(m.delivery_counts.redelivered(), m.redelivered);
         assert_eq!(g.redelivery_latency_us.count, 1);
-        assert!(s.histograms.contains_key("redelivery.billing"));
+        assert!(s.histograms.contains_key(&tags::redelivery("billing")));
         assert!(s.verify.consistent);
         assert!(s.slo.passed && s.slo.checks.is_empty());
     }

@@ -2,16 +2,18 @@
 //!
 //! Overrides are applied to the TOML document (via `toml_edit`) before serde
 //! sees it, so `--set producers.0.rate=20000` is checked exactly like the file.
+//! The document is deserialized by `de`, whose errors name their field.
 //! Every failure becomes [`Error::Scenario`] with the file, the line (found by
 //! walking the original document's spans to the field), the field path
 //! written like `producers[0].rate`, and what is allowed. Called by the CLI.
 
-use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
 
+use serde::Deserialize;
 use toml_edit::{DocumentMut, Item, Value};
 
+use super::de::Node;
 use super::{Scenario, validate};
 use crate::error::{Error, Result};
 
@@ -75,17 +77,18 @@ pub fn load_str(text: &str, origin: &str, overrides: &Overrides) -> Result<Scena
         let line = e.span().map(|s| line_of(text, s.start));
         err(line, "(toml syntax)".into(), one_line(e.message()))
     })?;
-    let edited: Cow<str> = if overrides.is_empty() {
-        Cow::Borrowed(text)
-    } else {
-        let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-            err(None, "(toml syntax)".into(), one_line(e.message()))
-        })?;
-        for (path, value) in overrides.iter() {
-            set_path(doc.as_item_mut(), path, value)
-                .map_err(|problem| err(None, field_path(&split_path(path)), problem))?;
+    let edited = match overrides.is_empty() {
+        true => None,
+        false => {
+            let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+                err(None, "(toml syntax)".into(), one_line(e.message()))
+            })?;
+            for (path, value) in overrides.iter() {
+                set_path(doc.as_item_mut(), path, value)
+                    .map_err(|problem| err(None, field_path(&split_path(path)), problem))?;
+            }
+            Some(doc)
         }
-        Cow::Owned(doc.to_string())
     };
     // Where a problem sits: its line in the file, or a note that `--set` put it there.
     let locate = |field: &str, problem: String| {
@@ -96,9 +99,13 @@ pub fn load_str(text: &str, origin: &str, overrides: &Overrides) -> Result<Scena
             err(line, field.to_string(), problem)
         }
     };
-    let scenario: Scenario = toml::from_str(&edited).map_err(|e| {
-        let field = serde_error_field(&edited, &e);
-        locate(&field, one_line(e.message()))
+    let root = (edited.as_ref()).map_or(original.as_item(), |d| d.as_item());
+    let scenario = Scenario::deserialize(Node::root(root)).map_err(|e| {
+        let field = match e.path() {
+            [] => "(toml)".to_string(),
+            path => field_path(path),
+        };
+        locate(&field, one_line(&e.message))
     })?;
     let mut violations = validate(&scenario).into_iter();
     let Some(first) = violations.next() else {
@@ -239,77 +246,6 @@ fn span_of_path(root: &Item, field: &str) -> Option<Range<usize>> {
         item = next;
     }
     best
-}
-
-/// The field a serde error is about, found from its span in the text it read.
-fn serde_error_field(text: &str, e: &toml::de::Error) -> String {
-    let Some(span) = e.span() else {
-        return "(toml)".into();
-    };
-    let Ok(doc) = toml_edit::Document::parse(text) else {
-        return "(toml)".into();
-    };
-    let mut path = Vec::new();
-    // "missing field `x`" spans the table that lacks it: name the field inside it.
-    if let Some(missing) = e
-        .message()
-        .strip_prefix("missing field `")
-        .and_then(|m| m.split('`').next())
-    {
-        find_container(doc.as_item(), &span, &mut path);
-        path.push(missing.to_string());
-    } else {
-        find_at(doc.as_item(), span.start, &mut path);
-    }
-    if path.is_empty() {
-        "(toml)".into()
-    } else {
-        field_path(&path)
-    }
-}
-
-/// Deepest key or element whose key or value span holds `at`; pushes its path.
-fn find_at(item: &Item, at: usize, path: &mut Vec<String>) -> bool {
-    let holds = |s: Option<Range<usize>>| s.is_some_and(|s| s.contains(&at) || s.start == at);
-    for (seg, child, key_span) in children(item) {
-        path.push(seg);
-        if find_at(child, at, path) || holds(key_span) || holds(child.span()) {
-            return true;
-        }
-        path.pop();
-    }
-    false
-}
-
-/// Path of the deepest table whose span is exactly `span` (empty for the root).
-/// Deepest, because a `[[list]]` of one table has the span of that table.
-fn find_container(item: &Item, span: &Range<usize>, path: &mut Vec<String>) -> bool {
-    for (seg, child, _) in children(item) {
-        path.push(seg);
-        if find_container(child, span, path) || child.span().as_ref() == Some(span) {
-            return true;
-        }
-        path.pop();
-    }
-    false
-}
-
-/// The children of a table or list: (path segment, item, key span).
-fn children(item: &Item) -> Vec<(String, &Item, Option<Range<usize>>)> {
-    if let Some(t) = item.as_table_like() {
-        t.iter()
-            .filter_map(|(k, _)| t.get_key_value(k))
-            .map(|(k, v)| (k.get().to_string(), v, k.span()))
-            .collect()
-    } else {
-        let len = item.as_array().map_or_else(
-            || item.as_array_of_tables().map_or(0, |a| a.len()),
-            |a| a.len(),
-        );
-        (0..len)
-            .filter_map(|i| item.get(i).map(|c| (i.to_string(), c, None)))
-            .collect()
-    }
 }
 
 /// 1-based line of a byte offset (clamped to the text).
@@ -460,6 +396,33 @@ mod tests {
         assert!(
             problem
                 .contains("expected a duration like \"250ms\", \"5s\", \"2m\"; got \"5 parsecs\"")
+        );
+    }
+
+    /// Each element of a list is its own place: an error in the second is
+    /// not reported at the first.
+    #[test]
+    fn errors_in_later_entries_name_their_entry() {
+        let second = "\n[[producers]]\nstream = \"orders\"\nrate = 5\narrival = 5\n";
+        let (line, field, problem) = fail(&format!("{BASE}{second}"), &[]);
+        assert_eq!((line, field.as_str()), (Some(15), "producers[1].arrival"));
+        assert_eq!(
+            problem,
+            "invalid type: integer `5`, expected one of `uniform`, `poisson`"
+        );
+        let (line, field, problem) = fail(&format!("{BASE}\n[[producers]]\nrate = 5\n"), &[]);
+        assert_eq!((line, field.as_str()), (Some(12), "producers[1].stream"));
+        assert_eq!(problem, "missing field `stream`");
+        let events = "events = [{ type = \"A\" }, { type = \"B\", weight = \"x\" }]";
+        let text = BASE.replace("rate = 100", &format!("rate = 100\n{events}"));
+        let (line, field, problem) = fail(&text, &[]);
+        assert_eq!(
+            (line, field.as_str()),
+            (Some(7), "producers[0].events[1].weight")
+        );
+        assert!(
+            problem.starts_with("invalid type: string \"x\""),
+            "{problem}"
         );
     }
 

@@ -9,6 +9,7 @@
 //! The plan module turns a valid `Scenario` into concrete work.
 //! Every type denies unknown fields so a typo is an error, not a silent default.
 
+mod de;
 mod faults;
 mod group_checks;
 mod load;
@@ -21,7 +22,7 @@ pub use faults::{
 };
 pub use load::{Overrides, load_file, load_str};
 pub use units::{Bytes, Dur, Rate};
-pub use validate::{Violation, validate};
+pub use validate::{MAX_EVENT_SIZE, Violation, validate};
 
 use serde::{Deserialize, Deserializer, Serialize};
 

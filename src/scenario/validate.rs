@@ -5,7 +5,7 @@
 //! Every problem text says what is allowed and how to fix it.
 
 use super::{
-    EventType, GroupConfig, Popularity, ProducerConfig, Rate, RedisMode, Scenario, SizeDist,
+    Bytes, EventType, GroupConfig, Popularity, ProducerConfig, Rate, RedisMode, Scenario, SizeDist,
     TimeDist,
 };
 use std::collections::HashSet;
@@ -17,8 +17,9 @@ pub struct Violation {
     pub problem: String,
 }
 
-/// Largest event payload the harness generates; larger ones are a typo, not a test.
-const MAX_EVENT_BYTES: u64 = 64 << 20;
+/// Largest event payload a scenario may ask for; larger ones are a typo, not
+/// a test. The plan bounds its draws and the payload pool by it too.
+pub const MAX_EVENT_SIZE: Bytes = Bytes(64 << 20);
 const MAX_PRODUCERS_PER_ENTRY: u32 = 100_000;
 const MAX_CONSUMERS_PER_GROUP: u32 = 10_000;
 /// Longest `linger`: beyond it, batching would dwarf what it measures.
@@ -283,7 +284,7 @@ fn events(v: &mut Checks, at: &str, events: &[EventType]) {
 }
 
 fn size(v: &mut Checks, at: &str, d: &SizeDist) {
-    let too_big = |b: super::Bytes| b.get() > MAX_EVENT_BYTES;
+    let too_big = |b: Bytes| b > MAX_EVENT_SIZE;
     let (largest, problem) = match d {
         SizeDist::Fixed { value } => (*value, None),
         SizeDist::Uniform { min, max } => (
@@ -299,7 +300,7 @@ fn size(v: &mut Checks, at: &str, d: &SizeDist) {
     if too_big(largest) {
         v.add(
             at,
-            format!("{largest} is too large: event sizes go up to 64MiB"),
+            format!("{largest} is too large: event sizes go up to {MAX_EVENT_SIZE}"),
         );
     }
     if let Some(p) = problem {
@@ -568,7 +569,6 @@ name = "g"
         (&["producers.0.events.0.type=\"\""], "producers[0].events[0].type", "type = "),
         (&["producers.0.events.0.weight=-1"], "producers[0].events[0].weight", "0 or more"),
         (&["producers.0.events.0.weight=0"], "producers[0].events", "add up to 0"),
-        (&["producers.0.events.0.size=67108865"], "producers[0].events[0].size", "up to 64MiB"),
         (&["producers.0.events.0.size={dist=\"uniform\", min=10, max=5}"], "producers[0].events[0].size", "larger than max"),
         (&["producers.0.events.0.size={dist=\"lognormal\", mean=0, stddev=1}"], "producers[0].events[0].size", "mean must be above 0"),
         (&["streams=[{key=\"\"}]"], "streams[0].key", "must name a stream"),
@@ -594,6 +594,16 @@ name = "g"
         (&["slo.e2e_p99=0s"], "slo.e2e_p99", "more than 0"),
         (&["slo.produce_p99=0s"], "slo.produce_p99", "more than 0"),
     ];
+
+    #[test]
+    fn event_sizes_go_up_to_the_limit() {
+        let size = |n: u64| problems(&[&format!("producers.0.events.0.size={n}")]);
+        assert_eq!(size(MAX_EVENT_SIZE.get()), []);
+        let over = MAX_EVENT_SIZE.get() + 1;
+        let problem = format!("{over}B is too large: event sizes go up to {MAX_EVENT_SIZE}");
+        let field = "producers[0].events[0].size".to_string();
+        assert_eq!(size(over), [Violation { field, problem }]);
+    }
 
     #[test]
     fn each_rule_reports_its_field_and_what_is_allowed() {

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use redis::Commands;
 use streamdrill::metrics::Progress;
+use streamdrill::report::columns::{T_S, TARGET_RATE_PER_S};
+use streamdrill::report::files::TIMESERIES_FILE;
 use streamdrill::runner::{RunOptions, run_scenario};
 use streamdrill::scenario::{Overrides, load_file, load_str};
 
@@ -52,10 +54,10 @@ fn an_overloaded_window_reads_as_overloaded() {
         .unwrap();
     assert!(!check.passed && !s.slo.passed, "{check:?}");
     // The target series ends with the schedule: none in the grace or drain.
-    let csv = std::fs::read_to_string(dir.path.join("timeseries.csv")).unwrap();
+    let csv = std::fs::read_to_string(dir.path.join(TIMESERIES_FILE)).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let (t, target) = (column(&header, "t_s"), column(&header, "target_rate_per_s"));
+    let (t, target) = (column(&header, T_S), column(&header, TARGET_RATE_PER_S));
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert!(rows.len() >= 5, "the late replies' interval too: {csv}");
     for row in &rows {

@@ -82,7 +82,7 @@ fn a_crash_drill_reports_deliveries_redelivery_latency_and_recovery() {
         "{g:?}"
     );
     if latency.count > 0 {
-        let encoded = &s.histograms["redelivery.g"];
+        let encoded = &s.histograms[&streamdrill::metrics::tags::redelivery("g")];
         let h = streamdrill::metrics::Latency::decode(encoded).unwrap();
         let min_us = h.histogram().highest_equivalent(h.histogram().min());
         assert!(min_us >= 500_000, "below min_idle: {min_us} µs");

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use streamdrill::metrics::Latency;
+use streamdrill::metrics::{Latency, tags};
 use streamdrill::report::{Summary, read_summary};
 use streamdrill::runner::{RunOptions, run_scenario};
 use streamdrill::scenario::{Overrides, load_str};
@@ -104,7 +104,7 @@ fn run_writes_plots_hgrm_and_a_self_contained_page() {
 fn histogram_files_agree_with_summary_json() {
     let (dir, summary) = shared_run();
     // Measured-phase histograms in summary.json give exactly its percentiles.
-    let e2e = Latency::decode(&summary.histograms["e2e.slow"]).unwrap();
+    let e2e = Latency::decode(&summary.histograms[&tags::e2e("slow")]).unwrap();
     assert_eq!(e2e.percentiles(), summary.groups[0].measured.e2e_latency_us);
     // The .hgrm carries the same count and max (written in milliseconds).
     let hgrm = std::fs::read_to_string(dir.join("histograms/e2e.slow.hgrm")).unwrap();

@@ -97,7 +97,10 @@ fn fixed_rate_gives_exact_counts_in_every_group() {
     assert_eq!(s.produce.sent, 750);
     assert!(s.slo.passed);
     // The default leaves idle CPUs to the OS, and says so.
-    assert_eq!(s.machine.cpu_idle, "os");
+    assert_eq!(
+        s.machine.cpu_idle,
+        Some(streamdrill::metrics::IdleState::Os)
+    );
     let h = s.harness.as_ref().expect("harness cost recorded");
     assert!(h.cpu_s > 0.0, "{h:?}");
     assert!(

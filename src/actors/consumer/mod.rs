@@ -159,7 +159,12 @@ impl Consumer {
         let new_read =
             reads::command(&Read::New, &group, &name, &setup.stream_key).get_packed_command();
         Consumer {
-            rng: SmallRng::seed_from_u64(derive_seed(group.seed, 3, setup.index as u64, 0)),
+            rng: SmallRng::seed_from_u64(derive_seed(
+                group.seed,
+                crate::plan::SeedKind::Consumer,
+                setup.index as u64,
+                0,
+            )),
             name,
             stream_key: setup.stream_key,
             conn: Session::new(setup.endpoint, Some(setup.conn), setup.response_timeout),

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::RunData;
 use crate::metrics::Percentiles;
+use crate::report::columns::{self, GroupColumn, Quantile};
 use crate::report::groups::GroupSummary;
 use crate::report::summary::Summary;
 
@@ -180,15 +181,16 @@ impl Metric {
     pub fn samples(&self, run: &RunData) -> Vec<f64> {
         let (from_s, to_s) = run.measured_s();
         let column = |h: &str| run.ts.values_between(h, from_s, to_s);
+        // The CSV holds these two percentiles per second.
         let percentile = |stat: &Stat| match stat {
-            Stat::P50 => Some("p50"),
-            Stat::P99 => Some("p99"),
+            Stat::P50 => Some(Quantile::P50),
+            Stat::P99 => Some(Quantile::P99),
             _ => None,
         };
         match &self.source {
-            Source::ProduceRate => column("acked"),
+            Source::ProduceRate => column(columns::ACKED),
             Source::Produce(stat) => percentile(stat)
-                .map(|p| column(&format!("produce_{p}_us")))
+                .map(|q| column(columns::produce_latency_us(q)))
                 .unwrap_or_default(),
             Source::E2e(g, stat) => percentile(stat)
                 .map(|p| busy_values(run, g, p))
@@ -202,14 +204,14 @@ impl Metric {
 }
 
 /// A group's e2e percentile per measured second in which it processed something.
-fn busy_values(run: &RunData, group: &str, p: &str) -> Vec<f64> {
+fn busy_values(run: &RunData, group: &str, p: Quantile) -> Vec<f64> {
     worst_points(run, &[group], p)
         .into_iter()
         .map(|(_, v)| v)
         .collect()
 }
 
-fn worst_per_interval(run: &RunData, p: &str) -> Vec<f64> {
+fn worst_per_interval(run: &RunData, p: Quantile) -> Vec<f64> {
     let names: Vec<&str> = run.summary.groups.iter().map(|g| g.name.as_str()).collect();
     worst_points(run, &names, p)
         .into_iter()
@@ -218,13 +220,16 @@ fn worst_per_interval(run: &RunData, p: &str) -> Vec<f64> {
 }
 
 /// Per measured second, the largest e2e percentile among `groups` that processed events.
-fn worst_points(run: &RunData, groups: &[&str], p: &str) -> Vec<(f64, f64)> {
+fn worst_points(run: &RunData, groups: &[&str], p: Quantile) -> Vec<(f64, f64)> {
     let (from_s, to_s) = run.measured_s();
     let mut by_t = std::collections::BTreeMap::<u64, f64>::new();
     for g in groups {
-        let processed = run.ts.index(&format!("{g}.processed"));
+        let processed = run.ts.index(&columns::group(g, GroupColumn::Processed));
         let busy = |r: &[Option<f64>]| processed.and_then(|i| r[i]).is_some_and(|n| n > 0.0);
-        for (t, v) in run.ts.points_where(&format!("{g}.e2e_{p}_us"), busy) {
+        for (t, v) in run
+            .ts
+            .points_where(&columns::group(g, GroupColumn::E2eUs(p)), busy)
+        {
             if t >= from_s && t < to_s {
                 let slot = by_t.entry(t.to_bits()).or_insert(v);
                 *slot = slot.max(v);
@@ -265,10 +270,7 @@ fn settings(s: &Summary) -> Vec<(String, String)> {
     out.extend((s.redis.config.iter()).map(|(k, v)| (format!("redis.config.{k}"), v.clone())));
     out.push(("machine.hostname".into(), s.machine.hostname.clone()));
     out.push(("machine.cpus".into(), s.machine.cpus.to_string()));
-    out.push((
-        "machine.cpu_idle".into(),
-        s.machine.idle_label().to_string(),
-    ));
+    out.push(("machine.cpu_idle".into(), s.machine.idle_label()));
     out.push(("streamdrill".into(), s.streamdrill_version.clone()));
     out
 }

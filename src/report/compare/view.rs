@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::metrics::Unit;
 use super::{Comparison, Delta, GateResult, Row, SIGNIFICANCE};
 use crate::error::{Error, Result};
-use crate::metrics::series::hlog_name;
+use crate::metrics::tags;
 use crate::report::format_us;
 use crate::report::html::{esc, page, strip_xml_declaration, table, write_text};
 use crate::report::plot::{self, Axis, Chart, Line};
@@ -147,14 +147,9 @@ pub fn spectrum_overlay(cmp: &Comparison) -> Chart {
     let mut lines = Vec::new();
     for (i, run) in cmp.runs.iter().enumerate() {
         let s = &run.summary;
-        let mut tags = vec![("produce.latency".to_string(), "produce".to_string())];
-        tags.extend(s.groups.iter().map(|g| {
-            (
-                format!("e2e.{}", hlog_name(&g.name)),
-                format!("e2e {}", g.name),
-            )
-        }));
-        for (tag, label) in tags {
+        let mut shown = vec![(tags::PRODUCE_LATENCY.to_string(), "produce".to_string())];
+        shown.extend((s.groups.iter()).map(|g| (tags::e2e(&g.name), format!("e2e {}", g.name))));
+        for (tag, label) in shown {
             if let Some(h) = plot::histogram(s, &tag) {
                 lines.push(Line {
                     name: format!("{} {label}", letter(i)),

@@ -3,6 +3,7 @@
 //! lasted) and the durability read-back.
 
 use super::{esc, table};
+use crate::report::columns::{self, GroupColumn, Quantile};
 use crate::report::format_us;
 use crate::report::plot::Timeseries;
 use crate::report::summary::Summary;
@@ -20,8 +21,8 @@ pub(super) fn fault_section(summary: &Summary, ts: &Timeseries) -> String {
     let mut rows = Vec::new();
     for f in &summary.faults {
         for g in &summary.groups {
-            let p99 =
-                |from_s, to_s| ts.values_between(&format!("{}.e2e_p99_us", g.name), from_s, to_s);
+            let column = columns::group(&g.name, GroupColumn::E2eUs(Quantile::P99));
+            let p99 = |from_s, to_s| ts.values_between(&column, from_s, to_s);
             let mut before = p99(warmup_s, f.start_s);
             before.sort_by(f64::total_cmp);
             let baseline_us = before.get(before.len() / 2).copied();
@@ -29,7 +30,7 @@ pub(super) fn fault_section(summary: &Summary, ts: &Timeseries) -> String {
                 .into_iter()
                 .fold(0.0, f64::max);
             let recovered = baseline_us.and_then(|b| {
-                let after = ts.points(&format!("{}.e2e_p99_us", g.name));
+                let after = ts.points(&column);
                 after
                     .into_iter()
                     .find(|&(t, v)| t >= f.end_s && v > 0.0 && v <= 2.0 * b.max(1.0))

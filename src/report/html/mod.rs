@@ -167,7 +167,7 @@ fn environment(summary: &Summary) -> String {
                 m.hostname, m.os, m.arch, m.cpus, m.kernel
             ),
         ],
-        vec!["idle CPUs".into(), m.idle_label().to_string()],
+        vec!["idle CPUs".into(), m.idle_label()],
     ];
     if let Some(h) = &summary.harness {
         rows.push(vec![

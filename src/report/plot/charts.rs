@@ -8,8 +8,9 @@ use hdrhistogram::Histogram;
 use super::data::Timeseries;
 use super::draw::{Axis, Chart, Line, Window};
 use crate::metrics::Latency;
-use crate::metrics::series::hlog_name;
+use crate::metrics::tags;
 use crate::report::Summary;
+use crate::report::columns::{self, GroupColumn, Quantile};
 
 /// Histogram bins per decade of latency: fine enough to show modes.
 const BINS_PER_DECADE: f64 = 10.0;
@@ -48,14 +49,14 @@ pub fn histogram(summary: &Summary, tag: &str) -> Option<Histogram<u64>> {
 
 /// The latency histograms worth showing: produce (corrected) and e2e per group.
 fn latency_tags(summary: &Summary) -> Vec<(String, String)> {
-    let mut tags = vec![("produce.latency".to_string(), "produce latency".to_string())];
+    let mut shown = vec![(
+        tags::PRODUCE_LATENCY.to_string(),
+        "produce latency".to_string(),
+    )];
     for g in &summary.groups {
-        tags.push((
-            format!("e2e.{}", hlog_name(&g.name)),
-            format!("e2e {}", g.name),
-        ));
+        shown.push((tags::e2e(&g.name), format!("e2e {}", g.name)));
     }
-    tags
+    shown
 }
 
 fn chart(name: &str, title: &str, x_label: &str, y_label: &str) -> Chart {
@@ -123,7 +124,10 @@ fn percentile_spectrum(summary: &Summary) -> Chart {
     );
     (c.x_axis, c.y_axis) = (Axis::Spectrum, Axis::LogMicros);
     let mut tags = latency_tags(summary);
-    tags.insert(1, ("produce.service".into(), "produce service time".into()));
+    tags.insert(
+        1,
+        (tags::PRODUCE_SERVICE.into(), "produce service time".into()),
+    );
     for (tag, label) in tags {
         if let Some(h) = histogram(summary, &tag) {
             c.lines
@@ -151,7 +155,7 @@ fn time_windows(summary: &Summary, ts: &Timeseries) -> Vec<Window> {
     let s = &summary.scenario;
     let warmup_s = s.warmup.as_secs_f64();
     let duration_s = s.duration.as_secs_f64();
-    let end_s = ts.points("t_s").last().map_or(duration_s, |p| p.1 + 1.0);
+    let end_s = (ts.points(columns::T_S).last()).map_or(duration_s, |p| p.1 + 1.0);
     let mut windows = Vec::new();
     let grey = |label: &str, start, end| Window {
         label: label.into(),
@@ -176,14 +180,14 @@ fn time_windows(summary: &Summary, ts: &Timeseries) -> Vec<Window> {
 
 fn throughput(summary: &Summary, ts: &Timeseries) -> Chart {
     let mut c = chart("throughput", "Throughput", TIME_AXIS, "events/s");
-    c.lines
-        .push(line("target", mid(ts.points("target_rate_per_s")), true));
-    c.lines
-        .push(line("produced (sent)", mid(ts.points("sent")), false));
-    c.lines
-        .push(line("acked by Redis", mid(ts.points("acked")), false));
+    let target = mid(ts.points(columns::TARGET_RATE_PER_S));
+    c.lines.push(line("target", target, true));
+    let sent = mid(ts.points(columns::SENT));
+    c.lines.push(line("produced (sent)", sent, false));
+    let acked = mid(ts.points(columns::ACKED));
+    c.lines.push(line("acked by Redis", acked, false));
     for g in &summary.groups {
-        let points = mid(ts.points(&format!("{}.processed", g.name)));
+        let points = mid(ts.points(&columns::group(&g.name, GroupColumn::Processed)));
         c.lines
             .push(line(format!("processed {}", g.name), points, false));
     }
@@ -199,15 +203,16 @@ fn e2e_over_time(summary: &Summary, ts: &Timeseries) -> Chart {
     );
     for g in &summary.groups {
         // Intervals where nothing was processed have no latency: leave them out.
-        let processed = ts.index(&format!("{}.processed", g.name));
+        let processed = ts.index(&columns::group(&g.name, GroupColumn::Processed));
         let busy = |r: &[Option<f64>]| processed.and_then(|i| r[i]).is_some_and(|n| n > 0.0);
-        for (p, dashed) in [("p50", true), ("p99", false)] {
-            let points = ts.points_where(&format!("{}.e2e_{p}_us", g.name), busy);
+        for (q, dashed) in [(Quantile::P50, true), (Quantile::P99, false)] {
+            let points = ts.points_where(&columns::group(&g.name, GroupColumn::E2eUs(q)), busy);
             let ms = points
                 .into_iter()
                 .map(|(t, us)| (t + 0.5, us / 1e3))
                 .collect();
-            c.lines.push(line(format!("{} {p}", g.name), ms, dashed));
+            c.lines
+                .push(line(format!("{} {}", g.name, q.label()), ms, dashed));
         }
     }
     c
@@ -221,12 +226,9 @@ fn backlog(summary: &Summary, ts: &Timeseries) -> Chart {
         "entries",
     );
     for g in &summary.groups {
-        c.lines.push(line(
-            format!("{} lag", g.name),
-            ts.points(&format!("{}.lag", g.name)),
-            false,
-        ));
-        let pending = ts.points(&format!("{}.pending", g.name));
+        let lag = ts.points(&columns::group(&g.name, GroupColumn::Lag));
+        c.lines.push(line(format!("{} lag", g.name), lag, false));
+        let pending = ts.points(&columns::group(&g.name, GroupColumn::Pending));
         c.lines
             .push(line(format!("{} pending", g.name), pending, true));
     }
@@ -240,9 +242,10 @@ fn stream_length(ts: &Timeseries) -> Chart {
         TIME_AXIS,
         "entries",
     );
-    for h in ts.headers.iter().filter(|h| h.ends_with(".length")) {
-        let key = h.trim_end_matches(".length");
-        c.lines.push(line(key, ts.points(h), false));
+    for h in &ts.headers {
+        if let Some(key) = columns::stream_of_length(h) {
+            c.lines.push(line(key, ts.points(h), false));
+        }
     }
     c
 }
@@ -254,7 +257,7 @@ fn memory(ts: &Timeseries) -> Chart {
         TIME_AXIS,
         "used memory (MiB)",
     );
-    let mib = (ts.points("used_memory_bytes").into_iter())
+    let mib = (ts.points(columns::USED_MEMORY_BYTES).into_iter())
         .map(|(t, b)| (t, b / (1024.0 * 1024.0)))
         .collect();
     c.lines.push(line("used_memory", mib, false));
@@ -303,9 +306,13 @@ mod tests {
             end_s: 30.0,
             ..Default::default()
         });
-        let ts = Timeseries::parse(
-            "t_s,acked,billing.processed,billing.e2e_p99_us\n0,5,0,0\n66,5,5,2000\n",
-        );
+        let header = [
+            columns::T_S.to_string(),
+            columns::ACKED.to_string(),
+            columns::group("billing", GroupColumn::Processed),
+            columns::group("billing", GroupColumn::E2eUs(Quantile::P99)),
+        ];
+        let ts = Timeseries::parse(&format!("{}\n0,5,0,0\n66,5,5,2000\n", header.join(",")));
         let charts = run_charts(&summary, &ts);
         let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::report::columns::T_S;
 
 /// The CSV as columns: one header per column, one row per interval, empty
 /// cells as `None`.
@@ -48,7 +49,7 @@ impl Timeseries {
         header: &str,
         keep: impl Fn(&[Option<f64>]) -> bool,
     ) -> Vec<(f64, f64)> {
-        let (Some(t), Some(c)) = (self.index("t_s"), self.index(header)) else {
+        let (Some(t), Some(c)) = (self.index(T_S), self.index(header)) else {
             return Vec::new();
         };
         (self.rows.iter())
@@ -109,12 +110,10 @@ mod tests {
 
     #[test]
     fn reads_what_the_writer_writes() {
-        let csv = "t_s,acked\n0,10\n1,12\n2,nonsense\n";
-        let ts = Timeseries::parse(csv);
-        assert_eq!(
-            ts.points_where("acked", |r| r[0] != Some(0.0)),
-            [(1.0, 12.0)]
-        );
+        use crate::report::columns::ACKED;
+        let csv = format!("{T_S},{ACKED}\n0,10\n1,12\n2,nonsense\n");
+        let ts = Timeseries::parse(&csv);
+        assert_eq!(ts.points_where(ACKED, |r| r[0] != Some(0.0)), [(1.0, 12.0)]);
         assert_eq!(ts.rows.len(), 3);
     }
 }

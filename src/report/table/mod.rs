@@ -58,7 +58,7 @@ fn header(out: &mut String, s: &Summary) {
     if s.machine.poll_refused() {
         let line = format!(
             "idle CPUs: {}; latencies include CPU wake-ups from sleep (--cpu-idle os: the machine as configured)",
-            s.machine.cpu_idle
+            s.machine.idle_label()
         );
         let _ = writeln!(out, "{}", clip(&line));
     }
@@ -145,6 +145,7 @@ fn key_sample(out: &mut String, what: &str, keys: &[EventKey]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::IdleState;
     use crate::report::slo::evaluate;
     use crate::report::summary::tests::test_summary;
     use crate::scenario::{Dur, Slo};
@@ -192,11 +193,14 @@ mod tests {
             !render(&summary).contains("idle CPUs"),
             "held as asked: nothing to say"
         );
-        summary.machine.cpu_idle =
-            "os (poll not held: /dev/cpu_dma_latency: Permission denied (os error 13))".into();
+        let why = "/dev/cpu_dma_latency: Permission denied (os error 13)";
+        summary.machine.cpu_idle = Some(IdleState::OsPollRefused(why.into()));
         let text = render(&summary);
         assert!(text.contains("INTERRUPTED"), "{text}");
-        assert!(text.contains("idle CPUs: os (poll not held: "), "{text}");
+        assert!(
+            text.contains(&format!("idle CPUs: os (poll not held: {why})")),
+            "{text}"
+        );
         let fault = text
             .lines()
             .find(|l| l.starts_with("freeze_redis"))
