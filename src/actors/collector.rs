@@ -7,11 +7,11 @@
 
 use actix::prelude::*;
 
-use super::{ConsumeReport, LedgerBatch, LedgerEvent, ProduceReport, SampleReport};
+use super::{ConsumeReport, LedgerBatch, LedgerEvent, ProduceReport, ReadingReport};
 use crate::clock::RunClock;
 use crate::metrics::{
     EventKey, GroupLedger, GroupMetrics, InFlight, InFlightAtFault, Merge, Phased, ProduceLedger,
-    ProduceStats, Progress, RunMetrics, Sample, Series, WriteStalls,
+    ProduceStats, Progress, Reading, RunMetrics, Series, WriteStalls,
 };
 use crate::plan::Plan;
 use crate::verify::GroupMarks;
@@ -35,7 +35,7 @@ pub struct Collector {
     target_at: Box<dyn Fn(u32) -> f64>,
     /// How long the schedule lasts, in seconds.
     schedule_s: f64,
-    last_sample: Option<Sample>,
+    last_reading: Option<Reading>,
 }
 
 impl Collector {
@@ -80,7 +80,7 @@ impl Collector {
                 false => 0.0,
             }),
             schedule_s,
-            last_sample: None,
+            last_reading: None,
         }
     }
 }
@@ -160,12 +160,12 @@ impl Handler<LedgerBatch> for Collector {
     }
 }
 
-impl Handler<SampleReport> for Collector {
+impl Handler<ReadingReport> for Collector {
     type Result = ();
 
-    fn handle(&mut self, r: SampleReport, _: &mut Context<Self>) {
-        self.last_sample = Some(r.sample.clone());
-        self.series.add_sample(r.interval, r.sample);
+    fn handle(&mut self, r: ReadingReport, _: &mut Context<Self>) {
+        self.last_reading = Some(r.reading.clone());
+        self.series.add_reading(r.interval, r.reading);
     }
 }
 
@@ -186,8 +186,8 @@ impl Handler<GetProgress> for Collector {
         let target = (self.target_at)(last);
         let names: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
         let elapsed_s = now_ns as f64 / 1e9;
-        let sample = self.last_sample.as_ref();
-        MessageResult(Progress::of(elapsed_s, target, live, sample, &names))
+        let reading = self.last_reading.as_ref();
+        MessageResult(Progress::of(elapsed_s, target, live, reading, &names))
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use actix::{Actor, AsyncContext, Message};
 
 use crate::clock::RunClock;
-use crate::metrics::{ConsumeStats, EventKey, Phased, ProduceStats, Sample, StallReport};
+use crate::metrics::{ConsumeStats, EventKey, Phased, ProduceStats, Reading, StallReport};
 
 /// How often actors flush their measurements to the collector: one time-series row.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -111,9 +111,9 @@ pub enum Refused {
 /// What the sampler read from Redis this interval.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SampleReport {
+pub struct ReadingReport {
     pub interval: u32,
-    pub sample: Sample,
+    pub reading: Reading,
 }
 
 /// The interval an actor's open stats belong to. Actors record into the

@@ -10,9 +10,9 @@ use actix::prelude::*;
 use redis::Value;
 use redis::streams::StreamInfoGroupsReply;
 
-use super::{SampleReport, every_interval};
+use super::{ReadingReport, every_interval};
 use crate::clock::RunClock;
-use crate::metrics::{GroupSample, Sample, StreamSample};
+use crate::metrics::{GroupReading, Reading, StreamReading};
 
 pub struct Sampler {
     conn: Conn,
@@ -20,8 +20,8 @@ pub struct Sampler {
     /// Stream keys, and for each group (in plan order) its name and stream key.
     streams: Vec<String>,
     groups: Vec<(String, String)>,
-    collector: Recipient<SampleReport>,
-    /// Redis's command counter at the previous sample, for a rate.
+    collector: Recipient<ReadingReport>,
+    /// Redis's command counter at the previous reading, for a rate.
     last_commands: Option<(Instant, u64)>,
 }
 
@@ -31,7 +31,7 @@ impl Sampler {
         clock: RunClock,
         streams: Vec<String>,
         groups: Vec<(String, String)>,
-        collector: Recipient<SampleReport>,
+        collector: Recipient<ReadingReport>,
     ) -> Sampler {
         Sampler {
             conn,
@@ -43,16 +43,16 @@ impl Sampler {
         }
     }
 
-    fn sample(&mut self, interval: u32, ctx: &mut Context<Self>) {
+    fn read(&mut self, interval: u32, ctx: &mut Context<Self>) {
         let mut conn = self.conn.clone();
         let streams = self.streams.clone();
         let at_s = self.clock.now_ns() as f64 / 1e9;
-        // Rates use when each sample was asked for: two replies that arrive
+        // Rates use when each reading was asked for: two replies that arrive
         // together after a stall are still a second apart in Redis's counters.
         let asked = Instant::now();
         let read = async move { read_redis(&mut conn, &streams).await };
         ctx.spawn(read.into_actor(self).map(move |reply, act, _| {
-            // A sample Redis cannot answer is a gap in the series, not an error:
+            // A reading Redis cannot answer is a gap in the series, not an error:
             // the drills kill Redis on purpose.
             let Ok((lengths, infos, info)) = reply else {
                 return;
@@ -64,7 +64,7 @@ impl Sampler {
                 }
                 None => 0.0,
             };
-            let sample = Sample {
+            let reading = Reading {
                 at_s,
                 used_memory_bytes: info_field(&info, "used_memory").unwrap_or(0),
                 ops_per_sec,
@@ -72,18 +72,18 @@ impl Sampler {
                     .streams
                     .iter()
                     .zip(lengths)
-                    .map(|(key, length)| StreamSample {
+                    .map(|(key, length)| StreamReading {
                         key: key.clone(),
                         length,
                     })
                     .collect(),
-                groups: act.group_samples(&infos),
+                groups: act.group_readings(&infos),
             };
-            act.collector.do_send(SampleReport { interval, sample });
+            act.collector.do_send(ReadingReport { interval, reading });
         }));
     }
 
-    fn group_samples(&self, infos: &[StreamInfoGroupsReply]) -> Vec<GroupSample> {
+    fn group_readings(&self, infos: &[StreamInfoGroupsReply]) -> Vec<GroupReading> {
         self.groups
             .iter()
             .map(|(name, stream)| {
@@ -93,7 +93,7 @@ impl Sampler {
                     .position(|s| s == stream)
                     .and_then(|i| infos.get(i))
                     .and_then(|r| r.groups.iter().find(|g| &g.name == name));
-                GroupSample {
+                GroupReading {
                     name: name.clone(),
                     lag: info.and_then(|g| g.lag.map(|l| l as u64)),
                     pending: info.map_or(0, |g| g.pending as u64),
@@ -141,7 +141,7 @@ impl Actor for Sampler {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         every_interval(ctx, self.clock, |act: &mut Self, interval, ctx| {
-            act.sample(interval, ctx)
+            act.read(interval, ctx)
         });
     }
 }

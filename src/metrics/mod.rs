@@ -37,7 +37,7 @@ pub use ledger::{EventKey, GroupLedger, ProduceLedger};
 pub use outcome::{GroupOutcome, LedgerOutcome};
 pub use progress::{GroupProgress, Progress};
 pub use recovery::recovery;
-pub use series::{GroupSample, Row, Sample, Series, StreamSample};
+pub use series::{GroupReading, Reading, Row, Series, StreamReading};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
 pub use verify::{StreamVerify, VerifySummary};

@@ -2,7 +2,7 @@
 //! time series, and what Redis said at the sampler's last reading. The
 //! collector assembles them on request; the command line prints them.
 
-use super::series::{Row, Sample};
+use super::series::{Reading, Row};
 
 /// The figures of the progress line: the last complete interval.
 #[derive(Debug, Clone, Default)]
@@ -32,13 +32,13 @@ impl Progress {
         elapsed_s: f64,
         target_rate_per_s: f64,
         live: Option<&Row>,
-        sample: Option<&Sample>,
+        reading: Option<&Reading>,
         groups: &[&str],
     ) -> Progress {
         let groups = (groups.iter().enumerate())
             .map(|(i, name)| {
                 let stats = live.and_then(|row| row.groups.get(i));
-                let redis = sample.and_then(|s| s.groups.get(i));
+                let redis = reading.and_then(|s| s.groups.get(i));
                 GroupProgress {
                     name: name.to_string(),
                     processed_per_s: stats.map_or(0, |s| s.processed),

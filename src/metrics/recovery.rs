@@ -3,7 +3,7 @@
 //! write stalls and the groups' in-flight events at each planned fault start.
 //! Pure; the coordinator calls [`recovery`] once the collector has finished.
 
-use super::{FaultWindow, RunMetrics, Sample, Series};
+use super::{FaultWindow, Reading, RunMetrics, Series};
 
 /// Seconds before a fault whose lag readings set its pre-fault level.
 const LAG_BASELINE_S: f64 = 3.0;
@@ -54,21 +54,21 @@ fn lag_recovered(w: &FaultWindow, series: &Series) -> Option<f64> {
     if groups == 0 {
         return None;
     }
-    let samples = || series.rows().filter_map(|r| r.sample.as_ref());
+    let readings = || series.rows().filter_map(|r| r.reading.as_ref());
     let mut baseline = vec![0u64; groups];
-    for s in samples().filter(|s| s.at_s < w.start_s && s.at_s >= w.start_s - LAG_BASELINE_S) {
+    for s in readings().filter(|s| s.at_s < w.start_s && s.at_s >= w.start_s - LAG_BASELINE_S) {
         for (b, g) in baseline.iter_mut().zip(&s.groups) {
             *b = (*b).max(g.lag.unwrap_or(0));
         }
     }
-    let back = |s: &Sample| {
+    let back = |s: &Reading| {
         s.groups.len() >= groups
             && (s.groups.iter().zip(&baseline)).all(|(g, &b)| {
                 g.lag
                     .is_some_and(|lag| lag <= b + LAG_SLACK_EVENTS.max(b / 10))
             })
     };
-    samples()
+    readings()
         .find(|s| s.at_s >= w.end_s && back(s))
         .map(|s| s.at_s - w.end_s)
 }
@@ -76,7 +76,7 @@ fn lag_recovered(w: &FaultWindow, series: &Series) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{GroupSample, InFlightAtFault, ProduceStats, WriteStalls};
+    use crate::metrics::{GroupReading, InFlightAtFault, ProduceStats, WriteStalls};
 
     fn series(acked: &[u64], lag: &[u64]) -> RunMetrics {
         let mut series = Series::new(vec!["g".into()]);
@@ -86,15 +86,15 @@ mod tests {
                 ..Default::default()
             };
             series.add_produce(i as u32, &stats);
-            let groups = vec![GroupSample {
+            let groups = vec![GroupReading {
                 name: "g".into(),
                 lag: Some(lag[i]),
                 pending: 0,
             }];
             let at_s = i as f64 + 0.5;
-            series.add_sample(
+            series.add_reading(
                 i as u32,
-                Sample {
+                Reading {
                     at_s,
                     groups,
                     ..Default::default()

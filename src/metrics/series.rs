@@ -3,7 +3,7 @@
 //!
 //! The collector feeds it: per-interval snapshots from producers and consumers
 //! (`add_produce`, `add_consume`, any number per interval), the sampler's Redis
-//! readings (`add_sample`) and the target rate (`set_target`). The report writes
+//! readings (`add_reading`) and the target rate (`set_target`). The report writes
 //! `timeseries.csv` and `histograms/*.hlog` from it.
 //!
 //! Memory stays small because a row never keeps a histogram: while an interval
@@ -34,23 +34,23 @@ pub const INTERVAL_S: f64 = 1.0;
 
 /// What the sampler reads from Redis once per interval.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Sample {
-    /// Seconds since run start when the sample was taken.
+pub struct Reading {
+    /// Seconds since run start when the reading was taken.
     pub at_s: f64,
     pub used_memory_bytes: u64,
     pub ops_per_sec: f64,
-    pub streams: Vec<StreamSample>,
-    pub groups: Vec<GroupSample>,
+    pub streams: Vec<StreamReading>,
+    pub groups: Vec<GroupReading>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct StreamSample {
+pub struct StreamReading {
     pub key: String,
     pub length: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct GroupSample {
+pub struct GroupReading {
     /// The group's name as in `Series::group_names`.
     pub name: String,
     /// XINFO GROUPS `lag`; `None` when Redis cannot tell (e.g. after trimming).
@@ -89,7 +89,7 @@ pub struct Row {
     pub produce: ProduceRow,
     /// Indexed like `Series::group_names`.
     pub groups: Vec<ConsumeRow>,
-    pub sample: Option<Sample>,
+    pub reading: Option<Reading>,
 }
 
 /// One interval histogram of an HdrHistogram interval log.
@@ -164,9 +164,9 @@ impl Series {
         self.close_stale(interval);
     }
 
-    /// Records the sampler's reading; a second sample for the same interval replaces the first.
-    pub fn add_sample(&mut self, interval: u32, sample: Sample) {
-        self.row_mut(interval).sample = Some(sample);
+    /// Records the sampler's reading; a second reading for the same interval replaces the first.
+    pub fn add_reading(&mut self, interval: u32, reading: Reading) {
+        self.row_mut(interval).reading = Some(reading);
     }
 
     pub fn set_target(&mut self, interval: u32, target_rate_per_s: f64) {
@@ -537,12 +537,12 @@ mod tests {
     #[test]
     fn samples_attach_to_rows_and_names_are_sanitized() {
         let mut s = Series::default();
-        let sample = Sample {
+        let reading = Reading {
             at_s: 3.01,
             used_memory_bytes: 1 << 20,
             ..Default::default()
         };
-        s.add_sample(3, sample.clone());
-        assert_eq!(s.rows().next().unwrap().sample.as_ref(), Some(&sample));
+        s.add_reading(3, reading.clone());
+        assert_eq!(s.rows().next().unwrap().reading.as_ref(), Some(&reading));
     }
 }

@@ -3,13 +3,13 @@
 //! per consumer group, stream keys under the run's own prefix, and the seeds
 //! every actor draws from. The run module starts actors from this and nothing else.
 
+mod draws;
 mod faults;
-mod sample;
 mod schedule;
 mod timeouts;
 
+pub use draws::{EventDraw, EventMix, Real};
 pub use faults::{FaultPlan, FaultTarget};
-pub use sample::{EventDraw, EventMix, Real};
 pub use schedule::{RateProfile, Schedule};
 pub use timeouts::{NETWORK_DRILL_RESPONSE_TIMEOUT, RESPONSE_TIMEOUT};
 

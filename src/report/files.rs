@@ -71,7 +71,7 @@ fn write_file(path: &Path, contents: io::Result<String>) -> Result<PathBuf> {
 pub fn timeseries_csv(series: &Series) -> String {
     let groups = series.group_names();
     let streams: BTreeSet<&str> = (series.rows())
-        .filter_map(|r| r.sample.as_ref())
+        .filter_map(|r| r.reading.as_ref())
         .flat_map(|s| s.streams.iter().map(|st| st.key.as_str()))
         .collect();
     let mut out = String::new();
@@ -102,10 +102,10 @@ fn csv_row(row: &Row, groups: &[String], streams: &BTreeSet<&str>) -> Vec<String
         p.latency_us.p50.to_string(),
         p.latency_us.p99.to_string(),
     ];
-    let sample = row.sample.as_ref();
+    let reading = row.reading.as_ref();
     for (i, name) in groups.iter().enumerate() {
         let g = row.groups.get(i).cloned().unwrap_or_default();
-        let gs = sample.and_then(|s| s.groups.iter().find(|gs| &gs.name == name));
+        let gs = reading.and_then(|s| s.groups.iter().find(|gs| &gs.name == name));
         cells.extend(GroupColumn::ALL.map(|column| {
             match column {
                 GroupColumn::Processed => g.processed.to_string(),
@@ -119,16 +119,16 @@ fn csv_row(row: &Row, groups: &[String], streams: &BTreeSet<&str>) -> Vec<String
         }));
     }
     for key in streams {
-        let st = sample.and_then(|s| s.streams.iter().find(|st| st.key == *key));
+        let st = reading.and_then(|s| s.streams.iter().find(|st| st.key == *key));
         cells.push(st.map(|st| st.length.to_string()).unwrap_or_default());
     }
     cells.push(
-        sample
+        reading
             .map(|s| s.used_memory_bytes.to_string())
             .unwrap_or_default(),
     );
     cells.push(
-        sample
+        reading
             .map(|s| s.ops_per_sec.to_string())
             .unwrap_or_default(),
     );
@@ -184,7 +184,7 @@ pub fn hlog_text(tag: &str, summary: &Summary, intervals: &[HlogInterval]) -> St
 mod tests {
     use super::*;
     use crate::metrics::tags;
-    use crate::metrics::{ConsumeStats, GroupSample, ProduceStats, Sample, StreamSample};
+    use crate::metrics::{ConsumeStats, GroupReading, ProduceStats, Reading, StreamReading};
     use crate::report::summary::tests::test_summary;
     use hdrhistogram::Histogram;
     use hdrhistogram::serialization::interval_log::{
@@ -209,22 +209,22 @@ mod tests {
             };
             c.e2e.record_us(2_000);
             series.add_consume(t, 0, &c);
-            series.add_sample(t, sample(t));
+            series.add_reading(t, reading(t));
         }
         series.finish();
         series
     }
 
-    fn sample(t: u32) -> Sample {
-        Sample {
+    fn reading(t: u32) -> Reading {
+        Reading {
             at_s: f64::from(t),
             used_memory_bytes: 1_000_000 + u64::from(t),
             ops_per_sec: 250.5,
-            streams: vec![StreamSample {
+            streams: vec![StreamReading {
                 key: "sd:orders".into(),
                 length: 100 * u64::from(t + 1),
             }],
-            groups: vec![GroupSample {
+            groups: vec![GroupReading {
                 name: "billing".into(),
                 lag: Some(3),
                 pending: 7,

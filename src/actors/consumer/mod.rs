@@ -551,7 +551,7 @@ impl Consumer {
         let mut measured = 0;
         for h in entries.iter().filter_map(|e| e.header) {
             let slower = (self.slowdown).map_or(1.0, |s| s.factor_at(received_ns + elapsed_ns));
-            elapsed_ns += (self.group.processing_ns.sample(&mut self.rng) * slower) as u64;
+            elapsed_ns += (self.group.processing_ns.draw(&mut self.rng) * slower) as u64;
             let intended_ns = self.clock.offset_of_unix_ns(h.intended_ns);
             measured += u64::from(self.phase(intended_ns) == Phase::Measured);
             batch.push(Delivered {

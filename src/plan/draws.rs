@@ -1,5 +1,5 @@
 //! Random draws a scenario asks for: which event type, how big, which aggregate,
-//! how long processing takes. Built once from the scenario, sampled on the hot
+//! how long processing takes. Built once from the scenario, drawn from on the hot
 //! path with the caller's seeded RNG, so a scenario + seed replays exactly.
 
 use rand::{Rng, RngExt};
@@ -27,7 +27,7 @@ enum Shape {
 }
 
 impl Real {
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+    pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         let x = match &self.shape {
             Shape::Fixed(v) => *v,
             Shape::Uniform(lo, hi) if lo < hi => rng.random_range(*lo..*hi),
@@ -165,7 +165,7 @@ impl EventMix {
 
     pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> EventDraw {
         let kind = self.pick.as_ref().map_or(0, |w| w.sample(rng));
-        let size = self.sizes[kind].sample(rng).round() as u64;
+        let size = self.sizes[kind].draw(rng).round() as u64;
         let aggregate = match &self.aggregates {
             AggregatePick::Uniform(n) => rng.random_range(0..*n),
             // Zipf draws 1..=n; rank 1 is the most popular aggregate.
@@ -257,7 +257,7 @@ mod tests {
         let d = Real::lognormal(1000.0, 500.0);
         assert!((d.mean() - 1000.0).abs() < 1e-6);
         let mut rng = SmallRng::seed_from_u64(9);
-        let mean = (0..100_000).map(|_| d.sample(&mut rng)).sum::<f64>() / 100_000.0;
+        let mean = (0..100_000).map(|_| d.draw(&mut rng)).sum::<f64>() / 100_000.0;
         assert!((mean - 1000.0).abs() < 20.0, "{mean}");
     }
 
