@@ -13,6 +13,7 @@ mod de;
 mod faults;
 mod group_checks;
 mod load;
+mod producer_checks;
 mod replication_checks;
 mod units;
 mod validate;
@@ -21,8 +22,9 @@ pub use faults::{
     Fault, FaultKind, Lasts, Link, ReadBack, Spec, Target, resolve_consumer, resolve_producer,
 };
 pub use load::{Overrides, load_file, load_str};
+pub use producer_checks::MAX_EVENT_SIZE;
 pub use units::{Bytes, Dur, Rate};
-pub use validate::{MAX_EVENT_SIZE, Violation, validate};
+pub use validate::{Violation, validate};
 
 use serde::{Deserialize, Deserializer, Serialize};
 

@@ -4,10 +4,7 @@
 //! [`Violation`] into an error with a file line; the CLI may call it too.
 //! Every problem text says what is allowed and how to fix it.
 
-use super::{
-    Bytes, EventType, GroupConfig, Popularity, ProducerConfig, Rate, RedisMode, Scenario, SizeDist,
-    TimeDist,
-};
+use super::{GroupConfig, Rate, RedisMode, Scenario, TimeDist};
 use std::collections::HashSet;
 
 /// One broken rule: the field path (`producers[0].rate`) and what to do about it.
@@ -17,16 +14,7 @@ pub struct Violation {
     pub problem: String,
 }
 
-/// Largest event payload a scenario may ask for; larger ones are a typo, not
-/// a test. The plan bounds its draws and the payload pool by it too.
-pub const MAX_EVENT_SIZE: Bytes = Bytes(64 << 20);
-const MAX_PRODUCERS_PER_ENTRY: u32 = 100_000;
 const MAX_CONSUMERS_PER_GROUP: u32 = 10_000;
-/// Longest `linger`: beyond it, batching would dwarf what it measures.
-const MAX_LINGER: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Deepest pipeline a saturating producer may keep in flight.
-const MAX_PIPELINE: u32 = 10_000;
 
 /// All violations, in file order; empty when the scenario is valid.
 pub fn validate(s: &Scenario) -> Vec<Violation> {
@@ -40,7 +28,7 @@ pub fn validate(s: &Scenario) -> Vec<Violation> {
         );
     }
     for (i, p) in s.producers.iter().enumerate() {
-        producer(&mut v, &format!("producers[{i}]"), p);
+        super::producer_checks::producer(&mut v, &format!("producers[{i}]"), p);
     }
     let written: Vec<&str> = s.producers.iter().map(|p| p.stream.as_str()).collect();
     streams(&mut v, s, &written);
@@ -52,10 +40,10 @@ pub fn validate(s: &Scenario) -> Vec<Violation> {
     v.0
 }
 
-struct Checks(Vec<Violation>);
+pub(super) struct Checks(pub(super) Vec<Violation>);
 
 impl Checks {
-    fn add(&mut self, field: impl Into<String>, problem: impl Into<String>) {
+    pub(super) fn add(&mut self, field: impl Into<String>, problem: impl Into<String>) {
         self.0.push(Violation {
             field: field.into(),
             problem: problem.into(),
@@ -141,171 +129,6 @@ fn is_redis_memory(s: &str) -> bool {
     let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let unit = s[digits..].to_ascii_lowercase();
     digits > 0 && ["", "b", "k", "kb", "m", "mb", "g", "gb"].contains(&unit.as_str())
-}
-
-fn producer(v: &mut Checks, at: &str, p: &ProducerConfig) {
-    if p.stream.is_empty() {
-        v.add(
-            format!("{at}.stream"),
-            "must name a stream key, e.g. stream = \"orders\"",
-        );
-    }
-    if p.count == 0 || p.count > MAX_PRODUCERS_PER_ENTRY {
-        v.add(
-            format!("{at}.count"),
-            format!(
-                "{} is out of range: use 1 to {MAX_PRODUCERS_PER_ENTRY}",
-                p.count
-            ),
-        );
-    }
-    match (p.rate, p.stages.is_empty()) {
-        (None, true) => v.add(
-            at,
-            "no rate given: set `rate = 1000` or `stages = [...]` (events/s)",
-        ),
-        (Some(_), false) => v.add(
-            at,
-            "both `rate` and `stages` are set: keep `rate` for a constant rate or `stages` for a profile",
-        ),
-        (Some(Rate::PerSecond(r)), true) if !(r.is_finite() && r > 0.0) => v.add(
-            format!("{at}.rate"),
-            format!("{r} is not a rate: use a finite number of events/s above 0, or \"max\""),
-        ),
-        _ => {}
-    }
-    let saturating = p.rate == Some(Rate::Max);
-    if !(1..=MAX_PIPELINE).contains(&p.pipeline) {
-        v.add(
-            format!("{at}.pipeline"),
-            format!("{} is out of range: use 1 to {MAX_PIPELINE}", p.pipeline),
-        );
-    } else if p.pipeline > 1 && !saturating {
-        v.add(
-            format!("{at}.pipeline"),
-            "pipeline only applies to rate = \"max\"; scheduled producers pipeline whatever is due",
-        );
-    }
-    if let Some(linger) = p.linger {
-        if saturating {
-            v.add(
-                format!("{at}.linger"),
-                "linger only applies to scheduled rates; rate = \"max\" sends as fast as replies come",
-            );
-        } else if linger.as_duration() > MAX_LINGER {
-            v.add(
-                format!("{at}.linger"),
-                format!("{linger} is too long: use at most {MAX_LINGER:?} (it adds up to that to every latency)"),
-            );
-        }
-    }
-    match p.connections {
-        Some(c) if saturating && c != p.count => v.add(
-            format!("{at}.connections"),
-            "with rate = \"max\" every producer keeps its own connection: drop `connections`",
-        ),
-        Some(c) if !(1..=p.count).contains(&c) => v.add(
-            format!("{at}.connections"),
-            format!("{c} is out of range: use 1 to count ({})", p.count),
-        ),
-        _ => {}
-    }
-    for (i, st) in p.stages.iter().enumerate() {
-        if !(st.rate.is_finite() && st.rate >= 0.0) {
-            v.add(
-                format!("{at}.stages[{i}].rate"),
-                format!(
-                    "{} is not a rate: use a finite number of events/s, 0 or more",
-                    st.rate
-                ),
-            );
-        }
-    }
-    match p.start_rate {
-        Some(r) if p.stages.is_empty() => v.add(
-            format!("{at}.start_rate"),
-            format!("start_rate = {r} only applies to `stages`; remove it or use stages"),
-        ),
-        Some(r) if !(r.is_finite() && r >= 0.0) => v.add(
-            format!("{at}.start_rate"),
-            format!("{r} is not a rate: use a finite number of events/s, 0 or more"),
-        ),
-        _ => {}
-    }
-    let start = p.start_rate.unwrap_or(0.0);
-    if !p.stages.is_empty() && start == 0.0 && p.stages.iter().all(|s| s.rate == 0.0) {
-        v.add(
-            format!("{at}.stages"),
-            "every stage has rate 0, so nothing would be sent: give some stage a rate above 0",
-        );
-    }
-    events(v, at, &p.events);
-    if p.aggregates.count == 0 {
-        v.add(format!("{at}.aggregates.count"), "must be at least 1");
-    }
-    let e = p.aggregates.exponent;
-    if p.aggregates.popularity == Popularity::Zipf && !(e.is_finite() && e > 0.0) {
-        v.add(
-            format!("{at}.aggregates.exponent"),
-            format!("{e} is not a Zipf exponent: use a finite number above 0, e.g. 1.0"),
-        );
-    }
-}
-
-fn events(v: &mut Checks, at: &str, events: &[EventType]) {
-    let mut total = 0.0;
-    for (i, e) in events.iter().enumerate() {
-        let at = format!("{at}.events[{i}]");
-        if e.kind.is_empty() {
-            v.add(
-                format!("{at}.type"),
-                "must name the event type, e.g. type = \"OrderPlaced\"",
-            );
-        }
-        if e.weight.is_finite() && e.weight >= 0.0 {
-            total += e.weight;
-        } else {
-            v.add(
-                format!("{at}.weight"),
-                format!(
-                    "{} is not a weight: use a finite number, 0 or more",
-                    e.weight
-                ),
-            );
-        }
-        size(v, &format!("{at}.size"), &e.size);
-    }
-    if !events.is_empty() && total <= 0.0 {
-        v.add(
-            format!("{at}.events"),
-            "the weights add up to 0, so no event could be chosen: give some event a weight above 0",
-        );
-    }
-}
-
-fn size(v: &mut Checks, at: &str, d: &SizeDist) {
-    let too_big = |b: Bytes| b > MAX_EVENT_SIZE;
-    let (largest, problem) = match d {
-        SizeDist::Fixed { value } => (*value, None),
-        SizeDist::Uniform { min, max } => (
-            (*min).max(*max),
-            (min > max).then(|| format!("min ({min}) is larger than max ({max})")),
-        ),
-        SizeDist::Normal { mean, .. } => (*mean, None),
-        SizeDist::Lognormal { mean, .. } => (
-            *mean,
-            (mean.get() == 0).then(|| "a lognormal mean must be above 0".to_string()),
-        ),
-    };
-    if too_big(largest) {
-        v.add(
-            at,
-            format!("{largest} is too large: event sizes go up to {MAX_EVENT_SIZE}"),
-        );
-    }
-    if let Some(p) = problem {
-        v.add(at, p);
-    }
 }
 
 fn streams(v: &mut Checks, s: &Scenario, written: &[&str]) {
@@ -475,6 +298,7 @@ fn slo(v: &mut Checks, s: &Scenario) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::MAX_EVENT_SIZE;
     use toml_edit::DocumentMut;
 
     const BASE: &str = r#"
