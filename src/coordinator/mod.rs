@@ -1,0 +1,218 @@
+//! The coordinator: runs a plan against a Redis through its phases
+//! setup (`setup`) > warmup + measure (`start`) > reply grace > drain
+//! (`finish`) > verify, and returns what was measured.
+//!
+//! It is an async function rather than an actor: the phases are sequential,
+//! and awaiting each one reads plainer than a state machine of messages.
+//! It owns the actors' addresses and nothing else; all measurement state
+//! lives in the actors and the collector.
+
+mod finish;
+mod setup;
+mod start;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use actix::prelude::*;
+
+use self::finish::{drain_unless_interrupted, finish_producers, stop_consumers};
+use self::setup::{create_groups, describe_server, open_connections, start_proxy, stop_proxy};
+use self::start::{report_progress, start_consumers, start_producers, start_sampler};
+use crate::actors::chaos::{Chaos, Replica, SharedServer, Windows};
+use crate::actors::collector::{Collector, Finish as FinishCollector};
+use crate::actors::workers::Workers;
+use crate::clock::RunClock;
+use crate::connect::{client, connect};
+use crate::error::{Error, Result};
+use crate::metrics::{Durability, FaultWindow, Progress, RunMetrics, VerifySummary};
+use crate::plan::{Plan, RESPONSE_TIMEOUT};
+use crate::verify;
+
+/// What a run measured, for the report.
+pub struct Measured {
+    pub metrics: RunMetrics,
+    /// When each fault of the drill was active.
+    pub faults: Vec<FaultWindow>,
+    /// After a Redis kill: what survived (None when no fault asked for a
+    /// read-back; Err: why Redis could not be read back).
+    pub durability: Option<std::result::Result<Durability, String>>,
+    pub verify: VerifySummary,
+    pub redis_version: String,
+    pub redis_config: std::collections::BTreeMap<String, String>,
+    pub started_unix_ns: u64,
+    pub measured_duration_s: f64,
+    /// Ctrl-C stopped the run early; the figures cover what ran.
+    pub interrupted: bool,
+    /// With producer `wait`: measured XADDs acknowledged although WAIT saw
+    /// too few replicas (None when no producer waits).
+    pub unreplicated: Option<u64>,
+    /// CPU seconds this process spent from the clock's start to the end of
+    /// the drain: the harness's own cost, without setup, read-back or report.
+    pub harness_cpu_s: f64,
+}
+
+/// Run `plan` against the Redis at `url`. Must be called inside an actix System.
+pub async fn execute(
+    plan: &Plan,
+    url: &str,
+    server: Option<SharedServer>,
+    replica: Option<Replica>,
+    on_progress: OnProgress,
+    workers: Option<usize>,
+) -> Result<Measured> {
+    let interrupt = watch_ctrl_c();
+    let direct_url = url;
+    // Under network faults every connection goes through the proxy, the
+    // admin one too: the sampler sees Redis as the actors do.
+    let proxy = start_proxy(plan, url).await?;
+    let proxied_url = match &proxy {
+        Some(p) => crate::connect::redirect(url, p.addr())?,
+        None => url.to_string(),
+    };
+    let url = proxied_url.as_str();
+    let client = client(url)?;
+    let mut admin = connect(&client, url, plan.response_timeout()).await?;
+    let (redis_version, redis_config) = describe_server(&mut admin, url).await?;
+    create_groups(plan, &mut admin, url).await?;
+    // Every connection is open before the clock starts: connecting a thousand
+    // actors after it would put the connect time into the first latencies.
+    let workers = Workers::start(workers.unwrap_or_else(|| Workers::auto(plan.actors())));
+    let mut conns = open_connections(plan, url, &workers).await?;
+
+    let cpu_at_start = crate::clock::process_cpu_s();
+    let clock = RunClock::start();
+    let collector = Collector::new(plan, clock).start();
+    start_sampler(plan, admin.clone(), clock, &collector);
+    // Per group, the events its consumers hold unfinished: the drain waits for them.
+    let busy: Vec<Arc<AtomicU64>> = (plan.groups.iter())
+        .map(|_| Arc::new(AtomicU64::new(0)))
+        .collect();
+    let (consumers, fault_targets) = start_consumers(
+        plan,
+        clock,
+        std::mem::take(&mut conns.consumers),
+        &conns.endpoint,
+        &collector,
+        &workers,
+        &busy,
+    );
+    let producers = start_producers(plan, clock, conns, &collector, &workers);
+    // Chaos addresses producers by id; each id's actor is its connection's.
+    let producer_targets = (plan.producers.iter())
+        .map(|p| producers[p.connection as usize].clone().recipient())
+        .collect();
+    let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets, server)
+        .with_proxy(proxy.clone())
+        .with_url(direct_url)
+        .with_failover_targets(replica, producer_targets)
+        .start();
+
+    let progress = report_progress(collector.clone(), on_progress);
+    let (ledgers, unreplicated) = finish_producers(plan, clock, &producers, &interrupt).await?;
+    let interrupted = *interrupt.borrow();
+    // The measured window is what the schedule covered, not how long the last replies took.
+    let measured_duration_s = match interrupted {
+        true => clock.now_ns() as f64 / 1e9 - plan.warmup.as_secs_f64(),
+        false => plan.duration.as_secs_f64() - plan.warmup.as_secs_f64(),
+    }
+    .max(1e-9);
+    let drain_ends = Instant::now() + plan.drain_timeout;
+    let drained = drain_unless_interrupted(plan, &mut admin, &busy, interrupt.clone()).await;
+    let interrupted = *interrupt.borrow();
+    progress.abort();
+    let mut faults = chaos.send(Windows).await.map_err(actor_gone)?;
+    if let Some(p) = &proxy {
+        // Validation ends every fault in time; this only guards the read-back.
+        p.clear();
+    }
+    // Work in hand may finish until the drain's deadline (or, at least,
+    // within one blocking read); what is still unfinished then is in progress.
+    let stop_within = drain_ends.saturating_duration_since(Instant::now());
+    let in_progress = stop_consumers(plan, &consumers, stop_within).await?;
+    let harness_cpu_s = crate::clock::process_cpu_s() - cpu_at_start;
+
+    // A Redis that died during a drill must not cost the run its report: what
+    // could not be read back is said so, with the reason, and events whose
+    // fate hangs on it are "unknown", never "lost".
+    let verify = match verify::streams(plan, &mut admin, url, &ledgers).await {
+        Ok(v) => v,
+        Err(e) => VerifySummary::unavailable(&ledgers, e.to_string()),
+    };
+    let marks = verify::group_marks(plan, &mut admin, url).await;
+    let durability = match plan.reads_back() {
+        true => Some(
+            (verify::durability(plan, &mut admin, url, &ledgers).await).map_err(|e| e.to_string()),
+        ),
+        false => None,
+    };
+    let pending: Vec<Option<u64>> = (marks.iter())
+        .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
+        .collect();
+    let mut metrics = collector
+        .send(FinishCollector {
+            ledgers,
+            marks,
+            in_progress,
+        })
+        .await
+        .map_err(actor_gone)?;
+    stop_proxy(proxy).await;
+    crate::metrics::recovery(&mut faults, &metrics);
+    for ((m, pending), drained) in metrics.groups.iter_mut().zip(pending).zip(drained) {
+        m.pending_at_end = pending;
+        m.drained = drained;
+    }
+    Ok(Measured {
+        metrics,
+        verify,
+        redis_version,
+        redis_config,
+        started_unix_ns: clock.start_unix_ns(),
+        measured_duration_s,
+        faults,
+        durability,
+        interrupted,
+        unreplicated,
+        harness_cpu_s,
+    })
+}
+
+/// Turns true on the first Ctrl-C (SIGINT) from now on. Listening starts at
+/// once, on a task of its own, so a Ctrl-C during setup is not missed; the
+/// process then no longer dies of SIGINT, and the run winds down instead.
+fn watch_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    actix::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = tx.send(true);
+        }
+        // Keep the sender: a dropped one would end every wait_for with an error.
+        std::future::pending::<()>().await;
+    });
+    rx
+}
+
+fn actor_gone(e: MailboxError) -> Error {
+    Error::Internal(format!("an actor stopped before answering: {e}"))
+}
+
+/// The progress callback; called on the run's thread once per interval.
+pub type OnProgress = std::rc::Rc<dyn Fn(&Progress)>;
+
+/// Delete the streams this run created (external servers only; a managed
+/// server is thrown away whole). Best effort: the run's result stands.
+pub async fn delete_run_keys(plan: &Plan, url: &str) {
+    let Ok(client) = client(url) else { return };
+    let Ok(mut conn) = connect(&client, url, RESPONSE_TIMEOUT).await else {
+        return;
+    };
+    let mut keys: Vec<&str> = plan.streams.iter().map(|s| s.key.as_str()).collect();
+    // Dead-letter streams too; their lengths are in the summary's `verify`.
+    keys.extend(plan.groups.iter().map(|g| g.dead_letter_key.as_str()));
+    let _ = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async::<u64>(&mut conn)
+        .await;
+}

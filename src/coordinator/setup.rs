@@ -1,0 +1,141 @@
+//! Before the run clock starts: the fault proxy a drill needs, what the
+//! server is (version, the settings that shape results), the consumer
+//! groups, and every actor's connection, so that connecting a thousand
+//! actors never lands in the first latencies.
+
+use std::sync::Arc;
+
+use crate::actors::workers::Workers;
+use crate::connect::{CONNECT_TIMEOUT, Conn};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::proxy::FaultProxy;
+use crate::wire::{Endpoint, Replies, Writer};
+
+/// The fault proxy of a run with network faults, forwarding to the Redis at `url`.
+pub(super) async fn start_proxy(plan: &Plan, url: &str) -> Result<Option<Arc<FaultProxy>>> {
+    if !plan.proxied() {
+        return Ok(None);
+    }
+    let upstream = crate::connect::proxy_upstream(url).await?;
+    // The proxy answers even when Redis does not: check Redis first, so an
+    // unreachable one is named as such rather than as a reset proxy connection.
+    let reach = tokio::time::timeout(
+        crate::connect::CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect(upstream),
+    );
+    let reached = match reach.await {
+        Ok(connected) => connected.map(drop),
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    };
+    reached.map_err(|source| Error::proxy(format!("reach Redis at {upstream}"), source))?;
+    let proxy = FaultProxy::start_seeded(upstream, plan.scenario.seed).await?;
+    Ok(Some(Arc::new(proxy)))
+}
+
+/// Closes the proxy and its connections. The chaos actor has stopped by now,
+/// so this is the last handle; if not, dropping it closes the proxy as well.
+pub(super) async fn stop_proxy(proxy: Option<Arc<FaultProxy>>) {
+    if let Some(Ok(proxy)) = proxy.map(Arc::try_unwrap) {
+        proxy.stop().await;
+    }
+}
+
+/// Redis version and the settings that shape what a run measures.
+pub(super) async fn describe_server(
+    conn: &mut Conn,
+    url: &str,
+) -> Result<(String, std::collections::BTreeMap<String, String>)> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(conn)
+        .await
+        .map_err(|e| Error::redis(url, "reading INFO server", e))?;
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("unknown")
+        .trim()
+        .to_string();
+    let mut config = std::collections::BTreeMap::new();
+    for key in [
+        "appendonly",
+        "appendfsync",
+        "save",
+        "maxmemory",
+        "maxmemory-policy",
+    ] {
+        // Managed servers answer; a hosted Redis may forbid CONFIG, which is fine.
+        if let Ok((_, value)) = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(key)
+            .query_async::<(String, String)>(conn)
+            .await
+        {
+            config.insert(key.to_string(), value);
+        }
+    }
+    Ok((version, config))
+}
+
+pub(super) async fn create_groups(plan: &Plan, conn: &mut Conn, url: &str) -> Result<()> {
+    for g in &plan.groups {
+        let key = &plan.streams[g.stream].key;
+        redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(key)
+            .arg(&g.name)
+            .arg(&g.start_id)
+            .arg("MKSTREAM")
+            .query_async::<()>(conn)
+            .await
+            .map_err(|e| Error::redis(url, format!("creating group {} on {key}", g.name), e))?;
+    }
+    Ok(())
+}
+
+/// Each actor's own connection, opened before the run clock starts.
+pub(super) struct Connections {
+    /// Per group, per consumer.
+    /// Per group, per consumer.
+    pub consumers: Vec<Vec<(Replies, Writer)>>,
+    pub producers: Vec<(Replies, Writer)>,
+    pub endpoint: Arc<Endpoint>,
+}
+
+pub(super) async fn open_connections(
+    plan: &Plan,
+    url: &str,
+    workers: &Workers,
+) -> Result<Connections> {
+    // Producers and consumers speak RESP themselves (see `wire`).
+    let endpoint = Arc::new(Endpoint::parse(url)?);
+    let open = {
+        let (endpoint, url) = (endpoint.clone(), url.to_string());
+        move || {
+            let (endpoint, url) = (endpoint.clone(), url.clone());
+            async move {
+                (endpoint.open(CONNECT_TIMEOUT).await).map_err(|e| {
+                    let e = redis::RedisError::from(e);
+                    Error::redis(&url, "connecting (is the server running and reachable?)", e)
+                })
+            }
+        }
+    };
+    // Actors are numbered across the run, consumers first, then producer
+    // connections: that number picks the worker (see `Workers::of`).
+    let mut consumers = Vec::with_capacity(plan.groups.len());
+    let mut actor = 0;
+    for group in &plan.groups {
+        let n = group.consumers as usize;
+        consumers.push(workers.open_each(actor, n, open.clone()).await?);
+        actor += n;
+    }
+    let n = plan.producers_by_connection().len();
+    let producers = workers.open_each(actor, n, open).await?;
+    Ok(Connections {
+        consumers,
+        producers,
+        endpoint,
+    })
+}
