@@ -10,6 +10,7 @@ mod drill_faults;
 mod drill_network;
 mod drill_poison;
 mod drill_server;
+mod example;
 mod layers;
 mod proxy;
 mod report;
