@@ -20,6 +20,18 @@ pub fn letter(i: usize) -> String {
     char::from(b'A' + (i % 26) as u8).to_string()
 }
 
+/// What a run's figures mean when its summary.json is of an older schema
+/// (docs/reports.md, "Older runs"); None for today's.
+fn older_schema_note(cmp: &Comparison, i: usize) -> Option<String> {
+    let version = cmp.runs[i].summary.schema_version;
+    (version < 2).then(|| {
+        format!(
+            "schema {version}: its group figures cover the whole run, its achieved rate counts \
+             late acknowledgements, and \"-\" marks what it did not record"
+        )
+    })
+}
+
 fn run_name(cmp: &Comparison, i: usize) -> String {
     let dir = &cmp.runs[i].dir;
     dir.file_name().map_or(dir.display().to_string(), |n| {
@@ -74,6 +86,9 @@ pub fn render_text(cmp: &Comparison, gates: &[GateResult]) -> String {
     for i in 0..cmp.runs.len() {
         let role = if i == 0 { " (baseline)" } else { "" };
         let _ = writeln!(out, "{}: {}{role}", letter(i), run_name(cmp, i));
+        if let Some(note) = older_schema_note(cmp, i) {
+            let _ = writeln!(out, "   {note}");
+        }
     }
     let _ = write!(out, "\n{:<24}{:>10}", "metric", "A");
     for i in 1..cmp.runs.len() {
@@ -181,10 +196,11 @@ fn compare_html(cmp: &Comparison, gates: &[GateResult], svg: &str) -> String {
                 run_name(cmp, i),
                 s.started_at.clone(),
                 s.scenario.name.clone(),
+                older_schema_note(cmp, i).unwrap_or_default(),
             ]
         })
         .collect();
-    body += &table(&["", "run", "started", "scenario"], &runs);
+    body += &table(&["", "run", "started", "scenario", "note"], &runs);
     if !gates.is_empty() {
         let failed = gates.iter().any(|g| g.failed);
         let class = if failed { "fail" } else { "pass" };
@@ -256,4 +272,40 @@ fn compare_html(cmp: &Comparison, gates: &[GateResult], svg: &str) -> String {
         )
     );
     page("streamdrill compare", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::compare::RunData;
+    use crate::report::plot::Timeseries;
+    use crate::report::summary::tests::test_summary;
+
+    #[test]
+    fn an_older_schemas_run_is_labelled_and_lacks_what_it_did_not_record() {
+        let run = |name: &str, schema_version| {
+            let mut summary = test_summary();
+            summary.schema_version = schema_version;
+            if schema_version == 1 {
+                summary.groups[0].measured.processed = None;
+            }
+            RunData {
+                dir: name.into(),
+                summary,
+                ts: Timeseries::default(),
+            }
+        };
+        let cmp = Comparison::new(vec![run("old", 1), run("new", 2)]);
+        let text = render_text(&cmp, &[]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].contains("schema 1: its group figures cover the whole run"));
+        assert!(lines[2].starts_with("B: new"), "no note for today's schema");
+        let processed = (lines.iter())
+            .find(|l| l.starts_with("billing.processed"))
+            .unwrap();
+        assert!(
+            processed.split_whitespace().nth(1) == Some("-"),
+            "{processed}"
+        );
+    }
 }
