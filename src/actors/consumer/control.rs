@@ -113,8 +113,9 @@ impl Handler<Stop> for Consumer {
         self.stopping = true;
         if !self.reading || self.crashed {
             self.idle.send_replace(true);
-        } else if self.clock.now_ns() < self.stalled_until_ns {
-            // A stalled consumer has nothing in flight: stop it now.
+        } else if self.waiting_out_stall {
+            // A stalled consumer has nothing in flight: stop it now. (A read
+            // or batch begun before the stall is still out: it finishes.)
             if let Some(h) = self.in_flight.take() {
                 ctx.cancel_future(h);
             }

@@ -72,6 +72,9 @@ pub struct Consumer {
     read_sent_ns: u64,
     crashed: bool,
     stalled_until_ns: u64,
+    /// Waiting out a stall: what `in_flight` holds is the stall's timer, and
+    /// nothing else is out.
+    waiting_out_stall: bool,
     /// The last slow_consumer fault; inactive once its window is over.
     slowdown: Option<Slowdown>,
     /// A restarted consumer first works through its own PEL, from this id on;
@@ -177,6 +180,7 @@ impl Consumer {
             read_sent_ns: 0,
             crashed: false,
             stalled_until_ns: 0,
+            waiting_out_stall: false,
             slowdown: None,
             own_pending_after: None,
             reread_pending: false,
@@ -220,6 +224,7 @@ impl Consumer {
     fn poll(&mut self, ctx: &mut Context<Self>) {
         self.reading = true;
         self.in_flight = None;
+        self.waiting_out_stall = false;
         let reads_now =
             !self.stopping && !self.crashed && self.clock.now_ns() >= self.stalled_until_ns;
         if !reads_now && let Some(ack) = self.pending_ack.take() {
@@ -237,6 +242,7 @@ impl Consumer {
         if now_ns < self.stalled_until_ns {
             let wait = Duration::from_nanos(self.stalled_until_ns - now_ns);
             self.in_flight = Some(ctx.run_later(wait, |act, ctx| act.poll(ctx)));
+            self.waiting_out_stall = true;
             return;
         }
         let read = self.next_read(now_ns);
