@@ -83,7 +83,7 @@ impl Consumer {
             return Err(Refused::NotDown);
         }
         self.crashed = false;
-        self.reread_own_pending();
+        self.cursors.start_over();
         // A read still out from before the crash resumes the loop when
         // it returns; otherwise a retry the dead read scheduled is
         // replaced, so that one loop runs, not two.

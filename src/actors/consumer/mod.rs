@@ -14,6 +14,7 @@
 //! of being processed again.
 
 mod control;
+mod cursors;
 
 pub use control::{ConsumerFault, Stop};
 
@@ -28,6 +29,7 @@ use redis::Value;
 use std::io;
 use tokio::sync::watch;
 
+use self::cursors::Cursors;
 use super::reads::{self, Read};
 use super::{ConsumeReport, Interval, LedgerBatch, LedgerEvent, every_interval};
 use crate::clock::RunClock;
@@ -41,8 +43,6 @@ use crate::wire::{self, Endpoint, Raw, Replies, Session, Writer, resp};
 
 /// Pause before reading again after a failed read, so a dead Redis is not hammered.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
-/// XAUTOCLAIM's cursor value for "start over" and "scan complete".
-const CURSOR_START: &str = "0-0";
 
 pub struct Consumer {
     group: Arc<GroupPlan>,
@@ -77,14 +77,8 @@ pub struct Consumer {
     waiting_out_stall: bool,
     /// The last slow_consumer fault; inactive once its window is over.
     slowdown: Option<Slowdown>,
-    /// A restarted consumer first works through its own PEL, from this id on;
-    /// None when it reads new entries.
-    own_pending_after: Option<String>,
-    /// Start over on the own PEL at the next read (after an error or a
-    /// restart), whatever the read in flight moves `own_pending_after` to.
-    reread_pending: bool,
-    claim_cursor: String,
-    next_claim_ns: u64,
+    /// Where the next read goes: the own PEL, a reclaim, or new entries.
+    cursors: Cursors,
     /// The timerfd that times each batch's simulated processing.
     timer: Timer,
     /// The processed batch's XACK, sent with the next read.
@@ -182,10 +176,7 @@ impl Consumer {
             stalled_until_ns: 0,
             waiting_out_stall: false,
             slowdown: None,
-            own_pending_after: None,
-            reread_pending: false,
-            claim_cursor: CURSOR_START.to_string(),
-            next_claim_ns: 0,
+            cursors: Cursors::new(group.reclaim),
             timer: Timer::new(),
             pending_ack: None,
             in_hand: Vec::new(),
@@ -200,24 +191,6 @@ impl Consumer {
             Phase::Warmup
         } else {
             Phase::Measured
-        }
-    }
-
-    fn next_read(&mut self, now_ns: u64) -> Read {
-        if std::mem::take(&mut self.reread_pending) {
-            self.own_pending_after = Some("0".to_string());
-        }
-        if let Some(after) = &self.own_pending_after {
-            return Read::OwnPending {
-                after: after.clone(),
-            };
-        }
-        match self.group.reclaim {
-            Some((min_idle, _)) if now_ns >= self.next_claim_ns => Read::Claim {
-                cursor: self.claim_cursor.clone(),
-                min_idle,
-            },
-            _ => Read::New,
         }
     }
 
@@ -245,7 +218,7 @@ impl Consumer {
             self.waiting_out_stall = true;
             return;
         }
-        let read = self.next_read(now_ns);
+        let read = self.cursors.next(now_ns);
         // The last batch's XACK rides in front of the next read: one write
         // and one round trip per batch instead of two.
         let ack = self.pending_ack.take();
@@ -307,25 +280,7 @@ impl Consumer {
         let Ok(batch) = batch else {
             return self.on_read_error(None, ctx);
         };
-        match &read {
-            Read::OwnPending { .. } => {
-                self.own_pending_after = batch
-                    .entries
-                    .last()
-                    .map(|e| String::from_utf8_lossy(&e.id).into_owned());
-            }
-            Read::Claim { .. } => {
-                self.claim_cursor = batch
-                    .cursor
-                    .clone()
-                    .unwrap_or_else(|| CURSOR_START.to_string());
-                if self.claim_cursor == CURSOR_START {
-                    let every = self.group.reclaim.map_or(Duration::ZERO, |r| r.1);
-                    self.next_claim_ns = received_ns + every.as_nanos() as u64;
-                }
-            }
-            _ => {}
-        }
+        self.cursors.advance(&read, &batch, received_ns);
         if batch.entries.is_empty() {
             return self.poll(ctx);
         }
@@ -342,11 +297,6 @@ impl Consumer {
             (Read::New, _) | (_, None) => self.process(batch.entries, received_ns, ctx),
             (_, Some(max)) => self.check_deliveries(batch, max, received_ns, ctx),
         }
-    }
-
-    /// Work through its own PEL before reading anything new.
-    fn reread_own_pending(&mut self) {
-        self.reread_pending = true;
     }
 
     /// Entries from a pending list: ask Redis how often each was delivered
@@ -445,7 +395,7 @@ impl Consumer {
     fn on_read_error(&mut self, error: Option<&str>, ctx: &mut Context<Self>) {
         self.command_failed();
         // Whatever this consumer held may have stayed pending: look there first.
-        self.reread_own_pending();
+        self.cursors.start_over();
         if error.is_some_and(|e| e.starts_with("NOGROUP")) {
             let packed = redis::cmd("XGROUP")
                 .arg("CREATE")
@@ -653,7 +603,7 @@ impl Consumer {
             // The entries stay pending: re-read them before anything new.
             _ => {
                 self.command_failed();
-                self.reread_own_pending();
+                self.cursors.start_over();
             }
         }
     }
