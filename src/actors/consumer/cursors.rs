@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::super::reads::{Batch, Read};
+use crate::actors::reads::{Batch, Read};
 
 /// XAUTOCLAIM's cursor value for "start over" and "scan complete".
 const CURSOR_START: &str = "0-0";
