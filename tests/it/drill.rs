@@ -263,3 +263,40 @@ fn a_slowed_consumer_falls_behind_and_loses_nothing() {
     assert!(e2e.p99 >= 100_000, "e2e p99 {} µs: {e2e:?}", e2e.p99);
     assert!(e2e.max < 2_000_000, "{e2e:?}");
 }
+
+/// One consumer at 400 ms per event, 5 events/s: it is always in the middle
+/// of a batch. Stalled at 1.5 s for longer than the run, it still finishes
+/// the batch it had begun (a stall stops reading, not work in hand) when the
+/// drain gives up at about 2.1 s and the consumer is stopped; what it never
+/// read is unread.
+const STALL: &str = r#"
+name = "stall"
+duration = "2s"
+drain_timeout = "100ms"
+[[producers]]
+stream = "s"
+rate = 5
+[[groups]]
+stream = "s"
+name = "g"
+batch = 100
+processing = "400ms"
+[[faults]]
+action = "stall_consumer"
+at = "1500ms"
+consumer = "g/0"
+duration = "10s"
+"#;
+
+#[test]
+fn a_stopped_stalled_consumer_finishes_the_batch_begun_before_the_stall() {
+    let s = run(STALL);
+    let g = &s.groups[0];
+    let m = &g.measured;
+    assert_eq!(s.verify.produce_acked, 10);
+    assert_eq!((m.lost, m.in_progress), (0, Some(0)), "{m:?}");
+    assert!(m.unread > 0, "the stall kept it from reading: {m:?}");
+    assert_eq!(m.processed.map(|p| p + m.unread), Some(10), "{m:?}");
+    assert_eq!(m.acked, m.processings, "its XACK went out alone: {m:?}");
+    assert!(!g.drained);
+}

@@ -1,12 +1,16 @@
 //! What the coordinator and the chaos actor tell a consumer: the steps of
 //! consumer faults (crash and restart, stall, slow down), each answered with
-//! whether it took effect, and the final stop.
+//! whether it took effect, and the final stop. Whether a step applies is the
+//! state machine's to say (machine.rs); what it changes besides the state
+//! (the windows, the events in hand, the own PEL) is done here.
 
 use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::{Consumer, Slowdown};
+use super::Consumer;
+use super::machine::{Action, Event};
+use super::work::Slowdown;
 use crate::actors::{FaultStep, Refused};
 use crate::metrics::EventKey;
 use crate::scenario::FaultKind;
@@ -25,74 +29,48 @@ impl Handler<ConsumerFault> for Consumer {
 
     fn handle(&mut self, fault: ConsumerFault, ctx: &mut Context<Self>) -> Self::Result {
         use FaultKind::{CrashConsumer, SlowConsumer, StallConsumer};
-        if self.stopping {
-            return Err(Refused::Stopped);
+        debug_assert_eq!(self.cancellable.is_some(), self.state.cancellable());
+        let now_ns = self.clock.now_ns();
+        let event = match (&fault.kind, fault.step) {
+            (CrashConsumer { .. }, FaultStep::Begin) => Event::Crash,
+            (CrashConsumer { .. }, FaultStep::End) => Event::Restart {
+                stalled: self.stalled(now_ns),
+            },
+            (StallConsumer { .. } | SlowConsumer { .. }, FaultStep::Begin) => Event::Hinder,
+            // They time themselves: their window's end asks nothing more.
+            (StallConsumer { .. } | SlowConsumer { .. }, FaultStep::End) => Event::WindowEnds,
+            _ if self.state.stopping() => return Err(Refused::Stopped),
+            _ => return Err(Refused::NotItsFault),
+        };
+        let action = self.on(event);
+        if let Action::Refuse(why) = action {
+            return Err(why);
         }
-        match (fault.kind, fault.step) {
-            (CrashConsumer { .. }, FaultStep::Begin) => self.crash(ctx),
-            (CrashConsumer { .. }, FaultStep::End) => self.restart(ctx),
-            (StallConsumer { .. } | SlowConsumer { .. }, FaultStep::Begin) if self.crashed => {
-                Err(Refused::Down)
-            }
-            (StallConsumer { duration, .. }, FaultStep::Begin) => {
-                self.stalled_until_ns = self.clock.now_ns() + duration.as_nanos();
-                Ok(())
+        match (event, &fault.kind) {
+            // Die abruptly: the batch in hand is abandoned, unprocessed and
+            // unacknowledged, and stays in the group's PEL (or, read with
+            // NOACK, is lost with the consumer); not in progress.
+            (Event::Crash, _) => self.in_hand.release(),
+            // Come back under the same name, working through the own PEL first.
+            (Event::Restart { .. }, _) => self.cursors.start_over(),
+            (Event::Hinder, StallConsumer { duration, .. }) => {
+                self.stalled_until_ns = now_ns + duration.as_nanos();
             }
             (
+                Event::Hinder,
                 SlowConsumer {
                     factor, duration, ..
                 },
-                FaultStep::Begin,
             ) => {
-                let from_ns = self.clock.now_ns();
                 self.slowdown = Some(Slowdown {
-                    factor,
-                    from_ns,
-                    until_ns: from_ns + duration.as_nanos(),
+                    factor: *factor,
+                    from_ns: now_ns,
+                    until_ns: now_ns + duration.as_nanos(),
                 });
-                Ok(())
             }
-            // They time themselves: their window's end asks nothing more.
-            (StallConsumer { .. } | SlowConsumer { .. }, FaultStep::End) => Ok(()),
-            _ => Err(Refused::NotItsFault),
+            _ => {}
         }
-    }
-}
-
-impl Consumer {
-    /// Die abruptly: the read or batch in hand is abandoned, unprocessed and
-    /// unacknowledged, and stays in the group's PEL.
-    fn crash(&mut self, ctx: &mut Context<Self>) -> Result<(), Refused> {
-        if self.crashed {
-            return Err(Refused::AlreadyDown);
-        }
-        self.crashed = true;
-        // Abandoned, not in progress: it stays pending (or, read with
-        // NOACK, is lost with the consumer).
-        self.release();
-        // A read already sent is left to return (see `read_in_flight`).
-        if let Some(h) = self.in_flight.take().filter(|_| !self.read_in_flight) {
-            ctx.cancel_future(h);
-        }
-        Ok(())
-    }
-
-    /// Come back under the same name, working through the own PEL first.
-    fn restart(&mut self, ctx: &mut Context<Self>) -> Result<(), Refused> {
-        if !self.crashed {
-            return Err(Refused::NotDown);
-        }
-        self.crashed = false;
-        self.reread_own_pending();
-        // A read still out from before the crash resumes the loop when
-        // it returns; otherwise a retry the dead read scheduled is
-        // replaced, so that one loop runs, not two.
-        if !self.read_in_flight {
-            if let Some(retry) = self.in_flight.take() {
-                ctx.cancel_future(retry);
-            }
-            self.poll(ctx);
-        }
+        self.act(action, ctx);
         Ok(())
     }
 }
@@ -110,16 +88,9 @@ impl Handler<Stop> for Consumer {
     type Result = ResponseActFuture<Self, Vec<EventKey>>;
 
     fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> Self::Result {
-        self.stopping = true;
-        if !self.reading || self.crashed {
-            self.idle.send_replace(true);
-        } else if self.clock.now_ns() < self.stalled_until_ns {
-            // A stalled consumer has nothing in flight: stop it now.
-            if let Some(h) = self.in_flight.take() {
-                ctx.cancel_future(h);
-            }
-            self.idle.send_replace(true);
-        }
+        debug_assert_eq!(self.cancellable.is_some(), self.state.cancellable());
+        let action = self.on(Event::Stop);
+        self.act(action, ctx);
         let mut idle = self.idle.subscribe();
         let wait = async move {
             let _ = tokio::time::timeout(msg.deadline, idle.wait_for(|i| *i)).await;
@@ -127,9 +98,7 @@ impl Handler<Stop> for Consumer {
         Box::pin(wait.into_actor(self).map(|_, act, ctx| {
             act.flush(act.interval.index());
             ctx.stop();
-            let in_hand = act.in_hand.clone();
-            act.release();
-            in_hand
+            act.in_hand.take()
         }))
     }
 }

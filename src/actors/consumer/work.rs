@@ -1,0 +1,329 @@
+//! Working on a batch read: the delivery counts of entries from a pending
+//! list and the move of those delivered too often to the dead-letter stream,
+//! the simulated processing (poison fails, a slowdown stretches it), the
+//! record of what was processed, and the XACK that follows. Also the events
+//! in hand, which the drain waits for and a stop hands back.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix::prelude::*;
+use redis::Value;
+
+use super::Consumer;
+use crate::actors::reads;
+use crate::actors::{LedgerBatch, LedgerEvent};
+use crate::event::Header;
+use crate::metrics::{EventKey, Phase};
+use crate::scenario::AckMode;
+use crate::wire::entries::Entry;
+use crate::wire::resp;
+
+/// An XACK waiting to go out, and how many of its entries were intended in
+/// the measured phase (Redis's count is split by it).
+pub(super) struct Ack {
+    pub(super) packed: Vec<u8>,
+    pub(super) entries: u64,
+    pub(super) measured: u64,
+}
+
+/// One event of a batch in processing, kept until the batch is done.
+struct Delivered {
+    key: EventKey,
+    intended_ns: u64,
+    /// When its processing ends, on the run clock.
+    finished_ns: u64,
+}
+
+/// A slow_consumer window on the run clock: an event whose processing starts
+/// in `from_ns..until_ns` takes `factor` times its sampled time.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slowdown {
+    pub(super) factor: f64,
+    pub(super) from_ns: u64,
+    pub(super) until_ns: u64,
+}
+
+impl Slowdown {
+    fn factor_at(&self, start_ns: u64) -> f64 {
+        match (self.from_ns..self.until_ns).contains(&start_ns) {
+            true => self.factor,
+            false => 1.0,
+        }
+    }
+}
+
+/// Events delivered to this consumer and not finished yet (the batch in
+/// hand), counted in the group's `busy` as well: the drain waits for them,
+/// a crash drops them (they stay pending, or are lost under NOACK), and a
+/// stop hands back what is still here as in progress (docs/measurement.md,
+/// "The drain").
+pub(super) struct InHand {
+    keys: Vec<EventKey>,
+    /// Events in hand across the group's consumers, read by the drain.
+    busy: Arc<AtomicU64>,
+}
+
+impl InHand {
+    pub(super) fn new(busy: Arc<AtomicU64>) -> InHand {
+        InHand {
+            keys: Vec::new(),
+            busy,
+        }
+    }
+
+    /// From now on exactly `keys` are in hand.
+    pub(super) fn hold(&mut self, keys: Vec<EventKey>) {
+        let (before, after) = (self.keys.len() as u64, keys.len() as u64);
+        if after > before {
+            self.busy.fetch_add(after - before, Ordering::Relaxed);
+        } else if before > after {
+            self.busy.fetch_sub(before - after, Ordering::Relaxed);
+        }
+        self.keys = keys;
+    }
+
+    /// Nothing in hand any more: processed, or abandoned by a crash.
+    pub(super) fn release(&mut self) {
+        self.hold(Vec::new());
+    }
+
+    /// Hands back what is in hand, keeping nothing.
+    pub(super) fn take(&mut self) -> Vec<EventKey> {
+        let keys = std::mem::take(&mut self.keys);
+        self.busy.fetch_sub(keys.len() as u64, Ordering::Relaxed);
+        keys
+    }
+}
+
+fn key_of(header: Option<Header>) -> Option<EventKey> {
+    header.map(|h| EventKey {
+        producer: h.producer,
+        seq: h.seq,
+    })
+}
+
+impl Consumer {
+    /// Entries from a pending list: ask Redis how often each was delivered
+    /// (XAUTOCLAIM does not say) and dead-letter those past `max` before
+    /// processing the rest.
+    pub(super) fn check_deliveries(
+        &mut self,
+        batch: reads::Batch,
+        max: u32,
+        received_ns: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let packed = reads::delivery_counts(&self.group, &self.stream_key, &batch.entries)
+            .get_packed_pipeline();
+        let (conn, n) = (self.conn.clone(), batch.entries.len());
+        let request = async move { conn.call(packed, n).await };
+        let handle = ctx.spawn(request.into_actor(self).map(move |counts, act, ctx| {
+            let counts = match counts {
+                Ok(raw) => reads::parse_delivery_counts(
+                    (0..raw.len())
+                        .map(|i| raw.value(i).unwrap_or(Value::Nil))
+                        .collect(),
+                ),
+                // Unknown counts: process them all; they come round again if they fail.
+                Err(_) => {
+                    act.command_failed();
+                    Vec::new()
+                }
+            };
+            let over = counts.iter().any(|&n| n > u64::from(max));
+            if over {
+                act.dead_letter(batch, counts, max, received_ns, ctx);
+            } else {
+                act.process(batch.entries, received_ns, ctx);
+            }
+        }));
+        self.cancellable = Some(handle);
+    }
+
+    /// Move the entries delivered more than `max` times to the dead-letter
+    /// stream and acknowledge them in one MULTI, then process the others.
+    fn dead_letter(
+        &mut self,
+        batch: reads::Batch,
+        counts: Vec<u64>,
+        max: u32,
+        received_ns: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let (mut dead, mut rest) = (Vec::new(), Vec::new());
+        let fields = batch.fields.iter();
+        for ((entry, fields), &count) in batch.entries.into_iter().zip(fields).zip(&counts) {
+            if count > u64::from(max) {
+                dead.push((entry, fields.clone(), count));
+            } else {
+                rest.push(entry);
+            }
+        }
+        let parts: Vec<(&Entry, &Value, u64)> = dead.iter().map(|(e, f, n)| (e, f, *n)).collect();
+        let packed =
+            reads::dead_letter(&self.group, &self.stream_key, &parts).get_packed_pipeline();
+        // MULTI, one XADD per entry, the XACK, EXEC: a reply each.
+        let replies = parts.len() + 3;
+        let keys: Vec<EventKey> = dead.iter().filter_map(|(e, ..)| key_of(e.header)).collect();
+        let conn = self.conn.clone();
+        let request = async move {
+            let raw = conn.call(packed, replies).await?;
+            // EXEC answers nil when the transaction was aborted.
+            match raw.value(replies - 1) {
+                Ok(Value::Array(_)) => Ok(()),
+                _ => Err(io::Error::other("the dead-letter MULTI failed")),
+            }
+        };
+        let handle = ctx.spawn(request.into_actor(self).map(move |moved, act, ctx| {
+            match moved {
+                Ok(()) => act.ledger.do_send(LedgerBatch {
+                    group: act.group.index,
+                    keys,
+                    what: LedgerEvent::DeadLettered,
+                    at_ns: act.clock.now_ns(),
+                    read_sent_ns: 0,
+                    unparsable: 0,
+                }),
+                // Still pending: a later reclaim tries again.
+                Err(_) => act.command_failed(),
+            }
+            act.process(rest, received_ns, ctx);
+        }));
+        self.cancellable = Some(handle);
+    }
+
+    fn is_poison(&self, header: Option<Header>) -> bool {
+        match (self.group.poison, header) {
+            (Some(p), Some(h)) => p.is_poison(h.producer, h.seq),
+            _ => false,
+        }
+    }
+
+    /// Work through the batch, then acknowledge what succeeded. Poison events
+    /// fail at once and stay pending, unacknowledged, for reclaim to retry.
+    pub(super) fn process(
+        &mut self,
+        entries: Vec<Entry>,
+        received_ns: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let entries: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| !self.is_poison(e.header))
+            .collect();
+        // Entries are processed one after another; entry i finishes at the sum of
+        // the first i+1 sampled times. One precise sleep covers the whole batch,
+        // so a slowdown arriving during it applies from the next batch on; in a
+        // batch sampled during one, only events starting before its end are slowed.
+        let mut batch = Vec::with_capacity(entries.len());
+        let mut elapsed_ns = 0u64;
+        let mut measured = 0;
+        for h in entries.iter().filter_map(|e| e.header) {
+            let slower = (self.slowdown).map_or(1.0, |s| s.factor_at(received_ns + elapsed_ns));
+            elapsed_ns += (self.group.processing_ns.draw(&mut self.rng) * slower) as u64;
+            let intended_ns = self.clock.offset_of_unix_ns(h.intended_ns);
+            measured += u64::from(self.phase(intended_ns) == Phase::Measured);
+            batch.push(Delivered {
+                key: EventKey {
+                    producer: h.producer,
+                    seq: h.seq,
+                },
+                intended_ns,
+                finished_ns: received_ns + elapsed_ns,
+            });
+        }
+        // Poison and dead-lettered entries are out of hand; the rest is worked on.
+        self.in_hand.hold(batch.iter().map(|d| d.key).collect());
+        let ack = (self.group.ack == AckMode::Batch && !entries.is_empty()).then(|| {
+            let mut packed = Vec::with_capacity(64 + entries.len() * 24);
+            resp::array(&mut packed, 3 + entries.len());
+            resp::bulk(&mut packed, b"XACK");
+            resp::bulk(&mut packed, self.stream_key.as_bytes());
+            resp::bulk(&mut packed, self.group.name.as_bytes());
+            for e in &entries {
+                resp::bulk(&mut packed, &e.id);
+            }
+            Ack {
+                packed,
+                entries: entries.len() as u64,
+                measured,
+            }
+        });
+        // Processing is recorded when it ends, before the XACK goes out: a
+        // consumer that crashes between the two has processed the batch, and
+        // Redis will deliver it again (a duplicate), never the reverse.
+        let done_at = self.clock.instant_at(received_ns + elapsed_ns);
+        let work = self.timer.sleep_until(done_at);
+        let handle = ctx.spawn(work.into_actor(self).map(move |_, act, ctx| {
+            act.on_processed(batch);
+            act.in_hand.release();
+            act.ready(ack, ctx);
+        }));
+        self.cancellable = Some(handle);
+    }
+
+    fn on_processed(&mut self, batch: Vec<Delivered>) {
+        if batch.is_empty() {
+            return;
+        }
+        self.roll(self.clock.now_ns());
+        for d in &batch {
+            let stats = self.stats.get_mut(self.phase(d.intended_ns));
+            stats.processed += 1;
+            stats
+                .e2e
+                .record_ns(d.finished_ns.saturating_sub(d.intended_ns));
+        }
+        let at_ns = batch.last().map_or(0, |d| d.finished_ns);
+        let keys = batch.into_iter().map(|d| d.key).collect();
+        self.ledger.do_send(LedgerBatch {
+            group: self.group.index,
+            keys,
+            what: LedgerEvent::Processed,
+            at_ns,
+            read_sent_ns: 0,
+            unparsable: 0,
+        });
+    }
+
+    /// An XACK on its own, when no read follows to carry it.
+    pub(super) fn acknowledge(&mut self, ack: Ack, ctx: &mut Context<Self>) {
+        let conn = self.conn.clone();
+        let Ack {
+            packed,
+            entries,
+            measured,
+        } = ack;
+        let request = async move { conn.call(packed, 1).await };
+        let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
+            let acked = reply.ok().and_then(|raw| reads::acked(raw.bytes(0)));
+            act.on_acked((entries, measured), acked);
+            act.ready(None, ctx);
+        }));
+        self.cancellable = Some(handle);
+    }
+
+    /// How many entries XACK acknowledged; None when it or its connection
+    /// failed. `sent`: the entries it named, and how many of them were
+    /// intended in the measured phase.
+    pub(super) fn on_acked(&mut self, sent: (u64, u64), acked: Option<u64>) {
+        match acked {
+            Some(n) => {
+                self.roll(self.clock.now_ns());
+                // Fewer than named only for entries acknowledged already (a
+                // duplicate's): the shortfall is taken from the measured ones.
+                let (entries, measured) = sent;
+                let warmup = (entries - measured).min(n);
+                self.stats.warmup.acked += warmup;
+                self.stats.measured.acked += n - warmup;
+            }
+            // The entries stay pending: re-read them before anything new.
+            _ => {
+                self.command_failed();
+                self.cursors.start_over();
+            }
+        }
+    }
+}
