@@ -2,7 +2,7 @@
 //! and dead-lettering (`max_deliveries`, `poison`), which only mean
 //! something with a pending list that is reclaimed. Pure; called by `validate`.
 
-use super::validate::Violation;
+use super::violation::Violation;
 use super::{AckMode, GroupConfig, Scenario};
 
 pub(super) fn check(s: &Scenario) -> Vec<Violation> {

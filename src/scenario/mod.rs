@@ -17,6 +17,7 @@ mod producer_checks;
 mod replication_checks;
 mod units;
 mod validate;
+mod violation;
 
 pub use faults::{
     Fault, FaultKind, Lasts, Link, ReadBack, Spec, Target, resolve_consumer, resolve_producer,
@@ -24,7 +25,8 @@ pub use faults::{
 pub use load::{Overrides, load_file, load_str};
 pub use producer_checks::MAX_EVENT_SIZE;
 pub use units::{Bytes, Dur, Rate};
-pub use validate::{Violation, validate};
+pub use validate::validate;
+pub use violation::Violation;
 
 use serde::{Deserialize, Deserializer, Serialize};
 

@@ -2,7 +2,7 @@
 //! producers and connections, pipelining, linger, and its event mix (types,
 //! weights, sizes up to [`MAX_EVENT_SIZE`]). Pure; called by `validate`.
 
-use super::validate::Checks;
+use super::violation::Checks;
 use super::{Bytes, EventType, Popularity, ProducerConfig, Rate, SizeDist};
 
 /// Largest event payload a scenario may ask for; larger ones are a typo, not

@@ -3,7 +3,7 @@
 //! (What faults need of the replica, each kind's spec says: `faults`.)
 //! Pure; called by `validate`.
 
-use super::validate::Violation;
+use super::violation::Violation;
 use super::{RedisMode, Scenario};
 
 pub(super) fn check(s: &Scenario) -> Vec<Violation> {

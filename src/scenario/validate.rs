@@ -4,15 +4,9 @@
 //! [`Violation`] into an error with a file line; the CLI may call it too.
 //! Every problem text says what is allowed and how to fix it.
 
+use super::violation::{Checks, Violation};
 use super::{GroupConfig, Rate, RedisMode, Scenario, TimeDist};
 use std::collections::HashSet;
-
-/// One broken rule: the field path (`producers[0].rate`) and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub field: String,
-    pub problem: String,
-}
 
 const MAX_CONSUMERS_PER_GROUP: u32 = 10_000;
 
@@ -38,17 +32,6 @@ pub fn validate(s: &Scenario) -> Vec<Violation> {
     v.0.extend(super::group_checks::check(s));
     v.0.extend(super::faults::check(s));
     v.0
-}
-
-pub(super) struct Checks(pub(super) Vec<Violation>);
-
-impl Checks {
-    pub(super) fn add(&mut self, field: impl Into<String>, problem: impl Into<String>) {
-        self.0.push(Violation {
-            field: field.into(),
-            problem: problem.into(),
-        });
-    }
 }
 
 fn top_level(v: &mut Checks, s: &Scenario) {

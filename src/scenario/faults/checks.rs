@@ -7,7 +7,7 @@
 //! first. Pure; called by `validate`.
 
 use super::{Fault, Lasts, Link, ReadBack, Spec, Target};
-use crate::scenario::validate::Violation;
+use crate::scenario::violation::Violation;
 use crate::scenario::{Dur, RedisMode, Scenario};
 
 /// All problems of the fault timeline, in timeline order.
