@@ -169,7 +169,11 @@ fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: IdleState) -> Summa
         run_id: plan.run_id.clone(),
         started_unix_ns: m.started_unix_ns,
         measured_duration_s: m.measured_duration_s,
-        target_rate_per_s: plan.target_rate_per_s(),
+        // Over the window measured: all of it, or up to a Ctrl-C.
+        target_rate_per_s: match m.interrupted {
+            true => plan.target_rate_until(plan.warmup.as_secs_f64() + m.measured_duration_s),
+            false => plan.target_rate_per_s(),
+        },
         redis: RedisInfo {
             mode: format!("{:?}", plan.redis.mode).to_lowercase(),
             url: redact(url),

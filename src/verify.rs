@@ -92,8 +92,7 @@ pub async fn streams(
             length: number("length"),
         });
     }
-    let produce_acked: u64 = ledgers.iter().map(ProduceLedger::acked_count).sum();
-    let mut verify = VerifySummary::new(streams, produce_acked);
+    let mut verify = VerifySummary::new(streams, ledgers);
     verify.dead_letter = dead_letter_streams(plan, conn)
         .await
         .map_err(|e| Error::redis(url, "reading the dead-letter streams", e))?;

@@ -12,7 +12,7 @@ use actix::prelude::*;
 
 use super::actor_gone;
 use crate::actors::consumer::{Consumer, Stop};
-use crate::actors::producer::{Finish as FinishProducer, Producer};
+use crate::actors::producer::{Finish as FinishProducer, Finished, Producer};
 use crate::clock::RunClock;
 use crate::connect::Conn;
 use crate::error::Result;
@@ -36,24 +36,16 @@ pub(super) async fn finish_producers(
 ) -> Result<(Vec<ProduceLedger>, Option<u64>)> {
     let mut ledgers = vec![ProduceLedger::new(); plan.producers.len()];
     let mut unreplicated = 0;
-    let mut stopped = interrupt.clone();
-    for p in producers {
-        let deadline = plan
-            .duration
-            .saturating_sub(Duration::from_nanos(clock.now_ns()))
-            + plan.reply_grace;
-        // On Ctrl-C a second Finish with no deadline stops the producer now;
-        // replies still missing stay indeterminate in its ledger.
-        let finish = |deadline| p.send(FinishProducer { deadline });
-        // Copied out: a borrow held across the awaits would block the sender.
-        let stopping = *interrupt.borrow();
-        let ledger = match stopping {
-            true => finish(Duration::ZERO).await,
-            false => tokio::select! {
-                ledger = finish(deadline) => ledger,
-                _ = stopped.wait_for(|&stop| stop) => finish(Duration::ZERO).await,
-            },
-        };
+    // One instant for every producer: each gives up `reply_grace` after the
+    // schedule ends, whichever is asked first.
+    let give_up_at = clock.instant_at(plan.duration.as_nanos() as u64) + plan.reply_grace;
+    let finishing: Vec<_> = (producers.iter())
+        .map(|p| actix::spawn(finish_one(p.clone(), give_up_at, interrupt.clone())))
+        .collect();
+    for finish in finishing {
+        let ledger = finish
+            .await
+            .map_err(|e| crate::error::Error::Internal(format!("a producer's finish: {e}")))?;
         let finished = ledger.map_err(actor_gone)?;
         unreplicated += finished.unreplicated;
         for (id, ledger) in finished.ledgers {
@@ -62,6 +54,26 @@ pub(super) async fn finish_producers(
     }
     let waits = plan.producers.iter().any(|p| p.wait.is_some());
     Ok((ledgers, waits.then_some(unreplicated)))
+}
+
+/// Waits for one producer's schedule and replies until `give_up_at`. On
+/// Ctrl-C a second Finish with no deadline stops the producer now; replies
+/// still missing are unanswered in its ledger.
+async fn finish_one(
+    producer: Addr<Producer>,
+    give_up_at: Instant,
+    mut interrupt: tokio::sync::watch::Receiver<bool>,
+) -> std::result::Result<Finished, MailboxError> {
+    let finish = |deadline| producer.send(FinishProducer { deadline });
+    // Copied out: a borrow held across the awaits would block the sender.
+    let stopping = *interrupt.borrow();
+    match stopping {
+        true => finish(Duration::ZERO).await,
+        false => tokio::select! {
+            finished = finish(give_up_at.saturating_duration_since(Instant::now())) => finished,
+            _ = interrupt.wait_for(|&stop| stop) => finish(Duration::ZERO).await,
+        },
+    }
 }
 
 /// The drain phase, skipped or cut short by Ctrl-C.

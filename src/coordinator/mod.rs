@@ -113,11 +113,12 @@ pub async fn execute(
     let (ledgers, unreplicated) = finish_producers(plan, clock, &producers, &interrupt).await?;
     let interrupted = *interrupt.borrow();
     // The measured window is what the schedule covered, not how long the last replies took.
-    let measured_duration_s = match interrupted {
-        true => clock.now_ns() as f64 / 1e9 - plan.warmup.as_secs_f64(),
-        false => plan.duration.as_secs_f64() - plan.warmup.as_secs_f64(),
-    }
-    .max(1e-9);
+    // Ctrl-C during the reply grace still measured the whole schedule.
+    let measured_end_s = match interrupted {
+        true => (clock.now_ns() as f64 / 1e9).min(plan.duration.as_secs_f64()),
+        false => plan.duration.as_secs_f64(),
+    };
+    let measured_duration_s = (measured_end_s - plan.warmup.as_secs_f64()).max(1e-9);
     let drain_ends = Instant::now() + plan.drain_timeout;
     let drained = drain_unless_interrupted(plan, &mut admin, &busy, interrupt.clone()).await;
     let interrupted = *interrupt.borrow();
@@ -141,7 +142,10 @@ pub async fn execute(
         Err(e) => VerifySummary::unavailable(&ledgers, e.to_string()),
     };
     let marks = verify::group_marks(plan, &mut admin, url).await;
-    let durability = match plan.reads_back() {
+    // A drill that may lose writes reads every stream back; so does any run
+    // that left writes of unknown fate, whose landing only Redis can tell.
+    let unknown_fates = ledgers.iter().any(|l| l.indeterminate_count() > 0);
+    let durability = match plan.reads_back() || (unknown_fates && plan.untrimmed()) {
         true => Some(
             (verify::durability(plan, &mut admin, url, &ledgers).await).map_err(|e| e.to_string()),
         ),

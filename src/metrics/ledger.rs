@@ -143,6 +143,11 @@ impl ProduceLedger {
         self.failed.ones
     }
 
+    /// Sent, neither acknowledged nor failed: fate unknown.
+    pub fn indeterminate_count(&self) -> u64 {
+        self.sent - self.acked.ones.min(self.sent) - self.failed.ones.min(self.sent)
+    }
+
     pub fn is_acked(&self, seq: u64) -> bool {
         self.acked.get(seq)
     }

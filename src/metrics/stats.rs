@@ -95,9 +95,10 @@ pub struct ProduceStats {
     pub unsent: u64,
     /// Intended while the producer was down (`crash_producer`): never sent, by design.
     pub skipped: u64,
-    /// Intended send time -> XADD reply (corrected for coordinated omission);
-    /// for `unanswered` and `unsent` events, intended -> when producers gave
-    /// up, a lower bound (counted in `latency_lower_bounds`).
+    /// Intended send time -> XADD reply (corrected for coordinated omission),
+    /// for every event but the skipped: for those never acknowledged
+    /// (failed, indeterminate, unsent), intended -> when their fate was
+    /// settled or producers gave up, a lower bound (`latency_lower_bounds`).
     pub latency: Latency,
     /// Values in `latency` that are lower bounds, not replies.
     pub latency_lower_bounds: u64,
@@ -141,6 +142,14 @@ impl ProduceStats {
             service: self.service.take(),
             schedule_lag: self.schedule_lag.take(),
         }
+    }
+
+    /// An XADD never acknowledged (failed, indeterminate or unsent) whose
+    /// fate was settled, or given up on, `waited_ns` after its intended
+    /// time: a lower bound of its latency, kept so an outage's tail shows.
+    pub fn waited_at_least(&mut self, waited_ns: u64) {
+        self.latency.record_ns(waited_ns);
+        self.latency_lower_bounds += 1;
     }
 
     /// XADDs that did not get an entry id: failed or indeterminate.

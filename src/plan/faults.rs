@@ -98,7 +98,11 @@ impl Plan {
     /// landed. Trimmed streams cannot be judged.
     pub fn reads_back(&self) -> bool {
         let asked = |read_back| (self.faults.iter()).any(|f| f.spec().read_back == read_back);
-        let untrimmed = self.streams.iter().all(|s| s.trim.is_none());
-        asked(ReadBack::Always) || (asked(ReadBack::IfUntrimmed) && untrimmed)
+        asked(ReadBack::Always) || (asked(ReadBack::IfUntrimmed) && self.untrimmed())
+    }
+
+    /// Whether no stream is trimmed, so a read-back can judge every XADD.
+    pub fn untrimmed(&self) -> bool {
+        self.streams.iter().all(|s| s.trim.is_none())
     }
 }

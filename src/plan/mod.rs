@@ -281,8 +281,18 @@ impl Plan {
         by
     }
 
+    /// Expected events per second over the measured window.
     pub fn target_rate_per_s(&self) -> f64 {
-        let (from, to) = (self.warmup.as_secs_f64(), self.duration.as_secs_f64());
+        self.target_rate_until(self.duration.as_secs_f64())
+    }
+
+    /// Expected events per second from the warmup's end until `to_s` (a run
+    /// stopped early measures only that far).
+    pub fn target_rate_until(&self, to_s: f64) -> f64 {
+        let (from, to) = (
+            self.warmup.as_secs_f64(),
+            to_s.min(self.duration.as_secs_f64()),
+        );
         let events: f64 = self
             .producers
             .iter()
@@ -378,6 +388,22 @@ mod tests {
         let clients = FaultTarget::Network(crate::scenario::Link::Clients);
         assert_eq!(reset.faults[0].target, clients);
         assert_eq!(reset.response_timeout(), NETWORK_DRILL_RESPONSE_TIMEOUT);
+    }
+
+    /// A run stopped early is judged against the target of what it ran:
+    /// half a 0 -> 1000/s ramp asked for 250/s, not the whole ramp's 500/s.
+    #[test]
+    fn the_target_covers_the_window_measured() {
+        let toml = "name = \"n\"\nduration = \"10s\"\n[[producers]]\nstream = \"s\"\n\
+                    start_rate = 0\nstages = [{ duration = \"10s\", rate = 1000 }]\n";
+        let scenario = load_str(toml, "n.toml", &Overrides::default()).unwrap();
+        let ramp = Plan::new(scenario, "run".into());
+        assert!((ramp.target_rate_per_s() - 500.0).abs() < 1e-6);
+        assert!((ramp.target_rate_until(5.0) - 250.0).abs() < 1e-6);
+        assert!(
+            (ramp.target_rate_until(99.0) - 500.0).abs() < 1e-6,
+            "capped at the schedule"
+        );
     }
 
     /// The seeds every actor draws from, pinned: a scenario and seed must

@@ -142,23 +142,32 @@ pub fn evaluate(slo: &Slo, summary: &Summary) -> SloReport {
     if let Some(limit) = slo.e2e_p99 {
         for g in &summary.groups {
             let name = format!("e2e_p99[{}]", g.name);
-            let uncovered = g.measured.unprocessed();
-            let covered = g.measured.produced_acked;
-            checks.push(p99_check(
-                name,
-                limit,
-                &g.measured.e2e_latency_us,
-                uncovered.zip(covered),
-            ));
+            let m = &g.measured;
+            // Dead-lettered events are the designed end of a poison event,
+            // accounted for; the others the group should have processed.
+            let uncovered = m.unprocessed().map(|n| n - m.dead_lettered.min(n));
+            let of = m.produced_acked;
+            let unknown = uncovered.zip(of).map(|(n, of)| Unknown {
+                n,
+                of,
+                what: "events not processed",
+            });
+            checks.push(p99_check(name, limit, &m.e2e_latency_us, unknown));
         }
     }
     if let Some(limit) = slo.produce_p99 {
         let p = &summary.produce;
-        let mut check = p99_check("produce_p99".into(), limit, &p.latency_us, None);
-        if let Some(n) = p.latency_lower_bounds.filter(|&n| n > 0) {
-            check.note = Some(format!("{n} values are lower bounds: unanswered or unsent"));
-        }
-        checks.push(check);
+        let unknown = p.latency_lower_bounds.map(|n| Unknown {
+            n,
+            of: p.latency_us.count,
+            what: "XADDs never acknowledged",
+        });
+        checks.push(p99_check(
+            "produce_p99".into(),
+            limit,
+            &p.latency_us,
+            unknown,
+        ));
     }
     if let Some(ratio) = slo.min_rate_ratio {
         checks.push(rate_check(ratio, summary));
@@ -200,10 +209,18 @@ pub fn evaluate(slo: &Slo, summary: &Summary) -> SloReport {
     }
 }
 
+/// Events whose latency a p99 does not know: not in it (unprocessed), or
+/// in it only as a lower bound (never acknowledged).
+struct Unknown {
+    n: u64,
+    of: u64,
+    what: &'static str,
+}
+
 /// A p99 with no measured events fails: an objective about nothing cannot
-/// be met. `uncovered`: (events the latency does not cover, of how many):
-/// beyond `P99_UNCOVERED_MAX` of them the p99 is unknown and fails too.
-fn p99_check(name: String, limit: Dur, p: &Percentiles, uncovered: Option<(u64, u64)>) -> SloCheck {
+/// be met. Beyond `P99_UNCOVERED_MAX` of events of unknown latency the p99
+/// is unknown and fails too; with fewer it is a lower bound, and says so.
+fn p99_check(name: String, limit: Dur, p: &Percentiles, unknown: Option<Unknown>) -> SloCheck {
     let max_us = u64::try_from(limit.as_duration().as_micros()).unwrap_or(u64::MAX);
     let mut check = SloCheck {
         name,
@@ -215,12 +232,12 @@ fn p99_check(name: String, limit: Dur, p: &Percentiles, uncovered: Option<(u64, 
         passed: p.count > 0 && p.p99 <= max_us,
         note: (p.count == 0).then(|| "no measured events".to_string()),
     };
-    if let Some((missing, of)) = uncovered.filter(|&(missing, _)| missing > 0) {
-        let unknowable = missing as f64 > P99_UNCOVERED_MAX * of as f64;
+    if let Some(Unknown { n, of, what }) = unknown.filter(|u| u.n > 0) {
+        let unknowable = n as f64 > P99_UNCOVERED_MAX * of as f64;
         check.passed &= !unknowable;
         check.note = Some(match unknowable {
-            true => format!("{missing} of {of} events not processed: p99 unknown"),
-            false => format!("lower bound: {missing} events not processed"),
+            true => format!("{n} of {of} {what}: p99 unknown"),
+            false => format!("lower bound: {n} {what}"),
         });
     }
     check
@@ -469,6 +486,33 @@ mod tests {
             ("<= 0".into(), "1".into())
         );
         assert!(!failed.passed);
+    }
+
+    #[test]
+    fn never_acknowledged_xadds_bound_the_produce_p99_and_dead_letters_do_not_count() {
+        let mut summary = test_summary();
+        let slo = Slo {
+            produce_p99: Some(Dur::from_secs(1)),
+            e2e_p99: Some(Dur::from_secs(1)),
+            ..Default::default()
+        };
+        // 6000 values, 30 of them lower bounds (0.5 %): judged, noted.
+        summary.produce.latency_lower_bounds = Some(30);
+        let report = evaluate(&slo, &summary);
+        let produce = check(&report, "produce_p99");
+        assert!(produce.passed, "{produce:?}");
+        assert_eq!(
+            produce.note.as_deref(),
+            Some("lower bound: 30 XADDs never acknowledged")
+        );
+        // 120 (2 %): an outage's tail the p99 cannot know.
+        summary.produce.latency_lower_bounds = Some(120);
+        assert!(!check(&evaluate(&slo, &summary), "produce_p99").passed);
+        // 100 of 6000 unprocessed, all dead-lettered poison: the e2e p99 is known.
+        let m = &mut summary.groups[0].measured;
+        (m.processed, m.dead_lettered) = (Some(5_900), 100);
+        let e2e = check(&evaluate(&slo, &summary), "e2e_p99[billing]").clone();
+        assert!(e2e.passed && e2e.note.is_none(), "{e2e:?}");
     }
 
     #[test]

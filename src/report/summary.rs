@@ -114,8 +114,9 @@ pub struct ProduceSummary {
     /// Intended while a crashed producer was down, never sent (schema 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<u64>,
-    /// Intended send time -> XADD reply; for `unanswered` and `unsent`
-    /// events, intended -> when producers gave up: a lower bound.
+    /// Intended send time -> XADD reply, for every event but the skipped;
+    /// for those never acknowledged (failed, indeterminate, unsent), intended
+    /// -> when their fate was settled or producers gave up: a lower bound.
     pub latency_us: Percentiles,
     /// Values in `latency_us` that are lower bounds (schema 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -354,6 +355,12 @@ pub(crate) mod tests {
         metrics
     }
 
+    fn acked_ledger(n: u64) -> crate::metrics::ProduceLedger {
+        let mut l = crate::metrics::ProduceLedger::new();
+        (0..n).for_each(|seq| l.acked(seq));
+        l
+    }
+
     pub(crate) fn test_context() -> SummaryContext {
         let streams = vec![crate::metrics::StreamVerify {
             key: "sd:orders".into(),
@@ -372,7 +379,7 @@ pub(crate) mod tests {
                 version: "7.0.15".into(),
                 config: BTreeMap::from([("appendonly".into(), "no".into())]),
             },
-            verify: VerifySummary::new(streams, 6_500),
+            verify: VerifySummary::new(streams, &[acked_ledger(6_500)]),
             faults: Vec::new(),
             durability: None,
             interrupted: false,

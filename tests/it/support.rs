@@ -105,4 +105,11 @@ pub fn assert_ledger_adds_up(s: &streamdrill::report::Summary) {
     let (unsent, skipped) = (p.unsent.unwrap(), p.skipped.unwrap());
     assert_eq!(p.intended, Some(p.sent + unsent + skipped), "{p:?}");
     assert!(p.late.unwrap() <= p.acked && p.unanswered.unwrap() <= indeterminate);
+    // Every intended event but the skipped has a latency, a lower bound if
+    // it was never acknowledged.
+    assert_eq!(p.latency_us.count, p.intended.unwrap() - skipped, "{p:?}");
+    assert_eq!(
+        p.latency_lower_bounds,
+        Some(failed + indeterminate + unsent)
+    );
 }

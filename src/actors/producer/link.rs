@@ -58,6 +58,7 @@ impl Producer {
     pub(super) fn send(&mut self, ctx: &mut Context<Self>, batch: Vec<Sent>) {
         self.add_wait();
         let sent_ns = self.clock.now_ns();
+        self.roll(sent_ns);
         for sent in &batch {
             let phase = self.phase(sent.intended_ns);
             let stats = self.stats.get_mut(phase);

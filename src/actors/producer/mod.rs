@@ -227,7 +227,7 @@ impl Producer {
                 });
                 source.seq += 1;
             } else {
-                self.stats.get_mut(phase).skipped += 1;
+                self.not_sent(i, due, now_ns);
             }
             self.sources[i].advance();
             if let Some(next) = self.sources[i].next_due_ns {
@@ -340,8 +340,9 @@ impl Producer {
         // A lost connection says nothing about whether Redis applied the XADDs:
         // they stay indeterminate (sent, neither acked nor failed) until the
         // stream is read back; so do those still unanswered when the producer
-        // gives up, whose latency is at least what they waited. An error
-        // reply, or a pipeline that never left the process, is a definite failure.
+        // gives up. An error reply, or a pipeline that never left the process,
+        // is a definite failure. Whatever was not acknowledged waited at least
+        // until now: a lower bound of its latency, never a missing value.
         let unknown = matches!(missing, Some(Outcome::Unknown | Outcome::GaveUp));
         let gave_up = missing == Some(Outcome::GaveUp);
         // WAIT's reply follows the XADDs': how many replicas have them all.
@@ -381,16 +382,31 @@ impl Producer {
                 }
                 None if unknown => {
                     stats.indeterminate += 1;
-                    if gave_up {
-                        stats.unanswered += 1;
-                        stats.latency.record_ns(replied_ns - sent.intended_ns);
-                        stats.latency_lower_bounds += 1;
-                    }
+                    stats.unanswered += u64::from(gave_up);
+                    stats.waited_at_least(replied_ns - sent.intended_ns);
                 }
                 _ => {
                     stats.failed += 1;
+                    stats.waited_at_least(replied_ns - sent.intended_ns);
                     source.ledger.failed(sent.seq);
                 }
+            }
+        }
+    }
+
+    /// An event of source `i` due at `due` that will never be sent: skipped
+    /// if it fell due while the producer was down, else unsent (the producer
+    /// was behind when it crashed or gave up), having waited until `now_ns`
+    /// or the crash.
+    fn not_sent(&mut self, i: usize, due: u64, now_ns: u64) {
+        let source = &self.sources[i];
+        let stats = self.stats.get_mut(self.phase(due));
+        match source.down_since(due) {
+            true => stats.skipped += 1,
+            false => {
+                stats.unsent += 1;
+                let gave_up_ns = source.died_ns.unwrap_or(now_ns).min(now_ns);
+                stats.waited_at_least(gave_up_ns.saturating_sub(due));
             }
         }
     }
@@ -406,6 +422,7 @@ impl Producer {
     /// indeterminate and unanswered, events due but never sent are unsent;
     /// both get the wait so far as a lower bound of their latency.
     fn give_up(&mut self) {
+        self.roll(self.clock.now_ns());
         for (pipeline, replies) in self.in_flight.drain() {
             self.on_reply(pipeline, &replies, Some(Outcome::GaveUp));
         }
@@ -415,16 +432,7 @@ impl Producer {
             if due > now_ns {
                 continue;
             }
-            let phase = self.phase(due);
-            let stats = self.stats.get_mut(phase);
-            match self.sources[i].sends(due) {
-                true => {
-                    stats.unsent += 1;
-                    stats.latency.record_ns(now_ns - due);
-                    stats.latency_lower_bounds += 1;
-                }
-                false => stats.skipped += 1,
-            }
+            self.not_sent(i, due, now_ns);
             self.sources[i].advance();
             if let Some(next) = self.sources[i].next_due_ns {
                 self.due.push(Reverse((next, i)));
@@ -514,7 +522,9 @@ impl Producer {
             .map(|s| s.intended_ns)
             .collect();
         for intended_ns in orphans {
-            self.stats.get_mut(self.phase(intended_ns)).indeterminate += 1;
+            let stats = self.stats.get_mut(self.phase(intended_ns));
+            stats.indeterminate += 1;
+            stats.waited_at_least(now_ns.saturating_sub(intended_ns));
         }
     }
 }
@@ -548,6 +558,7 @@ impl Handler<ProducerFault> for Producer {
             (FaultKind::CrashProducer { .. }, FaultStep::Begin) => {
                 source.stalls.interrupted(now_ns);
                 source.dead = true;
+                source.died_ns = Some(now_ns);
                 let epoch = source.epoch;
                 source.epoch += 1;
                 self.orphan_in_flight(index, epoch, now_ns);

@@ -21,6 +21,9 @@ pub(super) struct Source {
     pub dead: bool,
     /// Events intended before this (while it was dead) are never sent.
     pub revived_ns: u64,
+    /// When it last crashed: events due before it and not sent yet were
+    /// left behind (unsent), those due after it skipped.
+    pub died_ns: Option<u64>,
     /// Bumped by each crash; replies to XADDs sent before it are ignored.
     pub epoch: u64,
     /// Long waits for an acknowledgement: write outages, for fault recovery.
@@ -38,6 +41,7 @@ impl Source {
             ledger: ProduceLedger::new(),
             dead: false,
             revived_ns: 0,
+            died_ns: None,
             epoch: 0,
             plan,
         };
@@ -57,5 +61,12 @@ impl Source {
     /// nothing, and catching up later would be a burst no real client makes).
     pub fn sends(&self, due_ns: u64) -> bool {
         !self.dead && due_ns >= self.revived_ns
+    }
+
+    /// Whether an event due at `due_ns` fell due while the producer was
+    /// down (a crash before it, and no restart by then).
+    pub fn down_since(&self, due_ns: u64) -> bool {
+        self.died_ns
+            .is_some_and(|died| due_ns >= died && (self.dead || due_ns < self.revived_ns))
     }
 }

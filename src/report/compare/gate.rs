@@ -130,7 +130,10 @@ impl Gate {
                     .file_name()
                     .map_or(String::new(), |n| n.to_string_lossy().into_owned());
                 let observed = self.observed(cell);
-                let failed = observed.is_some_and(|x| self.holds(x, threshold));
+                let failed = match observed {
+                    Some(x) => self.holds(x, threshold),
+                    None => row.metric.missing_fails && cell.value.is_none(),
+                };
                 let detail = match observed {
                     Some(x) => format!(
                         "{} {x:.2}{}",
@@ -141,6 +144,7 @@ impl Gate {
                             ""
                         }
                     ),
+                    None if failed => "not measured (a read-back failed): fails".into(),
                     None => format!("{} not available", self.kind_name()),
                 };
                 GateResult {

@@ -65,6 +65,9 @@ pub struct Metric {
     pub key: String,
     pub unit: Unit,
     source: Source,
+    /// A run without this figure could not measure it (not: it does not
+    /// apply there): a gate on it fails rather than pass unseen.
+    pub missing_fails: bool,
 }
 
 fn metric(key: impl Into<String>, unit: Unit, source: Source) -> Metric {
@@ -72,6 +75,7 @@ fn metric(key: impl Into<String>, unit: Unit, source: Source) -> Metric {
         key: key.into(),
         unit,
         source,
+        missing_fails: false,
     }
 }
 
@@ -110,15 +114,19 @@ pub fn all(runs: &[RunData]) -> Vec<Metric> {
     let groups: BTreeSet<&str> = (runs.iter())
         .flat_map(|r| r.summary.groups.iter().map(|g| g.name.as_str()))
         .collect();
-    // `processed` is the measured phase's; loss, like the SLOs, the whole run's.
-    let ledger: [(&str, LedgerField); 4] = [
+    // `processed` is the measured phase's; loss, like the SLOs, the whole
+    // run's. Loss is unknown (not 0) where a read-back failed: `unknown`.
+    let ledger: [(&str, LedgerField); 5] = [
         ("processed", |g| g.measured.processed),
-        ("lost", |g| Some(g.whole_run(|p| p.lost))),
+        ("lost", lost),
+        ("unknown", |g| g.whole_run_opt(|p| p.unknown)),
         ("duplicates", |g| Some(g.whole_run(|p| p.duplicates))),
         ("redelivered", |g| Some(g.whole_run(|p| p.redelivered))),
     ];
     for (field, get) in ledger.iter().skip(1) {
-        out.push(metric(*field, Unit::Count, Source::Ledger(None, *get)));
+        let mut m = metric(*field, Unit::Count, Source::Ledger(None, *get));
+        m.missing_fails = *field == "lost";
+        out.push(m);
     }
     for g in groups {
         for (name, stat) in [STATS[0], STATS[2], STATS[3], STATS[5]] {
@@ -129,14 +137,23 @@ pub fn all(runs: &[RunData]) -> Vec<Metric> {
             ));
         }
         for (field, get) in ledger {
-            out.push(metric(
+            let mut m = metric(
                 format!("{g}.{field}"),
                 Unit::Count,
                 Source::Ledger(Some(g.into()), get),
-            ));
+            );
+            m.missing_fails = field == "lost";
+            out.push(m);
         }
     }
     out
+}
+
+/// A group's lost events, whole run; None when some events' fate is
+/// unknown (the read-back failed): loss cannot be ruled out.
+fn lost(g: &GroupSummary) -> Option<u64> {
+    let unknown = g.whole_run_opt(|p| p.unknown).unwrap_or(0);
+    (unknown == 0).then(|| g.whole_run(|p| p.lost))
 }
 
 fn stat_of(p: &Percentiles, stat: Stat) -> f64 {
@@ -323,5 +340,21 @@ mod tests {
             .collect();
         assert_eq!(failed, [("b", true), ("c", false)]);
         assert!(results[1].detail.contains("not available"));
+    }
+
+    #[test]
+    fn unknown_loss_is_not_zero_loss_to_a_gate() {
+        let mut unknown = run("readback-failed", None);
+        unknown.summary.groups[0].measured.unknown = Some(249);
+        let cmp = Comparison::new(vec![run("a", None), unknown]);
+        assert_eq!(cmp.row("unknown").unwrap().cells[1].value, Some(249.0));
+        assert_eq!(cmp.row("billing.lost").unwrap().cells[1].value, None);
+        for gate in ["lost > 0", "billing.lost > 0"] {
+            let results = Gate::parse(gate).unwrap().check(&cmp).unwrap();
+            assert!(results[0].failed, "{gate}: {:?}", results[0]);
+            assert!(results[0].detail.contains("not measured"));
+        }
+        let dupes = Gate::parse("duplicates > 1").unwrap().check(&cmp).unwrap();
+        assert!(!dupes[0].failed);
     }
 }

@@ -26,8 +26,9 @@ fn older_schema_note(cmp: &Comparison, i: usize) -> Option<String> {
     let version = cmp.runs[i].summary.schema_version;
     (version < 2).then(|| {
         format!(
-            "schema {version}: its group figures cover the whole run, its achieved rate counts \
-             late acknowledgements, and \"-\" marks what it did not record"
+            "schema {version}: its group counts cover the whole run (its latencies the \
+             measured phase), its achieved rate counts late acknowledgements, and \"-\" \
+             marks what it did not record"
         )
     })
 }
@@ -298,7 +299,7 @@ mod tests {
         let cmp = Comparison::new(vec![run("old", 1), run("new", 2)]);
         let text = render_text(&cmp, &[]);
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[1].contains("schema 1: its group figures cover the whole run"));
+        assert!(lines[1].contains("schema 1: its group counts cover the whole run"));
         assert!(lines[2].starts_with("B: new"), "no note for today's schema");
         let processed = (lines.iter())
             .find(|l| l.starts_with("billing.processed"))

@@ -81,7 +81,14 @@ fn not_applied(summary: &Summary) -> String {
 /// After a drill that read the streams back: what Redis acknowledged and lost.
 pub(super) fn durability_section(summary: &Summary) -> String {
     let Some(d) = &summary.durability else {
-        return String::new();
+        return match &summary.durability_error {
+            Some(why) => format!(
+                "<h2>Durability</h2>\n<p class=\"fail\"><b>Read-back failed</b>: {}; \
+                 acknowledged writes that are gone cannot be counted.</p>\n",
+                esc(why)
+            ),
+            None => String::new(),
+        };
     };
     let silent = d
         .acked_but_gone_silent

@@ -55,6 +55,14 @@ pub fn index_html(summary: &Summary, ts: &Timeseries, plots: &[Rendered]) -> Str
     if !s.description.is_empty() {
         let _ = writeln!(body, "<p>{}</p>", esc(&s.description));
     }
+    if summary.interrupted {
+        let _ = writeln!(
+            body,
+            "<p class=\"fail\"><b>INTERRUPTED</b> (Ctrl-C): the figures cover what ran, \
+             up to {:.1} s of the measured phase.</p>",
+            summary.measured_duration_s
+        );
+    }
     body += &verdict(summary);
     body += &environment(summary);
     body += &tables::latency_section(summary);

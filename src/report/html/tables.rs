@@ -29,14 +29,17 @@ pub(super) fn latency_row(label: &str, p: &Percentiles) -> Vec<String> {
 
 pub(super) fn latency_section(summary: &Summary) -> String {
     let p = &summary.produce;
-    let ratio = if p.target_rate_per_s > 0.0 {
-        100.0 * p.achieved_rate_per_s / p.target_rate_per_s
-    } else {
-        0.0
+    // Saturating producers have no target: no percentage of one.
+    let ratio = match p.target_rate_per_s > 0.0 {
+        true => format!(
+            " ({:.1}%)",
+            100.0 * p.achieved_rate_per_s / p.target_rate_per_s
+        ),
+        false => String::new(),
     };
     let mut rates = vec![vec![
         format!("{:.1}", p.target_rate_per_s),
-        format!("{:.1} ({ratio:.1}%)", p.achieved_rate_per_s),
+        format!("{:.1}{ratio}", p.achieved_rate_per_s),
         dash_or(p.intended),
         p.sent.to_string(),
         p.acked.to_string(),
@@ -84,7 +87,7 @@ pub(super) fn latency_section(summary: &Summary) -> String {
     if let Some(n) = p.latency_lower_bounds.filter(|&n| n > 0) {
         let _ = writeln!(
             notes,
-            "<p>Produce latency: {n} values are lower bounds (unanswered or unsent when producers gave up).</p>"
+            "<p>Produce latency: {n} values are lower bounds: XADDs never acknowledged (failed, indeterminate, unsent), timed until their fate was settled or producers gave up.</p>"
         );
     }
     for g in &summary.groups {
@@ -188,19 +191,29 @@ pub(super) fn ledger_section(summary: &Summary) -> String {
             ]
         })
         .collect();
-    let consistent = if v.consistent {
-        "consistent"
-    } else {
-        "MISMATCH"
+    let verdict = match (&v.unavailable, v.consistent) {
+        (Some(why), _) => format!("UNAVAILABLE: Redis could not be read back ({why})"),
+        (None, true) => "consistent".into(),
+        (None, false) => "MISMATCH".into(),
+    };
+    let unresolved = match (v.landed_unacked, &summary.durability) {
+        (0, None) if v.indeterminate > 0 => format!(
+            " (+ up to {} indeterminate XADDs, not read back)",
+            v.indeterminate
+        ),
+        (0, _) => String::new(),
+        (n, _) => format!(" + {n} unacknowledged writes that landed"),
     };
     format!(
         "<h2>Ledger</h2>\n<p>Acknowledged events by outcome; they add up to the acked column. \
          Loss objectives judge both phases together.</p>\n{}<h3>Whole run</h3>\n{}{}\
-         <h3>Verify: entries-added vs {} produce acks: {consistent}</h3>\n{}",
+         <h3>Verify: entries-added vs {} produce acks{}: {}</h3>\n{}",
         table(&headers, &rows),
         table(&whole_headers, &whole),
         redelivery_tables(summary),
         v.produce_acked,
+        esc(&unresolved),
+        esc(&verdict),
         table(&["stream", "entries-added", "length"], &verify_rows)
     )
 }

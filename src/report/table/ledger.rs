@@ -137,9 +137,15 @@ pub(super) fn verify_lines(out: &mut String, s: &Summary) {
     } else {
         "MISMATCH"
     };
-    let landed = match v.landed_unacked {
-        0 => String::new(),
-        n => format!(" + {n} landed unacked"),
+    let landed = match (v.landed_unacked, &s.durability) {
+        (0, None) if v.indeterminate > 0 => {
+            format!(
+                " (+ up to {} indeterminate, not read back)",
+                v.indeterminate
+            )
+        }
+        (0, _) => String::new(),
+        (n, _) => format!(" + {n} landed unacked"),
     };
     let _ = writeln!(
         out,

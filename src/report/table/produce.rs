@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{clip, fit};
+use super::{clip, fit, wrapped};
 use crate::metrics::Percentiles;
 use crate::report::format::format_us;
 use crate::report::summary::Summary;
@@ -23,8 +23,8 @@ pub(super) fn produce_lines(out: &mut String, s: &Summary) {
         "\nproduce  target {:.1}/s  achieved {:.1}/s{ratio}  sent {}  acked {}  errors {}",
         p.target_rate_per_s, p.achieved_rate_per_s, p.sent, p.acked, p.errors
     );
-    if let Some(line) = produce_accounting(s) {
-        let _ = writeln!(out, "{}", clip(&line));
+    if let Some(text) = produce_accounting(s) {
+        wrapped(out, "         ", &text);
     }
     if let Some(n) = p.unreplicated {
         let _ = writeln!(
@@ -35,7 +35,7 @@ pub(super) fn produce_lines(out: &mut String, s: &Summary) {
     let w = &s.warmup;
     let _ = writeln!(
         out,
-        "warmup   sent {}  acked {}  errors {}  (not in the numbers above or below)",
+        "warmup   sent {}  acked {}  errors {}  (apart from the measured figures)",
         w.produce_sent, w.produce_acked, w.produce_errors
     );
     if let Some(h) = &s.harness {
@@ -53,7 +53,7 @@ fn produce_accounting(s: &Summary) -> Option<String> {
     let p = &s.produce;
     let late = p.late?;
     let mut line = format!(
-        "         intended {} = {} acked in window + {late} late, failed {}, indeterminate {}",
+        "intended {} = {} acked in window + {late} late, failed {}, indeterminate {}",
         p.intended?,
         p.acked - late,
         p.failed?,
@@ -83,7 +83,7 @@ pub(super) fn latency_table(out: &mut String, s: &Summary) {
     }
     if let Some(n) = s.produce.latency_lower_bounds.filter(|&n| n > 0) {
         let line = format!(
-            "  produce latency: {n} values are lower bounds (unanswered or unsent when producers gave up)"
+            "  produce latency: {n} values are lower bounds (XADDs never acknowledged, timed until given up)"
         );
         let _ = writeln!(out, "{}", clip(&line));
     }
