@@ -405,7 +405,12 @@ impl Producer {
             true => stats.skipped += 1,
             false => {
                 stats.unsent += 1;
-                let gave_up_ns = source.died_ns.unwrap_or(now_ns).min(now_ns);
+                // Dropped by a crash, it waited until the crash; else until now.
+                let dropped = source.dead || due < source.revived_ns;
+                let gave_up_ns = match (dropped, source.died_ns) {
+                    (true, Some(died)) => died.min(now_ns),
+                    _ => now_ns,
+                };
                 stats.waited_at_least(gave_up_ns.saturating_sub(due));
             }
         }

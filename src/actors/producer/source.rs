@@ -70,3 +70,44 @@ impl Source {
             .is_some_and(|died| due_ns >= died && (self.dead || due_ns < self.revived_ns))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> Source {
+        let scenario = crate::scenario::load_str(
+            "name = \"p\"\nduration = \"1s\"\n[[producers]]\nstream = \"s\"\nrate = 10\n",
+            "p.toml",
+            &Default::default(),
+        )
+        .unwrap();
+        let plan = crate::plan::Plan::new(scenario, "r".into());
+        Source::new(plan.producers[0].clone(), None)
+    }
+
+    /// What a crash does to the events it leaves unsent: those due before it
+    /// were left behind (unsent), those due while down are skipped, and
+    /// those due after a restart are sent.
+    #[test]
+    fn a_crash_splits_unsent_skipped_and_sent() {
+        let mut s = source();
+        assert!(s.sends(5) && !s.down_since(5), "never crashed");
+        (s.dead, s.died_ns) = (true, Some(100));
+        assert!(
+            !s.sends(50) && !s.down_since(50),
+            "due before the crash: unsent"
+        );
+        assert!(
+            !s.sends(150) && s.down_since(150),
+            "due while down: skipped"
+        );
+        (s.dead, s.revived_ns) = (false, 200);
+        assert!(!s.sends(150) && s.down_since(150));
+        assert!(!s.sends(50) && !s.down_since(50));
+        assert!(
+            s.sends(250) && !s.down_since(250),
+            "after the restart: sent"
+        );
+    }
+}
