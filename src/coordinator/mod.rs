@@ -24,9 +24,9 @@ use crate::actors::chaos::{Chaos, Replica, SharedServer, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector};
 use crate::actors::workers::Workers;
 use crate::clock::RunClock;
-use crate::connect::{client, connect};
+use crate::connect::{Conn, client, connect};
 use crate::error::{Error, Result};
-use crate::metrics::{Durability, FaultWindow, Progress, RunMetrics, VerifySummary};
+use crate::metrics::{Durability, FaultWindow, ProduceLedger, Progress, RunMetrics, VerifySummary};
 use crate::plan::{Plan, RESPONSE_TIMEOUT};
 use crate::verify;
 
@@ -134,23 +134,11 @@ pub async fn execute(
     let in_progress = stop_consumers(plan, &consumers, stop_within).await?;
     let harness_cpu_s = crate::clock::process_cpu_s() - cpu_at_start;
 
-    // A Redis that died during a drill must not cost the run its report: what
-    // could not be read back is said so, with the reason, and events whose
-    // fate hangs on it are "unknown", never "lost".
-    let verify = match verify::streams(plan, &mut admin, url, &ledgers).await {
-        Ok(v) => v,
-        Err(e) => VerifySummary::unavailable(&ledgers, e.to_string()),
-    };
-    let marks = verify::group_marks(plan, &mut admin, url).await;
-    // A drill that may lose writes reads every stream back; so does any run
-    // that left writes of unknown fate, whose landing only Redis can tell.
-    let unknown_fates = ledgers.iter().any(|l| l.indeterminate_count() > 0);
-    let durability = match plan.reads_back() || (unknown_fates && plan.untrimmed()) {
-        true => Some(
-            (verify::durability(plan, &mut admin, url, &ledgers).await).map_err(|e| e.to_string()),
-        ),
-        false => None,
-    };
+    let ReadBack {
+        verify,
+        marks,
+        durability,
+    } = read_back(plan, &mut admin, url, &ledgers).await;
     let pending: Vec<Option<u64>> = (marks.iter())
         .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
         .collect();
@@ -181,6 +169,45 @@ pub async fn execute(
         unreplicated,
         harness_cpu_s,
     })
+}
+
+/// What Redis itself holds once the run is over.
+struct ReadBack {
+    verify: VerifySummary,
+    /// Per group: its backlog and pending list, or why they could not be read.
+    marks: Vec<std::result::Result<verify::GroupMarks, String>>,
+    /// None: no read-back was needed; Err: why it failed.
+    durability: Option<std::result::Result<Durability, String>>,
+}
+
+/// Reads back what Redis holds. A Redis that died during a drill must not
+/// cost the run its report: what could not be read back is said so, with
+/// the reason, and events whose fate hangs on it are "unknown", never "lost".
+async fn read_back(
+    plan: &Plan,
+    admin: &mut Conn,
+    url: &str,
+    ledgers: &[ProduceLedger],
+) -> ReadBack {
+    let verify = match verify::streams(plan, admin, url, ledgers).await {
+        Ok(v) => v,
+        Err(e) => VerifySummary::unavailable(ledgers, e.to_string()),
+    };
+    let marks = verify::group_marks(plan, admin, url).await;
+    // A drill that may lose writes reads every stream back; so does any run
+    // that left writes of unknown fate, whose landing only Redis can tell.
+    let unknown_fates = ledgers.iter().any(|l| l.indeterminate_count() > 0);
+    let durability = match plan.reads_back() || (unknown_fates && plan.untrimmed()) {
+        true => {
+            Some((verify::durability(plan, admin, url, ledgers).await).map_err(|e| e.to_string()))
+        }
+        false => None,
+    };
+    ReadBack {
+        verify,
+        marks,
+        durability,
+    }
 }
 
 /// Turns true on the first Ctrl-C (SIGINT) from now on. Listening starts at
