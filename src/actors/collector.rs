@@ -31,10 +31,8 @@ pub struct Collector {
     /// faults to measure them against.
     write_stalls: Option<WriteStalls>,
     series: Series,
-    /// Target rate of each interval, from the plan (0 after the schedule).
-    target_at: Box<dyn Fn(u32) -> f64>,
-    /// How long the schedule lasts, in seconds.
-    schedule_s: f64,
+    /// Target rate of each interval, from the plan; None after the schedule.
+    target_at: Box<dyn Fn(u32) -> Option<f64>>,
     last_reading: Option<Reading>,
 }
 
@@ -75,11 +73,10 @@ impl Collector {
             groups,
             // The target ends with the schedule: the reply grace and the
             // drain have none.
-            target_at: Box::new(move |i| match f64::from(i) < schedule_s {
-                true => plan_for_target.target_rate_at(f64::from(i) + 0.5),
-                false => 0.0,
+            target_at: Box::new(move |i| {
+                (f64::from(i) < schedule_s)
+                    .then(|| plan_for_target.target_rate_at(f64::from(i) + 0.5))
             }),
-            schedule_s,
             last_reading: None,
         }
     }
@@ -97,9 +94,8 @@ impl Handler<ProduceReport> for Collector {
             r.stalls.into_iter().for_each(|s| stalls.add(s));
         }
         self.produce.merge(&r.stats);
-        if f64::from(r.interval) < self.schedule_s {
-            self.series
-                .set_target(r.interval, (self.target_at)(r.interval));
+        if let Some(target) = (self.target_at)(r.interval) {
+            self.series.set_target(r.interval, target);
         }
         // Phase by phase rather than merged first: one of them is nearly
         // always empty, and with a thousand actors reporting each second
@@ -183,7 +179,7 @@ impl Handler<GetProgress> for Collector {
         let live = self.series.latest_before(newest);
         let last = live.as_ref().map_or(newest, |row| row.interval);
         let live = live.as_ref();
-        let target = (self.target_at)(last);
+        let target = (self.target_at)(last).unwrap_or(0.0);
         let names: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
         let elapsed_s = now_ns as f64 / 1e9;
         let reading = self.last_reading.as_ref();

@@ -15,7 +15,7 @@ use super::deliveries::DeliveryCounts;
 use super::ledger::{
     BitSet, EventKey, GroupLedger, PENDING, ProduceLedger, UNREAD, delivered_count, processed_count,
 };
-use super::stats::{Phase, Phased};
+use super::stats::Phased;
 
 /// How many lost keys the outcome lists by name.
 pub const LOST_SAMPLE_LEN: usize = 20;
@@ -55,25 +55,6 @@ pub struct LedgerOutcome {
     /// Writes that got an error or no reply, yet the group processed or
     /// dead-lettered them: they landed after all. Outside the partition.
     pub unacked_landed: u64,
-}
-
-impl LedgerOutcome {
-    /// The partition's sum, which equals `produced_acked` by construction.
-    pub fn outcomes_total(&self) -> u64 {
-        self.processed
-            + self.dead_lettered
-            + self.in_progress
-            + self.unread
-            + self.stranded
-            + self.unknown
-            + self.lost
-    }
-
-    /// Acknowledged events the group never processed: what its end-to-end
-    /// latency does not cover.
-    pub fn unprocessed(&self) -> u64 {
-        self.produced_acked - self.processed.min(self.produced_acked)
-    }
 }
 
 /// A group's whole verdict: per phase, plus what has no phase.
@@ -203,38 +184,15 @@ fn tally_event(out: &mut LedgerOutcome, e: Event, readback_failed: bool) -> bool
     lost
 }
 
-impl GroupOutcome {
-    /// Both phases added up: loss is never excused by phase.
-    pub fn whole_run(&self) -> LedgerOutcome {
-        let (w, m) = (&self.phases.warmup, &self.phases.measured);
-        let mut counts = w.delivery_counts;
-        for (a, b) in counts.0.iter_mut().zip(m.delivery_counts.0) {
-            *a += b;
-        }
-        LedgerOutcome {
-            produced_acked: w.produced_acked + m.produced_acked,
-            processed: w.processed + m.processed,
-            dead_lettered: w.dead_lettered + m.dead_lettered,
-            in_progress: w.in_progress + m.in_progress,
-            unread: w.unread + m.unread,
-            stranded: w.stranded + m.stranded,
-            unknown: w.unknown + m.unknown,
-            lost: w.lost + m.lost,
-            duplicates: w.duplicates + m.duplicates,
-            redelivered: w.redelivered + m.redelivered,
-            delivery_counts: counts,
-            unacked_landed: w.unacked_landed + m.unacked_landed,
-        }
-    }
-
-    pub fn phase(&self, phase: Phase) -> &LedgerOutcome {
-        self.phases.get(phase)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Phase;
+
+    /// The partition's sum, which must equal `produced_acked`.
+    fn outcomes_total(o: &LedgerOutcome) -> u64 {
+        o.processed + o.dead_lettered + o.in_progress + o.unread + o.stranded + o.unknown + o.lost
+    }
 
     fn mine(produced: &[ProduceLedger]) -> Vec<Option<&ProduceLedger>> {
         produced.iter().map(Some).collect()
@@ -272,7 +230,7 @@ mod tests {
     /// The partition adds up in every phase (what every test checks too).
     fn assert_adds_up(out: &GroupOutcome) {
         for o in [&out.phases.warmup, &out.phases.measured] {
-            assert_eq!(o.outcomes_total(), o.produced_acked, "{o:?}");
+            assert_eq!(outcomes_total(o), o.produced_acked, "{o:?}");
         }
     }
 
@@ -362,9 +320,8 @@ mod tests {
             (5, 3, 1, 1)
         );
         assert_eq!(out.lost_sample, vec![key(0, 1), key(0, 6)]);
-        let all = out.whole_run();
-        assert_eq!((all.produced_acked, all.lost, all.processed), (8, 2, 5));
-        assert_eq!(all.delivery_counts.total(), 6);
+        let delivered = w.delivery_counts.total() + m.delivery_counts.total();
+        assert_eq!(delivered, 6, "each delivered event in its own phase");
     }
 
     #[test]
@@ -454,7 +411,7 @@ mod tests {
             (2, 1, 1, 1, 1)
         );
         assert_eq!(out.lost_sample, vec![key(0, 3)]);
-        assert_eq!(m.unprocessed(), 4);
+        assert_eq!(m.produced_acked - m.processed, 4, "unprocessed");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! How figures read as text, one definition for every view (terminal,
 //! HTML, SLO checks, comparisons).
 
+use super::summary::Summary;
+
 /// A microsecond value with a readable unit and 3 significant digits: "850µs", "1.23ms", "12.3s".
 pub fn format_us(us: u64) -> String {
     if us < 1_000 {
@@ -31,6 +33,23 @@ pub fn format_us(us: u64) -> String {
 /// (never a silent 0).
 pub fn dash_or(n: Option<u64>) -> String {
     n.map_or("-".into(), |n| n.to_string())
+}
+
+/// What verify's expected total holds beyond the acknowledged XADDs:
+/// " + 3 landed unacked" after a read-back, " (+ up to 3 indeterminate,
+/// not read back)" without one, nothing when nothing was in doubt.
+pub fn verify_beyond_acked(summary: &Summary) -> String {
+    let v = &summary.verify;
+    match (v.landed_unacked, &summary.durability) {
+        (0, None) if v.indeterminate > 0 => {
+            format!(
+                " (+ up to {} indeterminate, not read back)",
+                v.indeterminate
+            )
+        }
+        (0, _) => String::new(),
+        (n, _) => format!(" + {n} landed unacked"),
+    }
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ impl Consumer {
             });
         }
         if hold {
-            self.in_hand.hold(keys.clone());
+            self.in_hand.hold(keys.iter().copied());
         }
         self.ledger.do_send(LedgerBatch {
             group: self.group.index,

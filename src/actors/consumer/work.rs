@@ -73,20 +73,23 @@ impl InHand {
         }
     }
 
-    /// From now on exactly `keys` are in hand.
-    pub(super) fn hold(&mut self, keys: Vec<EventKey>) {
-        let (before, after) = (self.keys.len() as u64, keys.len() as u64);
+    /// From now on exactly `keys` are in hand. The buffer is reused: a
+    /// batch costs no allocation here once the first has sized it.
+    pub(super) fn hold(&mut self, keys: impl IntoIterator<Item = EventKey>) {
+        let before = self.keys.len() as u64;
+        self.keys.clear();
+        self.keys.extend(keys);
+        let after = self.keys.len() as u64;
         if after > before {
             self.busy.fetch_add(after - before, Ordering::Relaxed);
         } else if before > after {
             self.busy.fetch_sub(before - after, Ordering::Relaxed);
         }
-        self.keys = keys;
     }
 
     /// Nothing in hand any more: processed, or abandoned by a crash.
     pub(super) fn release(&mut self) {
-        self.hold(Vec::new());
+        self.hold([]);
     }
 
     /// Hands back what is in hand, keeping nothing.
@@ -235,7 +238,7 @@ impl Consumer {
             });
         }
         // Poison and dead-lettered entries are out of hand; the rest is worked on.
-        self.in_hand.hold(batch.iter().map(|d| d.key).collect());
+        self.in_hand.hold(batch.iter().map(|d| d.key));
         let ack = (self.group.ack == AckMode::Batch && !entries.is_empty()).then(|| {
             let mut packed = Vec::with_capacity(64 + entries.len() * 24);
             resp::array(&mut packed, 3 + entries.len());

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{esc, table};
 use crate::metrics::{DeliveryCounts, Percentiles};
-use crate::report::format::{dash_or, format_us};
+use crate::report::format::{dash_or, format_us, verify_beyond_acked};
 use crate::report::groups::GroupPhase;
 use crate::report::summary::Summary;
 
@@ -196,14 +196,7 @@ pub(super) fn ledger_section(summary: &Summary) -> String {
         (None, true) => "consistent".into(),
         (None, false) => "MISMATCH".into(),
     };
-    let unresolved = match (v.landed_unacked, &summary.durability) {
-        (0, None) if v.indeterminate > 0 => format!(
-            " (+ up to {} indeterminate XADDs, not read back)",
-            v.indeterminate
-        ),
-        (0, _) => String::new(),
-        (n, _) => format!(" + {n} unacknowledged writes that landed"),
-    };
+    let unresolved = verify_beyond_acked(summary);
     format!(
         "<h2>Ledger</h2>\n<p>Acknowledged events by outcome; they add up to the acked column. \
          Loss objectives judge both phases together.</p>\n{}<h3>Whole run</h3>\n{}{}\

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::{clip, fit, key_sample, wrapped};
 use crate::metrics::DeliveryCounts;
-use crate::report::format::{dash_or, format_us};
+use crate::report::format::{dash_or, format_us, verify_beyond_acked};
 use crate::report::groups::{GroupPhase, GroupSummary};
 use crate::report::summary::Summary;
 
@@ -137,16 +137,7 @@ pub(super) fn verify_lines(out: &mut String, s: &Summary) {
     } else {
         "MISMATCH"
     };
-    let landed = match (v.landed_unacked, &s.durability) {
-        (0, None) if v.indeterminate > 0 => {
-            format!(
-                " (+ up to {} indeterminate, not read back)",
-                v.indeterminate
-            )
-        }
-        (0, _) => String::new(),
-        (n, _) => format!(" + {n} landed unacked"),
-    };
+    let landed = verify_beyond_acked(s);
     let _ = writeln!(
         out,
         "\nverify   entries-added {added} vs produce acked {}{landed}: {verdict}",
