@@ -13,6 +13,7 @@
 //! actix nor redis.
 
 pub mod columns;
+pub mod capacity;
 pub mod compare;
 pub mod environment;
 pub mod files;
