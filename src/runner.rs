@@ -186,6 +186,8 @@ fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: IdleState) -> Summa
         interrupted: m.interrupted,
         cpu_idle,
         harness_cpu_s: m.harness_cpu_s,
+        harness_threads: m.harness_threads,
+        streams: m.streams.clone(),
     };
     let mut summary = Summary::build(ctx, &m.metrics);
     summary.produce.unreplicated = m.unreplicated;

@@ -13,7 +13,7 @@ use redis::{RedisResult, Value};
 use crate::error::{Error, Result};
 use crate::event::Header;
 use crate::metrics::durability::{self, Durability};
-use crate::metrics::{EventKey, ProduceLedger};
+use crate::metrics::{EventKey, ProduceLedger, StreamUsage};
 use crate::metrics::{StreamVerify, VerifySummary};
 use crate::plan::Plan;
 use crate::wire::entries::entries;
@@ -171,6 +171,35 @@ pub async fn group_marks(
         }));
     }
     marks
+}
+
+/// Each stream's length and memory after the drain (docs/capacity.md,
+/// "Sizing"). Best effort: a stream Redis cannot measure is left out, and
+/// a server without MEMORY USAGE gives None for its bytes.
+pub async fn stream_usage(plan: &Plan, conn: &mut Conn) -> Vec<StreamUsage> {
+    let mut out = Vec::with_capacity(plan.streams.len());
+    for s in &plan.streams {
+        let Ok(length) = redis::cmd("XLEN")
+            .arg(&s.key)
+            .query_async::<u64>(conn)
+            .await
+        else {
+            continue;
+        };
+        let memory_bytes = (redis::cmd("MEMORY").arg("USAGE").arg(&s.key))
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async::<Option<u64>>(conn)
+            .await
+            .ok()
+            .flatten();
+        out.push(StreamUsage {
+            key: s.name.clone(),
+            length,
+            memory_bytes,
+        });
+    }
+    out
 }
 
 /// Keys of the events in `key` from `start` (an XRANGE start, "(" for exclusive) to the end.

@@ -68,6 +68,7 @@ impl Sampler {
                 at_s,
                 used_memory_bytes: info_field(&info, "used_memory").unwrap_or(0),
                 ops_per_sec,
+                cpu_s: cpu_seconds(&info),
                 streams: act
                     .streams
                     .iter()
@@ -114,7 +115,9 @@ async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<R
         pipe.cmd("XINFO").arg("GROUPS").arg(key);
     }
     pipe.cmd("INFO").arg("memory").cmd("INFO").arg("stats");
+    pipe.cmd("INFO").arg("cpu");
     let mut replies: Vec<Value> = pipe.query_async(conn).await?;
+    let cpu: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let stats: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let memory: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let infos = replies.split_off(streams.len());
@@ -126,7 +129,7 @@ async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<R
         .into_iter()
         .map(redis::from_redis_value)
         .collect::<Result<_, _>>()?;
-    Ok((lengths, infos, memory + &stats))
+    Ok((lengths, infos, memory + &stats + &cpu))
 }
 
 /// A numeric `field:value` line of an INFO reply.
@@ -134,6 +137,16 @@ pub fn info_field(info: &str, field: &str) -> Option<u64> {
     info.lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// Redis's CPU seconds (user + system, main thread and the rest) from INFO cpu.
+fn cpu_seconds(info: &str) -> Option<f64> {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some(field("used_cpu_user")? + field("used_cpu_sys")?)
 }
 
 impl Actor for Sampler {

@@ -26,7 +26,9 @@ use crate::actors::workers::Workers;
 use crate::clock::RunClock;
 use crate::connect::{Conn, client, connect};
 use crate::error::{Error, Result};
-use crate::metrics::{Durability, FaultWindow, ProduceLedger, Progress, RunMetrics, VerifySummary};
+use crate::metrics::{
+    Durability, FaultWindow, ProduceLedger, Progress, RunMetrics, StreamUsage, VerifySummary,
+};
 use crate::plan::{Plan, RESPONSE_TIMEOUT};
 use crate::verify;
 
@@ -51,6 +53,10 @@ pub struct Measured {
     /// CPU seconds this process spent from the clock's start to the end of
     /// the drain: the harness's own cost, without setup, read-back or report.
     pub harness_cpu_s: f64,
+    /// Threads producers and consumers ran on.
+    pub harness_threads: u32,
+    /// Each stream's length and memory once the run was over.
+    pub streams: Vec<StreamUsage>,
 }
 
 /// Run `plan` against the Redis at `url`. Must be called inside an actix System.
@@ -138,6 +144,7 @@ pub async fn execute(
         verify,
         marks,
         durability,
+        streams,
     } = read_back(plan, &mut admin, url, &ledgers).await;
     let pending: Vec<Option<u64>> = (marks.iter())
         .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
@@ -168,6 +175,8 @@ pub async fn execute(
         interrupted,
         unreplicated,
         harness_cpu_s,
+        harness_threads: workers.threads() as u32,
+        streams,
     })
 }
 
@@ -178,6 +187,7 @@ struct ReadBack {
     marks: Vec<std::result::Result<verify::GroupMarks, String>>,
     /// None: no read-back was needed; Err: why it failed.
     durability: Option<std::result::Result<Durability, String>>,
+    streams: Vec<StreamUsage>,
 }
 
 /// Reads back what Redis holds. A Redis that died during a drill must not
@@ -207,6 +217,7 @@ async fn read_back(
         verify,
         marks,
         durability,
+        streams: verify::stream_usage(plan, admin).await,
     }
 }
 

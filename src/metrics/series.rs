@@ -39,6 +39,8 @@ pub struct Reading {
     pub at_s: f64,
     pub used_memory_bytes: u64,
     pub ops_per_sec: f64,
+    /// INFO used_cpu_user + used_cpu_sys: Redis's CPU seconds since it started.
+    pub cpu_s: Option<f64>,
     pub streams: Vec<StreamReading>,
     pub groups: Vec<GroupReading>,
 }

@@ -100,6 +100,10 @@ pub struct HarnessCost {
     /// Per event sent (warmup included; 0 when none was): producing,
     /// consuming, acknowledging and measuring it.
     pub cpu_us_per_event: f64,
+    /// Threads producers and consumers ran on (`--workers`); None in runs
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
 }
 
 impl HarnessCost {
@@ -111,6 +115,14 @@ impl HarnessCost {
         HarnessCost {
             cpu_s,
             cpu_us_per_event,
+            threads: None,
+        }
+    }
+
+    pub fn on_threads(self, threads: u32) -> HarnessCost {
+        HarnessCost {
+            threads: Some(threads),
+            ..self
         }
     }
 }

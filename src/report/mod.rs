@@ -12,8 +12,8 @@
 //! (`report`, `compare`) re-render or re-judge an old run. Knows neither
 //! actix nor redis.
 
-pub mod columns;
 pub mod capacity;
+pub mod columns;
 pub mod compare;
 pub mod environment;
 pub mod files;

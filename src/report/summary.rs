@@ -17,7 +17,8 @@ use super::slo::{self, SloReport};
 use super::utc::{rfc3339, unix_s};
 use crate::metrics::tags;
 use crate::metrics::{
-    Durability, FaultWindow, IdleState, Percentiles, ProduceStats, RunMetrics, VerifySummary,
+    Durability, FaultWindow, IdleState, Percentiles, ProduceStats, RunMetrics, ServerLoad,
+    StreamUsage, VerifySummary,
 };
 use crate::scenario::Scenario;
 
@@ -44,6 +45,11 @@ pub struct Summary {
     /// What the harness itself cost (None in runs written before it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness: Option<HarnessCost>,
+    /// What Redis reported over the measured window (CPU, memory, each
+    /// group's backlog trend) and its streams after the drain. None in runs
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_load: Option<ServerLoad>,
     pub warmup: WarmupSummary,
     pub groups: Vec<GroupSummary>,
     pub verify: VerifySummary,
@@ -162,6 +168,10 @@ pub struct SummaryContext {
     pub cpu_idle: IdleState,
     /// `Measured::harness_cpu_s`.
     pub harness_cpu_s: f64,
+    /// `Measured::harness_threads`.
+    pub harness_threads: u32,
+    /// `Measured::streams`.
+    pub streams: Vec<StreamUsage>,
 }
 
 impl Summary {
@@ -173,7 +183,11 @@ impl Summary {
             Some(Err(why)) => (None, Some(why)),
             None => (None, None),
         };
-        let harness = HarnessCost::of(ctx.harness_cpu_s, produce.sent + warmup.produce_sent);
+        let harness = HarnessCost::of(ctx.harness_cpu_s, produce.sent + warmup.produce_sent)
+            .on_threads(ctx.harness_threads);
+        let warmup_s = ctx.scenario.warmup.as_secs_f64();
+        let window_end_s = warmup_s + ctx.measured_duration_s;
+        let server_load = ServerLoad::over(&metrics.series, warmup_s, window_end_s, ctx.streams);
         let mut summary = Summary {
             schema_version: SCHEMA_VERSION,
             streamdrill_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -183,6 +197,7 @@ impl Summary {
             measured_duration_s: ctx.measured_duration_s,
             produce,
             harness: Some(harness),
+            server_load: Some(server_load),
             warmup,
             groups: metrics.groups.iter().map(GroupSummary::of).collect(),
             scenario: ctx.scenario,
@@ -385,6 +400,12 @@ pub(crate) mod tests {
             interrupted: false,
             cpu_idle: IdleState::Poll,
             harness_cpu_s: 0.65,
+            harness_threads: 1,
+            streams: vec![StreamUsage {
+                key: "orders".into(),
+                length: 6_500,
+                memory_bytes: Some(1_300_000),
+            }],
         }
     }
 
