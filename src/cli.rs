@@ -42,6 +42,70 @@ pub enum Command {
     Compare(CompareArgs),
     /// Compare streamdrill with redis-benchmark on a managed Redis, side by side.
     Bench(BenchArgs),
+    /// Find the highest rate a scenario's setup sustains within its SLO, and size it;
+    /// writes reports/<scenario>-capacity-<timestamp>/.
+    Capacity(CapacityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// The scenario file (TOML): the workload shape whose total rate is scaled.
+    pub scenario: PathBuf,
+    /// Search this Redis instead of managed ones, e.g. redis://127.0.0.1:6379.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override any field, e.g. --set groups.0.consumers=4 (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// A managed-server binary to search (repeatable: one search each, shown side by side).
+    #[arg(long = "server", value_name = "PATH")]
+    pub servers: Vec<String>,
+    /// The first step's total rate in events/s (default: the scenario's own
+    /// constant rate, or 1000).
+    #[arg(long, value_name = "EVENTS/S")]
+    pub start_rate: Option<f64>,
+    /// No step goes above this rate (events/s).
+    #[arg(long, value_name = "EVENTS/S", default_value_t = 1_000_000.0)]
+    pub max_rate: f64,
+    /// Bisection stops when the highest pass and the lowest failure are this close.
+    #[arg(long, default_value = "5%", value_parser = parse_percent)]
+    pub resolution: f64,
+    /// Each probe multiplies the rate by this until a step fails.
+    #[arg(long, default_value_t = 2.0)]
+    pub growth: f64,
+    /// Each step's warmup, before its measured window.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub step_warmup: std::time::Duration,
+    /// Each step's measured window.
+    #[arg(long, default_value = "8s", value_parser = parse_duration)]
+    pub step: std::time::Duration,
+    /// The measured window of the confirmation run at the result.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub confirm: std::time::Duration,
+    /// Directory that receives the capacity directory.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out: PathBuf,
+    /// No line per step, only the result.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Threads for producers and consumers in each step (as for `run`).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+    /// How idle CPUs wait during each step (as for `run`).
+    #[arg(long, value_enum, default_value_t = CpuIdle::Os)]
+    pub cpu_idle: CpuIdle,
+}
+
+/// "5%" or "0.05".
+fn parse_percent(s: &str) -> std::result::Result<f64, String> {
+    let parsed = match s.trim().strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => s.trim().parse::<f64>(),
+    };
+    parsed.map_err(|e| format!("{e}: write it like 5% or 0.05"))
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +246,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Report(args) => report_command(&args),
+        Command::Capacity(args) => capacity_command(args),
         Command::Compare(args) => compare_command(&args),
         Command::Run(args) => {
             let scenario = args.scenario.load()?;
@@ -196,6 +261,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     on_progress,
                     workers: args.workers.map(usize::from),
                     cpu_idle: args.cpu_idle,
+                    named: None,
                 },
             )?;
             if show_progress && std::io::stderr().is_terminal() {
@@ -210,6 +276,62 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(code)
         }
     }
+}
+
+/// `streamdrill capacity`: 0 when the search ran to its end, 130 when Ctrl-C
+/// stopped it (what was found is written all the same).
+fn capacity_command(args: CapacityArgs) -> Result<u8> {
+    use crate::capacity::{CapacityOptions, StepNotice, run_capacity};
+    let load = ScenarioArgs {
+        scenario: args.scenario.clone(),
+        redis: args.redis.clone(),
+        duration: None,
+        seed: args.seed,
+        set: args.set.clone(),
+    };
+    let scenario = load.load()?;
+    let mut options = CapacityOptions::new(&args.out);
+    options.start_rate_per_s = args.start_rate;
+    options.max_rate_per_s = args.max_rate;
+    options.resolution = args.resolution;
+    options.growth = args.growth;
+    options.step_warmup = args.step_warmup;
+    options.step = args.step;
+    options.confirm = args.confirm;
+    options.servers = args.servers.clone();
+    options.workers = args.workers.map(usize::from);
+    options.cpu_idle = args.cpu_idle;
+    if !args.quiet {
+        options.on_step = Some(Box::new(|notice: &StepNotice| match notice {
+            StepNotice::Starting {
+                server,
+                index,
+                kind,
+                rate_per_s,
+            } => eprint!(
+                "server {} step {index:>2} {:<7} {:>9.0}/s ... ",
+                server + 1,
+                format!("{kind:?}").to_lowercase(),
+                rate_per_s
+            ),
+            StepNotice::Finished { step, .. } => eprintln!(
+                "{} {}",
+                if step.verdict.passed { "pass" } else { "FAIL" },
+                step.verdict.reason
+            ),
+        }));
+    }
+    let origin = args.scenario.display().to_string();
+    let report = run_capacity(scenario, &origin, options)?;
+    print!(
+        "{}",
+        report::capacity::render_capacity_text(&report.capacity)
+    );
+    println!(
+        "report: {}",
+        report.dir.join(report::html::INDEX_FILE).display()
+    );
+    Ok(if report.capacity.interrupted { 130 } else { 0 })
 }
 
 /// `streamdrill report RUN_DIR`: the views again, from summary.json and the files beside it.

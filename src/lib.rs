@@ -50,6 +50,8 @@
 //! **The top** (picks servers, runs, renders):
 //! - [`runner`]: one whole run: the Redis it targets, the actix System, the report directory.
 //! - [`bench`]: streamdrill against redis-benchmark, side by side (`streamdrill bench`).
+//! - [`capacity`]: the maximum sustainable rate of a workload shape, found by a search
+//!   whose every step is a whole run (`streamdrill capacity`), and the sizing from it.
 //! - [`cli`]: the command line, shared by `main.rs` and the tests.
 //!
 //! Outside `src/`: `tests/it/` holds the integration tests, each against its own
@@ -58,6 +60,7 @@
 
 pub mod actors;
 pub mod bench;
+pub mod capacity;
 pub mod cli;
 pub mod clock;
 pub mod connect;

@@ -30,6 +30,9 @@ pub struct RunOptions {
     pub workers: Option<usize>,
     /// How idle CPUs wait while the run lasts (see `cpu_idle`).
     pub cpu_idle: CpuIdle,
+    /// The run directory's name and the run's id (its Redis keys' prefix);
+    /// None: both `<scenario>-<UTC time>`.
+    pub named: Option<(String, String)>,
 }
 
 impl RunOptions {
@@ -41,7 +44,15 @@ impl RunOptions {
             on_progress: None,
             workers: None,
             cpu_idle: CpuIdle::default(),
+            named: None,
         }
+    }
+
+    /// Write the run into `<out_dir>/<dir_name>` (which must not exist yet)
+    /// under `run_id`, e.g. a capacity search's steps.
+    pub fn named(mut self, dir_name: impl Into<String>, run_id: impl Into<String>) -> RunOptions {
+        self.named = Some((dir_name.into(), run_id.into()));
+        self
     }
 
     pub fn workers(mut self, workers: usize) -> RunOptions {
@@ -71,7 +82,10 @@ pub struct RunReport {
 /// Run a validated scenario end to end and write `<out_dir>/<run_id>/`.
 /// The report is written even when SLOs fail; `summary.slo.passed` says so.
 pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport> {
-    let (run_id, dir) = create_run_dir(&options.out_dir, &scenario.name)?;
+    let (run_id, dir) = match &options.named {
+        Some((dir_name, run_id)) => (run_id.clone(), create_dir(&options.out_dir.join(dir_name))?),
+        None => create_run_dir(&options.out_dir, &scenario.name)?,
+    };
     let plan = Plan::new(scenario, run_id);
     let idle = IdleHold::acquire(options.cpu_idle);
     let (server, url) = match plan.redis.mode {
@@ -211,7 +225,7 @@ fn server_config(plan: &Plan) -> ServerConfig {
 }
 
 /// The managed-mode settings of a scenario's `[redis]` table.
-fn server_settings(c: &RedisConfig) -> ServerConfig {
+pub fn server_settings(c: &RedisConfig) -> ServerConfig {
     ServerConfig {
         appendonly: c.appendonly,
         appendfsync: match c.appendfsync {
@@ -236,9 +250,22 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// A new directory (its parents made as needed); an existing one is an error.
+fn create_dir(dir: &Path) -> Result<PathBuf> {
+    let made = match dir.parent() {
+        Some(parent) => std::fs::create_dir_all(parent).and_then(|()| std::fs::create_dir(dir)),
+        None => std::fs::create_dir(dir),
+    };
+    made.map_err(|source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    Ok(dir.to_path_buf())
+}
+
 /// `<out>/<name>-<UTC timestamp>`, made unique with a suffix if two runs start
 /// in the same second; the directory name doubles as the run id.
-fn create_run_dir(out: &Path, name: &str) -> Result<(String, PathBuf)> {
+pub fn create_run_dir(out: &Path, name: &str) -> Result<(String, PathBuf)> {
     std::fs::create_dir_all(out).map_err(|source| Error::Write {
         path: out.to_path_buf(),
         source,

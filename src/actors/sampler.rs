@@ -47,6 +47,7 @@ impl Sampler {
         let mut conn = self.conn.clone();
         let streams = self.streams.clone();
         let at_s = self.clock.now_ns() as f64 / 1e9;
+        let harness_cpu_s = crate::clock::process_cpu_s();
         // Rates use when each reading was asked for: two replies that arrive
         // together after a stall are still a second apart in Redis's counters.
         let asked = Instant::now();
@@ -69,6 +70,7 @@ impl Sampler {
                 used_memory_bytes: info_field(&info, "used_memory").unwrap_or(0),
                 ops_per_sec,
                 cpu_s: cpu_seconds(&info),
+                harness_cpu_s: Some(harness_cpu_s),
                 streams: act
                     .streams
                     .iter()

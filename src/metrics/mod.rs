@@ -35,7 +35,7 @@ pub use idle::IdleState;
 pub use inflight::{InFlight, InFlightAtFault, Redelivery};
 pub use latency::{Latency, Percentiles};
 pub use ledger::{EventKey, GroupLedger, ProduceLedger};
-pub use load::{BacklogTrend, ServerLoad, StreamUsage};
+pub use load::{BacklogTrend, StreamUsage, WindowLoad};
 pub use outcome::{GroupOutcome, LedgerOutcome};
 pub use progress::{GroupProgress, Progress};
 pub use recovery::recovery;

@@ -41,6 +41,8 @@ pub struct Reading {
     pub ops_per_sec: f64,
     /// INFO used_cpu_user + used_cpu_sys: Redis's CPU seconds since it started.
     pub cpu_s: Option<f64>,
+    /// This process's CPU seconds when the reading was asked for.
+    pub harness_cpu_s: Option<f64>,
     pub streams: Vec<StreamReading>,
     pub groups: Vec<GroupReading>,
 }

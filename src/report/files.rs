@@ -221,6 +221,7 @@ mod tests {
             used_memory_bytes: 1_000_000 + u64::from(t),
             ops_per_sec: 250.5,
             cpu_s: Some(0.01 * f64::from(t)),
+            harness_cpu_s: Some(0.02 * f64::from(t)),
             streams: vec![StreamReading {
                 key: "sd:orders".into(),
                 length: 100 * u64::from(t + 1),

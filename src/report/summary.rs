@@ -17,8 +17,8 @@ use super::slo::{self, SloReport};
 use super::utc::{rfc3339, unix_s};
 use crate::metrics::tags;
 use crate::metrics::{
-    Durability, FaultWindow, IdleState, Percentiles, ProduceStats, RunMetrics, ServerLoad,
-    StreamUsage, VerifySummary,
+    Durability, FaultWindow, IdleState, Percentiles, ProduceStats, RunMetrics, StreamUsage,
+    VerifySummary, WindowLoad,
 };
 use crate::scenario::Scenario;
 
@@ -45,11 +45,11 @@ pub struct Summary {
     /// What the harness itself cost (None in runs written before it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness: Option<HarnessCost>,
-    /// What Redis reported over the measured window (CPU, memory, each
-    /// group's backlog trend) and its streams after the drain. None in runs
-    /// written before it was recorded.
+    /// What the measured window cost (Redis's and the harness's CPU, Redis's
+    /// memory, each group's backlog trend) and the streams after the drain.
+    /// None in runs written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_load: Option<ServerLoad>,
+    pub load: Option<WindowLoad>,
     pub warmup: WarmupSummary,
     pub groups: Vec<GroupSummary>,
     pub verify: VerifySummary,
@@ -187,7 +187,7 @@ impl Summary {
             .on_threads(ctx.harness_threads);
         let warmup_s = ctx.scenario.warmup.as_secs_f64();
         let window_end_s = warmup_s + ctx.measured_duration_s;
-        let server_load = ServerLoad::over(&metrics.series, warmup_s, window_end_s, ctx.streams);
+        let load = WindowLoad::over(&metrics.series, warmup_s, window_end_s, ctx.streams);
         let mut summary = Summary {
             schema_version: SCHEMA_VERSION,
             streamdrill_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -197,7 +197,7 @@ impl Summary {
             measured_duration_s: ctx.measured_duration_s,
             produce,
             harness: Some(harness),
-            server_load: Some(server_load),
+            load: Some(load),
             warmup,
             groups: metrics.groups.iter().map(GroupSummary::of).collect(),
             scenario: ctx.scenario,

@@ -64,9 +64,15 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "capacity",
+        &[
+            "actors", "connect", "cpu_idle", "metrics", "report", "runner", "scenario", "server",
+        ],
+    ),
+    (
         "cli",
         &[
-            "bench", "cpu_idle", "metrics", "report", "runner", "scenario",
+            "bench", "capacity", "cpu_idle", "metrics", "report", "runner", "scenario",
         ],
     ),
 ];

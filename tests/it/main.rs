@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod accounting;
+mod capacity;
 mod cli;
 mod docs;
 mod drill;

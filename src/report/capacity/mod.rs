@@ -115,6 +115,9 @@ pub struct Step {
     pub harness_threads: u32,
     /// INFO used_memory at the end of the measured window.
     pub used_memory_bytes: Option<u64>,
+    /// How fast used_memory grew over the measured window (least squares), bytes/s.
+    #[serde(default)]
+    pub used_memory_growth_per_s: Option<f64>,
     /// Entries in the scenario's streams after the drain (XLEN summed).
     pub stream_entries: Option<u64>,
     /// MEMORY USAGE of those streams after the drain, summed.
@@ -218,10 +221,11 @@ pub enum Bound {
 pub struct Sizing {
     /// MEMORY USAGE / XLEN of the streams after the knee step's drain.
     pub bytes_per_entry: Option<f64>,
-    /// The same from INFO used_memory: its growth over the knee step / entries added.
+    /// The same from INFO used_memory: its growth rate over the knee step's
+    /// window / the achieved rate (None when a stream is trimmed).
     pub used_memory_bytes_per_entry: Option<f64>,
-    /// Extra memory per pending entry (a probe on a fresh server: MEMORY
-    /// USAGE of a stream before and after its entries are read unacknowledged).
+    /// Extra memory per pending entry (a probe on a fresh server: INFO
+    /// used_memory before and after a stream's entries are read unacknowledged).
     pub pending_bytes_per_entry: Option<f64>,
     /// The rate the sizing plans for: the scenario's own, else half the result.
     pub operating_rate_per_s: f64,
@@ -259,4 +263,28 @@ pub struct DrainRow {
 pub struct ShardRow {
     pub target_rate_per_s: f64,
     pub shards: u32,
+}
+
+/// The result per server, for the terminal (the full views are the helper's).
+pub fn render_capacity_text(c: &Capacity) -> String {
+    let mut out = String::new();
+    for s in &c.servers {
+        let line = match &s.result {
+            Some(r) => format!(
+                "{}: max sustainable {:.0} events/s ({:?}{}), limited by: {}\n",
+                s.label,
+                r.max_sustainable_rate_per_s,
+                r.bound,
+                if r.confirmed { ", confirmed" } else { "" },
+                r.limit.as_ref().map_or("-", |v| v.reason.as_str())
+            ),
+            None => format!(
+                "{}: no result ({})\n",
+                s.label,
+                s.error.as_deref().unwrap_or("no step ran")
+            ),
+        };
+        out += &line;
+    }
+    out
 }

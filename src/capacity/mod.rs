@@ -1,0 +1,390 @@
+//! `streamdrill capacity`: the maximum sustainable rate of a workload shape
+//! on a server, the curve up to it, and how big a deployment must be
+//! (docs/capacity.md). A driver above `runner`: every step is a whole run
+//! (same accounting, its own report under `steps/`) at a scaled rate on a
+//! fresh server and stream; `search` decides the next rate from the
+//! verdicts, `verdict` judges a step from its summary, `sizing` turns the
+//! measurements into tables. `capacity.json` is rewritten after every step,
+//! so a Ctrl-C or a crash keeps what was found.
+
+pub mod probe;
+pub mod search;
+pub mod shape;
+pub mod sizing;
+pub mod verdict;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::cpu_idle::CpuIdle;
+use crate::error::{Error, Result};
+use crate::report::capacity::{
+    CAPACITY_SCHEMA_VERSION, Capacity, SearchSettings, ServerSearch, Step, StepKind,
+};
+use crate::report::{MachineInfo, Summary, rfc3339};
+use crate::runner::{RunOptions, create_run_dir, run_scenario, server_settings};
+use crate::scenario::{RedisMode, Scenario};
+use crate::server::RedisServer;
+
+use self::search::{Next, Outcome};
+use self::shape::Shape;
+
+/// The shortest measured window a step can judge.
+const MIN_STEP: Duration = Duration::from_secs(3);
+
+/// The start rate when the scenario has no constant rate of its own.
+const DEFAULT_START_PER_S: f64 = 1000.0;
+
+/// How a search runs; `new` gives the documented defaults.
+pub struct CapacityOptions {
+    /// Parent of the capacity directory (`reports/`).
+    pub out_dir: PathBuf,
+    /// None: the scenario's own total rate (1000/s when it ramps).
+    pub start_rate_per_s: Option<f64>,
+    pub max_rate_per_s: f64,
+    pub growth: f64,
+    pub resolution: f64,
+    pub step_warmup: Duration,
+    pub step: Duration,
+    pub confirm: Duration,
+    /// Managed-server binaries to search, in order; empty: the scenario's.
+    pub servers: Vec<String>,
+    /// Told when a step starts and when it ends.
+    pub on_step: Option<OnStep>,
+    pub workers: Option<usize>,
+    pub cpu_idle: CpuIdle,
+}
+
+impl CapacityOptions {
+    pub fn new(out_dir: impl Into<PathBuf>) -> CapacityOptions {
+        CapacityOptions {
+            out_dir: out_dir.into(),
+            start_rate_per_s: None,
+            max_rate_per_s: 1_000_000.0,
+            growth: 2.0,
+            resolution: 0.05,
+            step_warmup: Duration::from_secs(2),
+            step: Duration::from_secs(8),
+            confirm: Duration::from_secs(20),
+            servers: Vec::new(),
+            on_step: None,
+            workers: None,
+            cpu_idle: CpuIdle::default(),
+        }
+    }
+}
+
+/// Receives the search's progress.
+pub type OnStep = Box<dyn Fn(&StepNotice)>;
+
+/// What the progress line is told.
+pub enum StepNotice<'a> {
+    Starting {
+        server: usize,
+        index: u32,
+        kind: StepKind,
+        rate_per_s: f64,
+    },
+    Finished {
+        server: usize,
+        step: &'a Step,
+    },
+}
+
+pub struct CapacityReport {
+    pub dir: PathBuf,
+    pub capacity: Capacity,
+}
+
+/// Run the search against each server and write `<out>/<name>-capacity-<time>/`.
+/// `origin` names the scenario file in errors.
+pub fn run_capacity(
+    scenario: Scenario,
+    origin: &str,
+    options: CapacityOptions,
+) -> Result<CapacityReport> {
+    let shape = Shape::of(scenario, origin)?;
+    let settings = settings(&shape, &options)?;
+    if !options.servers.is_empty() && shape.scenario.redis.mode == RedisMode::External {
+        return Err(Error::Usage(
+            "--server picks managed servers; drop --redis (or the scenario's external url) to search them".into(),
+        ));
+    }
+    let interrupted = watch_interrupt();
+    let (id, dir) = create_run_dir(
+        &options.out_dir,
+        &format!("{}-capacity", shape.scenario.name),
+    )?;
+    let started_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let servers: Vec<Option<&str>> = match options.servers.is_empty() {
+        true => vec![None],
+        false => options.servers.iter().map(|s| Some(s.as_str())).collect(),
+    };
+    let mut capacity = Capacity {
+        schema_version: CAPACITY_SCHEMA_VERSION,
+        streamdrill_version: env!("CARGO_PKG_VERSION").to_string(),
+        id: id.clone(),
+        started_at: rfc3339(started_ns),
+        scenario: shape.scenario.clone(),
+        settings,
+        servers: Vec::new(),
+        machine: MachineInfo::current(),
+        interrupted: false,
+    };
+    let mut first_error = None;
+    for (n, binary) in servers.iter().enumerate() {
+        let steps_dir = match servers.len() {
+            1 => dir.join("steps"),
+            _ => dir.join("steps").join(format!("{}", n + 1)),
+        };
+        let search = ServerSearch {
+            label: binary.map_or("redis-server".into(), |b| b.to_string()),
+            binary: binary.map(str::to_string),
+            redis: None,
+            steps: Vec::new(),
+            result: None,
+            sizing: None,
+            error: None,
+        };
+        capacity.servers.push(search);
+        let ctx = SearchContext {
+            shape: &shape,
+            options: &options,
+            settings: &capacity.settings,
+            binary: *binary,
+            server: n,
+            steps_dir: &steps_dir,
+            run_prefix: &id,
+            interrupted: &interrupted,
+        };
+        let (found, stop) = search_one(&ctx, &dir, &capacity)?;
+        if let (Some(e), None) = (&found.error, &first_error) {
+            first_error = Some(e.clone());
+        }
+        capacity.servers[n] = found;
+        write(&dir, &capacity)?;
+        if stop {
+            capacity.interrupted = true;
+            break;
+        }
+    }
+    write(&dir, &capacity)?;
+    match first_error {
+        Some(e) if capacity.servers.iter().all(|s| s.steps.is_empty()) => Err(Error::Usage(e)),
+        _ => Ok(CapacityReport { dir, capacity }),
+    }
+}
+
+/// What one server's search needs besides its record.
+struct SearchContext<'a> {
+    shape: &'a Shape,
+    options: &'a CapacityOptions,
+    settings: &'a SearchSettings,
+    binary: Option<&'a str>,
+    server: usize,
+    steps_dir: &'a Path,
+    run_prefix: &'a str,
+    interrupted: &'a AtomicBool,
+}
+
+/// One server's search; true when it was stopped by Ctrl-C. `so_far` is the
+/// record written after each step (this server's entry replaced as it goes).
+fn search_one(ctx: &SearchContext, dir: &Path, so_far: &Capacity) -> Result<(ServerSearch, bool)> {
+    let mut record = so_far.clone();
+    let mut found = so_far.servers[ctx.server].clone();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut stopped = false;
+    loop {
+        if ctx.interrupted.load(Ordering::Relaxed) {
+            stopped = true;
+            break;
+        }
+        let Next::Run { rate_per_s, kind } = search::next(ctx.settings, &outcomes) else {
+            break;
+        };
+        let index = found.steps.len() as u32 + 1;
+        if let Some(f) = &ctx.options.on_step {
+            f(&StepNotice::Starting {
+                server: ctx.server,
+                index,
+                kind,
+                rate_per_s,
+            });
+        }
+        let summary = match run_step(ctx, index, kind, rate_per_s) {
+            Ok(summary) => summary,
+            Err(e) => {
+                found.error = Some(e.to_string());
+                break;
+            }
+        };
+        if found.redis.is_none() {
+            found.label = label(&summary);
+            found.redis = Some(summary.redis.clone());
+        }
+        let run_dir = relative(dir, &ctx.steps_dir.join(step_name(index, kind, rate_per_s)));
+        let step = verdict::step_of(&summary, ctx.settings, index, kind, rate_per_s, run_dir);
+        outcomes.push(Outcome::of(&step));
+        if let Some(f) = &ctx.options.on_step {
+            f(&StepNotice::Finished {
+                server: ctx.server,
+                step: &step,
+            });
+        }
+        found.steps.push(step);
+        found.result = Some(search::result(ctx.settings, &found.steps, false));
+        record.servers[ctx.server] = found.clone();
+        write(dir, &record)?;
+        if summary.interrupted {
+            stopped = true;
+            break;
+        }
+    }
+    if found.steps.is_empty() {
+        return Ok((found, stopped));
+    }
+    let result = search::result(ctx.settings, &found.steps, stopped);
+    let pending = match result.max_sustainable_rate_per_s > 0.0 && !stopped {
+        true => probe_pending(ctx),
+        false => None,
+    };
+    found.sizing = sizing::sizing(
+        &ctx.shape.scenario,
+        &found.steps,
+        &result,
+        ctx.shape.own_rate_per_s(),
+        pending,
+    );
+    found.result = Some(result);
+    Ok((found, stopped))
+}
+
+/// One step: the shape at `rate_per_s`, run whole.
+fn run_step(ctx: &SearchContext, index: u32, kind: StepKind, rate_per_s: f64) -> Result<Summary> {
+    let measured = match kind {
+        StepKind::Confirm => ctx.options.confirm,
+        _ => ctx.options.step,
+    };
+    let mut scenario = ctx
+        .shape
+        .step(rate_per_s, ctx.options.step_warmup, measured)?;
+    with_server(&mut scenario, ctx.binary);
+    let name = step_name(index, kind, rate_per_s);
+    let run_id = format!("{}-{}{name}", ctx.run_prefix, ctx.server + 1);
+    let mut options = RunOptions::new(ctx.steps_dir)
+        .named(name, run_id)
+        .cpu_idle(ctx.options.cpu_idle);
+    options.workers = ctx.options.workers;
+    Ok(run_scenario(scenario, options)?.summary)
+}
+
+/// The managed server's binary for this search.
+fn with_server(_scenario: &mut Scenario, _binary: Option<&str>) {}
+
+/// The pending-list probe on a server like the steps' (best effort: the
+/// sizing says "unknown" without it).
+fn probe_pending(ctx: &SearchContext) -> Option<f64> {
+    let redis = &ctx.shape.scenario.redis;
+    match redis.mode {
+        RedisMode::External => probe::pending_bytes_per_entry(redis.url.as_deref()?).ok()?,
+        RedisMode::Managed => {
+            let mut scenario = ctx.shape.scenario.clone();
+            with_server(&mut scenario, ctx.binary);
+            let server = RedisServer::start(server_settings(&scenario.redis)).ok()?;
+            probe::pending_bytes_per_entry(&server.url()).ok()?
+        }
+    }
+}
+
+/// e.g. "03-probe-4000".
+fn step_name(index: u32, kind: StepKind, rate_per_s: f64) -> String {
+    let kind = match kind {
+        StepKind::Probe => "probe",
+        StepKind::Bisect => "bisect",
+        StepKind::Confirm => "confirm",
+    };
+    format!("{index:02}-{kind}-{rate_per_s:.0}")
+}
+
+/// "redis 7.0.15".
+fn label(summary: &Summary) -> String {
+    format!("redis {}", summary.redis.version)
+}
+
+fn relative(base: &Path, path: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn settings(shape: &Shape, o: &CapacityOptions) -> Result<SearchSettings> {
+    let own = shape.own_rate_per_s();
+    let start = o.start_rate_per_s.or(own).unwrap_or(DEFAULT_START_PER_S);
+    let usage = |flag: &str, problem: &str| Err(Error::Usage(format!("{flag}: {problem}")));
+    if !(start.is_finite() && start >= 1.0) {
+        return usage("--start-rate", "must be at least 1 event/s");
+    }
+    if !(o.max_rate_per_s.is_finite() && o.max_rate_per_s >= start) {
+        return usage("--max-rate", "must be at least the start rate");
+    }
+    if !(o.resolution > 0.0 && o.resolution < 1.0) {
+        return usage("--resolution", "must be between 0 and 100 %, e.g. 5%");
+    }
+    if !(o.growth > 1.0 && o.growth.is_finite()) {
+        return usage("--growth", "must be above 1, e.g. 2");
+    }
+    // A backlog's trend needs three of the sampler's once-a-second readings.
+    if o.step < MIN_STEP || o.confirm < MIN_STEP {
+        return usage(
+            "--step / --confirm",
+            "must be at least 3s: a lag trend needs three readings",
+        );
+    }
+    Ok(SearchSettings {
+        start_rate_per_s: start,
+        max_rate_per_s: o.max_rate_per_s,
+        growth: o.growth,
+        resolution: o.resolution,
+        step_warmup_s: o.step_warmup.as_secs_f64(),
+        step_duration_s: o.step.as_secs_f64(),
+        confirm_duration_s: o.confirm.as_secs_f64(),
+        min_achieved_ratio: 0.99,
+        scenario_rate_per_s: own,
+    })
+}
+
+/// capacity.json, rewritten after every step.
+fn write(dir: &Path, capacity: &Capacity) -> Result<()> {
+    let path = dir.join(crate::report::capacity::CAPACITY_FILE);
+    let json = serde_json::to_string_pretty(capacity).map_err(std::io::Error::from);
+    json.and_then(|j| std::fs::write(&path, j + "\n"))
+        .map_err(|source| Error::Write { path, source })
+}
+
+/// Turns true on Ctrl-C, between steps as well as during them (each step's
+/// run stops itself; this stops the search).
+fn watch_interrupt() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let _ = std::thread::Builder::new()
+        .name("capacity-ctrl-c".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    set.store(true, Ordering::Relaxed);
+                }
+            });
+        });
+    flag
+}

@@ -1,0 +1,301 @@
+//! Whether a step's rate is sustainable, from its `summary.json` alone
+//! (docs/capacity.md, "When a step passes"), and the step's record for
+//! `capacity.json`. The first criterion that fails names the limit, in a
+//! fixed order: the achieved rate, each group's lag then pending trend, the
+//! scenario's own SLO. A failing step whose generator could not keep its
+//! own schedule is flagged harness-limited, never blamed on the server.
+
+use crate::metrics::Percentiles;
+use crate::report::Summary;
+use crate::report::capacity::{
+    Criterion, Quantiles, SearchSettings, Step, StepGroup, StepKind, Verdict,
+};
+
+/// A backlog may grow by this many full batches per consumer over the
+/// window before it counts as falling behind: batched reads make lag and
+/// pending saw-tooth between 0 and a few batches.
+const NOISE_BATCHES: f64 = 2.0;
+/// Harness CPU at or above this share of its threads: it was the bottleneck.
+const HARNESS_SATURATED: f64 = 0.9;
+/// Redis CPU at or above this (cores): the server was busy, whatever the
+/// harness's schedule lag says (its single thread serves every command).
+const SERVER_BUSY_CORES: f64 = 0.9;
+/// Sends this late at p99 while Redis was not busy: the harness fell behind.
+const LATE_SENDS_US: u64 = 5_000;
+
+/// The step's record: its figures and its verdict.
+pub fn step_of(
+    summary: &Summary,
+    settings: &SearchSettings,
+    index: u32,
+    kind: StepKind,
+    offered_rate_per_s: f64,
+    run_dir: String,
+) -> Step {
+    let load = summary.load.clone().unwrap_or_default();
+    let window_s = summary.measured_duration_s.max(1e-9);
+    let groups: Vec<StepGroup> = (summary.groups.iter())
+        .map(|g| {
+            let trend = load.groups.iter().find(|t| t.name == g.name);
+            let batch = (summary.scenario.groups.iter())
+                .find(|c| c.name == g.name && c.stream == g.stream)
+                .map_or(1, |c| c.batch);
+            let noise = NOISE_BATCHES * f64::from(batch) * f64::from(g.consumers.max(1)) / window_s;
+            StepGroup {
+                name: g.name.clone(),
+                e2e: quantiles(&g.measured.e2e_latency_us),
+                lag_slope_per_s: trend.and_then(|t| t.lag_slope_per_s),
+                pending_slope_per_s: trend.and_then(|t| t.pending_slope_per_s),
+                slope_limit_per_s: noise.max(0.01 * offered_rate_per_s),
+            }
+        })
+        .collect();
+    let harness = summary.harness.clone().unwrap_or_default();
+    // Without readings, the run's average: warmup and window (an over-estimate,
+    // its CPU runs on into the reply grace and the drain).
+    let run_s = summary.scenario.warmup.as_secs_f64() + window_s;
+    let harness_cpu_cores = (load.harness_cpu_cores).unwrap_or(harness.cpu_s / run_s);
+    let mut step = Step {
+        index,
+        kind,
+        run_dir,
+        offered_rate_per_s,
+        achieved_rate_per_s: summary.produce.achieved_rate_per_s,
+        measured_duration_s: summary.measured_duration_s,
+        produce: quantiles(&summary.produce.latency_us),
+        service: quantiles(&summary.produce.service_time_us),
+        schedule_lag: quantiles(&summary.produce.schedule_lag_us),
+        groups,
+        redis_cpu_cores: load.cpu_cores,
+        harness_cpu_cores,
+        harness_threads: harness.threads.unwrap_or(1),
+        used_memory_bytes: load.used_memory_end_bytes,
+        used_memory_growth_per_s: load.used_memory_slope_per_s,
+        stream_entries: (!load.streams.is_empty())
+            .then(|| load.streams.iter().map(|s| s.length).sum()),
+        stream_memory_bytes: (load.streams.iter().map(|s| s.memory_bytes))
+            .sum::<Option<u64>>()
+            .filter(|_| !load.streams.is_empty()),
+        verdict: Verdict {
+            passed: true,
+            failed: None,
+            harness_limited: false,
+            reason: String::new(),
+        },
+    };
+    step.verdict = judge(summary, settings, &step);
+    step
+}
+
+fn quantiles(p: &Percentiles) -> Quantiles {
+    Quantiles {
+        p50_us: p.p50,
+        p99_us: p.p99,
+        p999_us: p.p999,
+        count: p.count,
+    }
+}
+
+fn judge(summary: &Summary, settings: &SearchSettings, step: &Step) -> Verdict {
+    let Some((failed, reason)) = first_failure(summary, settings, step) else {
+        return Verdict {
+            passed: true,
+            failed: None,
+            harness_limited: false,
+            reason: "sustained".into(),
+        };
+    };
+    let harness_limited = harness_limited(step, &failed);
+    let reason = match harness_limited {
+        true => format!("{reason}; harness-limited: {}", harness_note(step)),
+        false => reason,
+    };
+    Verdict {
+        passed: false,
+        failed: Some(failed),
+        harness_limited,
+        reason,
+    }
+}
+
+fn first_failure(
+    summary: &Summary,
+    settings: &SearchSettings,
+    step: &Step,
+) -> Option<(Criterion, String)> {
+    if summary.interrupted {
+        let detail = "stopped by Ctrl-C".to_string();
+        return Some((
+            Criterion::Incomplete {
+                detail: detail.clone(),
+            },
+            detail,
+        ));
+    }
+    let ratio = step.achieved_rate_per_s / step.offered_rate_per_s.max(1e-9);
+    if ratio < settings.min_achieved_ratio {
+        let reason = format!(
+            "achieved {:.0}/s of {:.0}/s offered ({:.1} %, below {:.0} %)",
+            step.achieved_rate_per_s,
+            step.offered_rate_per_s,
+            100.0 * ratio,
+            100.0 * settings.min_achieved_ratio
+        );
+        return Some((Criterion::AchievedRate { ratio }, reason));
+    }
+    for g in &step.groups {
+        let limit = g.slope_limit_per_s;
+        if let Some(slope) = g.lag_slope_per_s.filter(|s| *s > limit) {
+            let reason = format!(
+                "group {}: lag grows {slope:.0}/s (limit {limit:.0}/s)",
+                g.name
+            );
+            let group = g.name.clone();
+            return Some((
+                Criterion::GroupLag {
+                    group,
+                    slope_per_s: slope,
+                },
+                reason,
+            ));
+        }
+        if let Some(slope) = g.pending_slope_per_s.filter(|s| *s > limit) {
+            let reason = format!(
+                "group {}: pending grows {slope:.0}/s (limit {limit:.0}/s)",
+                g.name
+            );
+            let group = g.name.clone();
+            return Some((
+                Criterion::GroupPending {
+                    group,
+                    slope_per_s: slope,
+                },
+                reason,
+            ));
+        }
+    }
+    let check = summary.slo.checks.iter().find(|c| !c.passed)?;
+    let detail = format!(
+        "{} against {}",
+        check.actual_with_note(),
+        check.objective.threshold_text()
+    );
+    let reason = format!("SLO {}: {detail}", check.name);
+    Some((
+        Criterion::Slo {
+            check: check.name.clone(),
+            detail,
+        },
+        reason,
+    ))
+}
+
+/// The generator, not the server, could have caused `failed`: its CPU was
+/// saturated (its consumers run on it too), or, for a failure on the produce
+/// side, it sent late while Redis had CPU to spare. Late sends never make a
+/// group fall behind, so they do not excuse a group's failure.
+fn harness_limited(step: &Step, failed: &Criterion) -> bool {
+    let saturated = step.harness_cpu_cores >= HARNESS_SATURATED * f64::from(step.harness_threads);
+    let server_idle = step.redis_cpu_cores.is_some_and(|c| c < SERVER_BUSY_CORES);
+    let late = server_idle && step.schedule_lag.p99_us >= LATE_SENDS_US;
+    let produce_side = match failed {
+        Criterion::AchievedRate { .. } => true,
+        Criterion::Slo { check, .. } => {
+            check.starts_with("produce") || check.starts_with("min_rate")
+        }
+        _ => false,
+    };
+    saturated || (late && produce_side)
+}
+
+fn harness_note(step: &Step) -> String {
+    format!(
+        "harness CPU {:.2} of {} thread(s), schedule lag p99 {}, Redis CPU {}",
+        step.harness_cpu_cores,
+        step.harness_threads,
+        crate::report::format_us(step.schedule_lag.p99_us),
+        step.redis_cpu_cores
+            .map_or("unknown".to_string(), |c| format!("{c:.2} cores"))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{BacklogTrend, WindowLoad};
+    use crate::report::summary::tests::test_summary;
+
+    fn settings() -> SearchSettings {
+        SearchSettings {
+            start_rate_per_s: 100.0,
+            max_rate_per_s: 1e6,
+            growth: 2.0,
+            resolution: 0.05,
+            step_warmup_s: 1.0,
+            step_duration_s: 60.0,
+            confirm_duration_s: 60.0,
+            min_achieved_ratio: 0.99,
+            scenario_rate_per_s: Some(100.0),
+        }
+    }
+
+    /// The test summary at `achieved`/s of 100 offered, its group's lag
+    /// growing `lag_slope`/s, the harness using `harness_cores`.
+    fn summary(achieved: f64, lag_slope: f64, harness_cores: f64) -> Summary {
+        let mut s = test_summary();
+        s.slo.checks.clear();
+        s.produce.achieved_rate_per_s = achieved;
+        s.load = Some(WindowLoad {
+            cpu_cores: Some(0.3),
+            harness_cpu_cores: Some(harness_cores),
+            groups: (s.groups.iter())
+                .map(|g| BacklogTrend {
+                    name: g.name.clone(),
+                    lag_slope_per_s: Some(lag_slope),
+                    pending_slope_per_s: Some(0.0),
+                    lag_max: Some(10),
+                })
+                .collect(),
+            ..Default::default()
+        });
+        s
+    }
+
+    fn verdict(s: &Summary) -> Verdict {
+        step_of(s, &settings(), 1, StepKind::Probe, 100.0, "steps/01".into()).verdict
+    }
+
+    #[test]
+    fn a_step_that_keeps_up_passes() {
+        let v = verdict(&summary(100.0, 0.5, 0.2));
+        assert!(v.passed && v.failed.is_none(), "{v:?}");
+    }
+
+    #[test]
+    fn the_first_failure_names_its_criterion() {
+        let v = verdict(&summary(97.0, 50.0, 0.2));
+        assert!(
+            matches!(v.failed, Some(Criterion::AchievedRate { .. })),
+            "{v:?}"
+        );
+        assert!(
+            v.reason.contains("97 %") || v.reason.contains("97.0 %"),
+            "{}",
+            v.reason
+        );
+        let v = verdict(&summary(100.0, 50.0, 0.2));
+        let group = test_summary().groups[0].name.clone();
+        assert!(
+            matches!(&v.failed, Some(Criterion::GroupLag { group: g, .. }) if *g == group),
+            "{v:?}"
+        );
+        assert!(!v.harness_limited);
+    }
+
+    #[test]
+    fn a_saturated_harness_is_named_not_the_server() {
+        let v = verdict(&summary(90.0, 0.0, 0.95));
+        assert!(!v.passed && v.harness_limited, "{v:?}");
+        assert!(v.reason.contains("harness-limited"), "{}", v.reason);
+    }
+}

@@ -1,0 +1,106 @@
+//! `streamdrill capacity` against a setup whose limit is known: one group of
+//! two consumers, each taking 1 ms per event in batches of 10, cannot
+//! process more than ~2,000 events/s (a little less: each batch also waits
+//! for its XACK and the next read). The search must find it to its
+//! resolution and name that group's lag as the limit.
+
+use streamdrill::capacity::{CapacityOptions, run_capacity};
+use streamdrill::report::capacity::{Bound, Criterion, StepKind};
+use streamdrill::scenario::{Overrides, load_str};
+
+use crate::support::assert_ledger_adds_up;
+
+const TWO_MS_CONSUMERS: &str = r#"
+name = "known-limit"
+duration = "5s"
+[[streams]]
+key = "s"
+[[producers]]
+stream = "s"
+rate = 1000
+events = [{ type = "E", weight = 1, size = "64B" }]
+[[groups]]
+stream = "s"
+name = "slow"
+consumers = 2
+batch = 10
+processing = "1ms"
+"#;
+
+fn options(out: &std::path::Path) -> CapacityOptions {
+    let mut o = CapacityOptions::new(out);
+    o.step_warmup = std::time::Duration::from_secs(1);
+    o.step = std::time::Duration::from_secs(3);
+    o.confirm = std::time::Duration::from_secs(3);
+    o.resolution = 0.10;
+    o.workers = Some(1);
+    o
+}
+
+#[test]
+fn finds_a_groups_processing_limit_and_names_it() {
+    let scenario = load_str(TWO_MS_CONSUMERS, "known.toml", &Overrides::default()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let report = run_capacity(scenario, "known.toml", options(out.path())).unwrap();
+    let search = &report.capacity.servers[0];
+    let result = search.result.as_ref().expect("a result");
+    let steps: Vec<_> = (search.steps.iter())
+        .map(|s| (s.offered_rate_per_s, s.verdict.passed))
+        .collect();
+    println!("steps {steps:?}, result {result:?}");
+    assert_eq!(result.bound, Bound::Found);
+    let max = result.max_sustainable_rate_per_s;
+    assert!((1600.0..2000.0).contains(&max), "{max}");
+    let fail = result.first_failing_rate_per_s.unwrap();
+    assert!(
+        fail <= 2100.0 && (fail - max) / max <= 0.10,
+        "{max} .. {fail}"
+    );
+    let limit = result.limit.as_ref().unwrap();
+    assert!(
+        matches!(&limit.failed, Some(Criterion::GroupLag { group, .. }) if group == "slow"),
+        "{limit:?}"
+    );
+    assert!(!limit.harness_limited, "{limit:?}");
+    assert!(result.confirmed);
+    assert_eq!(search.steps.last().unwrap().kind, StepKind::Confirm);
+    // Every step is a whole run whose ledger adds up, in the directory named.
+    for step in &search.steps {
+        let path = report.dir.join(&step.run_dir).join("summary.json");
+        let summary = streamdrill::report::read_summary(&path).unwrap();
+        assert_ledger_adds_up(&summary);
+        assert_eq!(summary.produce.target_rate_per_s, step.offered_rate_per_s);
+        assert!(step.redis_cpu_cores.is_some() && step.stream_entries.is_some());
+    }
+    let written = std::fs::read_to_string(report.dir.join("capacity.json")).unwrap();
+    let read: streamdrill::report::capacity::Capacity = serde_json::from_str(&written).unwrap();
+    assert_eq!(read, report.capacity);
+    let sizing = search.sizing.as_ref().unwrap();
+    let per_entry = sizing.bytes_per_entry.unwrap();
+    assert!(
+        (64.0..1024.0).contains(&per_entry),
+        "{per_entry} bytes per 64-byte event"
+    );
+    assert!(sizing.pending_bytes_per_entry.unwrap() > 0.0);
+}
+
+#[test]
+fn a_shape_it_cannot_scale_is_refused_before_any_step() {
+    let out = tempfile::tempdir().unwrap();
+    let faulty = format!("{TWO_MS_CONSUMERS}[[faults]]\naction = \"kill_redis\"\nat = \"2s\"\n");
+    let scenario = load_str(&faulty, "f.toml", &Overrides::default()).unwrap();
+    let e = run_capacity(scenario, "f.toml", options(out.path()))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("f.toml: `faults`"), "{e}");
+    let scenario = load_str(TWO_MS_CONSUMERS, "k.toml", &Overrides::default()).unwrap();
+    let mut short = options(out.path());
+    short.step = std::time::Duration::from_secs(1);
+    let e = run_capacity(scenario, "k.toml", short).err().unwrap();
+    assert!(e.to_string().contains("--step"), "{e}");
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
