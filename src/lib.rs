@@ -30,8 +30,8 @@
 //!   plots, index.html, compare).
 //!
 //! **Standalone** (processes and sockets a run or a test starts):
-//! - [`server`]: managed `redis-server` processes (free port, temp dir, kill -9, restart),
-//!   configured by whoever starts them.
+//! - [`server`]: managed `redis-server` processes, or any compatible binary such as Valkey
+//!   (free port, temp dir, kill -9, restart), configured by whoever starts them.
 //! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
 //!
 //! **The runtime** (talks to Redis, runs the actors, records into metrics):
