@@ -208,9 +208,12 @@ fn server_config(plan: &Plan) -> ServerConfig {
     }
 }
 
-/// The managed-mode settings of a scenario's `[redis]` table.
+/// The managed-mode settings of a scenario's `[redis]` table; the replica
+/// gets the same, binary included.
 fn server_settings(c: &RedisConfig) -> ServerConfig {
+    let default = ServerConfig::default();
     ServerConfig {
+        binary: c.server.clone().unwrap_or(default.binary),
         appendonly: c.appendonly,
         appendfsync: match c.appendfsync {
             Appendfsync::Always => Fsync::Always,
@@ -220,7 +223,7 @@ fn server_settings(c: &RedisConfig) -> ServerConfig {
         save: c.save.clone(),
         maxmemory: c.maxmemory.clone(),
         extra: c.config.clone(),
-        ..ServerConfig::default()
+        ..default
     }
 }
 
