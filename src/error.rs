@@ -61,6 +61,15 @@ pub enum Error {
         source: redis::RedisError,
     },
 
+    /// The server lacks a stream feature the scenario needs (found by trying
+    /// it, not from its version: docs/reports.md, "`summary.json`").
+    #[error("redis at {url} ({server}): {problem}")]
+    ServerLacks {
+        url: String,
+        server: String,
+        problem: String,
+    },
+
     /// The network fault proxy could not start; `doing` says what failed.
     #[error("fault proxy: cannot {doing}: {source}")]
     Proxy {

@@ -23,8 +23,9 @@
 //!   its resolved target, the run's timeouts.
 //! - [`metrics`]: run records: HdrHistograms, counters, the per-event ledger and its
 //!   settling per phase, in-flight events, write stalls, fault windows and their
-//!   recovery, Redis's own counts, the progress line's figures, the time series (old
-//!   interval-log entries spilled to a temporary file).
+//!   recovery, Redis's own counts, what the server is and which stream features it has,
+//!   the progress line's figures, the time series (old interval-log entries spilled to a
+//!   temporary file).
 //! - [`report`]: `summary.json` (the source of truth, and older schemas read back), SLO
 //!   verdicts, and the views rendered from it (terminal table, CSV, HdrHistogram logs,
 //!   plots, index.html, compare).

@@ -179,6 +179,7 @@ fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: IdleState) -> Summa
             url: redact(url),
             version: m.redis_version.clone(),
             config: m.redis_config.clone(),
+            server: Some(m.server.clone()),
         },
         verify: m.verify.clone(),
         faults: m.faults.clone(),
