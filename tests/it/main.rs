@@ -17,5 +17,6 @@ mod report;
 mod run;
 mod scenarios;
 mod server;
+mod servers;
 mod support;
 mod wire;
