@@ -143,6 +143,11 @@ pub struct ScenarioArgs {
     /// Streams get a per-run key prefix and are deleted afterwards.
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
+    /// Start this redis-server-compatible binary (Redis, Valkey) as the
+    /// managed server; overrides `[redis] server`. A relative path is taken
+    /// from the current directory, a bare name from PATH.
+    #[arg(long, value_name = "PATH", conflicts_with = "redis")]
+    pub server: Option<PathBuf>,
     /// Override the scenario's duration, e.g. 30s.
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
@@ -216,6 +221,13 @@ impl ScenarioArgs {
             overrides.push("redis.mode", "external");
             overrides.push("redis.url", url);
         }
+        if let Some(path) = &self.server {
+            // Quoted, so a path such as `1234` stays a string.
+            let path = path.to_str().ok_or_else(|| {
+                crate::error::Error::Usage(format!("--server {}: not a UTF-8 path", path.display()))
+            })?;
+            overrides.push("redis.server", toml_edit::Value::from(path).to_string());
+        }
         load_file(&self.scenario, &overrides)
     }
 }
@@ -288,6 +300,7 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
         duration: None,
         seed: args.seed,
         set: args.set.clone(),
+        server: None,
     };
     let scenario = load.load()?;
     let mut options = CapacityOptions::new(&args.out);

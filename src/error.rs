@@ -32,15 +32,21 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The managed server's binary (`redis.server`) is not there or cannot be run.
     #[error(
-        "redis-server was not found on PATH; install it (Debian/Ubuntu: `apt-get install -y redis-server`) \
-         or run against an existing server with `--redis redis://host:port`"
+        "the managed server's binary {}: {problem}; set `redis.server` (`[redis] server = \"PATH\"` \
+         or `--server PATH`) to a redis-server-compatible binary (`scripts/fetch-servers` fetches \
+         Redis 8.2.3 and Valkey 9.1.2 into .servers/), install redis-server (Debian/Ubuntu: \
+         `apt-get install -y redis-server`), or run against an existing server with \
+         `--redis redis://host:port`",
+        binary.display()
     )]
-    RedisServerMissing,
+    ServerBinary { binary: PathBuf, problem: String },
 
-    /// A managed redis-server did not come up; the log tail says why.
-    #[error("managed redis-server on 127.0.0.1:{port} {problem}\n--- last lines of {} ---\n{log_tail}", log.display())]
+    /// A managed server did not come up; the log tail says why.
+    #[error("managed server {} on 127.0.0.1:{port} {problem}\n--- last lines of {} ---\n{log_tail}", binary.display(), log.display())]
     ServerStart {
+        binary: PathBuf,
         port: u16,
         problem: String,
         log: PathBuf,
@@ -53,6 +59,15 @@ pub enum Error {
         url: String,
         doing: String,
         source: redis::RedisError,
+    },
+
+    /// The server lacks a stream feature the scenario needs (found by trying
+    /// it, not from its version: docs/reports.md, "`summary.json`").
+    #[error("redis at {url} ({server}): {problem}")]
+    ServerLacks {
+        url: String,
+        server: String,
+        problem: String,
     },
 
     /// The network fault proxy could not start; `doing` says what failed.

@@ -23,15 +23,16 @@
 //!   its resolved target, the run's timeouts.
 //! - [`metrics`]: run records: HdrHistograms, counters, the per-event ledger and its
 //!   settling per phase, in-flight events, write stalls, fault windows and their
-//!   recovery, Redis's own counts, the progress line's figures, the time series (old
-//!   interval-log entries spilled to a temporary file).
+//!   recovery, Redis's own counts, what the server is and which stream features it has,
+//!   the progress line's figures, the time series (old interval-log entries spilled to a
+//!   temporary file).
 //! - [`report`]: `summary.json` (the source of truth, and older schemas read back), SLO
 //!   verdicts, and the views rendered from it (terminal table, CSV, HdrHistogram logs,
 //!   plots, index.html, compare).
 //!
 //! **Standalone** (processes and sockets a run or a test starts):
-//! - [`server`]: managed `redis-server` processes (free port, temp dir, kill -9, restart),
-//!   configured by whoever starts them.
+//! - [`server`]: managed `redis-server` processes, or any compatible binary such as Valkey
+//!   (free port, temp dir, kill -9, restart), configured by whoever starts them.
 //! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
 //!
 //! **The runtime** (talks to Redis, runs the actors, records into metrics):

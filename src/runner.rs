@@ -193,6 +193,7 @@ fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: IdleState) -> Summa
             url: redact(url),
             version: m.redis_version.clone(),
             config: m.redis_config.clone(),
+            server: Some(m.server.clone()),
         },
         verify: m.verify.clone(),
         faults: m.faults.clone(),
@@ -224,9 +225,12 @@ fn server_config(plan: &Plan) -> ServerConfig {
     }
 }
 
-/// The managed-mode settings of a scenario's `[redis]` table.
+/// The managed-mode settings of a scenario's `[redis]` table; the replica
+/// gets the same, binary included.
 pub fn server_settings(c: &RedisConfig) -> ServerConfig {
+    let default = ServerConfig::default();
     ServerConfig {
+        binary: c.server.clone().unwrap_or(default.binary),
         appendonly: c.appendonly,
         appendfsync: match c.appendfsync {
             Appendfsync::Always => Fsync::Always,
@@ -236,7 +240,7 @@ pub fn server_settings(c: &RedisConfig) -> ServerConfig {
         save: c.save.clone(),
         maxmemory: c.maxmemory.clone(),
         extra: c.config.clone(),
-        ..ServerConfig::default()
+        ..default
     }
 }
 

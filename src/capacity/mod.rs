@@ -282,8 +282,12 @@ fn run_step(ctx: &SearchContext, index: u32, kind: StepKind, rate_per_s: f64) ->
     Ok(run_scenario(scenario, options)?.summary)
 }
 
-/// The managed server's binary for this search.
-fn with_server(_scenario: &mut Scenario, _binary: Option<&str>) {}
+/// The managed server's binary for this search (None: the scenario's).
+fn with_server(scenario: &mut Scenario, binary: Option<&str>) {
+    if let Some(binary) = binary {
+        scenario.redis.server = Some(PathBuf::from(binary));
+    }
+}
 
 /// The pending-list probe on a server like the steps' (best effort: the
 /// sizing says "unknown" without it).
@@ -310,9 +314,12 @@ fn step_name(index: u32, kind: StepKind, rate_per_s: f64) -> String {
     format!("{index:02}-{kind}-{rate_per_s:.0}")
 }
 
-/// "redis 7.0.15".
+/// What the server says it is: "redis 7.0.15", "valkey 9.1.2".
 fn label(summary: &Summary) -> String {
-    format!("redis {}", summary.redis.version)
+    match &summary.redis.server {
+        Some(s) => format!("{} {}", s.name, s.version),
+        None => format!("redis {}", summary.redis.version),
+    }
 }
 
 fn relative(base: &Path, path: &Path) -> String {

@@ -18,7 +18,9 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use self::finish::{drain_unless_interrupted, finish_producers, stop_consumers};
-use self::setup::{create_groups, describe_server, open_connections, start_proxy, stop_proxy};
+use self::setup::{
+    check_features, create_groups, describe_server, open_connections, start_proxy, stop_proxy,
+};
 use self::start::{report_progress, start_consumers, start_producers, start_sampler};
 use crate::actors::chaos::{Chaos, Replica, SharedServer, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector};
@@ -27,7 +29,8 @@ use crate::clock::RunClock;
 use crate::connect::{Conn, client, connect};
 use crate::error::{Error, Result};
 use crate::metrics::{
-    Durability, FaultWindow, ProduceLedger, Progress, RunMetrics, StreamUsage, VerifySummary,
+    Durability, FaultWindow, ProduceLedger, Progress, RunMetrics, ServerInfo, StreamUsage,
+    VerifySummary,
 };
 use crate::plan::{Plan, RESPONSE_TIMEOUT};
 use crate::verify;
@@ -43,6 +46,8 @@ pub struct Measured {
     pub verify: VerifySummary,
     pub redis_version: String,
     pub redis_config: std::collections::BTreeMap<String, String>,
+    /// What the server says it is, its binary (managed) and stream features.
+    pub server: ServerInfo,
     pub started_unix_ns: u64,
     pub measured_duration_s: f64,
     /// Ctrl-C stopped the run early; the figures cover what ran.
@@ -80,7 +85,10 @@ pub async fn execute(
     let url = proxied_url.as_str();
     let client = client(url)?;
     let mut admin = connect(&client, url, plan.response_timeout()).await?;
-    let (redis_version, redis_config) = describe_server(&mut admin, url).await?;
+    let binary =
+        (server.as_ref()).and_then(|s| Some(s.lock().ok()?.binary().display().to_string()));
+    let described = describe_server(plan, &mut admin, url, binary).await?;
+    check_features(plan, &described.server, direct_url)?;
     create_groups(plan, &mut admin, url).await?;
     // Every connection is open before the clock starts: connecting a thousand
     // actors after it would put the connect time into the first latencies.
@@ -166,8 +174,9 @@ pub async fn execute(
     Ok(Measured {
         metrics,
         verify,
-        redis_version,
-        redis_config,
+        redis_version: described.redis_version,
+        redis_config: described.config,
+        server: described.server,
         started_unix_ns: clock.start_unix_ns(),
         measured_duration_s,
         faults,

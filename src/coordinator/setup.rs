@@ -1,13 +1,15 @@
 //! Before the run clock starts: the fault proxy a drill needs, what the
-//! server is (version, the settings that shape results), the consumer
-//! groups, and every actor's connection, so that connecting a thousand
-//! actors never lands in the first latencies.
+//! server is (name, version, the settings that shape results, the stream
+//! features it has, and whether the scenario's needs are among them), the
+//! consumer groups, and every actor's connection, so that connecting a
+//! thousand actors never lands in the first latencies.
 
 use std::sync::Arc;
 
 use crate::actors::workers::Workers;
 use crate::connect::{CONNECT_TIMEOUT, Conn};
 use crate::error::{Error, Result};
+use crate::metrics::{ServerInfo, StreamFeature};
 use crate::plan::Plan;
 use crate::proxy::FaultProxy;
 use crate::wire::{Endpoint, Replies, Writer};
@@ -41,11 +43,23 @@ pub(super) async fn stop_proxy(proxy: Option<Arc<FaultProxy>>) {
     }
 }
 
-/// Redis version and the settings that shape what a run measures.
+/// What the server is and has, and the settings that shape what a run measures.
+pub(super) struct Described {
+    /// `redis_version` from INFO (Valkey's is the Redis it is compatible with).
+    pub redis_version: String,
+    pub config: std::collections::BTreeMap<String, String>,
+    pub server: ServerInfo,
+}
+
+/// Reads what the server says it is and the settings that shape what a run
+/// measures, and probes its stream features on a key of the run's own.
+/// `binary`: what a managed server runs.
 pub(super) async fn describe_server(
+    plan: &Plan,
     conn: &mut Conn,
     url: &str,
-) -> Result<(String, std::collections::BTreeMap<String, String>)> {
+    binary: Option<String>,
+) -> Result<Described> {
     let info: String = redis::cmd("INFO")
         .arg("server")
         .query_async(conn)
@@ -57,6 +71,15 @@ pub(super) async fn describe_server(
         .unwrap_or("unknown")
         .trim()
         .to_string();
+    let probe_key = match plan.streams.first() {
+        Some(s) => format!("{}:feature-probe", s.key),
+        None => format!("sd:{}:feature-probe", plan.run_id),
+    };
+    let server = ServerInfo {
+        binary,
+        features: probe_features(conn, &probe_key).await,
+        ..ServerInfo::from_info(&info)
+    };
     let mut config = std::collections::BTreeMap::new();
     for key in [
         "appendonly",
@@ -75,7 +98,74 @@ pub(super) async fn describe_server(
             config.insert(key.to_string(), value);
         }
     }
-    Ok((version, config))
+    Ok(Described {
+        redis_version: version,
+        config,
+        server,
+    })
+}
+
+/// The stream features that answer when tried on `key` (a stream and group
+/// made for the purpose and deleted again), never inferred from a version
+/// string. A feature whose probe fails for any reason counts as absent.
+async fn probe_features(conn: &mut Conn, key: &str) -> Vec<StreamFeature> {
+    const GROUP: &str = "streamdrill-probe";
+    let mut features = Vec::new();
+    let created = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(key)
+        .arg(GROUP)
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async::<()>(conn)
+        .await;
+    if created.is_ok() {
+        // An unknown command is an error; Redis 6.2+ answers [cursor, entries, ...].
+        let claimed = redis::cmd("XAUTOCLAIM")
+            .arg(key)
+            .arg(GROUP)
+            .arg(GROUP)
+            .arg(0)
+            .arg("0-0")
+            .query_async::<redis::Value>(conn)
+            .await;
+        if claimed.is_ok() {
+            features.push(StreamFeature::Xautoclaim);
+        }
+        let groups = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(key)
+            .query_async::<Vec<std::collections::HashMap<String, redis::Value>>>(conn)
+            .await;
+        if groups.is_ok_and(|g| g.iter().any(|g| g.contains_key("lag"))) {
+            features.push(StreamFeature::GroupLag);
+        }
+    }
+    let _ = redis::cmd("DEL").arg(key).query_async::<()>(conn).await;
+    features
+}
+
+/// Refuses, before anything starts, a scenario that needs a stream feature
+/// the server lacks. (A missing group lag only leaves the sampler's lag
+/// unknown, which every view already shows as such.)
+pub(super) fn check_features(plan: &Plan, server: &ServerInfo, url: &str) -> Result<()> {
+    let feature = StreamFeature::Xautoclaim;
+    let Some(group) = plan.groups.iter().find(|g| g.reclaim.is_some()) else {
+        return Ok(());
+    };
+    if server.has(feature) {
+        return Ok(());
+    }
+    Err(Error::ServerLacks {
+        url: url.to_string(),
+        server: server.label(),
+        problem: format!(
+            "it has no {}, which group `{}`'s `reclaim` needs: run against a server that \
+             has it (`[redis] server` or `--server` for a managed one), or remove `reclaim`",
+            feature.describe(),
+            group.name
+        ),
+    })
 }
 
 pub(super) async fn create_groups(plan: &Plan, conn: &mut Conn, url: &str) -> Result<()> {

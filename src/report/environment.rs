@@ -5,7 +5,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
-use crate::metrics::IdleState;
+use crate::metrics::{IdleState, ServerInfo};
 
 /// Where the client side ran: enough to tell two machines' results apart.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -85,10 +85,23 @@ pub struct RedisInfo {
     /// "managed" or "external".
     pub mode: String,
     pub url: String,
-    /// `redis_version` from INFO.
+    /// `redis_version` from INFO (Valkey's is the Redis it is compatible
+    /// with: `server` says what it is).
     pub version: String,
     /// Settings that shape results (appendonly, appendfsync, maxmemory, …), as CONFIG GET returned them.
     pub config: BTreeMap<String, String>,
+    /// What the server says it is, the binary a managed one ran, its stream
+    /// features; None in runs written before they were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerInfo>,
+}
+
+impl RedisInfo {
+    /// "valkey 9.1.2", "redis 8.2.3"; "redis <redis_version>" for runs that
+    /// did not record the server.
+    pub fn label(&self) -> String {
+        (self.server.as_ref()).map_or_else(|| format!("redis {}", self.version), ServerInfo::label)
+    }
 }
 
 /// The harness's own CPU (user + system, every thread of the streamdrill
@@ -158,6 +171,22 @@ mod tests {
         let read = |v: Value| with_cpu_idle(Some(v)).unwrap().machine.cpu_idle;
         assert_eq!(read(json!("poll")), Some(IdleState::Poll));
         assert_eq!(read(json!("os")), Some(IdleState::Os));
+    }
+
+    /// Files written before the server was recorded still read, and name it by `redis_version`.
+    #[test]
+    fn redis_server_is_optional_and_labels_the_run() {
+        let mut v = serde_json::to_value(test_summary()).unwrap();
+        assert_eq!(
+            v["redis"]["server"]["features"],
+            json!(["xautoclaim", "group_lag"])
+        );
+        v["redis"].as_object_mut().unwrap().remove("server");
+        let old: Summary = serde_json::from_value(v).unwrap();
+        assert_eq!(old.redis.server, None);
+        assert_eq!(old.redis.label(), "redis 7.0.15");
+        let written = serde_json::to_value(&old).unwrap();
+        assert!(written["redis"].get("server").is_none(), "absent, not null");
     }
 
     /// Files written while `cpu_idle` was text (schema 2 too) still read.

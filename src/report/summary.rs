@@ -393,6 +393,15 @@ pub(crate) mod tests {
                 url: "redis://127.0.0.1:6390".into(),
                 version: "7.0.15".into(),
                 config: BTreeMap::from([("appendonly".into(), "no".into())]),
+                server: Some(crate::metrics::ServerInfo {
+                    name: "redis".into(),
+                    version: "7.0.15".into(),
+                    binary: Some("/usr/bin/redis-server".into()),
+                    features: vec![
+                        crate::metrics::StreamFeature::Xautoclaim,
+                        crate::metrics::StreamFeature::GroupLag,
+                    ],
+                }),
             },
             verify: VerifySummary::new(streams, &[acked_ledger(6_500)]),
             faults: Vec::new(),

@@ -28,6 +28,8 @@ pub use units::{Bytes, Dur, Rate};
 pub use validate::validate;
 pub use violation::Violation;
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A whole scenario file.
@@ -87,6 +89,12 @@ pub struct RedisConfig {
     /// Required when mode = "external": `redis://host:port[/db]`.
     #[serde(default)]
     pub url: Option<String>,
+    /// Managed mode only: the redis-server-compatible binary to start (Redis,
+    /// Valkey). A bare name is looked up on PATH, a path is taken from the
+    /// current directory; none means `redis-server` (or `$STREAMDRILL_REDIS_SERVER`).
+    /// Whether it can be run is checked when the run starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<PathBuf>,
     /// Managed mode only: the persistence and memory settings of the server streamdrill starts.
     #[serde(default)]
     pub appendonly: bool,
@@ -112,6 +120,7 @@ impl Default for RedisConfig {
         RedisConfig {
             mode: RedisMode::Managed,
             url: None,
+            server: None,
             appendonly: false,
             appendfsync: Appendfsync::Everysec,
             save: String::new(),

@@ -95,6 +95,20 @@ fn redis(v: &mut Checks, s: &Scenario) {
         ),
         (RedisMode::Managed, None) => {}
     }
+    match (r.mode, &r.server) {
+        (RedisMode::External, Some(_)) => v.add(
+            "redis.server",
+            "names the binary of a server streamdrill starts, and an external one is already \
+             running: remove `server`, or drop `--redis` / mode = \"external\" to start it",
+        ),
+        (RedisMode::Managed, Some(path)) if path.as_os_str().is_empty() => v.add(
+            "redis.server",
+            "must name a binary: a path such as \".servers/valkey-9.1.2/valkey-server\" \
+             (from scripts/fetch-servers) or a name on PATH such as \"valkey-server\"; \
+             leave it out for redis-server",
+        ),
+        _ => {}
+    }
     if let Some(m) = &r.maxmemory
         && !is_redis_memory(m)
     {
@@ -329,6 +343,9 @@ name = "g"
         let stages = "[{ duration = \"0s\", rate = 10 }, { duration = \"5s\", rate = 0 }]";
         let edits = ["-producers.0.rate", &format!("producers.0.stages={stages}")];
         assert_eq!(problems(&edits), []);
+        // Whether the binary is there is for the run to find out, not validation.
+        let server = "redis.server=\".servers/valkey-9.1.2/valkey-server\"";
+        assert_eq!(problems(&[server]), []);
         for ok in ["256mb", "1GB", "1048576", "100k"] {
             assert!(is_redis_memory(ok), "{ok}");
         }
@@ -350,6 +367,8 @@ name = "g"
         (&["redis.mode=external", "redis.url=http://x"], "redis.url", "redis://, rediss://"),
         (&["redis.url=redis://x"], "redis.url", "remove url or set mode = \"external\""),
         (&["redis.maxmemory=lots"], "redis.maxmemory", "\"256mb\""),
+        (&["redis.mode=external", "redis.url=redis://x", "redis.server=valkey-server"], "redis.server", "remove `server`, or drop `--redis`"),
+        (&["redis.server=\"\""], "redis.server", "must name a binary"),
         (&["producers=[]"], "producers", "at least one producer"),
         (&["producers.0.stream=\"\""], "producers[0].stream", "stream = "),
         (&["producers.0.count=0"], "producers[0].count", "use 1 to 100000"),

@@ -1,6 +1,7 @@
 //! Managed `redis-server` processes: the runner starts one in managed mode,
 //! the integration tests and benches start one each, and failure drills kill
-//! and restart them.
+//! and restart them. The binary is any redis-server-compatible one
+//! ([`ServerConfig::binary`]: Redis, Valkey).
 //!
 //! A [`RedisServer`] owns a child process listening on a free loopback port
 //! and a temporary data directory holding its `redis.conf`, its log and its
@@ -27,8 +28,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
-/// Environment variable naming the redis-server binary, overriding the PATH lookup.
+/// Environment variable naming the binary that the default [`DEFAULT_BINARY`]
+/// stands for, overriding the PATH lookup.
 pub const REDIS_SERVER_ENV: &str = "STREAMDRILL_REDIS_SERVER";
+/// The binary a managed server runs unless told otherwise: looked up on PATH.
+pub const DEFAULT_BINARY: &str = "redis-server";
 /// Default time a server gets to answer PING after spawning (AOF/RDB loading included).
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a graceful stop waits for the process to exit before SIGKILL.
@@ -69,6 +73,10 @@ impl Fsync {
 /// default has no persistence at all (no AOF, no RDB).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
+    /// The server binary: a bare name (no `/`) is looked up on PATH (the
+    /// default, `redis-server`, is `$STREAMDRILL_REDIS_SERVER` when that is
+    /// set); a path is used as it is, a relative one from the current directory.
+    pub binary: PathBuf,
     pub appendonly: bool,
     pub appendfsync: Fsync,
     /// RDB snapshot schedule in redis.conf syntax ("900 1 300 10"); "" disables RDB.
@@ -85,6 +93,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
+            binary: PathBuf::from(DEFAULT_BINARY),
             appendonly: false,
             appendfsync: Fsync::Everysec,
             save: String::new(),
@@ -96,6 +105,12 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// Run this binary (see [`ServerConfig::binary`]).
+    pub fn binary(mut self, binary: impl Into<PathBuf>) -> Self {
+        self.binary = binary.into();
+        self
+    }
+
     /// Turn on the AOF with the given fsync policy.
     pub fn aof(mut self, appendfsync: Fsync) -> Self {
         self.appendonly = true;
@@ -172,7 +187,7 @@ impl RedisServer {
     /// Start a server on a free loopback port in a fresh temporary directory
     /// and wait until it answers PING.
     pub fn start(config: ServerConfig) -> Result<RedisServer> {
-        let binary = find_binary()?;
+        let binary = find_binary(&config.binary)?;
         let dir = tempfile::Builder::new()
             .prefix("streamdrill-redis-")
             .tempdir()
@@ -212,6 +227,11 @@ impl RedisServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The binary this server runs, as an absolute path.
+    pub fn binary(&self) -> &Path {
+        &self.binary
     }
 
     /// `redis://127.0.0.1:PORT`
@@ -303,6 +323,7 @@ impl RedisServer {
 
     fn start_error(&self, problem: String) -> Error {
         Error::ServerStart {
+            binary: self.binary.clone(),
             port: self.port,
             problem,
             log: self.log_path(),
@@ -334,12 +355,7 @@ impl RedisServer {
             // harness, which stops the run and then this server in order.
             .process_group(0)
             .spawn()
-            .map_err(|e| {
-                self.start_error(format!(
-                    "could not be spawned from {}: {e}",
-                    self.binary.display()
-                ))
-            })?;
+            .map_err(|e| self.start_error(format!("could not be spawned: {e}")))?;
         self.child = Some(child);
         match self.wait_ready() {
             Ok(()) => Ok(()),
@@ -454,21 +470,51 @@ impl Drop for RedisServer {
     }
 }
 
-/// `$STREAMDRILL_REDIS_SERVER` if set, else the first `redis-server` on PATH.
-fn find_binary() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os(REDIS_SERVER_ENV).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(Error::RedisServerMissing)
-        };
+/// The executable `binary` names, as an absolute path (the server runs in
+/// its data directory, where a relative path would point elsewhere): a bare
+/// name is looked up on PATH, the default one first as
+/// `$STREAMDRILL_REDIS_SERVER` if that is set; a path is taken from the
+/// current directory. Checked before anything is spawned, so a wrong path is
+/// an error naming it rather than a failed start.
+fn find_binary(binary: &Path) -> Result<PathBuf> {
+    let unusable = |binary: &Path, problem: String| Error::ServerBinary {
+        binary: binary.to_path_buf(),
+        problem,
+    };
+    let env = std::env::var_os(REDIS_SERVER_ENV).filter(|p| !p.is_empty());
+    if let Some(env) = env.filter(|_| binary == Path::new(DEFAULT_BINARY)) {
+        let env = PathBuf::from(env);
+        return executable(&env).map_err(|problem| {
+            unusable(&env, format!("{problem} (${REDIS_SERVER_ENV} names it)"))
+        });
     }
-    let path = std::env::var_os("PATH").ok_or(Error::RedisServerMissing)?;
+    if binary.as_os_str().is_empty() || binary.to_string_lossy().contains('/') {
+        return executable(binary).map_err(|problem| unusable(binary, problem));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .map(|dir| dir.join("redis-server"))
-        .find(|candidate| candidate.is_file())
-        .ok_or(Error::RedisServerMissing)
+        .find_map(|dir| executable(&dir.join(binary)).ok())
+        .ok_or_else(|| unusable(binary, "not found on PATH".into()))
+}
+
+/// `path` as an absolute path if it is an executable file; else what it is instead.
+fn executable(path: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        _ => e.to_string(),
+    })?;
+    let mode = meta.permissions().mode();
+    if !meta.is_file() {
+        Err("not a file".into())
+    } else if mode & 0o111 == 0 {
+        Err(format!(
+            "not executable (mode {:o}; chmod +x it)",
+            mode & 0o777
+        ))
+    } else {
+        std::path::absolute(path).map_err(|e| e.to_string())
+    }
 }
 
 /// A port the kernel just handed out. Racy by nature (someone may take it
@@ -540,6 +586,47 @@ mod tests {
     #[test]
     fn quoting_escapes_quotes_and_backslashes() {
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn a_binary_path_must_be_an_executable_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("valkey-server");
+        let problem = |path: &Path| find_binary(path).unwrap_err().to_string();
+        let missing = problem(&path);
+        for needle in [
+            &format!("{}: no such file", path.display()),
+            "`redis.server`",
+            "--server PATH",
+            "scripts/fetch-servers",
+        ] {
+            assert!(missing.contains(needle), "{needle:?} not in {missing}");
+        }
+        fs::write(&path, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(problem(&path).contains("not executable (mode 644; chmod +x it)"));
+        assert!(problem(dir.path()).contains("not a file"));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(find_binary(&path).unwrap(), path);
+    }
+
+    /// A relative path is the current directory's (unit tests run in the
+    /// package root), made absolute because the server runs in its data dir.
+    #[test]
+    fn a_relative_path_is_the_current_directory_s_and_a_name_is_on_path() {
+        let script = find_binary(Path::new("scripts/fetch-servers")).unwrap();
+        assert_eq!(
+            script,
+            std::env::current_dir()
+                .unwrap()
+                .join("scripts/fetch-servers")
+        );
+        assert!(find_binary(Path::new("sh")).unwrap().is_absolute());
+        let e = find_binary(Path::new("no-such-server-7"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no-such-server-7: not found on PATH"), "{e}");
     }
 
     #[test]

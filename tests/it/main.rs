@@ -18,5 +18,6 @@ mod report;
 mod run;
 mod scenarios;
 mod server;
+mod servers;
 mod support;
 mod wire;

@@ -284,6 +284,7 @@ fn settings(s: &Summary) -> Vec<(String, String)> {
     }
     out.retain(|(k, _)| k != "scenario.name" && k != "scenario.description");
     out.push(("redis.version".into(), s.redis.version.clone()));
+    out.push(("redis.server".into(), s.redis.label()));
     out.extend((s.redis.config.iter()).map(|(k, v)| (format!("redis.config.{k}"), v.clone())));
     out.push(("machine.hostname".into(), s.machine.hostname.clone()));
     out.push(("machine.cpus".into(), s.machine.cpus.to_string()));

@@ -42,8 +42,8 @@ fn header(out: &mut String, s: &Summary) {
         out,
         "{}",
         clip(&format!(
-            "redis {} ({}, {}) | measured {:.1}s{}",
-            s.redis.version,
+            "{} ({}, {}) | measured {:.1}s{}",
+            s.redis.label(),
             s.redis.mode,
             s.redis.url,
             s.measured_duration_s,

@@ -1,0 +1,117 @@
+//! What the server under test is and which stream features it has, as the
+//! coordinator finds out before a run; `summary.json` keeps it in
+//! `redis.server` (docs/reports.md, "`summary.json`"). Valkey and other
+//! redis-server-compatible servers report a `redis_version` of the Redis they
+//! are compatible with (Valkey 9.1.2 says 7.2.4), so neither what the server
+//! is nor what it can do is read off that number: the name and version come
+//! from INFO's own fields, the features from using them.
+
+use serde::{Deserialize, Serialize};
+
+/// The server's own name and version, its binary, its stream features.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct ServerInfo {
+    /// INFO `server_name` ("valkey"), or "redis" when INFO names none, as
+    /// Redis itself does not.
+    pub name: String,
+    /// `<server_name>_version` from INFO (`valkey_version`), else `redis_version`.
+    pub version: String,
+    /// The binary a managed server ran, as an absolute path; absent for an
+    /// external server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<String>,
+    /// The stream features that answered when the coordinator tried them.
+    #[serde(default)]
+    pub features: Vec<StreamFeature>,
+}
+
+/// A stream feature some servers lack, named as summary.json writes it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamFeature {
+    /// XAUTOCLAIM (Redis 6.2 and later): a group's `reclaim` needs it.
+    Xautoclaim,
+    /// XINFO GROUPS reports a group's `lag` (Redis 7.0 and later); without
+    /// it the sampler's lag is unknown.
+    GroupLag,
+}
+
+impl StreamFeature {
+    /// What a person looks for in the server's documentation.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StreamFeature::Xautoclaim => "XAUTOCLAIM (Redis 6.2 and later)",
+            StreamFeature::GroupLag => "`lag` in XINFO GROUPS (Redis 7.0 and later)",
+        }
+    }
+}
+
+impl ServerInfo {
+    /// Name and version out of an INFO server reply; no binary, no features yet.
+    pub fn from_info(info: &str) -> ServerInfo {
+        let field = |name: &str| {
+            (info.lines())
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let name = field("server_name").unwrap_or_else(|| "redis".into());
+        let version = (field(&format!("{name}_version")))
+            .or_else(|| field("redis_version"))
+            .unwrap_or_else(|| "unknown".into());
+        ServerInfo {
+            name,
+            version,
+            binary: None,
+            features: Vec::new(),
+        }
+    }
+
+    pub fn has(&self, feature: StreamFeature) -> bool {
+        self.features.contains(&feature)
+    }
+
+    /// "valkey 9.1.2", "redis 8.2.3".
+    pub fn label(&self) -> String {
+        format!("{} {}", self.name, self.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valkey_is_named_by_its_own_fields_not_its_redis_version() {
+        let info = "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\n\
+                    valkey_version:9.1.2\r\nredis_mode:standalone\r\n";
+        let s = ServerInfo::from_info(info);
+        assert_eq!((s.name.as_str(), s.version.as_str()), ("valkey", "9.1.2"));
+        assert_eq!(s.label(), "valkey 9.1.2");
+    }
+
+    #[test]
+    fn redis_names_no_server_and_gives_its_redis_version() {
+        let s =
+            ServerInfo::from_info("# Server\r\nredis_version:8.2.3\r\nredis_mode:standalone\r\n");
+        assert_eq!(s.label(), "redis 8.2.3");
+        assert_eq!(ServerInfo::from_info("").label(), "redis unknown");
+    }
+
+    #[test]
+    fn features_are_written_as_names() {
+        let s = ServerInfo {
+            features: vec![StreamFeature::Xautoclaim, StreamFeature::GroupLag],
+            ..ServerInfo::from_info("redis_version:8.2.3")
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v["features"],
+            serde_json::json!(["xautoclaim", "group_lag"])
+        );
+        assert!(v.get("binary").is_none(), "absent, not null: {v}");
+        assert!(s.has(StreamFeature::GroupLag));
+        let back: ServerInfo = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+    }
+}
