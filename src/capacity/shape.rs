@@ -1,6 +1,6 @@
-//! The scenario as a workload shape (docs/capacity.md, "The workload
-//! shape"): what a capacity search keeps of it (event mix, producers,
-//! groups, processing, persistence, SLO) and how a step scales it. Each
+//! The scenario as a workload shape, what a capacity search keeps of it
+//! (docs/capacity.md, "The workload shape"): event mix, producers,
+//! groups, processing, persistence, SLO; and how a step scales it. Each
 //! producer entry keeps its share of the total rate; a ramp's shape is
 //! replaced by its peak, because a step measures a steady rate.
 
