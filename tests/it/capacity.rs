@@ -4,6 +4,8 @@
 //! for its XACK and the next read). The search must find it to its
 //! resolution and name that group's lag as the limit.
 
+use std::time::Duration;
+
 use streamdrill::capacity::{CapacityOptions, run_capacity};
 use streamdrill::report::capacity::{Bound, Criterion, StepKind};
 use streamdrill::scenario::{Overrides, load_str};
@@ -103,4 +105,84 @@ fn a_shape_it_cannot_scale_is_refused_before_any_step() {
         0,
         "nothing written"
     );
+}
+
+/// Ctrl-C during the second step: that step's run stops and is written as
+/// incomplete, the search stops, and capacity.json keeps what was found.
+#[test]
+fn ctrl_c_stops_the_search_and_keeps_what_was_found() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+
+    let out = tempfile::tempdir().unwrap();
+    let scenario = out.path().join("known.toml");
+    std::fs::write(&scenario, TWO_MS_CONSUMERS).unwrap();
+    let reports = out.path().join("reports");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamdrill"))
+        .args(["capacity", "--step", "3s", "--step-warmup", "1s", "--out"])
+        .arg(&reports)
+        .arg(&scenario)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text = Arc::new(Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().unwrap();
+    let seen = text.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let second_step = || text.lock().unwrap().contains("step  2");
+    crate::support::wait_until(Duration::from_secs(30), "the second step", second_step);
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut exit = None;
+    crate::support::wait_until(Duration::from_secs(20), "capacity to exit", || {
+        exit = child.try_wait().unwrap();
+        exit.is_some()
+    });
+    reader.join().unwrap();
+    let stderr = text.lock().unwrap().clone();
+    assert_eq!(exit.unwrap().code(), Some(130), "stderr: {stderr}");
+    let dir = std::fs::read_dir(&reports)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let json = std::fs::read_to_string(dir.join("capacity.json")).unwrap();
+    let c: streamdrill::report::capacity::Capacity = serde_json::from_str(&json).unwrap();
+    assert!(c.interrupted);
+    let search = &c.servers[0];
+    assert_eq!(search.steps.len(), 2, "{stderr}");
+    assert!(
+        search.steps[0].verdict.passed,
+        "{:?}",
+        search.steps[0].verdict
+    );
+    assert!(
+        matches!(
+            search.steps[1].verdict.failed,
+            Some(Criterion::Incomplete { .. })
+        ),
+        "{:?}",
+        search.steps[1].verdict
+    );
+    assert_eq!(search.result.as_ref().unwrap().bound, Bound::Incomplete);
 }
