@@ -274,7 +274,7 @@ fn run_step(ctx: &SearchContext, index: u32, kind: StepKind, rate_per_s: f64) ->
         .step(rate_per_s, ctx.options.step_warmup, measured)?;
     with_server(&mut scenario, ctx.binary);
     let name = step_name(index, kind, rate_per_s);
-    let run_id = format!("{}-{}{name}", ctx.run_prefix, ctx.server + 1);
+    let run_id = format!("{}-s{}-{name}", ctx.run_prefix, ctx.server + 1);
     let mut options = RunOptions::new(ctx.steps_dir)
         .named(name, run_id)
         .cpu_idle(ctx.options.cpu_idle);

@@ -45,6 +45,41 @@ pub(super) fn produce_lines(out: &mut String, s: &Summary) {
             h.cpu_s, h.cpu_us_per_event
         );
     }
+    load_lines(out, s);
+}
+
+/// Over the measured window: what Redis and the harness used, and whether
+/// each group's backlog grew (docs/capacity.md, "When a step passes").
+fn load_lines(out: &mut String, s: &Summary) {
+    let Some(load) = &s.load else { return };
+    let cores = |c: Option<f64>| c.map_or("unknown".to_string(), |c| format!("{c:.2} cores"));
+    let mb = |b: Option<u64>| b.map_or("?".to_string(), |b| format!("{:.1} MB", b as f64 / 1e6));
+    let _ = writeln!(
+        out,
+        "window   Redis CPU {}, harness CPU {}, used_memory {} -> {}",
+        cores(load.cpu_cores),
+        cores(load.harness_cpu_cores),
+        mb(load.used_memory_start_bytes),
+        mb(load.used_memory_end_bytes)
+    );
+    let slope = |v: Option<f64>| v.map_or("unknown".to_string(), |v| format!("{v:+.0}/s"));
+    let trends: Vec<String> = (load.groups.iter())
+        .map(|g| {
+            format!(
+                "{} lag {} pending {}",
+                g.name,
+                slope(g.lag_slope_per_s),
+                slope(g.pending_slope_per_s)
+            )
+        })
+        .collect();
+    if !trends.is_empty() {
+        wrapped(
+            out,
+            "         ",
+            &format!("backlog trend: {}", trends.join(", ")),
+        );
+    }
 }
 
 /// Where the intended events went: "intended 24000 = 16000 acked in window
