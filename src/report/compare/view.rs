@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::metrics::tags;
 use crate::report::format_us;
 use crate::report::html::{esc, page, strip_xml_declaration, table, write_text};
-use crate::report::plot::{self, Axis, Chart, Line};
+use crate::report::plot::{self, Axis, Chart, Legend, Line};
 
 pub const COMPARE_FILE: &str = "compare.html";
 
@@ -171,6 +171,7 @@ pub fn spectrum_overlay(cmp: &Comparison) -> Chart {
                     name: format!("{} {label}", letter(i)),
                     points: plot::spectrum_points(&h),
                     dashed: i == 0,
+                    markers: Vec::new(),
                 });
             }
         }
@@ -184,6 +185,8 @@ pub fn spectrum_overlay(cmp: &Comparison) -> Chart {
         y_axis: Axis::LogMicros,
         lines,
         windows: Vec::new(),
+        rules: Vec::new(),
+        legend: Legend::UpperRight,
     }
 }
 

@@ -6,7 +6,7 @@
 use hdrhistogram::Histogram;
 
 use super::data::Timeseries;
-use super::draw::{Axis, Chart, Line, Window};
+use super::draw::{Axis, Chart, Legend, Line, Window};
 use crate::metrics::Latency;
 use crate::metrics::tags;
 use crate::report::Summary;
@@ -69,6 +69,8 @@ fn chart(name: &str, title: &str, x_label: &str, y_label: &str) -> Chart {
         y_axis: Axis::Linear,
         lines: Vec::new(),
         windows: Vec::new(),
+        rules: Vec::new(),
+        legend: Legend::UpperRight,
     }
 }
 
@@ -77,6 +79,7 @@ fn line(name: impl Into<String>, points: Vec<(f64, f64)>, dashed: bool) -> Line 
         name: name.into(),
         points,
         dashed,
+        markers: Vec::new(),
     }
 }
 

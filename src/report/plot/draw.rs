@@ -1,14 +1,17 @@
 //! Draws one `Chart` (a plain description of a line chart) with plotters, as
 //! SVG text or a PNG file. Log axes are drawn on log10-transformed data with
 //! labels mapped back, so every chart uses one linear coordinate type.
-//! `charts` builds the descriptions; nothing else here knows about runs.
+//! `charts` (and `capacity::charts`) build the descriptions; nothing here
+//! knows about runs.
 
 use std::io;
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
 
@@ -35,6 +38,43 @@ pub struct Line {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub dashed: bool,
+    /// One per point when each point is marked (a capacity search's steps);
+    /// empty for a plain line.
+    pub markers: Vec<Marker>,
+}
+
+/// How one point of a line is marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    Filled,
+    Hollow,
+    Cross,
+}
+
+/// A labelled reference line across the whole plot: an objective at some y,
+/// a knee at some x. The value is in the axis's data units (log10 on log axes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub label: String,
+    pub at: RuleAt,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RuleAt {
+    /// A vertical line.
+    X(f64),
+    /// A horizontal line.
+    Y(f64),
+}
+
+/// Which top corner the legend takes: the one the data leave empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Legend {
+    /// Time series, whose recent values sit on the right.
+    #[default]
+    UpperRight,
+    /// Curves that rise to the right (latency or CPU against load).
+    UpperLeft,
 }
 
 /// A shaded span of the x axis with a label (warmup, drain, a fault).
@@ -57,6 +97,8 @@ pub struct Chart {
     pub y_axis: Axis,
     pub lines: Vec<Line>,
     pub windows: Vec<Window>,
+    pub rules: Vec<Rule>,
+    pub legend: Legend,
 }
 
 /// Registers the bundled font once; plotters panics on bitmap text without one.
@@ -102,10 +144,10 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Dra
     let (x_range, y_range) = ranges(chart);
     let mut ctx = ChartBuilder::on(root)
         .caption(&chart.title, (FONT, 22))
-        .margin(14)
-        .margin_right(36)
+        .margin(MARGIN_PX)
+        .margin_right(MARGIN_RIGHT_PX)
         .x_label_area_size(48)
-        .y_label_area_size(78)
+        .y_label_area_size(Y_LABEL_AREA_PX)
         .build_cartesian_2d(x_range.clone(), y_range.clone())?;
     let (x_fmt, y_fmt) = (formatter(chart.x_axis), formatter(chart.y_axis));
     ctx.configure_mesh()
@@ -140,6 +182,9 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Dra
             EmptyElement::at((start, y_range.start)) + Text::new(w.label.clone(), (4, -18), style);
         ctx.draw_series(std::iter::once(label))?;
     }
+    for (i, rule) in chart.rules.iter().enumerate() {
+        draw_rule(&mut ctx, rule, i, (&x_range, &y_range))?;
+    }
     for (i, line) in chart.lines.iter().enumerate() {
         let color = palette(i);
         let style = color.stroke_width(2);
@@ -152,15 +197,107 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Dra
         series
             .label(line.name.as_str())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+        draw_markers(&mut ctx, line, color)?;
     }
     if !chart.lines.is_empty() {
+        let position = match chart.legend {
+            Legend::UpperRight => SeriesLabelPosition::UpperRight,
+            Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+        };
         ctx.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(position)
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(180, 180, 180))
             .label_font((FONT, 13))
             .draw()?;
     }
+    Ok(())
+}
+
+type Ctx<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Pixels between the labels of successive vertical rules, so that two
+/// knees close together stay readable.
+const RULE_LABEL_STEP_PX: i32 = 17;
+
+/// Around the chart, and on the right where the last x label overhangs.
+const MARGIN_PX: u32 = 14;
+const MARGIN_RIGHT_PX: u32 = 36;
+/// Room for the y labels and the axis description.
+const Y_LABEL_AREA_PX: u32 = 78;
+/// Width of the plotting area in pixels, near enough to place labels.
+const PLOT_WIDTH_PX: f64 = (SIZE_PX.0 - Y_LABEL_AREA_PX - MARGIN_PX - MARGIN_RIGHT_PX) as f64;
+/// Average advance of a 13 px DejaVu Sans character, for the same purpose.
+const LABEL_CHAR_PX: f64 = 7.5;
+
+/// A dashed line across the plot, objectives (y) in red, knees (x) in dark
+/// grey. A knee's label hangs from the top beside the line, on its left when
+/// the right has no room; an objective's sits above its left end, where
+/// curves that rise with load leave space.
+fn draw_rule<DB: DrawingBackend>(
+    ctx: &mut Ctx<'_, DB>,
+    rule: &Rule,
+    i: usize,
+    (x_range, y_range): (&std::ops::Range<f64>, &std::ops::Range<f64>),
+) -> DrawResult<DB> {
+    let (color, ends, anchor, offset, pos) = match rule.at {
+        RuleAt::X(x) => {
+            let room_px = (x_range.end - x) / (x_range.end - x_range.start) * PLOT_WIDTH_PX;
+            let fits = room_px > rule.label.chars().count() as f64 * LABEL_CHAR_PX + 10.0;
+            let (dx, h) = if fits {
+                (5, HPos::Left)
+            } else {
+                (-5, HPos::Right)
+            };
+            (
+                RGBColor(70, 70, 70),
+                [(x, y_range.start), (x, y_range.end)],
+                (x, y_range.end),
+                (dx, 4 + RULE_LABEL_STEP_PX * i as i32),
+                Pos::new(h, VPos::Top),
+            )
+        }
+        RuleAt::Y(y) => (
+            RGBColor(178, 34, 34),
+            [(x_range.start, y), (x_range.end, y)],
+            (x_range.start, y),
+            (6, -4),
+            Pos::new(HPos::Left, VPos::Bottom),
+        ),
+    };
+    let style = color.stroke_width(2);
+    ctx.draw_series(DashedLineSeries::new(ends, 10, 5, style))?;
+    let font = (FONT, 13).into_font().color(&color).pos(pos);
+    let label = EmptyElement::at(anchor) + Text::new(rule.label.clone(), offset, font);
+    ctx.draw_series(std::iter::once(label))?;
+    Ok(())
+}
+
+/// Marker radius in pixels: visible on the line, small beside the labels.
+const MARKER_PX: i32 = 4;
+
+/// Each marked point: filled and hollow circles, crosses.
+fn draw_markers<DB: DrawingBackend>(
+    ctx: &mut Ctx<'_, DB>,
+    line: &Line,
+    color: RGBColor,
+) -> DrawResult<DB> {
+    let marked = || {
+        line.points
+            .iter()
+            .copied()
+            .zip(line.markers.iter().copied())
+    };
+    let of = |kind| marked().filter(move |(_, m)| *m == kind).map(|(p, _)| p);
+    ctx.draw_series(of(Marker::Filled).map(|p| Circle::new(p, MARKER_PX, color.filled())))?;
+    ctx.draw_series(of(Marker::Hollow).map(|p| {
+        EmptyElement::at(p)
+            + Circle::new((0, 0), MARKER_PX, WHITE.filled())
+            + Circle::new((0, 0), MARKER_PX, color.stroke_width(2))
+    }))?;
+    ctx.draw_series(
+        of(Marker::Cross).map(|p| Cross::new(p, MARKER_PX + 1, color.stroke_width(2))),
+    )?;
     Ok(())
 }
 
@@ -173,6 +310,13 @@ fn ranges(chart: &Chart) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
     }
     for w in &chart.windows {
         (x0, x1) = (x0.min(w.start), x1.max(w.end));
+    }
+    for r in &chart.rules {
+        match r.at {
+            RuleAt::X(x) if x.is_finite() => (x0, x1) = (x0.min(x), x1.max(x)),
+            RuleAt::Y(y) if y.is_finite() => (y0, y1) = (y0.min(y), y1.max(y)),
+            _ => {}
+        }
     }
     if x0 > x1 {
         (x0, x1) = (0.0, 1.0);
@@ -266,6 +410,7 @@ mod tests {
                     .map(|i| (f64::from(i), f64::from(i * 100)))
                     .collect(),
                 dashed: false,
+                markers: Vec::new(),
             }],
             windows: vec![Window {
                 label: "kill billing/0".into(),
@@ -273,6 +418,8 @@ mod tests {
                 end: 5.0,
                 fault: true,
             }],
+            rules: Vec::new(),
+            legend: Legend::UpperRight,
         }
     }
 
@@ -302,6 +449,38 @@ mod tests {
             assert!(svg.contains(text), "missing {text}");
         }
         assert!(svg.contains("<polyline"), "no line drawn");
+    }
+
+    #[test]
+    fn svg_has_rules_and_markers() {
+        let mut c = chart();
+        c.legend = Legend::UpperLeft;
+        c.lines[0].markers = [Marker::Filled, Marker::Hollow, Marker::Cross]
+            .into_iter()
+            .cycle()
+            .take(10)
+            .collect();
+        c.rules = vec![
+            Rule {
+                label: "knee 8/s".into(),
+                at: RuleAt::X(8.5),
+            },
+            Rule {
+                label: "SLO 2ms".into(),
+                at: RuleAt::Y(1_500.0),
+            },
+        ];
+        let (_, y_range) = ranges(&c);
+        assert!(
+            y_range.end >= 1_500.0,
+            "a rule above the data stays in view"
+        );
+        let svg = svg_string(&c).unwrap();
+        for text in ["knee 8/s", "SLO 2ms", "<circle"] {
+            assert!(svg.contains(text), "missing {text}");
+        }
+        // 4 filled, 3 hollow drawn twice (white fill, then the ring).
+        assert_eq!(svg.matches("<circle").count(), 4 + 2 * 3);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use charts::{histogram, run_charts, spectrum_points};
 pub use data::Timeseries;
-pub use draw::{Axis, Chart, Line, Window};
+pub use draw::{Axis, Chart, Legend, Line, Marker, Rule, RuleAt, Window};
 
 use crate::error::{Error, Result};
 
