@@ -29,6 +29,90 @@ pub fn format_us(us: u64) -> String {
     format!("{text}{unit}")
 }
 
+/// A rate (events/s, entries/s) with thousands separators and no unit (the
+/// column or sentence carries it): "18,400", "-412", "12.5". Whole numbers
+/// from 100 up; "-" for a value that is not a number.
+pub fn format_rate(rate_per_s: f64) -> String {
+    if !rate_per_s.is_finite() {
+        return "-".into();
+    }
+    if rate_per_s.abs() < 100.0 {
+        return trim_decimals(format!("{rate_per_s:.1}"));
+    }
+    let sign = if rate_per_s < 0.0 { "-" } else { "" };
+    format!("{sign}{}", thousands(&format!("{:.0}", rate_per_s.abs())))
+}
+
+/// A count with thousands separators: "75,600,000".
+pub fn format_count(n: u64) -> String {
+    thousands(&n.to_string())
+}
+
+/// Digits grouped by three with commas.
+fn thousands(digits: &str) -> String {
+    let mut grouped = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(d);
+    }
+    grouped
+}
+
+/// A size in bytes, binary units, 3 significant digits: "96.4 B", "1.5 KiB", "12.3 GiB".
+pub fn format_bytes(bytes: f64) -> String {
+    if !bytes.is_finite() {
+        return "-".into();
+    }
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{} {}", significant(value), units[unit])
+}
+
+/// A span of seconds in the unit people plan with: "45 s", "12.5 min", "1.5 h", "7 d".
+pub fn format_seconds(s: f64) -> String {
+    if !s.is_finite() {
+        return "-".into();
+    }
+    let (value, unit) = match s.abs() {
+        a if a < 60.0 => (s, "s"),
+        a if a < 3_600.0 => (s / 60.0, "min"),
+        a if a < 2.0 * 86_400.0 => (s / 3_600.0, "h"),
+        _ => (s / 86_400.0, "d"),
+    };
+    format!("{} {unit}", significant(value))
+}
+
+/// 3 significant digits (at most 2 decimals), trailing zeros dropped.
+fn significant(value: f64) -> String {
+    let decimals = match value.abs() {
+        a if a < 10.0 => 2,
+        a if a < 100.0 => 1,
+        _ => 0,
+    };
+    trim_decimals(format!("{value:.decimals$}"))
+}
+
+fn trim_decimals(text: String) -> String {
+    if text.contains('.') {
+        let trimmed = text.trim_end_matches('0').trim_end_matches('.');
+        // "-0.0" rounds to nothing worth a sign.
+        if trimmed == "-0" {
+            "0".into()
+        } else {
+            trimmed.into()
+        }
+    } else {
+        text
+    }
+}
+
 /// A count, or "-" for a figure the summary's schema did not record
 /// (never a silent 0).
 pub fn dash_or(n: Option<u64>) -> String {
@@ -71,6 +155,34 @@ mod tests {
         for (us, text) in cases {
             assert_eq!(format_us(us), text, "{us} µs");
         }
+    }
+
+    #[test]
+    fn rates_sizes_and_spans_are_readable() {
+        let rates = [
+            (18_400.0, "18,400"),
+            (1_234_567.4, "1,234,567"),
+            (100.0, "100"),
+            (999.6, "1,000"),
+            (12.54, "12.5"),
+            (3.0, "3"),
+            (-412.0, "-412"),
+            (-0.01, "0"),
+            (f64::NAN, "-"),
+        ];
+        for (rate, text) in rates {
+            assert_eq!(format_rate(rate), text, "{rate}");
+        }
+        assert_eq!(format_count(75_600_000), "75,600,000");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_bytes(96.44), "96.4 B");
+        assert_eq!(format_bytes(1_536.0), "1.5 KiB");
+        assert_eq!(format_bytes(3.0 * 1024.0 * 1024.0 * 1024.0), "3 GiB");
+        assert_eq!(format_bytes(f64::INFINITY), "-");
+        assert_eq!(format_seconds(45.0), "45 s");
+        assert_eq!(format_seconds(750.0), "12.5 min");
+        assert_eq!(format_seconds(5_400.0), "1.5 h");
+        assert_eq!(format_seconds(7.0 * 86_400.0), "7 d");
     }
 
     #[test]
