@@ -99,6 +99,10 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}\
 .pass{background:#d7f5dd;border:2px solid #2a8a3e;padding:.6em 1em}\
 .fail{background:#fbdada;border:2px solid #b22;padding:.6em 1em}\
+.warn{background:#fff4d6;border:2px solid #b8860b;padding:.6em 1em}\
+tr.knee td{font-weight:bold;background:#eef5fb}p.note{color:#555;font-size:.9em}\
+div.wide{overflow-x:auto;font-size:.85em}div.wide td{white-space:nowrap}\
+div.wide td,div.wide th{padding:2px 5px}div.headline{margin:.8em 0}\
 figure{margin:1.5em 0}svg{max-width:100%;height:auto;border:1px solid #ddd}\
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}";
 
@@ -112,15 +116,41 @@ pub fn esc(text: &str) -> String {
 
 /// A table with a header row; cells are escaped.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Row> = (rows.iter())
+        .map(|r| Row::plain(r.iter().map(|c| esc(c)).collect()))
+        .collect();
+    table_html(headers, &rows)
+}
+
+/// A table row whose cells are HTML already (a link, a mark), with an
+/// optional class for the whole row (e.g. `knee`).
+pub struct Row {
+    pub class: Option<&'static str>,
+    pub cells: Vec<String>,
+}
+
+impl Row {
+    pub fn plain(cells: Vec<String>) -> Row {
+        Row { class: None, cells }
+    }
+}
+
+/// A table with a header row (escaped) over rows of HTML cells.
+pub fn table_html(headers: &[&str], rows: &[Row]) -> String {
     let mut out = String::from("<table>\n<tr>");
     for h in headers {
         let _ = write!(out, "<th>{}</th>", esc(h));
     }
     out += "</tr>\n";
     for row in rows {
-        out += "<tr>";
-        for cell in row {
-            let _ = write!(out, "<td>{}</td>", esc(cell));
+        match row.class {
+            Some(class) => {
+                let _ = write!(out, "<tr class=\"{class}\">");
+            }
+            None => out += "<tr>",
+        }
+        for cell in &row.cells {
+            let _ = write!(out, "<td>{cell}</td>");
         }
         out += "</tr>\n";
     }
@@ -194,7 +224,8 @@ fn environment(summary: &Summary) -> String {
     format!("<h2>Environment</h2>\n{}", table(&["", "value"], &rows))
 }
 
-fn plots_section(plots: &[Rendered]) -> String {
+/// Every plot inline as SVG, captioned with its title and PNG file.
+pub fn plots_section(plots: &[Rendered]) -> String {
     let mut out = String::from("<h2>Plots</h2>\n");
     for p in plots {
         let png = p

@@ -101,13 +101,13 @@ fn fit(text: &str, width: usize) -> String {
     cut
 }
 
-fn clip(line: &str) -> String {
+pub(crate) fn clip(line: &str) -> String {
     fit(line, MAX_WIDTH)
 }
 
 /// `text` on as many lines as it takes, each starting with `indent`: for
 /// reasons, which must not be cut off (the cause is usually at the end).
-fn wrapped(out: &mut String, indent: &str, text: &str) {
+pub(crate) fn wrapped(out: &mut String, indent: &str, text: &str) {
     let width = MAX_WIDTH - indent.chars().count();
     let mut line = String::new();
     for word in text.split_whitespace() {
