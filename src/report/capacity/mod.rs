@@ -1,10 +1,29 @@
 //! `capacity.json`: the record of one capacity search (`streamdrill
-//! capacity`, docs/capacity.md), and the views rendered from it. Each step
-//! of a search is a whole run with its own `summary.json` under `steps/`;
-//! this file keeps, per step, the figures the search judged and plots, its
-//! verdict, and the result with its sizing. Knows neither actix nor redis.
+//! capacity`), and the views rendered from it, described in
+//! docs/reports.md, "Capacity reports". Each step of a search is a whole run
+//! with its own `summary.json` under `steps/`; this file keeps, per step,
+//! the figures the search judged and plots, its verdict, and the result
+//! with its sizing. Knows neither actix nor redis.
+//!
+//! The views, each rendered from a `Capacity` alone so `streamdrill report`
+//! can redraw an old search: `charts` (the plots against offered load),
+//! `html` (`index.html`, its sizing tables in `sizing`), `text` (the
+//! terminal's summary); `words` holds the sentences they share, `files`
+//! writes and reads the directory.
 
 use serde::{Deserialize, Serialize};
+
+pub mod charts;
+#[doc(hidden)]
+pub mod example;
+mod files;
+mod html;
+mod sizing;
+mod text;
+mod words;
+
+pub use files::{read_capacity, render_capacity_views, write_capacity};
+pub use text::render_capacity_text;
 
 use super::environment::{MachineInfo, RedisInfo};
 use crate::scenario::Scenario;
@@ -263,28 +282,4 @@ pub struct DrainRow {
 pub struct ShardRow {
     pub target_rate_per_s: f64,
     pub shards: u32,
-}
-
-/// The result per server, for the terminal (the full views are the helper's).
-pub fn render_capacity_text(c: &Capacity) -> String {
-    let mut out = String::new();
-    for s in &c.servers {
-        let line = match &s.result {
-            Some(r) => format!(
-                "{}: max sustainable {:.0} events/s ({:?}{}), limited by: {}\n",
-                s.label,
-                r.max_sustainable_rate_per_s,
-                r.bound,
-                if r.confirmed { ", confirmed" } else { "" },
-                r.limit.as_ref().map_or("-", |v| v.reason.as_str())
-            ),
-            None => format!(
-                "{}: no result ({})\n",
-                s.label,
-                s.error.as_deref().unwrap_or("no step ran")
-            ),
-        };
-        out += &line;
-    }
-    out
 }
