@@ -40,7 +40,7 @@ pub use table::{render, render as render_table};
 pub use utc::rfc3339;
 
 #[cfg(test)]
-mod schema_tests {
+pub(crate) mod schema_tests {
     //! summary.json must satisfy schema/summary.schema.json: every key a
     //! `required` list names is present, at every level the schema describes.
 
@@ -48,7 +48,16 @@ mod schema_tests {
 
     const SCHEMA: &str = include_str!("../../schema/summary.schema.json");
 
-    fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    /// The schema that describes a value: the one a `$ref` names, or the
+    /// one branch of an `anyOf` besides `{"type": "null"}` (a nullable field).
+    pub(super) fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+        let branches = schema.get("anyOf").and_then(Value::as_array);
+        let not_null: Vec<&Value> = (branches.into_iter().flatten())
+            .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+            .collect();
+        if let ([one], Some(_)) = (not_null.as_slice(), branches.filter(|b| b.len() == 2)) {
+            return resolve(root, one);
+        }
         match schema.get("$ref").and_then(Value::as_str) {
             Some(r) => {
                 let pointer = r.trim_start_matches('#');
@@ -63,7 +72,12 @@ mod schema_tests {
     }
 
     /// Returns the paths of required keys missing from `instance`.
-    fn missing(root: &Value, schema: &Value, instance: &Value, path: &str) -> Vec<String> {
+    pub(super) fn missing(
+        root: &Value,
+        schema: &Value,
+        instance: &Value,
+        path: &str,
+    ) -> Vec<String> {
         let schema = resolve(root, schema);
         let mut out = Vec::new();
         if let (Some(object), Some(required)) = (instance.as_object(), schema.get("required")) {

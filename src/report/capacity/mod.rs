@@ -18,6 +18,8 @@ pub mod charts;
 pub mod example;
 mod files;
 mod html;
+#[cfg(test)]
+mod schema_tests;
 mod sizing;
 mod text;
 mod words;
