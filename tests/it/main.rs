@@ -2,7 +2,9 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod accounting;
+mod browser;
 mod capacity;
+mod capacity_report;
 mod cli;
 mod docs;
 mod drill;
