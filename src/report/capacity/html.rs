@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use super::words::{self, ABSENT, knee_step};
 use super::{Bound, Capacity, ServerSearch, Step};
 use crate::report::format::{format_bytes, format_rate, format_us};
-use crate::report::html::{Row, esc, page, plots_section, table, table_html};
+use crate::report::html::{Row, esc, page_with_style, plots_section, table, table_html};
 use crate::report::plot::Rendered;
 
 pub(super) fn index_html(c: &Capacity, plots: &[Rendered]) -> String {
@@ -57,8 +57,16 @@ pub(super) fn index_html(c: &Capacity, plots: &[Rendered]) -> String {
         "<h2>Terminal summary</h2>\n<pre>{}</pre>",
         esc(&super::render_capacity_text(c))
     );
-    page(&format!("streamdrill capacity: {}", s.name), &body)
+    let title = format!("streamdrill capacity: {}", s.name);
+    page_with_style(&title, STYLE, &body)
 }
+
+/// Beyond the run report's stylesheet: a yellow box for a result with a
+/// caveat, the knee row, notes, and the steps tables compact enough to fit.
+const STYLE: &str = ".warn{background:#fff4d6;border:2px solid #b8860b;padding:.6em 1em}\
+div.headline{margin:.8em 0}tr.knee td{font-weight:bold;background:#eef5fb}\
+p.note{color:#555;font-size:.9em}div.wide{overflow-x:auto;font-size:.85em}\
+div.wide td{white-space:nowrap}div.wide td,div.wide th{padding:2px 5px}";
 
 /// Per server: what it sustains, in a box coloured by how sure that is.
 fn headlines(c: &Capacity) -> String {

@@ -86,9 +86,16 @@ pub fn index_html(summary: &Summary, ts: &Timeseries, plots: &[Rendered]) -> Str
 
 /// A complete HTML document with the shared stylesheet.
 pub fn page(title: &str, body: &str) -> String {
+    page_with_style(title, "", body)
+}
+
+/// The same with rules of the page's own after the shared ones (the
+/// capacity page's), so other pages' bytes stay as they are.
+pub fn page_with_style(title: &str, own_style: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+         <title>{}</title>\n<style>{STYLE}{own_style}</style>\n</head>\n<body>\n{body}\
+         </body>\n</html>\n",
         esc(title)
     )
 }
@@ -99,10 +106,6 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}\
 .pass{background:#d7f5dd;border:2px solid #2a8a3e;padding:.6em 1em}\
 .fail{background:#fbdada;border:2px solid #b22;padding:.6em 1em}\
-.warn{background:#fff4d6;border:2px solid #b8860b;padding:.6em 1em}\
-tr.knee td{font-weight:bold;background:#eef5fb}p.note{color:#555;font-size:.9em}\
-div.wide{overflow-x:auto;font-size:.85em}div.wide td{white-space:nowrap}\
-div.wide td,div.wide th{padding:2px 5px}div.headline{margin:.8em 0}\
 figure{margin:1.5em 0}svg{max-width:100%;height:auto;border:1px solid #ddd}\
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}";
 
