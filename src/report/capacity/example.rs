@@ -114,11 +114,7 @@ fn step(index: u32, kind: StepKind, m: Measured, verdict: Verdict) -> Step {
     Step {
         index,
         kind,
-        run_dir: format!(
-            "steps/{index:02}-{}-{:.0}",
-            super::words::kind(kind),
-            m.offered
-        ),
+        run_dir: format!("{index:02}-{}-{:.0}", super::words::kind(kind), m.offered),
         offered_rate_per_s: m.offered,
         achieved_rate_per_s: m.achieved,
         measured_duration_s: duration_s,
@@ -256,6 +252,7 @@ fn redis7() -> ServerSearch {
         step(9, Bisect, easy(21_000.0, Some(0.96)), pass()),
         step(10, Confirm, easy(21_000.0, Some(0.97)), pass()),
     ];
+    let steps = under("steps/1", steps);
     let limit = steps[7].verdict.clone();
     ServerSearch {
         label: "redis 7.0.15".into(),
@@ -347,6 +344,7 @@ fn valkey() -> ServerSearch {
         ),
         step(10, Confirm, easy(26_000.0, Some(1.03)), pass()),
     ];
+    let steps = under("steps/2", steps);
     let limit = steps[8].verdict.clone();
     ServerSearch {
         label: "valkey 9.1.2".into(),
@@ -374,6 +372,16 @@ fn valkey() -> ServerSearch {
         }),
         error: None,
     }
+}
+
+/// Each server's steps in a folder of its own, as a search of several writes them.
+fn under(dir: &str, steps: Vec<Step>) -> Vec<Step> {
+    (steps.into_iter())
+        .map(|s| Step {
+            run_dir: format!("{dir}/{}", s.run_dir),
+            ..s
+        })
+        .collect()
 }
 
 /// Audit's pending list grows while its lag does not: reads keep up, acks do not.

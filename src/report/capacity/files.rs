@@ -143,9 +143,9 @@ mod tests {
             "The server sustains at least 26,000 events/s",
             "Servers side by side",
             "<td>valkey 9.1.2</td><td>26,000</td><td>harness-limited (at least)</td>",
-            "<tr class=\"knee\"><td><a href=\"steps/10-confirm-21000/index.html\">10</a></td>\
+            "<tr class=\"knee\"><td><a href=\"steps/1/10-confirm-21000/index.html\">10</a></td>\
              <td>confirm</td><td>21,000</td>",
-            "<a href=\"steps/08-bisect-22000/index.html\">8</a>",
+            "<a href=\"steps/1/08-bisect-22000/index.html\">8</a>",
             "<td>FAIL (harness): achieved 97.8 %</td>",
             "<li>step 9 (27,000/s, FAIL (harness)): achieved 26,400/s of 27,000/s offered",
             "Sizing: redis 7.0.15",

@@ -329,7 +329,7 @@ mod tests {
         assert_eq!(
             cells,
             [
-                "<a href=\"steps/08-bisect-22000/index.html\">8</a>",
+                "<a href=\"steps/1/08-bisect-22000/index.html\">8</a>",
                 "bisect",
                 "22,000",
                 "21,989 (100.0 %)",
