@@ -36,7 +36,8 @@ pub enum Command {
     Run(RunArgs),
     /// Check a scenario file (with overrides) without running it.
     Validate(ScenarioArgs),
-    /// Re-render a run folder's plots, .hgrm files and index.html from its summary.json.
+    /// Re-render a run folder's plots, .hgrm files and index.html from its summary.json
+    /// (or a capacity folder's plots and index.html from its capacity.json).
     Report(ReportArgs),
     /// Compare runs side by side against the first; gates make CI fail on a regression.
     Compare(CompareArgs),
@@ -189,7 +190,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A run folder (reports/<scenario>-<timestamp>).
+    /// A run folder (reports/<scenario>-<timestamp>) or a capacity folder.
     pub run_dir: PathBuf,
 }
 
@@ -347,8 +348,21 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
     Ok(if report.capacity.interrupted { 130 } else { 0 })
 }
 
-/// `streamdrill report RUN_DIR`: the views again, from summary.json and the files beside it.
+/// `streamdrill report DIR`: the views again, from summary.json and the
+/// files beside it, or from capacity.json for a capacity search.
 fn report_command(args: &ReportArgs) -> Result<u8> {
+    let capacity_file = args.run_dir.join(report::capacity::CAPACITY_FILE);
+    if capacity_file.is_file() {
+        let capacity = report::capacity::read_capacity(&capacity_file)?;
+        let written = report::capacity::render_capacity_views(&args.run_dir, &capacity)?;
+        print!("{}", report::capacity::render_capacity_text(&capacity));
+        println!(
+            "report: {} ({} files rendered)",
+            args.run_dir.join(report::html::INDEX_FILE).display(),
+            written.len()
+        );
+        return Ok(0);
+    }
     let summary = report::read_summary(&args.run_dir.join(report::files::SUMMARY_FILE))?;
     let written = report::html::render_views(&args.run_dir, &summary)?;
     print!("{}", report::render_table(&summary));

@@ -161,10 +161,12 @@ pub fn run_capacity(
             run_prefix: &id,
             interrupted: &interrupted,
         };
-        let (found, stop) = search_one(&ctx, &dir, &capacity)?;
-        if let (Some(e), None) = (&found.error, &first_error) {
-            first_error = Some(e.clone());
-        }
+        let Searched {
+            found,
+            stopped: stop,
+            error,
+        } = search_one(&ctx, &dir, &capacity)?;
+        first_error = first_error.or(error);
         capacity.servers[n] = found;
         write(&dir, &capacity)?;
         if stop {
@@ -172,11 +174,21 @@ pub fn run_capacity(
             break;
         }
     }
-    write(&dir, &capacity)?;
+    crate::report::capacity::write_capacity(&dir, &capacity)?;
+    // No server ran a step: the search failed, for the first one's reason.
     match first_error {
-        Some(e) if capacity.servers.iter().all(|s| s.steps.is_empty()) => Err(Error::Usage(e)),
+        Some(e) if capacity.servers.iter().all(|s| s.steps.is_empty()) => Err(e),
         _ => Ok(CapacityReport { dir, capacity }),
     }
+}
+
+/// How one server's search ended.
+struct Searched {
+    found: ServerSearch,
+    /// Stopped by Ctrl-C.
+    stopped: bool,
+    /// Why a step could not run (also in `found.error`).
+    error: Option<Error>,
 }
 
 /// What one server's search needs besides its record.
@@ -191,13 +203,14 @@ struct SearchContext<'a> {
     interrupted: &'a AtomicBool,
 }
 
-/// One server's search; true when it was stopped by Ctrl-C. `so_far` is the
-/// record written after each step (this server's entry replaced as it goes).
-fn search_one(ctx: &SearchContext, dir: &Path, so_far: &Capacity) -> Result<(ServerSearch, bool)> {
+/// One server's search. `so_far` is the record written after each step
+/// (this server's entry replaced as it goes).
+fn search_one(ctx: &SearchContext, dir: &Path, so_far: &Capacity) -> Result<Searched> {
     let mut record = so_far.clone();
     let mut found = so_far.servers[ctx.server].clone();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut stopped = false;
+    let mut error = None;
     loop {
         if ctx.interrupted.load(Ordering::Relaxed) {
             stopped = true;
@@ -219,12 +232,16 @@ fn search_one(ctx: &SearchContext, dir: &Path, so_far: &Capacity) -> Result<(Ser
             Ok(summary) => summary,
             Err(e) => {
                 found.error = Some(e.to_string());
+                error = Some(e);
                 break;
             }
         };
         if found.redis.is_none() {
             found.label = label(&summary);
             found.redis = Some(summary.redis.clone());
+            // The binary a managed server ran, as the server module resolved it.
+            let ran = summary.redis.server.as_ref().and_then(|s| s.binary.clone());
+            found.binary = ran.or(found.binary.take());
         }
         let run_dir = relative(dir, &ctx.steps_dir.join(step_name(index, kind, rate_per_s)));
         let step = verdict::step_of(&summary, ctx.settings, index, kind, rate_per_s, run_dir);
@@ -236,7 +253,8 @@ fn search_one(ctx: &SearchContext, dir: &Path, so_far: &Capacity) -> Result<(Ser
             });
         }
         found.steps.push(step);
-        found.result = Some(search::result(ctx.settings, &found.steps, false));
+        // Incomplete until the search is done: what a crash would leave.
+        found.result = Some(search::result(ctx.settings, &found.steps, true));
         record.servers[ctx.server] = found.clone();
         write(dir, &record)?;
         if summary.interrupted {
@@ -245,10 +263,16 @@ fn search_one(ctx: &SearchContext, dir: &Path, so_far: &Capacity) -> Result<(Ser
         }
     }
     if found.steps.is_empty() {
-        return Ok((found, stopped));
+        return Ok(Searched {
+            found,
+            stopped,
+            error,
+        });
     }
-    let result = search::result(ctx.settings, &found.steps, stopped);
-    let pending = match result.max_sustainable_rate_per_s > 0.0 && !stopped {
+    // A step that could not run ends the search as surely as a Ctrl-C.
+    let incomplete = stopped || error.is_some();
+    let result = search::result(ctx.settings, &found.steps, incomplete);
+    let pending = match result.max_sustainable_rate_per_s > 0.0 && !incomplete {
         true => probe_pending(ctx),
         false => None,
     };
@@ -260,7 +284,11 @@ fn search_one(ctx: &SearchContext, dir: &Path, so_far: &Capacity) -> Result<(Ser
         pending,
     );
     found.result = Some(result);
-    Ok((found, stopped))
+    Ok(Searched {
+        found,
+        stopped,
+        error,
+    })
 }
 
 /// One step: the shape at `rate_per_s`, run whole.
@@ -365,7 +393,8 @@ fn settings(shape: &Shape, o: &CapacityOptions) -> Result<SearchSettings> {
     })
 }
 
-/// capacity.json, rewritten after every step.
+/// capacity.json alone, rewritten after every step (the plots and page
+/// are rendered once, at the end).
 fn write(dir: &Path, capacity: &Capacity) -> Result<()> {
     let path = dir.join(crate::report::capacity::CAPACITY_FILE);
     let json = serde_json::to_string_pretty(capacity).map_err(std::io::Error::from);

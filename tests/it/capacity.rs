@@ -186,3 +186,14 @@ fn ctrl_c_stops_the_search_and_keeps_what_was_found() {
     );
     assert_eq!(search.result.as_ref().unwrap().bound, Bound::Incomplete);
 }
+
+#[test]
+fn a_missing_server_binary_fails_the_search_with_its_path() {
+    let out = tempfile::tempdir().unwrap();
+    let scenario = load_str(TWO_MS_CONSUMERS, "k.toml", &Overrides::default()).unwrap();
+    let mut o = options(out.path());
+    o.servers = vec!["/nonexistent/valkey-server".into()];
+    let e = run_capacity(scenario, "k.toml", o).err().unwrap().to_string();
+    assert!(e.contains("/nonexistent/valkey-server"), "{e}");
+    assert!(e.contains("fetch-servers"), "says how to get one: {e}");
+}
