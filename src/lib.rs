@@ -24,11 +24,11 @@
 //! - [`metrics`]: run records: HdrHistograms, counters, the per-event ledger and its
 //!   settling per phase, in-flight events, write stalls, fault windows and their
 //!   recovery, Redis's own counts, what the server is and which stream features it has,
-//!   the progress line's figures, the time series (old interval-log entries spilled to a
-//!   temporary file).
+//!   the window's load (CPU, memory, backlog trends), the progress line's figures, the
+//!   time series (old interval-log entries spilled to a temporary file).
 //! - [`report`]: `summary.json` (the source of truth, and older schemas read back), SLO
 //!   verdicts, and the views rendered from it (terminal table, CSV, HdrHistogram logs,
-//!   plots, index.html, compare).
+//!   plots, index.html, compare), and `capacity.json` with its views.
 //!
 //! **Standalone** (processes and sockets a run or a test starts):
 //! - [`server`]: managed `redis-server` processes, or any compatible binary such as Valkey

@@ -193,7 +193,10 @@ fn a_missing_server_binary_fails_the_search_with_its_path() {
     let scenario = load_str(TWO_MS_CONSUMERS, "k.toml", &Overrides::default()).unwrap();
     let mut o = options(out.path());
     o.servers = vec!["/nonexistent/valkey-server".into()];
-    let e = run_capacity(scenario, "k.toml", o).err().unwrap().to_string();
+    let e = run_capacity(scenario, "k.toml", o)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("/nonexistent/valkey-server"), "{e}");
     assert!(e.contains("fetch-servers"), "says how to get one: {e}");
 }
