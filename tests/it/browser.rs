@@ -71,3 +71,30 @@ pub fn png_stats(path: &Path) -> (usize, f64) {
         .count();
     (distinct.len(), non_white as f64 / pixels.len() as f64)
 }
+
+/// Opens `page` as a person would: its screenshot is not blank and the DOM
+/// Chromium built holds `plots` inline SVGs and no `<img>` that could break.
+/// Returns that DOM.
+pub fn assert_page_renders(page: &Path, plots: usize) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let shot = profile.path().join("shot.png");
+    let arg = format!("--screenshot={}", shot.display());
+    chromium(profile.path(), &[&arg, "--window-size=1280,2000"], page);
+    let (distinct_colours, non_white_share) = png_stats(&shot);
+    assert!(
+        distinct_colours > 20,
+        "screenshot looks blank: {distinct_colours} colours"
+    );
+    assert!(
+        non_white_share > 0.02,
+        "screenshot looks blank: {non_white_share}"
+    );
+    let dom = chromium(profile.path(), &["--dump-dom"], page);
+    assert_eq!(
+        dom.matches("<svg").count(),
+        plots,
+        "inline plots in the DOM"
+    );
+    assert!(!dom.contains("<img"), "no <img> that could break");
+    dom
+}

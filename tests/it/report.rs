@@ -252,26 +252,5 @@ fn scenario_toml_short() -> String {
 #[test]
 fn index_html_renders_in_headless_chromium() {
     let (dir, _) = shared_run();
-    let page = dir.join("index.html");
-    let profile = tempfile::tempdir().unwrap();
-    let shot = profile.path().join("shot.png");
-    let arg = format!("--screenshot={}", shot.display());
-    browser::chromium(profile.path(), &[&arg, "--window-size=1280,2000"], &page);
-    let (distinct_colours, non_white_share) = browser::png_stats(&shot);
-    assert!(
-        distinct_colours > 20,
-        "screenshot looks blank: {distinct_colours} colours"
-    );
-    assert!(
-        non_white_share > 0.02,
-        "screenshot looks blank: {non_white_share}"
-    );
-    // The DOM as Chromium built it: every plot an inline SVG, no image to break.
-    let dom = browser::chromium(profile.path(), &["--dump-dom"], &page);
-    assert_eq!(
-        dom.matches("<svg").count(),
-        7,
-        "inline plots in the rendered DOM"
-    );
-    assert!(!dom.contains("<img"), "no <img> that could break");
+    browser::assert_page_renders(&dir.join("index.html"), 7);
 }
