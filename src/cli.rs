@@ -291,8 +291,9 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// `streamdrill capacity`: 0 when the search ran to its end, 130 when Ctrl-C
-/// stopped it (what was found is written all the same).
+/// `streamdrill capacity`: 0 when the search ran to its end, 2 when a
+/// server's search stopped on an error, 130 when Ctrl-C stopped it (what
+/// was found is written all the same).
 fn capacity_command(args: CapacityArgs) -> Result<u8> {
     use crate::capacity::{CapacityOptions, StepNotice, run_capacity};
     let load = ScenarioArgs {
@@ -345,7 +346,18 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
         "report: {}",
         report.dir.join(report::html::INDEX_FILE).display()
     );
-    Ok(if report.capacity.interrupted { 130 } else { 0 })
+    // A server whose search stopped on an error: the report has what ran.
+    let errors: Vec<String> = (report.capacity.servers.iter())
+        .filter_map(|s| Some(format!("{}: {}", s.label, s.error.as_ref()?)))
+        .collect();
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    Ok(match (report.capacity.interrupted, errors.is_empty()) {
+        (true, _) => 130,
+        (false, false) => 2,
+        (false, true) => 0,
+    })
 }
 
 /// `streamdrill report DIR`: the views again, from summary.json and the

@@ -245,7 +245,10 @@ fn search_one(ctx: &SearchContext, dir: &Path, so_far: &Capacity) -> Result<Sear
         }
         let run_dir = relative(dir, &ctx.steps_dir.join(step_name(index, kind, rate_per_s)));
         let step = verdict::step_of(&summary, ctx.settings, index, kind, rate_per_s, run_dir);
-        outcomes.push(Outcome::of(&step));
+        // A step cut short by Ctrl-C is no verdict on its rate.
+        if !summary.interrupted {
+            outcomes.push(Outcome::of(&step));
+        }
         if let Some(f) = &ctx.options.on_step {
             f(&StepNotice::Finished {
                 server: ctx.server,
@@ -322,12 +325,14 @@ fn with_server(scenario: &mut Scenario, binary: Option<&str>) {
 fn probe_pending(ctx: &SearchContext) -> Option<f64> {
     let redis = &ctx.shape.scenario.redis;
     match redis.mode {
-        RedisMode::External => probe::pending_bytes_per_entry(redis.url.as_deref()?).ok()?,
+        RedisMode::External => {
+            probe::pending_bytes_per_entry(redis.url.as_deref()?, ctx.run_prefix).ok()?
+        }
         RedisMode::Managed => {
             let mut scenario = ctx.shape.scenario.clone();
             with_server(&mut scenario, ctx.binary);
             let server = RedisServer::start(server_settings(&scenario.redis)).ok()?;
-            probe::pending_bytes_per_entry(&server.url()).ok()?
+            probe::pending_bytes_per_entry(&server.url(), ctx.run_prefix).ok()?
         }
     }
 }
@@ -365,7 +370,16 @@ fn settings(shape: &Shape, o: &CapacityOptions) -> Result<SearchSettings> {
         return usage("--start-rate", "must be at least 1 event/s");
     }
     if !(o.max_rate_per_s.is_finite() && o.max_rate_per_s >= start) {
-        return usage("--max-rate", "must be at least the start rate");
+        let from = match (o.start_rate_per_s, own) {
+            (Some(_), _) => "--start-rate",
+            (None, Some(_)) => "the scenario's own rate",
+            (None, None) => "the default",
+        };
+        let problem = format!(
+            "{} is below the start rate, {start}/s ({from}); raise it or lower --start-rate",
+            o.max_rate_per_s
+        );
+        return usage("--max-rate", &problem);
     }
     if !(o.resolution > 0.0 && o.resolution < 1.0) {
         return usage("--resolution", "must be between 0 and 100 %, e.g. 5%");

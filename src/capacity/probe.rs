@@ -1,6 +1,7 @@
 //! The memory one pending entry costs (docs/capacity.md, "Sizing"),
-//! measured rather than assumed: on an idle server like the one under
-//! test, INFO used_memory before and after one consumer reads a stream's
+//! measured rather than assumed: on a fresh idle server like the steps'
+//! (on an external server, on that server, where other clients' use of
+//! memory adds noise), INFO used_memory before and after one consumer reads a stream's
 //! `ENTRIES` entries without acknowledging them. Not MEMORY USAGE: it
 //! estimates a pending list from node counts, and on Redis 7.0.15 says
 //! 569 bytes per entry where used_memory grows by 91. The pending list's
@@ -13,43 +14,48 @@ use crate::connect::{Conn, client, connect};
 use crate::error::{Error, Result};
 
 const ENTRIES: u64 = 10_000;
-const KEY: &str = "streamdrill:capacity-probe";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes per pending entry on the Redis at `url`; the probe's key is deleted
-/// afterwards. None when the server will not tell (no MEMORY USAGE).
-pub fn pending_bytes_per_entry(url: &str) -> Result<Option<f64>> {
+/// Bytes per pending entry on the Redis at `url`, probed on a key of the
+/// search's own (`sd:<search id>:pending-probe`), deleted afterwards. None
+/// when the server does not report used_memory.
+pub fn pending_bytes_per_entry(url: &str, search_id: &str) -> Result<Option<f64>> {
+    let key = format!("sd:{search_id}:pending-probe");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("starting the probe's runtime: {e}")))?;
     runtime.block_on(async {
         let mut conn = connect(&client(url)?, url, TIMEOUT).await?;
-        let measured = measure(&mut conn).await;
+        let measured = measure(&mut conn, &key).await;
         let _ = redis::cmd("DEL")
-            .arg(KEY)
+            .arg(&key)
             .query_async::<u64>(&mut conn)
             .await;
         measured.map_err(|e| Error::redis(url, "measuring a pending list's memory", e))
     })
 }
 
-async fn measure(conn: &mut Conn) -> redis::RedisResult<Option<f64>> {
-    redis::cmd("DEL").arg(KEY).query_async::<u64>(conn).await?;
+async fn measure(conn: &mut Conn, key: &str) -> redis::RedisResult<Option<f64>> {
+    redis::cmd("DEL").arg(key).query_async::<u64>(conn).await?;
     let mut pipe = redis::pipe();
     for i in 0..ENTRIES {
-        pipe.cmd("XADD").arg(KEY).arg("*").arg("n").arg(i).ignore();
+        pipe.cmd("XADD").arg(key).arg("*").arg("n").arg(i).ignore();
     }
     pipe.query_async::<()>(conn).await?;
     redis::cmd("XGROUP")
-        .arg(&["CREATE", KEY, "probe", "0"])
+        .arg("CREATE")
+        .arg(key)
+        .arg(&["probe", "0"])
         .query_async::<()>(conn)
         .await?;
     let before = used_memory(conn).await?;
     redis::cmd("XREADGROUP")
         .arg(&["GROUP", "probe", "reader", "COUNT"])
         .arg(ENTRIES)
-        .arg(&["STREAMS", KEY, ">"])
+        .arg("STREAMS")
+        .arg(key)
+        .arg(">")
         .query_async::<redis::Value>(conn)
         .await?;
     let after = used_memory(conn).await?;

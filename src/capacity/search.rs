@@ -2,10 +2,11 @@
 //! "The search"): geometric steps up from the start rate until one fails
 //! (down, if the start itself fails), bisection between the highest pass
 //! and the lowest failure to the resolution, then a longer confirmation at
-//! the highest pass, stepping down by the resolution if it fails. Pure: the
-//! driver runs the steps, this only decides.
+//! the highest pass; a failed confirmation narrows the bracket and the
+//! search goes on, at most three confirmations in all. Pure: the driver
+//! runs the steps, this only decides.
 
-use crate::report::capacity::{Bound, CapacityResult, SearchSettings, Step, StepKind};
+use crate::report::capacity::{Bound, CapacityResult, Criterion, SearchSettings, Step, StepKind};
 
 /// Probes below the start rate before the search gives up (start / growth^4).
 const MAX_PROBES_DOWN: u32 = 4;
@@ -38,54 +39,51 @@ pub enum Next {
     Done,
 }
 
-/// Decides the next step from the outcomes so far.
+/// Decides the next step from the outcomes so far. Every step it asks for
+/// is a rate it has not judged in that role: rounding to whole events/s
+/// never makes it repeat itself.
 pub fn next(settings: &SearchSettings, done: &[Outcome]) -> Next {
-    let run = |rate: f64, kind| Next::Run {
-        rate_per_s: rate.round().max(1.0),
-        kind,
-    };
-    let confirms: Vec<&Outcome> = done
-        .iter()
+    let run = |rate_per_s: f64, kind| Next::Run { rate_per_s, kind };
+    let confirms: Vec<&Outcome> = (done.iter())
         .filter(|o| o.kind == StepKind::Confirm)
         .collect();
-    if confirms.last().is_some_and(|c| c.passed) {
+    let confirmed = confirms.last().is_some_and(|c| c.passed);
+    if confirmed || confirms.len() as u32 >= MAX_CONFIRMS {
         return Next::Done;
     }
-    if let Some(failed) = confirms.last() {
-        if confirms.len() as u32 >= MAX_CONFIRMS {
-            return Next::Done;
-        }
-        // The highest pass still below every failure, else a step down.
-        let below = highest_pass(done).map(|p| p.rate_per_s);
-        let rate = below.unwrap_or(failed.rate_per_s * (1.0 - settings.resolution));
-        return run(rate, StepKind::Confirm);
-    }
     if done.is_empty() {
-        return run(settings.start_rate_per_s, StepKind::Probe);
+        return run(settings.start_rate_per_s.round().max(1.0), StepKind::Probe);
     }
     match (highest_pass(done), lowest_fail(done)) {
-        // Nothing passed yet: probe down.
+        // Nothing passed (below the lowest failure) yet: probe down.
         (None, fail) => {
+            let fail = fail.map_or(settings.start_rate_per_s, |f| f.rate_per_s);
             let floor = settings.start_rate_per_s / settings.growth.powi(MAX_PROBES_DOWN as i32);
-            let below = fail.map_or(settings.start_rate_per_s, |f| f.rate_per_s) / settings.growth;
-            match below < floor || below < 1.0 {
+            let below = (fail / settings.growth).round().min(fail - 1.0);
+            match below < floor.round().max(1.0) {
                 true => Next::Done,
                 false => run(below, StepKind::Probe),
             }
         }
-        // Nothing failed yet: probe up, to the ceiling.
-        (Some(pass), None) => match pass.rate_per_s >= settings.max_rate_per_s {
-            true => run(pass.rate_per_s, StepKind::Confirm),
-            false => run(
-                (pass.rate_per_s * settings.growth).min(settings.max_rate_per_s),
-                StepKind::Probe,
-            ),
-        },
+        // Nothing failed yet: probe up, to the ceiling, then confirm there.
+        (Some(pass), None) => {
+            let ceiling = settings.max_rate_per_s.round();
+            match pass.rate_per_s >= ceiling {
+                true => run(pass.rate_per_s, StepKind::Confirm),
+                false => {
+                    let up = (pass.rate_per_s * settings.growth).round();
+                    run(up.max(pass.rate_per_s + 1.0).min(ceiling), StepKind::Probe)
+                }
+            }
+        }
+        // Bracketed: bisect to the resolution, then confirm the highest pass.
+        // A failed confirmation is a failure like any other: the bracket
+        // narrows below it and the search goes on.
         (Some(pass), Some(fail)) => {
             let gap = (fail.rate_per_s - pass.rate_per_s) / pass.rate_per_s;
-            let mid = (pass.rate_per_s + fail.rate_per_s) / 2.0;
+            let mid = ((pass.rate_per_s + fail.rate_per_s) / 2.0).round();
             // Rounding to whole events/s ends a bisection that can no longer move.
-            let stuck = mid.round() <= pass.rate_per_s || mid.round() >= fail.rate_per_s;
+            let stuck = mid <= pass.rate_per_s || mid >= fail.rate_per_s;
             match gap > settings.resolution && !stuck {
                 true => run(mid, StepKind::Bisect),
                 false => run(pass.rate_per_s, StepKind::Confirm),
@@ -109,26 +107,31 @@ fn lowest_fail(done: &[Outcome]) -> Option<&Outcome> {
         .min_by(|a, b| a.rate_per_s.total_cmp(&b.rate_per_s))
 }
 
-/// What the steps found. `interrupted`: the search was stopped before it
-/// was done.
-pub fn result(settings: &SearchSettings, steps: &[Step], interrupted: bool) -> CapacityResult {
-    let done: Vec<Outcome> = steps.iter().map(Outcome::of).collect();
+/// What the steps found. `incomplete`: the search was stopped (Ctrl-C, or
+/// a step that could not run) before it was done. A step stopped by Ctrl-C
+/// is no verdict on its rate and is left out.
+pub fn result(settings: &SearchSettings, steps: &[Step], incomplete: bool) -> CapacityResult {
+    let judged: Vec<&Step> = (steps.iter())
+        .filter(|s| !matches!(s.verdict.failed, Some(Criterion::Incomplete { .. })))
+        .collect();
+    let done: Vec<Outcome> = judged.iter().map(|s| Outcome::of(s)).collect();
     let pass = highest_pass(&done).copied();
     let fail = lowest_fail(&done).copied();
     let confirmed = (done.iter()).any(|o| {
         o.kind == StepKind::Confirm && o.passed && Some(o.rate_per_s) == pass.map(|p| p.rate_per_s)
     });
+    let start_failed = done.first().is_some_and(|o| !o.passed);
     let bound = match (pass, fail) {
-        _ if interrupted && next(settings, &done) != Next::Done => Bound::Incomplete,
-        (None, _) => Bound::BelowStart,
+        _ if incomplete && next(settings, &done) != Next::Done => Bound::Incomplete,
+        (None, _) if start_failed => Bound::BelowStart,
+        _ if !confirmed => Bound::Unconfirmed,
         (Some(_), None) => Bound::Ceiling,
         (Some(_), Some(f)) if f.harness_limited => Bound::HarnessLimited,
         (Some(_), Some(_)) => Bound::Found,
+        (None, _) => Bound::Unconfirmed,
     };
     let step_at = |rate: Option<f64>, passed: bool| {
-        steps
-            .iter()
-            .rev()
+        (judged.iter().rev())
             .find(|s| Some(s.offered_rate_per_s) == rate && s.verdict.passed == passed)
     };
     let max = pass.map_or(0.0, |p| p.rate_per_s);
@@ -225,58 +228,57 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_confirmation_steps_down_by_the_resolution() {
+    fn a_failed_confirmation_narrows_the_bracket_and_the_search_goes_on() {
         let s = settings();
-        let mut done = vec![
-            Outcome {
-                rate_per_s: 1000.0,
-                kind: StepKind::Probe,
-                passed: true,
-                harness_limited: false,
-            },
-            Outcome {
-                rate_per_s: 1040.0,
-                kind: StepKind::Probe,
-                passed: false,
-                harness_limited: false,
-            },
-        ];
-        assert_eq!(
-            next(&s, &done),
-            Next::Run {
-                rate_per_s: 1000.0,
-                kind: StepKind::Confirm
-            }
-        );
-        done.push(Outcome {
-            rate_per_s: 1000.0,
-            kind: StepKind::Confirm,
-            passed: false,
+        let outcome = |rate_per_s, kind, passed| Outcome {
+            rate_per_s,
+            kind,
+            passed,
             harness_limited: false,
-        });
+        };
+        let mut done = vec![
+            outcome(4000.0, StepKind::Probe, true),
+            outcome(5000.0, StepKind::Probe, false),
+            outcome(4500.0, StepKind::Bisect, true),
+            outcome(4800.0, StepKind::Bisect, true),
+        ];
+        let confirm = |rate_per_s| Next::Run {
+            rate_per_s,
+            kind: StepKind::Confirm,
+        };
+        assert_eq!(next(&s, &done), confirm(4800.0));
+        done.push(outcome(4800.0, StepKind::Confirm, false));
+        // 4500 .. 4800 is 6.7 % apart: bisect again, then confirm below.
         assert_eq!(
             next(&s, &done),
             Next::Run {
-                rate_per_s: 950.0,
-                kind: StepKind::Confirm
+                rate_per_s: 4650.0,
+                kind: StepKind::Bisect
             }
         );
-        // A pass below the failed confirmation is confirmed next, not skipped.
-        done.insert(
-            0,
-            Outcome {
-                rate_per_s: 980.0,
-                kind: StepKind::Bisect,
-                passed: true,
-                harness_limited: false,
-            },
-        );
-        assert_eq!(
-            next(&s, &done),
-            Next::Run {
-                rate_per_s: 980.0,
-                kind: StepKind::Confirm
-            }
-        );
+        done.push(outcome(4650.0, StepKind::Bisect, true));
+        assert_eq!(next(&s, &done), confirm(4650.0));
+        done.push(outcome(4650.0, StepKind::Confirm, true));
+        assert_eq!(next(&s, &done), Next::Done);
+    }
+
+    #[test]
+    fn rounding_never_repeats_a_step() {
+        let tiny = SearchSettings {
+            start_rate_per_s: 10.0,
+            max_rate_per_s: 30.0,
+            growth: 1.04,
+            ..settings()
+        };
+        for limit in [5.0, 10.0, 14.0, 1e9] {
+            let done = search(&tiny, limit);
+            let mut seen: Vec<(u64, bool)> = (done.iter())
+                .filter(|o| o.kind != StepKind::Confirm)
+                .map(|o| (o.rate_per_s as u64, o.passed))
+                .collect();
+            let n = seen.len();
+            seen.dedup();
+            assert_eq!(seen.len(), n, "repeated a step: {done:?}");
+        }
     }
 }

@@ -2,26 +2,25 @@
 //! (docs/capacity.md, "When a step passes"), and the step's record for
 //! `capacity.json`. The first criterion that fails names the limit, in a
 //! fixed order: the achieved rate, each group's lag then pending trend, the
-//! scenario's own SLO. A failing step whose generator could not keep its
-//! own schedule is flagged harness-limited, never blamed on the server.
+//! scenario's own SLO. A failing step whose generator ran out of CPU is
+//! flagged harness-limited, never blamed on the server.
 
 use crate::metrics::Percentiles;
 use crate::report::Summary;
 use crate::report::capacity::{
     Criterion, Quantiles, SearchSettings, Step, StepGroup, StepKind, Verdict,
 };
+use crate::scenario::Rate;
 
 /// A backlog may grow by this many full batches per consumer over the
 /// window before it counts as falling behind: batched reads make lag and
 /// pending saw-tooth between 0 and a few batches.
 const NOISE_BATCHES: f64 = 2.0;
-/// Harness CPU at or above this share of its threads: it was the bottleneck.
-const HARNESS_SATURATED: f64 = 0.9;
-/// Redis CPU at or above this (cores): the server was busy, whatever the
-/// harness's schedule lag says (its single thread serves every command).
+/// CPU at or above this share of what it could use: saturated.
+const SATURATED: f64 = 0.9;
+/// Redis CPU at or above this (cores): the server was busy (one thread
+/// serves every command).
 const SERVER_BUSY_CORES: f64 = 0.9;
-/// Sends this late at p99 while Redis was not busy: the harness fell behind.
-const LATE_SENDS_US: u64 = 5_000;
 
 /// The step's record: its figures and its verdict.
 pub fn step_of(
@@ -41,12 +40,20 @@ pub fn step_of(
                 .find(|c| c.name == g.name && c.stream == g.stream)
                 .map_or(1, |c| c.batch);
             let noise = NOISE_BATCHES * f64::from(batch) * f64::from(g.consumers.max(1)) / window_s;
+            // 1 % of what the group's own stream is offered, not of the total.
+            let stream_rate: f64 = (summary.scenario.producers.iter())
+                .filter(|p| p.stream == g.stream)
+                .filter_map(|p| match p.rate {
+                    Some(Rate::PerSecond(r)) => Some(r),
+                    _ => None,
+                })
+                .sum();
             StepGroup {
                 name: g.name.clone(),
                 e2e: quantiles(&g.measured.e2e_latency_us),
                 lag_slope_per_s: trend.and_then(|t| t.lag_slope_per_s),
                 pending_slope_per_s: trend.and_then(|t| t.pending_slope_per_s),
-                slope_limit_per_s: noise.max(0.01 * offered_rate_per_s),
+                slope_limit_per_s: noise.max(0.01 * stream_rate),
             }
         })
         .collect();
@@ -105,7 +112,7 @@ fn judge(summary: &Summary, settings: &SearchSettings, step: &Step) -> Verdict {
             reason: "sustained".into(),
         };
     };
-    let harness_limited = harness_limited(step, &failed);
+    let harness_limited = harness_limited(summary, step);
     let reason = match harness_limited {
         true => format!("{reason}; harness-limited: {}", harness_note(step)),
         false => reason,
@@ -132,10 +139,18 @@ fn first_failure(
             detail,
         ));
     }
-    let ratio = step.achieved_rate_per_s / step.offered_rate_per_s.max(1e-9);
+    // Against what the schedule intended in the window, not offered ×
+    // window: a Poisson schedule's own count varies by about 1/√(λT).
+    let acked_in_window = step.achieved_rate_per_s * step.measured_duration_s;
+    let intended = (summary.produce.intended)
+        .filter(|n| *n > 0)
+        .map_or(step.offered_rate_per_s * step.measured_duration_s, |n| {
+            n as f64
+        });
+    let ratio = acked_in_window / intended.max(1e-9);
     if ratio < settings.min_achieved_ratio {
         let reason = format!(
-            "achieved {:.0}/s of {:.0}/s offered ({:.1} %, below {:.0} %)",
+            "achieved {:.0}/s of {:.0}/s offered ({:.1} % of the events intended, below {:.0} %)",
             step.achieved_rate_per_s,
             step.offered_rate_per_s,
             100.0 * ratio,
@@ -145,6 +160,14 @@ fn first_failure(
     }
     for g in &step.groups {
         let limit = g.slope_limit_per_s;
+        if g.lag_slope_per_s.is_none() {
+            let reason = format!(
+                "group {}: lag unknown (Redis reported it for fewer than three readings)",
+                g.name
+            );
+            let group = g.name.clone();
+            return Some((Criterion::GroupTrendUnknown { group }, reason));
+        }
         if let Some(slope) = g.lag_slope_per_s.filter(|s| *s > limit) {
             let reason = format!(
                 "group {}: lag grows {slope:.0}/s (limit {limit:.0}/s)",
@@ -190,30 +213,26 @@ fn first_failure(
     ))
 }
 
-/// The generator, not the server, could have caused `failed`: its CPU was
-/// saturated (its consumers run on it too), or, for a failure on the produce
-/// side, it sent late while Redis had CPU to spare. Late sends never make a
-/// group fall behind, so they do not excuse a group's failure.
-fn harness_limited(step: &Step, failed: &Criterion) -> bool {
-    let saturated = step.harness_cpu_cores >= HARNESS_SATURATED * f64::from(step.harness_threads);
-    let server_idle = step.redis_cpu_cores.is_some_and(|c| c < SERVER_BUSY_CORES);
-    let late = server_idle && step.schedule_lag.p99_us >= LATE_SENDS_US;
-    let produce_side = match failed {
-        Criterion::AchievedRate { .. } => true,
-        Criterion::Slo { check, .. } => {
-            check.starts_with("produce") || check.starts_with("min_rate")
-        }
-        _ => false,
-    };
-    saturated || (late && produce_side)
+/// The generator, not the server, was the limit: its CPU was saturated, or,
+/// with the server on the same machine, the two together saturated it while
+/// Redis itself was not busy. Late sends alone prove nothing: producers
+/// wait for replies past their in-flight cap, so a slow server makes them
+/// late too.
+fn harness_limited(summary: &Summary, step: &Step) -> bool {
+    let harness = step.harness_cpu_cores;
+    let saturated = harness >= SATURATED * f64::from(step.harness_threads);
+    let redis = step.redis_cpu_cores.unwrap_or(0.0);
+    let same_machine = summary.redis.mode == "managed";
+    let cores = f64::from(summary.machine.cpus.max(1));
+    let machine_full = same_machine && harness + redis >= SATURATED * cores;
+    saturated || (machine_full && redis < SERVER_BUSY_CORES)
 }
 
 fn harness_note(step: &Step) -> String {
     format!(
-        "harness CPU {:.2} of {} thread(s), schedule lag p99 {}, Redis CPU {}",
+        "harness CPU {:.2} cores on {} thread(s), Redis CPU {}",
         step.harness_cpu_cores,
         step.harness_threads,
-        crate::report::format_us(step.schedule_lag.p99_us),
         step.redis_cpu_cores
             .map_or("unknown".to_string(), |c| format!("{c:.2} cores"))
     )
@@ -244,6 +263,9 @@ mod tests {
     fn summary(achieved: f64, lag_slope: f64, harness_cores: f64) -> Summary {
         let mut s = test_summary();
         s.slo.checks.clear();
+        // 100/s offered to the group's stream: a slope limit of 1/s.
+        let producer = format!("stream = \"{}\"\nrate = 100", s.groups[0].stream);
+        s.scenario.producers = vec![toml::from_str(&producer).unwrap()];
         s.produce.achieved_rate_per_s = achieved;
         s.load = Some(WindowLoad {
             cpu_cores: Some(0.3),

@@ -51,6 +51,7 @@ pub struct BacklogTrend {
 /// One stream after the drain.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct StreamUsage {
+    /// The stream as the scenario names it (its Redis key without the run's prefix).
     pub key: String,
     /// XLEN.
     pub length: u64,

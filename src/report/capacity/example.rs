@@ -1,5 +1,5 @@
 //! A realistic `Capacity` for tests of the views (unit tests here, the
-//! headless-Chromium test in `tests/it/capacity.rs`): two servers, probe,
+//! headless-Chromium test in `tests/it/capacity_report.rs`): two servers, probe,
 //! bisect and confirmation steps, failures of several kinds, a
 //! harness-limited search, sizing with and without a stream memory figure.
 //! Not part of the API.

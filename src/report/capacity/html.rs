@@ -94,6 +94,7 @@ fn bound_word(server: &ServerSearch) -> &'static str {
         Some(Bound::HarnessLimited) => "harness-limited (at least)",
         Some(Bound::Ceiling) => "ceiling (at least)",
         Some(Bound::BelowStart) => "below the start rate",
+        Some(Bound::Unconfirmed) => "unconfirmed",
         Some(Bound::Incomplete) => "incomplete",
         None => "none",
     }

@@ -130,7 +130,8 @@ pub struct Step {
     /// Redis's own CPU (user + system) over the measured window, in cores
     /// (1.0: one core busy all the time). None when INFO could not tell.
     pub redis_cpu_cores: Option<f64>,
-    /// The harness's CPU over the run, in cores.
+    /// The harness's CPU over the measured window (over the run without
+    /// sampler readings), in cores.
     pub harness_cpu_cores: f64,
     /// Threads the harness ran producers and consumers on.
     pub harness_threads: u32,
@@ -196,6 +197,10 @@ pub enum Criterion {
     GroupLag { group: String, slope_per_s: f64 },
     /// A group's pending list grew faster than its limit.
     GroupPending { group: String, slope_per_s: f64 },
+    /// Whether a group kept up could not be told: Redis reported its lag
+    /// for fewer than three readings of the window (it does not report lag,
+    /// or it was too busy to answer the sampler).
+    GroupTrendUnknown { group: String },
     /// A check of the scenario's `[slo]` failed (`check` as in summary.json).
     Slo { check: String, detail: String },
     /// The run itself did not finish (error or Ctrl-C).
@@ -233,6 +238,9 @@ pub enum Bound {
     Ceiling,
     /// Even the start rate failed: lower `--start-rate`.
     BelowStart,
+    /// No confirmation held (three failed): the rate given is the highest
+    /// that passed once, and the setup is noisy around it.
+    Unconfirmed,
     /// Stopped (Ctrl-C or an error) before bracketing.
     Incomplete,
 }

@@ -85,7 +85,14 @@ fn every_criterion_and_bound_is_in_the_schema() {
         .as_array()
         .unwrap();
     use super::Bound::*;
-    for bound in [Found, HarnessLimited, Ceiling, BelowStart, Incomplete] {
+    for bound in [
+        Found,
+        HarnessLimited,
+        Ceiling,
+        BelowStart,
+        Unconfirmed,
+        Incomplete,
+    ] {
         let written = serde_json::to_value(bound).unwrap();
         assert!(bounds.contains(&written), "{written} not in the schema");
     }

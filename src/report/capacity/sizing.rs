@@ -39,13 +39,15 @@ fn figures(c: &Capacity, z: &Sizing, max: Option<f64>) -> String {
         Some(_) => "the scenario's own rate",
         None => "half the result: the scenario has no single rate",
     };
-    let headroom = match z.headroom.is_finite() {
-        true => format!(
-            "{:.0} % more load fits ({} max sustainable)",
-            100.0 * z.headroom,
-            max.map_or(ABSENT.into(), words::rate)
+    let max = max.map_or(ABSENT.into(), words::rate);
+    let headroom = match z.headroom {
+        h if !h.is_finite() => ABSENT.into(),
+        h if h >= 0.0 => format!("{:.0} % more load fits ({max} max sustainable)", 100.0 * h),
+        // The scenario's own rate is beyond what the setup sustains.
+        h => format!(
+            "none: the load must drop by {:.0} % to fit ({max} max sustainable)",
+            -100.0 * h
         ),
-        false => ABSENT.into(),
     };
     let rows = vec![
         vec![

@@ -60,6 +60,7 @@ pub(super) fn criterion(c: &Criterion) -> String {
         Criterion::AchievedRate { ratio } => format!("achieved {:.1} %", 100.0 * ratio),
         Criterion::GroupLag { group, .. } => format!("lag {group}"),
         Criterion::GroupPending { group, .. } => format!("pending {group}"),
+        Criterion::GroupTrendUnknown { group } => format!("lag {group} unknown"),
         Criterion::Slo { check, .. } => format!("SLO {check}"),
         Criterion::Incomplete { .. } => "incomplete".into(),
     }
@@ -167,6 +168,10 @@ pub(super) fn headline(server: &ServerSearch) -> (Tone, String) {
             Tone::Fail,
             format!("below the start rate: the first step failed, on {limit}"),
         ),
+        Bound::Unconfirmed => (
+            Tone::Warn,
+            format!("{max}, unconfirmed: no confirmation run held"),
+        ),
         Bound::Incomplete if r.max_sustainable_rate_per_s > 0.0 => (
             Tone::Fail,
             format!("incomplete: {max} passed before the search stopped"),
@@ -196,7 +201,7 @@ pub(super) fn bound_explained(server: &ServerSearch, settings: &SearchSettings) 
         ),
         Bound::HarnessLimited => format!(
             "The lowest failure{} was the harness's own: it could not keep its schedule \
-             (its CPU saturated, or its sends ran late while Redis was not busy). The server \
+             (its CPU saturated, alone or with a server on the same machine). The server \
              sustains at least {max}; its own limit lies higher than this machine could \
              offer. Run the harness on more cores or another machine to find it.",
             failing.map(|f| format!(", at {f},")).unwrap_or_default(),
@@ -210,6 +215,10 @@ pub(super) fn bound_explained(server: &ServerSearch, settings: &SearchSettings) 
             "Even the first step, at the start rate of {}, failed: the limit lies below it. \
              Lower --start-rate.",
             rate(settings.start_rate_per_s)
+        ),
+        Bound::Unconfirmed => format!(
+            "{max} passed once, but no confirmation run held (three were tried): the setup \
+             is noisy around its limit. Longer steps (--step, --confirm) judge it more steadily."
         ),
         Bound::Incomplete => "The search stopped (Ctrl-C or an error) before a passing and a \
              failing step bracketed the limit: the figure is the highest rate that passed so \
