@@ -54,7 +54,9 @@ impl Ledger {
         let Some(durable_len) = pending.durable_len else {
             return Ok(());
         };
-        let end = (offset + len).min(durable_len);
+        // Durable bytes past the current end were saved by the truncate
+        // that cut them off.
+        let end = (offset + len).min(durable_len).min(file.metadata()?.len());
         if offset < end {
             let mut old = vec![0; (end - offset) as usize];
             file.read_exact_at(&mut old, offset)?;
