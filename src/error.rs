@@ -77,6 +77,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The power-loss file system could not mount, cut or unmount.
+    #[error("power-loss file system at {}: cannot {doing}: {source}", mountpoint.display())]
+    PowerFs {
+        mountpoint: PathBuf,
+        doing: String,
+        source: std::io::Error,
+    },
+
     /// Something inside the harness broke (an actor died); a bug, reported instead of a panic.
     #[error("internal error: {0}")]
     Internal(String),

@@ -34,6 +34,8 @@
 //! - [`server`]: managed `redis-server` processes, or any compatible binary such as Valkey
 //!   (free port, temp dir, kill -9, restart), configured by whoever starts them.
 //! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
+//! - [`powerfs`]: the FUSE file system for power-loss drills: writes pass through, and a
+//!   power cut drops every byte not fsynced since.
 //!
 //! **The runtime** (talks to Redis, runs the actors, records into metrics):
 //! - [`cpu_idle`]: `--cpu-idle poll`, the PM QoS hold that keeps idle CPUs polling.
@@ -72,6 +74,7 @@ pub mod error;
 pub mod event;
 pub mod metrics;
 pub mod plan;
+pub mod powerfs;
 pub mod proxy;
 pub mod report;
 pub mod runner;

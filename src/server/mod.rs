@@ -85,6 +85,10 @@ pub struct ServerConfig {
     pub maxmemory: Option<String>,
     /// Raw redis.conf lines, written last so they override the rest.
     pub extra: Vec<String>,
+    /// Where the AOF and RDB files go (redis.conf's `dir`); `None`: the
+    /// server's own temporary directory. A power-loss drill points it at a
+    /// [`crate::powerfs`] mount; redis.conf and the log stay in the temp dir.
+    pub data_dir: Option<PathBuf>,
     /// How long `start` and `restart` wait for PING to answer (loading a
     /// large AOF on restart may need more than the default).
     pub ready_timeout: Duration,
@@ -99,6 +103,7 @@ impl Default for ServerConfig {
             save: String::new(),
             maxmemory: None,
             extra: Vec::new(),
+            data_dir: None,
             ready_timeout: DEFAULT_READY_TIMEOUT,
         }
     }
@@ -135,6 +140,12 @@ impl ServerConfig {
         self
     }
 
+    /// Keep the AOF and RDB files in `dir` (see [`ServerConfig::data_dir`]).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
         self
@@ -154,7 +165,7 @@ impl ServerConfig {
         let mut conf = format!(
             "port {port}\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\n\
              dir {}\nlogfile \"\"\nsave {save}\nappendonly {}\nappendfsync {fsync}\n",
-            quote(&dir.to_string_lossy()),
+            quote(&self.data_dir.as_deref().unwrap_or(dir).to_string_lossy()),
             if self.appendonly { "yes" } else { "no" },
         );
         if let Some(limit) = &self.maxmemory {
@@ -239,7 +250,8 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// The data directory: redis.conf, redis.log, AOF and RDB files.
+    /// The server's directory: redis.conf, redis.log, and the AOF and RDB
+    /// files unless [`ServerConfig::data_dir`] put them elsewhere.
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

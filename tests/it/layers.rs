@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Standalone: processes and sockets a run or a test starts.
     ("server", &[]),
     ("proxy", &[]),
+    ("powerfs", &[]),
     // The runtime: talking to Redis and running the actors.
     ("cpu_idle", &["metrics"]),
     ("connect", &[]),

@@ -15,6 +15,7 @@ mod drill_poison;
 mod drill_server;
 mod example;
 mod layers;
+mod powerfs;
 mod proxy;
 mod report;
 mod run;
