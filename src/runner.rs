@@ -219,6 +219,7 @@ fn server_config(plan: &Plan) -> ServerConfig {
         // scenario's own `config` lines, so they can set it back.
         config.extra.insert(0, "repl-diskless-sync-delay 0".into());
     }
+    config.power_fs = plan.redis.power_fs || plan.needs_power_fs();
     match plan.needs_debug_command() {
         true => config.line("enable-debug-command local"),
         false => config,

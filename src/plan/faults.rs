@@ -86,6 +86,12 @@ impl Plan {
         (self.faults.iter()).any(|f| f.target == target)
     }
 
+    /// Whether the managed server's data directory must sit on the power-loss
+    /// file system.
+    pub fn needs_power_fs(&self) -> bool {
+        (self.faults.iter()).any(|f| f.spec().power_fs)
+    }
+
     /// Whether the managed server must allow DEBUG.
     pub fn needs_debug_command(&self) -> bool {
         (self.faults.iter()).any(|f| f.spec().debug_command)

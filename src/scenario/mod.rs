@@ -113,6 +113,12 @@ pub struct RedisConfig {
     /// (same settings), for `failover` drills and producer `wait`.
     #[serde(default)]
     pub replica: bool,
+    /// Managed mode only: keep the data files on streamdrill's power-loss
+    /// file system even without a `power_loss` fault (a `kill_redis` drill
+    /// on the same file system, or its overhead); a `power_loss` fault
+    /// turns it on by itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub power_fs: bool,
 }
 
 impl Default for RedisConfig {
@@ -127,6 +133,7 @@ impl Default for RedisConfig {
             maxmemory: None,
             config: Vec::new(),
             replica: false,
+            power_fs: false,
         }
     }
 }

@@ -109,6 +109,13 @@ fn redis(v: &mut Checks, s: &Scenario) {
         ),
         _ => {}
     }
+    if r.power_fs && r.mode == RedisMode::External {
+        v.add(
+            "redis.power_fs",
+            "puts the data files of a server streamdrill starts on its power-loss file \
+             system; an external server keeps its own: remove power_fs, or drop --redis",
+        );
+    }
     if let Some(m) = &r.maxmemory
         && !is_redis_memory(m)
     {

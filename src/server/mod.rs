@@ -27,6 +27,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::powerfs::{CutReport, PowerFs, Stats};
 
 /// Environment variable naming the binary that the default [`DEFAULT_BINARY`]
 /// stands for, overriding the PATH lookup.
@@ -89,6 +90,11 @@ pub struct ServerConfig {
     /// server's own temporary directory. A power-loss drill points it at a
     /// [`crate::powerfs`] mount; redis.conf and the log stay in the temp dir.
     pub data_dir: Option<PathBuf>,
+    /// Keep the AOF and RDB on a power-loss file system of the server's own,
+    /// mounted in its temporary directory (overrides `data_dir`), so that
+    /// [`RedisServer::power_cut`] can drop what was never fsynced
+    /// (docs/faults.md, "Power loss").
+    pub power_fs: bool,
     /// How long `start` and `restart` wait for PING to answer (loading a
     /// large AOF on restart may need more than the default).
     pub ready_timeout: Duration,
@@ -104,6 +110,7 @@ impl Default for ServerConfig {
             maxmemory: None,
             extra: Vec::new(),
             data_dir: None,
+            power_fs: false,
             ready_timeout: DEFAULT_READY_TIMEOUT,
         }
     }
@@ -191,13 +198,16 @@ pub struct RedisServer {
     port: u16,
     ready_timeout: Duration,
     child: Option<Child>,
+    /// Before `dir`: fields drop in order, so the mount goes before the
+    /// directory it sits in (and after `Drop` has killed the server).
+    power_fs: Option<PowerFs>,
     dir: tempfile::TempDir,
 }
 
 impl RedisServer {
     /// Start a server on a free loopback port in a fresh temporary directory
     /// and wait until it answers PING.
-    pub fn start(config: ServerConfig) -> Result<RedisServer> {
+    pub fn start(mut config: ServerConfig) -> Result<RedisServer> {
         let binary = find_binary(&config.binary)?;
         let dir = tempfile::Builder::new()
             .prefix("streamdrill-redis-")
@@ -206,11 +216,20 @@ impl RedisServer {
                 path: std::env::temp_dir(),
                 source,
             })?;
+        let power_fs = match config.power_fs {
+            true => {
+                let fs = mount_power_fs(dir.path())?;
+                config.data_dir = Some(fs.mountpoint().to_path_buf());
+                Some(fs)
+            }
+            false => None,
+        };
         let mut server = RedisServer {
             binary,
             port: 0,
             ready_timeout: config.ready_timeout,
             child: None,
+            power_fs,
             dir,
         };
         let mut attempt = 1;
@@ -298,6 +317,24 @@ impl RedisServer {
     pub fn restart(&mut self) -> Result<()> {
         self.kill9()?;
         self.spawn_and_wait()
+    }
+
+    /// The host loses power: SIGKILL, then every byte of the data files not
+    /// fsynced since it was written is gone. Needs `ServerConfig::power_fs`.
+    pub fn power_cut(&mut self) -> Result<CutReport> {
+        self.kill9()?;
+        match &self.power_fs {
+            Some(fs) => fs.power_cut(),
+            None => Err(Error::Internal(format!(
+                "redis-server on port {} has no power-loss file system to cut",
+                self.port
+            ))),
+        }
+    }
+
+    /// What the power-loss file system under the data files has seen, if any.
+    pub fn power_fs_stats(&self) -> Option<Stats> {
+        self.power_fs.as_ref().map(PowerFs::stats)
     }
 
     /// Graceful stop: SHUTDOWN (which, like SIGTERM, writes an RDB snapshot
@@ -480,6 +517,26 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.kill9();
     }
+}
+
+/// `<dir>/data` mounted over `<dir>/backing`; FUSE's absence is an error
+/// that says how to get it.
+fn mount_power_fs(dir: &Path) -> Result<PowerFs> {
+    let (backing, data) = (dir.join("backing"), dir.join("data"));
+    if let Err(why) = crate::powerfs::available() {
+        return Err(Error::PowerFs {
+            mountpoint: data,
+            doing: format!("mount it for a power_loss drill ({why})"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    for d in [&backing, &data] {
+        fs::create_dir(d).map_err(|source| Error::Write {
+            path: d.clone(),
+            source,
+        })?;
+    }
+    PowerFs::mount(&backing, &data)
 }
 
 /// The executable `binary` names, as an absolute path (the server runs in

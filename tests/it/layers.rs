@@ -23,9 +23,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("metrics", &[]),
     ("report", &["metrics", "scenario"]),
     // Standalone: processes and sockets a run or a test starts.
-    ("server", &[]),
-    ("proxy", &[]),
     ("powerfs", &[]),
+    ("server", &["powerfs"]),
+    ("proxy", &[]),
     // The runtime: talking to Redis and running the actors.
     ("cpu_idle", &["metrics"]),
     ("connect", &[]),

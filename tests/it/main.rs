@@ -12,6 +12,7 @@ mod drill_failover;
 mod drill_faults;
 mod drill_network;
 mod drill_poison;
+mod drill_power;
 mod drill_server;
 mod example;
 mod layers;

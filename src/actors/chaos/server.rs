@@ -26,14 +26,15 @@ type ServerOp = fn(&mut RedisServer) -> Result<(), String>;
 impl Chaos {
     /// A step of a server-process fault, on the current primary.
     pub(super) fn server_process(&mut self, kind: &FaultKind, step: FaultStep) -> Applying {
-        use FaultKind::{FreezeRedis, KillRedis, RestartRedis};
+        use FaultKind::{FreezeRedis, KillRedis, PowerLoss, RestartRedis};
         let op: ServerOp = match (kind, step) {
             (FaultKind::Failover {}, FaultStep::Begin) => return self.failover(),
             (KillRedis { .. }, FaultStep::Begin) => kill,
+            (PowerLoss { .. }, FaultStep::Begin) => power_cut,
             (FreezeRedis { .. }, FaultStep::Begin) => freeze,
             (FreezeRedis { .. }, FaultStep::End) => thaw,
             (RestartRedis {}, FaultStep::Begin) => shut_down,
-            (KillRedis { .. } | RestartRedis {}, FaultStep::End) => restart,
+            (KillRedis { .. } | PowerLoss { .. } | RestartRedis {}, FaultStep::End) => restart,
             _ => return ready(Err(format!("{} is no server-process fault", kind.action()))),
         };
         let Some(server) = self.server.clone() else {
@@ -168,6 +169,11 @@ fn running(s: &mut RedisServer) -> Result<(), String> {
 fn kill(s: &mut RedisServer) -> Result<(), String> {
     running(s)?;
     s.kill9().map_err(|e| e.to_string())
+}
+
+fn power_cut(s: &mut RedisServer) -> Result<(), String> {
+    running(s)?;
+    s.power_cut().map(drop).map_err(|e| e.to_string())
 }
 
 fn freeze(s: &mut RedisServer) -> Result<(), String> {

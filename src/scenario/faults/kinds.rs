@@ -42,6 +42,14 @@ pub enum FaultKind {
         #[serde(default = "default_restart_after")]
         restart_after: Dur,
     },
+    /// Managed Redis only: the server and its data directory lose power
+    /// (docs/faults.md, "Power loss"): SIGKILL, and every byte written to
+    /// its data files since their last fsync is gone, as if the page cache
+    /// vanished. Restarted `restart_after` later from what survived.
+    PowerLoss {
+        #[serde(default = "default_restart_after")]
+        restart_after: Dur,
+    },
     /// Every reply from Redis reaches the harness `delay` (± `jitter`) late
     /// through the fault proxy, for `duration`.
     NetworkLatency {
@@ -127,6 +135,12 @@ impl FaultKind {
             },
             KillRedis { restart_after } => Spec {
                 managed_redis: true,
+                read_back: ReadBack::Always,
+                ..Spec::on(ServerProcess, Lasts::UntilRestart(Some(*restart_after)))
+            },
+            PowerLoss { restart_after } => Spec {
+                managed_redis: true,
+                power_fs: true,
                 read_back: ReadBack::Always,
                 ..Spec::on(ServerProcess, Lasts::UntilRestart(Some(*restart_after)))
             },

@@ -124,6 +124,9 @@ pub struct Spec<'a> {
     pub proxy: bool,
     /// The managed server must allow DEBUG.
     pub debug_command: bool,
+    /// The managed server's data directory sits on streamdrill's power-loss
+    /// file system (docs/faults.md, "Power loss").
+    pub power_fs: bool,
     pub read_back: ReadBack,
     /// Replies reach the harness up to this much later (on the clients'
     /// link): its timeouts allow for it.
@@ -150,6 +153,7 @@ impl<'a> Spec<'a> {
             replica: false,
             proxy: false,
             debug_command: false,
+            power_fs: false,
             read_back,
             reply_delay: Dur::ZERO,
             exclusive: false,
