@@ -12,8 +12,8 @@ use crate::actors::chaos::Replica;
 use crate::coordinator::{self, Measured};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
-use crate::metrics::IdleState;
 use crate::metrics::Progress;
+use crate::metrics::{IdleState, PowerFsUse};
 use crate::plan::{Plan, SeedKind, derive_seed};
 use crate::proxy::ThreadedProxy;
 use crate::report::{self, RedisInfo, Summary, SummaryContext};
@@ -126,13 +126,27 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
         }
         measured
     })?;
+    let power_fs = (server.as_ref())
+        .and_then(|s| s.lock().ok()?.power_fs_stats())
+        .map(|s| {
+            let mean_us = |ns: u64, n: u64| ns as f64 / 1e3 / n.max(1) as f64;
+            PowerFsUse {
+                writes: s.writes,
+                written_bytes: s.written_bytes,
+                write_mean_us: mean_us(s.write_ns, s.writes),
+                fsyncs: s.fsyncs,
+                fsync_mean_us: mean_us(s.fsync_ns, s.fsyncs),
+                cuts: s.cuts,
+            }
+        });
     drop(server);
     drop(replica);
     drop(link);
     let cpu_idle = idle.state().clone();
     drop(idle);
 
-    let summary = summarize(&plan, &url, &measured, cpu_idle);
+    let mut summary = summarize(&plan, &url, &measured, cpu_idle);
+    summary.power_fs = power_fs;
     report::write_run(&dir, &summary, &measured.metrics.series)?;
     Ok(RunReport { dir, summary })
 }

@@ -115,3 +115,19 @@ mod tests {
         assert_eq!(back, s);
     }
 }
+
+/// The power-loss file system under a managed server's data files: the work
+/// it saw over the whole run, so a drill's report shows what it cost the
+/// server's writes beside what the cut took (docs/faults.md, "Power loss").
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct PowerFsUse {
+    pub writes: u64,
+    pub written_bytes: u64,
+    /// Mean time inside one write request (saving undo bytes, then the
+    /// backing write), µs.
+    pub write_mean_us: f64,
+    /// fsync and fdatasync of files.
+    pub fsyncs: u64,
+    pub fsync_mean_us: f64,
+    pub cuts: u64,
+}

@@ -17,8 +17,8 @@ use super::slo::{self, SloReport};
 use super::utc::{rfc3339, unix_s};
 use crate::metrics::tags;
 use crate::metrics::{
-    Durability, FaultWindow, IdleState, Percentiles, ProduceStats, RunMetrics, StreamUsage,
-    VerifySummary, WindowLoad,
+    Durability, FaultWindow, IdleState, Percentiles, PowerFsUse, ProduceStats, RunMetrics,
+    StreamUsage, VerifySummary, WindowLoad,
 };
 use crate::scenario::Scenario;
 
@@ -76,6 +76,10 @@ pub struct Summary {
     /// The machine streamdrill ran on.
     #[serde(default)]
     pub machine: MachineInfo,
+    /// The power-loss file system under the managed server's data files,
+    /// when the run had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_fs: Option<PowerFsUse>,
     /// The run was stopped early (Ctrl-C): the figures cover what ran.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
@@ -213,6 +217,7 @@ impl Summary {
                 ..MachineInfo::current()
             },
             interrupted: ctx.interrupted,
+            power_fs: None,
         };
         if let Some(d) = &summary.durability {
             summary.verify.account_for_landed(d.indeterminate_landed);

@@ -50,6 +50,10 @@ fn gone(appendfsync: &str, fault: &str) -> u64 {
     let summary = run_summary(&drill(appendfsync, fault));
     let window = &summary.faults[0];
     assert!(window.applied, "{window:?}");
+    // The file system's own work is reported beside the drill's result.
+    let fs = summary.power_fs.clone().expect("power_fs in the summary");
+    assert!(fs.writes > 0 && fs.written_bytes > 0, "{fs:?}");
+    assert_eq!(fs.cuts, u64::from(fault == "power_loss"), "{fs:?}");
     let d = summary.durability.expect("a durability read-back");
     println!(
         "{fault} under {appendfsync}: {} acked, {} gone",

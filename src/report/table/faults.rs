@@ -64,6 +64,18 @@ pub(super) fn fault_table(out: &mut String, s: &Summary) {
 }
 
 pub(super) fn durability_lines(out: &mut String, s: &Summary) {
+    if let Some(fs) = &s.power_fs {
+        let line = format!(
+            "power-loss fs  {} writes ({:.1} MB, mean {:.0}µs), {} fsyncs (mean {:.0}µs), {} cut(s)",
+            fs.writes,
+            fs.written_bytes as f64 / 1e6,
+            fs.write_mean_us,
+            fs.fsyncs,
+            fs.fsync_mean_us,
+            fs.cuts
+        );
+        let _ = writeln!(out, "{}", clip(&line));
+    }
     let Some(d) = &s.durability else { return };
     let mut line = format!(
         "durability  acked {}  ACKED BUT GONE {}  indeterminate {} (landed {})",
