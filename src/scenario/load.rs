@@ -93,7 +93,11 @@ pub fn load_str(text: &str, origin: &str, overrides: &Overrides) -> Result<Scena
     // Where a problem sits: its line in the file, or a note that `--set` put it there.
     let locate = |field: &str, problem: String| {
         if overrides.covers(field) {
-            err(None, field.to_string(), format!("{problem} (set by --set)"))
+            err(
+                None,
+                field.to_string(),
+                format!("{problem} (set on the command line)"),
+            )
         } else {
             let line = span_of_path(original.as_item(), field).map(|s| line_of(text, s.start));
             err(line, field.to_string(), problem)
@@ -368,7 +372,7 @@ mod tests {
         assert!(problem.contains("is a table"), "{problem}");
         let (_, field, problem) = fail(BASE, &["producers.0.bogus=5"]);
         assert_eq!(field, "producers[0].bogus");
-        assert!(problem.ends_with("(set by --set)"), "{problem}");
+        assert!(problem.ends_with("(set on the command line)"), "{problem}");
         assert!(problem.contains("unknown field `bogus`"), "{problem}");
     }
 
@@ -498,7 +502,7 @@ mod tests {
         assert!(problem.contains("above 0"), "{problem}");
         let (line, _, problem) = fail(BASE, &["producers.0.rate=-1"]);
         assert_eq!(line, None);
-        assert!(problem.ends_with("(set by --set)"), "{problem}");
+        assert!(problem.ends_with("(set on the command line)"), "{problem}");
         // Further problems follow as lines.
         let (line, field, problem) = fail(&BASE.replace("\"t\"", "\"a b\""), &["groups.0.batch=0"]);
         assert_eq!((line, field.as_str()), (Some(1), "name"));
@@ -507,7 +511,7 @@ mod tests {
             "{problem}"
         );
         assert!(
-            problem.ends_with("(entries per XREADGROUP) (set by --set)"),
+            problem.ends_with("(entries per XREADGROUP) (set on the command line)"),
             "{problem}"
         );
         // A field missing from the file points at its table.

@@ -78,17 +78,24 @@ fn redis(v: &mut Checks, s: &Scenario) {
             "redis.url",
             "mode = \"external\" needs url = \"redis://host:port\"",
         ),
-        (RedisMode::External, Some(url)) => {
-            if !["redis://", "rediss://", "unix://"]
-                .iter()
-                .any(|p| url.starts_with(p))
-            {
-                v.add(
-                    "redis.url",
-                    format!("{url:?} must start with redis://, rediss:// or unix://"),
-                );
-            }
-        }
+        // Refused here, not when the run connects: the per-event client and
+        // the fault proxy speak plain TCP (docs/scenario.md, the `url` field).
+        (RedisMode::External, Some(url)) if url.starts_with("unix://") => v.add(
+            "redis.url",
+            "unix sockets are not supported: producers, consumers and the fault proxy \
+             speak TCP; let the server listen on a TCP port too and use \
+             redis://127.0.0.1:PORT",
+        ),
+        (RedisMode::External, Some(url)) if url.starts_with("rediss://") => v.add(
+            "redis.url",
+            "TLS (rediss://) is not supported yet: the per-event client speaks plain TCP; \
+             reach the server through a local TLS tunnel (e.g. stunnel) at redis://",
+        ),
+        (RedisMode::External, Some(url)) if !url.starts_with("redis://") => v.add(
+            "redis.url",
+            format!("{url:?} must start with redis://, e.g. redis://127.0.0.1:6379"),
+        ),
+        (RedisMode::External, Some(_)) => {}
         (RedisMode::Managed, Some(_)) => v.add(
             "redis.url",
             "a managed server gets its own address: remove url or set mode = \"external\"",
@@ -371,7 +378,9 @@ name = "g"
         (&["drain_timeout=0s"], "drain_timeout", "more than 0"),
         (&["reply_grace=0s"], "reply_grace", "more than 0"),
         (&["redis.mode=external"], "redis.url", "needs url"),
-        (&["redis.mode=external", "redis.url=http://x"], "redis.url", "redis://, rediss://"),
+        (&["redis.mode=external", "redis.url=http://x"], "redis.url", "must start with redis://"),
+        (&["redis.mode=external", "redis.url=\"unix:///tmp/redis.sock\""], "redis.url", "unix sockets are not supported"),
+        (&["redis.mode=external", "redis.url=\"rediss://127.0.0.1:7000\""], "redis.url", "TLS (rediss://) is not supported yet"),
         (&["redis.url=redis://x"], "redis.url", "remove url or set mode = \"external\""),
         (&["redis.maxmemory=lots"], "redis.maxmemory", "\"256mb\""),
         (&["redis.mode=external", "redis.url=redis://x", "redis.server=valkey-server"], "redis.server", "remove `server`, or drop `--redis`"),
