@@ -326,7 +326,7 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
             } => eprint!(
                 "server {} step {index:>2} {:<7} {:>9.0}/s ... ",
                 server + 1,
-                format!("{kind:?}").to_lowercase(),
+                kind.name(),
                 rate_per_s
             ),
             StepNotice::Finished { step, .. } => eprintln!(

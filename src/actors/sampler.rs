@@ -12,7 +12,7 @@ use redis::streams::StreamInfoGroupsReply;
 
 use super::{ReadingReport, every_interval};
 use crate::clock::RunClock;
-use crate::metrics::{GroupReading, Reading, StreamReading};
+use crate::metrics::{GroupReading, Reading, StreamReading, info_field};
 
 pub struct Sampler {
     conn: Conn,
@@ -58,7 +58,7 @@ impl Sampler {
             let Ok((lengths, infos, info)) = reply else {
                 return;
             };
-            let commands = info_field(&info, "total_commands_processed").unwrap_or(0);
+            let commands = info_field(&info, "total_commands_processed").unwrap_or(0u64);
             let ops_per_sec = match act.last_commands.replace((asked, commands)) {
                 Some((then, before)) => {
                     commands.saturating_sub(before) as f64 / (asked - then).as_secs_f64().max(1e-3)
@@ -67,7 +67,7 @@ impl Sampler {
             };
             let reading = Reading {
                 at_s,
-                used_memory_bytes: info_field(&info, "used_memory").unwrap_or(0),
+                used_memory_bytes: info_field(&info, "used_memory").unwrap_or(0u64),
                 ops_per_sec,
                 cpu_s: cpu_seconds(&info),
                 harness_cpu_s: Some(harness_cpu_s),
@@ -134,21 +134,9 @@ async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<R
     Ok((lengths, infos, memory + &stats + &cpu))
 }
 
-/// A numeric `field:value` line of an INFO reply.
-pub fn info_field(info: &str, field: &str) -> Option<u64> {
-    info.lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// Redis's CPU seconds (user + system, main thread and the rest) from INFO cpu.
 fn cpu_seconds(info: &str) -> Option<f64> {
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
-    Some(field("used_cpu_user")? + field("used_cpu_sys")?)
+    Some(info_field::<f64>(info, "used_cpu_user")? + info_field::<f64>(info, "used_cpu_sys")?)
 }
 
 impl Actor for Sampler {

@@ -193,7 +193,7 @@ fn search_one(ctx: &SearchContext, dir: &Path, so_far: &Capacity) -> Result<Sear
             }
         };
         if found.redis.is_none() {
-            found.label = label(&summary);
+            found.label = summary.redis.label();
             found.redis = Some(summary.redis.clone());
             // The binary a managed server ran, as the server module resolved it.
             let ran = summary.redis.server.as_ref().and_then(|s| s.binary.clone());
@@ -295,20 +295,7 @@ fn probe_pending(ctx: &SearchContext) -> Option<f64> {
 
 /// e.g. "03-probe-4000".
 fn step_name(index: u32, kind: StepKind, rate_per_s: f64) -> String {
-    let kind = match kind {
-        StepKind::Probe => "probe",
-        StepKind::Bisect => "bisect",
-        StepKind::Confirm => "confirm",
-    };
-    format!("{index:02}-{kind}-{rate_per_s:.0}")
-}
-
-/// What the server says it is: "redis 7.0.15", "valkey 9.1.2".
-fn label(summary: &Summary) -> String {
-    match &summary.redis.server {
-        Some(s) => format!("{} {}", s.name, s.version),
-        None => format!("redis {}", summary.redis.version),
-    }
+    format!("{index:02}-{}-{rate_per_s:.0}", kind.name())
 }
 
 fn relative(base: &Path, path: &Path) -> String {
@@ -321,10 +308,7 @@ fn relative(base: &Path, path: &Path) -> String {
 /// capacity.json alone, rewritten after every step (the plots and page
 /// are rendered once, at the end).
 fn write(dir: &Path, capacity: &Capacity) -> Result<()> {
-    let path = dir.join(crate::report::capacity::CAPACITY_FILE);
-    let json = serde_json::to_string_pretty(capacity).map_err(std::io::Error::from);
-    json.and_then(|j| std::fs::write(&path, j + "\n"))
-        .map_err(|source| Error::Write { path, source })
+    crate::report::capacity::write_record(dir, capacity).map(drop)
 }
 
 /// Turns true on Ctrl-C, between steps as well as during them (each step's

@@ -67,5 +67,5 @@ async fn measure(conn: &mut Conn, key: &str) -> redis::RedisResult<Option<f64>> 
 /// INFO used_memory; None when the server does not report it.
 async fn used_memory(conn: &mut Conn) -> redis::RedisResult<Option<u64>> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
-    Ok(crate::actors::sampler::info_field(&info, "used_memory"))
+    Ok(crate::metrics::info_field(&info, "used_memory"))
 }

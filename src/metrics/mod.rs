@@ -41,7 +41,7 @@ pub use outcome::{GroupOutcome, LedgerOutcome};
 pub use progress::{GroupProgress, Progress};
 pub use recovery::recovery;
 pub use series::{GroupReading, Reading, Row, Series, StreamReading};
-pub use server::{PowerFsUse, ServerInfo, StreamFeature};
+pub use server::{PowerFsUse, ServerInfo, StreamFeature, info_field};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
 pub use verify::{StreamVerify, VerifySummary};

@@ -46,15 +46,18 @@ impl StreamFeature {
     }
 }
 
+/// The value of a `field:value` line of an INFO reply, parsed (`u64`
+/// counters, `f64` CPU seconds, `String` names).
+pub fn info_field<T: std::str::FromStr>(info: &str, field: &str) -> Option<T> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 impl ServerInfo {
     /// Name and version out of an INFO server reply; no binary, no features yet.
     pub fn from_info(info: &str) -> ServerInfo {
-        let field = |name: &str| {
-            (info.lines())
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let field = |name: &str| info_field::<String>(info, name).filter(|v| !v.is_empty());
         let name = field("server_name").unwrap_or_else(|| "redis".into());
         let version = (field(&format!("{name}_version")))
             .or_else(|| field("redis_version"))

@@ -67,7 +67,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "capacity",
         &[
-            "actors", "connect", "cpu_idle", "metrics", "report", "runner", "scenario", "server",
+            "connect", "cpu_idle", "metrics", "report", "runner", "scenario", "server",
         ],
     ),
     (

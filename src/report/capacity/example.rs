@@ -114,7 +114,7 @@ fn step(index: u32, kind: StepKind, m: Measured, verdict: Verdict) -> Step {
     Step {
         index,
         kind,
-        run_dir: format!("{index:02}-{}-{:.0}", super::words::kind(kind), m.offered),
+        run_dir: format!("{index:02}-{}-{:.0}", kind.name(), m.offered),
         offered_rate_per_s: m.offered,
         achieved_rate_per_s: m.achieved,
         measured_duration_s: duration_s,

@@ -16,6 +16,14 @@ use crate::report::plot;
 /// Writes `capacity.json` and the views into `dir` (created if missing);
 /// returns the paths written, `capacity.json` first and `index.html` last.
 pub fn write_capacity(dir: &Path, capacity: &Capacity) -> Result<Vec<PathBuf>> {
+    let mut written = vec![write_record(dir, capacity)?];
+    written.extend(render_capacity_views(dir, capacity)?);
+    Ok(written)
+}
+
+/// Writes `capacity.json` alone into `dir` (created if missing), as a
+/// search does after every step; returns its path.
+pub fn write_record(dir: &Path, capacity: &Capacity) -> Result<PathBuf> {
     fs::create_dir_all(dir).map_err(|source| Error::Write {
         path: dir.to_path_buf(),
         source,
@@ -26,9 +34,7 @@ pub fn write_capacity(dir: &Path, capacity: &Capacity) -> Result<Vec<PathBuf>> {
         source: io::Error::from(e),
     })?;
     write_text(&path, &(json + "\n"))?;
-    let mut written = vec![path];
-    written.extend(render_capacity_views(dir, capacity)?);
-    Ok(written)
+    Ok(path)
 }
 
 /// Draws the plots into `dir/plots/` and writes `dir/index.html`; returns

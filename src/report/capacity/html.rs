@@ -291,7 +291,7 @@ fn step_cells(st: &Step, groups: &[String]) -> Vec<String> {
         false => format_rate(st.achieved_rate_per_s),
     };
     let mut cells = vec![
-        words::kind(st.kind).into(),
+        st.kind.name().into(),
         format_rate(st.offered_rate_per_s),
         achieved,
         words::verdict_cell(&st.verdict),

@@ -24,7 +24,7 @@ mod sizing;
 mod text;
 mod words;
 
-pub use files::{read_capacity, render_capacity_views, write_capacity};
+pub use files::{read_capacity, render_capacity_views, write_capacity, write_record};
 pub use text::render_capacity_text;
 
 use super::environment::{MachineInfo, RedisInfo};
@@ -106,6 +106,17 @@ pub enum StepKind {
     Bisect,
     /// The longer run at the result.
     Confirm,
+}
+
+impl StepKind {
+    /// As capacity.json, step directories and the views write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Probe => "probe",
+            StepKind::Bisect => "bisect",
+            StepKind::Confirm => "confirm",
+        }
+    }
 }
 
 /// One step: a whole run at one offered rate.

@@ -113,7 +113,7 @@ fn step_line(mark: &str, st: &Step) -> String {
     row!(
         mark,
         st.index,
-        words::kind(st.kind),
+        st.kind.name(),
         format_rate(st.offered_rate_per_s),
         format_rate(st.achieved_rate_per_s),
         words::latency(&st.produce, |q| q.p99_us),

@@ -36,14 +36,6 @@ pub(super) fn rate(rate_per_s: f64) -> String {
     format!("{} events/s", format_rate(rate_per_s))
 }
 
-pub(super) fn kind(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Probe => "probe",
-        StepKind::Bisect => "bisect",
-        StepKind::Confirm => "confirm",
-    }
-}
-
 /// "pass", "FAIL", or "FAIL (harness)" when the harness was the limit.
 pub(super) fn verdict(v: &Verdict) -> &'static str {
     match (v.passed, v.harness_limited) {
