@@ -23,7 +23,10 @@ use crate::report::capacity::{
     CAPACITY_SCHEMA_VERSION, Capacity, SearchSettings, ServerSearch, Step, StepKind,
 };
 use crate::report::{MachineInfo, Summary, rfc3339};
-use crate::runner::{RunOptions, create_run_dir, run_scenario, server_settings};
+use crate::connect::Target;
+use crate::runner::{
+    RunOptions, create_run_dir, external_target, run_scenario, server_settings,
+};
 use crate::scenario::{RedisMode, Scenario};
 use crate::server::RedisServer;
 
@@ -282,13 +285,14 @@ fn probe_pending(ctx: &SearchContext) -> Option<f64> {
     let redis = &ctx.shape.scenario.redis;
     match redis.mode {
         RedisMode::External => {
-            probe::pending_bytes_per_entry(redis.url.as_deref()?, ctx.run_prefix).ok()?
+            probe::pending_bytes_per_entry(&external_target(redis).ok()?, ctx.run_prefix).ok()?
         }
         RedisMode::Managed => {
             let mut scenario = ctx.shape.scenario.clone();
             with_server(&mut scenario, ctx.binary);
             let server = RedisServer::start(server_settings(&scenario.redis)).ok()?;
-            probe::pending_bytes_per_entry(&server.url(), ctx.run_prefix).ok()?
+            let target = Target::new(server.url(), server.client_tls()).ok()?;
+            probe::pending_bytes_per_entry(&target, ctx.run_prefix).ok()?
         }
     }
 }
