@@ -66,6 +66,9 @@ pub struct CapacityArgs {
     pub servers: Vec<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
+    /// Search each managed server twice, plain TCP and TLS-only, side by side.
+    #[arg(long, conflicts_with = "redis")]
+    pub tls_compare: bool,
     /// The first step's total rate in events/s (default: the scenario's own
     /// constant rate, or 1000).
     #[arg(long, value_name = "EVENTS/S")]
@@ -367,6 +370,7 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
     options.step = args.step;
     options.confirm = args.confirm;
     options.servers = args.servers.clone();
+    options.tls_compare = args.tls_compare;
     options.workers = args.workers.map(usize::from);
     options.cpu_idle = args.cpu_idle;
     if !args.quiet {
