@@ -44,14 +44,6 @@ impl Target {
         Err(Error::redis(&target.to_string(), "parsing the URL", e))
     }
 
-    /// A plain `redis://` target.
-    pub fn plain(url: impl Into<String>) -> Target {
-        Target {
-            url: url.into(),
-            tls: None,
-        }
-    }
-
     /// The URL, password and all.
     pub fn url(&self) -> &str {
         &self.url

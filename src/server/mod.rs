@@ -72,7 +72,7 @@ pub struct RedisServer {
 #[derive(Debug)]
 struct Tls {
     files: TlsFiles,
-    auth_clients: bool,
+    /// The CA, and the client certificate when the server asks for one.
     client: ClientTls,
 }
 
@@ -171,11 +171,6 @@ impl RedisServer {
     /// A TLS-only server's CA and certificates (a replica is given these).
     pub fn tls_files(&self) -> Option<&TlsFiles> {
         self.tls.as_ref().map(|t| &t.files)
-    }
-
-    /// Whether the server asks clients for a certificate.
-    pub fn tls_auth_clients(&self) -> bool {
-        self.tls.as_ref().is_some_and(|t| t.auth_clients)
     }
 
     /// The server's directory: redis.conf, redis.log, and the AOF and RDB
@@ -512,11 +507,7 @@ impl Tls {
             key: auth_clients.then_some(files.client_key.as_path()),
             insecure: false,
         })?;
-        Ok(Tls {
-            files,
-            auth_clients,
-            client,
-        })
+        Ok(Tls { files, client })
     }
 }
 
