@@ -64,6 +64,11 @@ pub struct CapacityArgs {
     /// A managed-server binary to search (repeatable: one search each, shown side by side).
     #[arg(long = "server", value_name = "PATH")]
     pub servers: Vec<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Search each managed server twice, plain TCP and TLS-only, side by side.
+    #[arg(long, conflicts_with = "redis")]
+    pub tls_compare: bool,
     /// The first step's total rate in events/s (default: the scenario's own
     /// constant rate, or 1000).
     #[arg(long, value_name = "EVENTS/S")]
@@ -158,6 +163,59 @@ pub struct ScenarioArgs {
     /// Override any field, e.g. --set producers.0.rate=20000 (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// The `[redis] tls*` fields on the command line (docs/tls.md, "Settings").
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsArgs {
+    /// Start the managed server TLS-only, with a throwaway CA of its own.
+    #[arg(long)]
+    pub tls: bool,
+    /// The CA file (PEM) that signed a rediss:// server's certificate
+    /// (default: the system's roots).
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for a rediss:// server that asks for one.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Do not verify a rediss:// server's certificate: encrypted, not
+    /// authenticated; for throwaway test servers. The report says so.
+    #[arg(long)]
+    pub tls_insecure: bool,
+}
+
+impl TlsArgs {
+    fn push(&self, overrides: &mut Overrides) -> Result<()> {
+        if self.tls {
+            overrides.push("redis.tls", "true");
+        }
+        if self.tls_insecure {
+            overrides.push("redis.tls_insecure", "true");
+        }
+        for (field, path) in [
+            ("redis.tls_ca", &self.tls_ca),
+            ("redis.tls_cert", &self.tls_cert),
+            ("redis.tls_key", &self.tls_key),
+        ] {
+            if let Some(path) = path {
+                overrides.push(field, toml_path(path)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A path as a TOML string, quoted so that `1234` stays a string.
+fn toml_path(path: &std::path::Path) -> Result<String> {
+    let text = path.to_str().ok_or_else(|| {
+        crate::error::Error::Usage(format!("{}: not a UTF-8 path", path.display()))
+    })?;
+    Ok(toml_edit::Value::from(text).to_string())
 }
 
 #[derive(Debug, Args)]
@@ -223,12 +281,9 @@ impl ScenarioArgs {
             overrides.push("redis.url", url);
         }
         if let Some(path) = &self.server {
-            // Quoted, so a path such as `1234` stays a string.
-            let path = path.to_str().ok_or_else(|| {
-                crate::error::Error::Usage(format!("--server {}: not a UTF-8 path", path.display()))
-            })?;
-            overrides.push("redis.server", toml_edit::Value::from(path).to_string());
+            overrides.push("redis.server", toml_path(path)?);
         }
+        self.tls.push(&mut overrides)?;
         load_file(&self.scenario, &overrides)
     }
 }
@@ -303,6 +358,7 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
         seed: args.seed,
         set: args.set.clone(),
         server: None,
+        tls: args.tls.clone(),
     };
     let scenario = load.load()?;
     let mut options = CapacityOptions::new(&args.out);
@@ -314,6 +370,7 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
     options.step = args.step;
     options.confirm = args.confirm;
     options.servers = args.servers.clone();
+    options.tls_compare = args.tls_compare;
     options.workers = args.workers.map(usize::from);
     options.cpu_idle = args.cpu_idle;
     if !args.quiet {

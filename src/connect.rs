@@ -4,8 +4,10 @@
 //! `ConnectionManager` reconnects by itself after Redis restarts (a plain
 //! multiplexed connection stays broken), but does not retry the command
 //! that failed, so every failure is seen. TCP_NODELAY is set, and the
-//! response timeout is chosen per use. Also: where the fault proxy forwards.
+//! response timeout is chosen per use. Also: the [`Target`] every
+//! connection is made to, and where the fault proxy forwards.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,7 +16,108 @@ use redis::IntoConnectionInfo;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, redact};
+use crate::tls::ClientTls;
+
+/// The Redis under test and how to reach it: its URL and, for a
+/// `rediss://` one, the TLS client setup. Shown (`Display`) with the
+/// password hidden, as errors and reports print it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    url: String,
+    tls: Option<ClientTls>,
+}
+
+impl Target {
+    /// `tls` must be given for a `rediss://` URL and only for one.
+    pub fn new(url: impl Into<String>, tls: Option<ClientTls>) -> Result<Target> {
+        let target = Target {
+            url: url.into(),
+            tls,
+        };
+        let problem = match (target.is_tls(), target.tls.is_some()) {
+            (true, false) => "a rediss:// URL needs the TLS settings it connects with",
+            (false, true) => "TLS settings were given for a URL that is not rediss://",
+            _ => return Ok(target),
+        };
+        let e = redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, problem));
+        Err(Error::redis(&target.to_string(), "parsing the URL", e))
+    }
+
+    /// A plain `redis://` target.
+    pub fn plain(url: impl Into<String>) -> Target {
+        Target {
+            url: url.into(),
+            tls: None,
+        }
+    }
+
+    /// The URL, password and all.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn tls(&self) -> Option<&ClientTls> {
+        self.tls.as_ref()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.url.starts_with("rediss://")
+    }
+
+    /// A redis-rs client for this target (see [`client`]).
+    pub fn client(&self) -> Result<redis::Client> {
+        let shown = self.to_string();
+        let fail = |e| Error::redis(&shown, "parsing the URL", e);
+        let Some(tls) = &self.tls else {
+            return client(&self.url);
+        };
+        // redis-rs reads "insecure" off the URL's fragment.
+        let url = match tls.insecure() {
+            true => format!(
+                "{}#insecure",
+                self.url.split('#').next().unwrap_or_default()
+            ),
+            false => self.url.clone(),
+        };
+        let info = url
+            .as_str()
+            .into_connection_info()
+            .map_err(fail)?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let certificates = redis::TlsCertificates {
+            client_tls: tls
+                .identity_pem()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.to_vec(),
+                    client_key: key.to_vec(),
+                }),
+            root_cert: tls.ca_pem().map(<[u8]>::to_vec),
+        };
+        redis::Client::build_with_tls(info, certificates).map_err(fail)
+    }
+
+    /// A new connection of its own, with the given response timeout.
+    pub async fn connect(&self, response_timeout: Duration) -> Result<Conn> {
+        connect(&self.client()?, &self.to_string(), response_timeout).await
+    }
+
+    /// The same target through the fault proxy at `addr`: user, password,
+    /// database and TLS kept (the proxy forwards TLS bytes unchanged, and
+    /// the certificate names the loopback address both share).
+    pub fn redirect(&self, addr: SocketAddr) -> Result<Target> {
+        Ok(Target {
+            url: redirect(&self.url, addr)?,
+            tls: self.tls.clone(),
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.url))
+    }
+}
 
 /// A connection as actors hold it: cheap to clone, reconnects after failures.
 pub type Conn = ConnectionManager;
@@ -57,17 +160,18 @@ pub async fn connect(
         .map_err(|e| Error::redis(url, "connecting (is the server running and reachable?)", e))
 }
 
-/// The TCP address a `redis://host[:port]` URL points at: where the fault
-/// proxy of a network drill forwards to. Unix sockets (and TLS, whose
-/// certificate would not match the proxy's address) cannot be proxied.
+/// The TCP address a `redis://host[:port]` (or `rediss://`) URL points at:
+/// where the fault proxy of a network drill forwards to. Unix sockets
+/// cannot be proxied.
 pub async fn proxy_upstream(url: &str) -> Result<SocketAddr> {
+    let shown = redact(url);
     let refuse =
-        |why: &str| Error::proxy(format!("proxy {url}"), io::Error::other(why.to_string()));
+        |why: &str| Error::proxy(format!("proxy {shown}"), io::Error::other(why.to_string()));
     let parsed = redis::parse_redis_url(url).ok_or_else(|| refuse("not a redis:// URL"))?;
     let host = parsed
         .host_str()
-        .filter(|_| parsed.scheme() == "redis")
-        .ok_or_else(|| refuse("network faults need a plain TCP Redis URL (redis://host:port)"))?;
+        .filter(|_| matches!(parsed.scheme(), "redis" | "rediss"))
+        .ok_or_else(|| refuse("network faults need a TCP Redis URL (redis://host:port)"))?;
     let target = format!("{host}:{}", parsed.port().unwrap_or(DEFAULT_PORT));
     let mut addrs = tokio::net::lookup_host(&target)
         .await
@@ -108,11 +212,11 @@ mod tests {
             addr("redis://:pw@127.0.0.1").await.unwrap(),
             "127.0.0.1:6379"
         );
-        for url in [
-            "unix:///tmp/redis.sock",
-            "rediss://127.0.0.1:7000",
-            "http://x",
-        ] {
+        assert_eq!(
+            addr("rediss://127.0.0.1:7001").await.unwrap(),
+            "127.0.0.1:7001"
+        );
+        for url in ["unix:///tmp/redis.sock", "http://x"] {
             let e = addr(url).await.unwrap_err().to_string();
             assert!(e.contains(url), "{e}");
         }

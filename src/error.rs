@@ -87,6 +87,10 @@ pub enum Error {
         fix: String,
     },
 
+    /// TLS could not be set up: a certificate or key file, or a handshake.
+    #[error("TLS: {0}")]
+    Tls(String),
+
     /// The network fault proxy could not start; `doing` says what failed.
     #[error("fault proxy: cannot {doing}: {source}")]
     Proxy {
@@ -132,11 +136,34 @@ impl Error {
         }
     }
 
+    /// `url` is shown with its password hidden.
     pub fn redis(url: &str, doing: impl Into<String>, source: redis::RedisError) -> Self {
         Error::Redis {
-            url: url.to_string(),
+            url: redact(url),
             doing: doing.into(),
             source,
         }
+    }
+}
+
+/// `url` with its user and password hidden, as errors and reports show it.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(redact("redis://:secret@host:6379"), "redis://***@host:6379");
+        assert_eq!(redact("rediss://u:pw@host"), "rediss://***@host");
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 }

@@ -34,13 +34,15 @@
 //! - [`server`]: managed `redis-server` processes, or any compatible binary such as Valkey
 //!   (free port, temp dir, kill -9, restart), configured by whoever starts them.
 //! - [`proxy`]: the TCP fault proxy for network drills: latency, bandwidth, blackhole, resets.
+//! - [`tls`]: TLS clients (a CA, a client certificate, or loudly no verification) and the
+//!   throwaway CA of a TLS-only managed server.
 //! - [`powerfs`]: the FUSE file system for power-loss drills: writes pass through, and a
 //!   power cut drops every byte not fsynced since.
 //!
 //! **The runtime** (talks to Redis, runs the actors, records into metrics):
 //! - [`cpu_idle`]: `--cpu-idle poll`, the PM QoS hold that keeps idle CPUs polling.
-//! - [`connect`]: redis-rs connections for setup, sampling and read-back: TCP_NODELAY,
-//!   timeouts, reconnection.
+//! - [`connect`]: the Redis under test (its URL and TLS), and redis-rs connections for
+//!   setup, sampling and read-back: TCP_NODELAY, timeouts, reconnection.
 //! - [`wire`]: the actors' own RESP client for the per-event path (commands encoded
 //!   into one buffer, replies scanned in place), and stream entries out of replies.
 //! - [`verify`]: what Redis itself holds after the drain, read back to settle the ledger.
@@ -80,6 +82,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod server;
+pub mod tls;
 pub mod verify;
 pub mod wire;
 

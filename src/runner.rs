@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::actors::chaos::Replica;
+use crate::connect::Target;
 use crate::coordinator::{self, Measured};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
@@ -16,9 +17,10 @@ use crate::metrics::Progress;
 use crate::metrics::{IdleState, PowerFsUse};
 use crate::plan::{Plan, SeedKind, derive_seed};
 use crate::proxy::ThreadedProxy;
-use crate::report::{self, RedisInfo, Summary, SummaryContext};
+use crate::report::{self, RedisInfo, Summary, SummaryContext, TlsUse};
 use crate::scenario::{Appendfsync, RedisConfig, RedisMode, Scenario};
-use crate::server::{Fsync, RedisServer, ServerConfig};
+use crate::server::{Fsync, RedisServer, ServerConfig, ServerTls};
+use crate::tls::{ClientTls, TlsOptions};
 
 pub struct RunOptions {
     /// Parent of the run directory (`reports/` by default).
@@ -88,13 +90,13 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     };
     let plan = Plan::new(scenario, run_id);
     let idle = IdleHold::acquire(options.cpu_idle);
-    let (server, url) = match plan.redis.mode {
+    let (server, target) = match plan.redis.mode {
         RedisMode::Managed => {
             let server = RedisServer::start(server_config(&plan))?;
-            let url = server.url();
-            (Some(Arc::new(Mutex::new(server))), url)
+            let target = Target::new(server.url(), server.client_tls())?;
+            (Some(Arc::new(Mutex::new(server))), target)
         }
-        RedisMode::External => (None, plan.redis.url.clone().unwrap_or_default()),
+        RedisMode::External => (None, external_target(&plan.redis)?),
     };
 
     let (replica, link) = match (&server, plan.redis.replica) {
@@ -113,7 +115,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     let measured = system.block_on(async {
         let measured = coordinator::execute(
             &plan,
-            &url,
+            &target,
             server.clone(),
             replica.clone(),
             on_progress,
@@ -122,7 +124,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
         .await;
         if server.is_none() {
             // Never leave our keys behind on someone else's server.
-            coordinator::delete_run_keys(&plan, &url).await;
+            coordinator::delete_run_keys(&plan, &target).await;
         }
         measured
     })?;
@@ -145,7 +147,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     let cpu_idle = idle.state().clone();
     drop(idle);
 
-    let mut summary = summarize(&plan, &url, &measured, cpu_idle);
+    let mut summary = summarize(&plan, &target, &measured, cpu_idle);
     summary.power_fs = power_fs;
     report::write_run(&dir, &summary, &measured.metrics.series)?;
     Ok(RunReport { dir, summary })
@@ -178,8 +180,16 @@ fn start_replica(
     };
     let follows = link.as_ref().map_or(port, |l| l.proxy().addr().port());
     // The primary's settings, DEBUG included: after a failover the replica
-    // is the server that server faults act on.
-    let replica = RedisServer::start(server_config(plan).replica_of(follows))?;
+    // is the server that server faults act on. Over TLS, the primary's CA
+    // and certificate, which it shows the primary as a client too.
+    let mut config = server_config(plan).replica_of(follows);
+    if let Some(tls) = &mut config.tls {
+        tls.files = (primary.lock())
+            .map_err(|_| Error::Internal("server lock poisoned".into()))?
+            .tls_files()
+            .cloned();
+    }
+    let replica = RedisServer::start(config)?;
     replica.wait_in_sync(REPLICA_SYNC_TIMEOUT)?;
     (primary.lock())
         .map_err(|_| Error::Internal("server lock poisoned".into()))?
@@ -191,7 +201,23 @@ fn start_replica(
     Ok((replica, link))
 }
 
-fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: IdleState) -> Summary {
+/// An external server's target: its URL, and for `rediss://` the CA and
+/// client certificate the scenario names (docs/tls.md, "Settings").
+pub fn external_target(r: &RedisConfig) -> Result<Target> {
+    let url = r.url.clone().unwrap_or_default();
+    let tls = match r.uses_tls() {
+        true => Some(ClientTls::new(&TlsOptions {
+            ca: r.tls_ca.as_deref(),
+            cert: r.tls_cert.as_deref(),
+            key: r.tls_key.as_deref(),
+            insecure: r.tls_insecure,
+        })?),
+        false => None,
+    };
+    Target::new(url, tls)
+}
+
+fn summarize(plan: &Plan, target: &Target, m: &Measured, cpu_idle: IdleState) -> Summary {
     let ctx = SummaryContext {
         scenario: plan.scenario.clone(),
         run_id: plan.run_id.clone(),
@@ -204,7 +230,14 @@ fn summarize(plan: &Plan, url: &str, m: &Measured, cpu_idle: IdleState) -> Summa
         },
         redis: RedisInfo {
             mode: format!("{:?}", plan.redis.mode).to_lowercase(),
-            url: redact(url),
+            url: target.to_string(),
+            tls: target.tls().map(|tls| TlsUse {
+                version: m.tls.as_ref().map(|n| n.version.clone()),
+                cipher: m.tls.as_ref().map(|n| n.cipher.clone()),
+                insecure: tls.insecure(),
+                client_certificate: tls.has_client_cert(),
+                own_ca: plan.redis.mode == RedisMode::Managed,
+            }),
             version: m.redis_version.clone(),
             config: m.redis_config.clone(),
             server: Some(m.server.clone()),
@@ -255,17 +288,11 @@ pub fn server_settings(c: &RedisConfig) -> ServerConfig {
         save: c.save.clone(),
         maxmemory: c.maxmemory.clone(),
         extra: c.config.clone(),
+        tls: c.tls.then_some(ServerTls {
+            files: None,
+            auth_clients: c.tls_auth_clients,
+        }),
         ..default
-    }
-}
-
-/// A URL without its password, for reports.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -315,12 +342,6 @@ pub fn create_run_dir(out: &Path, name: &str) -> Result<(String, PathBuf)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redact_hides_passwords() {
-        assert_eq!(redact("redis://:secret@host:6379"), "redis://***@host:6379");
-        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-    }
 
     #[test]
     fn run_dirs_are_unique() {

@@ -22,8 +22,11 @@ use crate::error::{Error, Result};
 use crate::report::capacity::{
     CAPACITY_SCHEMA_VERSION, Capacity, SearchSettings, ServerSearch, Step, StepKind,
 };
+use crate::connect::Target;
 use crate::report::{MachineInfo, Summary, rfc3339};
-use crate::runner::{RunOptions, create_run_dir, run_scenario, server_settings};
+use crate::runner::{
+    RunOptions, create_run_dir, external_target, run_scenario, server_settings,
+};
 use crate::scenario::{RedisMode, Scenario};
 use crate::server::RedisServer;
 
@@ -63,10 +66,19 @@ pub fn run_capacity(
 ) -> Result<CapacityReport> {
     let shape = Shape::of(scenario, origin)?;
     let settings = settings(&shape, &options)?;
-    if !options.servers.is_empty() && shape.scenario.redis.mode == RedisMode::External {
-        return Err(Error::Usage(
-            "--server picks managed servers; drop --redis (or the scenario's external url) to search them".into(),
-        ));
+    if shape.scenario.redis.mode == RedisMode::External {
+        if !options.servers.is_empty() {
+            return Err(Error::Usage(
+                "--server picks managed servers; drop --redis (or the scenario's external url) to search them".into(),
+            ));
+        }
+        if options.tls_compare {
+            return Err(Error::Usage(
+                "--tls-compare starts managed servers plain and TLS-only; an external server \
+                 is one or the other: drop --redis, or search it alone"
+                    .into(),
+            ));
+        }
     }
     let interrupted = watch_interrupt();
     let (id, dir) = create_run_dir(
@@ -76,10 +88,7 @@ pub fn run_capacity(
     let started_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let servers: Vec<Option<&str>> = match options.servers.is_empty() {
-        true => vec![None],
-        false => options.servers.iter().map(|s| Some(s.as_str())).collect(),
-    };
+    let servers = variants(&options, shape.scenario.redis.tls);
     let mut capacity = Capacity {
         schema_version: CAPACITY_SCHEMA_VERSION,
         streamdrill_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -92,14 +101,14 @@ pub fn run_capacity(
         interrupted: false,
     };
     let mut first_error = None;
-    for (n, binary) in servers.iter().enumerate() {
+    for (n, variant) in servers.iter().enumerate() {
         let steps_dir = match servers.len() {
             1 => dir.join("steps"),
             _ => dir.join("steps").join(format!("{}", n + 1)),
         };
         let search = ServerSearch {
-            label: binary.map_or("redis-server".into(), |b| b.to_string()),
-            binary: binary.map(str::to_string),
+            label: variant.binary.map_or("redis-server".into(), |b| b.to_string()),
+            binary: variant.binary.map(str::to_string),
             redis: None,
             steps: Vec::new(),
             result: None,
@@ -111,7 +120,7 @@ pub fn run_capacity(
             shape: &shape,
             options: &options,
             settings: &capacity.settings,
-            binary: *binary,
+            variant: *variant,
             server: n,
             steps_dir: &steps_dir,
             run_prefix: &id,
@@ -138,6 +147,31 @@ pub fn run_capacity(
     }
 }
 
+/// One search's server: a binary (None: the scenario's) and whether it
+/// runs TLS-only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Variant<'a> {
+    binary: Option<&'a str>,
+    tls: bool,
+}
+
+/// The searches to run, in order: each server, and with `--tls-compare`
+/// each one plain, then TLS-only. `tls`: the scenario's own setting.
+fn variants(options: &CapacityOptions, tls: bool) -> Vec<Variant<'_>> {
+    let binaries: Vec<Option<&str>> = match options.servers.is_empty() {
+        true => vec![None],
+        false => options.servers.iter().map(|s| Some(s.as_str())).collect(),
+    };
+    let modes: &[bool] = match options.tls_compare {
+        true => &[false, true],
+        false if tls => &[true],
+        false => &[false],
+    };
+    (binaries.into_iter())
+        .flat_map(|binary| modes.iter().map(move |&tls| Variant { binary, tls }))
+        .collect()
+}
+
 /// How one server's search ended.
 struct Searched {
     found: ServerSearch,
@@ -152,7 +186,7 @@ struct SearchContext<'a> {
     shape: &'a Shape,
     options: &'a CapacityOptions,
     settings: &'a SearchSettings,
-    binary: Option<&'a str>,
+    variant: Variant<'a>,
     server: usize,
     steps_dir: &'a Path,
     run_prefix: &'a str,
@@ -259,7 +293,7 @@ fn run_step(ctx: &SearchContext, index: u32, kind: StepKind, rate_per_s: f64) ->
     let mut scenario = ctx
         .shape
         .step(rate_per_s, ctx.options.step_warmup, measured)?;
-    with_server(&mut scenario, ctx.binary);
+    with_server(&mut scenario, ctx.variant);
     let name = step_name(index, kind, rate_per_s);
     let run_id = format!("{}-s{}-{name}", ctx.run_prefix, ctx.server + 1);
     let mut options = RunOptions::new(ctx.steps_dir)
@@ -269,10 +303,14 @@ fn run_step(ctx: &SearchContext, index: u32, kind: StepKind, rate_per_s: f64) ->
     Ok(run_scenario(scenario, options)?.summary)
 }
 
-/// The managed server's binary for this search (None: the scenario's).
-fn with_server(scenario: &mut Scenario, binary: Option<&str>) {
-    if let Some(binary) = binary {
+/// The managed server this search runs: its binary (None: the scenario's)
+/// and TLS. An external server's TLS is its URL's and stays so.
+fn with_server(scenario: &mut Scenario, variant: Variant) {
+    if let Some(binary) = variant.binary {
         scenario.redis.server = Some(PathBuf::from(binary));
+    }
+    if scenario.redis.mode == RedisMode::Managed {
+        scenario.redis.tls = variant.tls;
     }
 }
 
@@ -282,13 +320,14 @@ fn probe_pending(ctx: &SearchContext) -> Option<f64> {
     let redis = &ctx.shape.scenario.redis;
     match redis.mode {
         RedisMode::External => {
-            probe::pending_bytes_per_entry(redis.url.as_deref()?, ctx.run_prefix).ok()?
+            probe::pending_bytes_per_entry(&external_target(redis).ok()?, ctx.run_prefix).ok()?
         }
         RedisMode::Managed => {
             let mut scenario = ctx.shape.scenario.clone();
-            with_server(&mut scenario, ctx.binary);
+            with_server(&mut scenario, ctx.variant);
             let server = RedisServer::start(server_settings(&scenario.redis)).ok()?;
-            probe::pending_bytes_per_entry(&server.url(), ctx.run_prefix).ok()?
+            let target = Target::new(server.url(), server.client_tls()).ok()?;
+            probe::pending_bytes_per_entry(&target, ctx.run_prefix).ok()?
         }
     }
 }
@@ -332,4 +371,23 @@ fn watch_interrupt() -> Arc<AtomicBool> {
             });
         });
     flag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_compare_searches_each_server_plain_then_tls() {
+        let mut options = CapacityOptions::new("reports");
+        options.servers = vec!["a".into(), "b".into()];
+        options.tls_compare = true;
+        let got: Vec<_> = (variants(&options, false).iter())
+            .map(|v| (v.binary.unwrap(), v.tls))
+            .collect();
+        assert_eq!(got, [("a", false), ("a", true), ("b", false), ("b", true)]);
+        options.tls_compare = false;
+        assert!(variants(&options, true).iter().all(|v| v.tls));
+        assert!(variants(&options, false).iter().all(|v| !v.tls));
+    }
 }

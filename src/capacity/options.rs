@@ -31,6 +31,9 @@ pub struct CapacityOptions {
     pub confirm: Duration,
     /// Managed-server binaries to search, in order; empty: the scenario's.
     pub servers: Vec<String>,
+    /// Search each managed server twice, plain TCP and TLS-only, side by
+    /// side (docs/capacity.md, "Plain and TLS").
+    pub tls_compare: bool,
     /// Told when a step starts and when it ends.
     pub on_step: Option<OnStep>,
     pub workers: Option<usize>,
@@ -49,6 +52,7 @@ impl CapacityOptions {
             step: Duration::from_secs(8),
             confirm: Duration::from_secs(20),
             servers: Vec::new(),
+            tls_compare: false,
             on_step: None,
             workers: None,
             cpu_idle: CpuIdle::default(),

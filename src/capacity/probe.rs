@@ -10,29 +10,30 @@
 
 use std::time::Duration;
 
-use crate::connect::{Conn, client, connect};
+use crate::connect::{Conn, Target};
 use crate::error::{Error, Result};
 
 const ENTRIES: u64 = 10_000;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes per pending entry on the Redis at `url`, probed on a key of the
+/// Bytes per pending entry on the Redis at `target`, probed on a key of the
 /// search's own (`sd:<search id>:pending-probe`), deleted afterwards. None
 /// when the server does not report used_memory.
-pub fn pending_bytes_per_entry(url: &str, search_id: &str) -> Result<Option<f64>> {
+pub fn pending_bytes_per_entry(target: &Target, search_id: &str) -> Result<Option<f64>> {
     let key = format!("sd:{search_id}:pending-probe");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("starting the probe's runtime: {e}")))?;
     runtime.block_on(async {
-        let mut conn = connect(&client(url)?, url, TIMEOUT).await?;
+        let mut conn = target.connect(TIMEOUT).await?;
         let measured = measure(&mut conn, &key).await;
         let _ = redis::cmd("DEL")
             .arg(&key)
             .query_async::<u64>(&mut conn)
             .await;
-        measured.map_err(|e| Error::redis(url, "measuring a pending list's memory", e))
+        let url = target.to_string();
+        measured.map_err(|e| Error::redis(&url, "measuring a pending list's memory", e))
     })
 }
 

@@ -23,14 +23,15 @@ use actix::prelude::*;
 
 use self::finish::{drain_unless_interrupted, finish_producers, stop_consumers};
 use self::setup::{
-    check_features, create_groups, describe_server, open_connections, start_proxy, stop_proxy,
+    check_features, create_groups, describe_server, handshake, open_connections, start_proxy,
+    stop_proxy,
 };
 use self::start::{report_progress, start_consumers, start_producers, start_sampler};
 use crate::actors::chaos::{Chaos, Replica, SharedServer, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector};
 use crate::actors::workers::Workers;
 use crate::clock::RunClock;
-use crate::connect::{Conn, client, connect};
+use crate::connect::{Conn, Target};
 use crate::error::{Error, Result};
 use crate::metrics::{
     Durability, FaultWindow, ProduceLedger, Progress, RunMetrics, ServerInfo, StreamUsage,
@@ -59,6 +60,8 @@ pub struct Measured {
     /// With producer `wait`: measured XADDs acknowledged although WAIT saw
     /// too few replicas (None when no producer waits).
     pub unreplicated: Option<u64>,
+    /// What TLS settled on with the server (None over plain TCP).
+    pub tls: Option<crate::tls::Negotiated>,
     /// CPU seconds this process spent from the clock's start to the end of
     /// the drain: the harness's own cost, without setup, read-back or report.
     pub harness_cpu_s: f64,
@@ -68,38 +71,40 @@ pub struct Measured {
     pub streams: Vec<StreamUsage>,
 }
 
-/// Run `plan` against the Redis at `url`. Must be called inside an actix System.
+/// Run `plan` against the Redis at `target`. Must be called inside an actix System.
 pub async fn execute(
     plan: &Plan,
-    url: &str,
+    target: &Target,
     server: Option<SharedServer>,
     replica: Option<Replica>,
     on_progress: OnProgress,
     workers: Option<usize>,
 ) -> Result<Measured> {
     let interrupt = watch_ctrl_c();
-    let direct_url = url;
+    let direct = target;
     // Under network faults every connection goes through the proxy, the
     // admin one too: the sampler sees Redis as the actors do.
-    let proxy = start_proxy(plan, url).await?;
-    let proxied_url = match &proxy {
-        Some(p) => crate::connect::redirect(url, p.addr())?,
-        None => url.to_string(),
+    let proxy = start_proxy(plan, target).await?;
+    let proxied = match &proxy {
+        Some(p) => target.redirect(p.addr())?,
+        None => target.clone(),
     };
-    let url = proxied_url.as_str();
-    let client = client(url)?;
-    let mut admin = connect(&client, url, plan.response_timeout()).await?;
+    let target = &proxied;
+    let shown = target.to_string();
+    let url = shown.as_str();
+    let conns_tls = handshake(target).await?;
+    let mut admin = target.connect(plan.response_timeout()).await?;
     // Before anything is written, the feature probe's key included.
-    preflight::check(plan, direct_url).await?;
+    preflight::check(plan, direct).await?;
     let binary =
         (server.as_ref()).and_then(|s| Some(s.lock().ok()?.binary().display().to_string()));
     let described = describe_server(plan, &mut admin, url, binary).await?;
-    check_features(plan, &described.server, direct_url)?;
+    check_features(plan, &described.server, &direct.to_string())?;
     create_groups(plan, &mut admin, url).await?;
     // Every connection is open before the clock starts: connecting a thousand
     // actors after it would put the connect time into the first latencies.
     let workers = Workers::start(workers.unwrap_or_else(|| Workers::auto(plan.actors())));
-    let mut conns = open_connections(plan, url, &workers).await?;
+    let mut conns = open_connections(plan, target, &workers).await?;
 
     let cpu_at_start = crate::clock::process_cpu_s();
     let clock = RunClock::start();
@@ -125,7 +130,7 @@ pub async fn execute(
         .collect();
     let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets, server)
         .with_proxy(proxy.clone())
-        .with_url(direct_url)
+        .with_target(direct.clone())
         .with_failover_targets(replica, producer_targets)
         .start();
 
@@ -192,6 +197,7 @@ pub async fn execute(
         harness_cpu_s,
         harness_threads: workers.threads() as u32,
         streams,
+        tls: conns_tls,
     })
 }
 
@@ -260,9 +266,8 @@ pub type OnProgress = std::rc::Rc<dyn Fn(&Progress)>;
 
 /// Delete the streams this run created (external servers only; a managed
 /// server is thrown away whole). Best effort: the run's result stands.
-pub async fn delete_run_keys(plan: &Plan, url: &str) {
-    let Ok(client) = client(url) else { return };
-    let Ok(mut conn) = connect(&client, url, RESPONSE_TIMEOUT).await else {
+pub async fn delete_run_keys(plan: &Plan, target: &Target) {
+    let Ok(mut conn) = target.connect(RESPONSE_TIMEOUT).await else {
         return;
     };
     let _ = delete_keys(plan).query_async::<u64>(&mut conn).await;

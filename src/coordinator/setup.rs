@@ -7,19 +7,21 @@
 use std::sync::Arc;
 
 use crate::actors::workers::Workers;
-use crate::connect::{CONNECT_TIMEOUT, Conn};
+use crate::connect::{CONNECT_TIMEOUT, Conn, Target};
 use crate::error::{Error, Result};
 use crate::metrics::{ServerInfo, StreamFeature};
 use crate::plan::Plan;
 use crate::proxy::FaultProxy;
+use crate::tls::Negotiated;
 use crate::wire::{Endpoint, Replies, Writer};
 
-/// The fault proxy of a run with network faults, forwarding to the Redis at `url`.
-pub(super) async fn start_proxy(plan: &Plan, url: &str) -> Result<Option<Arc<FaultProxy>>> {
+/// The fault proxy of a run with network faults, forwarding to the Redis at
+/// `target` (TLS bytes too: the proxy never reads what it forwards).
+pub(super) async fn start_proxy(plan: &Plan, target: &Target) -> Result<Option<Arc<FaultProxy>>> {
     if !plan.proxied() {
         return Ok(None);
     }
-    let upstream = crate::connect::proxy_upstream(url).await?;
+    let upstream = crate::connect::proxy_upstream(target.url()).await?;
     // The proxy answers even when Redis does not: check Redis first, so an
     // unreachable one is named as such rather than as a reset proxy connection.
     let reach = tokio::time::timeout(
@@ -200,15 +202,57 @@ pub(super) struct Connections {
     pub endpoint: Arc<Endpoint>,
 }
 
+/// Over TLS, one connection of the actors' own kind before any other: a
+/// certificate problem is named in the harness's words (which file to
+/// set), and what the handshake settled on is recorded. A TLS 1.3 server
+/// refuses a missing client certificate only after the handshake, so a
+/// PING must come back too.
+pub(super) async fn handshake(target: &Target) -> Result<Option<Negotiated>> {
+    if target.tls().is_none() {
+        return Ok(None);
+    }
+    let shown = target.to_string();
+    let endpoint = Endpoint::parse(target.url(), target.tls())?;
+    let refused = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+            let e = e.to_string();
+            Error::Tls(format!("{shown}: {}", e.trim_start_matches("TLS: ")))
+        }
+        _ => Error::redis(
+            &shown,
+            "connecting (is the server running and reachable?)",
+            redis::RedisError::from(e),
+        ),
+    };
+    let (mut replies, mut writer, negotiated) = endpoint
+        .open_negotiated(CONNECT_TIMEOUT)
+        .await
+        .map_err(refused)?;
+    let ping = async {
+        if !writer.write(b"*1\r\n$4\r\nPING\r\n")? {
+            while !writer.flush()? {
+                writer.writable().await?;
+            }
+        }
+        replies.next_chunk().await
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, ping)
+        .await
+        .map_err(|_| refused(std::io::ErrorKind::TimedOut.into()))?
+        .map_err(refused)?;
+    Ok(negotiated)
+}
+
 pub(super) async fn open_connections(
     plan: &Plan,
-    url: &str,
+    target: &Target,
     workers: &Workers,
 ) -> Result<Connections> {
     // Producers and consumers speak RESP themselves (see `wire`).
-    let endpoint = Arc::new(Endpoint::parse(url)?);
+    let url = target.to_string();
+    let endpoint = Arc::new(Endpoint::parse(target.url(), target.tls())?);
     let open = {
-        let (endpoint, url) = (endpoint.clone(), url.to_string());
+        let endpoint = endpoint.clone();
         move || {
             let (endpoint, url) = (endpoint.clone(), url.clone());
             async move {

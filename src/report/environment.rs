@@ -94,13 +94,57 @@ pub struct RedisInfo {
     /// features; None in runs written before they were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerInfo>,
+    /// How the connections were encrypted; None: plain TCP (docs/tls.md, "In the report").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsUse>,
+}
+
+/// TLS as a run used it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsUse {
+    /// The protocol version the handshake settled on, e.g. "TLSv1.3".
+    pub version: Option<String>,
+    /// The cipher suite, e.g. "TLS13_AES_256_GCM_SHA384".
+    pub cipher: Option<String>,
+    /// The server's certificate was not verified (`tls_insecure`).
+    pub insecure: bool,
+    /// The harness showed a client certificate (mutual TLS).
+    pub client_certificate: bool,
+    /// A managed server's throwaway CA, made for this run.
+    pub own_ca: bool,
+}
+
+impl TlsUse {
+    /// "TLSv1.3 TLS13_AES_256_GCM_SHA384, client certificate, INSECURE: server certificate not verified".
+    pub fn describe(&self) -> String {
+        let mut words = vec![format!(
+            "{} {}",
+            self.version.as_deref().unwrap_or("TLS"),
+            self.cipher.as_deref().unwrap_or("(cipher unknown)")
+        )];
+        if self.own_ca {
+            words.push("throwaway CA".into());
+        }
+        if self.client_certificate {
+            words.push("client certificate".into());
+        }
+        if self.insecure {
+            words.push("INSECURE: server certificate not verified".into());
+        }
+        words.join(", ")
+    }
 }
 
 impl RedisInfo {
-    /// "valkey 9.1.2", "redis 8.2.3"; "redis <redis_version>" for runs that
-    /// did not record the server.
+    /// "valkey 9.1.2", "redis 8.2.3 TLS"; "redis <redis_version>" for runs
+    /// that did not record the server.
     pub fn label(&self) -> String {
-        (self.server.as_ref()).map_or_else(|| format!("redis {}", self.version), ServerInfo::label)
+        let server =
+            (self.server.as_ref()).map_or_else(|| format!("redis {}", self.version), ServerInfo::label);
+        match self.tls {
+            Some(_) => format!("{server} TLS"),
+            None => server,
+        }
     }
 }
 

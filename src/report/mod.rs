@@ -29,7 +29,7 @@ pub mod table;
 pub mod utc;
 
 pub use compare::{Comparison, Gate};
-pub use environment::{HarnessCost, MachineInfo, RedisInfo};
+pub use environment::{HarnessCost, MachineInfo, RedisInfo, TlsUse};
 pub use files::{read_summary, write_run};
 pub use format::format_us;
 pub use groups::{GroupPhase, GroupSummary};

@@ -407,6 +407,7 @@ pub(crate) mod tests {
                         crate::metrics::StreamFeature::GroupLag,
                     ],
                 }),
+                tls: None,
             },
             verify: VerifySummary::new(streams, &[acked_ledger(6_500)]),
             faults: Vec::new(),

@@ -119,6 +119,28 @@ pub struct RedisConfig {
     /// turns it on by itself.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub power_fs: bool,
+    /// Managed mode only: a TLS-only server with a throwaway CA of its own
+    /// (docs/tls.md, "Managed servers"). External servers: `rediss://`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// Managed, with `tls`: the server asks clients for a certificate
+    /// (`tls-auth-clients yes`), and the harness shows one its CA signed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_auth_clients: bool,
+    /// External `rediss://` only: the CA file (PEM) that signed the server's
+    /// certificate; none trusts the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    /// External `rediss://` only: a client certificate chain and its key
+    /// (PEM), for servers with `tls-auth-clients yes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// External `rediss://` only: accept any server certificate (encrypted,
+    /// not authenticated); the report says so wherever it shows the server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure: bool,
 }
 
 impl Default for RedisConfig {
@@ -134,6 +156,25 @@ impl Default for RedisConfig {
             config: Vec::new(),
             replica: false,
             power_fs: false,
+            tls: false,
+            tls_auth_clients: false,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_insecure: false,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// Whether the run talks TLS: a managed TLS-only server, or a `rediss://` URL.
+    pub fn uses_tls(&self) -> bool {
+        match self.mode {
+            RedisMode::Managed => self.tls,
+            RedisMode::External => self
+                .url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("rediss://")),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! Every problem text says what is allowed and how to fix it.
 
 use super::violation::{Checks, Violation};
-use super::{GroupConfig, Rate, RedisMode, Scenario, TimeDist};
+use super::{GroupConfig, Rate, RedisConfig, RedisMode, Scenario, TimeDist};
 use std::collections::HashSet;
 
 const MAX_CONSUMERS_PER_GROUP: u32 = 10_000;
@@ -71,6 +71,58 @@ fn top_level(v: &mut Checks, s: &Scenario) {
     }
 }
 
+/// The TLS fields: which apply to which mode (docs/tls.md, "Settings").
+fn tls(v: &mut Checks, r: &RedisConfig) {
+    let external_tls = r.mode == RedisMode::External && r.uses_tls();
+    let client_fields = [
+        ("redis.tls_ca", r.tls_ca.is_some()),
+        ("redis.tls_cert", r.tls_cert.is_some()),
+        ("redis.tls_key", r.tls_key.is_some()),
+        ("redis.tls_insecure", r.tls_insecure),
+    ];
+    for (field, set) in client_fields {
+        match (set, r.mode, external_tls) {
+            (false, _, _) | (true, RedisMode::External, true) => {}
+            (true, RedisMode::External, false) => v.add(
+                field,
+                "applies to TLS connections: use a rediss:// URL, or remove it",
+            ),
+            (true, RedisMode::Managed, _) => v.add(
+                field,
+                "applies to an external rediss:// server; a managed TLS server (tls = true) \
+                 gets a throwaway CA of streamdrill's own, which the harness trusts: remove \
+                 it, or run against your server with --redis rediss://HOST:PORT",
+            ),
+        }
+    }
+    if r.tls_cert.is_some() != r.tls_key.is_some() && external_tls {
+        let missing = if r.tls_cert.is_some() {
+            "tls_key"
+        } else {
+            "tls_cert"
+        };
+        v.add(
+            format!("redis.{missing}"),
+            "a client certificate needs its key and a key its certificate: set both \
+             tls_cert and tls_key (--tls-cert, --tls-key)",
+        );
+    }
+    if r.mode == RedisMode::External && r.tls {
+        v.add(
+            "redis.tls",
+            "starts a managed TLS-only server; an external server's URL says it: use \
+             rediss://HOST:PORT and remove tls (or --tls)",
+        );
+    }
+    if r.tls_auth_clients && !(r.mode == RedisMode::Managed && r.tls) {
+        v.add(
+            "redis.tls_auth_clients",
+            "makes the managed TLS server (tls = true) ask clients for a certificate; an \
+             external server decides that itself (give yours with tls_cert and tls_key)",
+        );
+    }
+}
+
 fn redis(v: &mut Checks, s: &Scenario) {
     let r = &s.redis;
     match (r.mode, &r.url) {
@@ -79,22 +131,24 @@ fn redis(v: &mut Checks, s: &Scenario) {
             "mode = \"external\" needs url = \"redis://host:port\"",
         ),
         // Refused here, not when the run connects: the per-event client and
-        // the fault proxy speak plain TCP (docs/scenario.md, the `url` field).
+        // the fault proxy speak TCP (docs/tls.md, "Unix sockets").
         (RedisMode::External, Some(url)) if url.starts_with("unix://") => v.add(
             "redis.url",
             "unix sockets are not supported: producers, consumers and the fault proxy \
              speak TCP; let the server listen on a TCP port too and use \
              redis://127.0.0.1:PORT",
         ),
-        (RedisMode::External, Some(url)) if url.starts_with("rediss://") => v.add(
-            "redis.url",
-            "TLS (rediss://) is not supported yet: the per-event client speaks plain TCP; \
-             reach the server through a local TLS tunnel (e.g. stunnel) at redis://",
-        ),
-        (RedisMode::External, Some(url)) if !url.starts_with("redis://") => v.add(
-            "redis.url",
-            format!("{url:?} must start with redis://, e.g. redis://127.0.0.1:6379"),
-        ),
+        (RedisMode::External, Some(url))
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") =>
+        {
+            v.add(
+                "redis.url",
+                format!(
+                    "{url:?} must start with redis:// (or rediss:// for TLS), \
+                     e.g. redis://127.0.0.1:6379"
+                ),
+            )
+        }
         (RedisMode::External, Some(_)) => {}
         (RedisMode::Managed, Some(_)) => v.add(
             "redis.url",
@@ -116,6 +170,7 @@ fn redis(v: &mut Checks, s: &Scenario) {
         ),
         _ => {}
     }
+    tls(v, r);
     if r.power_fs && r.mode == RedisMode::External {
         v.add(
             "redis.power_fs",
@@ -380,7 +435,12 @@ name = "g"
         (&["redis.mode=external"], "redis.url", "needs url"),
         (&["redis.mode=external", "redis.url=http://x"], "redis.url", "must start with redis://"),
         (&["redis.mode=external", "redis.url=\"unix:///tmp/redis.sock\""], "redis.url", "unix sockets are not supported"),
-        (&["redis.mode=external", "redis.url=\"rediss://127.0.0.1:7000\""], "redis.url", "TLS (rediss://) is not supported yet"),
+        (&["redis.mode=external", "redis.url=redis://x", "redis.tls_ca=ca.pem"], "redis.tls_ca", "use a rediss:// URL"),
+        (&["redis.mode=external", "redis.url=redis://x", "redis.tls_insecure=true"], "redis.tls_insecure", "use a rediss:// URL"),
+        (&["redis.tls=true", "redis.tls_cert=c.pem"], "redis.tls_cert", "throwaway CA"),
+        (&["redis.mode=external", "redis.url=\"rediss://x\"", "redis.tls_cert=c.pem"], "redis.tls_key", "set both"),
+        (&["redis.mode=external", "redis.url=\"rediss://x\"", "redis.tls=true"], "redis.tls", "remove tls"),
+        (&["redis.tls_auth_clients=true"], "redis.tls_auth_clients", "(tls = true)"),
         (&["redis.url=redis://x"], "redis.url", "remove url or set mode = \"external\""),
         (&["redis.maxmemory=lots"], "redis.maxmemory", "\"256mb\""),
         (&["redis.mode=external", "redis.url=redis://x", "redis.server=valkey-server"], "redis.server", "remove `server`, or drop `--redis`"),

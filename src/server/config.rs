@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{DEFAULT_BINARY, DEFAULT_READY_TIMEOUT};
+use crate::tls::TlsFiles;
 
 /// When Redis fsyncs its AOF: redis.conf's `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,6 +56,19 @@ pub struct ServerConfig {
     /// How long `start` and `restart` wait for PING to answer (loading a
     /// large AOF on restart may need more than the default).
     pub ready_timeout: Duration,
+    /// TLS only: no plain port, TLS on the server's port, replication over
+    /// TLS too (docs/tls.md, "Managed servers").
+    pub tls: Option<ServerTls>,
+}
+
+/// The TLS of a TLS-only managed server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServerTls {
+    /// The CA and certificates; none: a throwaway CA made in the server's
+    /// temporary directory when it starts. A replica is given its primary's.
+    pub files: Option<TlsFiles>,
+    /// `tls-auth-clients yes`: clients must show a certificate the CA signed.
+    pub auth_clients: bool,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +83,7 @@ impl Default for ServerConfig {
             data_dir: None,
             power_fs: false,
             ready_timeout: DEFAULT_READY_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -115,6 +130,15 @@ impl ServerConfig {
         self
     }
 
+    /// TLS only, with a throwaway CA (see [`ServerConfig::tls`]).
+    pub fn tls(mut self, auth_clients: bool) -> Self {
+        self.tls = Some(ServerTls {
+            files: None,
+            auth_clients,
+        });
+        self
+    }
+
     /// The redis.conf text for a server on `port` keeping its files in `dir`.
     pub(super) fn render(&self, port: u16, dir: &Path) -> String {
         let fsync = self.appendfsync.conf();
@@ -126,8 +150,12 @@ impl ServerConfig {
         // The log goes to stdout, which `spawn` points at the log file together
         // with stderr: config errors are printed to stderr before redis opens
         // any `logfile`, and they are exactly what a failed start must show.
+        let listen = match &self.tls {
+            Some(tls) => tls.render(port),
+            None => format!("port {port}\n"),
+        };
         let mut conf = format!(
-            "port {port}\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\n\
+            "{listen}bind 127.0.0.1\nprotected-mode no\ndaemonize no\n\
              dir {}\nlogfile \"\"\nsave {save}\nappendonly {}\nappendfsync {fsync}\n",
             quote(&self.data_dir.as_deref().unwrap_or(dir).to_string_lossy()),
             if self.appendonly { "yes" } else { "no" },
@@ -139,6 +167,25 @@ impl ServerConfig {
             conf.push_str(line);
             conf.push('\n');
         }
+        conf
+    }
+}
+
+impl ServerTls {
+    /// The listening lines: TLS on `port` and no plain port at all.
+    fn render(&self, port: u16) -> String {
+        let mut conf = format!("port 0\ntls-port {port}\ntls-replication yes\n");
+        if let Some(files) = &self.files {
+            for (option, path) in [
+                ("tls-cert-file", &files.server_cert),
+                ("tls-key-file", &files.server_key),
+                ("tls-ca-cert-file", &files.ca),
+            ] {
+                conf.push_str(&format!("{option} {}\n", quote(&path.to_string_lossy())));
+            }
+        }
+        let auth = if self.auth_clients { "yes" } else { "no" };
+        conf.push_str(&format!("tls-auth-clients {auth}\n"));
         conf
     }
 }

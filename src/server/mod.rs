@@ -19,10 +19,10 @@
 mod config;
 mod replication;
 
-pub use config::{Fsync, ServerConfig};
+pub use config::{Fsync, ServerConfig, ServerTls};
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::powerfs::{CutReport, PowerFs, Stats};
+use crate::tls::{ClientTls, TlsFiles, TlsOptions, connect_blocking};
 
 /// Environment variable naming the binary that the default [`DEFAULT_BINARY`]
 /// stands for, overriding the PATH lookup.
@@ -63,8 +64,21 @@ pub struct RedisServer {
     /// Before `dir`: fields drop in order, so the mount goes before the
     /// directory it sits in (and after `Drop` has killed the server).
     power_fs: Option<PowerFs>,
+    /// A TLS-only server's certificates, and how its own probes connect.
+    tls: Option<Tls>,
     dir: tempfile::TempDir,
 }
+
+#[derive(Debug)]
+struct Tls {
+    files: TlsFiles,
+    auth_clients: bool,
+    client: ClientTls,
+}
+
+/// A probe's connection: plain TCP, or TLS over it.
+trait Duplex: Read + Write {}
+impl<T: Read + Write> Duplex for T {}
 
 impl RedisServer {
     /// Start a server on a free loopback port in a fresh temporary directory
@@ -86,12 +100,24 @@ impl RedisServer {
             }
             false => None,
         };
+        let tls = match &mut config.tls {
+            Some(tls) => {
+                let files = match &tls.files {
+                    Some(files) => files.clone(),
+                    None => TlsFiles::generate(dir.path())?,
+                };
+                tls.files = Some(files.clone());
+                Some(Tls::new(files, tls.auth_clients)?)
+            }
+            None => None,
+        };
         let mut server = RedisServer {
             binary,
             port: 0,
             ready_timeout: config.ready_timeout,
             child: None,
             power_fs,
+            tls,
             dir,
         };
         let mut attempt = 1;
@@ -126,9 +152,30 @@ impl RedisServer {
         &self.binary
     }
 
-    /// `redis://127.0.0.1:PORT`
+    /// `redis://127.0.0.1:PORT`, or `rediss://` for a TLS-only server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// How clients reach a TLS-only server: its CA, and the client
+    /// certificate when it asks for one. None for a plain server.
+    pub fn client_tls(&self) -> Option<ClientTls> {
+        self.tls.as_ref().map(|t| t.client.clone())
+    }
+
+    /// A TLS-only server's CA and certificates (a replica is given these).
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref().map(|t| &t.files)
+    }
+
+    /// Whether the server asks clients for a certificate.
+    pub fn tls_auth_clients(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.auth_clients)
     }
 
     /// The server's directory: redis.conf, redis.log, and the AOF and RDB
@@ -322,10 +369,7 @@ impl RedisServer {
     /// Send raw RESP and return what comes back: for PING + INFO, the +PONG
     /// line and the whole INFO bulk string; for SHUTDOWN, "" or an error line.
     fn request(&self, resp: &[u8]) -> std::io::Result<String> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let mut stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)?;
-        stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
-        stream.set_write_timeout(Some(PROBE_TIMEOUT))?;
+        let mut stream = self.probe_connection()?;
         stream.write_all(resp)?;
         let mut reader = BufReader::new(stream);
         let mut first = String::new();
@@ -342,6 +386,18 @@ impl RedisServer {
         let mut body = vec![0u8; len];
         reader.read_exact(&mut body)?;
         Ok(first + &String::from_utf8_lossy(&body))
+    }
+
+    /// A short connection of the probes' own, with their timeouts.
+    fn probe_connection(&self) -> io::Result<Box<dyn Duplex>> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)?;
+        stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
+        stream.set_write_timeout(Some(PROBE_TIMEOUT))?;
+        Ok(match &self.tls {
+            Some(tls) => Box::new(connect_blocking(&tls.client, "127.0.0.1", stream)?),
+            None => Box::new(stream),
+        })
     }
 
     /// SIGSTOP: the process stays, its connections stay open, nothing is
@@ -445,6 +501,22 @@ fn executable(path: &Path) -> Result<PathBuf, String> {
         ))
     } else {
         std::path::absolute(path).map_err(|e| e.to_string())
+    }
+}
+
+impl Tls {
+    fn new(files: TlsFiles, auth_clients: bool) -> Result<Tls> {
+        let client = ClientTls::new(&TlsOptions {
+            ca: Some(&files.ca),
+            cert: auth_clients.then_some(files.client_cert.as_path()),
+            key: auth_clients.then_some(files.client_key.as_path()),
+            insecure: false,
+        })?;
+        Ok(Tls {
+            files,
+            auth_clients,
+            client,
+        })
     }
 }
 

@@ -5,11 +5,10 @@
 //! connection of its own.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use super::{POLL_INTERVAL, PROBE_TIMEOUT, RedisServer, ServerConfig};
+use super::{POLL_INTERVAL, RedisServer, ServerConfig};
 use crate::error::{Error, Result};
 
 /// A key the replication check writes and deletes again on the primary.
@@ -106,10 +105,7 @@ impl RedisServer {
 
     /// Sends raw RESP and reads `n` one-line replies (`+OK`, `:1`, `-ERR ...`).
     fn reply_lines(&self, resp: &[u8], n: usize) -> std::io::Result<Vec<String>> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port()));
-        let mut stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)?;
-        stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
-        stream.set_write_timeout(Some(PROBE_TIMEOUT))?;
+        let mut stream = self.probe_connection()?;
         stream.write_all(resp)?;
         let mut reader = BufReader::new(stream);
         let mut lines = Vec::with_capacity(n);

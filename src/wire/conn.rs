@@ -1,5 +1,5 @@
-//! A raw RESP connection: TCP with TCP_NODELAY, AUTH and SELECT from the
-//! URL, then a write half the owner writes encoded commands into, and a
+//! A raw RESP connection: TCP with TCP_NODELAY (TLS over it for a
+//! `rediss://` URL, see `link`), AUTH and SELECT from the URL, then a write half the owner writes encoded commands into, and a
 //! stream of the replies read, in order, one at a time or a chunk of
 //! complete replies at a time. Matching replies to requests is the owner's
 //! business: Redis answers in order, so a FIFO of what was sent is all it
@@ -10,34 +10,53 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{ConnectionAddr, IntoConnectionInfo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use super::link::{self, ReadHalf, WriteHalf};
 use super::resp::{self, Reply};
 use crate::error::{Error, Result};
+use crate::tls::{ClientTls, Negotiated};
 
 /// Where to connect and how to log in, parsed once from the URL.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     host: String,
     port: u16,
+    /// Set for a `rediss://` URL.
+    tls: Option<ClientTls>,
     /// AUTH and SELECT, encoded, with how many replies they produce.
     login: Vec<u8>,
     login_replies: usize,
 }
 
 impl Endpoint {
-    pub fn parse(url: &str) -> Result<Endpoint> {
+    /// `tls` is what a `rediss://` URL connects with (and must be given
+    /// for one, and only for one).
+    pub fn parse(url: &str, tls: Option<&ClientTls>) -> Result<Endpoint> {
+        let refuse = |why: &'static str| {
+            let e = redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, why));
+            Error::redis(url, "parsing the URL", e)
+        };
         let info = url
             .into_connection_info()
             .map_err(|e| Error::redis(url, "parsing the URL", e))?;
-        let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
-            let e = redis::RedisError::from((
-                redis::ErrorKind::InvalidClientConfig,
-                "producers connect over plain TCP: use a redis://host:port URL",
-            ));
-            return Err(Error::redis(url, "parsing the URL", e));
+        let (host, port, tls) = match (info.addr().clone(), tls) {
+            (ConnectionAddr::Tcp(host, port), None) => (host, port, None),
+            (ConnectionAddr::TcpTls { host, port, .. }, Some(tls)) => {
+                (host, port, Some(tls.clone()))
+            }
+            (ConnectionAddr::TcpTls { .. }, None) => {
+                return Err(refuse(
+                    "a rediss:// URL needs the TLS settings it connects with",
+                ));
+            }
+            (ConnectionAddr::Tcp(..), Some(_)) => {
+                return Err(refuse("TLS settings were given for a plain redis:// URL"));
+            }
+            _ => {
+                return Err(refuse(
+                    "producers and consumers connect over TCP: use a redis:// or rediss:// URL",
+                ));
+            }
         };
         let settings = info.redis_settings();
         let (mut login, mut login_replies) = (Vec::new(), 0);
@@ -59,6 +78,7 @@ impl Endpoint {
         Ok(Endpoint {
             host,
             port,
+            tls,
             login,
             login_replies,
         })
@@ -66,20 +86,31 @@ impl Endpoint {
 
     /// A logged-in connection, within `timeout`.
     pub async fn open(&self, timeout: Duration) -> io::Result<(Replies, Writer)> {
+        let (replies, writer, _) = self.open_negotiated(timeout).await?;
+        Ok((replies, writer))
+    }
+
+    /// `open`, and what TLS settled on (None over plain TCP).
+    pub async fn open_negotiated(
+        &self,
+        timeout: Duration,
+    ) -> io::Result<(Replies, Writer, Option<Negotiated>)> {
         tokio::time::timeout(timeout, self.open_now())
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting timed out"))?
     }
 
-    async fn open_now(&self) -> io::Result<(Replies, Writer)> {
-        let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
-        // Nagle's algorithm would hold a small pipeline until the peer's
-        // delayed ACK: ~40 ms added to latencies at modest rates.
-        stream.set_nodelay(true)?;
-        let (read, mut write) = stream.into_split();
+    async fn open_now(&self) -> io::Result<(Replies, Writer, Option<Negotiated>)> {
+        let (read, write, negotiated) =
+            link::connect(&self.host, self.port, self.tls.as_ref()).await?;
         let mut replies = Replies::new(read);
+        let mut writer = Writer::new(write);
         if self.login_replies > 0 {
-            write.write_all(&self.login).await?;
+            if !writer.write(&self.login)? {
+                while !writer.flush()? {
+                    writer.writable().await?;
+                }
+            }
             let mut answered = 0;
             while answered < self.login_replies {
                 let chunk = replies.next_chunk().await?;
@@ -90,8 +121,10 @@ impl Endpoint {
                 }
                 answered += chunk.len();
             }
+            // Offsets count the caller's commands, not the login.
+            writer.total = 0;
         }
-        Ok((replies, Writer::new(write)))
+        Ok((replies, writer, negotiated))
     }
 }
 
@@ -99,14 +132,14 @@ impl Endpoint {
 /// the caller (no task hand-off); what the socket cannot take now waits in
 /// `queued` until `writable` says it can.
 pub struct Writer {
-    half: Arc<OwnedWriteHalf>,
+    half: Arc<WriteHalf>,
     queued: Vec<u8>,
     /// Bytes ever given to `write`: with `queued`, where the socket is.
     total: u64,
 }
 
 impl Writer {
-    fn new(half: OwnedWriteHalf) -> Writer {
+    fn new(half: WriteHalf) -> Writer {
         Writer {
             half: Arc::new(half),
             queued: Vec::new(),
@@ -118,13 +151,13 @@ impl Writer {
     /// some wait for the socket (call `flush` once `writable` completes).
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<bool> {
         self.total += bytes.len() as u64;
-        if !self.queued.is_empty() {
+        if !self.queued.is_empty() || self.half.unsent() > 0 {
             self.queued.extend_from_slice(bytes);
             return self.flush();
         }
         let n = self.try_write(bytes)?;
         self.queued.extend_from_slice(&bytes[n..]);
-        Ok(self.queued.is_empty())
+        Ok(self.flushed())
     }
 
     /// Bytes given to `write` so far: where the next write starts.
@@ -132,18 +165,26 @@ impl Writer {
         self.total
     }
 
-    /// Bytes handed to the kernel so far; those past it never left.
+    /// Bytes handed to the kernel so far; those past it never left (or,
+    /// over TLS, left in a record Redis never got whole, see `link`).
     pub fn sent(&self) -> u64 {
-        self.total - self.queued.len() as u64
+        self.total - self.queued.len() as u64 - self.half.unsent() as u64
     }
 
     /// Writes what is queued; Ok(true) once nothing is left.
     pub fn flush(&mut self) -> io::Result<bool> {
+        if !self.half.flush()? {
+            return Ok(false);
+        }
         let mut queued = std::mem::take(&mut self.queued);
         let n = self.try_write(&queued)?;
         queued.drain(..n);
         self.queued = queued;
-        Ok(self.queued.is_empty())
+        Ok(self.flushed())
+    }
+
+    fn flushed(&self) -> bool {
+        self.queued.is_empty() && self.half.unsent() == 0
     }
 
     fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
@@ -170,7 +211,7 @@ impl Writer {
 /// at a time. An error means the connection is over (closed, reset, or a
 /// reply that cannot be parsed).
 pub struct Replies {
-    read: OwnedReadHalf,
+    read: ReadHalf,
     buf: Vec<u8>,
     /// Bytes of `buf` already parsed.
     start: usize,
@@ -180,7 +221,7 @@ pub struct Replies {
 const READ_SIZE: usize = 16 * 1024;
 
 impl Replies {
-    fn new(read: OwnedReadHalf) -> Replies {
+    fn new(read: ReadHalf) -> Replies {
         Replies {
             read,
             buf: Vec::with_capacity(READ_SIZE),

@@ -1,6 +1,6 @@
 //! The actors' own Redis client, for the per-event hot paths: RESP encoded
 //! into reused buffers and replies scanned in place (`resp`, `entries`),
-//! over plain TCP connections (`conn`): pipelined for producers, one
+//! over TCP or TLS connections (`conn`, `link`): pipelined for producers, one
 //! request at a time for consumers (`session`). redis-rs builds a `Value`
 //! tree per reply and two vectors per command; on the XADD -> XREADGROUP ->
 //! XACK path those allocations were most of the harness's CPU. The rare
@@ -10,6 +10,7 @@
 
 pub mod conn;
 pub mod entries;
+mod link;
 pub mod pipeline;
 pub mod resp;
 pub mod session;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use streamdrill::Error;
+use streamdrill::connect::Target;
 use streamdrill::coordinator::check_permissions;
 use streamdrill::metrics::StreamFeature;
 use streamdrill::plan::Plan;
@@ -89,7 +90,7 @@ fn preflight(plan: &Plan, url: &str) -> streamdrill::Result<()> {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(check_permissions(plan, url))
+    runtime.block_on(check_permissions(plan, &Target::plain(url)))
 }
 
 #[test]

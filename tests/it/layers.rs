@@ -23,13 +23,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("metrics", &[]),
     ("report", &["metrics", "scenario"]),
     // Standalone: processes and sockets a run or a test starts.
+    ("tls", &[]),
     ("powerfs", &[]),
-    ("server", &["powerfs"]),
+    ("server", &["powerfs", "tls"]),
     ("proxy", &[]),
     // The runtime: talking to Redis and running the actors.
     ("cpu_idle", &["metrics"]),
-    ("connect", &[]),
-    ("wire", &[]),
+    ("connect", &["tls"]),
+    ("wire", &["tls"]),
     ("verify", &["connect", "metrics", "plan", "wire"]),
     (
         "actors",
@@ -40,7 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "coordinator",
         &[
-            "actors", "connect", "metrics", "plan", "proxy", "verify", "wire",
+            "actors", "connect", "metrics", "plan", "proxy", "tls", "verify", "wire",
         ],
     ),
     // The top: picks servers, runs, renders.
@@ -49,6 +50,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "actors",
             "coordinator",
+            "connect",
             "cpu_idle",
             "metrics",
             "plan",
@@ -56,6 +58,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "report",
             "scenario",
             "server",
+            "tls",
         ],
     ),
     (

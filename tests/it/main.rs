@@ -25,4 +25,5 @@ mod scenarios;
 mod server;
 mod servers;
 mod support;
+mod tls;
 mod wire;

@@ -21,7 +21,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 #[test]
 fn a_pipeline_gets_its_replies_in_order() {
     let redis = server();
-    let endpoint = Endpoint::parse(&redis.url()).unwrap();
+    let endpoint = Endpoint::parse(&redis.url(), None).unwrap();
     runtime().block_on(async {
         let (mut replies, mut writer) = endpoint.open(TIMEOUT).await.unwrap();
         let mut out = Vec::new();
@@ -58,7 +58,7 @@ fn a_pipeline_gets_its_replies_in_order() {
 #[test]
 fn a_dropped_request_closes_the_connection_instead_of_leaking_its_reply() {
     let redis = server();
-    let endpoint = Arc::new(Endpoint::parse(&redis.url()).unwrap());
+    let endpoint = Arc::new(Endpoint::parse(&redis.url(), None).unwrap());
     runtime().block_on(async {
         let session = Session::new(endpoint, None, TIMEOUT);
         let mut block = Vec::new();
@@ -86,14 +86,14 @@ fn the_url_password_logs_in_and_a_wrong_one_is_refused() {
         .unwrap();
     let url = |pw: &str| format!("redis://:{pw}@127.0.0.1:{}/2", redis.port());
     runtime().block_on(async {
-        let good = Endpoint::parse(&url("s3cret")).unwrap();
+        let good = Endpoint::parse(&url("s3cret"), None).unwrap();
         let session = Session::new(Arc::new(good), None, TIMEOUT);
         let mut ping = Vec::new();
         resp::command(&mut ping, &[b"CLIENT", b"INFO"]);
         let raw = session.call(ping, 1).await.unwrap();
         let info = String::from_utf8_lossy(raw.bytes(0)).into_owned();
         assert!(info.contains(" db=2 "), "SELECT from the URL: {info}");
-        let bad = Endpoint::parse(&url("wrong")).unwrap();
+        let bad = Endpoint::parse(&url("wrong"), None).unwrap();
         let e = bad.open(TIMEOUT).await.err().expect("refused");
         assert!(e.to_string().contains("WRONGPASS"), "{e}");
     });

@@ -30,6 +30,7 @@ use super::consumer::ConsumerFault;
 use super::producer::ProducerFault;
 use super::{FaultStep, Refused};
 use crate::clock::RunClock;
+use crate::connect::Target;
 use crate::metrics::FaultWindow;
 use crate::plan::{FaultPlan, FaultTarget};
 use crate::proxy::{FaultProxy, Toxics};
@@ -62,7 +63,7 @@ pub struct Chaos {
     /// The primary itself (not through the proxy), for CLIENT KILL, CLIENT
     /// PAUSE and DEBUG SLEEP, each sent on a connection of its own; the
     /// promoted replica's after a failover.
-    url: Option<String>,
+    target: Option<Target>,
     /// The proxy of a run with network faults (or a failover).
     proxy: Option<Arc<FaultProxy>>,
     /// The proxy the replica's link to its primary goes through.
@@ -123,7 +124,7 @@ impl Chaos {
             producers: Vec::new(),
             server,
             replica: None,
-            url: None,
+            target: None,
             proxy: None,
             replication_link: None,
             toxics: Toxics::default(),
@@ -151,9 +152,9 @@ impl Chaos {
         self
     }
 
-    /// Command faults go to Redis at `url`; without one they fail.
-    pub fn with_url(mut self, url: &str) -> Chaos {
-        self.url = Some(url.to_string());
+    /// Command faults go to Redis at `target`; without one they fail.
+    pub fn with_target(mut self, target: Target) -> Chaos {
+        self.target = Some(target);
         self
     }
 

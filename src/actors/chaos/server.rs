@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::{Applying, Chaos, SharedServer, Stepped, ready};
 use crate::actors::FaultStep;
+use crate::connect::Target;
 use crate::plan::FaultTarget;
 use crate::scenario::FaultKind;
 use crate::server::RedisServer;
@@ -56,11 +57,12 @@ impl Chaos {
         let Some(replica) = self.replica.take() else {
             return ready(Err("there is no replica left to promote".into()));
         };
-        let Ok((port, url)) = replica.lock().map(|r| (r.port(), r.url())) else {
+        let Ok((port, url, tls)) = replica.lock().map(|r| (r.port(), r.url(), r.client_tls()))
+        else {
             return ready(Err("the replica's lock is poisoned".into()));
         };
         self.server = Some(replica.clone());
-        self.url = Some(url);
+        self.target = crate::connect::Target::new(url, tls).ok();
         let proxy = self.proxy.clone();
         let promote = async move {
             // A primary that died already is what a failover is for: promote anyway.
@@ -86,14 +88,14 @@ impl Chaos {
                 return ready(Err(format!("{} is no server-command fault", kind.action())));
             }
         };
-        let Some(url) = self.url.clone() else {
+        let Some(target) = self.target.clone() else {
             return ready(Err("there is no Redis URL to send the command to".into()));
         };
         // DEBUG SLEEP answers when the sleep is over: wait that long too.
         let timeout = crate::plan::RESPONSE_TIMEOUT + self.longest_command();
         let counts_kills = matches!(kind, FaultKind::ClientKill {});
         Box::pin(async move {
-            match request(&url, cmd, timeout).await {
+            match request(&target, cmd, timeout).await {
                 Err(e) => Stepped::of(Err(e)),
                 Ok(redis::Value::Int(n)) if counts_kills => killed(n),
                 Ok(_) => Stepped::default(),
@@ -148,12 +150,13 @@ fn killed(n: i64) -> Stepped {
     }
 }
 
-/// `cmd` on a connection of its own to the server at `url`.
-async fn request(url: &str, cmd: redis::Cmd, timeout: Duration) -> Result<redis::Value, String> {
-    let client = crate::connect::client(url).map_err(|e| e.to_string())?;
-    let mut conn = crate::connect::connect(&client, url, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
+/// `cmd` on a connection of its own to the server at `target`.
+async fn request(
+    target: &Target,
+    cmd: redis::Cmd,
+    timeout: Duration,
+) -> Result<redis::Value, String> {
+    let mut conn = target.connect(timeout).await.map_err(|e| e.to_string())?;
     cmd.query_async::<redis::Value>(&mut conn)
         .await
         .map_err(|e| e.to_string())

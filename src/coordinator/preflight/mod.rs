@@ -20,6 +20,7 @@ mod needs;
 use std::sync::Arc;
 
 use self::needs::Need;
+use crate::connect::Target;
 use crate::error::{Error, Refusal, Result};
 use crate::metrics::StreamFeature;
 use crate::plan::{KEY_PREFIX, Plan};
@@ -28,16 +29,17 @@ use crate::wire::{Endpoint, Session};
 /// What the preflight's own transaction is for, when Redis refuses it.
 const OWN: &str = "the preflight, which queues the run's commands in a transaction it discards";
 
-/// Checks that the server at `url` accepts, from the URL's user, every
+/// Checks that the server at `target` accepts, from its URL's user, every
 /// command the run of `plan` will send. Two round trips on a connection of
 /// its own, once logged in; nothing is written.
-pub async fn check(plan: &Plan, url: &str) -> Result<()> {
+pub async fn check(plan: &Plan, target: &Target) -> Result<()> {
     let needs = needs::of(plan);
-    let endpoint = Arc::new(Endpoint::parse(url)?);
+    let url = target.url();
+    let endpoint = Arc::new(Endpoint::parse(url, target.tls())?);
     let session = Session::new(endpoint, None, plan.response_timeout());
     let failed = |e: std::io::Error| {
         Error::redis(
-            url,
+            &target.to_string(),
             "checking the run's permissions",
             redis::RedisError::from(e),
         )

@@ -185,6 +185,7 @@ fn redis_info(name: &str, version: &str, redis_version: &str, binary: &str) -> R
             binary: Some(binary.into()),
             features: vec![StreamFeature::Xautoclaim, StreamFeature::GroupLag],
         }),
+        tls: None,
     }
 }
 

@@ -210,6 +210,9 @@ fn environment(summary: &Summary) -> String {
         ],
         vec!["idle CPUs".into(), m.idle_label()],
     ];
+    if let Some(tls) = &r.tls {
+        rows.insert(4, vec!["tls".into(), tls.describe()]);
+    }
     if let Some(h) = &summary.harness {
         rows.push(vec![
             "harness CPU".into(),

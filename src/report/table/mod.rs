@@ -54,6 +54,10 @@ fn header(out: &mut String, s: &Summary) {
             }
         ))
     );
+    // An unverified server is said where the server is named, every time.
+    if let Some(tls) = &s.redis.tls {
+        let _ = writeln!(out, "{}", clip(&format!("tls      {}", tls.describe())));
+    }
     // Asked for but refused: say so where the figures are read.
     if s.machine.poll_refused() {
         let line = format!(
