@@ -18,15 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::connect::Target;
 use crate::error::{Error, Result};
 use crate::report::capacity::{
     CAPACITY_SCHEMA_VERSION, Capacity, SearchSettings, ServerSearch, Step, StepKind,
 };
-use crate::connect::Target;
 use crate::report::{MachineInfo, Summary, rfc3339};
-use crate::runner::{
-    RunOptions, create_run_dir, external_target, run_scenario, server_settings,
-};
+use crate::runner::{RunOptions, create_run_dir, external_target, run_scenario, server_settings};
 use crate::scenario::{RedisMode, Scenario};
 use crate::server::RedisServer;
 
@@ -107,7 +105,9 @@ pub fn run_capacity(
             _ => dir.join("steps").join(format!("{}", n + 1)),
         };
         let search = ServerSearch {
-            label: variant.binary.map_or("redis-server".into(), |b| b.to_string()),
+            label: variant
+                .binary
+                .map_or("redis-server".into(), |b| b.to_string()),
             binary: variant.binary.map(str::to_string),
             redis: None,
             steps: Vec::new(),

@@ -139,8 +139,8 @@ impl RedisInfo {
     /// "valkey 9.1.2", "redis 8.2.3 TLS"; "redis <redis_version>" for runs
     /// that did not record the server.
     pub fn label(&self) -> String {
-        let server =
-            (self.server.as_ref()).map_or_else(|| format!("redis {}", self.version), ServerInfo::label);
+        let server = (self.server.as_ref())
+            .map_or_else(|| format!("redis {}", self.version), ServerInfo::label);
         match self.tls {
             Some(_) => format!("{server} TLS"),
             None => server,
