@@ -70,6 +70,23 @@ pub enum Error {
         problem: String,
     },
 
+    /// The server refused commands the run would send, found before its
+    /// clock started and before anything was written (docs/acl.md, "The preflight").
+    #[error(
+        "redis at {server} refuses {} this run needs from user {user:?}, so it did not start \
+         (nothing was written):\n{}\n{fix}",
+        match refusals.len() { 1 => "a command".to_string(), n => format!("{n} commands") },
+        refusals.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n")
+    )]
+    Refused {
+        /// host:port, without credentials.
+        server: String,
+        user: String,
+        refusals: Vec<Refusal>,
+        /// What to change: the ACL rules to add, a setting, another server.
+        fix: String,
+    },
+
     /// TLS could not be set up: a certificate or key file, or a handshake.
     #[error("TLS: {0}")]
     Tls(String),
@@ -92,6 +109,23 @@ pub enum Error {
     /// Something inside the harness broke (an actor died); a bug, reported instead of a panic.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// One command the server refused when the preflight queued it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// The command as the run sends it, shortened: "CLIENT KILL TYPE normal SKIPME yes".
+    pub command: String,
+    /// What the run needs it for: "fault client_kill at 10s".
+    pub needed_for: String,
+    /// The server's words: "NOPERM this user has no permissions to run the 'client|kill' command".
+    pub reply: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.command, self.needed_for, self.reply)
+    }
 }
 
 impl Error {

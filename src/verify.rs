@@ -19,7 +19,7 @@ use crate::plan::Plan;
 use crate::wire::entries::entries;
 
 /// Entries read per XRANGE / XPENDING call while reading a backlog back.
-const READ_CHUNK: usize = 10_000;
+pub const READ_CHUNK: usize = 10_000;
 
 /// What Redis still holds for one group after the drain.
 #[derive(Debug, Default, Clone)]

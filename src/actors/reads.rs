@@ -3,7 +3,9 @@
 //! (XREADGROUP from an id), and entries it takes over from others (XAUTOCLAIM);
 //! plus the two commands that follow a read from a pending list when the group
 //! has `max_deliveries`: the entries' delivery counts (XPENDING, which
-//! XAUTOCLAIM does not return) and the move to the dead-letter stream.
+//! XAUTOCLAIM does not return) and the move to the dead-letter stream; the
+//! XACK of a processed batch; and the group created again after NOGROUP.
+//! `every_command` lists them all for the preflight.
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use redis::Value;
 use crate::plan::GroupPlan;
 use crate::scenario::AckMode;
 use crate::wire::entries::{Entry, entries, header_of_entry_fields};
+use crate::wire::resp;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
@@ -68,6 +71,85 @@ pub fn command(read: &Read, group: &GroupPlan, consumer: &str, stream_key: &str)
             cmd
         }
     }
+}
+
+/// `XACK key group id...` of a processed batch, encoded in one go: it rides
+/// in front of the next read, on the hot path.
+pub fn ack(stream_key: &str, group: &str, entries: &[Entry]) -> Vec<u8> {
+    let mut packed = Vec::with_capacity(64 + entries.len() * 24);
+    resp::array(&mut packed, 3 + entries.len());
+    resp::bulk(&mut packed, b"XACK");
+    resp::bulk(&mut packed, stream_key.as_bytes());
+    resp::bulk(&mut packed, group.as_bytes());
+    for e in entries {
+        resp::bulk(&mut packed, &e.id);
+    }
+    packed
+}
+
+/// The group created again from the stream's start, as a consumer does on
+/// NOGROUP (Redis restarted without persistence).
+pub fn recreate_group(group: &GroupPlan, stream_key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("XGROUP");
+    cmd.arg("CREATE")
+        .arg(stream_key)
+        .arg(&group.name)
+        .arg("0")
+        .arg("MKSTREAM");
+    cmd
+}
+
+/// Every command a consumer of `group` may send, encoded as it sends it, with
+/// what it is for: the preflight checks them before the run starts. Consumer
+/// names are no matter of permissions, so consumer 0's commands stand for all.
+pub fn every_command(group: &GroupPlan, stream_key: &str) -> Vec<(Vec<u8>, &'static str)> {
+    let consumer = super::consumer::name(0);
+    let read = |read: Read| command(&read, group, &consumer, stream_key).get_packed_command();
+    let own = Read::OwnPending { after: "0".into() };
+    let mut sent = vec![
+        (read(Read::New), "reading new entries"),
+        (read(own), "re-reading its own pending entries"),
+        (
+            recreate_group(group, stream_key).get_packed_command(),
+            "creating its group again after NOGROUP",
+        ),
+    ];
+    let entry = Entry {
+        id: b"0-1".to_vec(),
+        header: None,
+    };
+    if group.ack == AckMode::Batch {
+        let acked = ack(stream_key, &group.name, std::slice::from_ref(&entry));
+        sent.push((acked, "acknowledging a batch"));
+    }
+    if let Some((min_idle, _)) = group.reclaim {
+        let cursor = "0-0".into();
+        sent.push((
+            read(Read::Claim { cursor, min_idle }),
+            "reclaiming idle entries",
+        ));
+    }
+    if group.max_deliveries.is_some() {
+        let counts = delivery_counts(group, stream_key, std::slice::from_ref(&entry));
+        let count = "counting an entry's deliveries";
+        sent.extend(counts.cmd_iter().map(|c| (c.get_packed_command(), count)));
+        let moved = dead_letter(group, stream_key, &[(&entry, &Value::Nil, 1)]);
+        let dead_letters = "moving an entry to the dead-letter stream";
+        // MULTI and EXEC are added when the pipeline is packed.
+        let transaction = moved.is_transaction();
+        if transaction {
+            sent.push((redis::cmd("MULTI").get_packed_command(), dead_letters));
+        }
+        sent.extend(
+            moved
+                .cmd_iter()
+                .map(|c| (c.get_packed_command(), dead_letters)),
+        );
+        if transaction {
+            sent.push((redis::cmd("EXEC").get_packed_command(), dead_letters));
+        }
+    }
+    sent
 }
 
 /// XACK's reply (`:n`, read in place): how many entries it acknowledged;

@@ -108,7 +108,9 @@ impl Sampler {
 
 type Readings = (Vec<u64>, Vec<StreamInfoGroupsReply>, String);
 
-async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<Readings> {
+/// One reading's commands: each stream's length, then its groups, then
+/// three INFO sections (the preflight checks these very commands).
+pub fn readings(streams: &[String]) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     for key in streams {
         pipe.cmd("XLEN").arg(key);
@@ -118,7 +120,11 @@ async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<R
     }
     pipe.cmd("INFO").arg("memory").cmd("INFO").arg("stats");
     pipe.cmd("INFO").arg("cpu");
-    let mut replies: Vec<Value> = pipe.query_async(conn).await?;
+    pipe
+}
+
+async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<Readings> {
+    let mut replies: Vec<Value> = readings(streams).query_async(conn).await?;
     let cpu: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let stats: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let memory: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;

@@ -1,6 +1,7 @@
 //! The coordinator: runs a plan against a Redis through its phases
-//! setup (`setup`) > warmup + measure (`start`) > reply grace > drain
-//! (`finish`) > verify, and returns what was measured.
+//! preflight (`preflight`: may the run send every command it will?) > setup
+//! (`setup`) > warmup + measure (`start`) > reply grace > drain (`finish`) >
+//! verify, and returns what was measured.
 //!
 //! It is an async function rather than an actor: the phases are sequential,
 //! and awaiting each one reads plainer than a state machine of messages.
@@ -8,8 +9,11 @@
 //! lives in the actors and the collector.
 
 mod finish;
+mod preflight;
 mod setup;
 mod start;
+
+pub use self::preflight::check as check_permissions;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -90,6 +94,8 @@ pub async fn execute(
     let url = shown.as_str();
     let conns_tls = handshake(target).await?;
     let mut admin = target.connect(plan.response_timeout()).await?;
+    // Before anything is written, the feature probe's key included.
+    preflight::check(plan, direct).await?;
     let binary =
         (server.as_ref()).and_then(|s| Some(s.lock().ok()?.binary().display().to_string()));
     let described = describe_server(plan, &mut admin, url, binary).await?;
@@ -264,11 +270,20 @@ pub async fn delete_run_keys(plan: &Plan, target: &Target) {
     let Ok(mut conn) = target.connect(RESPONSE_TIMEOUT).await else {
         return;
     };
+    let _ = delete_keys(plan).query_async::<u64>(&mut conn).await;
+}
+
+/// DEL of the run's streams, dead-letter streams too (their lengths are in
+/// the summary's `verify`).
+fn delete_keys(plan: &Plan) -> redis::Cmd {
     let mut keys: Vec<&str> = plan.streams.iter().map(|s| s.key.as_str()).collect();
-    // Dead-letter streams too; their lengths are in the summary's `verify`.
-    keys.extend(plan.groups.iter().map(|g| g.dead_letter_key.as_str()));
-    let _ = redis::cmd("DEL")
-        .arg(&keys)
-        .query_async::<u64>(&mut conn)
-        .await;
+    for g in &plan.groups {
+        // Groups of one stream share its dead-letter stream.
+        if !keys.contains(&g.dead_letter_key.as_str()) {
+            keys.push(&g.dead_letter_key);
+        }
+    }
+    let mut cmd = redis::cmd("DEL");
+    cmd.arg(&keys);
+    cmd
 }

@@ -73,13 +73,9 @@ pub(super) async fn describe_server(
         .unwrap_or("unknown")
         .trim()
         .to_string();
-    let probe_key = match plan.streams.first() {
-        Some(s) => format!("{}:feature-probe", s.key),
-        None => format!("sd:{}:feature-probe", plan.run_id),
-    };
     let server = ServerInfo {
         binary,
-        features: probe_features(conn, &probe_key).await,
+        features: probe_features(conn, &probe_key(plan)).await,
         ..ServerInfo::from_info(&info)
     };
     let mut config = std::collections::BTreeMap::new();
@@ -107,26 +103,31 @@ pub(super) async fn describe_server(
     })
 }
 
+/// The key the feature probe makes and deletes again: one of the run's own.
+pub(super) fn probe_key(plan: &Plan) -> String {
+    match plan.streams.first() {
+        Some(s) => format!("{}:feature-probe", s.key),
+        None => format!("{}{}:feature-probe", crate::plan::KEY_PREFIX, plan.run_id),
+    }
+}
+
+/// The group the feature probe makes on its key.
+pub(super) const PROBE_GROUP: &str = "streamdrill-probe";
+
 /// The stream features that answer when tried on `key` (a stream and group
 /// made for the purpose and deleted again), never inferred from a version
 /// string. A feature whose probe fails for any reason counts as absent.
 async fn probe_features(conn: &mut Conn, key: &str) -> Vec<StreamFeature> {
-    const GROUP: &str = "streamdrill-probe";
     let mut features = Vec::new();
-    let created = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(key)
-        .arg(GROUP)
-        .arg("$")
-        .arg("MKSTREAM")
+    let created = create_group(key, PROBE_GROUP, "$")
         .query_async::<()>(conn)
         .await;
     if created.is_ok() {
         // An unknown command is an error; Redis 6.2+ answers [cursor, entries, ...].
         let claimed = redis::cmd("XAUTOCLAIM")
             .arg(key)
-            .arg(GROUP)
-            .arg(GROUP)
+            .arg(PROBE_GROUP)
+            .arg(PROBE_GROUP)
             .arg(0)
             .arg("0-0")
             .query_async::<redis::Value>(conn)
@@ -173,17 +174,23 @@ pub(super) fn check_features(plan: &Plan, server: &ServerInfo, url: &str) -> Res
 pub(super) async fn create_groups(plan: &Plan, conn: &mut Conn, url: &str) -> Result<()> {
     for g in &plan.groups {
         let key = &plan.streams[g.stream].key;
-        redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(key)
-            .arg(&g.name)
-            .arg(&g.start_id)
-            .arg("MKSTREAM")
+        create_group(key, &g.name, &g.start_id)
             .query_async::<()>(conn)
             .await
             .map_err(|e| Error::redis(url, format!("creating group {} on {key}", g.name), e))?;
     }
     Ok(())
+}
+
+/// `XGROUP CREATE key group start MKSTREAM`: the stream is made if need be.
+pub(super) fn create_group(key: &str, group: &str, start: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("XGROUP");
+    cmd.arg("CREATE")
+        .arg(key)
+        .arg(group)
+        .arg(start)
+        .arg("MKSTREAM");
+    cmd
 }
 
 /// Each actor's own connection, opened before the run clock starts.

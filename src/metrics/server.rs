@@ -37,6 +37,14 @@ pub enum StreamFeature {
 }
 
 impl StreamFeature {
+    /// The command a server without the feature does not know at all.
+    pub fn command(self) -> Option<&'static str> {
+        match self {
+            StreamFeature::Xautoclaim => Some("XAUTOCLAIM"),
+            StreamFeature::GroupLag => None,
+        }
+    }
+
     /// What a person looks for in the server's documentation.
     pub fn describe(self) -> &'static str {
         match self {

@@ -18,7 +18,11 @@ use faults::fault_plan;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::scenario::{AckMode, Arrival, ProducerConfig, Rate, RedisConfig, Scenario};
+use crate::scenario::{AckMode, Arrival, ProducerConfig, Rate, RedisConfig, RedisMode, Scenario};
+
+/// What every Redis key of a run starts with, before its run id: an ACL
+/// key pattern `~sd:*` covers every run (docs/acl.md, "The rule a run needs").
+pub const KEY_PREFIX: &str = "sd:";
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -147,7 +151,7 @@ impl Plan {
     /// `run_id` names the report directory and prefixes the stream keys.
     /// The scenario must have passed validation.
     pub fn new(scenario: Scenario, run_id: String) -> Plan {
-        let prefix = format!("sd:{run_id}:");
+        let prefix = format!("{KEY_PREFIX}{run_id}:");
         let mut streams: Vec<StreamPlan> = Vec::new();
         let mut stream_index = |name: &str| match streams.iter().position(|s| s.name == name) {
             Some(i) => i,
@@ -257,6 +261,12 @@ impl Plan {
             groups,
             scenario,
         }
+    }
+
+    /// Whether the run targets a server of the user's own (`mode =
+    /// "external"`), from which it deletes its keys when it is over.
+    pub fn external(&self) -> bool {
+        self.redis.mode == RedisMode::External
     }
 
     /// Expected events per second over the measured window, all producers together.

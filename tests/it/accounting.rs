@@ -210,17 +210,32 @@ name = "g"
     assert_eq!(s.groups[0].measured.unacked_landed, unanswered);
 }
 
-/// XPENDING refused by the server (renamed away): the group's pending list
-/// cannot be read back, so its unprocessed events are unknown, not lost, and
-/// the loss objective cannot pass.
+/// XPENDING refused during the run (its permission taken away once the run
+/// has made its stream, after the preflight let it start): the group's
+/// pending list cannot be read back, so its unprocessed events are unknown,
+/// not lost, and the loss objective cannot pass.
 #[test]
 fn a_failed_read_back_makes_unknown_not_lost() {
-    let s = run(r#"
+    let server = server();
+    let mut admin = client(&server);
+    let revoke = thread::spawn(move || {
+        wait_until(Duration::from_secs(10), "the run's stream", || {
+            let keys: Vec<String> = admin.keys("sd:no-readback-*:s").unwrap();
+            !keys.is_empty()
+        });
+        let revoked = redis::cmd("ACL")
+            .arg(&["SETUSER", "default", "-xpending"])
+            .query::<()>(&mut admin);
+        revoked.unwrap();
+    });
+    let s = run(&format!(
+        r#"
 name = "no-readback"
 duration = "1s"
 drain_timeout = "200ms"
 [redis]
-config = ["rename-command XPENDING \"\""]
+mode = "external"
+url = "{}"
 [[producers]]
 stream = "s"
 rate = 500
@@ -235,11 +250,14 @@ at = "500ms"
 consumer = "g/0"
 [slo]
 lost = 0
-"#);
+"#,
+        server.url()
+    ));
+    revoke.join().unwrap();
     let group = &s.groups[0];
     let g = &group.measured;
     let why = group.readback_error.as_deref().unwrap_or_default();
-    assert!(why.contains("XPENDING"), "{why}");
+    assert!(why.contains("xpending"), "{why}");
     assert!(g.unknown.unwrap() > 0, "{g:?}");
     assert_eq!((g.lost, g.unread, g.stranded), (0, 0, 0), "{g:?}");
     assert_eq!(group.pending_at_end, None);

@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod accounting;
+mod acl;
 mod browser;
 mod capacity;
 mod capacity_report;

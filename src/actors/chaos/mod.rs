@@ -17,6 +17,8 @@ mod server;
 #[cfg(test)]
 mod tests;
 
+pub use server::command;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

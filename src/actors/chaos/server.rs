@@ -114,8 +114,9 @@ impl Chaos {
     }
 }
 
-/// The command a server-command fault sends.
-fn command(kind: &FaultKind) -> Option<redis::Cmd> {
+/// The command a server-command fault sends (None for any other kind); the
+/// preflight checks this very command before the run starts.
+pub fn command(kind: &FaultKind) -> Option<redis::Cmd> {
     let mut cmd;
     match kind {
         FaultKind::ClientKill {} => {

@@ -102,9 +102,14 @@ pub struct ConsumerSetup {
     pub busy: Arc<AtomicU64>,
 }
 
+/// The name consumer `index` of a group reads under.
+pub fn name(index: u32) -> String {
+    format!("c{index}")
+}
+
 impl Consumer {
     pub fn new(group: Arc<GroupPlan>, setup: ConsumerSetup) -> Consumer {
-        let name = format!("c{}", setup.index);
+        let name = name(setup.index);
         let new_read =
             reads::command(&Read::New, &group, &name, &setup.stream_key).get_packed_command();
         Consumer {

@@ -116,13 +116,7 @@ impl Consumer {
         // Whatever this consumer held may have stayed pending: look there first.
         self.cursors.start_over();
         if error.is_some_and(|e| e.starts_with("NOGROUP")) {
-            let packed = redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(&self.stream_key)
-                .arg(&self.group.name)
-                .arg("0")
-                .arg("MKSTREAM")
-                .get_packed_command();
+            let packed = reads::recreate_group(&self.group, &self.stream_key).get_packed_command();
             let conn = self.conn.clone();
             // BUSYGROUP (another consumer was first) is as good as success.
             let create = async move { conn.call(packed, 1).await };

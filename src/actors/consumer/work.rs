@@ -18,7 +18,6 @@ use crate::event::Header;
 use crate::metrics::{EventKey, Phase};
 use crate::scenario::AckMode;
 use crate::wire::entries::Entry;
-use crate::wire::resp;
 
 /// An XACK waiting to go out, and how many of its entries were intended in
 /// the measured phase (Redis's count is split by it).
@@ -239,20 +238,10 @@ impl Consumer {
         }
         // Poison and dead-lettered entries are out of hand; the rest is worked on.
         self.in_hand.hold(batch.iter().map(|d| d.key));
-        let ack = (self.group.ack == AckMode::Batch && !entries.is_empty()).then(|| {
-            let mut packed = Vec::with_capacity(64 + entries.len() * 24);
-            resp::array(&mut packed, 3 + entries.len());
-            resp::bulk(&mut packed, b"XACK");
-            resp::bulk(&mut packed, self.stream_key.as_bytes());
-            resp::bulk(&mut packed, self.group.name.as_bytes());
-            for e in &entries {
-                resp::bulk(&mut packed, &e.id);
-            }
-            Ack {
-                packed,
-                entries: entries.len() as u64,
-                measured,
-            }
+        let ack = (self.group.ack == AckMode::Batch && !entries.is_empty()).then(|| Ack {
+            packed: reads::ack(&self.stream_key, &self.group.name, &entries),
+            entries: entries.len() as u64,
+            measured,
         });
         // Processing is recorded when it ends, before the XACK goes out: a
         // consumer that crashes between the two has processed the batch, and

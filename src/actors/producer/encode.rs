@@ -7,7 +7,7 @@
 
 use crate::decimal::{decimal_len, push_decimal};
 use crate::event::{AGGREGATE_FIELD, HEADER_FIELD, Header, TYPE_FIELD};
-use crate::plan::Trim;
+use crate::plan::{ProducerPlan, StreamPlan, Trim, Wait};
 use crate::wire::resp;
 
 pub(super) struct XaddEncoder {
@@ -111,6 +111,41 @@ impl XaddEncoder {
         out.extend_from_slice(DATA_FIELD_RESP);
         resp::bulk(out, payload);
     }
+}
+
+/// `WAIT replicas timeout`, which closes each pipeline of a producer that waits.
+pub(super) fn wait(out: &mut Vec<u8>, w: Wait) {
+    resp::array(out, 3);
+    resp::bulk(out, b"WAIT");
+    resp::bulk_u64(out, u64::from(w.replicas));
+    resp::bulk_u64(out, w.timeout.as_millis() as u64);
+}
+
+/// What producer `p` sends on `stream`, one of each, encoded as it sends
+/// them: an XADD of its first event type (empty payload), and WAIT when it
+/// waits. The preflight checks these before the run starts.
+pub fn commands(p: &ProducerPlan, stream: &StreamPlan) -> Vec<Vec<u8>> {
+    let header = Header {
+        producer: p.id,
+        seq: 0,
+        intended_ns: 0,
+    };
+    let mut xadd = Vec::new();
+    XaddEncoder::new(&stream.key, stream.trim, &p.mix.names).encode(
+        &mut xadd,
+        header,
+        0,
+        0,
+        b"",
+        || 0,
+    );
+    let mut sent = vec![xadd];
+    if let Some(w) = p.wait {
+        let mut out = Vec::new();
+        wait(&mut out, w);
+        sent.push(out);
+    }
+    sent
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ use actix::prelude::*;
 use tokio::sync::watch;
 
 use self::encode::XaddEncoder;
+pub use self::encode::commands;
 use self::link::Link;
 use self::source::Source;
 use super::{FaultStep, Interval, ProduceReport, Refused, every_interval};
@@ -42,7 +43,7 @@ use crate::event::{Header, PayloadPool};
 use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
 use crate::plan::{ProducerPlan, Trim, Wait};
 use crate::scenario::FaultKind;
-use crate::wire::{Endpoint, Outstanding, Replies, Reply, Writer, resp};
+use crate::wire::{Endpoint, Outstanding, Replies, Reply, Writer};
 
 /// Most events sent in one pipeline; a producer far behind catches up in steps.
 const MAX_PIPELINE: usize = 512;
@@ -243,10 +244,7 @@ impl Producer {
     /// `WAIT replicas timeout` closing the pipeline, when the producer has one.
     fn add_wait(&mut self) {
         if let Some(w) = self.wait {
-            resp::array(&mut self.out, 3);
-            resp::bulk(&mut self.out, b"WAIT");
-            resp::bulk_u64(&mut self.out, u64::from(w.replicas));
-            resp::bulk_u64(&mut self.out, w.timeout.as_millis() as u64);
+            encode::wait(&mut self.out, w);
         }
     }
 
