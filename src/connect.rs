@@ -111,6 +111,11 @@ impl fmt::Display for Target {
     }
 }
 
+/// What a failed connection says; a TLS-only server resets a plain client
+/// and does not answer a TLS one on its plain port, so both are suspects.
+pub const UNREACHABLE: &str = "connecting (is the server running and reachable? \
+     does its port speak what the URL says: redis:// plain TCP, rediss:// TLS?)";
+
 /// A connection as actors hold it: cheap to clone, reconnects after failures.
 pub type Conn = ConnectionManager;
 
@@ -149,7 +154,7 @@ pub async fn connect(
         .set_max_delay(RECONNECT_MAX_DELAY);
     ConnectionManager::new_with_config(client.clone(), config)
         .await
-        .map_err(|e| Error::redis(url, "connecting (is the server running and reachable?)", e))
+        .map_err(|e| Error::redis(url, UNREACHABLE, e))
 }
 
 /// The TCP address a `redis://host[:port]` (or `rediss://`) URL points at:

@@ -220,7 +220,7 @@ pub(super) async fn handshake(target: &Target) -> Result<Option<Negotiated>> {
         }
         _ => Error::redis(
             &shown,
-            "connecting (is the server running and reachable?)",
+            crate::connect::UNREACHABLE,
             redis::RedisError::from(e),
         ),
     };
@@ -258,7 +258,7 @@ pub(super) async fn open_connections(
             async move {
                 (endpoint.open(CONNECT_TIMEOUT).await).map_err(|e| {
                     let e = redis::RedisError::from(e);
-                    Error::redis(&url, "connecting (is the server running and reachable?)", e)
+                    Error::redis(&url, crate::connect::UNREACHABLE, e)
                 })
             }
         }
