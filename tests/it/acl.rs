@@ -90,7 +90,7 @@ fn preflight(plan: &Plan, url: &str) -> streamdrill::Result<()> {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(check_permissions(plan, &Target::plain(url)))
+    runtime.block_on(check_permissions(plan, &Target::new(url, None).unwrap()))
 }
 
 #[test]
