@@ -5,6 +5,8 @@
 //! same fields, as streamdrill managed; throughput and client CPU per XADD are compared as
 //! ratios, so the noise of a shared machine cancels out. A scheduled
 //! produce -> XREADGROUP -> XACK cycle gives the harness CPU per event.
+//! With `--tls`, each row runs again on a TLS-only managed server, and the
+//! report adds what TLS cost: rate and Redis's CPU per XADD, TLS / plain.
 //!
 //! `xadd` runs the comparison, `cycle` the scheduled cycle, `render` turns
 //! the report into text.
@@ -39,6 +41,8 @@ pub struct BenchOptions {
     pub cycle_rate_per_s: f64,
     /// Held for the whole comparison, so both tools run with idle CPUs alike.
     pub cpu_idle: CpuIdle,
+    /// Also run every row on a TLS-only managed server.
+    pub tls: bool,
 }
 
 /// One side-by-side comparison.
@@ -50,6 +54,22 @@ pub struct XaddRow {
     pub redis_benchmark_per_s: f64,
     pub streamdrill_cpu_us: f64,
     pub redis_benchmark_cpu_us: f64,
+    /// Redis's own CPU per XADD (INFO used_cpu_user + used_cpu_sys) while
+    /// streamdrill ran, over its measured window; None when the window held
+    /// fewer than two sampler readings.
+    pub streamdrill_redis_cpu_us: Option<f64>,
+    /// The same while redis-benchmark ran, over its whole run.
+    pub redis_benchmark_redis_cpu_us: f64,
+}
+
+/// The comparison again on a TLS-only managed server.
+#[derive(Debug, Clone)]
+pub struct TlsComparison {
+    /// What streamdrill's connections negotiated, e.g. "TLSv1.3
+    /// TLS13_AES_256_GCM_SHA384".
+    pub negotiated: String,
+    /// Row for row as the plain `BenchReport::xadd`.
+    pub xadd: Vec<XaddRow>,
 }
 
 /// The scheduled produce + consume + acknowledge cycle.
@@ -73,6 +93,8 @@ pub struct BenchReport {
     pub cpu_idle: IdleState,
     pub connections: u32,
     pub xadd: Vec<XaddRow>,
+    /// None without `--tls`.
+    pub tls: Option<TlsComparison>,
     pub cycle: Vec<CycleRow>,
     /// CPU µs of one empty precise sleep (see `timer_wake_cpu_us`); 0 when
     /// the cycle was skipped.
@@ -82,27 +104,35 @@ pub struct BenchReport {
 pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let idle = IdleHold::acquire(opts.cpu_idle);
     let server = RedisServer::start(ServerConfig::default())?;
+    // Both servers stay up through the grid, so each TLS row runs right
+    // after its plain one: a shared machine's load drifts over minutes, and
+    // the TLS / plain ratios should not see it. No client certificates, so
+    // redis-benchmark needs only the CA.
+    let tls_server = match opts.tls {
+        true => Some(RedisServer::start(ServerConfig::default().tls(false))?),
+        false => None,
+    };
     let out = tempfile::tempdir().map_err(|source| Error::Write {
         path: std::env::temp_dir(),
         source,
     })?;
     let mut xadd = Vec::new();
+    let mut tls = tls_server.as_ref().map(|_| TlsComparison {
+        negotiated: String::new(),
+        xadd: Vec::new(),
+    });
     let mut redis_version = String::new();
     for &payload in &opts.payloads_bytes {
         for &pipeline in &opts.pipelines {
-            let summary = xadd::saturate(&server, out.path(), opts, payload, pipeline)?;
+            let (row, summary) = xadd::compare(&server, out.path(), opts, payload, pipeline)?;
             redis_version = summary.redis.version.clone();
-            let sent = summary.produce.acked.max(1);
-            let (rb_per_s, rb_cpu_s) =
-                xadd::redis_benchmark(&server, opts.connections, pipeline, payload, sent)?;
-            xadd.push(XaddRow {
-                payload_bytes: payload,
-                pipeline,
-                streamdrill_per_s: summary.produce.achieved_rate_per_s,
-                redis_benchmark_per_s: rb_per_s,
-                streamdrill_cpu_us: harness_cpu_us(&summary),
-                redis_benchmark_cpu_us: rb_cpu_s * 1e6 / sent as f64,
-            });
+            xadd.push(row);
+            if let (Some(server), Some(tls)) = (&tls_server, &mut tls) {
+                let (row, summary) = xadd::compare(server, out.path(), opts, payload, pipeline)?;
+                tls.negotiated =
+                    (summary.redis.tls.as_ref()).map_or_else(String::new, |t| t.describe());
+                tls.xadd.push(row);
+            }
         }
     }
     let (cycle, timer_wake_cpu_us) = match opts.cycle_rate_per_s > 0.0 {
@@ -114,6 +144,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
         cpu_idle: idle.state().clone(),
         connections: opts.connections,
         xadd,
+        tls,
         cycle,
         timer_wake_cpu_us,
     })
