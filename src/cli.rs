@@ -135,6 +135,10 @@ pub struct BenchArgs {
     /// default here, so both tools run on CPUs that never sleep).
     #[arg(long, value_enum, default_value_t = CpuIdle::Poll)]
     pub cpu_idle: CpuIdle,
+    /// Also run every row on a TLS-only managed server and report what TLS
+    /// costs (rate, and Redis's CPU per XADD, TLS / plain); twice the time.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
@@ -309,6 +313,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 pipelines: args.pipelines,
                 cycle_rate_per_s: args.cycle_rate,
                 cpu_idle: args.cpu_idle,
+                tls: args.tls,
             };
             print!("{}", crate::bench::render(&crate::bench::run(&options)?));
             Ok(0)

@@ -144,3 +144,33 @@ fn bench_compares_side_by_side_and_splits_the_cycle() {
         .unwrap_or_else(|| panic!("no timer floor:\n{stdout}"));
     assert!(wake_us > 0.0, "{stdout}");
 }
+
+#[test]
+fn bench_tls_repeats_each_row_on_a_tls_server_and_prices_it() {
+    // One row, no cycle: the TLS table and the cost table must follow the
+    // plain one, row for row. A second is too short for two sampler
+    // readings, so only redis-benchmark's runs price Redis's CPU here.
+    let output = streamdrill()
+        .args(["bench", "--tls", "--duration", "1s", "--connections", "4"])
+        .args(["--payloads", "16", "--pipelines", "16", "--cycle-rate", "0"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("XADD over TLS (TLSv1."), "{stdout}");
+    let rows: Vec<Vec<&str>> = (stdout.lines())
+        .filter(|l| l.trim_start().starts_with("16B"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let [plain, tls, cost] = &rows[..] else {
+        panic!("want a plain, a TLS and a cost row:\n{stdout}")
+    };
+    let num = |v: &str| -> f64 { v.trim_end_matches("µs").parse().unwrap() };
+    let rate_ratio = num(tls[2]) / num(plain[2]);
+    assert!((num(cost[2]) - rate_ratio).abs() < 0.01, "{stdout}");
+    let (rb_plain, rb_tls) = (num(cost[7]), num(cost[8]));
+    assert!(rb_plain > 0.0 && rb_tls > 0.0, "{stdout}");
+    // Both figures are rounded to 0.01µs before this division.
+    assert!((num(cost[9]) - rb_tls / rb_plain).abs() < 0.05, "{stdout}");
+}
