@@ -278,12 +278,12 @@ fn redis_benchmark(
 ) -> Result<(f64, f64)> {
     let value = "x".repeat(payload as usize);
     // The entry streamdrill writes, field for field (a typical header, type,
-    // aggregate, payload): Redis's work per XADD grows with its fields, so
+    // aggregate with its version, payload): Redis's work per XADD grows with its fields, so
     // a one-field XADD would flatter redis-benchmark's rate.
     let script = format!(
         "redis-benchmark -p {port} -c {connections} -P {pipeline} -n {requests} --csv \
          XADD rbench MAXLEN '~' {MAXLEN} '*' sd 12:1048576:1764230400123456789 \
-         type Bench agg 4242 data {value} && times",
+         type Bench agg 4242:17 data {value} && times",
         port = server.port()
     );
     let output = Command::new("bash")
