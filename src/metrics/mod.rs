@@ -38,7 +38,7 @@ pub use inflight::{InFlight, InFlightAtFault, Redelivery};
 pub use latency::{Latency, Percentiles};
 pub use ledger::{EventKey, GroupLedger, ProduceLedger};
 pub use load::{BacklogTrend, StreamUsage, WindowLoad};
-pub use order::{Finished, OrderCheck, OrderStats};
+pub use order::{FinishedEvent, OrderCheck, OrderStats};
 pub use outcome::{GroupOutcome, LedgerOutcome};
 pub use progress::{GroupProgress, Progress};
 pub use recovery::recovery;

@@ -90,7 +90,7 @@ pub struct OrderStats {
 
 impl OrderStats {
     /// Checks one finished event against the group's `check` and counts it.
-    pub fn record(&mut self, check: &OrderCheck, finished: Finished) {
+    pub fn record(&mut self, check: &OrderCheck, finished: FinishedEvent) {
         let Some(seen) = check.finish(finished.aggregate, finished.version, finished.redelivered)
         else {
             return;
@@ -112,7 +112,7 @@ impl OrderStats {
 
 /// One event a consumer finished, as the order check needs it.
 #[derive(Debug, Clone, Copy)]
-pub struct Finished {
+pub struct FinishedEvent {
     pub aggregate: u64,
     pub version: u32,
     /// Read from a pending list rather than as a new entry.
@@ -158,7 +158,7 @@ mod tests {
     fn aggregates_out_of_order_are_counted_once_per_phase_across_consumers() {
         let check = OrderCheck::new(1);
         let (mut a, mut b) = (OrderStats::default(), OrderStats::default());
-        let at = |version, phase| Finished {
+        let at = |version, phase| FinishedEvent {
             aggregate: 0,
             version,
             redelivered: false,

@@ -15,7 +15,7 @@ use super::Consumer;
 use crate::actors::reads;
 use crate::actors::{LedgerBatch, LedgerEvent};
 use crate::event::{AggregateVersion, Header};
-use crate::metrics::{EventKey, Finished, Phase};
+use crate::metrics::{EventKey, FinishedEvent, Phase};
 use crate::scenario::AckMode;
 use crate::wire::entries::Entry;
 
@@ -279,7 +279,7 @@ impl Consumer {
                 .e2e
                 .record_ns(d.finished_ns.saturating_sub(d.intended_ns));
             if let (Some(check), Some(a)) = (&self.order, d.aggregate) {
-                let finished = Finished {
+                let finished = FinishedEvent {
                     aggregate: a.aggregate,
                     version: a.version,
                     redelivered,
