@@ -100,7 +100,7 @@ fn entry_list(n: u64) -> Value {
                 field("type"),
                 field("OrderPlaced"),
                 field("agg"),
-                field("42"),
+                field("42:7"),
                 field("data"),
                 Value::BulkString(vec![b'x'; 128]),
             ]),

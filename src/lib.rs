@@ -12,7 +12,8 @@
 //! - [`decimal`]: ASCII decimal digits written in place, for the event header and RESP.
 //! - [`clock`]: the run-wide clock every latency is measured on, the precise timer
 //!   schedules wake on, and the process's own CPU time.
-//! - [`event`]: how an event travels through a stream (producer id, sequence, intended time).
+//! - [`event`]: how an event travels through a stream (producer id, sequence, intended time,
+//!   aggregate and its version there).
 //!
 //! **Pure** (no redis-rs, actix or tokio):
 //! - [`scenario`]: the TOML file as typed structs; loading, `--set` overrides, validation
@@ -22,8 +23,8 @@
 //!   arrival schedules, event mixes, stream keys with the run's prefix, each fault with
 //!   its resolved target, the run's timeouts.
 //! - [`metrics`]: run records: HdrHistograms, counters, the per-event ledger and its
-//!   settling per phase, in-flight events, write stalls, fault windows and their
-//!   recovery, Redis's own counts, what the server is and which stream features it has,
+//!   settling per phase, per-aggregate order, in-flight events, write stalls, fault
+//!   windows and their recovery, Redis's own counts, what the server is and which stream features it has,
 //!   the window's load (CPU, memory, backlog trends), the progress line's figures, the
 //!   time series (old interval-log entries spilled to a temporary file).
 //! - [`report`]: `summary.json` (the source of truth, and older schemas read back), SLO

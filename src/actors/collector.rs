@@ -45,6 +45,7 @@ impl Collector {
                 name: g.name.clone(),
                 stream: plan.streams[g.stream].name.clone(),
                 consumers: g.consumers,
+                checks_order: g.check_order,
                 ..Default::default()
             })
             .collect::<Vec<_>>();

@@ -13,7 +13,7 @@ use redis::Value;
 
 use crate::plan::GroupPlan;
 use crate::scenario::AckMode;
-use crate::wire::entries::{Entry, entries, header_of_entry_fields};
+use crate::wire::entries::{Entry, aggregate_of_entry_fields, entries, header_of_entry_fields};
 use crate::wire::resp;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +117,7 @@ pub fn every_command(group: &GroupPlan, stream_key: &str) -> Vec<(Vec<u8>, &'sta
     let entry = Entry {
         id: b"0-1".to_vec(),
         header: None,
+        aggregate: None,
     };
     if group.ack == AckMode::Batch {
         let acked = ack(stream_key, &group.name, std::slice::from_ref(&entry));
@@ -217,8 +218,11 @@ fn entries_with_fields(list: Value) -> (Vec<Entry>, Vec<Value>) {
         else {
             continue;
         };
-        let header = header_of_entry_fields(&fields);
-        out.0.push(Entry { id, header });
+        out.0.push(Entry {
+            id,
+            header: header_of_entry_fields(&fields),
+            aggregate: aggregate_of_entry_fields(&fields),
+        });
         out.1.push(fields);
     }
     out
@@ -381,6 +385,7 @@ mod tests {
         let e = Entry {
             id: b"1-0".to_vec(),
             header: None,
+            aggregate: None,
         };
         let fields = Value::Array(vec![bulk("sd"), bulk("0:1:5")]);
         let packed = dead_letter(group, "sd:r:s", &[(&e, &fields, 3)]).get_packed_pipeline();

@@ -117,13 +117,13 @@ fn redis_benchmark(
 ) -> Result<BenchmarkRun> {
     let value = "x".repeat(payload as usize);
     // The entry streamdrill writes, field for field (a typical header, type,
-    // aggregate, payload): Redis's work per XADD grows with its fields, so
+    // aggregate with its version, payload): Redis's work per XADD grows with its fields, so
     // a one-field XADD would flatter redis-benchmark's rate. How to reach the
     // server comes as bash's arguments ("$@"), so a CA path needs no quoting.
     let script = format!(
         "redis-benchmark \"$@\" -c {connections} -P {pipeline} -n {requests} --csv \
          XADD rbench MAXLEN '~' {MAXLEN} '*' sd 12:1048576:1764230400123456789 \
-         type Bench agg 4242 data {value} && times"
+         type Bench agg 4242:17 data {value} && times"
     );
     let redis_cpu_before_s = redis_cpu_s(server)?;
     let output = Command::new("bash")

@@ -12,12 +12,13 @@ use super::finish::BLOCK_MARGIN;
 use super::setup::Connections;
 use crate::actors::collector::{Collector, GetProgress};
 use crate::actors::consumer::{Consumer, ConsumerFault, ConsumerSetup};
-use crate::actors::producer::{Producer, ProducerSetup};
+use crate::actors::producer::{AggregateVersions, Producer, ProducerSetup};
 use crate::actors::sampler::Sampler;
 use crate::actors::workers::Workers;
 use crate::clock::RunClock;
 use crate::connect::Conn;
 use crate::event::PayloadPool;
+use crate::metrics::OrderCheck;
 use crate::plan::Plan;
 use crate::wire::{Endpoint, Replies, Writer};
 
@@ -51,6 +52,8 @@ pub(super) fn start_consumers(
     // Numbered as `open_connections` numbered their connections.
     let mut actor = 0;
     for (group, conns) in plan.groups.iter().zip(conns) {
+        let order = (group.check_order)
+            .then(|| Arc::new(OrderCheck::new(plan.aggregates_of(group.stream))));
         let group = Arc::new(group.clone());
         // A blocking read is not a dead connection: the timeout allows for BLOCK.
         let response_timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
@@ -67,6 +70,7 @@ pub(super) fn start_consumers(
                 collector: collector.clone().recipient(),
                 ledger: collector.clone().recipient(),
                 busy: busy[group.index].clone(),
+                order: order.clone(),
             };
             let group = group.clone();
             let worker = workers.of(actor);
@@ -95,6 +99,10 @@ pub(super) fn start_producers(
         .max()
         .unwrap_or(0);
     let payloads = Arc::new(PayloadPool::new(plan.scenario.seed, max_size));
+    // One version table per stream, whichever connections write it.
+    let versions: Vec<Arc<AggregateVersions>> = (0..plan.streams.len())
+        .map(|s| Arc::new(AggregateVersions::new(plan.aggregates_of(s))))
+        .collect();
     // After the consumers, as `open_connections` numbered them.
     let first: usize = plan.groups.iter().map(|g| g.consumers as usize).sum();
     (plan.producers_by_connection().into_iter())
@@ -113,6 +121,7 @@ pub(super) fn start_producers(
                 end: plan.duration,
                 measure_from: plan.warmup,
                 payloads: payloads.clone(),
+                versions: versions[p[0].stream].clone(),
                 collector: collector.clone().recipient(),
             };
             Producer::start_in_arbiter(&workers.of(first + i), move |_| Producer::new(p, setup))

@@ -18,6 +18,7 @@ pub mod inflight;
 pub mod latency;
 pub mod ledger;
 pub mod load;
+pub mod order;
 pub mod outcome;
 pub mod progress;
 pub mod recovery;
@@ -37,6 +38,7 @@ pub use inflight::{InFlight, InFlightAtFault, Redelivery};
 pub use latency::{Latency, Percentiles};
 pub use ledger::{EventKey, GroupLedger, ProduceLedger};
 pub use load::{BacklogTrend, StreamUsage, WindowLoad};
+pub use order::{FinishedEvent, OrderCheck, OrderStats};
 pub use outcome::{GroupOutcome, LedgerOutcome};
 pub use progress::{GroupProgress, Progress};
 pub use recovery::recovery;
@@ -67,6 +69,9 @@ pub struct GroupMetrics {
     pub name: String,
     pub stream: String,
     pub consumers: u32,
+    /// Whether its consumers checked per-aggregate order (`check_order`):
+    /// only then do `stats`' order figures mean anything.
+    pub checks_order: bool,
     /// All consumers of the group together.
     pub stats: Phased<ConsumeStats>,
     pub ledger: GroupOutcome,

@@ -6,6 +6,7 @@
 //! part of the run so that warmup never pollutes the reported numbers.
 
 use super::latency::Latency;
+use super::order::OrderStats;
 
 /// Combines two measurements of the same kind (counters add, histograms merge).
 pub trait Merge {
@@ -184,6 +185,8 @@ pub struct ConsumeStats {
     pub e2e: Latency,
     /// Intended send time -> read by the consumer.
     pub delivery: Latency,
+    /// Per-aggregate order of what was processed (groups with `check_order`).
+    pub order: OrderStats,
 }
 
 impl Merge for ConsumeStats {
@@ -194,6 +197,7 @@ impl Merge for ConsumeStats {
         self.errors.merge(&other.errors);
         self.e2e.merge(&other.e2e);
         self.delivery.merge(&other.delivery);
+        self.order.merge(&other.order);
     }
 }
 
@@ -207,6 +211,7 @@ impl ConsumeStats {
             errors: std::mem::take(&mut self.errors),
             e2e: self.e2e.take(),
             delivery: self.delivery.take(),
+            order: std::mem::take(&mut self.order),
         }
     }
 }

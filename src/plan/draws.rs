@@ -127,6 +127,7 @@ pub struct EventMix {
     pick: Option<WeightedIndex<f64>>,
     sizes: Vec<Real>,
     aggregates: AggregatePick,
+    aggregate_count: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +161,7 @@ impl EventMix {
             pick: WeightedIndex::new(types.iter().map(|t| t.weight)).ok(),
             sizes: types.iter().map(|t| Real::from(&t.size)).collect(),
             aggregates,
+            aggregate_count: count,
         }
     }
 
@@ -176,6 +178,11 @@ impl EventMix {
             size_bytes: size.min(MAX_EVENT_SIZE.get()) as usize,
             aggregate,
         }
+    }
+
+    /// Aggregate ids are drawn from `0..` this.
+    pub fn aggregate_count(&self) -> u64 {
+        self.aggregate_count
     }
 
     /// Largest payload this mix can draw, bounded, to size the payload pool.

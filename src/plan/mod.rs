@@ -127,6 +127,8 @@ pub struct GroupPlan {
     /// `<stream key>:dlq`.
     pub dead_letter_key: String,
     pub poison: Option<Poison>,
+    /// Checks per-aggregate order (docs/event-sourcing.md, "Per-aggregate ordering").
+    pub check_order: bool,
     pub seed: u64,
 }
 
@@ -239,6 +241,7 @@ impl Plan {
                     fraction: p.fraction,
                     seed: scenario.seed,
                 }),
+                check_order: g.check_order,
                 seed: derive_seed(scenario.seed, SeedKind::Group, index as u64, 0),
             })
             .collect();
@@ -274,6 +277,16 @@ impl Plan {
     pub fn actors(&self) -> usize {
         let consumers: u32 = self.groups.iter().map(|g| g.consumers).sum();
         self.producers_by_connection().len() + consumers as usize
+    }
+
+    /// The aggregate ids drawn for `stream`: `0..` this, the size of its
+    /// version tables.
+    pub fn aggregates_of(&self, stream: usize) -> u64 {
+        (self.producers.iter())
+            .filter(|p| p.stream == stream)
+            .map(|p| p.mix.aggregate_count())
+            .max()
+            .unwrap_or(0)
     }
 
     /// The producers grouped by the connection they share, in connection order.

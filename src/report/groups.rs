@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{
-    ConsumeStats, DeliveryCounts, EventKey, GroupMetrics, LedgerOutcome, Percentiles,
+    ConsumeStats, DeliveryCounts, EventKey, GroupMetrics, LedgerOutcome, OrderStats, Percentiles,
 };
 
 /// One group. The flattened `GroupPhase` is the measured phase.
@@ -106,10 +106,15 @@ pub struct GroupPhase {
     pub e2e_latency_us: Percentiles,
     /// Intended send time -> read by a consumer, per delivery.
     pub delivery_latency_us: Percentiles,
+    /// Per-aggregate order of the processed events; only for a group with
+    /// `check_order` (docs/event-sourcing.md, "Per-aggregate ordering").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderStats>,
 }
 
 impl GroupPhase {
-    pub fn of(ledger: &LedgerOutcome, stats: &ConsumeStats) -> GroupPhase {
+    /// `checks_order`: the group's consumers checked per-aggregate order.
+    pub fn of(ledger: &LedgerOutcome, stats: &ConsumeStats, checks_order: bool) -> GroupPhase {
         GroupPhase {
             produced_acked: Some(ledger.produced_acked),
             processed: Some(ledger.processed),
@@ -129,6 +134,7 @@ impl GroupPhase {
             errors: stats.errors,
             e2e_latency_us: stats.e2e.percentiles(),
             delivery_latency_us: stats.delivery.percentiles(),
+            order: checks_order.then_some(stats.order),
         }
     }
 
@@ -160,8 +166,12 @@ impl GroupSummary {
             name: g.name.clone(),
             stream: g.stream.clone(),
             consumers: g.consumers,
-            measured: GroupPhase::of(&g.ledger.phases.measured, &g.stats.measured),
-            warmup: Some(GroupPhase::of(&g.ledger.phases.warmup, &g.stats.warmup)),
+            measured: GroupPhase::of(&g.ledger.phases.measured, &g.stats.measured, g.checks_order),
+            warmup: Some(GroupPhase::of(
+                &g.ledger.phases.warmup,
+                &g.stats.warmup,
+                g.checks_order,
+            )),
             unexpected: g.ledger.unexpected,
             lost_sample: g.ledger.lost_sample.clone(),
             redelivery_latency_us: g.redelivery.latency.percentiles(),
@@ -176,6 +186,16 @@ impl GroupSummary {
     /// excused by phase). Schema-1 files hold only whole-run figures.
     pub fn whole_run(&self, count: impl Fn(&GroupPhase) -> u64) -> u64 {
         count(&self.measured) + self.warmup.as_ref().map_or(0, count)
+    }
+
+    /// The per-aggregate order figures by phase, measured first; empty
+    /// unless the group checked order (`check_order`).
+    pub fn order_by_phase(&self) -> Vec<(&'static str, OrderStats)> {
+        let warmup = self.warmup.as_ref().and_then(|w| w.order);
+        [("measured", self.measured.order), ("warmup", warmup)]
+            .into_iter()
+            .filter_map(|(phase, order)| Some((phase, order?)))
+            .collect()
     }
 
     /// Distinct events by delivery count, whole run.

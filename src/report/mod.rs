@@ -141,6 +141,36 @@ pub(crate) mod schema_tests {
     }
 
     #[test]
+    fn order_figures_are_in_the_schema_in_both_phases() {
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        let mut summary = super::summary::tests::test_summary();
+        let order = Some(crate::metrics::OrderStats {
+            events_out_of_order: 2,
+            ..Default::default()
+        });
+        summary.groups[0].measured.order = order;
+        summary.groups[0].warmup.as_mut().unwrap().order = order;
+        let instance = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            missing(&schema, &schema, &instance, ""),
+            Vec::<String>::new()
+        );
+        let group = &instance["groups"][0];
+        let documented = schema["$defs"]["order"]["properties"].as_object().unwrap();
+        for o in [&group["order"], &group["warmup"]["order"]] {
+            let keys: Vec<&String> = o.as_object().unwrap().keys().collect();
+            assert!(keys.iter().all(|k| documented.contains_key(*k)), "{keys:?}");
+        }
+        let group_schema = resolve(&schema, &schema["properties"]["groups"]["items"]);
+        assert!(group_schema["properties"].get("order").is_some());
+        assert!(
+            schema["$defs"]["group_phase"]["properties"]
+                .get("order")
+                .is_some()
+        );
+    }
+
+    #[test]
     fn every_key_of_a_fault_window_is_in_the_schema() {
         let schema: Value = serde_json::from_str(SCHEMA).unwrap();
         let mut summary = super::summary::tests::test_summary();

@@ -344,6 +344,7 @@ pub(crate) mod tests {
             name: "billing".into(),
             stream: "orders".into(),
             consumers: 3,
+            checks_order: false,
             stats: crate::metrics::Phased {
                 warmup: consume(500, 40_000),
                 measured: consume(6_000, 10_000),

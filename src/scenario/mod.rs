@@ -23,7 +23,7 @@ pub use faults::{
     Fault, FaultKind, Lasts, Link, ReadBack, Spec, Target, resolve_consumer, resolve_producer,
 };
 pub use load::{Overrides, load_file, load_str};
-pub use producer_checks::MAX_EVENT_SIZE;
+pub use producer_checks::{MAX_AGGREGATES, MAX_EVENT_SIZE};
 pub use units::{Bytes, Dur, Rate};
 pub use validate::validate;
 pub use violation::Violation;
@@ -482,6 +482,10 @@ pub struct GroupConfig {
     /// A fraction of events whose processing in this group always fails.
     #[serde(default)]
     pub poison: Option<PoisonConfig>,
+    /// Check that each aggregate's events finish in version order across the
+    /// group's consumers, and report how far they do not.
+    #[serde(default)]
+    pub check_order: bool,
 }
 
 /// Poison events: which ones is decided from (seed, producer, seq), so every

@@ -9,6 +9,11 @@ use super::{Bytes, EventType, Popularity, ProducerConfig, Rate, SizeDist};
 /// a test. The plan bounds its draws and the payload pool by it too.
 pub const MAX_EVENT_SIZE: Bytes = Bytes(64 << 20);
 
+/// Most aggregates a producer may draw from: each stream keeps a version
+/// counter per aggregate, and each group with `check_order` a highest
+/// version, so the tables (5 bytes an aggregate) stay under 100 MB.
+pub const MAX_AGGREGATES: u64 = 16 << 20;
+
 const MAX_PRODUCERS_PER_ENTRY: u32 = 100_000;
 
 /// Longest `linger`: beyond it, batching would dwarf what it measures.
@@ -114,8 +119,11 @@ pub(super) fn producer(v: &mut Checks, at: &str, p: &ProducerConfig) {
         );
     }
     events(v, at, &p.events);
-    if p.aggregates.count == 0 {
-        v.add(format!("{at}.aggregates.count"), "must be at least 1");
+    if !(1..=MAX_AGGREGATES).contains(&p.aggregates.count) {
+        v.add(
+            format!("{at}.aggregates.count"),
+            format!("must be at least 1 and at most {MAX_AGGREGATES} (2^24)"),
+        );
     }
     let e = p.aggregates.exponent;
     if p.aggregates.popularity == Popularity::Zipf && !(e.is_finite() && e > 0.0) {

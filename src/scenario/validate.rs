@@ -467,6 +467,7 @@ name = "g"
         (&["-producers.0.rate", "producers.0.stages=[{duration=\"1s\", rate=0}]"], "producers[0].stages", "every stage has rate 0"),
         (&["-producers.0.rate", "producers.0.stages=[{duration=\"1s\", rate=1}]", "producers.0.start_rate=nan"], "producers[0].start_rate", "0 or more"),
         (&["producers.0.aggregates={count=0}"], "producers[0].aggregates.count", "at least 1"),
+        (&["producers.0.aggregates={count=16777217}"], "producers[0].aggregates.count", "at most 16777216"),
         (&["producers.0.aggregates={popularity=\"zipf\", exponent=0.0}"], "producers[0].aggregates.exponent", "above 0"),
         (&["producers.0.events.0.type=\"\""], "producers[0].events[0].type", "type = "),
         (&["producers.0.events.0.weight=-1"], "producers[0].events[0].weight", "0 or more"),

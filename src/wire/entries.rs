@@ -1,17 +1,19 @@
-//! Stream entries out of Redis replies, as ids and streamdrill headers.
+//! Stream entries out of Redis replies, as ids, streamdrill headers and
+//! aggregate versions.
 //! On the hot path straight from the bytes of an XREADGROUP reply:
 //! `[[key, [[id, [field, value, ...]], ...]], ...]`, or nil when BLOCK ran
 //! out (walking a redis-rs `Value` tree instead cost a dozen allocations per
 //! entry, most of the consumers' CPU); for the rare reads (XRANGE,
 //! XAUTOCLAIM, a restarted consumer's own PEL) from redis-rs `Value`s.
 
-use crate::event::{HEADER_FIELD, Header};
+use crate::event::{AGGREGATE_FIELD, AggregateVersion, HEADER_FIELD, Header};
 
 /// One stream entry as XRANGE / XREADGROUP return it: its id, and its header
-/// if it is a streamdrill event.
+/// and aggregate version if it is a streamdrill event.
 pub struct Entry {
     pub id: Vec<u8>,
     pub header: Option<Header>,
+    pub aggregate: Option<AggregateVersion>,
 }
 
 /// The entries of every stream in the reply, in order.
@@ -34,15 +36,21 @@ pub fn parse_xreadgroup(reply: &[u8]) -> Result<Vec<Entry>, String> {
             }
             let id = r.bulk()?.ok_or("an entry without an id")?.to_vec();
             // A pending entry deleted from the stream has nil fields.
-            let mut header = None;
+            let (mut header, mut aggregate) = (None, None);
             for _ in 0..r.array()?.unwrap_or(0) / 2 {
                 let field = r.bulk()?;
                 let value = r.bulk()?;
                 if header.is_none() && field == Some(HEADER_FIELD.as_bytes()) {
                     header = value.and_then(Header::parse);
+                } else if aggregate.is_none() && field == Some(AGGREGATE_FIELD.as_bytes()) {
+                    aggregate = value.and_then(AggregateVersion::parse);
                 }
             }
-            out.push(Entry { id, header });
+            out.push(Entry {
+                id,
+                header,
+                aggregate,
+            });
         }
     }
     Ok(out)
@@ -104,17 +112,26 @@ impl<'a> Reader<'a> {
 /// without building a map. RESP3 map replies are accepted too.
 /// `None` when there is no `sd` field or it does not parse.
 pub fn header_of_entry_fields(fields: &redis::Value) -> Option<Header> {
+    Header::parse(field_of_entry(fields, HEADER_FIELD)?)
+}
+
+/// The entry's aggregate and version, like [`header_of_entry_fields`].
+pub fn aggregate_of_entry_fields(fields: &redis::Value) -> Option<AggregateVersion> {
+    AggregateVersion::parse(field_of_entry(fields, AGGREGATE_FIELD)?)
+}
+
+fn field_of_entry<'a>(fields: &'a redis::Value, name: &str) -> Option<&'a [u8]> {
     use redis::Value;
-    let is_header_key = |key: &Value| bytes_of(key) == Some(HEADER_FIELD.as_bytes());
+    let is_key = |key: &Value| bytes_of(key) == Some(name.as_bytes());
     let value = match fields {
         Value::Array(items) => items
             .chunks_exact(2)
-            .find(|pair| is_header_key(&pair[0]))
+            .find(|pair| is_key(&pair[0]))
             .map(|pair| &pair[1]),
-        Value::Map(pairs) => pairs.iter().find(|(k, _)| is_header_key(k)).map(|(_, v)| v),
+        Value::Map(pairs) => pairs.iter().find(|(k, _)| is_key(k)).map(|(_, v)| v),
         _ => None,
     }?;
-    Header::parse(bytes_of(value)?)
+    bytes_of(value)
 }
 
 /// The entries of an entry list (`[[id, [field, value, ...]], ...]`), walking
@@ -138,6 +155,7 @@ pub fn entries(list: redis::Value) -> Vec<Entry> {
         out.push(Entry {
             id,
             header: header_of_entry_fields(&fields),
+            aggregate: aggregate_of_entry_fields(&fields),
         });
     }
     out
@@ -171,7 +189,10 @@ mod tests {
         h.encode_into(&mut sd);
         let mut reply = b"*1\r\n*2\r\n$6\r\norders\r\n*3\r\n".to_vec();
         reply.extend_from_slice(b"*2\r\n$3\r\n1-0\r\n");
-        bulk_array(&mut reply, &[b"type", b"A", HEADER_FIELD.as_bytes(), &sd]);
+        bulk_array(
+            &mut reply,
+            &[b"type", b"A", HEADER_FIELD.as_bytes(), &sd, b"agg", b"9:4"],
+        );
         reply.extend_from_slice(b"*2\r\n$3\r\n2-0\r\n");
         bulk_array(&mut reply, &[b"foreign", b"x"]);
         reply.extend_from_slice(b"*2\r\n$3\r\n3-0\r\n*-1\r\n");
@@ -184,6 +205,12 @@ mod tests {
             got,
             vec![(&b"1-0"[..], Some(h)), (b"2-0", None), (b"3-0", None)]
         );
+        let versions: Vec<_> = entries.iter().map(|e| e.aggregate).collect();
+        let nine_at_4 = AggregateVersion {
+            aggregate: 9,
+            version: 4,
+        };
+        assert_eq!(versions, [Some(nine_at_4), None, None]);
     }
 
     #[test]
@@ -217,8 +244,12 @@ mod tests {
                 intended_ns: 99
             })
         );
-        let map = Value::Map(vec![(bulk(b"sd"), bulk(b"1:2:3"))]);
+        let map = Value::Map(vec![
+            (bulk(b"sd"), bulk(b"1:2:3")),
+            (bulk(b"agg"), bulk(b"5:6")),
+        ]);
         assert_eq!(header_of_entry_fields(&map).map(|h| h.seq), Some(2));
+        assert_eq!(aggregate_of_entry_fields(&map).map(|a| a.version), Some(6));
     }
 
     #[test]

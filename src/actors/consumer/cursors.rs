@@ -103,6 +103,7 @@ mod tests {
                 .map(|id| Entry {
                     id: id.as_bytes().to_vec(),
                     header: None,
+                    aggregate: None,
                 })
                 .collect(),
             cursor: cursor.map(str::to_string),

@@ -44,7 +44,7 @@ use self::work::{Ack, InHand, Slowdown};
 use super::reads::{self, Read};
 use super::{ConsumeReport, Interval, LedgerBatch, every_interval};
 use crate::clock::{RunClock, Timer};
-use crate::metrics::{ConsumeStats, Phase, Phased};
+use crate::metrics::{ConsumeStats, OrderCheck, Phase, Phased};
 use crate::plan::{GroupPlan, SeedKind, derive_seed};
 use crate::wire::{Endpoint, Replies, Session, Writer};
 
@@ -83,6 +83,8 @@ pub struct Consumer {
     in_hand: InHand,
     /// The read of new entries, the same every time: encoded once.
     new_read: Vec<u8>,
+    /// The group's per-aggregate order check, with `check_order`.
+    order: Option<Arc<OrderCheck>>,
 }
 
 pub struct ConsumerSetup {
@@ -100,6 +102,9 @@ pub struct ConsumerSetup {
     pub ledger: Recipient<LedgerBatch>,
     /// The group's count of events in hand, shared by its consumers.
     pub busy: Arc<AtomicU64>,
+    /// The group's per-aggregate order check, shared by its consumers
+    /// (`check_order`).
+    pub order: Option<Arc<OrderCheck>>,
 }
 
 /// The name consumer `index` of a group reads under.
@@ -137,6 +142,7 @@ impl Consumer {
             timer: Timer::new(),
             in_hand: InHand::new(setup.busy),
             new_read,
+            order: setup.order,
             group,
         }
     }

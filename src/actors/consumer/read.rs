@@ -101,8 +101,11 @@ impl Consumer {
         if !held {
             return;
         }
+        let redelivered = !matches!(read, Read::New);
         match (read, self.group.max_deliveries) {
-            (Read::New, _) | (_, None) => self.process(batch.entries, received_ns, ctx),
+            (Read::New, _) | (_, None) => {
+                self.process(batch.entries, redelivered, received_ns, ctx)
+            }
             (_, Some(max)) => self.check_deliveries(batch, max, received_ns, ctx),
         }
     }

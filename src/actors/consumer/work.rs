@@ -14,8 +14,8 @@ use redis::Value;
 use super::Consumer;
 use crate::actors::reads;
 use crate::actors::{LedgerBatch, LedgerEvent};
-use crate::event::Header;
-use crate::metrics::{EventKey, Phase};
+use crate::event::{AggregateVersion, Header};
+use crate::metrics::{EventKey, FinishedEvent, Phase};
 use crate::scenario::AckMode;
 use crate::wire::entries::Entry;
 
@@ -33,6 +33,7 @@ struct Delivered {
     intended_ns: u64,
     /// When its processing ends, on the run clock.
     finished_ns: u64,
+    aggregate: Option<AggregateVersion>,
 }
 
 /// A slow_consumer window on the run clock: an event whose processing starts
@@ -138,7 +139,7 @@ impl Consumer {
             if over {
                 act.dead_letter(batch, counts, max, received_ns, ctx);
             } else {
-                act.process(batch.entries, received_ns, ctx);
+                act.process(batch.entries, true, received_ns, ctx);
             }
         }));
         self.cancellable = Some(handle);
@@ -191,7 +192,7 @@ impl Consumer {
                 // Still pending: a later reclaim tries again.
                 Err(_) => act.command_failed(),
             }
-            act.process(rest, received_ns, ctx);
+            act.process(rest, true, received_ns, ctx);
         }));
         self.cancellable = Some(handle);
     }
@@ -205,9 +206,11 @@ impl Consumer {
 
     /// Work through the batch, then acknowledge what succeeded. Poison events
     /// fail at once and stay pending, unacknowledged, for reclaim to retry.
+    /// `redelivered`: read from a pending list, not as new entries.
     pub(super) fn process(
         &mut self,
         entries: Vec<Entry>,
+        redelivered: bool,
         received_ns: u64,
         ctx: &mut Context<Self>,
     ) {
@@ -222,7 +225,10 @@ impl Consumer {
         let mut batch = Vec::with_capacity(entries.len());
         let mut elapsed_ns = 0u64;
         let mut measured = 0;
-        for h in entries.iter().filter_map(|e| e.header) {
+        for (h, aggregate) in entries
+            .iter()
+            .filter_map(|e| Some((e.header?, e.aggregate)))
+        {
             let slower = (self.slowdown).map_or(1.0, |s| s.factor_at(received_ns + elapsed_ns));
             elapsed_ns += (self.group.processing_ns.draw(&mut self.rng) * slower) as u64;
             let intended_ns = self.clock.offset_of_unix_ns(h.intended_ns);
@@ -234,6 +240,7 @@ impl Consumer {
                 },
                 intended_ns,
                 finished_ns: received_ns + elapsed_ns,
+                aggregate,
             });
         }
         // Poison and dead-lettered entries are out of hand; the rest is worked on.
@@ -249,24 +256,37 @@ impl Consumer {
         let done_at = self.clock.instant_at(received_ns + elapsed_ns);
         let work = self.timer.sleep_until(done_at);
         let handle = ctx.spawn(work.into_actor(self).map(move |_, act, ctx| {
-            act.on_processed(batch);
+            act.on_processed(batch, redelivered);
             act.in_hand.release();
             act.ready(ack, ctx);
         }));
         self.cancellable = Some(handle);
     }
 
-    fn on_processed(&mut self, batch: Vec<Delivered>) {
+    /// The batch's events finished, in the order they were read; the order
+    /// check sees them when the batch's one sleep ends, as documented in
+    /// docs/event-sourcing.md, "Per-aggregate ordering".
+    fn on_processed(&mut self, batch: Vec<Delivered>, redelivered: bool) {
         if batch.is_empty() {
             return;
         }
         self.roll(self.clock.now_ns());
         for d in &batch {
-            let stats = self.stats.get_mut(self.phase(d.intended_ns));
+            let phase = self.phase(d.intended_ns);
+            let stats = self.stats.get_mut(phase);
             stats.processed += 1;
             stats
                 .e2e
                 .record_ns(d.finished_ns.saturating_sub(d.intended_ns));
+            if let (Some(check), Some(a)) = (&self.order, d.aggregate) {
+                let finished = FinishedEvent {
+                    aggregate: a.aggregate,
+                    version: a.version,
+                    redelivered,
+                    phase,
+                };
+                stats.order.record(check, finished);
+            }
         }
         let at_ns = batch.last().map_or(0, |d| d.finished_ns);
         let keys = batch.into_iter().map(|d| d.key).collect();

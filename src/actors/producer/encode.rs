@@ -6,7 +6,7 @@
 //! decimal conversions per XADD).
 
 use crate::decimal::{decimal_len, push_decimal};
-use crate::event::{AGGREGATE_FIELD, HEADER_FIELD, Header, TYPE_FIELD};
+use crate::event::{AGGREGATE_FIELD, AggregateVersion, HEADER_FIELD, Header, TYPE_FIELD};
 use crate::plan::{ProducerPlan, StreamPlan, Trim, Wait};
 use crate::wire::resp;
 
@@ -77,7 +77,7 @@ impl XaddEncoder {
         out: &mut Vec<u8>,
         header: Header,
         kind: usize,
-        aggregate: u64,
+        aggregate: AggregateVersion,
         payload: &[u8],
         now_unix_ms: impl FnOnce() -> u64,
     ) {
@@ -107,7 +107,10 @@ impl XaddEncoder {
         out.extend_from_slice(suffix);
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.kinds[kind]);
-        resp::bulk_u64(out, aggregate);
+        let (id, version) = (aggregate.aggregate, u64::from(aggregate.version));
+        resp::bulk_start(out, decimal_len(id) + 1 + decimal_len(version));
+        aggregate.encode_into(out);
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(DATA_FIELD_RESP);
         resp::bulk(out, payload);
     }
@@ -135,7 +138,10 @@ pub fn commands(p: &ProducerPlan, stream: &StreamPlan) -> Vec<Vec<u8>> {
         &mut xadd,
         header,
         0,
-        0,
+        AggregateVersion {
+            aggregate: 0,
+            version: 1,
+        },
         b"",
         || 0,
     );
@@ -155,10 +161,16 @@ mod tests {
     use std::time::Duration;
 
     /// The same bytes as encoding every argument on its own.
-    fn plain(key: &str, trim: &[&str], h: Header, kind: &str, agg: u64, payload: &[u8]) -> Vec<u8> {
+    fn plain(
+        key: &str,
+        trim: &[&str],
+        h: Header,
+        kind: &str,
+        agg: &str,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut sd = Vec::new();
         h.encode_into(&mut sd);
-        let agg = agg.to_string();
         let mut args: Vec<&[u8]> = vec![b"XADD", key.as_bytes()];
         args.extend(trim.iter().map(|t| t.as_bytes()));
         args.extend([
@@ -223,10 +235,21 @@ mod tests {
             let mut enc = XaddEncoder::new("sd:run:orders", trim, &kinds);
             for h in headers {
                 let mut out = Vec::new();
-                enc.encode(&mut out, h, 1, 42, b"xyz", || 1_764_230_400_000);
+                let agg = AggregateVersion {
+                    aggregate: 42,
+                    version: 7,
+                };
+                enc.encode(&mut out, h, 1, agg, b"xyz", || 1_764_230_400_000);
                 assert_eq!(
                     String::from_utf8_lossy(&out),
-                    String::from_utf8_lossy(&plain("sd:run:orders", &args, h, "Paid", 42, b"xyz"))
+                    String::from_utf8_lossy(&plain(
+                        "sd:run:orders",
+                        &args,
+                        h,
+                        "Paid",
+                        "42:7",
+                        b"xyz"
+                    ))
                 );
             }
         }

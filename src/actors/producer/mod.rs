@@ -18,11 +18,13 @@
 //! `ProducerFault`, answered with whether it took effect: a crash ignores
 //! the replies still in flight (those writes stay indeterminate) and sends
 //! nothing until a restart; events intended while the producer was dead are
-//! never sent.
+//! never sent. Each event gets its version within its aggregate from the
+//! stream's `AggregateVersions`, shared with the stream's other producer actors.
 
 mod encode;
 mod link;
 mod source;
+mod versions;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -36,10 +38,11 @@ use self::encode::XaddEncoder;
 pub use self::encode::commands;
 use self::link::Link;
 use self::source::Source;
+pub use self::versions::AggregateVersions;
 use super::{FaultStep, Interval, ProduceReport, Refused, every_interval};
 use crate::clock::RunClock;
 use crate::clock::Timer;
-use crate::event::{Header, PayloadPool};
+use crate::event::{AggregateVersion, Header, PayloadPool};
 use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
 use crate::plan::{ProducerPlan, Trim, Wait};
 use crate::scenario::FaultKind;
@@ -72,6 +75,8 @@ pub struct Producer {
     out: Vec<u8>,
     clock: RunClock,
     payloads: Arc<PayloadPool>,
+    /// The stream's version counters, shared with its other producer actors.
+    versions: Arc<AggregateVersions>,
     measure_from_ns: u64,
     /// Pipelines sent and not yet answered, oldest first.
     in_flight: Outstanding<Pipeline>,
@@ -136,6 +141,8 @@ pub struct ProducerSetup {
     pub end: Duration,
     pub measure_from: Duration,
     pub payloads: Arc<PayloadPool>,
+    /// The stream's version counters, one table per stream.
+    pub versions: Arc<AggregateVersions>,
     pub collector: Recipient<ProduceReport>,
 }
 
@@ -176,6 +183,7 @@ impl Producer {
             out: Vec::new(),
             clock: setup.clock,
             payloads: setup.payloads,
+            versions: setup.versions,
             measure_from_ns: setup.measure_from.as_nanos() as u64,
             in_flight: Outstanding::default(),
             timer: None,
@@ -316,16 +324,13 @@ impl Producer {
             intended_ns: self.clock.unix_ns(intended_ns),
         };
         let payload = self.payloads.slice(draw.size_bytes, source.seq);
+        let aggregate = AggregateVersion {
+            aggregate: draw.aggregate,
+            version: self.versions.next(draw.aggregate),
+        };
         let clock = self.clock;
         let now_ms = || clock.unix_ns(clock.now_ns()) / 1_000_000;
-        (self.encoder).encode(
-            &mut self.out,
-            header,
-            draw.kind,
-            draw.aggregate,
-            payload,
-            now_ms,
-        );
+        (self.encoder).encode(&mut self.out, header, draw.kind, aggregate, payload, now_ms);
     }
 
     /// `replies` came for the pipeline's first commands; `missing` says why

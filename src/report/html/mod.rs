@@ -67,6 +67,7 @@ pub fn index_html(summary: &Summary, ts: &Timeseries, plots: &[Rendered]) -> Str
     body += &environment(summary);
     body += &tables::latency_section(summary);
     body += &tables::ledger_section(summary);
+    body += &tables::event_sourcing_section(summary);
     body += &faults::fault_section(summary, ts);
     body += &faults::durability_section(summary);
     body += &plots_section(plots);
@@ -337,6 +338,24 @@ mod tests {
         summary.produce.unreplicated = None;
         let html = index_html(&summary, &Timeseries::default(), &[]);
         assert!(!html.contains("unreplicated"));
+    }
+
+    #[test]
+    fn event_sourcing_section_only_when_a_group_checks_order() {
+        let mut summary = test_summary();
+        let ts = Timeseries::default();
+        assert!(!index_html(&summary, &ts, &[]).contains("Event sourcing"));
+        summary.groups[0].measured.order = Some(crate::metrics::OrderStats {
+            events_out_of_order: 231,
+            aggregates_out_of_order: 20,
+            ..Default::default()
+        });
+        let html = index_html(&summary, &ts, &[]);
+        assert!(html.contains("<h2>Event sourcing</h2>"));
+        assert!(
+            html.contains("<td>billing</td><td>measured</td><td>20</td><td>231</td>"),
+            "{html}"
+        );
     }
 
     #[test]

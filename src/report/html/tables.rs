@@ -124,6 +124,47 @@ fn phase_row(group: &str, phase: &str, p: &GroupPhase) -> Vec<String> {
     row
 }
 
+/// Per checking group and phase, how far it finished aggregates out of
+/// version order; empty unless a group has `check_order`.
+pub(super) fn event_sourcing_section(summary: &Summary) -> String {
+    let rows: Vec<Vec<String>> = (summary.groups.iter())
+        .flat_map(|g| {
+            g.order_by_phase().into_iter().map(|(phase, o)| {
+                let mut row = vec![g.name.clone(), phase.to_string()];
+                row.extend(
+                    [
+                        o.aggregates_out_of_order,
+                        o.events_out_of_order,
+                        o.gaps,
+                        o.repeats,
+                        o.max_distance_versions,
+                    ]
+                    .map(|n| n.to_string()),
+                );
+                row
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let headers = [
+        "group",
+        "phase",
+        "aggregates out of order",
+        "events out of order",
+        "gaps",
+        "repeats",
+        "max distance (versions)",
+    ];
+    format!(
+        "<h2>Event sourcing</h2>\n<p>Per-aggregate order of the processed events, across \
+         each group's consumers: an event is out of order when a later version of its \
+         aggregate finished first, a gap when an earlier one had not finished yet.</p>\n{}",
+        table(&headers, &rows)
+    )
+}
+
 pub(super) fn ledger_section(summary: &Summary) -> String {
     let measured = match summary.schema_version {
         1 => "whole run (schema 1)",

@@ -1,6 +1,7 @@
 //! The end-of-run terminal summary, rendered from a `Summary` so it can be
 //! reprinted for any old run. Plain text, at most 100 columns wide.
 
+mod event_sourcing;
 mod faults;
 mod ledger;
 mod produce;
@@ -22,6 +23,7 @@ pub fn render(summary: &Summary) -> String {
     produce::latency_table(&mut out, summary);
     ledger::ledger_table(&mut out, summary);
     ledger::delivery_table(&mut out, &summary.groups);
+    event_sourcing::order_table(&mut out, summary);
     ledger::verify_lines(&mut out, summary);
     faults::durability_lines(&mut out, summary);
     faults::fault_table(&mut out, summary);

@@ -222,6 +222,7 @@ fn an_xack_failure_then_new_entries_sends_the_next_read_to_the_own_pel() {
         entries: vec![Entry {
             id: b"9-0".to_vec(),
             header: None,
+            aggregate: None,
         }],
         cursor: None,
         fields: Vec::new(),

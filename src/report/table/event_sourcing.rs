@@ -1,0 +1,86 @@
+//! The terminal table's "event sourcing" section: per checking group and
+//! phase, how far it finished aggregates out of version order. Only runs
+//! with a `check_order` group have it.
+
+use std::fmt::Write;
+
+use super::fit;
+use crate::report::summary::Summary;
+
+pub(super) fn order_table(out: &mut String, s: &Summary) {
+    let checking: Vec<_> = (s.groups.iter())
+        .map(|g| (g, g.order_by_phase()))
+        .filter(|(_, phases)| !phases.is_empty())
+        .collect();
+    if checking.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<18}{:>10}{:>12}{:>9}{:>9}{:>10}",
+        "event sourcing", "aggs-ooo", "events-ooo", "gaps", "repeats", "max-dist"
+    );
+    for (g, phases) in checking {
+        for (phase, o) in phases {
+            let label = match phase {
+                "measured" => fit(&g.name, 17),
+                _ => format!("  {phase}"),
+            };
+            let _ = writeln!(
+                out,
+                "{:<18}{:>10}{:>12}{:>9}{:>9}{:>10}",
+                label,
+                o.aggregates_out_of_order,
+                o.events_out_of_order,
+                o.gaps,
+                o.repeats,
+                o.max_distance_versions
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  out of version order per aggregate, across each group's consumers (docs/event-sourcing.md)"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::OrderStats;
+    use crate::report::summary::tests::test_summary;
+
+    /// The test summary with its group checking order.
+    fn checking_summary() -> Summary {
+        let mut s = test_summary();
+        let g = &mut s.groups[0];
+        g.measured.order = Some(OrderStats {
+            events_out_of_order: 231,
+            aggregates_out_of_order: 20,
+            gaps: 177,
+            repeats: 3,
+            max_distance_versions: 5,
+        });
+        if let Some(w) = g.warmup.as_mut() {
+            w.order = Some(OrderStats::default());
+        }
+        s
+    }
+
+    #[test]
+    fn the_section_shows_each_phase_only_for_checking_groups() {
+        assert!(!crate::report::render_table(&test_summary()).contains("event sourcing"));
+        let text = crate::report::render_table(&checking_summary());
+        let rows: Vec<&str> = (text.lines())
+            .skip_while(|l| !l.starts_with("event sourcing"))
+            .take(3)
+            .collect();
+        let words = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(words(rows[1]), ["billing", "20", "231", "177", "3", "5"]);
+        assert_eq!(words(rows[2]), ["warmup", "0", "0", "0", "0", "0"]);
+        assert!(
+            text.lines()
+                .all(|l| l.chars().count() <= super::super::MAX_WIDTH)
+        );
+    }
+}

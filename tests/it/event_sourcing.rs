@@ -1,0 +1,103 @@
+//! Per-aggregate ordering (docs/event-sourcing.md, "Per-aggregate ordering"),
+//! on a short run of the shipped `scenarios/es-ordering.toml`: the group
+//! with one consumer finishes every aggregate in version order, the group
+//! with four does not, and only checking groups carry the figures.
+
+use std::path::Path;
+
+use streamdrill::scenario::{Overrides, load_file};
+
+use crate::support::run_loaded;
+
+#[test]
+fn one_consumer_keeps_aggregate_order_and_four_do_not() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/es-ordering.toml");
+    let overrides = Overrides::parse(&["duration=3s".into(), "warmup=1s".into()]).unwrap();
+    let scenario = load_file(&path, &overrides).expect("the shipped scenario loads");
+    let (s, dir) = run_loaded(scenario);
+
+    let group = |name: &str| s.groups.iter().find(|g| g.name == name).unwrap();
+    let (projection, workers) = (group("projection"), group("workers"));
+    for g in [projection, workers] {
+        assert_eq!(g.measured.lost, 0, "{}", g.name);
+        assert!(g.measured.processed.unwrap() > 1_000, "{}", g.name);
+    }
+    let order = |g: &streamdrill::report::GroupSummary| {
+        let measured = g
+            .measured
+            .order
+            .expect("a checking group has order figures");
+        let warmup = g.warmup.as_ref().and_then(|w| w.order).expect("warmup too");
+        println!("{}: measured {measured:?}, warmup {warmup:?}", g.name);
+        (measured, warmup)
+    };
+    for o in <[_; 2]>::from(order(projection)) {
+        assert_eq!(
+            (o.events_out_of_order, o.gaps, o.max_distance_versions),
+            (0, 0, 0)
+        );
+    }
+    let (measured, _) = order(workers);
+    assert!(measured.events_out_of_order > 0, "{measured:?}");
+    assert!(measured.aggregates_out_of_order > 0, "{measured:?}");
+    assert!(measured.aggregates_out_of_order <= 20, "{measured:?}");
+    assert!(measured.max_distance_versions >= 1, "{measured:?}");
+    // A later version finishing first is also seen from the other side: the
+    // consumer that finished it saw a gap.
+    assert!(measured.gaps > 0, "{measured:?}");
+
+    let html = std::fs::read_to_string(dir.path.join("index.html")).unwrap();
+    assert!(html.contains("<h2>Event sourcing</h2>"));
+    assert!(streamdrill::report::render_table(&s).contains("\nevent sourcing "));
+}
+
+/// A crash leaves the one consumer's batch pending; back under its name, it
+/// re-reads it first. That redelivery comes before anything newer, so the
+/// group still finishes every aggregate in order: no event out of order, no
+/// gap. A group without `check_order` has no order figures.
+#[test]
+fn a_crashed_consumer_redelivers_without_breaking_order() {
+    let s = crate::support::run_summary(
+        r#"
+name = "es-crash"
+duration = "3s"
+warmup = "1s"
+drain_timeout = "10s"
+[[producers]]
+stream = "orders"
+rate = 500
+aggregates = { count = 20 }
+[[groups]]
+stream = "orders"
+name = "projection"
+batch = 20
+processing = "1500us"
+check_order = true
+[[groups]]
+stream = "orders"
+name = "audit"
+[[faults]]
+action = "crash_consumer"
+at = "1500ms"
+consumer = "projection/0"
+restart_after = "300ms"
+"#,
+    );
+    let group = |name: &str| s.groups.iter().find(|g| g.name == name).unwrap();
+    let projection = group("projection");
+    assert!(
+        projection.whole_run(|p| p.redelivered) > 0,
+        "the crash left entries to redeliver: {:?}",
+        projection.measured
+    );
+    println!(
+        "projection redelivered: {}",
+        projection.whole_run(|p| p.redelivered)
+    );
+    for (phase, o) in projection.order_by_phase() {
+        println!("projection {phase}: {o:?}");
+        assert_eq!((o.events_out_of_order, o.gaps), (0, 0), "{phase}: {o:?}");
+    }
+    assert_eq!(projection.order_by_phase().len(), 2);
+    assert!(group("audit").order_by_phase().is_empty());
+}
