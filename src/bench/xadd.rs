@@ -85,8 +85,7 @@ fn window_redis_cpu_us(s: &Summary) -> Option<f64> {
     (rate > 0.0).then(|| cores * 1e6 / rate)
 }
 
-/// How redis-benchmark and redis-cli reach `server`, in the options the two
-/// share: the port, and for a TLS-only server TLS verified with its CA. It
+/// How redis-benchmark reaches `server`: the port, and for a TLS-only server TLS verified with its CA. It
 /// asks no client certificate (`tls-auth-clients no`), so none is given.
 fn client_args(server: &RedisServer) -> Vec<String> {
     let mut args = vec!["-p".to_string(), server.port().to_string()];
@@ -151,23 +150,14 @@ fn redis_benchmark(
     })
 }
 
-/// Redis's own CPU so far, by `redis-cli INFO cpu`: a process of its own,
-/// so redis-benchmark's CPU (`times`) leaves it out.
+/// Redis's own CPU so far, by INFO cpu on a connection of the server's own
+/// probes: another connection than redis-benchmark's, whose CPU (`times`)
+/// leaves it out.
 fn redis_cpu_s(server: &RedisServer) -> Result<f64> {
-    let output = Command::new("redis-cli")
-        .args(client_args(server))
-        .args(["INFO", "cpu"])
-        .output()
-        .map_err(|e| {
-            Error::Internal(format!(
-                "running redis-cli (it ships with redis-benchmark): {e}"
-            ))
-        })?;
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = server.info("cpu")?;
     parse_cpu_s(&text).ok_or_else(|| {
         Error::Internal(format!(
-            "redis-cli INFO cpu gave no used_cpu_user/used_cpu_sys: {text}{}",
-            String::from_utf8_lossy(&output.stderr)
+            "INFO cpu gave no used_cpu_user/used_cpu_sys: {text}"
         ))
     })
 }
@@ -212,7 +202,7 @@ mod tests {
 
     #[test]
     fn reads_redis_cpu_from_info() {
-        // As redis-cli prints it: CRLF line ends, children's CPU apart.
+        // As INFO cpu answers: CRLF line ends, children's CPU apart.
         let info = "# CPU\r\nused_cpu_sys:1.250000\r\nused_cpu_user:2.500000\r\n\
                     used_cpu_sys_children:9.000000\r\nused_cpu_user_children:9.000000\r\n";
         assert_eq!(parse_cpu_s(info), Some(3.75));

@@ -383,6 +383,26 @@ impl RedisServer {
         Ok(first + &String::from_utf8_lossy(&body))
     }
 
+    /// One INFO section as the server answers it (`INFO cpu`): for callers
+    /// that may not hold a client of their own, such as `bench`.
+    pub fn info(&self, section: &str) -> Result<String> {
+        let resp = format!(
+            "*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n",
+            section.len()
+        );
+        let reply = self
+            .request(resp.as_bytes())
+            .map_err(|e| Error::Internal(format!("INFO {section} on port {}: {e}", self.port)))?;
+        match reply.strip_prefix("+PONG\r\n") {
+            Some(info) => Ok(info.to_string()),
+            None => Err(Error::Internal(format!(
+                "INFO {section} on port {} answered {:?}",
+                self.port,
+                reply.lines().next().unwrap_or_default()
+            ))),
+        }
+    }
+
     /// A short connection of the probes' own, with their timeouts.
     fn probe_connection(&self) -> io::Result<Box<dyn Duplex>> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
