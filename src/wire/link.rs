@@ -40,7 +40,11 @@ pub(super) async fn connect(
     let negotiated = Negotiated::of(&conn);
     let link = Arc::new(TlsLink {
         tcp,
-        state: Mutex::new(TlsState { conn, unsent: 0 }),
+        state: Mutex::new(TlsState {
+            conn,
+            unsent: 0,
+            abandoned: false,
+        }),
     });
     Ok((
         ReadHalf::Tls(link.clone()),
@@ -104,13 +108,22 @@ impl WriteHalf {
     }
 }
 
-/// The TLS write side; dropping it sends close_notify, as dropping a plain
-/// write half sends FIN, so Redis closes the connection and the reader ends.
+/// The TLS write side. Dropping it ends what the connection writes, as
+/// dropping a plain write half sends FIN, so Redis closes the connection
+/// and the reader ends. A record still partly unsent is never finished
+/// (its bytes were counted as never sent, and the reader's flush must not
+/// send them later): the socket's write side is shut instead, and Redis
+/// drops the cut-off record. With nothing pending, close_notify says goodbye.
 pub(super) struct TlsWriter(Arc<TlsLink>);
 
 impl Drop for TlsWriter {
     fn drop(&mut self) {
         let mut state = self.0.state();
+        if state.unsent > 0 {
+            state.abandoned = true;
+            let _ = socket2::SockRef::from(&self.0.tcp).shutdown(std::net::Shutdown::Write);
+            return;
+        }
         state.conn.send_close_notify();
         let _ = state.flush(&self.0.tcp);
     }
@@ -126,6 +139,8 @@ struct TlsState {
     conn: ClientConnection,
     /// Plaintext taken whose records are not all in the kernel yet.
     unsent: usize,
+    /// The writer gave up with a record partly unsent: nothing more goes out.
+    abandoned: bool,
 }
 
 impl TlsLink {
@@ -188,6 +203,9 @@ impl TlsLink {
 impl TlsState {
     /// Hands pending records to the kernel; Ok(true) once none are left.
     fn flush(&mut self, tcp: &TcpStream) -> io::Result<bool> {
+        if self.abandoned {
+            return Ok(false);
+        }
         while self.conn.wants_write() {
             match self.conn.write_tls(&mut Nonblocking(tcp)) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -254,5 +272,105 @@ impl Write for Nonblocking<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+    use std::time::Duration;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    use super::*;
+    use crate::tls::{TlsFiles, TlsOptions, provider};
+
+    /// A TLS server on a thread that reads nothing until `go`, then answers
+    /// every read with +OK and returns the plaintext bytes it decrypted.
+    fn stalled_server(
+        files: &TlsFiles,
+    ) -> (
+        u16,
+        std::sync::mpsc::Sender<()>,
+        std::thread::JoinHandle<u64>,
+    ) {
+        let chain: Vec<CertificateDer> = CertificateDer::pem_file_iter(&files.server_cert)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(&files.server_key).unwrap();
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap(),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut s =
+                rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp);
+            while s.conn.is_handshaking() {
+                s.conn.complete_io(&mut s.sock).unwrap();
+            }
+            wait.recv().unwrap();
+            let (mut total, mut buf) = (0u64, vec![0u8; 65536]);
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                total += n as u64;
+                let _ = s.write_all(b"+OK\r\n").and_then(|()| s.flush());
+            }
+            total
+        });
+        (port, go, server)
+    }
+
+    /// A writer given up with a record half in the kernel (a producer's
+    /// connection declared lost) must not have that record finished later
+    /// by the reader: those bytes were counted as never sent.
+    #[tokio::test]
+    async fn bytes_past_sent_never_reach_the_server_after_the_writer_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TlsFiles::generate(dir.path()).unwrap();
+        let client = ClientTls::new(&TlsOptions {
+            ca: Some(&files.ca),
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        let (port, go, server) = stalled_server(&files);
+        let (mut read, write, _) = connect("127.0.0.1", port, Some(&client)).await.unwrap();
+        let data = vec![b'x'; 1 << 20];
+        let mut taken = 0u64;
+        loop {
+            match write.try_write(&data) {
+                Ok(n) => taken += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let sent = taken - write.unsent() as u64;
+        assert!(write.unsent() > 0, "the socket filled mid-record");
+        drop(write);
+        go.send(()).unwrap();
+        // The old reader still waits for replies, and flushes as it reads.
+        let reader = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            while let Ok(1..) = read.read_buf(&mut buf).await {
+                buf.clear();
+            }
+        });
+        let got = tokio::task::spawn_blocking(move || server.join().unwrap())
+            .await
+            .unwrap();
+        reader.abort();
+        assert_eq!(
+            got, sent,
+            "the server decrypted exactly what was counted sent"
+        );
     }
 }

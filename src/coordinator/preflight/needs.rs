@@ -197,9 +197,9 @@ duration = "1s"
         for command in [
             "XGROUP CREATE sd:r:a:feature-probe streamdrill-probe $ MKSTREAM",
             "XGROUP CREATE sd:r:a g 0 MKSTREAM",
-            "XADD sd:r:a MAXLEN ~ 1000 * sd 0:0:0 type Event agg 0 data ",
+            "XADD sd:r:a MAXLEN ~ 1000 * sd 0:0:0 type Event agg 0:1 data ",
             "WAIT 1 10",
-            "XADD sd:r:b MINID ~ 0 * sd 1:0:0 type Event agg 0 data ",
+            "XADD sd:r:b MINID ~ 0 * sd 1:0:0 type Event agg 0:1 data ",
             "XREADGROUP GROUP g c0 COUNT 100 BLOCK 100 STREAMS sd:r:a >",
             "XREADGROUP GROUP n c0 COUNT 100 BLOCK 100 NOACK STREAMS sd:r:b >",
             "XACK sd:r:a g 0-1",
