@@ -135,8 +135,12 @@ fn redis_benchmark(
     let redis_cpu_after_s = redis_cpu_s(server)?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
+        let hint = match server.tls_files() {
+            Some(_) => "is it installed, and built with TLS (BUILD_TLS=yes, as Debian's is)?",
+            None => "is it installed? it ships with redis-server",
+        };
         return Err(Error::Internal(format!(
-            "redis-benchmark failed (is it installed? it ships with redis-server): {}",
+            "redis-benchmark failed ({hint}): {}",
             String::from_utf8_lossy(&output.stderr)
         )));
     }

@@ -311,6 +311,8 @@ fn with_server(scenario: &mut Scenario, variant: Variant) {
     }
     if scenario.redis.mode == RedisMode::Managed {
         scenario.redis.tls = variant.tls;
+        // Client certificates come with TLS; a plain search has none to ask for.
+        scenario.redis.tls_auth_clients &= variant.tls;
     }
 }
 

@@ -107,6 +107,24 @@ fn tls(v: &mut Checks, r: &RedisConfig) {
              tls_cert and tls_key (--tls-cert, --tls-key)",
         );
     }
+    if external_tls && r.tls_insecure && r.tls_ca.is_some() {
+        v.add(
+            "redis.tls_insecure",
+            "verifies nothing, so tls_ca would be ignored: remove one of the two",
+        );
+    }
+    // redis-rs reads "#insecure" off a URL; the harness's own client does
+    // not, and both must verify alike.
+    if let Some(url) = r.url.as_deref().filter(|u| u.contains('#')) {
+        v.add(
+            "redis.url",
+            format!(
+                "{:?}: a URL fragment (#...) is not read; for an unverified TLS server set \
+                 tls_insecure = true (--tls-insecure)",
+                crate::error::redact(url)
+            ),
+        );
+    }
     if r.mode == RedisMode::External && r.tls {
         v.add(
             "redis.tls",
@@ -441,6 +459,8 @@ name = "g"
         (&["redis.mode=external", "redis.url=\"rediss://x\"", "redis.tls_cert=c.pem"], "redis.tls_key", "set both"),
         (&["redis.mode=external", "redis.url=\"rediss://x\"", "redis.tls=true"], "redis.tls", "remove tls"),
         (&["redis.tls_auth_clients=true"], "redis.tls_auth_clients", "(tls = true)"),
+        (&["redis.mode=external", "redis.url=\"rediss://x\"", "redis.tls_insecure=true", "redis.tls_ca=ca.pem"], "redis.tls_insecure", "remove one"),
+        (&["redis.mode=external", "redis.url=\"rediss://x#insecure\""], "redis.url", "set tls_insecure = true"),
         (&["redis.url=redis://x"], "redis.url", "remove url or set mode = \"external\""),
         (&["redis.maxmemory=lots"], "redis.maxmemory", "\"256mb\""),
         (&["redis.mode=external", "redis.url=redis://x", "redis.server=valkey-server"], "redis.server", "remove `server`, or drop `--redis`"),

@@ -183,6 +183,9 @@ fn fix(user: &str, refused: &[Refusal]) -> String {
                        the same host) in the server's config; a managed server gets it when \
                        a fault needs it";
             add(&mut other, why.into());
+        } else if let Some(state) = server_state(&r.reply) {
+            // Not a permission: the server refuses everyone now.
+            add(&mut other, state.into());
         } else if r.reply.starts_with("ERR unknown command") {
             let why = format!(
                 "the server has no {name} (too old, or renamed away with rename-command): run \
@@ -203,6 +206,30 @@ fn fix(user: &str, refused: &[Refusal]) -> String {
     lines.join("\n")
 }
 
+/// What a refusal says of the server's state rather than of the user's
+/// rights, with what to do: no ACL rule allows a write to a replica.
+fn server_state(reply: &str) -> Option<&'static str> {
+    let code = reply.split(' ').next().unwrap_or_default();
+    Some(match code {
+        "READONLY" => "the URL points at a replica, which takes no writes: point it at the primary",
+        "OOM" => {
+            "the server is out of memory under a noeviction policy: free memory, raise \
+             maxmemory or choose an eviction policy"
+        }
+        "LOADING" => "the server is still loading its data set: run again once it has",
+        "MISCONF" => {
+            "the server stopped writes because it cannot persist (stop-writes-on-bgsave-error): \
+             fix its disk or its save settings"
+        }
+        "NOREPLICAS" => {
+            "the server has fewer replicas than min-replicas-to-write asks: wait for them or \
+             lower the setting"
+        }
+        "MASTERDOWN" => "the replica lost its primary: run against the primary",
+        _ => return None,
+    })
+}
+
 /// The command an ACL refused, as ACL rules name it: `client|kill` in
 /// "NOPERM this user has no permissions to run the 'client|kill' command"
 /// (also inside EXEC's EXECABORT, and in Valkey's wording).
@@ -214,6 +241,17 @@ fn denied_command(reply: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_state_is_told_apart_from_a_permission() {
+        let refused = [refused(
+            "XADD sd:r:a * sd 0:0:0",
+            "READONLY You can't write against a read only replica.",
+        )];
+        let fix = fix("drill", &refused);
+        assert!(fix.contains("points at a replica"), "{fix}");
+        assert!(!fix.contains("ACL SETUSER"), "{fix}");
+    }
 
     fn refused(command: &str, reply: &str) -> Refusal {
         refusal(command.into(), "x".into(), reply.into())

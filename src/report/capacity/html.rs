@@ -205,7 +205,7 @@ fn settings(c: &Capacity) -> String {
         let seen = match &s.redis {
             None => "never reached".to_string(),
             // Valkey's redis_version is the Redis it is compatible with.
-            Some(r) if !s.label.ends_with(&r.version) => {
+            Some(r) if !s.label.trim_end_matches(" TLS").ends_with(&r.version) => {
                 format!("{}, redis_version {}", r.url, r.version)
             }
             Some(r) => r.url.clone(),

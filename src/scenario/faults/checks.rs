@@ -50,15 +50,21 @@ fn target(s: &Scenario, f: &Fault, spec: &Spec) -> Problems {
 /// and Redis, which needs a plain TCP url.
 fn tcp_redis(s: &Scenario) -> Option<(&'static str, String)> {
     let url = (s.redis.url.as_deref()).filter(|_| s.redis.mode == RedisMode::External)?;
-    (!url.starts_with("redis://")).then(|| {
-        (
-            "action",
-            format!(
-                "network faults put streamdrill's TCP proxy between the harness and Redis, \
-                 which needs a plain TCP url (redis://host:port), not {url:?}"
-            ),
-        )
-    })
+    let why = match url {
+        u if u.starts_with("redis://") => return None,
+        // The harness would reach the proxy's loopback address, which the
+        // server's certificate does not name (docs/tls.md, "Managed servers").
+        u if u.starts_with("rediss://") => {
+            "over TLS the certificate names the server, not the proxy's loopback address: run \
+             the drill on a managed TLS server (tls = true) or on a plain redis:// url"
+                .to_string()
+        }
+        u => format!("which needs a plain TCP url (redis://host:port), not {u:?}"),
+    };
+    Some((
+        "action",
+        format!("network faults put streamdrill's TCP proxy between the harness and Redis, {why}"),
+    ))
 }
 
 /// A fault on the replication link needs the replica streamdrill starts, and

@@ -215,6 +215,12 @@ fn network_faults_need_a_tcp_redis() {
     let unix = ["redis.mode=external", "redis.url=unix:///tmp/redis.sock"];
     let e = with_faults(reset, &unix).unwrap_err();
     assert!(e.contains("plain TCP url"), "{e}");
+    let tls = [
+        "redis.mode=external",
+        "redis.url=\"rediss://db.example:6380\"",
+    ];
+    let e = with_faults(reset, &tls).unwrap_err();
+    assert!(e.contains("managed TLS server (tls = true)"), "{e}");
 }
 
 #[test]
