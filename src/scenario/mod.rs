@@ -484,7 +484,7 @@ pub struct GroupConfig {
     pub poison: Option<PoisonConfig>,
     /// Check that each aggregate's events finish in version order across the
     /// group's consumers, and report how far they do not.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub check_order: bool,
 }
 
