@@ -25,7 +25,10 @@ use crate::wire::{Endpoint, Replies, Writer};
 pub(super) fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector: &Addr<Collector>) {
     let stream_keys = plan.streams.iter().map(|s| s.key.clone()).collect();
     let group_keys = (plan.groups.iter())
-        .map(|g| (g.name.clone(), plan.streams[g.stream].key.clone()))
+        .map(|g| {
+            let keys = plan.partitions(g.stream).iter().map(|s| s.key.clone());
+            (g.name.clone(), keys.collect())
+        })
         .collect();
     Sampler::new(
         conn,
@@ -58,10 +61,12 @@ pub(super) fn start_consumers(
         // A blocking read is not a dead connection: the timeout allows for BLOCK.
         let response_timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
         let mut group_targets = Vec::new();
+        // Validation gives a partitioned stream's group one consumer per partition.
+        let keys = plan.partitions(group.stream);
         for (index, conn) in (0..).zip(conns) {
             let setup = ConsumerSetup {
                 index,
-                stream_key: plan.streams[group.stream].key.clone(),
+                stream_key: keys[index as usize % keys.len()].key.clone(),
                 conn,
                 endpoint: endpoint.clone(),
                 response_timeout,
@@ -112,7 +117,9 @@ pub(super) fn start_producers(
             // Producers share a connection only within their entry: one stream.
             let stream = &plan.streams[p[0].stream];
             let setup = ProducerSetup {
-                stream_key: stream.key.clone(),
+                stream_keys: (plan.partitions(p[0].stream).iter())
+                    .map(|s| s.key.clone())
+                    .collect(),
                 trim: stream.trim,
                 conn,
                 endpoint: conns.endpoint.clone(),
