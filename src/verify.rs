@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::event::Header;
 use crate::metrics::durability::{self, Durability};
 use crate::metrics::{EventKey, ProduceLedger, StreamUsage};
-use crate::metrics::{StreamVerify, VerifySummary};
+use crate::metrics::{PartitionOf, StreamVerify, VerifySummary};
 use crate::plan::Plan;
 use crate::wire::entries::entries;
 
@@ -90,6 +90,10 @@ pub async fn streams(
             key: s.key.clone(),
             entries_added: number("entries-added"),
             length: number("length"),
+            partition: s.partition.map(|p| PartitionOf {
+                stream: s.name.clone(),
+                index: p.index,
+            }),
         });
     }
     let mut verify = VerifySummary::new(streams, ledgers);
@@ -121,6 +125,7 @@ async fn dead_letter_streams(plan: &Plan, conn: &mut Conn) -> RedisResult<Vec<St
             key: key.to_string(),
             entries_added,
             length,
+            partition: None,
         });
     }
     Ok(out)

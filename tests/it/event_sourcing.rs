@@ -48,6 +48,7 @@ fn one_consumer_keeps_aggregate_order_and_four_do_not() {
 
     let html = std::fs::read_to_string(dir.path.join("index.html")).unwrap();
     assert!(html.contains("<h2>Event sourcing</h2>"));
+    assert!(!html.contains("<h3>Partitions"), "no stream is partitioned");
     assert!(streamdrill::report::render_table(&s).contains("\nevent sourcing "));
 }
 
@@ -112,7 +113,7 @@ fn four_consumers_keep_aggregate_order_on_a_partitioned_stream() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/es-partitioned.toml");
     let overrides = Overrides::parse(&["duration=3s".into(), "warmup=1s".into()]).unwrap();
     let scenario = load_file(&path, &overrides).expect("the shipped scenario loads");
-    let (s, _dir) = run_loaded(scenario);
+    let (s, dir) = run_loaded(scenario);
 
     let group = |name: &str| s.groups.iter().find(|g| g.name == name).unwrap();
     let (workers, owners) = (group("workers"), group("owners"));
@@ -144,4 +145,15 @@ fn four_consumers_keep_aggregate_order_on_a_partitioned_stream() {
     let written = owners.whole_run_opt(|p| p.produced_acked).unwrap();
     assert_eq!(per.iter().sum::<u64>(), written);
     assert!(s.verify.consistent);
+    let spread = s.verify.partitions();
+    assert_eq!(spread.len(), 1);
+    assert_eq!(spread[0].entries, per);
+
+    let html = std::fs::read_to_string(dir.path.join("index.html")).unwrap();
+    assert!(html.contains("<h3>Partitions: entries added per partition</h3>"));
+    let table = streamdrill::report::render_table(&s);
+    assert!(
+        table.contains("\n  partitions of orders-partitioned: entries-added "),
+        "{table}"
+    );
 }
