@@ -62,8 +62,10 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
     }
 
     for p in &plan.producers {
-        for packed in producer::commands(p, &plan.streams[p.stream]) {
-            needs.packed(packed, format!("producer {}", p.label));
+        for stream in plan.partitions(p.stream) {
+            for packed in producer::commands(p, stream) {
+                needs.packed(packed, format!("producer {}", p.label));
+            }
         }
     }
     for g in &plan.groups {
