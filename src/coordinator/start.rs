@@ -19,7 +19,7 @@ use crate::clock::RunClock;
 use crate::connect::Conn;
 use crate::event::PayloadPool;
 use crate::metrics::OrderCheck;
-use crate::plan::Plan;
+use crate::plan::{Plan, StreamPlan};
 use crate::wire::{Endpoint, Replies, Writer};
 
 pub(super) fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector: &Addr<Collector>) {
@@ -61,12 +61,11 @@ pub(super) fn start_consumers(
         // A blocking read is not a dead connection: the timeout allows for BLOCK.
         let response_timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
         let mut group_targets = Vec::new();
-        // Validation gives a partitioned stream's group one consumer per partition.
         let keys = plan.partitions(group.stream);
         for (index, conn) in (0..).zip(conns) {
             let setup = ConsumerSetup {
                 index,
-                stream_key: keys[index as usize % keys.len()].key.clone(),
+                stream_keys: owned(keys, index, group.consumers),
                 conn,
                 endpoint: endpoint.clone(),
                 response_timeout,
@@ -88,6 +87,19 @@ pub(super) fn start_consumers(
         targets.push(group_targets);
     }
     (consumers, targets)
+}
+
+/// The keys consumer `index` of `consumers` reads: partition p is owned by
+/// consumer p % consumers (docs/event-sourcing.md, "Partitioned streams");
+/// an unpartitioned stream's one key is read by all.
+fn owned(keys: &[StreamPlan], index: u32, consumers: u32) -> Vec<String> {
+    match keys {
+        [one] => vec![one.key.clone()],
+        _ => (keys.iter().enumerate())
+            .filter(|(p, _)| *p as u32 % consumers == index)
+            .map(|(_, s)| s.key.clone())
+            .collect(),
+    }
 }
 
 pub(super) fn start_producers(

@@ -1,6 +1,6 @@
 //! Checks of partitioned streams (`[[streams]] partitions`): the count's
-//! range, and what a group on such a stream may do in this version (one
-//! consumer per partition, no reclaim or dead-lettering). Pure; called by
+//! range, and what a group on such a stream may do in this version (no more
+//! consumers than partitions, no reclaim or dead-lettering). Pure; called by
 //! `validate`.
 
 use super::Scenario;
@@ -29,15 +29,15 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
         if partitions <= 1 {
             continue;
         }
-        // Each consumer owns one partition, so it alone finishes its
+        // Each partition has one owner, which alone finishes its
         // aggregates' events: per-aggregate order holds by construction.
-        if g.consumers != partitions {
+        if g.consumers > partitions {
             add(
                 format!("groups[{i}].consumers"),
                 format!(
-                    "group `{}` reads stream `{}`, which has {partitions} partitions: each \
-                     consumer owns one partition, so set consumers = {partitions} (or change \
-                     the stream's `partitions`)",
+                    "group `{}` reads stream `{}`, which has {partitions} partitions, each \
+                     owned by one consumer: a consumer beyond {partitions} would own none, so \
+                     use at most {partitions} consumers (or more `partitions`)",
                     g.name, g.stream
                 ),
             );

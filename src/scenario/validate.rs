@@ -501,7 +501,7 @@ name = "g"
         (&["streams=[{key=\"orders\", maxlen=10, minid=\"1s\"}]"], "streams[0]", "not both"),
         (&["streams=[{key=\"orders\", partitions=0}]"], "streams[0].partitions", "use 1 (one key) to 256"),
         (&["streams=[{key=\"orders\", partitions=257}]"], "streams[0].partitions", "use 1 (one key) to 256"),
-        (&["streams=[{key=\"orders\", partitions=2}]", "groups.0.consumers=3"], "groups[0].consumers", "set consumers = 2"),
+        (&["streams=[{key=\"orders\", partitions=2}]", "groups.0.consumers=3"], "groups[0].consumers", "use at most 2 consumers"),
         (&["streams=[{key=\"orders\", partitions=2}]", "groups.0.consumers=2", "groups.0.reclaim={min_idle=\"1s\"}"], "groups[0]", "not supported yet"),
         (&["streams=[{key=\"orders\", maxlen=0}]"], "streams[0].maxlen", "at least 1"),
         (&["groups=[{stream=\"orders\", name=\"g\"}, {stream=\"payments\", name=\"g\"}]"], "groups[1].name", "already defined"),
