@@ -20,7 +20,8 @@
 //!   (group, replication and fault checks; a fault is `{ at, kind }`, each kind defined
 //!   once in `scenario/faults/kinds.rs`), units.
 //! - [`plan`]: a valid scenario made concrete: one entry per producer and consumer,
-//!   arrival schedules, event mixes, stream keys with the run's prefix, each fault with
+//!   arrival schedules, event mixes, stream keys with the run's prefix (a partitioned
+//!   stream's keys, and the partition an aggregate hashes to), each fault with
 //!   its resolved target, the run's timeouts.
 //! - [`metrics`]: run records: HdrHistograms, counters, the per-event ledger and its
 //!   settling per phase, per-aggregate order, in-flight events, write stalls, fault

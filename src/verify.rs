@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::event::Header;
 use crate::metrics::durability::{self, Durability};
 use crate::metrics::{EventKey, ProduceLedger, StreamUsage};
-use crate::metrics::{StreamVerify, VerifySummary};
+use crate::metrics::{PartitionOf, StreamVerify, VerifySummary};
 use crate::plan::Plan;
 use crate::wire::entries::entries;
 
@@ -90,6 +90,10 @@ pub async fn streams(
             key: s.key.clone(),
             entries_added: number("entries-added"),
             length: number("length"),
+            partition: s.partition.map(|p| PartitionOf {
+                stream: s.name.clone(),
+                index: p.index,
+            }),
         });
     }
     let mut verify = VerifySummary::new(streams, ledgers);
@@ -121,6 +125,7 @@ async fn dead_letter_streams(plan: &Plan, conn: &mut Conn) -> RedisResult<Vec<St
             key: key.to_string(),
             entries_added,
             length,
+            partition: None,
         });
     }
     Ok(out)
@@ -153,24 +158,37 @@ pub async fn group_marks(
 ) -> Vec<std::result::Result<GroupMarks, String>> {
     let mut marks = Vec::with_capacity(plan.groups.len());
     for g in &plan.groups {
-        let key = &plan.streams[g.stream].key;
-        let read = async {
-            let Some(info) = group_info(conn, key, &g.name).await? else {
-                return Ok(GroupMarks::default());
-            };
-            Ok(GroupMarks {
-                pending_at_end: info.pending as u64,
-                unread: read_range(conn, key, &format!("({}", info.last_delivered_id)).await?,
-                pending: read_pending(conn, key, &g.name).await?,
-            })
-        };
-        let m: RedisResult<GroupMarks> = read.await;
-        marks.push(m.map_err(|e| {
-            let what = format!("reading back group {} of {key}", g.name);
-            Error::redis(url, what, e).to_string()
-        }));
+        let mut all = Ok(GroupMarks::default());
+        // A partitioned stream's group: its marks on each key, together.
+        for key in plan.partitions(g.stream).iter().map(|s| &s.key) {
+            let Ok(sum) = &mut all else { break };
+            match group_marks_on(conn, key, &g.name).await {
+                Ok(m) => {
+                    sum.pending_at_end += m.pending_at_end;
+                    sum.unread.extend(m.unread);
+                    sum.pending.extend(m.pending);
+                }
+                Err(e) => {
+                    let what = format!("reading back group {} of {key}", g.name);
+                    all = Err(Error::redis(url, what, e).to_string());
+                }
+            }
+        }
+        marks.push(all);
     }
     marks
+}
+
+/// One group's marks on one key.
+async fn group_marks_on(conn: &mut Conn, key: &str, group: &str) -> RedisResult<GroupMarks> {
+    let Some(info) = group_info(conn, key, group).await? else {
+        return Ok(GroupMarks::default());
+    };
+    Ok(GroupMarks {
+        pending_at_end: info.pending as u64,
+        unread: read_range(conn, key, &format!("({}", info.last_delivered_id)).await?,
+        pending: read_pending(conn, key, group).await?,
+    })
 }
 
 /// Each stream's length and memory after the drain (docs/capacity.md,

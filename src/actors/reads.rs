@@ -13,17 +13,17 @@ use redis::Value;
 
 use crate::plan::GroupPlan;
 use crate::scenario::AckMode;
-use crate::wire::entries::{Entry, aggregate_of_entry_fields, entries, header_of_entry_fields};
+use crate::wire::entries::{Entry, aggregate_of_entry_fields, header_of_entry_fields};
 use crate::wire::resp;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
     New,
     /// Re-read this consumer's own PEL after id `after` ("0": from the start),
-    /// as a restarted consumer does. Entries that stay pending (poison) are
-    /// passed by moving `after`, so the walk ends.
+    /// one id per key it reads, as a restarted consumer does. Entries that
+    /// stay pending (poison) are passed by moving `after`, so the walk ends.
     OwnPending {
-        after: String,
+        after: Vec<String>,
     },
     /// XAUTOCLAIM from `cursor`.
     Claim {
@@ -42,7 +42,9 @@ pub struct Batch {
     pub fields: Vec<Value>,
 }
 
-pub fn command(read: &Read, group: &GroupPlan, consumer: &str, stream_key: &str) -> redis::Cmd {
+/// `keys`: the keys the consumer reads, several when it owns several
+/// partitions; a reclaim only ever has one (validation).
+pub fn command(read: &Read, group: &GroupPlan, consumer: &str, keys: &[String]) -> redis::Cmd {
     match read {
         Read::New | Read::OwnPending { .. } => {
             let mut cmd = redis::cmd("XREADGROUP");
@@ -54,16 +56,16 @@ pub fn command(read: &Read, group: &GroupPlan, consumer: &str, stream_key: &str)
             if group.ack == AckMode::Noack {
                 cmd.arg("NOACK");
             }
-            let id = match read {
-                Read::OwnPending { after } => after.as_str(),
-                _ => ">",
+            cmd.arg("STREAMS").arg(keys);
+            match read {
+                Read::OwnPending { after } => cmd.arg(after),
+                _ => cmd.arg(vec![">"; keys.len()]),
             };
-            cmd.arg("STREAMS").arg(stream_key).arg(id);
             cmd
         }
         Read::Claim { cursor, min_idle } => {
             let mut cmd = redis::cmd("XAUTOCLAIM");
-            cmd.arg(stream_key).arg(&group.name).arg(consumer);
+            cmd.arg(&keys[0]).arg(&group.name).arg(consumer);
             cmd.arg(min_idle.as_millis() as u64)
                 .arg(cursor)
                 .arg("COUNT")
@@ -73,18 +75,27 @@ pub fn command(read: &Read, group: &GroupPlan, consumer: &str, stream_key: &str)
     }
 }
 
-/// `XACK key group id...` of a processed batch, encoded in one go: it rides
-/// in front of the next read, on the hot path.
-pub fn ack(stream_key: &str, group: &str, entries: &[Entry]) -> Vec<u8> {
+/// `XACK key group id...` of a processed batch, one per key it came from,
+/// encoded in one go: they ride in front of the next read, on the hot path.
+/// Returns the commands and how many there are.
+pub fn ack(keys: &[String], group: &str, entries: &[Entry]) -> (Vec<u8>, usize) {
     let mut packed = Vec::with_capacity(64 + entries.len() * 24);
-    resp::array(&mut packed, 3 + entries.len());
-    resp::bulk(&mut packed, b"XACK");
-    resp::bulk(&mut packed, stream_key.as_bytes());
-    resp::bulk(&mut packed, group.as_bytes());
-    for e in entries {
-        resp::bulk(&mut packed, &e.id);
+    let mut commands = 0;
+    for (i, key) in keys.iter().enumerate() {
+        let n = entries.iter().filter(|e| e.key == i).count();
+        if n == 0 {
+            continue;
+        }
+        resp::array(&mut packed, 3 + n);
+        resp::bulk(&mut packed, b"XACK");
+        resp::bulk(&mut packed, key.as_bytes());
+        resp::bulk(&mut packed, group.as_bytes());
+        for e in entries.iter().filter(|e| e.key == i) {
+            resp::bulk(&mut packed, &e.id);
+        }
+        commands += 1;
     }
-    packed
+    (packed, commands)
 }
 
 /// The group created again from the stream's start, as a consumer does on
@@ -104,8 +115,11 @@ pub fn recreate_group(group: &GroupPlan, stream_key: &str) -> redis::Cmd {
 /// names are no matter of permissions, so consumer 0's commands stand for all.
 pub fn every_command(group: &GroupPlan, stream_key: &str) -> Vec<(Vec<u8>, &'static str)> {
     let consumer = super::consumer::name(0);
-    let read = |read: Read| command(&read, group, &consumer, stream_key).get_packed_command();
-    let own = Read::OwnPending { after: "0".into() };
+    let keys = [stream_key.to_string()];
+    let read = |read: Read| command(&read, group, &consumer, &keys).get_packed_command();
+    let own = Read::OwnPending {
+        after: vec!["0".into()],
+    };
     let mut sent = vec![
         (read(Read::New), "reading new entries"),
         (read(own), "re-reading its own pending entries"),
@@ -115,12 +129,13 @@ pub fn every_command(group: &GroupPlan, stream_key: &str) -> Vec<(Vec<u8>, &'sta
         ),
     ];
     let entry = Entry {
+        key: 0,
         id: b"0-1".to_vec(),
         header: None,
         aggregate: None,
     };
     if group.ack == AckMode::Batch {
-        let acked = ack(stream_key, &group.name, std::slice::from_ref(&entry));
+        let (acked, _) = ack(&keys, &group.name, std::slice::from_ref(&entry));
         sent.push((acked, "acknowledging a batch"));
     }
     if let Some((min_idle, _)) = group.reclaim {
@@ -160,8 +175,15 @@ pub fn acked(reply: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// XREADGROUP: [[stream, entries]] or nil; XAUTOCLAIM: [cursor, entries, deleted ids].
-pub fn parse(read: &Read, reply: Value) -> Batch {
+/// The replies of `commands` XACKs, the first at index 0, added up; None
+/// if any of them failed.
+pub fn acked_all(raw: &crate::wire::Raw, commands: usize) -> Option<u64> {
+    (0..commands).map(|i| acked(raw.bytes(i))).sum()
+}
+
+/// XREADGROUP: [[stream, entries], ...] or nil, each entry's `key` its
+/// stream's index in `keys`; XAUTOCLAIM: [cursor, entries, deleted ids].
+pub fn parse(read: &Read, reply: Value, keys: &[String]) -> Batch {
     let mut batch = Batch {
         entries: Vec::new(),
         cursor: None,
@@ -179,21 +201,24 @@ pub fn parse(read: &Read, reply: Value) -> Batch {
             };
             (batch.entries, batch.fields) = entries_with_fields(parts.next().unwrap_or(Value::Nil));
         }
-        Read::New => {
+        Read::New | Read::OwnPending { .. } => {
             for stream in parts {
-                if let Value::Array(mut key_entries) = stream {
-                    batch
-                        .entries
-                        .extend(entries(key_entries.pop().unwrap_or(Value::Nil)));
+                let Value::Array(mut key_entries) = stream else {
+                    continue;
+                };
+                let list = key_entries.pop().unwrap_or(Value::Nil);
+                let key = match key_entries.pop() {
+                    Some(Value::BulkString(k)) => keys.iter().position(|key| key.as_bytes() == k),
+                    _ => None,
+                };
+                let Some(key) = key else { continue };
+                let (mut entries, fields) = entries_with_fields(list);
+                entries.iter_mut().for_each(|e| e.key = key);
+                batch.entries.extend(entries);
+                if *read != Read::New {
+                    batch.fields.extend(fields);
                 }
             }
-        }
-        Read::OwnPending { .. } => {
-            let list = match parts.pop() {
-                Some(Value::Array(mut key_entries)) => key_entries.pop().unwrap_or(Value::Nil),
-                _ => Value::Nil,
-            };
-            (batch.entries, batch.fields) = entries_with_fields(list);
         }
     }
     batch
@@ -219,6 +244,7 @@ fn entries_with_fields(list: Value) -> (Vec<Entry>, Vec<Value>) {
             continue;
         };
         out.0.push(Entry {
+            key: 0,
             id,
             header: header_of_entry_fields(&fields),
             aggregate: aggregate_of_entry_fields(&fields),
@@ -320,6 +346,59 @@ mod tests {
     }
 
     #[test]
+    fn a_consumer_of_several_keys_reads_and_acks_each() {
+        let keys = ["k:p1".to_string(), "k:p3".to_string()];
+        let group = crate::plan::Plan::new(
+            crate::scenario::load_str(
+                "name = \"p\"\nduration = \"1s\"\n[[producers]]\nstream = \"s\"\nrate = 1\n\
+                 [[groups]]\nstream = \"s\"\nname = \"g\"\n",
+                "p.toml",
+                &Default::default(),
+            )
+            .unwrap(),
+            "r".into(),
+        )
+        .groups[0]
+            .clone();
+        let text = |cmd: redis::Cmd| {
+            String::from_utf8_lossy(&cmd.get_packed_command()).replace("\r\n", " ")
+        };
+        let new = text(command(&Read::New, &group, "c0", &keys));
+        assert!(new.ends_with("STREAMS $4 k:p1 $4 k:p3 $1 > $1 > "), "{new}");
+        let after = vec!["0".into(), "7-0".into()];
+        let own = text(command(&Read::OwnPending { after }, &group, "c0", &keys));
+        assert!(
+            own.ends_with("STREAMS $4 k:p1 $4 k:p3 $1 0 $3 7-0 "),
+            "{own}"
+        );
+
+        let held = |key, id: &str| Entry {
+            key,
+            id: id.as_bytes().to_vec(),
+            header: None,
+            aggregate: None,
+        };
+        let batch = [held(1, "2-0"), held(0, "1-0"), held(1, "3-0")];
+        let (packed, commands) = ack(&keys, "g", &batch);
+        let acks = String::from_utf8_lossy(&packed).replace("\r\n", " ");
+        assert_eq!(commands, 2);
+        assert_eq!(
+            acks,
+            "*4 $4 XACK $4 k:p1 $1 g $3 1-0 *5 $4 XACK $4 k:p3 $1 g $3 2-0 $3 3-0 "
+        );
+
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("k:p3"),
+            Value::Array(vec![entry("9-0", "0:1:5")]),
+        ])]);
+        let read = Read::OwnPending {
+            after: vec!["0".into(), "0".into()],
+        };
+        let parsed = parse(&read, reply, &keys);
+        assert_eq!(parsed.entries[0].key, 1);
+    }
+
+    #[test]
     fn parses_xautoclaim_replies() {
         let reply = Value::Array(vec![
             bulk("5-0"),
@@ -330,7 +409,7 @@ mod tests {
             cursor: "0-0".into(),
             min_idle: Duration::from_secs(1),
         };
-        let batch = parse(&claim, reply);
+        let batch = parse(&claim, reply, &["s".into()]);
         assert_eq!(batch.cursor.as_deref(), Some("5-0"));
         assert_eq!(batch.entries.len(), 1);
         assert_eq!(batch.entries[0].header.map(|h| h.seq), Some(7));
@@ -345,8 +424,10 @@ mod tests {
                 Value::Array(vec![bulk("2-0"), Value::Nil]),
             ]),
         ])]);
-        let read = Read::OwnPending { after: "0".into() };
-        let batch = parse(&read, reply);
+        let read = Read::OwnPending {
+            after: vec!["0".into()],
+        };
+        let batch = parse(&read, reply, &["s".into()]);
         assert_eq!(batch.entries.len(), 1);
         assert_eq!(batch.fields.len(), 1);
         assert_eq!(
@@ -383,6 +464,7 @@ mod tests {
         let group = &plan.groups[0];
         assert_eq!(group.dead_letter_key, "sd:r:s:dlq");
         let e = Entry {
+            key: 0,
             id: b"1-0".to_vec(),
             header: None,
             aggregate: None,
@@ -406,9 +488,10 @@ mod tests {
             bulk("s"),
             Value::Array(vec![entry("1-0", "0:1:5"), entry("1-1", "junk")]),
         ])]);
-        let batch = parse(&Read::New, reply);
+        let keys = ["s".to_string()];
+        let batch = parse(&Read::New, reply, &keys);
         assert_eq!(batch.entries.len(), 2);
         assert!(batch.entries[1].header.is_none());
-        assert!(parse(&Read::New, Value::Nil).entries.is_empty());
+        assert!(parse(&Read::New, Value::Nil, &keys).entries.is_empty());
     }
 }

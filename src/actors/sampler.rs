@@ -17,9 +17,10 @@ use crate::metrics::{GroupReading, Reading, StreamReading, info_field};
 pub struct Sampler {
     conn: Conn,
     clock: RunClock,
-    /// Stream keys, and for each group (in plan order) its name and stream key.
+    /// Stream keys, and for each group (in plan order) its name and stream
+    /// keys (several for a partitioned stream, whose figures add up).
     streams: Vec<String>,
-    groups: Vec<(String, String)>,
+    groups: Vec<(String, Vec<String>)>,
     collector: Recipient<ReadingReport>,
     /// Redis's command counter at the previous reading, for a rate.
     last_commands: Option<(Instant, u64)>,
@@ -30,7 +31,7 @@ impl Sampler {
         conn: Conn,
         clock: RunClock,
         streams: Vec<String>,
-        groups: Vec<(String, String)>,
+        groups: Vec<(String, Vec<String>)>,
         collector: Recipient<ReadingReport>,
     ) -> Sampler {
         Sampler {
@@ -89,17 +90,21 @@ impl Sampler {
     fn group_readings(&self, infos: &[StreamInfoGroupsReply]) -> Vec<GroupReading> {
         self.groups
             .iter()
-            .map(|(name, stream)| {
-                let info = self
-                    .streams
-                    .iter()
-                    .position(|s| s == stream)
-                    .and_then(|i| infos.get(i))
-                    .and_then(|r| r.groups.iter().find(|g| &g.name == name));
+            .map(|(name, keys)| {
+                let info = |key: &String| {
+                    (self.streams.iter().position(|s| s == key))
+                        .and_then(|i| infos.get(i))
+                        .and_then(|r| r.groups.iter().find(|g| &g.name == name))
+                };
+                let infos: Vec<_> = keys.iter().map(info).collect();
+                // A lag unknown on one partition is unknown for the group.
+                let lag = (infos.iter())
+                    .map(|i| i.and_then(|g| g.lag.map(|l| l as u64)))
+                    .sum::<Option<u64>>();
                 GroupReading {
                     name: name.clone(),
-                    lag: info.and_then(|g| g.lag.map(|l| l as u64)),
-                    pending: info.map_or(0, |g| g.pending as u64),
+                    lag,
+                    pending: infos.iter().flatten().map(|g| g.pending as u64).sum(),
                 }
             })
             .collect()

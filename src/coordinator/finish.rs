@@ -147,20 +147,23 @@ pub(super) async fn drain(
     }
 }
 
-/// A group is drained when its last delivered id is the stream's last id and
-/// nothing is pending. (XINFO's `lag` is unknown after XDEL, so ids are compared.)
+/// A group is drained when, on each of its stream's keys, its last delivered
+/// id is the key's last id and nothing is pending. (XINFO's `lag` is unknown
+/// after XDEL, so ids are compared.)
 pub(super) async fn drained_groups(plan: &Plan, conn: &mut Conn) -> redis::RedisResult<Vec<bool>> {
     let mut drained = Vec::with_capacity(plan.groups.len());
     for g in &plan.groups {
-        let key = &plan.streams[g.stream].key;
-        let info = verify::stream_info(conn, key).await?;
-        let last_id = info.get("last-generated-id").map_or("", String::as_str);
-        let done = verify::group_info(conn, key, &g.name)
-            .await?
-            .is_some_and(|i| {
-                i.pending == 0
-                    && verify::parse_id(&i.last_delivered_id) >= verify::parse_id(last_id)
-            });
+        let mut done = true;
+        for key in plan.partitions(g.stream).iter().map(|s| &s.key) {
+            let info = verify::stream_info(conn, key).await?;
+            let last_id = info.get("last-generated-id").map_or("", String::as_str);
+            done &= verify::group_info(conn, key, &g.name)
+                .await?
+                .is_some_and(|i| {
+                    i.pending == 0
+                        && verify::parse_id(&i.last_delivered_id) >= verify::parse_id(last_id)
+                });
+        }
         drained.push(done);
     }
     Ok(drained)

@@ -173,11 +173,12 @@ pub(super) fn check_features(plan: &Plan, server: &ServerInfo, url: &str) -> Res
 
 pub(super) async fn create_groups(plan: &Plan, conn: &mut Conn, url: &str) -> Result<()> {
     for g in &plan.groups {
-        let key = &plan.streams[g.stream].key;
-        create_group(key, &g.name, &g.start_id)
-            .query_async::<()>(conn)
-            .await
-            .map_err(|e| Error::redis(url, format!("creating group {} on {key}", g.name), e))?;
+        for key in plan.partitions(g.stream).iter().map(|s| &s.key) {
+            create_group(key, &g.name, &g.start_id)
+                .query_async::<()>(conn)
+                .await
+                .map_err(|e| Error::redis(url, format!("creating group {} on {key}", g.name), e))?;
+        }
     }
     Ok(())
 }

@@ -19,13 +19,16 @@ use crate::clock::RunClock;
 use crate::connect::Conn;
 use crate::event::PayloadPool;
 use crate::metrics::OrderCheck;
-use crate::plan::Plan;
+use crate::plan::{Plan, StreamPlan};
 use crate::wire::{Endpoint, Replies, Writer};
 
 pub(super) fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector: &Addr<Collector>) {
     let stream_keys = plan.streams.iter().map(|s| s.key.clone()).collect();
     let group_keys = (plan.groups.iter())
-        .map(|g| (g.name.clone(), plan.streams[g.stream].key.clone()))
+        .map(|g| {
+            let keys = plan.partitions(g.stream).iter().map(|s| s.key.clone());
+            (g.name.clone(), keys.collect())
+        })
         .collect();
     Sampler::new(
         conn,
@@ -58,10 +61,11 @@ pub(super) fn start_consumers(
         // A blocking read is not a dead connection: the timeout allows for BLOCK.
         let response_timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
         let mut group_targets = Vec::new();
+        let keys = plan.partitions(group.stream);
         for (index, conn) in (0..).zip(conns) {
             let setup = ConsumerSetup {
                 index,
-                stream_key: plan.streams[group.stream].key.clone(),
+                stream_keys: owned(keys, index, group.consumers),
                 conn,
                 endpoint: endpoint.clone(),
                 response_timeout,
@@ -83,6 +87,19 @@ pub(super) fn start_consumers(
         targets.push(group_targets);
     }
     (consumers, targets)
+}
+
+/// The keys consumer `index` of `consumers` reads: partition p is owned by
+/// consumer p % consumers (docs/event-sourcing.md, "Partitioned streams");
+/// an unpartitioned stream's one key is read by all.
+fn owned(keys: &[StreamPlan], index: u32, consumers: u32) -> Vec<String> {
+    match keys {
+        [one] => vec![one.key.clone()],
+        _ => (keys.iter().enumerate())
+            .filter(|(p, _)| *p as u32 % consumers == index)
+            .map(|(_, s)| s.key.clone())
+            .collect(),
+    }
 }
 
 pub(super) fn start_producers(
@@ -112,7 +129,9 @@ pub(super) fn start_producers(
             // Producers share a connection only within their entry: one stream.
             let stream = &plan.streams[p[0].stream];
             let setup = ProducerSetup {
-                stream_key: stream.key.clone(),
+                stream_keys: (plan.partitions(p[0].stream).iter())
+                    .map(|s| s.key.clone())
+                    .collect(),
                 trim: stream.trim,
                 conn,
                 endpoint: conns.endpoint.clone(),

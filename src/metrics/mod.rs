@@ -46,7 +46,7 @@ pub use series::{GroupReading, Reading, Row, Series, StreamReading};
 pub use server::{PowerFsUse, ServerInfo, StreamFeature, info_field};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
-pub use verify::{StreamVerify, VerifySummary};
+pub use verify::{PartitionOf, PartitionSpread, StreamVerify, VerifySummary};
 
 /// Everything the collector ends a run with.
 #[derive(Default)]

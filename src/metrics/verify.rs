@@ -39,6 +39,38 @@ pub struct StreamVerify {
     /// XINFO STREAM `entries-added`.
     pub entries_added: u64,
     pub length: u64,
+    /// Which partition of which stream the key is, when the stream is
+    /// partitioned (docs/event-sourcing.md, "Partitioned streams").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionOf>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct PartitionOf {
+    /// The stream's name in the scenario.
+    pub stream: String,
+    pub index: u32,
+}
+
+/// A partitioned stream's entries, partition by partition: how unevenly its
+/// aggregates' popularity spread them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartitionSpread {
+    pub stream: String,
+    /// `entries_added` of each partition, in partition order.
+    pub entries: Vec<u64>,
+}
+
+impl PartitionSpread {
+    /// The busiest partition's entries over the mean: 1 when even.
+    pub fn max_over_mean(&self) -> f64 {
+        let total: u64 = self.entries.iter().sum();
+        let max = self.entries.iter().copied().max().unwrap_or(0);
+        match total {
+            0 => 1.0,
+            _ => max as f64 * self.entries.len() as f64 / total as f64,
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -68,6 +100,21 @@ impl VerifySummary {
         self.landed_unacked = landed_unacked;
         self.consistent =
             self.unavailable.is_none() && added == self.produce_acked + landed_unacked;
+    }
+
+    /// Each partitioned stream's spread, in the order the streams come.
+    pub fn partitions(&self) -> Vec<PartitionSpread> {
+        let mut out: Vec<PartitionSpread> = Vec::new();
+        for (s, p) in (self.streams.iter()).filter_map(|s| Some((s, s.partition.as_ref()?))) {
+            match out.iter_mut().find(|o| o.stream == p.stream) {
+                Some(o) => o.entries.push(s.entries_added),
+                None => out.push(PartitionSpread {
+                    stream: p.stream.clone(),
+                    entries: vec![s.entries_added],
+                }),
+            }
+        }
+        out
     }
 
     /// Redis could not be read back: nothing is consistent, and the reason is kept.
@@ -102,6 +149,7 @@ mod tests {
             key: "s".into(),
             entries_added: added,
             length: 0,
+            partition: None,
         };
         assert!(VerifySummary::new(vec![stream(3), stream(4)], &ledgers(7, 0)).consistent);
         assert!(!VerifySummary::new(vec![stream(3)], &ledgers(7, 0)).consistent);
@@ -115,5 +163,32 @@ mod tests {
         assert!(landed.consistent, "two unacknowledged writes landed");
         landed.account_for_landed(1);
         assert!(!landed.consistent);
+    }
+
+    #[test]
+    fn partitions_spread_per_stream() {
+        let key = |stream: &str, index, added| StreamVerify {
+            key: format!("{stream}:p{index}"),
+            entries_added: added,
+            length: added,
+            partition: Some(PartitionOf {
+                stream: stream.into(),
+                index,
+            }),
+        };
+        let plain = StreamVerify {
+            key: "t".into(),
+            entries_added: 5,
+            ..StreamVerify::default()
+        };
+        let streams = vec![key("s", 0, 10), key("s", 1, 30), plain, key("u", 0, 0)];
+        let spread = VerifySummary::new(streams, &ledgers(45, 0)).partitions();
+        assert_eq!(spread.len(), 2);
+        assert_eq!(
+            (spread[0].stream.as_str(), &spread[0].entries[..]),
+            ("s", &[10, 30][..])
+        );
+        assert_eq!(spread[0].max_over_mean(), 1.5);
+        assert_eq!(spread[1].max_over_mean(), 1.0);
     }
 }

@@ -5,11 +5,13 @@
 
 mod draws;
 mod faults;
+mod partitions;
 mod schedule;
 mod timeouts;
 
 pub use draws::{EventDraw, EventMix, Real};
 pub use faults::{FaultPlan, FaultTarget};
+pub use partitions::{Partition, partition_key, partition_of};
 pub use schedule::{RateProfile, Schedule};
 pub use timeouts::{NETWORK_DRILL_RESPONSE_TIMEOUT, RESPONSE_TIMEOUT};
 
@@ -45,9 +47,14 @@ pub struct Plan {
 pub struct StreamPlan {
     /// The name in the scenario.
     pub name: String,
-    /// The Redis key: `sd:<run_id>:<name>`, so two runs never collide.
+    /// The Redis key: `sd:<run_id>:<name>`, so two runs never collide;
+    /// a partition's is `sd:<run_id>:<name>:p<index>` ([`partition_key`]).
     pub key: String,
+    /// Trims each key on its own: a partition keeps up to `maxlen` entries.
     pub trim: Option<Trim>,
+    /// Set on each key of a partitioned stream, whose keys follow each other
+    /// in `Plan::streams` from partition 0 ([`Plan::partitions`]).
+    pub partition: Option<Partition>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -173,12 +180,23 @@ impl Plan {
                         }),
                         (None, None) => None,
                     });
-                streams.push(StreamPlan {
-                    name: name.to_string(),
-                    key: format!("{prefix}{name}"),
-                    trim,
-                });
-                streams.len() - 1
+                let key = format!("{prefix}{name}");
+                let first = streams.len();
+                match scenario.partitions_of(name) {
+                    count @ 2.. => streams.extend((0..count).map(|index| StreamPlan {
+                        name: name.to_string(),
+                        key: partition_key(&key, index),
+                        trim,
+                        partition: Some(Partition { index, count }),
+                    })),
+                    _ => streams.push(StreamPlan {
+                        name: name.to_string(),
+                        key,
+                        trim,
+                        partition: None,
+                    }),
+                }
+                first
             }
         };
 
@@ -279,6 +297,13 @@ impl Plan {
         self.producers_by_connection().len() + consumers as usize
     }
 
+    /// The keys of `stream` (an index producers and groups hold): its
+    /// partitions in order, or its one key.
+    pub fn partitions(&self, stream: usize) -> &[StreamPlan] {
+        let count = self.streams[stream].partition.map_or(1, |p| p.count);
+        &self.streams[stream..stream + count as usize]
+    }
+
     /// The aggregate ids drawn for `stream`: `0..` this, the size of its
     /// version tables.
     pub fn aggregates_of(&self, stream: usize) -> u64 {
@@ -372,8 +397,11 @@ pub enum SeedKind {
 /// Independent, reproducible seeds per actor (SplitMix64 finaliser over the parts).
 pub fn derive_seed(seed: u64, kind: SeedKind, a: u64, b: u64) -> u64 {
     let kind = kind as u64;
-    let mut z =
-        seed ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ a.rotate_left(21) ^ b.rotate_left(42);
+    mix64(seed ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ a.rotate_left(21) ^ b.rotate_left(42))
+}
+
+/// SplitMix64's finaliser: every input bit moves about half the output bits.
+fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -415,6 +443,28 @@ mod tests {
 
     /// A run stopped early is judged against the target of what it ran:
     /// half a 0 -> 1000/s ramp asked for 250/s, not the whole ramp's 500/s.
+    #[test]
+    fn a_partitioned_stream_is_its_keys_in_order() {
+        let toml = "name = \"n\"\nduration = \"10s\"\n[[streams]]\nkey = \"s\"\npartitions = 3\n\
+                    [[producers]]\nstream = \"s\"\nrate = 10\n[[producers]]\nstream = \"t\"\n\
+                    rate = 10\n[[groups]]\nname = \"g\"\nstream = \"s\"\nconsumers = 3\n";
+        let scenario = load_str(toml, "n.toml", &Overrides::default()).unwrap();
+        let plan = Plan::new(scenario, "run".into());
+        let keys: Vec<&str> = plan.streams.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["sd:run:s:p0", "sd:run:s:p1", "sd:run:s:p2", "sd:run:t"]
+        );
+        assert_eq!((plan.producers[0].stream, plan.groups[0].stream), (0, 0));
+        assert_eq!(plan.partitions(0).len(), 3);
+        assert_eq!(
+            plan.partitions(0)[2].partition,
+            Some(Partition { index: 2, count: 3 })
+        );
+        assert_eq!(plan.partitions(plan.producers[1].stream)[0].key, "sd:run:t");
+        assert_eq!(plan.groups[0].dead_letter_key, "sd:run:s:dlq");
+    }
+
     #[test]
     fn the_target_covers_the_window_measured() {
         let toml = "name = \"n\"\nduration = \"10s\"\n[[producers]]\nstream = \"s\"\n\

@@ -387,6 +387,7 @@ pub(crate) mod tests {
             key: "sd:orders".into(),
             entries_added: 6_500,
             length: 6_500,
+            partition: None,
         }];
         SummaryContext {
             scenario: test_scenario(),

@@ -13,6 +13,7 @@ mod de;
 mod faults;
 mod group_checks;
 mod load;
+mod partition_checks;
 mod producer_checks;
 mod replication_checks;
 mod units;
@@ -23,6 +24,7 @@ pub use faults::{
     Fault, FaultKind, Lasts, Link, ReadBack, Spec, Target, resolve_consumer, resolve_producer,
 };
 pub use load::{Overrides, load_file, load_str};
+pub use partition_checks::MAX_PARTITIONS;
 pub use producer_checks::{MAX_AGGREGATES, MAX_EVENT_SIZE};
 pub use units::{Bytes, Dur, Rate};
 pub use validate::validate;
@@ -67,6 +69,15 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     #[serde(default)]
     pub slo: Slo,
+}
+
+impl Scenario {
+    /// How many keys stream `name` is split into (1 when it is not partitioned).
+    pub fn partitions_of(&self, name: &str) -> u32 {
+        (self.streams.iter())
+            .find(|s| s.key == name)
+            .map_or(1, |s| s.partitions)
+    }
 }
 
 fn default_seed() -> u64 {
@@ -210,6 +221,10 @@ pub struct StreamConfig {
     /// Use `~` (approximate, cheaper) trimming instead of `=`.
     #[serde(default = "yes")]
     pub approx: bool,
+    /// Split the stream into this many keys by aggregate
+    /// (docs/event-sourcing.md, "Partitioned streams").
+    #[serde(default = "one")]
+    pub partitions: u32,
 }
 
 fn yes() -> bool {

@@ -30,6 +30,7 @@ pub fn validate(s: &Scenario) -> Vec<Violation> {
     slo(&mut v, s);
     v.0.extend(super::replication_checks::check(s));
     v.0.extend(super::group_checks::check(s));
+    v.0.extend(super::partition_checks::check(s));
     v.0.extend(super::faults::check(s));
     v.0
 }
@@ -498,6 +499,10 @@ name = "g"
         (&["streams=[{key=\"orders\"}, {key=\"orders\"}]"], "streams[1].key", "configured twice"),
         (&["streams=[{key=\"other\"}]"], "streams[0].key", "written by no producer; producers write: orders"),
         (&["streams=[{key=\"orders\", maxlen=10, minid=\"1s\"}]"], "streams[0]", "not both"),
+        (&["streams=[{key=\"orders\", partitions=0}]"], "streams[0].partitions", "use 1 (one key) to 256"),
+        (&["streams=[{key=\"orders\", partitions=257}]"], "streams[0].partitions", "use 1 (one key) to 256"),
+        (&["streams=[{key=\"orders\", partitions=2}]", "groups.0.consumers=3"], "groups[0].consumers", "use at most 2 consumers"),
+        (&["streams=[{key=\"orders\", partitions=2}]", "groups.0.consumers=2", "groups.0.reclaim={min_idle=\"1s\"}"], "groups[0]", "not supported yet"),
         (&["streams=[{key=\"orders\", maxlen=0}]"], "streams[0].maxlen", "at least 1"),
         (&["groups=[{stream=\"orders\", name=\"g\"}, {stream=\"payments\", name=\"g\"}]"], "groups[1].name", "already defined"),
         (&["groups.0.name=\"\""], "groups[0].name", "must name the group"),

@@ -11,13 +11,17 @@ use crate::event::{AGGREGATE_FIELD, AggregateVersion, HEADER_FIELD, Header};
 /// One stream entry as XRANGE / XREADGROUP return it: its id, and its header
 /// and aggregate version if it is a streamdrill event.
 pub struct Entry {
+    /// Which of the keys read it came from (their index): a consumer owning
+    /// several partitions reads them all at once. 0 for a one-key read.
+    pub key: usize,
     pub id: Vec<u8>,
     pub header: Option<Header>,
     pub aggregate: Option<AggregateVersion>,
 }
 
-/// The entries of every stream in the reply, in order.
-pub fn parse_xreadgroup(reply: &[u8]) -> Result<Vec<Entry>, String> {
+/// The entries of every stream in the reply, in order; `keys`: the keys
+/// read, which each entry's `key` indexes.
+pub fn parse_xreadgroup(reply: &[u8], keys: &[String]) -> Result<Vec<Entry>, String> {
     let mut r = Reader { buf: reply, at: 0 };
     let mut out = Vec::new();
     let Some(streams) = r.array()? else {
@@ -27,7 +31,9 @@ pub fn parse_xreadgroup(reply: &[u8]) -> Result<Vec<Entry>, String> {
         if r.array()? != Some(2) {
             return Err("a stream's reply is not [key, entries]".into());
         }
-        r.bulk()?;
+        let name = r.bulk()?.ok_or("a stream without a key")?;
+        let key = (keys.iter().position(|k| k.as_bytes() == name))
+            .ok_or("a reply for a key that was not read")?;
         let n = r.array()?.unwrap_or(0);
         out.reserve(n);
         for _ in 0..n {
@@ -47,6 +53,7 @@ pub fn parse_xreadgroup(reply: &[u8]) -> Result<Vec<Entry>, String> {
                 }
             }
             out.push(Entry {
+                key,
                 id,
                 header,
                 aggregate,
@@ -153,6 +160,7 @@ pub fn entries(list: redis::Value) -> Vec<Entry> {
             continue;
         };
         out.push(Entry {
+            key: 0,
             id,
             header: header_of_entry_fields(&fields),
             aggregate: aggregate_of_entry_fields(&fields),
@@ -196,7 +204,7 @@ mod tests {
         reply.extend_from_slice(b"*2\r\n$3\r\n2-0\r\n");
         bulk_array(&mut reply, &[b"foreign", b"x"]);
         reply.extend_from_slice(b"*2\r\n$3\r\n3-0\r\n*-1\r\n");
-        let entries = parse_xreadgroup(&reply).unwrap();
+        let entries = parse_xreadgroup(&reply, &["orders".into()]).unwrap();
         let got: Vec<(&[u8], Option<Header>)> = entries
             .iter()
             .map(|e| (e.id.as_slice(), e.header))
@@ -215,9 +223,23 @@ mod tests {
 
     #[test]
     fn a_timed_out_block_is_no_entries_and_garbage_is_an_error() {
-        assert!(parse_xreadgroup(b"*-1\r\n").unwrap().is_empty());
-        assert!(parse_xreadgroup(b"-NOGROUP no such group\r\n").is_err());
-        assert!(parse_xreadgroup(b"*1\r\n*2\r\n$6\r\norders\r\n*1\r\n*2\r\n$3\r\n1-").is_err());
+        let keys = ["orders".to_string()];
+        assert!(parse_xreadgroup(b"*-1\r\n", &keys).unwrap().is_empty());
+        assert!(parse_xreadgroup(b"-NOGROUP no such group\r\n", &keys).is_err());
+        let cut = b"*1\r\n*2\r\n$6\r\norders\r\n*1\r\n*2\r\n$3\r\n1-";
+        assert!(parse_xreadgroup(cut, &keys).is_err());
+        let other = b"*1\r\n*2\r\n$5\r\nother\r\n*0\r\n";
+        assert!(parse_xreadgroup(other, &keys).is_err());
+    }
+
+    #[test]
+    fn each_entry_says_which_key_it_came_from() {
+        let mut reply = b"*2\r\n*2\r\n$4\r\nk:p2\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*0\r\n".to_vec();
+        reply.extend_from_slice(b"*2\r\n$4\r\nk:p0\r\n*1\r\n*2\r\n$3\r\n5-0\r\n*0\r\n");
+        let keys = ["k:p0".to_string(), "k:p2".to_string()];
+        let entries = parse_xreadgroup(&reply, &keys).unwrap();
+        let got: Vec<(usize, &[u8])> = entries.iter().map(|e| (e.key, &e.id[..])).collect();
+        assert_eq!(got, [(1, &b"1-0"[..]), (0, b"5-0")]);
     }
 
     use redis::Value;

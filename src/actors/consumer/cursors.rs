@@ -13,6 +13,8 @@ const CURSOR_START: &str = "0-0";
 
 pub(super) struct Cursors {
     own: OwnPending,
+    /// How many keys the consumer reads (its partitions, or 1).
+    keys: usize,
     claim: String,
     next_claim_ns: u64,
     /// The group's reclaim: entries idle this long, looked for this often.
@@ -24,8 +26,8 @@ pub(super) struct Cursors {
 enum OwnPending {
     /// Nothing of its own to go through: it reads on.
     Done,
-    /// Going through it: the next read starts after this id.
-    After(String),
+    /// Going through it: the next read starts after these ids, one per key.
+    After(Vec<String>),
     /// Start over from "0" at the next read, whatever the read in flight
     /// moves the walk to: what the consumer held may have stayed pending (a
     /// failed XACK or read, a restart), possibly before that read's ids.
@@ -33,10 +35,12 @@ enum OwnPending {
 }
 
 impl Cursors {
-    /// `reclaim`: the group's (min_idle, every), if it reclaims.
-    pub(super) fn new(reclaim: Option<(Duration, Duration)>) -> Cursors {
+    /// `reclaim`: the group's (min_idle, every), if it reclaims; `keys`:
+    /// how many keys the consumer reads.
+    pub(super) fn new(reclaim: Option<(Duration, Duration)>, keys: usize) -> Cursors {
         Cursors {
             own: OwnPending::Done,
+            keys,
             claim: CURSOR_START.to_string(),
             next_claim_ns: 0,
             reclaim,
@@ -51,7 +55,7 @@ impl Cursors {
     /// The read to send at `now_ns`.
     pub(super) fn next(&mut self, now_ns: u64) -> Read {
         if self.own == OwnPending::FromStart {
-            self.own = OwnPending::After("0".to_string());
+            self.own = OwnPending::After(vec!["0".to_string(); self.keys]);
         }
         if let OwnPending::After(after) = &self.own {
             return Read::OwnPending {
@@ -71,11 +75,17 @@ impl Cursors {
     pub(super) fn advance(&mut self, read: &Read, batch: &Batch, received_ns: u64) {
         match read {
             // Entries that stay pending (poison) are passed by moving on
-            // from the last id, so the walk ends.
-            Read::OwnPending { .. } if self.own != OwnPending::FromStart => {
-                self.own = match batch.entries.last() {
-                    Some(e) => OwnPending::After(String::from_utf8_lossy(&e.id).into_owned()),
-                    None => OwnPending::Done,
+            // from each key's last id, so the walk ends.
+            Read::OwnPending { after } if self.own != OwnPending::FromStart => {
+                self.own = match batch.entries.is_empty() {
+                    true => OwnPending::Done,
+                    false => {
+                        let mut after = after.clone();
+                        for e in &batch.entries {
+                            after[e.key] = String::from_utf8_lossy(&e.id).into_owned();
+                        }
+                        OwnPending::After(after)
+                    }
                 };
             }
             Read::Claim { .. } => {
@@ -101,6 +111,7 @@ mod tests {
         Batch {
             entries: (ids.iter())
                 .map(|id| Entry {
+                    key: 0,
                     id: id.as_bytes().to_vec(),
                     header: None,
                     aggregate: None,
@@ -113,13 +124,36 @@ mod tests {
 
     fn own(after: &str) -> Read {
         Read::OwnPending {
-            after: after.to_string(),
+            after: vec![after.to_string()],
         }
+    }
+
+    /// A consumer owning two partitions walks both pending lists at once,
+    /// each from its own last id, until neither has anything left.
+    #[test]
+    fn the_own_pel_of_each_key_is_walked_to_its_end() {
+        let mut c = Cursors::new(None, 2);
+        c.start_over();
+        let first = c.next(0);
+        let both = |a: &str, b: &str| Read::OwnPending {
+            after: vec![a.into(), b.into()],
+        };
+        assert_eq!(first, both("0", "0"));
+        let mut read = batch(&["1-0", "4-0", "2-0"], None);
+        read.entries[2].key = 1;
+        c.advance(&first, &read, MS);
+        assert_eq!(c.next(MS), both("4-0", "2-0"));
+        let mut read = batch(&["3-0"], None);
+        read.entries[0].key = 1;
+        c.advance(&both("4-0", "2-0"), &read, MS);
+        assert_eq!(c.next(MS), both("4-0", "3-0"));
+        c.advance(&both("4-0", "3-0"), &batch(&[], None), MS);
+        assert_eq!(c.next(MS), Read::New);
     }
 
     #[test]
     fn without_reclaim_or_a_failure_it_reads_new_entries() {
-        let mut c = Cursors::new(None);
+        let mut c = Cursors::new(None, 1);
         assert_eq!(c.next(0), Read::New);
         c.advance(&Read::New, &batch(&["1-0"], None), MS);
         assert_eq!(c.next(2 * MS), Read::New);
@@ -127,7 +161,7 @@ mod tests {
 
     #[test]
     fn the_own_pel_is_walked_from_0_to_its_end() {
-        let mut c = Cursors::new(None);
+        let mut c = Cursors::new(None, 1);
         c.start_over();
         assert_eq!(c.next(0), own("0"));
         c.advance(&own("0"), &batch(&["1-0", "2-0"], None), MS);
@@ -141,7 +175,7 @@ mod tests {
     /// pending, which may lie before its ids.
     #[test]
     fn starting_over_wins_over_the_read_in_flight() {
-        let mut c = Cursors::new(None);
+        let mut c = Cursors::new(None, 1);
         c.start_over();
         let read = c.next(0);
         c.start_over();
@@ -156,7 +190,7 @@ mod tests {
     /// read are worked on, and the next read goes back to the own PEL.
     #[test]
     fn a_failed_xack_before_new_entries_sends_the_next_read_to_the_own_pel() {
-        let mut c = Cursors::new(None);
+        let mut c = Cursors::new(None, 1);
         let read = c.next(0);
         assert_eq!(read, Read::New);
         c.start_over();
@@ -167,7 +201,7 @@ mod tests {
     #[test]
     fn reclaims_scan_cursor_by_cursor_then_wait_their_period() {
         let min_idle = Duration::from_millis(500);
-        let mut c = Cursors::new(Some((min_idle, Duration::from_millis(100))));
+        let mut c = Cursors::new(Some((min_idle, Duration::from_millis(100))), 1);
         let first = c.next(0);
         assert_eq!(
             first,
@@ -193,7 +227,7 @@ mod tests {
 
     #[test]
     fn the_own_pel_comes_before_a_reclaim_that_is_due() {
-        let mut c = Cursors::new(Some((Duration::from_secs(1), Duration::from_secs(1))));
+        let mut c = Cursors::new(Some((Duration::from_secs(1), Duration::from_secs(1))), 1);
         c.start_over();
         assert_eq!(c.next(0), own("0"));
     }

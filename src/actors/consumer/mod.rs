@@ -1,8 +1,10 @@
 //! Consumer actor: one member of a consumer group. Reads with XREADGROUP on
 //! its own connection (a BLOCK on a shared connection stalls every command
-//! queued behind it), "processes" each entry for a sampled time, XACKs the
-//! batch, records delivery and end-to-end latency from the intended send time
-//! carried in the event, and reports each batch to the ledger: once when it
+//! queued behind it), from its stream's key or from every partition it owns
+//! at once (docs/event-sourcing.md, "Partitioned streams"),
+//! "processes" each entry for a sampled time, XACKs the batch, records
+//! delivery and end-to-end latency from the intended send time carried in
+//! the event, and reports each batch to the ledger: once when it
 //! is delivered, once when it is processed. With `reclaim` it also takes over
 //! entries idle in other consumers' PELs (XAUTOCLAIM). The chaos actor crashes,
 //! restarts, stalls and slows it through `ConsumerFault`.
@@ -54,7 +56,8 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 pub struct Consumer {
     group: Arc<GroupPlan>,
     name: String,
-    stream_key: String,
+    /// The keys it reads: the partitions it owns, or its stream's one key.
+    stream_keys: Vec<String>,
     conn: Session,
     clock: RunClock,
     rng: SmallRng,
@@ -89,7 +92,8 @@ pub struct Consumer {
 
 pub struct ConsumerSetup {
     pub index: u32,
-    pub stream_key: String,
+    /// The partitions it owns, in order, or its stream's one key.
+    pub stream_keys: Vec<String>,
     /// A connection of its own, opened before the run clock started.
     pub conn: (Replies, Writer),
     /// Where to reconnect after losing it.
@@ -116,7 +120,7 @@ impl Consumer {
     pub fn new(group: Arc<GroupPlan>, setup: ConsumerSetup) -> Consumer {
         let name = name(setup.index);
         let new_read =
-            reads::command(&Read::New, &group, &name, &setup.stream_key).get_packed_command();
+            reads::command(&Read::New, &group, &name, &setup.stream_keys).get_packed_command();
         Consumer {
             rng: SmallRng::seed_from_u64(derive_seed(
                 group.seed,
@@ -125,7 +129,8 @@ impl Consumer {
                 0,
             )),
             name,
-            stream_key: setup.stream_key,
+            cursors: Cursors::new(group.reclaim, setup.stream_keys.len()),
+            stream_keys: setup.stream_keys,
             conn: Session::new(setup.endpoint, Some(setup.conn), setup.response_timeout),
             clock: setup.clock,
             measure_from_ns: setup.measure_from.as_nanos() as u64,
@@ -138,7 +143,6 @@ impl Consumer {
             idle: watch::channel(false).0,
             stalled_until_ns: 0,
             slowdown: None,
-            cursors: Cursors::new(group.reclaim),
             timer: Timer::new(),
             in_hand: InHand::new(setup.busy),
             new_read,

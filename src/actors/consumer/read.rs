@@ -24,19 +24,20 @@ impl Consumer {
     /// this consumer's PEL whatever happens meanwhile (machine.rs).
     pub(super) fn read(&mut self, ack: Option<Ack>, now_ns: u64, ctx: &mut Context<Self>) {
         let read = self.cursors.next(now_ns);
-        let at = usize::from(ack.is_some());
+        let at = ack.as_ref().map_or(0, |a| a.commands);
         let (mut packed, ack) = match ack {
             Some(Ack {
                 packed,
                 entries,
                 measured,
+                ..
             }) => (packed, Some((entries, measured))),
             None => (Vec::new(), None),
         };
         match &read {
             Read::New => packed.extend_from_slice(&self.new_read),
             _ => packed.extend(
-                reads::command(&read, &self.group, &self.name, &self.stream_key)
+                reads::command(&read, &self.group, &self.name, &self.stream_keys)
                     .get_packed_command(),
             ),
         }
@@ -45,7 +46,7 @@ impl Consumer {
         ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
             if let Some(sent) = ack {
                 let acked = reply.as_ref().ok();
-                act.on_acked(sent, acked.and_then(|raw| reads::acked(raw.bytes(0))));
+                act.on_acked(sent, acked.and_then(|raw| reads::acked_all(raw, at)));
             }
             act.on_read(read, reply, at, now_ns, ctx)
         }));
@@ -73,14 +74,15 @@ impl Consumer {
         // go through redis-rs's parser.
         let batch = match &read {
             Read::New => {
-                wire::entries::parse_xreadgroup(reply.bytes(at)).map(|entries| reads::Batch {
+                let keys = &self.stream_keys;
+                wire::entries::parse_xreadgroup(reply.bytes(at), keys).map(|entries| reads::Batch {
                     entries,
                     cursor: None,
                     fields: Vec::new(),
                 })
             }
             _ => (reply.value(at))
-                .map(|value| reads::parse(&read, value))
+                .map(|value| reads::parse(&read, value, &self.stream_keys))
                 .map_err(|e| e.to_string()),
         };
         let Ok(batch) = batch else {
@@ -119,10 +121,14 @@ impl Consumer {
         // Whatever this consumer held may have stayed pending: look there first.
         self.cursors.start_over();
         if error.is_some_and(|e| e.starts_with("NOGROUP")) {
-            let packed = reads::recreate_group(&self.group, &self.stream_key).get_packed_command();
+            let keys = &self.stream_keys;
+            let packed: Vec<u8> = (keys.iter())
+                .flat_map(|key| reads::recreate_group(&self.group, key).get_packed_command())
+                .collect();
             let conn = self.conn.clone();
+            let n = keys.len();
             // BUSYGROUP (another consumer was first) is as good as success.
-            let create = async move { conn.call(packed, 1).await };
+            let create = async move { conn.call(packed, n).await };
             ctx.spawn(create.into_actor(self).map(|_, _, _| ()));
         }
         let action = self.on(Event::ReadFailed);

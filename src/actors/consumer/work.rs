@@ -22,7 +22,9 @@ use crate::wire::entries::Entry;
 /// An XACK waiting to go out, and how many of its entries were intended in
 /// the measured phase (Redis's count is split by it).
 pub(super) struct Ack {
+    /// One XACK per key the batch came from.
     pub(super) packed: Vec<u8>,
+    pub(super) commands: usize,
     pub(super) entries: u64,
     pub(super) measured: u64,
 }
@@ -118,7 +120,7 @@ impl Consumer {
         received_ns: u64,
         ctx: &mut Context<Self>,
     ) {
-        let packed = reads::delivery_counts(&self.group, &self.stream_key, &batch.entries)
+        let packed = reads::delivery_counts(&self.group, &self.stream_keys[0], &batch.entries)
             .get_packed_pipeline();
         let (conn, n) = (self.conn.clone(), batch.entries.len());
         let request = async move { conn.call(packed, n).await };
@@ -166,7 +168,7 @@ impl Consumer {
         }
         let parts: Vec<(&Entry, &Value, u64)> = dead.iter().map(|(e, f, n)| (e, f, *n)).collect();
         let packed =
-            reads::dead_letter(&self.group, &self.stream_key, &parts).get_packed_pipeline();
+            reads::dead_letter(&self.group, &self.stream_keys[0], &parts).get_packed_pipeline();
         // MULTI, one XADD per entry, the XACK, EXEC: a reply each.
         let replies = parts.len() + 3;
         let keys: Vec<EventKey> = dead.iter().filter_map(|(e, ..)| key_of(e.header)).collect();
@@ -245,10 +247,14 @@ impl Consumer {
         }
         // Poison and dead-lettered entries are out of hand; the rest is worked on.
         self.in_hand.hold(batch.iter().map(|d| d.key));
-        let ack = (self.group.ack == AckMode::Batch && !entries.is_empty()).then(|| Ack {
-            packed: reads::ack(&self.stream_key, &self.group.name, &entries),
-            entries: entries.len() as u64,
-            measured,
+        let ack = (self.group.ack == AckMode::Batch && !entries.is_empty()).then(|| {
+            let (packed, commands) = reads::ack(&self.stream_keys, &self.group.name, &entries);
+            Ack {
+                packed,
+                commands,
+                entries: entries.len() as u64,
+                measured,
+            }
         });
         // Processing is recorded when it ends, before the XACK goes out: a
         // consumer that crashes between the two has processed the batch, and
@@ -305,12 +311,13 @@ impl Consumer {
         let conn = self.conn.clone();
         let Ack {
             packed,
+            commands,
             entries,
             measured,
         } = ack;
-        let request = async move { conn.call(packed, 1).await };
+        let request = async move { conn.call(packed, commands).await };
         let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
-            let acked = reply.ok().and_then(|raw| reads::acked(raw.bytes(0)));
+            let acked = reply.ok().and_then(|raw| reads::acked_all(&raw, commands));
             act.on_acked((entries, measured), acked);
             act.ready(None, ctx);
         }));

@@ -44,7 +44,7 @@ use crate::clock::RunClock;
 use crate::clock::Timer;
 use crate::event::{AggregateVersion, Header, PayloadPool};
 use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
-use crate::plan::{ProducerPlan, Trim, Wait};
+use crate::plan::{ProducerPlan, Trim, Wait, partition_of};
 use crate::scenario::FaultKind;
 use crate::wire::{Endpoint, Outstanding, Replies, Reply, Writer};
 
@@ -65,8 +65,9 @@ pub struct Producer {
     /// when to stop. Latency is then service time only: there is no
     /// schedule for a slow reply to fall behind.
     saturate: Option<(usize, u64)>,
-    /// The producers share an entry, hence a stream, its trim and event types.
-    encoder: XaddEncoder,
+    /// The producers share an entry, hence a stream, its trim and event
+    /// types: one encoder per key of the stream (its partitions, in order).
+    encoders: Vec<XaddEncoder>,
     wait: Option<Wait>,
     /// Sleep this long past the next intended time, to send more at once.
     linger_ns: u64,
@@ -131,7 +132,8 @@ struct Pipeline {
 
 /// Everything a producer actor needs besides its producers' plans.
 pub struct ProducerSetup {
-    pub stream_key: String,
+    /// The stream's keys: its partitions in order, or its one key.
+    pub stream_keys: Vec<String>,
     pub trim: Option<Trim>,
     /// The connection, opened before the run clock started.
     pub conn: (Replies, Writer),
@@ -157,7 +159,9 @@ impl Producer {
         let wait = plans.first().and_then(|p| p.wait);
         let linger_ns = plans.first().map_or(0, |p| p.linger.as_nanos() as u64);
         let kinds = plans.first().map_or(&[][..], |p| &p.mix.names[..]);
-        let encoder = XaddEncoder::new(&setup.stream_key, setup.trim, kinds);
+        let encoders = (setup.stream_keys.iter())
+            .map(|key| XaddEncoder::new(key, setup.trim, kinds))
+            .collect();
         let sources: Vec<Source> = plans
             .into_iter()
             .map(|p| {
@@ -175,7 +179,7 @@ impl Producer {
             sources,
             due,
             saturate,
-            encoder,
+            encoders,
             wait,
             linger_ns,
             link: Link::new(setup.endpoint, setup.conn.1, setup.response_timeout),
@@ -330,7 +334,9 @@ impl Producer {
         };
         let clock = self.clock;
         let now_ms = || clock.unix_ns(clock.now_ns()) / 1_000_000;
-        (self.encoder).encode(&mut self.out, header, draw.kind, aggregate, payload, now_ms);
+        let partition = partition_of(draw.aggregate, self.encoders.len() as u32);
+        let encoder = &mut self.encoders[partition as usize];
+        encoder.encode(&mut self.out, header, draw.kind, aggregate, payload, now_ms);
     }
 
     /// `replies` came for the pipeline's first commands; `missing` says why

@@ -44,7 +44,7 @@ impl Need {
 /// The run's commands in the order the run first sends them, each once.
 pub(super) fn of(plan: &Plan) -> Vec<Need> {
     let mut needs = Needs(Vec::new());
-    let key_of = |stream: usize| plan.streams[stream].key.as_str();
+    let keys_of = |stream: usize| plan.partitions(stream).iter().map(|s| s.key.as_str());
 
     // Setup (setup.rs). The probe's XAUTOCLAIM is left out: it tries
     // whether the server has it, and the groups that need it ask below.
@@ -55,21 +55,24 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
     needs.cmd(cmd(&["XINFO", "GROUPS", &probe]), probing);
     needs.cmd(cmd(&["DEL", &probe]), probing);
     for g in &plan.groups {
-        let creating = format!("creating group {}", g.name);
-        needs.cmd(
-            create_group(key_of(g.stream), &g.name, &g.start_id),
-            creating,
-        );
+        for key in keys_of(g.stream) {
+            let creating = format!("creating group {}", g.name);
+            needs.cmd(create_group(key, &g.name, &g.start_id), creating);
+        }
     }
 
     for p in &plan.producers {
-        for packed in producer::commands(p, &plan.streams[p.stream]) {
-            needs.packed(packed, format!("producer {}", p.label));
+        for stream in plan.partitions(p.stream) {
+            for packed in producer::commands(p, stream) {
+                needs.packed(packed, format!("producer {}", p.label));
+            }
         }
     }
     for g in &plan.groups {
-        for (packed, what) in reads::every_command(g, key_of(g.stream)) {
-            needs.packed(packed, format!("group {}'s consumers: {what}", g.name));
+        for key in keys_of(g.stream) {
+            for (packed, what) in reads::every_command(g, key) {
+                needs.packed(packed, format!("group {}'s consumers: {what}", g.name));
+            }
         }
     }
     let keys: Vec<String> = plan.streams.iter().map(|s| s.key.clone()).collect();
@@ -93,10 +96,11 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
         needs.cmd(cmd(&["XRANGE", &s.key, "-", "+", "COUNT", &chunk]), reading);
     }
     for g in &plan.groups {
-        let key = key_of(g.stream);
         let reading = format!("reading back group {}'s pending entries", g.name);
-        needs.cmd(cmd(&["XPENDING", key, &g.name, "-", "+", &chunk]), &reading);
-        needs.cmd(cmd(&["XRANGE", key, "0-1", "0-1"]), &reading);
+        for key in keys_of(g.stream) {
+            needs.cmd(cmd(&["XPENDING", key, &g.name, "-", "+", &chunk]), &reading);
+            needs.cmd(cmd(&["XRANGE", key, "0-1", "0-1"]), &reading);
+        }
         if g.max_deliveries.is_some() {
             let reading = "reading back the dead-letter stream";
             needs.cmd(cmd(&["XLEN", &g.dead_letter_key]), reading);

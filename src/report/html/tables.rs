@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{esc, table};
-use crate::metrics::{DeliveryCounts, Percentiles};
+use crate::metrics::{DeliveryCounts, Percentiles, VerifySummary};
 use crate::report::format::{dash_or, format_us, verify_beyond_acked};
 use crate::report::groups::GroupPhase;
 use crate::report::summary::Summary;
@@ -241,14 +241,48 @@ pub(super) fn ledger_section(summary: &Summary) -> String {
     format!(
         "<h2>Ledger</h2>\n<p>Acknowledged events by outcome; they add up to the acked column. \
          Loss objectives judge both phases together.</p>\n{}<h3>Whole run</h3>\n{}{}\
-         <h3>Verify: entries-added vs {} produce acks{}: {}</h3>\n{}",
+         <h3>Verify: entries-added vs {} produce acks{}: {}</h3>\n{}{}",
         table(&headers, &rows),
         table(&whole_headers, &whole),
         redelivery_tables(summary),
         v.produce_acked,
         esc(&unresolved),
         esc(&verdict),
-        table(&["stream", "entries-added", "length"], &verify_rows)
+        table(&["stream", "entries-added", "length"], &verify_rows),
+        partitions_table(v),
+    )
+}
+
+/// Per partitioned stream, its partitions' entries and their share: how
+/// unevenly the aggregates' popularity loads the partitions' owners.
+fn partitions_table(v: &VerifySummary) -> String {
+    let spreads = v.partitions();
+    if spreads.is_empty() {
+        return String::new();
+    }
+    let mut rows = Vec::new();
+    for s in &spreads {
+        let total: u64 = s.entries.iter().sum();
+        for (i, n) in s.entries.iter().enumerate() {
+            let share = 100.0 * *n as f64 / total.max(1) as f64;
+            rows.push(vec![
+                s.stream.clone(),
+                format!("p{i}"),
+                n.to_string(),
+                format!("{share:.1} %"),
+            ]);
+        }
+        let skew = format!("busiest {:.2}x the mean", s.max_over_mean());
+        rows.push(vec![
+            s.stream.clone(),
+            "all".into(),
+            total.to_string(),
+            skew,
+        ]);
+    }
+    format!(
+        "<h3>Partitions: entries added per partition</h3>\n{}",
+        table(&["stream", "partition", "entries-added", "share"], &rows)
     )
 }
 

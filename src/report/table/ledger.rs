@@ -150,6 +150,16 @@ pub(super) fn verify_lines(out: &mut String, s: &Summary) {
         );
         let _ = writeln!(out, "{}", clip(&line));
     }
+    for p in v.partitions() {
+        let entries: Vec<String> = p.entries.iter().map(u64::to_string).collect();
+        let line = format!(
+            "  partitions of {}: entries-added {}, busiest {:.2}x the mean",
+            p.stream,
+            entries.join(" / "),
+            p.max_over_mean()
+        );
+        let _ = writeln!(out, "{}", clip(&line));
+    }
     for st in &v.dead_letter {
         let line = format!("  {} (dead letters): length {}", st.key, st.length);
         let _ = writeln!(out, "{}", clip(&line));

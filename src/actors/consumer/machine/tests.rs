@@ -211,7 +211,7 @@ fn a_stop_during_a_stall_lets_the_batch_begun_before_it_finish() {
 /// (carrying their XACK) goes back to the own PEL from its start.
 #[test]
 fn an_xack_failure_then_new_entries_sends_the_next_read_to_the_own_pel() {
-    let mut cursors = Cursors::new(None);
+    let mut cursors = Cursors::new(None, 1);
     let (state, action) = Starting.on(READY);
     assert_eq!(action, Action::Read);
     let read = cursors.next(0);
@@ -220,6 +220,7 @@ fn an_xack_failure_then_new_entries_sends_the_next_read_to_the_own_pel() {
     cursors.start_over();
     let batch = Batch {
         entries: vec![Entry {
+            key: 0,
             id: b"9-0".to_vec(),
             header: None,
             aggregate: None,
@@ -232,7 +233,10 @@ fn an_xack_failure_then_new_entries_sends_the_next_read_to_the_own_pel() {
     assert_eq!((state, action), (Running(Task::Work), Action::Work));
     let (_, action) = state.on(PROCESSED);
     assert_eq!(action, Action::Read);
-    assert_eq!(cursors.next(2), Read::OwnPending { after: "0".into() });
+    let own = Read::OwnPending {
+        after: vec!["0".into()],
+    };
+    assert_eq!(cursors.next(2), own);
 }
 
 /// What the actor has in hand that it may cancel.
