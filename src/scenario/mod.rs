@@ -223,7 +223,7 @@ pub struct StreamConfig {
     pub approx: bool,
     /// Split the stream into this many keys by aggregate
     /// (docs/event-sourcing.md, "Partitioned streams").
-    #[serde(default = "one")]
+    #[serde(default = "one", skip_serializing_if = "is_one")]
     pub partitions: u32,
 }
 
@@ -303,6 +303,11 @@ impl std::fmt::Display for ProducerRef {
             ProducerRef::Name(n) => f.write_str(n),
         }
     }
+}
+
+/// An unpartitioned stream's resolved scenario reads as before partitions existed.
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 fn one() -> u32 {
