@@ -146,8 +146,11 @@ fn a_reset_breaks_connections_that_then_recover() {
     assert!(g.drained);
     let d = s.durability.as_ref().expect("read back");
     assert_eq!(d.acked_but_gone, 0, "{d:?}");
+    // 100 measured events were intended before the reset (0.5 s at 200/s);
+    // at least 50 of the 200 after it acknowledged means writing went on.
+    // Not more: a loaded machine stalls and leaves more in flight at the reset.
     assert!(
-        s.produce.acked > 250,
+        s.produce.acked > 150,
         "producers kept writing after the reset: {:?}",
         s.produce
     );
