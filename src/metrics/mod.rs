@@ -21,6 +21,7 @@ pub mod load;
 pub mod order;
 pub mod outcome;
 pub mod progress;
+pub mod projection;
 pub mod recovery;
 pub mod series;
 pub mod server;
