@@ -83,4 +83,6 @@ pub struct GroupMetrics {
     /// Whether, before the drain timeout, Redis held nothing unread or
     /// pending for the group and no consumer held an unfinished event.
     pub drained: bool,
+    /// Its read model checked against the stream, for a group with a projection.
+    pub projection: Option<projection::ProjectionCheck>,
 }
