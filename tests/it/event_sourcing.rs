@@ -290,4 +290,5 @@ restart_after = "200ms"
         "the crash came after a batch's effects"
     );
     assert_eq!(model.skipped, Some(repeats(idempotent)));
+    assert!(streamdrill::report::render_table(&s).contains("\nprojection "));
 }
