@@ -33,12 +33,21 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
     v
 }
 
-/// An idempotent projection applies an aggregate's events only in version
+/// A projection is checked against the whole stream, which trimming
+/// shortens. An idempotent projection applies an aggregate's events only in version
 /// order: consumers sharing an unpartitioned stream finish them in any
 /// order, so it would refuse the ones that overtake (docs/event-sourcing.md,
 /// "Projections").
 fn projection_problem(s: &Scenario, g: &GroupConfig) -> Option<&'static str> {
+    // The check compares the model with the stream read back: trimmed
+    // entries would read as effects applied twice.
+    let trimmed =
+        (s.streams.iter()).any(|t| t.key == g.stream && (t.maxlen.is_some() || t.minid.is_some()));
     match g.projection? {
+        _ if trimmed => Some(
+            "the projection is checked against the stream after the run, so the stream \
+             must keep every entry: remove `maxlen` / `minid` from its [[streams]]",
+        ),
         Projection::Idempotent if g.consumers > 1 && s.partitions_of(&g.stream) <= 1 => Some(
             "an idempotent projection needs each aggregate's events in version order: use one \
              consumer, or partition the stream (`[[streams]] partitions`)",

@@ -186,16 +186,25 @@ wait = { replicas = 1, timeout = "10ms" }
 [[producers]]
 stream = "b"
 rate = 10
+[[producers]]
+stream = "c"
+rate = 10
 [[groups]]
 stream = "a"
 name = "g"
 reclaim = { min_idle = "1s" }
 max_deliveries = 3
-projection = "idempotent"
 [[groups]]
 stream = "b"
 name = "n"
 ack = "noack"
+[[groups]]
+stream = "c"
+name = "p"
+projection = "idempotent"
+[[groups]]
+stream = "c"
+name = "q"
 projection = "naive"
 [[faults]]
 action = "client_kill"
@@ -239,9 +248,9 @@ duration = "1s"
             "CLIENT PAUSE 1000 ALL",
             "DEBUG SLEEP 1.000",
             "XLEN sd:r:a:dlq",
-            "HINCRBY sd:r:b:proj:n 1:n 1",
-            "HSET sd:r:a:proj:g 1:v 1",
-            "HGETALL sd:r:a:proj:g",
+            "HINCRBY sd:r:c:proj:q 1:n 1",
+            "HSET sd:r:c:proj:p 1:v 1",
+            "HGETALL sd:r:c:proj:p",
         ] {
             assert!(
                 shown.contains(&command.to_string()),
@@ -257,9 +266,10 @@ duration = "1s"
         );
         let eval = shown
             .iter()
-            .find(|c| c.starts_with("EVAL ") && c.ends_with(" 1 sd:r:a:proj:g 1 1"));
+            .find(|c| c.starts_with("EVAL ") && c.ends_with(" 1 sd:r:c:proj:p 1 1"));
         assert!(eval.is_some(), "{shown:#?}");
-        let keys = "DEL sd:r:a sd:r:b sd:r:a:dlq sd:r:a:proj:g sd:r:b:dlq sd:r:b:proj:n";
+        let keys =
+            "DEL sd:r:a sd:r:b sd:r:c sd:r:a:dlq sd:r:b:dlq sd:r:c:dlq sd:r:c:proj:p sd:r:c:proj:q";
         assert!(
             !shown.contains(&keys.to_string()),
             "managed: no DEL of the run's keys"
