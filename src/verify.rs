@@ -13,10 +13,11 @@ use redis::{RedisResult, Value};
 use crate::error::{Error, Result};
 use crate::event::Header;
 use crate::metrics::durability::{self, Durability};
+use crate::metrics::projection::{self, ProjectionCheck};
 use crate::metrics::{EventKey, ProduceLedger, StreamUsage};
 use crate::metrics::{PartitionOf, StreamVerify, VerifySummary};
 use crate::plan::Plan;
-use crate::wire::entries::entries;
+use crate::wire::entries::{Entry, entries};
 
 /// Entries read per XRANGE / XPENDING call while reading a backlog back.
 pub const READ_CHUNK: usize = 10_000;
@@ -191,6 +192,49 @@ async fn group_marks_on(conn: &mut Conn, key: &str, group: &str) -> RedisResult<
     })
 }
 
+/// Per group (in plan order), its projection's read model checked against
+/// the events its stream holds, or None for a group without one.
+pub async fn projections(plan: &Plan, conn: &mut Conn, url: &str) -> Vec<Option<ProjectionCheck>> {
+    let mut out = Vec::with_capacity(plan.groups.len());
+    for g in &plan.groups {
+        let Some(mode) = g.projection else {
+            out.push(None);
+            continue;
+        };
+        let check = match projection_of(plan, g, conn).await {
+            Ok((stream, model, skipped)) => {
+                let skipped = (mode.name() == "idempotent").then_some(skipped);
+                projection::compare(mode.name(), &stream, &model, skipped)
+            }
+            Err(e) => {
+                let what = format!("reading back group {}'s projection", g.name);
+                ProjectionCheck::unavailable(mode.name(), Error::redis(url, what, e).to_string())
+            }
+        };
+        out.push(Some(check));
+    }
+    out
+}
+
+/// The group's stream per aggregate, its model, and the model's refusals.
+async fn projection_of(
+    plan: &Plan,
+    g: &crate::plan::GroupPlan,
+    conn: &mut Conn,
+) -> RedisResult<(projection::PerAggregate, projection::PerAggregate, u64)> {
+    let mut events = Vec::new();
+    for key in plan.partitions(g.stream).iter().map(|s| &s.key) {
+        let pick = |e: &Entry| e.aggregate.map(|a| (a.aggregate, u64::from(a.version)));
+        events.extend(read_all(conn, key, "-", pick).await?);
+    }
+    let fields: HashMap<String, u64> = redis::cmd("HGETALL")
+        .arg(&g.projection_key)
+        .query_async(conn)
+        .await?;
+    let (model, skipped) = projection::parse_model(fields);
+    Ok((projection::expected(events), model, skipped))
+}
+
 /// Each stream's length and memory after the drain (docs/capacity.md,
 /// "Sizing"). Best effort: a stream Redis cannot measure is left out, and
 /// a server without MEMORY USAGE gives None for its bytes.
@@ -233,6 +277,16 @@ async fn read_range(conn: &mut Conn, key: &str, start: &str) -> RedisResult<Vec<
 
 /// The streamdrill events in `key` from `start` on.
 async fn read_headers(conn: &mut Conn, key: &str, start: &str) -> RedisResult<Vec<Header>> {
+    read_all(conn, key, start, |e| e.header).await
+}
+
+/// What `pick` takes from each entry of `key` from `start` on.
+async fn read_all<T>(
+    conn: &mut Conn,
+    key: &str,
+    start: &str,
+    pick: impl Fn(&Entry) -> Option<T>,
+) -> RedisResult<Vec<T>> {
     let mut keys = Vec::new();
     let mut from = start.to_string();
     loop {
@@ -250,7 +304,7 @@ async fn read_headers(conn: &mut Conn, key: &str, start: &str) -> RedisResult<Ve
         };
         from = format!("({}", String::from_utf8_lossy(&last.id));
         let full = chunk.len() == READ_CHUNK;
-        keys.extend(chunk.iter().filter_map(|e| e.header));
+        keys.extend(chunk.iter().filter_map(&pick));
         if !full {
             return Ok(keys);
         }

@@ -10,6 +10,7 @@ pub mod chaos;
 pub mod collector;
 pub mod consumer;
 pub mod producer;
+pub mod projection;
 pub mod reads;
 pub mod sampler;
 pub mod workers;

@@ -33,6 +33,7 @@ use crate::actors::workers::Workers;
 use crate::clock::RunClock;
 use crate::connect::{Conn, Target};
 use crate::error::{Error, Result};
+use crate::metrics::projection::ProjectionCheck;
 use crate::metrics::{
     Durability, FaultWindow, ProduceLedger, Progress, RunMetrics, ServerInfo, StreamUsage,
     VerifySummary,
@@ -164,6 +165,7 @@ pub async fn execute(
         marks,
         durability,
         streams,
+        projections,
     } = read_back(plan, &mut admin, url, &ledgers).await;
     let pending: Vec<Option<u64>> = (marks.iter())
         .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
@@ -181,6 +183,9 @@ pub async fn execute(
     for ((m, pending), drained) in metrics.groups.iter_mut().zip(pending).zip(drained) {
         m.pending_at_end = pending;
         m.drained = drained;
+    }
+    for (m, projection) in metrics.groups.iter_mut().zip(projections) {
+        m.projection = projection;
     }
     Ok(Measured {
         metrics,
@@ -209,6 +214,8 @@ struct ReadBack {
     /// None: no read-back was needed; Err: why it failed.
     durability: Option<std::result::Result<Durability, String>>,
     streams: Vec<StreamUsage>,
+    /// Per group, its projection checked, for a group with one.
+    projections: Vec<Option<ProjectionCheck>>,
 }
 
 /// Reads back what Redis holds. A Redis that died during a drill must not
@@ -239,6 +246,7 @@ async fn read_back(
         marks,
         durability,
         streams: verify::stream_usage(plan, admin).await,
+        projections: verify::projections(plan, admin, url).await,
     }
 }
 
@@ -273,7 +281,7 @@ pub async fn delete_run_keys(plan: &Plan, target: &Target) {
     let _ = delete_keys(plan).query_async::<u64>(&mut conn).await;
 }
 
-/// DEL of the run's streams, dead-letter streams too (their lengths are in
+/// DEL of the run's streams, dead-letter streams and projection models too (their lengths are in
 /// the summary's `verify`).
 fn delete_keys(plan: &Plan) -> redis::Cmd {
     let mut keys: Vec<&str> = plan.streams.iter().map(|s| s.key.as_str()).collect();
@@ -281,6 +289,9 @@ fn delete_keys(plan: &Plan) -> redis::Cmd {
         // Groups of one stream share its dead-letter stream.
         if !keys.contains(&g.dead_letter_key.as_str()) {
             keys.push(&g.dead_letter_key);
+        }
+        if g.projection.is_some() {
+            keys.push(&g.projection_key);
         }
     }
     let mut cmd = redis::cmd("DEL");

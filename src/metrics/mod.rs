@@ -21,6 +21,7 @@ pub mod load;
 pub mod order;
 pub mod outcome;
 pub mod progress;
+pub mod projection;
 pub mod recovery;
 pub mod series;
 pub mod server;
@@ -82,4 +83,6 @@ pub struct GroupMetrics {
     /// Whether, before the drain timeout, Redis held nothing unread or
     /// pending for the group and no consumer held an unfinished event.
     pub drained: bool,
+    /// Its read model checked against the stream, for a group with a projection.
+    pub projection: Option<projection::ProjectionCheck>,
 }

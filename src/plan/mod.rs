@@ -20,7 +20,9 @@ use faults::fault_plan;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::scenario::{AckMode, Arrival, ProducerConfig, Rate, RedisConfig, RedisMode, Scenario};
+use crate::scenario::{
+    AckMode, Arrival, ProducerConfig, Projection, Rate, RedisConfig, RedisMode, Scenario,
+};
 
 /// What every Redis key of a run starts with, before its run id: an ACL
 /// key pattern `~sd:*` covers every run (docs/acl.md, "The rule a run needs").
@@ -136,6 +138,11 @@ pub struct GroupPlan {
     pub poison: Option<Poison>,
     /// Checks per-aggregate order (docs/event-sourcing.md, "Per-aggregate ordering").
     pub check_order: bool,
+    /// Its read model, if any (docs/event-sourcing.md, "Projections").
+    pub projection: Option<Projection>,
+    /// `<stream key>:proj:<group>`: one hash holds the whole model, so the
+    /// idempotent script touches one key (one slot on a cluster).
+    pub projection_key: String,
     pub seed: u64,
 }
 
@@ -260,6 +267,8 @@ impl Plan {
                     seed: scenario.seed,
                 }),
                 check_order: g.check_order,
+                projection: g.projection,
+                projection_key: format!("{prefix}{}:proj:{}", g.stream, g.name),
                 seed: derive_seed(scenario.seed, SeedKind::Group, index as u64, 0),
             })
             .collect();

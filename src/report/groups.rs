@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::projection::ProjectionCheck;
 use crate::metrics::{
     ConsumeStats, DeliveryCounts, EventKey, GroupMetrics, LedgerOutcome, OrderStats, Percentiles,
 };
@@ -47,6 +48,10 @@ pub struct GroupSummary {
     /// after the drain: its unprocessed events are then `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readback_error: Option<String>,
+    /// Whole run: the group's read model checked against the stream, for a
+    /// group with a projection (docs/event-sourcing.md, "Projections").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<ProjectionCheck>,
 }
 
 /// One phase of one group. The ledger's outcomes partition the acknowledged
@@ -179,6 +184,7 @@ impl GroupSummary {
             pending_at_end: g.pending_at_end,
             drained: g.drained,
             readback_error: g.ledger.readback_failed.clone(),
+            projection: g.projection.clone(),
         }
     }
 

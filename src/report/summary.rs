@@ -371,6 +371,7 @@ pub(crate) mod tests {
             redelivery: redelivered_once(750_000),
             pending_at_end: Some(0),
             drained: true,
+            projection: None,
         });
         metrics.series = Series::new(vec!["billing".into()]);
         metrics

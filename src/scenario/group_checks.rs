@@ -3,7 +3,7 @@
 //! something with a pending list that is reclaimed. Pure; called by `validate`.
 
 use super::violation::Violation;
-use super::{AckMode, GroupConfig, Scenario};
+use super::{AckMode, GroupConfig, Projection, Scenario};
 
 pub(super) fn check(s: &Scenario) -> Vec<Violation> {
     let mut v = Vec::new();
@@ -26,8 +26,34 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
         for (field, problem) in dead_letter_problems(g) {
             add(format!("groups[{i}].{field}"), problem.into());
         }
+        if let Some(problem) = projection_problem(s, g) {
+            add(format!("groups[{i}].projection"), problem.into());
+        }
     }
     v
+}
+
+/// A projection is checked against the whole stream, which trimming
+/// shortens. An idempotent projection applies an aggregate's events only in version
+/// order: consumers sharing an unpartitioned stream finish them in any
+/// order, so it would refuse the ones that overtake (docs/event-sourcing.md,
+/// "Projections").
+fn projection_problem(s: &Scenario, g: &GroupConfig) -> Option<&'static str> {
+    // The check compares the model with the stream read back: trimmed
+    // entries would read as effects applied twice.
+    let trimmed =
+        (s.streams.iter()).any(|t| t.key == g.stream && (t.maxlen.is_some() || t.minid.is_some()));
+    match g.projection? {
+        _ if trimmed => Some(
+            "the projection is checked against the stream after the run, so the stream \
+             must keep every entry: remove `maxlen` / `minid` from its [[streams]]",
+        ),
+        Projection::Idempotent if g.consumers > 1 && s.partitions_of(&g.stream) <= 1 => Some(
+            "an idempotent projection needs each aggregate's events in version order: use one \
+             consumer, or partition the stream (`[[streams]] partitions`)",
+        ),
+        _ => None,
+    }
 }
 
 /// max_deliveries and poison only mean something with a pending list that

@@ -506,6 +506,31 @@ pub struct GroupConfig {
     /// group's consumers, and report how far they do not.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub check_order: bool,
+    /// Fold each processed event into a per-aggregate read model in Redis
+    /// (docs/event-sourcing.md, "Projections").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<Projection>,
+}
+
+/// How a group's projection applies an event to the read model.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Projection {
+    /// Count and record the version of every processing: a redelivered
+    /// event is applied again.
+    Naive,
+    /// Apply an event only when its version follows the stored one, in one
+    /// script, so a redelivered event changes nothing.
+    Idempotent,
+}
+
+impl Projection {
+    pub fn name(self) -> &'static str {
+        match self {
+            Projection::Naive => "naive",
+            Projection::Idempotent => "idempotent",
+        }
+    }
 }
 
 /// Poison events: which ones is decided from (seed, producer, seq), so every

@@ -503,6 +503,8 @@ name = "g"
         (&["streams=[{key=\"orders\", partitions=257}]"], "streams[0].partitions", "use 1 (one key) to 256"),
         (&["streams=[{key=\"orders\", partitions=2}]", "groups.0.consumers=3"], "groups[0].consumers", "use at most 2 consumers"),
         (&["streams=[{key=\"orders\", partitions=2}]", "groups.0.consumers=2", "groups.0.reclaim={min_idle=\"1s\"}"], "groups[0]", "not supported yet"),
+        (&["groups.0.consumers=2", "groups.0.projection=\"idempotent\""], "groups[0].projection", "use one consumer, or partition"),
+        (&["streams=[{key=\"orders\", maxlen=100}]", "groups.0.projection=\"naive\""], "groups[0].projection", "remove `maxlen` / `minid`"),
         (&["streams=[{key=\"orders\", maxlen=0}]"], "streams[0].maxlen", "at least 1"),
         (&["groups=[{stream=\"orders\", name=\"g\"}, {stream=\"payments\", name=\"g\"}]"], "groups[1].name", "already defined"),
         (&["groups.0.name=\"\""], "groups[0].name", "must name the group"),

@@ -204,3 +204,91 @@ restart_after = "300ms"
     }
     assert_eq!(s.verify.partitions()[0].entries.len(), 4);
 }
+
+/// Projections (docs/event-sourcing.md, "Projections"), on a 3 s version of
+/// the shipped `scenarios/es-projection-crash.toml`: each group's consumer
+/// crashes after applying a batch's effects and before acknowledging it.
+/// The naive model applies every repeated processing twice, exactly; the
+/// idempotent one refuses them and matches the stream.
+#[test]
+fn a_crash_drill_double_applies_in_the_naive_projection_only() {
+    let s = crate::support::run_summary(
+        r#"
+name = "es-projection-crash"
+duration = "3s"
+warmup = "1s"
+drain_timeout = "10s"
+[[producers]]
+stream = "orders"
+rate = 1000
+aggregates = { count = 20 }
+[[groups]]
+stream = "orders"
+name = "naive"
+batch = 20
+processing = "900us"
+projection = "naive"
+[[groups]]
+stream = "orders"
+name = "idempotent"
+batch = 20
+processing = "900us"
+projection = "idempotent"
+[[faults]]
+action = "crash_consumer"
+at = "1200ms"
+consumer = "naive/0"
+restart_after = "200ms"
+[[faults]]
+action = "crash_consumer"
+at = "1200ms"
+consumer = "idempotent/0"
+restart_after = "200ms"
+[[faults]]
+action = "crash_consumer"
+at = "2000ms"
+consumer = "naive/0"
+restart_after = "200ms"
+[[faults]]
+action = "crash_consumer"
+at = "2000ms"
+consumer = "idempotent/0"
+restart_after = "200ms"
+"#,
+    );
+    let group = |name: &str| s.groups.iter().find(|g| g.name == name).unwrap();
+    let repeats = |g: &streamdrill::report::GroupSummary| {
+        g.whole_run(|p| p.processings - p.processed.unwrap())
+    };
+    let (naive, idempotent) = (group("naive"), group("idempotent"));
+    for g in [naive, idempotent] {
+        assert_eq!(g.whole_run(|p| p.lost), 0, "{}", g.name);
+        println!(
+            "{}: {:?}, repeated processings {}",
+            g.name,
+            g.projection,
+            repeats(g)
+        );
+    }
+    let model = naive.projection.as_ref().expect("a projection check");
+    assert_eq!(model.mode, "naive");
+    assert_eq!(model.aggregates, 20);
+    assert!(repeats(naive) > 0, "the crash came after a batch's effects");
+    assert_eq!(model.double_applied, repeats(naive));
+    assert_eq!(model.missing, 0);
+    assert!(model.divergent > 0);
+    assert_eq!(model.skipped, None);
+
+    let model = idempotent.projection.as_ref().expect("a projection check");
+    assert_eq!(model.mode, "idempotent");
+    assert_eq!(
+        (model.divergent, model.double_applied, model.missing),
+        (0, 0, 0)
+    );
+    assert!(
+        repeats(idempotent) > 0,
+        "the crash came after a batch's effects"
+    );
+    assert_eq!(model.skipped, Some(repeats(idempotent)));
+    assert!(streamdrill::report::render_table(&s).contains("\nprojection "));
+}

@@ -47,10 +47,13 @@ impl Handler<ConsumerFault> for Consumer {
             return Err(why);
         }
         match (event, &fault.kind) {
-            // Die abruptly: the batch in hand is abandoned, unprocessed and
-            // unacknowledged, and stays in the group's PEL (or, read with
+            // Die abruptly: the batch in hand is abandoned, unacknowledged
+            // and unprocessed (but for a projection's applied effects), and stays in the group's PEL (or, read with
             // NOACK, is lost with the consumer); not in progress.
-            (Event::Crash, _) => self.in_hand.release(),
+            (Event::Crash, _) => {
+                self.in_hand.release();
+                self.crashed_after_effects();
+            }
             // Come back under the same name, working through the own PEL first.
             (Event::Restart { .. }, _) => self.cursors.start_over(),
             (Event::Hinder, StallConsumer { duration, .. }) => {

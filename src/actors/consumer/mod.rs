@@ -46,7 +46,7 @@ use self::work::{Ack, InHand, Slowdown};
 use super::reads::{self, Read};
 use super::{ConsumeReport, Interval, LedgerBatch, every_interval};
 use crate::clock::{RunClock, Timer};
-use crate::metrics::{ConsumeStats, OrderCheck, Phase, Phased};
+use crate::metrics::{ConsumeStats, EventKey, OrderCheck, Phase, Phased};
 use crate::plan::{GroupPlan, SeedKind, derive_seed};
 use crate::wire::{Endpoint, Replies, Session, Writer};
 
@@ -88,6 +88,10 @@ pub struct Consumer {
     new_read: Vec<u8>,
     /// The group's per-aggregate order check, with `check_order`.
     order: Option<Arc<OrderCheck>>,
+    /// The batch in hand's events whose projection effects Redis applied:
+    /// processed, even if a crash comes before the batch's end; with their
+    /// intended times (run clock), which say their phase.
+    applied: Vec<(EventKey, u64)>,
 }
 
 pub struct ConsumerSetup {
@@ -147,6 +151,7 @@ impl Consumer {
             in_hand: InHand::new(setup.busy),
             new_read,
             order: setup.order,
+            applied: Vec::new(),
             group,
         }
     }

@@ -12,8 +12,8 @@ use actix::prelude::*;
 use redis::Value;
 
 use super::Consumer;
-use crate::actors::reads;
 use crate::actors::{LedgerBatch, LedgerEvent};
+use crate::actors::{projection, reads};
 use crate::event::{AggregateVersion, Header};
 use crate::metrics::{EventKey, FinishedEvent, Phase};
 use crate::scenario::AckMode;
@@ -36,6 +36,14 @@ struct Delivered {
     /// When its processing ends, on the run clock.
     finished_ns: u64,
     aggregate: Option<AggregateVersion>,
+}
+
+/// A batch being processed: what happens when its processing time is over.
+struct Work {
+    batch: Vec<Delivered>,
+    redelivered: bool,
+    ack: Option<Ack>,
+    done_at: std::time::Instant,
 }
 
 /// A slow_consumer window on the run clock: an event whose processing starts
@@ -259,14 +267,83 @@ impl Consumer {
         // Processing is recorded when it ends, before the XACK goes out: a
         // consumer that crashes between the two has processed the batch, and
         // Redis will deliver it again (a duplicate), never the reverse.
-        let done_at = self.clock.instant_at(received_ns + elapsed_ns);
-        let work = self.timer.sleep_until(done_at);
-        let handle = ctx.spawn(work.into_actor(self).map(move |_, act, ctx| {
+        let work = Work {
+            batch,
+            redelivered,
+            ack,
+            done_at: self.clock.instant_at(received_ns + elapsed_ns),
+        };
+        match self.projection_writes(&work.batch) {
+            Some(writes) => self.project(writes, work, ctx),
+            None => self.work(work, ctx),
+        }
+    }
+
+    /// Sleeps until the batch's processing ends, then records it and moves on.
+    fn work(&mut self, work: Work, ctx: &mut Context<Self>) {
+        let Work {
+            batch,
+            redelivered,
+            ack,
+            done_at,
+        } = work;
+        let sleep = self.timer.sleep_until(done_at);
+        let handle = ctx.spawn(sleep.into_actor(self).map(move |_, act, ctx| {
+            act.applied.clear();
             act.on_processed(batch, redelivered);
             act.in_hand.release();
             act.ready(ack, ctx);
         }));
         self.cancellable = Some(handle);
+    }
+
+    fn projection_writes(&self, batch: &[Delivered]) -> Option<projection::Writes> {
+        let mode = self.group.projection?;
+        let events: Vec<AggregateVersion> = batch.iter().filter_map(|d| d.aggregate).collect();
+        projection::writes(mode, &self.group.projection_key, &events)
+    }
+
+    /// The handler's effects first, then the rest of its processing time,
+    /// then the XACK: a crash after the effects redelivers events the model
+    /// has applied already, which an idempotent projection must withstand
+    /// (docs/event-sourcing.md, "Projections").
+    fn project(&mut self, writes: projection::Writes, work: Work, ctx: &mut Context<Self>) {
+        let conn = self.conn.clone();
+        let projection::Writes { packed, replies } = writes;
+        let request = async move { conn.call(packed, replies).await };
+        let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
+            match reply {
+                Ok(raw) if (0..replies).all(|i| raw.error(i).is_none()) => {
+                    act.applied.clear();
+                    (act.applied).extend(work.batch.iter().map(|d| (d.key, d.intended_ns)));
+                }
+                _ => act.command_failed(),
+            }
+            act.work(work, ctx);
+        }));
+        self.cancellable = Some(handle);
+    }
+
+    /// A crash: the events whose effects the projection applied were
+    /// processed (their end-to-end latency unmeasured: they never finished),
+    /// though never acknowledged; their redelivery processes them again (docs/event-sourcing.md, "Projections").
+    pub(super) fn crashed_after_effects(&mut self) {
+        if self.applied.is_empty() {
+            return;
+        }
+        self.roll(self.clock.now_ns());
+        let applied = std::mem::take(&mut self.applied);
+        for &(_, intended_ns) in &applied {
+            self.stats.get_mut(self.phase(intended_ns)).processed += 1;
+        }
+        self.ledger.do_send(LedgerBatch {
+            group: self.group.index,
+            keys: applied.into_iter().map(|(key, _)| key).collect(),
+            what: LedgerEvent::Processed,
+            at_ns: self.clock.now_ns(),
+            read_sent_ns: 0,
+            unparsable: 0,
+        });
     }
 
     /// The batch's events finished, in the order they were read; the order

@@ -5,9 +5,10 @@
 //! read-back's are written here under their senders' names, and a test
 //! checks that every command the runtime's source sends is among them.
 
-use crate::actors::{chaos, producer, reads, sampler};
+use crate::actors::{chaos, producer, projection, reads, sampler};
 use crate::coordinator::delete_keys;
 use crate::coordinator::setup::{PROBE_GROUP, create_group, probe_key};
+use crate::event::AggregateVersion;
 use crate::plan::Plan;
 use crate::verify::READ_CHUNK;
 
@@ -75,6 +76,22 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
             }
         }
     }
+    for g in &plan.groups {
+        let Some(mode) = g.projection else { continue };
+        let projecting = format!("group {}'s {} projection", g.name, mode.name());
+        let first = AggregateVersion {
+            aggregate: 1,
+            version: 1,
+        };
+        for c in projection::pipeline(mode, &g.projection_key, &[first]).cmd_iter() {
+            needs.cmd(c.clone(), &projecting);
+        }
+        // Redis checks the idempotent script's own commands against the rules too.
+        let key = g.projection_key.as_str();
+        needs.cmd(cmd(&["HGET", key, "1:v"]), &projecting);
+        needs.cmd(cmd(&["HINCRBY", key, "1:n", "1"]), &projecting);
+        needs.cmd(cmd(&["HSET", key, "1:v", "1"]), &projecting);
+    }
     let keys: Vec<String> = plan.streams.iter().map(|s| s.key.clone()).collect();
     for c in sampler::readings(&keys).cmd_iter() {
         needs.cmd(c.clone(), "the sampler");
@@ -100,6 +117,10 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
         for key in keys_of(g.stream) {
             needs.cmd(cmd(&["XPENDING", key, &g.name, "-", "+", &chunk]), &reading);
             needs.cmd(cmd(&["XRANGE", key, "0-1", "0-1"]), &reading);
+        }
+        if g.projection.is_some() {
+            let reading = format!("reading back group {}'s projection", g.name);
+            needs.cmd(cmd(&["HGETALL", &g.projection_key]), reading);
         }
         if g.max_deliveries.is_some() {
             let reading = "reading back the dead-letter stream";
@@ -165,6 +186,9 @@ wait = { replicas = 1, timeout = "10ms" }
 [[producers]]
 stream = "b"
 rate = 10
+[[producers]]
+stream = "c"
+rate = 10
 [[groups]]
 stream = "a"
 name = "g"
@@ -174,6 +198,14 @@ max_deliveries = 3
 stream = "b"
 name = "n"
 ack = "noack"
+[[groups]]
+stream = "c"
+name = "p"
+projection = "idempotent"
+[[groups]]
+stream = "c"
+name = "q"
+projection = "naive"
 [[faults]]
 action = "client_kill"
 at = "1s"
@@ -216,6 +248,9 @@ duration = "1s"
             "CLIENT PAUSE 1000 ALL",
             "DEBUG SLEEP 1.000",
             "XLEN sd:r:a:dlq",
+            "HINCRBY sd:r:c:proj:q 1:n 1",
+            "HSET sd:r:c:proj:p 1:v 1",
+            "HGETALL sd:r:c:proj:p",
         ] {
             assert!(
                 shown.contains(&command.to_string()),
@@ -229,7 +264,12 @@ duration = "1s"
             !shown.iter().any(|c| c.starts_with("XACK sd:r:b")),
             "{shown:#?}"
         );
-        let keys = "DEL sd:r:a sd:r:b sd:r:a:dlq sd:r:b:dlq";
+        let eval = shown
+            .iter()
+            .find(|c| c.starts_with("EVAL ") && c.ends_with(" 1 sd:r:c:proj:p 1 1"));
+        assert!(eval.is_some(), "{shown:#?}");
+        let keys =
+            "DEL sd:r:a sd:r:b sd:r:c sd:r:a:dlq sd:r:b:dlq sd:r:c:dlq sd:r:c:proj:p sd:r:c:proj:q";
         assert!(
             !shown.contains(&keys.to_string()),
             "managed: no DEL of the run's keys"

@@ -359,6 +359,27 @@ mod tests {
     }
 
     #[test]
+    fn event_sourcing_section_for_a_projection_alone() {
+        let mut summary = test_summary();
+        summary.groups[0].projection = Some(crate::metrics::projection::ProjectionCheck {
+            mode: "naive".into(),
+            aggregates: 20,
+            divergent: 14,
+            double_applied: 23,
+            ..Default::default()
+        });
+        let html = index_html(&summary, &Timeseries::default(), &[]);
+        assert!(html.contains("<h2>Event sourcing</h2>"));
+        assert!(
+            !html.contains("Per-aggregate order"),
+            "no group checks order"
+        );
+        let row =
+            "<td>billing</td><td>naive</td><td>20</td><td>14</td><td>23</td><td>0</td><td>-</td>";
+        assert!(html.contains(row), "{html}");
+    }
+
+    #[test]
     fn escapes_markup() {
         assert_eq!(
             esc("<a href=\"x\">&</a>"),

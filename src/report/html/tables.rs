@@ -125,8 +125,17 @@ fn phase_row(group: &str, phase: &str, p: &GroupPhase) -> Vec<String> {
 }
 
 /// Per checking group and phase, how far it finished aggregates out of
-/// version order; empty unless a group has `check_order`.
+/// version order, and each projection against its stream; empty unless a
+/// group has `check_order` or `projection`.
 pub(super) fn event_sourcing_section(summary: &Summary) -> String {
+    let (order, projections) = (order_table(summary), projection_table(summary));
+    if order.is_empty() && projections.is_empty() {
+        return String::new();
+    }
+    format!("<h2>Event sourcing</h2>\n{order}{projections}")
+}
+
+fn order_table(summary: &Summary) -> String {
     let rows: Vec<Vec<String>> = (summary.groups.iter())
         .flat_map(|g| {
             g.order_by_phase().into_iter().map(|(phase, o)| {
@@ -158,9 +167,44 @@ pub(super) fn event_sourcing_section(summary: &Summary) -> String {
         "max distance (versions)",
     ];
     format!(
-        "<h2>Event sourcing</h2>\n<p>Per-aggregate order of the processed events, across \
+        "<p>Per-aggregate order of the processed events, across \
          each group's consumers: an event is out of order when a later version of its \
          aggregate finished first, a gap when an earlier one had not finished yet.</p>\n{}",
+        table(&headers, &rows)
+    )
+}
+
+fn projection_table(summary: &Summary) -> String {
+    let rows: Vec<Vec<String>> = (summary.groups.iter())
+        .filter_map(|g| {
+            let p = g.projection.as_ref()?;
+            let skipped = p.skipped.map_or("-".to_string(), |n| n.to_string());
+            let mut row = vec![g.name.clone(), p.mode.clone()];
+            row.extend(
+                [p.aggregates, p.divergent, p.double_applied, p.missing].map(|n| n.to_string()),
+            );
+            row.push(skipped);
+            row.push(p.readback_error.clone().unwrap_or_default());
+            Some(row)
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let headers = [
+        "group",
+        "projection",
+        "aggregates",
+        "divergent",
+        "double-applied",
+        "missing",
+        "skipped (idempotent)",
+        "read-back error",
+    ];
+    format!(
+        "<p>Each projection's read model against its stream, per aggregate, after the \
+         drain: effects applied twice, effects missing, and the events an idempotent \
+         projection refused.</p>\n{}",
         table(&headers, &rows)
     )
 }

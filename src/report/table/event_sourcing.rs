@@ -1,6 +1,7 @@
 //! The terminal table's "event sourcing" section: per checking group and
-//! phase, how far it finished aggregates out of version order. Only runs
-//! with a `check_order` group have it.
+//! phase, how far it finished aggregates out of version order, and per group
+//! with a projection, its read model against the stream. Only runs with a
+//! `check_order` or `projection` group have it.
 
 use std::fmt::Write;
 
@@ -44,6 +45,42 @@ pub(super) fn order_table(out: &mut String, s: &Summary) {
     );
 }
 
+/// Per group with a projection: its model checked against the stream.
+pub(super) fn projection_table(out: &mut String, s: &Summary) {
+    let projecting: Vec<_> = (s.groups.iter())
+        .filter_map(|g| Some((g, g.projection.as_ref()?)))
+        .collect();
+    if projecting.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<18}{:>11}{:>6}{:>10}{:>9}{:>9}{:>9}",
+        "projection", "mode", "aggs", "divergent", "double", "missing", "skipped"
+    );
+    for (g, p) in projecting {
+        let skipped = p.skipped.map_or("-".to_string(), |n| n.to_string());
+        let _ = writeln!(
+            out,
+            "{:<18}{:>11}{:>6}{:>10}{:>9}{:>9}{:>9}",
+            fit(&g.name, 17),
+            p.mode,
+            p.aggregates,
+            p.divergent,
+            p.double_applied,
+            p.missing,
+            skipped
+        );
+        if let Some(why) = &p.readback_error {
+            let _ = writeln!(out, "  not read back: {why}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  read model against the stream per aggregate, after the drain (docs/event-sourcing.md)"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +115,29 @@ mod tests {
         let words = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
         assert_eq!(words(rows[1]), ["billing", "20", "231", "177", "3", "5"]);
         assert_eq!(words(rows[2]), ["warmup", "0", "0", "0", "0", "0"]);
+        assert!(
+            text.lines()
+                .all(|l| l.chars().count() <= super::super::MAX_WIDTH)
+        );
+    }
+
+    #[test]
+    fn the_projection_rows_show_each_projecting_group() {
+        assert!(!crate::report::render_table(&test_summary()).contains("\nprojection"));
+        let mut s = test_summary();
+        s.groups[0].projection = Some(crate::metrics::projection::ProjectionCheck {
+            mode: "idempotent".into(),
+            aggregates: 20,
+            skipped: Some(23),
+            ..Default::default()
+        });
+        let text = crate::report::render_table(&s);
+        let row = (text.lines())
+            .skip_while(|l| !l.starts_with("projection"))
+            .nth(1)
+            .unwrap();
+        let words: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(words, ["billing", "idempotent", "20", "0", "0", "0", "23"]);
         assert!(
             text.lines()
                 .all(|l| l.chars().count() <= super::super::MAX_WIDTH)

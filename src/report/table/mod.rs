@@ -24,6 +24,7 @@ pub fn render(summary: &Summary) -> String {
     ledger::ledger_table(&mut out, summary);
     ledger::delivery_table(&mut out, &summary.groups);
     event_sourcing::order_table(&mut out, summary);
+    event_sourcing::projection_table(&mut out, summary);
     ledger::verify_lines(&mut out, summary);
     faults::durability_lines(&mut out, summary);
     faults::fault_table(&mut out, summary);
