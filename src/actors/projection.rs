@@ -2,8 +2,9 @@
 //! read model, one hash per group (`GroupPlan::projection_key`) with fields
 //! `<aggregate>:n` (effects applied) and `<aggregate>:v` (last version
 //! applied), and `skipped` (events the idempotent script refused). The
-//! consumer sends them after processing and before the batch's XACK; the
-//! read-back in `verify` compares the model with the stream
+//! consumer sends them as soon as it has read a batch, before its
+//! processing time and its XACK, so a crash in between redelivers applied
+//! effects; the read-back in `verify` compares the model with the stream
 //! (docs/event-sourcing.md, "Projections").
 
 use crate::event::AggregateVersion;
