@@ -4,7 +4,6 @@
 mod accounting;
 mod acl;
 mod browser;
-mod capacity;
 mod capacity_report;
 mod cli;
 mod docs;
