@@ -12,6 +12,7 @@ use redis::{RedisResult, Value};
 
 use crate::error::{Error, Result};
 use crate::event::Header;
+use crate::metrics::commandstats::CommandStats;
 use crate::metrics::durability::{self, Durability};
 use crate::metrics::projection::{self, ProjectionCheck};
 use crate::metrics::{EventKey, ProduceLedger, StreamUsage};
@@ -214,6 +215,57 @@ pub async fn projections(plan: &Plan, conn: &mut Conn, url: &str) -> Vec<Option<
         out.push(Some(check));
     }
     out
+}
+
+/// INFO commandstats, for what a run's projections cost Redis.
+pub async fn command_stats(conn: &mut Conn) -> RedisResult<CommandStats> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await?;
+    Ok(CommandStats::parse(&info))
+}
+
+/// Sets each projection's Redis cost from the commandstats read at the
+/// start (None: that reading failed) and now. Per event is left to the
+/// caller, which knows what the group processed.
+pub async fn projection_costs(
+    plan: &Plan,
+    conn: &mut Conn,
+    at_start: Option<&CommandStats>,
+    checks: &mut [Option<ProjectionCheck>],
+) {
+    let groups: Vec<(&str, Option<&str>)> = (plan.groups.iter())
+        .map(|g| (g.name.as_str(), g.projection.map(|p| p.name())))
+        .collect();
+    let now = match at_start {
+        Some(_) => command_stats(conn).await.map_err(|e| e.to_string()),
+        None => Err("INFO commandstats could not be read at the start".to_string()),
+    };
+    let owned = projection::cost_attribution(&groups);
+    for (check, owned) in checks.iter_mut().zip(owned) {
+        let (Some(check), Some(owned)) = (check.as_mut(), owned) else {
+            continue;
+        };
+        let usage = owned.and_then(|commands| {
+            let (now, start) = (now.as_ref().map_err(Clone::clone)?, at_start.unwrap());
+            let usage = (now.since(start, commands)).ok_or(
+                "Redis's command counters went down during the run (a restart or CONFIG RESETSTAT)",
+            )?;
+            Ok((commands, usage))
+        });
+        match usage {
+            Ok((commands, usage)) => {
+                check.redis_cost = Some(projection::RedisCost {
+                    commands: commands.iter().map(|c| c.to_string()).collect(),
+                    calls: usage.calls,
+                    usec: usage.usec,
+                    usec_per_event: None,
+                })
+            }
+            Err(why) => check.redis_cost_note = Some(why),
+        }
+    }
 }
 
 /// The group's stream per aggregate, its model, and the model's refusals.

@@ -46,6 +46,7 @@ impl Collector {
                 stream: plan.streams[g.stream].name.clone(),
                 consumers: g.consumers,
                 checks_order: g.check_order,
+                projects: g.projection.is_some(),
                 ..Default::default()
             })
             .collect::<Vec<_>>();

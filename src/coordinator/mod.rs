@@ -33,6 +33,7 @@ use crate::actors::workers::Workers;
 use crate::clock::RunClock;
 use crate::connect::{Conn, Target};
 use crate::error::{Error, Result};
+use crate::metrics::commandstats::CommandStats;
 use crate::metrics::projection::ProjectionCheck;
 use crate::metrics::{
     Durability, FaultWindow, ProduceLedger, Progress, RunMetrics, ServerInfo, StreamUsage,
@@ -107,6 +108,12 @@ pub async fn execute(
     let workers = Workers::start(workers.unwrap_or_else(|| Workers::auto(plan.actors())));
     let mut conns = open_connections(plan, target, &workers).await?;
 
+    // Before the clock: what the projections' commands cost is the
+    // difference at the end (docs/event-sourcing.md, "What a projection costs").
+    let commands_at_start = match plan.groups.iter().any(|g| g.projection.is_some()) {
+        true => verify::command_stats(&mut admin).await.ok(),
+        false => None,
+    };
     let cpu_at_start = crate::clock::process_cpu_s();
     let clock = RunClock::start();
     let collector = Collector::new(plan, clock).start();
@@ -166,7 +173,7 @@ pub async fn execute(
         durability,
         streams,
         projections,
-    } = read_back(plan, &mut admin, url, &ledgers).await;
+    } = read_back(plan, &mut admin, url, &ledgers, commands_at_start.as_ref()).await;
     let pending: Vec<Option<u64>> = (marks.iter())
         .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
         .collect();
@@ -184,7 +191,11 @@ pub async fn execute(
         m.pending_at_end = pending;
         m.drained = drained;
     }
-    for (m, projection) in metrics.groups.iter_mut().zip(projections) {
+    for (m, mut projection) in metrics.groups.iter_mut().zip(projections) {
+        let processings = m.stats.measured.processed + m.stats.warmup.processed;
+        if let Some(cost) = projection.as_mut().and_then(|p| p.redis_cost.as_mut()) {
+            cost.usec_per_event = (processings > 0).then(|| cost.usec as f64 / processings as f64);
+        }
         m.projection = projection;
     }
     Ok(Measured {
@@ -226,6 +237,7 @@ async fn read_back(
     admin: &mut Conn,
     url: &str,
     ledgers: &[ProduceLedger],
+    commands_at_start: Option<&CommandStats>,
 ) -> ReadBack {
     let verify = match verify::streams(plan, admin, url, ledgers).await {
         Ok(v) => v,
@@ -241,12 +253,14 @@ async fn read_back(
         }
         false => None,
     };
+    let mut projections = verify::projections(plan, admin, url).await;
+    verify::projection_costs(plan, admin, commands_at_start, &mut projections).await;
     ReadBack {
         verify,
         marks,
         durability,
         streams: verify::stream_usage(plan, admin).await,
-        projections: verify::projections(plan, admin, url).await,
+        projections,
     }
 }
 

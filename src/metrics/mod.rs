@@ -10,6 +10,7 @@
 //! run recovered from it. Nothing here knows actix or redis,
 //! so it is unit-tested and benchmarked without either.
 
+pub mod commandstats;
 pub mod deliveries;
 pub mod durability;
 pub mod faults;
@@ -73,6 +74,9 @@ pub struct GroupMetrics {
     /// Whether its consumers checked per-aggregate order (`check_order`):
     /// only then do `stats`' order figures mean anything.
     pub checks_order: bool,
+    /// Whether its consumers kept a projection (`projection`): only then do
+    /// `stats`' projection latencies mean anything.
+    pub projects: bool,
     /// All consumers of the group together.
     pub stats: Phased<ConsumeStats>,
     pub ledger: GroupOutcome,

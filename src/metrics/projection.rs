@@ -34,6 +34,70 @@ pub struct ProjectionCheck {
     /// then zero and mean nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readback_error: Option<String>,
+    /// What Redis spent in the projection's commands over the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_cost: Option<RedisCost>,
+    /// Why `redis_cost` is absent, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_cost_note: Option<String>,
+}
+
+/// Redis's own time in one group's projection commands, from INFO
+/// commandstats read before the run's clock starts and after its consumers
+/// stop (docs/event-sourcing.md, "What a projection costs").
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RedisCost {
+    /// The commands counted, lowercase as INFO names them.
+    pub commands: Vec<String>,
+    pub calls: u64,
+    pub usec: u64,
+    /// `usec` per event the group processed, duplicates included; None
+    /// when it processed none.
+    pub usec_per_event: Option<f64>,
+}
+
+/// The commands a projection mode sends. The script's own HGET, HINCRBY and
+/// HSET run inside EVAL's time, so EVAL alone is the idempotent cost.
+pub fn cost_commands(mode: &str) -> &'static [&'static str] {
+    match mode {
+        "idempotent" => &["eval"],
+        _ => &["hincrby", "hset"],
+    }
+}
+
+/// Per group (name, projection mode): the commands whose counters are its
+/// alone, or why none are. INFO counts commands, not clients: two groups
+/// with one mode share counters, and the idempotent script's inner HINCRBY
+/// and HSET land in the naive mode's.
+pub fn cost_attribution<'a>(
+    groups: &[(&'a str, Option<&'a str>)],
+) -> Vec<Option<std::result::Result<&'static [&'static str], String>>> {
+    let others = |i: usize, pick: &dyn Fn(&str) -> bool| -> Vec<&str> {
+        (groups.iter().enumerate())
+            .filter(|&(j, (_, m))| j != i && m.is_some_and(pick))
+            .map(|(_, (name, _))| *name)
+            .collect()
+    };
+    (groups.iter().enumerate())
+        .map(|(i, (_, mode))| {
+            let mode = (*mode)?;
+            let same = others(i, &|m| m == mode);
+            let scripted = others(i, &|m| m == "idempotent");
+            Some(if !same.is_empty() {
+                Err(format!(
+                    "group(s) {} send the same commands; Redis counts them together",
+                    same.join(", ")
+                ))
+            } else if mode != "idempotent" && !scripted.is_empty() {
+                Err(format!(
+                    "the idempotent script of group(s) {} runs HINCRBY and HSET too",
+                    scripted.join(", ")
+                ))
+            } else {
+                Ok(cost_commands(mode))
+            })
+        })
+        .collect()
 }
 
 impl ProjectionCheck {
@@ -151,6 +215,20 @@ mod tests {
         assert_eq!(c.double_applied, 1 + 1);
         assert_eq!(c.missing, 1 + 1);
         assert_eq!(c.divergent, 4);
+    }
+
+    #[test]
+    fn cost_is_a_groups_own_only_when_no_other_group_shares_its_commands() {
+        let alone =
+            cost_attribution(&[("a", Some("naive")), ("b", None), ("c", Some("idempotent"))]);
+        assert!(alone[1].is_none());
+        assert_eq!(alone[2], Some(Ok(&["eval"][..])));
+        // c's script runs HINCRBY and HSET inside EVAL.
+        assert!(matches!(&alone[0], Some(Err(e)) if e.contains("group(s) c")));
+        let two = cost_attribution(&[("a", Some("idempotent")), ("b", Some("idempotent"))]);
+        assert!(matches!(&two[0], Some(Err(e)) if e.contains("group(s) b")));
+        let naive = cost_attribution(&[("a", Some("naive"))]);
+        assert_eq!(naive[0], Some(Ok(&["hincrby", "hset"][..])));
     }
 
     #[test]

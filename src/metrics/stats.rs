@@ -187,6 +187,9 @@ pub struct ConsumeStats {
     pub delivery: Latency,
     /// Per-aggregate order of what was processed (groups with `check_order`).
     pub order: OrderStats,
+    /// Batch read -> its projection writes answered, once per event of the
+    /// batch (groups with a `projection`).
+    pub projection: Latency,
 }
 
 impl Merge for ConsumeStats {
@@ -198,6 +201,7 @@ impl Merge for ConsumeStats {
         self.e2e.merge(&other.e2e);
         self.delivery.merge(&other.delivery);
         self.order.merge(&other.order);
+        self.projection.merge(&other.projection);
     }
 }
 
@@ -212,6 +216,7 @@ impl ConsumeStats {
             e2e: self.e2e.take(),
             delivery: self.delivery.take(),
             order: std::mem::take(&mut self.order),
+            projection: self.projection.take(),
         }
     }
 }

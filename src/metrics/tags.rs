@@ -24,6 +24,11 @@ pub fn redelivery(group: &str) -> String {
     format!("redelivery.{}", safe(group))
 }
 
+/// A group's projection write round trip: `projection.<group>`.
+pub fn projection(group: &str) -> String {
+    format!("projection.{}", safe(group))
+}
+
 /// A group name made safe for an interval-log tag and a file name.
 fn safe(group: &str) -> String {
     group

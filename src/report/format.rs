@@ -1,6 +1,7 @@
 //! How figures read as text, one definition for every view (terminal,
 //! HTML, SLO checks, comparisons).
 
+use super::groups::GroupSummary;
 use super::summary::Summary;
 
 /// A microsecond value with a readable unit and 3 significant digits: "850µs", "1.23ms", "12.3s".
@@ -134,6 +135,37 @@ pub fn verify_beyond_acked(summary: &Summary) -> String {
         (0, _) => String::new(),
         (n, _) => format!(" + {n} landed unacked"),
     }
+}
+
+/// The projection's own latency and what Redis spent on it, in words
+/// (docs/event-sourcing.md, "What a projection costs").
+pub fn projection_cost(g: &GroupSummary) -> String {
+    let latency = match &g.measured.projection_latency_us {
+        Some(l) if l.count > 0 => format!(
+            "writes answered in p50 {} p99 {} max {}",
+            format_us(l.p50),
+            format_us(l.p99),
+            format_us(l.max)
+        ),
+        _ => "no measured writes".to_string(),
+    };
+    let p = g.projection.as_ref();
+    let redis = match (
+        p.and_then(|p| p.redis_cost.as_ref()),
+        p.and_then(|p| p.redis_cost_note.as_ref()),
+    ) {
+        (Some(c), _) => format!(
+            "Redis {} per event ({} in {} {} calls)",
+            c.usec_per_event
+                .map_or("-".to_string(), |u| format!("{u:.1}µs")),
+            format_us(c.usec),
+            format_count(c.calls),
+            c.commands.join("+").to_uppercase(),
+        ),
+        (None, Some(why)) => format!("Redis time unknown: {why}"),
+        (None, None) => "Redis time not measured".to_string(),
+    };
+    format!("{latency}; {redis}")
 }
 
 #[cfg(test)]

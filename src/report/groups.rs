@@ -115,11 +115,21 @@ pub struct GroupPhase {
     /// `check_order` (docs/event-sourcing.md, "Per-aggregate ordering").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<OrderStats>,
+    /// Batch read -> its projection writes answered, per event; only for a
+    /// group with a projection (docs/event-sourcing.md, "What a projection costs").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection_latency_us: Option<Percentiles>,
 }
 
 impl GroupPhase {
-    /// `checks_order`: the group's consumers checked per-aggregate order.
-    pub fn of(ledger: &LedgerOutcome, stats: &ConsumeStats, checks_order: bool) -> GroupPhase {
+    /// `checks_order`: the group's consumers checked per-aggregate order;
+    /// `projects`: they kept a projection.
+    pub fn of(
+        ledger: &LedgerOutcome,
+        stats: &ConsumeStats,
+        checks_order: bool,
+        projects: bool,
+    ) -> GroupPhase {
         GroupPhase {
             produced_acked: Some(ledger.produced_acked),
             processed: Some(ledger.processed),
@@ -140,6 +150,7 @@ impl GroupPhase {
             e2e_latency_us: stats.e2e.percentiles(),
             delivery_latency_us: stats.delivery.percentiles(),
             order: checks_order.then_some(stats.order),
+            projection_latency_us: projects.then(|| stats.projection.percentiles()),
         }
     }
 
@@ -171,11 +182,17 @@ impl GroupSummary {
             name: g.name.clone(),
             stream: g.stream.clone(),
             consumers: g.consumers,
-            measured: GroupPhase::of(&g.ledger.phases.measured, &g.stats.measured, g.checks_order),
+            measured: GroupPhase::of(
+                &g.ledger.phases.measured,
+                &g.stats.measured,
+                g.checks_order,
+                g.projects,
+            ),
             warmup: Some(GroupPhase::of(
                 &g.ledger.phases.warmup,
                 &g.stats.warmup,
                 g.checks_order,
+                g.projects,
             )),
             unexpected: g.ledger.unexpected,
             lost_sample: g.ledger.lost_sample.clone(),

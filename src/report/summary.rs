@@ -271,6 +271,12 @@ fn measured_histograms(metrics: &RunMetrics) -> BTreeMap<String, String> {
     for g in &metrics.groups {
         out.insert(tags::e2e(&g.name), g.stats.measured.e2e.encode());
         out.insert(tags::delivery(&g.name), g.stats.measured.delivery.encode());
+        if g.projects {
+            out.insert(
+                tags::projection(&g.name),
+                g.stats.measured.projection.encode(),
+            );
+        }
         // Whole run, as the ledger; only when there were redeliveries.
         if !g.redelivery.latency.is_empty() {
             out.insert(tags::redelivery(&g.name), g.redelivery.latency.encode());
@@ -345,6 +351,7 @@ pub(crate) mod tests {
             stream: "orders".into(),
             consumers: 3,
             checks_order: false,
+            projects: false,
             stats: crate::metrics::Phased {
                 warmup: consume(500, 40_000),
                 measured: consume(6_000, 10_000),

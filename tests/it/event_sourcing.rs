@@ -291,4 +291,58 @@ restart_after = "200ms"
     );
     assert_eq!(model.skipped, Some(repeats(idempotent)));
     assert!(streamdrill::report::render_table(&s).contains("\nprojection "));
+
+    // What each projection cost: EVAL is the idempotent group's alone; the
+    // script's HINCRBY and HSET make the naive group's counters shared.
+    let cost = model.redis_cost.as_ref().expect("the idempotent cost");
+    assert_eq!(cost.commands, ["eval"]);
+    assert!(cost.calls > 0 && cost.usec_per_event.is_some(), "{cost:?}");
+    let naive_model = naive.projection.as_ref().unwrap();
+    assert_eq!(naive_model.redis_cost, None);
+    let note = naive_model.redis_cost_note.as_deref().unwrap_or_default();
+    assert!(note.contains("group(s) idempotent"), "{note}");
+    for g in [naive, idempotent] {
+        let latency = |p: &streamdrill::report::GroupPhase| p.projection_latency_us.unwrap().count;
+        assert_eq!(
+            g.whole_run(latency),
+            g.whole_run(|p| p.processings),
+            "{}",
+            g.name
+        );
+    }
+}
+
+/// A naive projection sends HINCRBY and HSET per processing: Redis's own
+/// counters, read by the run from INFO commandstats, say so exactly.
+#[test]
+fn redis_counts_two_commands_per_naive_projection_effect() {
+    let s = crate::support::run_summary(
+        r#"
+name = "projection-cost"
+duration = "2s"
+warmup = "500ms"
+[[producers]]
+stream = "orders"
+rate = 500
+aggregates = { count = 10 }
+[[groups]]
+stream = "orders"
+name = "model"
+batch = 10
+projection = "naive"
+"#,
+    );
+    let g = &s.groups[0];
+    let processings = g.whole_run(|p| p.processings);
+    let p = g.projection.as_ref().unwrap();
+    let cost = p.redis_cost.as_ref().expect("a cost");
+    println!("{cost:?}, {:?}", g.measured.projection_latency_us);
+    assert!(processings > 500, "{processings}");
+    assert_eq!(cost.commands, ["hincrby", "hset"]);
+    assert_eq!(cost.calls, 2 * processings);
+    assert!(cost.usec > 0);
+    let latency = |p: &streamdrill::report::GroupPhase| p.projection_latency_us.unwrap().count;
+    assert_eq!(g.whole_run(latency), processings);
+    let table = streamdrill::report::render_table(&s);
+    assert!(table.contains("  cost: writes answered in p50 "), "{table}");
 }

@@ -310,18 +310,33 @@ impl Consumer {
     fn project(&mut self, writes: projection::Writes, work: Work, ctx: &mut Context<Self>) {
         let conn = self.conn.clone();
         let projection::Writes { packed, replies } = writes;
+        let sent_ns = self.clock.now_ns();
         let request = async move { conn.call(packed, replies).await };
         let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
             match reply {
                 Ok(raw) if (0..replies).all(|i| raw.error(i).is_none()) => {
                     act.applied.clear();
                     (act.applied).extend(work.batch.iter().map(|d| (d.key, d.intended_ns)));
+                    act.projected(&work.batch, sent_ns);
                 }
                 _ => act.command_failed(),
             }
             act.work(work, ctx);
         }));
         self.cancellable = Some(handle);
+    }
+
+    /// The projection's own latency: its writes' round trip, once per event
+    /// so that it is phased like every other per-event figure
+    /// (docs/event-sourcing.md, "What a projection costs").
+    fn projected(&mut self, batch: &[Delivered], sent_ns: u64) {
+        let now = self.clock.now_ns();
+        self.roll(now);
+        let us = now.saturating_sub(sent_ns) / 1_000;
+        for d in batch.iter().filter(|d| d.aggregate.is_some()) {
+            let phase = self.phase(d.intended_ns);
+            self.stats.get_mut(phase).projection.record_us(us);
+        }
     }
 
     /// A crash: the events whose effects the projection applied were

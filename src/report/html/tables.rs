@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{esc, table};
 use crate::metrics::{DeliveryCounts, Percentiles, VerifySummary};
-use crate::report::format::{dash_or, format_us, verify_beyond_acked};
+use crate::report::format::{dash_or, format_us, projection_cost, verify_beyond_acked};
 use crate::report::groups::GroupPhase;
 use crate::report::summary::Summary;
 
@@ -201,10 +201,16 @@ fn projection_table(summary: &Summary) -> String {
         "skipped (idempotent)",
         "read-back error",
     ];
+    let costs: String = (summary.groups.iter())
+        .filter(|g| g.projection.is_some())
+        .map(|g| format!("<li>{}: {}</li>\n", esc(&g.name), esc(&projection_cost(g))))
+        .collect();
     format!(
         "<p>Each projection's read model against its stream, per aggregate, after the \
          drain: effects applied twice, effects missing, and the events an idempotent \
-         projection refused.</p>\n{}",
+         projection refused.</p>\n{}<p>What each projection cost: its writes' round trip \
+         per event (measured phase), and Redis's own time in its commands (INFO \
+         commandstats, whole run).</p>\n<ul>\n{costs}</ul>\n",
         table(&headers, &rows)
     )
 }

@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use super::fit;
+use crate::report::format::projection_cost;
 use crate::report::summary::Summary;
 
 pub(super) fn order_table(out: &mut String, s: &Summary) {
@@ -74,6 +75,7 @@ pub(super) fn projection_table(out: &mut String, s: &Summary) {
         if let Some(why) = &p.readback_error {
             let _ = writeln!(out, "  not read back: {why}");
         }
+        let _ = writeln!(out, "  cost: {}", projection_cost(g));
     }
     let _ = writeln!(
         out,
