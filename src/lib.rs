@@ -14,6 +14,7 @@
 //!   schedules wake on, and the process's own CPU time.
 //! - [`event`]: how an event travels through a stream (producer id, sequence, intended time,
 //!   aggregate and its version there).
+//! - [`slot`]: the Redis Cluster hash slot of a key (CRC16, hash tags).
 //!
 //! **Pure** (no redis-rs, actix or tokio):
 //! - [`scenario`]: the TOML file as typed structs; loading, `--set` overrides, validation
@@ -84,6 +85,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod server;
+pub mod slot;
 pub mod tls;
 pub mod verify;
 pub mod wire;

@@ -59,6 +59,10 @@ pub struct ServerConfig {
     /// TLS only: no plain port, TLS on the server's port, replication over
     /// TLS too (docs/tls.md, "Managed servers").
     pub tls: Option<ServerTls>,
+    /// A Redis Cluster node with this `cluster-node-timeout`: how long a
+    /// primary may be unreachable before its replica takes over
+    /// (docs/cluster.md, "Managed clusters").
+    pub cluster_node_timeout: Option<Duration>,
 }
 
 /// The TLS of a TLS-only managed server.
@@ -84,6 +88,7 @@ impl Default for ServerConfig {
             power_fs: false,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             tls: None,
+            cluster_node_timeout: None,
         }
     }
 }
@@ -140,7 +145,9 @@ impl ServerConfig {
     }
 
     /// The redis.conf text for a server on `port` keeping its files in `dir`.
-    pub(super) fn render(&self, port: u16, dir: &Path) -> String {
+    /// redis.conf for a server on `port`; `bus_port` is a cluster node's
+    /// cluster bus port (Redis's default, port + 10000, may not exist or be free).
+    pub(super) fn render(&self, port: u16, bus_port: Option<u16>, dir: &Path) -> String {
         let fsync = self.appendfsync.conf();
         let save = if self.save.trim().is_empty() {
             "\"\""
@@ -162,6 +169,13 @@ impl ServerConfig {
         );
         if let Some(limit) = &self.maxmemory {
             conf.push_str(&format!("maxmemory {limit}\n"));
+        }
+        if let (Some(timeout), Some(bus)) = (self.cluster_node_timeout, bus_port) {
+            conf.push_str(&format!(
+                "cluster-enabled yes\ncluster-config-file nodes.conf\n\
+                 cluster-node-timeout {}\ncluster-port {bus}\n",
+                timeout.as_millis()
+            ));
         }
         for line in &self.extra {
             conf.push_str(line);
@@ -201,7 +215,7 @@ mod tests {
 
     #[test]
     fn default_config_renders_no_persistence() {
-        let conf = ServerConfig::default().render(6390, Path::new("/tmp/x y"));
+        let conf = ServerConfig::default().render(6390, None, Path::new("/tmp/x y"));
         for line in [
             "port 6390",
             "bind 127.0.0.1",
@@ -227,7 +241,7 @@ mod tests {
             .maxmemory("64mb")
             .line("maxmemory-policy allkeys-lru")
             .line("hz 50");
-        let conf = config.render(1, Path::new("/d"));
+        let conf = config.render(1, None, Path::new("/d"));
         let lines: Vec<&str> = conf.lines().collect();
         for line in [
             "appendonly yes",

@@ -15,7 +15,9 @@
 //!
 //! - `config`: the settings a server starts with, and its `redis.conf`.
 //! - `replication`: a replica following a primary, its sync and its promotion.
+//! - `cluster`: a Redis Cluster of managed servers, formed and waited for.
 
+pub mod cluster;
 mod config;
 mod replication;
 
@@ -124,8 +126,14 @@ impl RedisServer {
         loop {
             server.port =
                 free_port().map_err(|e| server.start_error(format!("found no free port: {e}")))?;
+            let bus_port = match config.cluster_node_timeout {
+                Some(_) => Some(free_port().map_err(|e| {
+                    server.start_error(format!("found no free cluster bus port: {e}"))
+                })?),
+                None => None,
+            };
             let conf = server.dir().join(CONF_FILE);
-            fs::write(&conf, config.render(server.port, server.dir()))
+            fs::write(&conf, config.render(server.port, bus_port, server.dir()))
                 .map_err(|source| Error::Write { path: conf, source })?;
             // A fresh log per attempt, so a retry's tail is not the last attempt's.
             let _ = fs::remove_file(server.log_path());

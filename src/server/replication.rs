@@ -142,7 +142,7 @@ mod tests {
     fn a_replica_follows_its_primary_once_the_link_is_up() {
         let conf = ServerConfig::default()
             .replica_of(7001)
-            .render(7002, Path::new("/d"));
+            .render(7002, None, Path::new("/d"));
         assert!(
             conf.lines().any(|l| l == "replicaof 127.0.0.1 7001"),
             "{conf}"

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What every layer may use: the base.
-const BASE: &[&str] = &["error", "decimal", "clock", "event"];
+const BASE: &[&str] = &["error", "decimal", "clock", "event", "slot"];
 
 /// Each top-level module and the modules it may import besides the base,
 /// bottom to top, as `src/lib.rs` lists them.
@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("decimal", &[]),
     ("clock", &[]),
     ("event", &[]),
+    ("slot", &[]),
     // Pure: what the user wrote and what it means; run records; their views.
     ("scenario", &[]),
     ("plan", &["scenario"]),
@@ -82,7 +83,9 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// Layers that are pure data and logic: no client, no actor system, no runtime.
-const PURE: &[&str] = &["scenario", "plan", "metrics", "report", "event", "decimal"];
+const PURE: &[&str] = &[
+    "scenario", "plan", "metrics", "report", "event", "decimal", "slot",
+];
 const IMPURE_CRATES: &[&str] = &["redis::", "actix", "tokio"];
 
 fn src() -> PathBuf {

@@ -6,6 +6,7 @@ mod acl;
 mod browser;
 mod capacity_report;
 mod cli;
+mod cluster;
 mod docs;
 mod drill;
 mod drill_failover;
