@@ -6,7 +6,8 @@
 //! XACK path those allocations were most of the harness's CPU. The rare
 //! commands (XAUTOCLAIM, the dead-letter MULTI) are packed by redis-rs and
 //! their replies parsed by it; setup, sampling and verification use
-//! redis-rs connections throughout.
+//! redis-rs connections throughout. `slots` is a Redis Cluster's slot map,
+//! which commands are routed by.
 
 pub mod conn;
 pub mod entries;
@@ -14,6 +15,7 @@ mod link;
 pub mod pipeline;
 pub mod resp;
 pub mod session;
+pub mod slots;
 
 pub use conn::{Endpoint, Raw, Replies, Writer};
 pub use pipeline::Outstanding;

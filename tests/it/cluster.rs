@@ -6,6 +6,7 @@ use std::time::Duration;
 use streamdrill::server::ServerConfig;
 use streamdrill::server::cluster::{ClusterSpec, ManagedCluster, cluster_info, query};
 use streamdrill::slot::key_slot;
+use streamdrill::wire::slots::{Redirect, SlotMap};
 
 use crate::support::wait_until;
 
@@ -44,18 +45,36 @@ fn three_shards_form_and_route_keys_by_the_slot_we_compute() {
         let theirs: u16 = query(primary, redis::cmd("CLUSTER").arg("KEYSLOT").arg(&key)).unwrap();
         assert_eq!(key_slot(key.as_bytes()), theirs, "{key:?}");
     }
+    // The slot map read from any node names each shard's primary.
+    let reply: redis::Value = query(primary, redis::cmd("CLUSTER").arg("SLOTS")).unwrap();
+    let map = SlotMap::from_cluster_slots(&reply, "127.0.0.1").unwrap();
+    assert_eq!(map.uncovered(), 0);
+    for shard in cluster.shards() {
+        let addr = format!("127.0.0.1:{}", shard.primary.port());
+        for slot in [shard.slots.0, shard.slots.1] {
+            assert_eq!(map.owner(slot), Some(addr.as_str()));
+        }
+    }
     // The shard owning a key's slot takes it; another answers MOVED.
     let key = "sd:run:orders";
     let slot = key_slot(key.as_bytes());
     for shard in cluster.shards() {
         let owns = (shard.slots.0..=shard.slots.1).contains(&slot);
-        let reply = query::<redis::Value>(&shard.primary, redis::cmd("XLEN").arg(key));
+        let mut conn = crate::support::client(&shard.primary);
+        let reply = redis::cmd("XLEN").arg(key).query::<redis::Value>(&mut conn);
         match owns {
             true => assert!(reply.is_ok(), "{reply:?}"),
-            false => assert!(
-                format!("{reply:?}").contains(&format!("Moved: {slot}")),
-                "{reply:?}"
-            ),
+            false => {
+                let Err(e) = reply else { panic!("{reply:?}") };
+                let owner = map.owner(slot).unwrap().to_string();
+                let (code, detail) = (e.code().unwrap_or_default(), e.detail().unwrap_or_default());
+                let redirect = Redirect::parse(&format!("{code} {detail}"));
+                assert_eq!(
+                    redirect,
+                    Some(Redirect::Moved { slot, addr: owner }),
+                    "{e:?}"
+                );
+            }
         }
     }
 }
