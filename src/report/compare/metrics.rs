@@ -18,6 +18,8 @@ pub enum Unit {
     Micros,
     PerSecond,
     Count,
+    /// A fractional figure, such as microseconds per event.
+    Decimal,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,7 +59,36 @@ enum Source {
     E2e(String, Stat),
     /// Summed over groups when `None`.
     Ledger(Option<String>, LedgerField),
+    /// An event-sourcing figure of one group.
+    Group(String, GroupFigure),
 }
+
+/// Reads one event-sourcing figure of a group; None where it lacks the feature.
+type GroupFigure = fn(&GroupSummary) -> Option<f64>;
+
+/// Per-aggregate order (measured phase, as the report's headline) and the
+/// projection's check and cost (whole run), for groups that have them in
+/// some run (docs/event-sourcing.md).
+const EVENT_SOURCING: [(&str, Unit, GroupFigure); 6] = [
+    ("out_of_order", Unit::Count, |g| {
+        Some(g.measured.order?.events_out_of_order as f64)
+    }),
+    ("divergent", Unit::Count, |g| {
+        Some(g.projection.as_ref()?.divergent as f64)
+    }),
+    ("double_applied", Unit::Count, |g| {
+        Some(g.projection.as_ref()?.double_applied as f64)
+    }),
+    ("projection.p99", Unit::Micros, |g| {
+        Some(g.measured.projection_latency_us?.p99 as f64)
+    }),
+    ("projection.redis_us", Unit::Decimal, |g| {
+        g.projection.as_ref()?.redis_cost.as_ref()?.usec_per_event
+    }),
+    ("projection.redis_calls", Unit::Count, |g| {
+        Some(g.projection.as_ref()?.redis_cost.as_ref()?.calls as f64)
+    }),
+];
 
 #[derive(Clone, Debug)]
 pub struct Metric {
@@ -145,6 +176,13 @@ pub fn all(runs: &[RunData]) -> Vec<Metric> {
             m.missing_fails = field == "lost";
             out.push(m);
         }
+        for (field, unit, get) in EVENT_SOURCING {
+            let any = (runs.iter()).any(|r| group(&r.summary, g).and_then(get).is_some());
+            if any {
+                let source = Source::Group(g.into(), get);
+                out.push(metric(format!("{g}.{field}"), unit, source));
+            }
+        }
     }
     out
 }
@@ -191,6 +229,7 @@ impl Metric {
                 counts.map(|c| c.iter().sum::<u64>() as f64)
             }
             Source::Ledger(Some(g), get) => group(s, g).and_then(get).map(|n| n as f64),
+            Source::Group(g, get) => group(s, g).and_then(get),
         }
     }
 
@@ -357,5 +396,51 @@ mod tests {
         }
         let dupes = Gate::parse("duplicates > 1").unwrap().check(&cmp).unwrap();
         assert!(!dupes[0].failed);
+    }
+
+    #[test]
+    fn event_sourcing_figures_only_for_groups_that_have_them() {
+        use crate::metrics::projection::{ProjectionCheck, RedisCost};
+        let plain = Comparison::new(vec![run("a", None), run("b", None)]);
+        assert!(plain.row("billing.divergent").is_none());
+        let projecting = |name: &str, double_applied: u64, usec_per_event: f64| {
+            let mut r = run(name, None);
+            r.summary.groups[0].projection = Some(ProjectionCheck {
+                mode: "naive".into(),
+                double_applied,
+                divergent: double_applied,
+                redis_cost: Some(RedisCost {
+                    usec_per_event: Some(usec_per_event),
+                    ..RedisCost::default()
+                }),
+                ..ProjectionCheck::default()
+            });
+            r
+        };
+        let runs = vec![
+            projecting("naive", 22, 4.04),
+            projecting("idempotent", 0, 13.3),
+            run("plain", None),
+        ];
+        let cmp = Comparison::new(runs);
+        let values = |key: &str| -> Vec<Option<f64>> {
+            cmp.row(key)
+                .unwrap()
+                .cells
+                .iter()
+                .map(|c| c.value)
+                .collect()
+        };
+        assert_eq!(
+            values("billing.double_applied"),
+            [Some(22.0), Some(0.0), None]
+        );
+        assert_eq!(
+            values("billing.projection.redis_us"),
+            [Some(4.04), Some(13.3), None]
+        );
+        assert!(cmp.row("billing.out_of_order").is_none());
+        let gate = Gate::parse("billing.double_applied > 0").unwrap();
+        assert!(!gate.check(&cmp).unwrap()[0].failed);
     }
 }

@@ -43,7 +43,7 @@ fn run_name(cmp: &Comparison, i: usize) -> String {
 pub fn format_value(unit: Unit, v: f64) -> String {
     match unit {
         Unit::Micros => format_us(v.abs().round() as u64),
-        Unit::PerSecond => format!("{:.1}", v.abs()),
+        Unit::PerSecond | Unit::Decimal => format!("{:.1}", v.abs()),
         Unit::Count => format!("{}", v.abs().round() as u64),
     }
 }
