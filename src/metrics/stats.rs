@@ -7,6 +7,7 @@
 
 use super::latency::Latency;
 use super::order::OrderStats;
+use super::versions::{Kinds, VersionCounts};
 
 /// Combines two measurements of the same kind (counters add, histograms merge).
 pub trait Merge {
@@ -107,6 +108,9 @@ pub struct ProduceStats {
     pub service: Latency,
     /// Actual send time - intended send time: the harness's own delay.
     pub schedule_lag: Latency,
+    /// Of `acked`, per kind of event (`Plan::kinds`: type and schema
+    /// version); empty in runs without versioned types.
+    pub kinds: Kinds,
 }
 
 impl Merge for ProduceStats {
@@ -123,6 +127,7 @@ impl Merge for ProduceStats {
         self.latency_lower_bounds.merge(&other.latency_lower_bounds);
         self.service.merge(&other.service);
         self.schedule_lag.merge(&other.schedule_lag);
+        self.kinds.merge(&other.kinds);
     }
 }
 
@@ -142,6 +147,7 @@ impl ProduceStats {
             latency_lower_bounds: std::mem::take(&mut self.latency_lower_bounds),
             service: self.service.take(),
             schedule_lag: self.schedule_lag.take(),
+            kinds: std::mem::take(&mut self.kinds),
         }
     }
 
@@ -187,6 +193,9 @@ pub struct ConsumeStats {
     pub delivery: Latency,
     /// Per-aggregate order of what was processed (groups with `check_order`).
     pub order: OrderStats,
+    /// Per kind of event: processed, upcast, dead-lettered as an unknown
+    /// schema version (runs with versioned types only).
+    pub versions: VersionCounts,
 }
 
 impl Merge for ConsumeStats {
@@ -198,6 +207,7 @@ impl Merge for ConsumeStats {
         self.e2e.merge(&other.e2e);
         self.delivery.merge(&other.delivery);
         self.order.merge(&other.order);
+        self.versions.merge(&other.versions);
     }
 }
 
@@ -212,6 +222,7 @@ impl ConsumeStats {
             e2e: self.e2e.take(),
             delivery: self.delivery.take(),
             order: std::mem::take(&mut self.order),
+            versions: std::mem::take(&mut self.versions),
         }
     }
 }

@@ -52,6 +52,11 @@ pub struct GroupSummary {
     /// group with a projection (docs/event-sourcing.md, "Projections").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection: Option<ProjectionCheck>,
+    /// Whole run, in a run that writes a versioned type: per kind of its
+    /// stream what the group processed, upcast and dead-lettered
+    /// (docs/event-sourcing.md, "Schema versions").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<super::versions::GroupVersions>,
 }
 
 /// One phase of one group. The ledger's outcomes partition the acknowledged
@@ -185,6 +190,7 @@ impl GroupSummary {
             drained: g.drained,
             readback_error: g.ledger.readback_failed.clone(),
             projection: g.projection.clone(),
+            versions: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod slo;
 pub mod summary;
 pub mod table;
 pub mod utc;
+pub mod versions;
 
 pub use compare::{Comparison, Gate};
 pub use environment::{HarnessCost, MachineInfo, RedisInfo, TlsUse};
