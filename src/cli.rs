@@ -335,6 +335,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     workers: args.workers.map(usize::from),
                     cpu_idle: args.cpu_idle,
                     named: None,
+                    keep_keys: false,
                 },
             )?;
             if show_progress && std::io::stderr().is_terminal() {

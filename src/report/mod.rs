@@ -39,6 +39,7 @@ pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{ProduceSummary, Summary, SummaryContext, WarmupSummary};
 pub use table::{render, render as render_table};
 pub use utc::rfc3339;
+pub use versions::{GroupKind, GroupVersions, ProducedKind};
 
 #[cfg(test)]
 pub(crate) mod schema_tests {

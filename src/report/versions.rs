@@ -91,3 +91,53 @@ fn group_versions<'a>(
         kinds,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::schema_tests::{missing, resolve};
+    use serde_json::Value;
+
+    #[test]
+    fn version_figures_are_in_the_schema() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../schema/summary.schema.json")).unwrap();
+        let mut summary = crate::report::summary::tests::test_summary();
+        summary.event_kinds = Some(vec![ProducedKind {
+            stream: "orders".into(),
+            kind: "OrderPlaced".into(),
+            version: Some(2),
+            produced: 5,
+        }]);
+        summary.groups[0].versions = Some(GroupVersions {
+            upcast: 1,
+            dead_lettered_unknown: 2,
+            kinds: vec![GroupKind {
+                kind: "OrderPlaced".into(),
+                version: None,
+                processed: 3,
+                upcast: 1,
+                dead_lettered: 2,
+            }],
+        });
+        let instance = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            missing(&schema, &schema, &instance, ""),
+            Vec::<String>::new()
+        );
+        let documented = |def: &str, value: &Value| {
+            let props = schema["$defs"][def]["properties"].as_object().unwrap();
+            let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+            assert!(
+                keys.iter().all(|k| props.contains_key(*k)),
+                "{def}: {keys:?}"
+            );
+        };
+        documented("produced_kind", &instance["event_kinds"][0]);
+        documented("group_versions", &instance["groups"][0]["versions"]);
+        documented("group_kind", &instance["groups"][0]["versions"]["kinds"][0]);
+        assert!(schema["properties"].get("event_kinds").is_some());
+        let group = resolve(&schema, &schema["properties"]["groups"]["items"]);
+        assert!(group["properties"].get("versions").is_some());
+    }
+}
