@@ -46,6 +46,12 @@ pub struct GroupKind {
     pub dead_lettered: u64,
 }
 
+/// `OrderPlaced.v2`, or the bare name of an unversioned type: what its
+/// events' `type` field says.
+pub fn kind_label(kind: &str, version: Option<u32>) -> String {
+    version.map_or_else(|| kind.to_string(), |v| format!("{kind}.v{v}"))
+}
+
 /// Fills the summary's `event_kinds` and each group's `versions`, in a run
 /// that wrote a versioned type; leaves them absent otherwise.
 pub fn fill(summary: &mut Summary, metrics: &RunMetrics) {

@@ -181,6 +181,12 @@ fn a_v2_migration_dead_letters_v2_in_the_v1_group_and_upcasts_v1_in_the_v2_group
         }
     }
     assert_eq!(processed(&legacy, "OrderPlaced", Some(2)), 0);
+
+    // The views show them in the event-sourcing part.
+    let html = std::fs::read_to_string(report.dir.join("index.html")).unwrap();
+    assert!(html.contains("<h2>Event sourcing</h2>") && html.contains("OrderPlaced.v2"));
+    let table = streamdrill::report::render_table(&s);
+    assert!(table.contains("\nschema versions "), "{table}");
 }
 
 #[test]
