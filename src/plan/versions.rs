@@ -1,7 +1,7 @@
 //! Which schema version of a versioned event type a producer writes at a
-//! given moment: the type's step schedule (docs/event-sourcing.md, "Schema
-//! versions") as weighted draws, one per step, picked by the event's
-//! intended time, so a scenario + seed writes the same versions every run.
+//! given moment: the type's step schedule as weighted draws, one per step,
+//! picked by the event's intended time, so a scenario + seed writes the
+//! same versions every run (docs/event-sourcing.md, "Schema versions").
 
 use rand::Rng;
 use rand_distr::Distribution;

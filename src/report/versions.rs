@@ -1,8 +1,8 @@
-//! Schema versions in `summary.json` (docs/event-sourcing.md, "Schema
-//! versions"): per kind of event (type and version) what producers had
-//! acknowledged, and per group what it processed, upcast and dead-lettered
-//! as a version it does not understand. Whole run; only in runs that write
-//! a versioned type.
+//! Schema versions in `summary.json`: per kind of event (type and version)
+//! what producers had acknowledged, and per group what it processed, upcast
+//! and dead-lettered as a version it does not understand. Whole run; only
+//! in runs that write a versioned type. See
+//! docs/event-sourcing.md, "Schema versions".
 
 use serde::{Deserialize, Serialize};
 

@@ -1,8 +1,8 @@
-//! A group's schema versions at work (docs/event-sourcing.md, "Schema
-//! versions"): before a batch is processed, the events of a version the
-//! group does not understand are moved to the dead-letter stream and
-//! acknowledged, never processed or silently dropped; the rest are counted
-//! per kind as they finish, upcasts apart.
+//! A group's schema versions at work: before a batch is processed, the
+//! events of a version the group does not understand are moved to the
+//! dead-letter stream and acknowledged, never processed or silently
+//! dropped; the rest are counted per kind as they finish, upcasts apart.
+//! See docs/event-sourcing.md, "Schema versions".
 
 use actix::prelude::*;
 use redis::Value;

@@ -1,7 +1,7 @@
 //! index.html's schema-versions table, part of its "Event sourcing"
 //! section: per group and kind of event, produced, processed, upcast and
-//! dead-lettered as an unknown version (docs/event-sourcing.md, "Schema
-//! versions"). Empty unless the run writes a versioned type.
+//! dead-lettered as an unknown version. Empty unless the run writes a
+//! versioned type. See docs/event-sourcing.md, "Schema versions".
 
 use super::table;
 use crate::report::summary::Summary;

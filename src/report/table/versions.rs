@@ -1,8 +1,8 @@
 //! The terminal table's schema-versions rows, part of its event-sourcing
 //! figures: per group and kind of event (type and version), what was
 //! produced, what the group processed, upcast and dead-lettered as a
-//! version it does not understand (docs/event-sourcing.md, "Schema
-//! versions"). Only runs that write a versioned type have them.
+//! version it does not understand. Only runs that write a versioned type
+//! have them. See docs/event-sourcing.md, "Schema versions".
 
 use std::fmt::Write;
 
