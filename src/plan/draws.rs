@@ -279,6 +279,38 @@ mod tests {
     }
 
     #[test]
+    fn versioned_types_draw_their_version_by_time_and_others_as_before() {
+        use crate::scenario::VersionStep;
+        let step = |at_s, weights: &[f64]| VersionStep {
+            at: Dur::from_secs(at_s),
+            weights: weights.to_vec(),
+            bad_keys: Vec::new(),
+        };
+        let mut a = ty("A", 1.0, SizeDist::Fixed { value: Bytes(10) });
+        a.versions = vec![step(0, &[1.0]), step(5, &[0.0, 1.0])];
+        let b = ty("B", 1.0, SizeDist::Fixed { value: Bytes(20) });
+        let mix = EventMix::new(&[a, b.clone()], &Aggregates::default());
+        assert_eq!(mix.names, ["A.v1", "A.v2", "B"]);
+        let mut rng = SmallRng::seed_from_u64(11);
+        let early: Vec<usize> = (0..1000).map(|_| mix.draw_at(&mut rng, 0).kind).collect();
+        assert!(
+            early.iter().all(|&k| k == 0 || k == 2),
+            "only v1 before 5 s"
+        );
+        let late: Vec<usize> = (0..1000)
+            .map(|_| mix.draw_at(&mut rng, 6_000_000_000).kind)
+            .collect();
+        assert!(late.iter().all(|&k| k == 1 || k == 2), "only v2 from 5 s");
+        // Without versioned types the time is never asked and the draws are
+        // the ones a mix drew before versions existed.
+        let plain = EventMix::new(&[b.clone(), b], &Aggregates::default());
+        let (mut r1, mut r2) = (SmallRng::seed_from_u64(3), SmallRng::seed_from_u64(3));
+        for _ in 0..100 {
+            assert_eq!(plain.draw(&mut r1), plain.draw_at(&mut r2, 9_000_000_000));
+        }
+    }
+
+    #[test]
     fn zipf_prefers_the_first_aggregates() {
         let aggs = Aggregates {
             count: 1000,
