@@ -71,7 +71,8 @@ pub struct GroupPhase {
     /// Acknowledged events processed at least once: distinct events (schema 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processed: Option<u64>,
-    /// Acknowledged, moved to the dead-letter stream after `max_deliveries`.
+    /// Acknowledged, moved to the dead-letter stream after `max_deliveries`,
+    /// or as a schema version the group does not understand.
     #[serde(default)]
     pub dead_lettered: u64,
     /// Acknowledged, still unfinished in a live consumer's hands when the

@@ -207,3 +207,31 @@ fn a_bad_version_schedule_is_refused_naming_its_field() {
     assert!(err.contains("not within the run"), "{err}");
     assert!(err.contains("groups[0].understands.A"), "{err}");
 }
+
+/// On a partitioned stream each consumer owns several keys: the dead-letter
+/// script takes every key it reads and moves each entry from its own.
+#[test]
+fn owners_of_several_partitions_dead_letter_each_from_its_own_key() {
+    let s = crate::support::run_summary(
+        "name = \"schema-partitioned\"\nduration = \"2s\"\nwarmup = \"500ms\"\n\
+         [[streams]]\nkey = \"orders\"\npartitions = 4\n\
+         [[producers]]\nstream = \"orders\"\nrate = 400\n\
+         events = [{ type = \"A\", versions = [{ at = \"0s\", v1 = 1, v2 = 1 }] }]\n\
+         aggregates = { count = 50 }\n\
+         [[groups]]\nstream = \"orders\"\nname = \"v1-only\"\nconsumers = 2\nbatch = 20\n\
+         understands = { A = [1] }\n",
+    );
+    let v2 = produced(&s, "A.v2");
+    assert!(v2 > 100, "{v2}");
+    let g = &s.groups[0];
+    let versions = g.versions.as_ref().unwrap();
+    assert_eq!(versions.dead_lettered_unknown, v2);
+    assert_eq!(
+        g.measured.dead_lettered + g.warmup.as_ref().unwrap().dead_lettered,
+        v2
+    );
+    assert_eq!(g.measured.lost, 0);
+    let dlq: Vec<_> = s.verify.dead_letter.iter().map(|d| d.length).collect();
+    assert_eq!(dlq, [v2], "one dead-letter stream for the four partitions");
+    assert_eq!(g.pending_at_end, Some(0), "every partition acknowledged");
+}
