@@ -43,6 +43,7 @@ fn producer_event(c: &mut Criterion) {
             kind: "A".into(),
             weight: 3.0,
             size: SizeDist::Fixed { value: Bytes(512) },
+            versions: Vec::new(),
         },
         EventType {
             kind: "B".into(),
@@ -51,6 +52,7 @@ fn producer_event(c: &mut Criterion) {
                 mean: Bytes(256),
                 stddev: Bytes(64),
             },
+            versions: Vec::new(),
         },
     ];
     let aggregates = Aggregates {

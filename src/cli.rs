@@ -248,6 +248,11 @@ pub struct RunArgs {
     /// records which held.
     #[arg(long, value_enum, default_value_t = CpuIdle::Os)]
     pub cpu_idle: CpuIdle,
+    /// With an external server: leave the run's keys (its streams,
+    /// dead-letter streams, projection models) for redis-cli to inspect,
+    /// instead of deleting them when the run is over.
+    #[arg(long)]
+    pub keep_keys: bool,
 }
 
 #[derive(Debug, Args)]
@@ -335,6 +340,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     workers: args.workers.map(usize::from),
                     cpu_idle: args.cpu_idle,
                     named: None,
+                    keep_keys: args.keep_keys,
                 },
             )?;
             if show_progress && std::io::stderr().is_terminal() {

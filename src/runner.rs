@@ -35,6 +35,9 @@ pub struct RunOptions {
     /// The run directory's name and the run's id (its Redis keys' prefix);
     /// None: both `<scenario>-<UTC time>`.
     pub named: Option<(String, String)>,
+    /// Leave the run's keys on an external server rather than deleting
+    /// them, so another tool (redis-cli, a test) can read them afterwards.
+    pub keep_keys: bool,
 }
 
 impl RunOptions {
@@ -47,7 +50,14 @@ impl RunOptions {
             workers: None,
             cpu_idle: CpuIdle::default(),
             named: None,
+            keep_keys: false,
         }
+    }
+
+    /// Leave the run's keys on an external server for inspection.
+    pub fn keep_keys(mut self) -> RunOptions {
+        self.keep_keys = true;
+        self
     }
 
     /// Write the run into `<out_dir>/<dir_name>` (which must not exist yet)
@@ -107,6 +117,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
         _ => (None, None),
     };
 
+    let keep_keys = options.keep_keys;
     let on_progress: coordinator::OnProgress = match options.on_progress {
         Some(f) => Rc::from(f),
         None => Rc::new(|_: &Progress| {}),
@@ -122,8 +133,8 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
             options.workers,
         )
         .await;
-        if server.is_none() {
-            // Never leave our keys behind on someone else's server.
+        if server.is_none() && !keep_keys {
+            // Never leave our keys behind on someone else's server, unless asked to.
             coordinator::delete_run_keys(&plan, &target).await;
         }
         measured

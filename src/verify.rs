@@ -108,7 +108,7 @@ pub async fn streams(
 /// Length of each dead-letter stream (once per key; groups on one stream share it).
 async fn dead_letter_streams(plan: &Plan, conn: &mut Conn) -> RedisResult<Vec<StreamVerify>> {
     let mut keys: Vec<&str> = (plan.groups.iter())
-        .filter(|g| g.max_deliveries.is_some())
+        .filter(|g| g.dead_letters())
         .map(|g| g.dead_letter_key.as_str())
         .collect();
     keys.sort_unstable();

@@ -13,7 +13,9 @@ use redis::Value;
 
 use crate::plan::GroupPlan;
 use crate::scenario::AckMode;
-use crate::wire::entries::{Entry, aggregate_of_entry_fields, header_of_entry_fields};
+use crate::wire::entries::{
+    Entry, aggregate_of_entry_fields, header_of_entry_fields, kind_of_entry_fields,
+};
 use crate::wire::resp;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,19 @@ pub struct Batch {
     /// Reads from a pending list only: each entry's field/value array, which
     /// a dead-letter copy carries over. Empty for new entries (the hot path).
     pub fields: Vec<Value>,
+}
+
+impl Batch {
+    /// Each entry's kind among `types`, read from its fields (a pending
+    /// list's read keeps them; empty `types`: none is looked up).
+    pub fn with_kinds(mut self, types: &[Vec<u8>]) -> Batch {
+        if !types.is_empty() {
+            for (entry, fields) in self.entries.iter_mut().zip(&self.fields) {
+                entry.kind = kind_of_entry_fields(fields, types);
+            }
+        }
+        self
+    }
 }
 
 /// `keys`: the keys the consumer reads, several when it owns several
@@ -133,6 +148,7 @@ pub fn every_command(group: &GroupPlan, stream_key: &str) -> Vec<(Vec<u8>, &'sta
         id: b"0-1".to_vec(),
         header: None,
         aggregate: None,
+        kind: None,
     };
     if group.ack == AckMode::Batch {
         let (acked, _) = ack(&keys, &group.name, std::slice::from_ref(&entry));
@@ -248,6 +264,7 @@ fn entries_with_fields(list: Value) -> (Vec<Entry>, Vec<Value>) {
             id,
             header: header_of_entry_fields(&fields),
             aggregate: aggregate_of_entry_fields(&fields),
+            kind: None,
         });
         out.1.push(fields);
     }
@@ -377,6 +394,7 @@ mod tests {
             id: id.as_bytes().to_vec(),
             header: None,
             aggregate: None,
+            kind: None,
         };
         let batch = [held(1, "2-0"), held(0, "1-0"), held(1, "3-0")];
         let (packed, commands) = ack(&keys, "g", &batch);
@@ -468,6 +486,7 @@ mod tests {
             id: b"1-0".to_vec(),
             header: None,
             aggregate: None,
+            kind: None,
         };
         let fields = Value::Array(vec![bulk("sd"), bulk("0:1:5")]);
         let packed = dead_letter(group, "sd:r:s", &[(&e, &fields, 3)]).get_packed_pipeline();

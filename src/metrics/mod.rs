@@ -31,6 +31,7 @@ pub mod stalls;
 pub mod stats;
 pub mod tags;
 pub mod verify;
+pub mod versions;
 
 pub use deliveries::DeliveryCounts;
 pub use durability::Durability;
@@ -49,6 +50,7 @@ pub use server::{PowerFsUse, ServerInfo, StreamFeature, info_field};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
 pub use verify::{PartitionOf, PartitionSpread, StreamVerify, VerifySummary};
+pub use versions::{Kinds, VersionCounts};
 
 /// Everything the collector ends a run with.
 #[derive(Default)]

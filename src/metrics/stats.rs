@@ -7,6 +7,7 @@
 
 use super::latency::Latency;
 use super::order::OrderStats;
+use super::versions::{Kinds, VersionCounts};
 
 /// Combines two measurements of the same kind (counters add, histograms merge).
 pub trait Merge {
@@ -107,6 +108,9 @@ pub struct ProduceStats {
     pub service: Latency,
     /// Actual send time - intended send time: the harness's own delay.
     pub schedule_lag: Latency,
+    /// Of `acked`, per kind of event (`Plan::kinds`: type and schema
+    /// version); empty in runs without versioned types.
+    pub kinds: Kinds,
 }
 
 impl Merge for ProduceStats {
@@ -123,6 +127,7 @@ impl Merge for ProduceStats {
         self.latency_lower_bounds.merge(&other.latency_lower_bounds);
         self.service.merge(&other.service);
         self.schedule_lag.merge(&other.schedule_lag);
+        self.kinds.merge(&other.kinds);
     }
 }
 
@@ -142,6 +147,7 @@ impl ProduceStats {
             latency_lower_bounds: std::mem::take(&mut self.latency_lower_bounds),
             service: self.service.take(),
             schedule_lag: self.schedule_lag.take(),
+            kinds: std::mem::take(&mut self.kinds),
         }
     }
 
@@ -190,6 +196,9 @@ pub struct ConsumeStats {
     /// Batch read -> its projection writes answered, once per event of the
     /// batch (groups with a `projection`).
     pub projection: Latency,
+    /// Per kind of event: processed, upcast, dead-lettered as an unknown
+    /// schema version (runs with versioned types only).
+    pub versions: VersionCounts,
 }
 
 impl Merge for ConsumeStats {
@@ -202,6 +211,7 @@ impl Merge for ConsumeStats {
         self.delivery.merge(&other.delivery);
         self.order.merge(&other.order);
         self.projection.merge(&other.projection);
+        self.versions.merge(&other.versions);
     }
 }
 
@@ -217,6 +227,7 @@ impl ConsumeStats {
             delivery: self.delivery.take(),
             order: std::mem::take(&mut self.order),
             projection: self.projection.take(),
+            versions: std::mem::take(&mut self.versions),
         }
     }
 }

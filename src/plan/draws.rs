@@ -6,8 +6,10 @@ use rand::{Rng, RngExt};
 use rand_distr::weighted::WeightedIndex;
 use rand_distr::{Distribution, Exp, LogNormal, Normal, Zipf};
 
+use super::versions::VersionPick;
 use crate::scenario::{
     Aggregates, Bytes, Dur, EventType, MAX_EVENT_SIZE, Popularity, SizeDist, TimeDist,
+    versioned_name,
 };
 
 /// A non-negative real distribution, shared by sizes (bytes) and times (ns).
@@ -115,6 +117,7 @@ impl From<&TimeDist> for Real {
 /// What one event looks like, drawn per event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventDraw {
+    /// Index into `EventMix::names`: a type, or a version of a versioned type.
     pub kind: usize,
     pub size_bytes: usize,
     pub aggregate: u64,
@@ -123,9 +126,13 @@ pub struct EventDraw {
 /// The event mix of a producer: types by weight, payload sizes, aggregate popularity.
 #[derive(Debug, Clone)]
 pub struct EventMix {
+    /// What each kind's `type` field holds: a type's name, or for a
+    /// versioned type one `<type>.v<N>` per version, in order.
     pub names: Vec<String>,
     pick: Option<WeightedIndex<f64>>,
     sizes: Vec<Real>,
+    /// Per type: its first kind in `names`, and its versions if it has any.
+    kinds: Vec<(usize, Option<VersionPick>)>,
     aggregates: AggregatePick,
     aggregate_count: u64,
 }
@@ -144,6 +151,7 @@ impl EventMix {
             kind: "Event".into(),
             weight: 1.0,
             size: SizeDist::Fixed { value: Bytes(128) },
+            versions: Vec::new(),
         }];
         let types = if types.is_empty() {
             &default[..]
@@ -156,8 +164,21 @@ impl EventMix {
             Popularity::Zipf => Zipf::new(count as f64, aggregates.exponent)
                 .map_or(AggregatePick::Uniform(count), AggregatePick::Zipf),
         };
+        let mut names = Vec::new();
+        let kinds = (types.iter())
+            .map(|t| {
+                let first = names.len();
+                let versions = VersionPick::new(&t.versions);
+                match &versions {
+                    Some(v) => names.extend((1..=v.versions()).map(|n| versioned_name(&t.kind, n))),
+                    None => names.push(t.kind.clone()),
+                }
+                (first, versions)
+            })
+            .collect();
         EventMix {
-            names: types.iter().map(|t| t.kind.clone()).collect(),
+            names,
+            kinds,
             pick: WeightedIndex::new(types.iter().map(|t| t.weight)).ok(),
             sizes: types.iter().map(|t| Real::from(&t.size)).collect(),
             aggregates,
@@ -165,13 +186,25 @@ impl EventMix {
         }
     }
 
+    /// An event intended at the run's start (or of a mix without versions).
     pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> EventDraw {
-        let kind = self.pick.as_ref().map_or(0, |w| w.sample(rng));
-        let size = self.sizes[kind].draw(rng).round() as u64;
+        self.draw_at(rng, 0)
+    }
+
+    /// An event intended `at_ns` into the run, which picks a versioned
+    /// type's version. Unversioned types draw exactly what they drew before
+    /// versions existed: the version is one more draw, of versioned types only.
+    pub fn draw_at<R: Rng + ?Sized>(&self, rng: &mut R, at_ns: u64) -> EventDraw {
+        let ty = self.pick.as_ref().map_or(0, |w| w.sample(rng));
+        let size = self.sizes[ty].draw(rng).round() as u64;
         let aggregate = match &self.aggregates {
             AggregatePick::Uniform(n) => rng.random_range(0..*n),
             // Zipf draws 1..=n; rank 1 is the most popular aggregate.
             AggregatePick::Zipf(z) => z.sample(rng) as u64 - 1,
+        };
+        let kind = match &self.kinds[ty] {
+            (first, Some(versions)) => first + versions.draw(rng, at_ns) as usize - 1,
+            (first, None) => *first,
         };
         EventDraw {
             kind,
@@ -206,6 +239,7 @@ mod tests {
             kind: kind.into(),
             weight,
             size,
+            versions: Vec::new(),
         }
     }
 
@@ -242,6 +276,38 @@ mod tests {
                 .all(|d| (100..=200).contains(&d.size_bytes))
         );
         assert!(draws.iter().all(|d| d.aggregate < 1000));
+    }
+
+    #[test]
+    fn versioned_types_draw_their_version_by_time_and_others_as_before() {
+        use crate::scenario::VersionStep;
+        let step = |at_s, weights: &[f64]| VersionStep {
+            at: Dur::from_secs(at_s),
+            weights: weights.to_vec(),
+            bad_keys: Vec::new(),
+        };
+        let mut a = ty("A", 1.0, SizeDist::Fixed { value: Bytes(10) });
+        a.versions = vec![step(0, &[1.0]), step(5, &[0.0, 1.0])];
+        let b = ty("B", 1.0, SizeDist::Fixed { value: Bytes(20) });
+        let mix = EventMix::new(&[a, b.clone()], &Aggregates::default());
+        assert_eq!(mix.names, ["A.v1", "A.v2", "B"]);
+        let mut rng = SmallRng::seed_from_u64(11);
+        let early: Vec<usize> = (0..1000).map(|_| mix.draw_at(&mut rng, 0).kind).collect();
+        assert!(
+            early.iter().all(|&k| k == 0 || k == 2),
+            "only v1 before 5 s"
+        );
+        let late: Vec<usize> = (0..1000)
+            .map(|_| mix.draw_at(&mut rng, 6_000_000_000).kind)
+            .collect();
+        assert!(late.iter().all(|&k| k == 1 || k == 2), "only v2 from 5 s");
+        // Without versioned types the time is never asked and the draws are
+        // the ones a mix drew before versions existed.
+        let plain = EventMix::new(&[b.clone(), b], &Aggregates::default());
+        let (mut r1, mut r2) = (SmallRng::seed_from_u64(3), SmallRng::seed_from_u64(3));
+        for _ in 0..100 {
+            assert_eq!(plain.draw(&mut r1), plain.draw_at(&mut r2, 9_000_000_000));
+        }
     }
 
     #[test]

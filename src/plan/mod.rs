@@ -8,12 +8,14 @@ mod faults;
 mod partitions;
 mod schedule;
 mod timeouts;
+mod versions;
 
 pub use draws::{EventDraw, EventMix, Real};
 pub use faults::{FaultPlan, FaultTarget};
 pub use partitions::{Partition, partition_key, partition_of};
 pub use schedule::{RateProfile, Schedule};
 pub use timeouts::{NETWORK_DRILL_RESPONSE_TIMEOUT, RESPONSE_TIMEOUT};
+pub use versions::{GroupSchema, VersionPick};
 
 use faults::fault_plan;
 
@@ -21,7 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::scenario::{
-    AckMode, Arrival, ProducerConfig, Projection, Rate, RedisConfig, RedisMode, Scenario,
+    AckMode, Arrival, EventKind, ProducerConfig, Projection, Rate, RedisConfig, RedisMode,
+    Scenario, event_kinds, producer_kinds, versioned_name,
 };
 
 /// What every Redis key of a run starts with, before its run id: an ACL
@@ -43,6 +46,10 @@ pub struct Plan {
     pub producers: Vec<ProducerPlan>,
     pub groups: Vec<GroupPlan>,
     pub faults: Vec<FaultPlan>,
+    /// Every kind of event (type, schema version) the run writes, when it
+    /// writes a versioned type: producers and groups count by its index
+    /// (docs/event-sourcing.md, "Schema versions"). Empty otherwise.
+    pub kinds: Vec<EventKind>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +102,9 @@ pub struct ProducerPlan {
     pub connection: u32,
     /// Wait this long after an event falls due for more to send with it.
     pub linger: Duration,
+    /// Per kind of its mix (`EventMix::names`), its index in `Plan::kinds`;
+    /// empty when the run writes no versioned type, and nothing is counted.
+    pub kind_ids: Arc<[u32]>,
 }
 
 /// Synchronous replication of a producer's writes: `WAIT replicas timeout_ms`.
@@ -143,6 +153,9 @@ pub struct GroupPlan {
     /// `<stream key>:proj:<group>`: one hash holds the whole model, so the
     /// idempotent script touches one key (one slot on a cluster).
     pub projection_key: String,
+    /// What it does with each kind of event, when the run writes versioned
+    /// types (docs/event-sourcing.md, "Schema versions").
+    pub schema: Option<Arc<GroupSchema>>,
     pub seed: u64,
 }
 
@@ -160,6 +173,14 @@ impl Poison {
         let draw = derive_seed(self.seed, SeedKind::Poison, u64::from(producer), seq);
         // The top 53 bits as a uniform number in [0, 1).
         ((draw >> 11) as f64 / (1u64 << 53) as f64) < self.fraction
+    }
+}
+
+impl GroupPlan {
+    /// Whether it may write its stream's dead-letter stream: after
+    /// `max_deliveries`, or for a schema version it does not understand.
+    pub fn dead_letters(&self) -> bool {
+        self.max_deliveries.is_some() || self.schema.as_ref().is_some_and(|s| s.dead_letters())
     }
 }
 
@@ -207,6 +228,7 @@ impl Plan {
             }
         };
 
+        let kinds = event_kinds(&scenario);
         let mut producers = Vec::new();
         let mut connections = 0;
         for (entry, config) in scenario.producers.iter().enumerate() {
@@ -219,6 +241,18 @@ impl Plan {
             let share = total.scaled(1.0 / config.count as f64);
             let mix = Arc::new(EventMix::new(&config.events, &config.aggregates));
             let label = config.name.clone().unwrap_or_else(|| config.stream.clone());
+            let kind_ids: Arc<[u32]> = match kinds.is_empty() {
+                true => Arc::from([]),
+                false => (producer_kinds(&config.events).iter())
+                    .map(|(kind, version)| {
+                        let field =
+                            version.map_or_else(|| kind.clone(), |v| versioned_name(kind, v));
+                        (kinds.iter())
+                            .position(|k| k.stream == config.stream && k.field == field)
+                            .map_or(u32::MAX, |i| i as u32)
+                    })
+                    .collect(),
+            };
             for n in 0..config.count {
                 let id = producers.len() as u32;
                 producers.push(ProducerPlan {
@@ -237,6 +271,7 @@ impl Plan {
                     }),
                     connection: connections + n % shared,
                     linger: config.linger.map_or(Duration::ZERO, |l| l.as_duration()),
+                    kind_ids: kind_ids.clone(),
                 });
             }
             connections += shared;
@@ -269,6 +304,7 @@ impl Plan {
                 check_order: g.check_order,
                 projection: g.projection,
                 projection_key: format!("{prefix}{}:proj:{}", g.stream, g.name),
+                schema: GroupSchema::new(g, &kinds).map(Arc::new),
                 seed: derive_seed(scenario.seed, SeedKind::Group, index as u64, 0),
             })
             .collect();
@@ -289,6 +325,7 @@ impl Plan {
             streams,
             producers,
             groups,
+            kinds,
             scenario,
         }
     }

@@ -52,6 +52,11 @@ pub struct GroupSummary {
     /// group with a projection (docs/event-sourcing.md, "Projections").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection: Option<ProjectionCheck>,
+    /// Whole run, in a run that writes a versioned type: per kind of its
+    /// stream what the group processed, upcast and dead-lettered
+    /// (docs/event-sourcing.md, "Schema versions").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<super::versions::GroupVersions>,
 }
 
 /// One phase of one group. The ledger's outcomes partition the acknowledged
@@ -66,7 +71,8 @@ pub struct GroupPhase {
     /// Acknowledged events processed at least once: distinct events (schema 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processed: Option<u64>,
-    /// Acknowledged, moved to the dead-letter stream after `max_deliveries`.
+    /// Acknowledged, moved to the dead-letter stream after `max_deliveries`,
+    /// or as a schema version the group does not understand.
     #[serde(default)]
     pub dead_lettered: u64,
     /// Acknowledged, still unfinished in a live consumer's hands when the
@@ -202,6 +208,7 @@ impl GroupSummary {
             drained: g.drained,
             readback_error: g.ledger.readback_failed.clone(),
             projection: g.projection.clone(),
+            versions: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod slo;
 pub mod summary;
 pub mod table;
 pub mod utc;
+pub mod versions;
 
 pub use compare::{Comparison, Gate};
 pub use environment::{HarnessCost, MachineInfo, RedisInfo, TlsUse};
@@ -38,6 +39,7 @@ pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{ProduceSummary, Summary, SummaryContext, WarmupSummary};
 pub use table::{render, render as render_table};
 pub use utc::rfc3339;
+pub use versions::{GroupKind, GroupVersions, ProducedKind};
 
 #[cfg(test)]
 pub(crate) mod schema_tests {

@@ -83,6 +83,11 @@ pub struct Summary {
     /// The run was stopped early (Ctrl-C): the figures cover what ran.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// Whole run, in a run that writes a versioned type: per kind of event
+    /// (type and schema version) the XADDs Redis acknowledged
+    /// (docs/event-sourcing.md, "Schema versions").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_kinds: Option<Vec<super::versions::ProducedKind>>,
 }
 
 /// All producers, measured phase: events intended after the warmup. How
@@ -218,7 +223,9 @@ impl Summary {
             },
             interrupted: ctx.interrupted,
             power_fs: None,
+            event_kinds: None,
         };
+        super::versions::fill(&mut summary, metrics);
         if let Some(d) = &summary.durability {
             summary.verify.account_for_landed(d.indeterminate_landed);
         }

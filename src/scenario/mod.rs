@@ -18,6 +18,7 @@ mod producer_checks;
 mod replication_checks;
 mod units;
 mod validate;
+mod versions;
 mod violation;
 
 pub use faults::{
@@ -28,8 +29,13 @@ pub use partition_checks::MAX_PARTITIONS;
 pub use producer_checks::{MAX_AGGREGATES, MAX_EVENT_SIZE};
 pub use units::{Bytes, Dur, Rate};
 pub use validate::validate;
+pub use versions::{
+    EventKind, Handling, MAX_SCHEMA_VERSION, VersionStep, event_kinds, handling, producer_kinds,
+    uses_versions, versioned_name,
+};
 pub use violation::Violation;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -341,6 +347,10 @@ pub struct EventType {
     /// Payload size: "512B" (fixed) or a distribution table.
     #[serde(default = "default_size")]
     pub size: SizeDist,
+    /// Schema versions over time (docs/event-sourcing.md, "Schema versions"):
+    /// empty for an unversioned type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionStep>,
 }
 
 fn one_f64() -> f64 {
@@ -510,6 +520,13 @@ pub struct GroupConfig {
     /// (docs/event-sourcing.md, "Projections").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection: Option<Projection>,
+    /// Per versioned type, the schema versions this group reads; others it
+    /// dead-letters (docs/event-sourcing.md, "Schema versions").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub understands: BTreeMap<String, Vec<u32>>,
+    /// Versions older than the oldest it understands are upcast and processed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upcast: bool,
 }
 
 /// How a group's projection applies an event to the read model.

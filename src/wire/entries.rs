@@ -6,7 +6,7 @@
 //! entry, most of the consumers' CPU); for the rare reads (XRANGE,
 //! XAUTOCLAIM, a restarted consumer's own PEL) from redis-rs `Value`s.
 
-use crate::event::{AGGREGATE_FIELD, AggregateVersion, HEADER_FIELD, Header};
+use crate::event::{AGGREGATE_FIELD, AggregateVersion, HEADER_FIELD, Header, TYPE_FIELD};
 
 /// One stream entry as XRANGE / XREADGROUP return it: its id, and its header
 /// and aggregate version if it is a streamdrill event.
@@ -17,11 +17,20 @@ pub struct Entry {
     pub id: Vec<u8>,
     pub header: Option<Header>,
     pub aggregate: Option<AggregateVersion>,
+    /// Which of the `type` fields the reader looks for this entry's is (an
+    /// index into them), in runs with schema versions; None otherwise or
+    /// when it is none of them.
+    pub kind: Option<u16>,
 }
 
 /// The entries of every stream in the reply, in order; `keys`: the keys
-/// read, which each entry's `key` indexes.
-pub fn parse_xreadgroup(reply: &[u8], keys: &[String]) -> Result<Vec<Entry>, String> {
+/// read, which each entry's `key` indexes; `types`: the `type` fields whose
+/// index an entry's `kind` gives (empty: none is looked up).
+pub fn parse_xreadgroup(
+    reply: &[u8],
+    keys: &[String],
+    types: &[Vec<u8>],
+) -> Result<Vec<Entry>, String> {
     let mut r = Reader { buf: reply, at: 0 };
     let mut out = Vec::new();
     let Some(streams) = r.array()? else {
@@ -42,7 +51,7 @@ pub fn parse_xreadgroup(reply: &[u8], keys: &[String]) -> Result<Vec<Entry>, Str
             }
             let id = r.bulk()?.ok_or("an entry without an id")?.to_vec();
             // A pending entry deleted from the stream has nil fields.
-            let (mut header, mut aggregate) = (None, None);
+            let (mut header, mut aggregate, mut kind) = (None, None, None);
             for _ in 0..r.array()?.unwrap_or(0) / 2 {
                 let field = r.bulk()?;
                 let value = r.bulk()?;
@@ -50,6 +59,8 @@ pub fn parse_xreadgroup(reply: &[u8], keys: &[String]) -> Result<Vec<Entry>, Str
                     header = value.and_then(Header::parse);
                 } else if aggregate.is_none() && field == Some(AGGREGATE_FIELD.as_bytes()) {
                     aggregate = value.and_then(AggregateVersion::parse);
+                } else if !types.is_empty() && field == Some(TYPE_FIELD.as_bytes()) {
+                    kind = value.and_then(|v| kind_of(v, types));
                 }
             }
             out.push(Entry {
@@ -57,10 +68,22 @@ pub fn parse_xreadgroup(reply: &[u8], keys: &[String]) -> Result<Vec<Entry>, Str
                 id,
                 header,
                 aggregate,
+                kind,
             });
         }
     }
     Ok(out)
+}
+
+/// Which of `types` the `type` field `value` is.
+fn kind_of(value: &[u8], types: &[Vec<u8>]) -> Option<u16> {
+    let i = types.iter().position(|t| t.as_slice() == value)?;
+    u16::try_from(i).ok()
+}
+
+/// The entry's kind among `types`, like [`header_of_entry_fields`].
+pub fn kind_of_entry_fields(fields: &redis::Value, types: &[Vec<u8>]) -> Option<u16> {
+    kind_of(field_of_entry(fields, TYPE_FIELD)?, types)
 }
 
 struct Reader<'a> {
@@ -164,6 +187,7 @@ pub fn entries(list: redis::Value) -> Vec<Entry> {
             id,
             header: header_of_entry_fields(&fields),
             aggregate: aggregate_of_entry_fields(&fields),
+            kind: None,
         });
     }
     out
@@ -204,7 +228,7 @@ mod tests {
         reply.extend_from_slice(b"*2\r\n$3\r\n2-0\r\n");
         bulk_array(&mut reply, &[b"foreign", b"x"]);
         reply.extend_from_slice(b"*2\r\n$3\r\n3-0\r\n*-1\r\n");
-        let entries = parse_xreadgroup(&reply, &["orders".into()]).unwrap();
+        let entries = parse_xreadgroup(&reply, &["orders".into()], &[]).unwrap();
         let got: Vec<(&[u8], Option<Header>)> = entries
             .iter()
             .map(|e| (e.id.as_slice(), e.header))
@@ -222,14 +246,31 @@ mod tests {
     }
 
     #[test]
+    fn kinds_are_looked_up_only_among_the_types_asked_for() {
+        let mut reply = b"*1\r\n*2\r\n$6\r\norders\r\n*3\r\n".to_vec();
+        for (id, ty) in [("1-0", "A.v2"), ("2-0", "B"), ("3-0", "A.v3")] {
+            reply.extend_from_slice(format!("*2\r\n$3\r\n{id}\r\n").as_bytes());
+            bulk_array(&mut reply, &[b"type", ty.as_bytes()]);
+        }
+        let keys = ["orders".to_string()];
+        let types = [b"A.v1".to_vec(), b"A.v2".to_vec(), b"B".to_vec()];
+        let kinds = |types: &[Vec<u8>]| -> Vec<Option<u16>> {
+            let entries = parse_xreadgroup(&reply, &keys, types).unwrap();
+            entries.iter().map(|e| e.kind).collect()
+        };
+        assert_eq!(kinds(&types), [Some(1), Some(2), None]);
+        assert_eq!(kinds(&[]), [None, None, None]);
+    }
+
+    #[test]
     fn a_timed_out_block_is_no_entries_and_garbage_is_an_error() {
         let keys = ["orders".to_string()];
-        assert!(parse_xreadgroup(b"*-1\r\n", &keys).unwrap().is_empty());
-        assert!(parse_xreadgroup(b"-NOGROUP no such group\r\n", &keys).is_err());
+        assert!(parse_xreadgroup(b"*-1\r\n", &keys, &[]).unwrap().is_empty());
+        assert!(parse_xreadgroup(b"-NOGROUP no such group\r\n", &keys, &[]).is_err());
         let cut = b"*1\r\n*2\r\n$6\r\norders\r\n*1\r\n*2\r\n$3\r\n1-";
-        assert!(parse_xreadgroup(cut, &keys).is_err());
+        assert!(parse_xreadgroup(cut, &keys, &[]).is_err());
         let other = b"*1\r\n*2\r\n$5\r\nother\r\n*0\r\n";
-        assert!(parse_xreadgroup(other, &keys).is_err());
+        assert!(parse_xreadgroup(other, &keys, &[]).is_err());
     }
 
     #[test]
@@ -237,7 +278,7 @@ mod tests {
         let mut reply = b"*2\r\n*2\r\n$4\r\nk:p2\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*0\r\n".to_vec();
         reply.extend_from_slice(b"*2\r\n$4\r\nk:p0\r\n*1\r\n*2\r\n$3\r\n5-0\r\n*0\r\n");
         let keys = ["k:p0".to_string(), "k:p2".to_string()];
-        let entries = parse_xreadgroup(&reply, &keys).unwrap();
+        let entries = parse_xreadgroup(&reply, &keys, &[]).unwrap();
         let got: Vec<(usize, &[u8])> = entries.iter().map(|e| (e.key, &e.id[..])).collect();
         assert_eq!(got, [(1, &b"1-0"[..]), (0, b"5-0")]);
     }

@@ -115,6 +115,7 @@ mod tests {
                     id: id.as_bytes().to_vec(),
                     header: None,
                     aggregate: None,
+                    kind: None,
                 })
                 .collect(),
             cursor: cursor.map(str::to_string),

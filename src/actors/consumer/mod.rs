@@ -27,6 +27,7 @@ mod control;
 mod cursors;
 mod machine;
 mod read;
+mod versions;
 mod work;
 
 pub use control::{ConsumerFault, Stop};

@@ -72,17 +72,19 @@ impl Consumer {
         }
         // New entries, the hot path, are scanned in place; the rare reads
         // go through redis-rs's parser.
+        let types = (self.group.schema.as_ref()).map_or(&[][..], |s| &s.fields[..]);
         let batch = match &read {
             Read::New => {
                 let keys = &self.stream_keys;
-                wire::entries::parse_xreadgroup(reply.bytes(at), keys).map(|entries| reads::Batch {
+                let parsed = wire::entries::parse_xreadgroup(reply.bytes(at), keys, types);
+                parsed.map(|entries| reads::Batch {
                     entries,
                     cursor: None,
                     fields: Vec::new(),
                 })
             }
             _ => (reply.value(at))
-                .map(|value| reads::parse(&read, value, &self.stream_keys))
+                .map(|value| reads::parse(&read, value, &self.stream_keys).with_kinds(types))
                 .map_err(|e| e.to_string()),
         };
         let Ok(batch) = batch else {

@@ -36,6 +36,8 @@ struct Delivered {
     /// When its processing ends, on the run clock.
     finished_ns: u64,
     aggregate: Option<AggregateVersion>,
+    /// Its kind among the group's (runs with schema versions).
+    kind: Option<u16>,
 }
 
 /// A batch being processed: what happens when its processing time is over.
@@ -224,6 +226,10 @@ impl Consumer {
         received_ns: u64,
         ctx: &mut Context<Self>,
     ) {
+        let (entries, dead) = self.unknown_versions(entries);
+        if !dead.is_empty() {
+            return self.dead_letter_versions(dead, entries, redelivered, received_ns, ctx);
+        }
         let entries: Vec<Entry> = entries
             .into_iter()
             .filter(|e| !self.is_poison(e.header))
@@ -235,9 +241,9 @@ impl Consumer {
         let mut batch = Vec::with_capacity(entries.len());
         let mut elapsed_ns = 0u64;
         let mut measured = 0;
-        for (h, aggregate) in entries
+        for (h, aggregate, kind) in entries
             .iter()
-            .filter_map(|e| Some((e.header?, e.aggregate)))
+            .filter_map(|e| Some((e.header?, e.aggregate, e.kind)))
         {
             let slower = (self.slowdown).map_or(1.0, |s| s.factor_at(received_ns + elapsed_ns));
             elapsed_ns += (self.group.processing_ns.draw(&mut self.rng) * slower) as u64;
@@ -251,6 +257,7 @@ impl Consumer {
                 intended_ns,
                 finished_ns: received_ns + elapsed_ns,
                 aggregate,
+                kind,
             });
         }
         // Poison and dead-lettered entries are out of hand; the rest is worked on.
@@ -376,6 +383,14 @@ impl Consumer {
             stats
                 .e2e
                 .record_ns(d.finished_ns.saturating_sub(d.intended_ns));
+            if let Some((kind, handling)) = self.handling(d.kind) {
+                let stats = self.stats.get_mut(phase);
+                stats.versions.processed.add(kind);
+                if handling == crate::scenario::Handling::Upcast {
+                    stats.versions.upcast.add(kind);
+                }
+            }
+            let stats = self.stats.get_mut(phase);
             if let (Some(check), Some(a)) = (&self.order, d.aggregate) {
                 let finished = FinishedEvent {
                     aggregate: a.aggregate,

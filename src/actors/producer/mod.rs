@@ -120,6 +120,9 @@ struct Sent {
     epoch: u64,
     seq: u64,
     intended_ns: u64,
+    /// Its kind's index in the run's kind table, counted when acknowledged;
+    /// `u32::MAX` in runs without versioned types.
+    kind: u32,
 }
 
 /// One pipeline awaiting its replies.
@@ -229,7 +232,7 @@ impl Producer {
             self.due.pop();
             let phase = self.phase(due);
             if self.sources[i].sends(due) {
-                self.add_xadd(i, due);
+                let kind = self.add_xadd(i, due);
                 let source = &mut self.sources[i];
                 source.ledger.sent_in(source.seq, phase);
                 batch.push(Sent {
@@ -237,6 +240,7 @@ impl Producer {
                     epoch: source.epoch,
                     seq: source.seq,
                     intended_ns: due,
+                    kind,
                 });
                 source.seq += 1;
             } else {
@@ -284,7 +288,7 @@ impl Producer {
         let mut batch = Vec::with_capacity(depth);
         let phase = self.phase(now_ns);
         for _ in 0..depth {
-            self.add_xadd(0, now_ns);
+            let kind = self.add_xadd(0, now_ns);
             let source = &mut self.sources[0];
             source.ledger.sent_in(source.seq, phase);
             batch.push(Sent {
@@ -292,6 +296,7 @@ impl Producer {
                 epoch: source.epoch,
                 seq: source.seq,
                 intended_ns: now_ns,
+                kind,
             });
             source.seq += 1;
         }
@@ -318,10 +323,12 @@ impl Producer {
         }
     }
 
-    /// Appends one XADD of source `i` to the pipeline being built.
-    fn add_xadd(&mut self, i: usize, intended_ns: u64) {
+    /// Appends one XADD of source `i` to the pipeline being built; returns
+    /// its kind's index in the run's kind table (`Sent::kind`).
+    fn add_xadd(&mut self, i: usize, intended_ns: u64) -> u32 {
         let source = &mut self.sources[i];
-        let draw = source.plan.mix.draw(&mut source.rng);
+        let draw = source.plan.mix.draw_at(&mut source.rng, intended_ns);
+        let kind = source.plan.kind_ids.get(draw.kind).copied();
         let header = Header {
             producer: source.plan.id,
             seq: source.seq,
@@ -337,6 +344,7 @@ impl Producer {
         let partition = partition_of(draw.aggregate, self.encoders.len() as u32);
         let encoder = &mut self.encoders[partition as usize];
         encoder.encode(&mut self.out, header, draw.kind, aggregate, payload, now_ms);
+        kind.unwrap_or(u32::MAX)
     }
 
     /// `replies` came for the pipeline's first commands; `missing` says why
@@ -379,6 +387,9 @@ impl Producer {
                     stats.latency.record_ns(replied_ns - sent.intended_ns);
                     stats.service.record_ns(replied_ns - sent_ns);
                     source.ledger.acked(sent.seq);
+                    if sent.kind != u32::MAX {
+                        stats.kinds.add(sent.kind);
+                    }
                     source.stalls.acked(replied_ns, more_in_flight);
                     if !replicated {
                         // Per event too: the durability check tells gone

@@ -5,7 +5,7 @@
 //! read-back's are written here under their senders' names, and a test
 //! checks that every command the runtime's source sends is among them.
 
-use crate::actors::{chaos, producer, projection, reads, sampler};
+use crate::actors::{chaos, producer, projection, reads, sampler, versions};
 use crate::coordinator::delete_keys;
 use crate::coordinator::setup::{PROBE_GROUP, create_group, probe_key};
 use crate::event::AggregateVersion;
@@ -92,6 +92,31 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
         needs.cmd(cmd(&["HINCRBY", key, "1:n", "1"]), &projecting);
         needs.cmd(cmd(&["HSET", key, "1:v", "1"]), &projecting);
     }
+    for g in (plan.groups.iter()).filter(|g| g.schema.as_ref().is_some_and(|s| s.dead_letters())) {
+        let moving = format!(
+            "group {}'s dead-lettering of unknown schema versions",
+            g.name
+        );
+        let keys: Vec<String> = keys_of(g.stream).map(String::from).collect();
+        let entry = crate::wire::entries::Entry {
+            key: 0,
+            id: b"0-1".to_vec(),
+            header: None,
+            aggregate: None,
+            kind: None,
+        };
+        let dlq = g.dead_letter_key.as_str();
+        needs.cmd(
+            versions::dead_letter(dlq, &keys, &g.name, &[&entry]),
+            &moving,
+        );
+        // Redis checks the script's own commands against the rules too.
+        for key in &keys {
+            needs.cmd(cmd(&["XRANGE", key, "0-1", "0-1"]), &moving);
+            needs.cmd(cmd(&["XACK", key, &g.name, "0-1"]), &moving);
+        }
+        needs.cmd(cmd(&["XADD", dlq, "*", "original_id", "0-1"]), &moving);
+    }
     let keys: Vec<String> = plan.streams.iter().map(|s| s.key.clone()).collect();
     for c in sampler::readings(&keys).cmd_iter() {
         needs.cmd(c.clone(), "the sampler");
@@ -122,7 +147,7 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
             let reading = format!("reading back group {}'s projection", g.name);
             needs.cmd(cmd(&["HGETALL", &g.projection_key]), reading);
         }
-        if g.max_deliveries.is_some() {
+        if g.dead_letters() {
             let reading = "reading back the dead-letter stream";
             needs.cmd(cmd(&["XLEN", &g.dead_letter_key]), reading);
             needs.cmd(cmd(&["XINFO", "STREAM", &g.dead_letter_key]), reading);

@@ -224,6 +224,7 @@ fn an_xack_failure_then_new_entries_sends_the_next_read_to_the_own_pel() {
             id: b"9-0".to_vec(),
             header: None,
             aggregate: None,
+            kind: None,
         }],
         cursor: None,
         fields: Vec::new(),

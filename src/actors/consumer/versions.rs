@@ -1,0 +1,94 @@
+//! A group's schema versions at work: before a batch is processed, the
+//! events of a version the group does not understand are moved to the
+//! dead-letter stream and acknowledged, never processed or silently
+//! dropped; the rest are counted per kind as they finish, upcasts apart.
+//! See docs/event-sourcing.md, "Schema versions".
+
+use actix::prelude::*;
+use redis::Value;
+
+use super::Consumer;
+use crate::actors::{LedgerBatch, LedgerEvent, versions};
+use crate::metrics::EventKey;
+use crate::scenario::Handling;
+use crate::wire::entries::Entry;
+
+impl Consumer {
+    /// What the group does with an entry's kind, and the kind's index in
+    /// the run's table; None outside runs with versions or for an entry of
+    /// no known kind.
+    pub(super) fn handling(&self, kind: Option<u16>) -> Option<(u32, Handling)> {
+        let schema = self.group.schema.as_ref()?;
+        schema.kinds.get(usize::from(kind?)).copied()
+    }
+
+    /// Splits `entries` into those the group processes and those of a
+    /// version it does not understand.
+    pub(super) fn unknown_versions(&self, entries: Vec<Entry>) -> (Vec<Entry>, Vec<Entry>) {
+        if self.group.schema.is_none() {
+            return (entries, Vec::new());
+        }
+        entries
+            .into_iter()
+            .partition(|e| !matches!(self.handling(e.kind), Some((_, Handling::DeadLetter))))
+    }
+
+    /// Moves `dead` to the dead-letter stream (one EVAL: copy and XACK
+    /// each), tells the ledger, then processes `rest`. When the move fails
+    /// they stay pending, and the consumer re-reads its pending list first.
+    pub(super) fn dead_letter_versions(
+        &mut self,
+        dead: Vec<Entry>,
+        rest: Vec<Entry>,
+        redelivered: bool,
+        received_ns: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let refs: Vec<&Entry> = dead.iter().collect();
+        let cmd = versions::dead_letter(
+            &self.group.dead_letter_key,
+            &self.stream_keys,
+            &self.group.name,
+            &refs,
+        );
+        let packed = cmd.get_packed_command();
+        let conn = self.conn.clone();
+        let request = async move { conn.call(packed, 1).await };
+        let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
+            let moved = reply.ok().and_then(|raw| raw.value(0).ok());
+            match moved {
+                Some(Value::Int(n)) if n as usize == dead.len() => act.dead_lettered(&dead),
+                _ => {
+                    act.command_failed();
+                    act.cursors.start_over();
+                }
+            }
+            act.process(rest, redelivered, received_ns, ctx);
+        }));
+        self.cancellable = Some(handle);
+    }
+
+    fn dead_lettered(&mut self, dead: &[Entry]) {
+        self.roll(self.clock.now_ns());
+        let mut keys = Vec::with_capacity(dead.len());
+        for e in dead {
+            let (Some(h), Some((kind, _))) = (e.header, self.handling(e.kind)) else {
+                continue;
+            };
+            let phase = self.phase(self.clock.offset_of_unix_ns(h.intended_ns));
+            self.stats.get_mut(phase).versions.dead_lettered.add(kind);
+            keys.push(EventKey {
+                producer: h.producer,
+                seq: h.seq,
+            });
+        }
+        self.ledger.do_send(LedgerBatch {
+            group: self.group.index,
+            keys,
+            what: LedgerEvent::DeadLettered,
+            at_ns: self.clock.now_ns(),
+            read_sent_ns: 0,
+            unparsable: 0,
+        });
+    }
+}
