@@ -13,7 +13,7 @@ pub mod producer;
 pub mod projection;
 pub mod reads;
 pub mod sampler;
-pub mod versions;
+pub mod schema_versions;
 pub mod workers;
 
 use std::time::Duration;

@@ -27,7 +27,7 @@ mod control;
 mod cursors;
 mod machine;
 mod read;
-mod versions;
+mod schema_versions;
 mod work;
 
 pub use control::{ConsumerFault, Stop};

@@ -5,7 +5,7 @@
 //! read-back's are written here under their senders' names, and a test
 //! checks that every command the runtime's source sends is among them.
 
-use crate::actors::{chaos, producer, projection, reads, sampler, versions};
+use crate::actors::{chaos, producer, projection, reads, sampler, schema_versions};
 use crate::coordinator::delete_keys;
 use crate::coordinator::setup::{PROBE_GROUP, create_group, probe_key};
 use crate::event::AggregateVersion;
@@ -107,7 +107,7 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
         };
         let dlq = g.dead_letter_key.as_str();
         needs.cmd(
-            versions::dead_letter(dlq, &keys, &g.name, &[&entry]),
+            schema_versions::dead_letter(dlq, &keys, &g.name, &[&entry]),
             &moving,
         );
         // Redis checks the script's own commands against the rules too.

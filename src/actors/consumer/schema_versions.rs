@@ -8,7 +8,7 @@ use actix::prelude::*;
 use redis::Value;
 
 use super::Consumer;
-use crate::actors::{LedgerBatch, LedgerEvent, versions};
+use crate::actors::{LedgerBatch, LedgerEvent, schema_versions};
 use crate::metrics::EventKey;
 use crate::scenario::Handling;
 use crate::wire::entries::Entry;
@@ -45,7 +45,7 @@ impl Consumer {
         ctx: &mut Context<Self>,
     ) {
         let refs: Vec<&Entry> = dead.iter().collect();
-        let cmd = versions::dead_letter(
+        let cmd = schema_versions::dead_letter(
             &self.group.dead_letter_key,
             &self.stream_keys,
             &self.group.name,
