@@ -10,6 +10,7 @@
 
 mod finish;
 mod preflight;
+mod replay;
 mod setup;
 mod start;
 
@@ -167,6 +168,8 @@ pub async fn execute(
         streams,
         projections,
     } = read_back(plan, &mut admin, url, &ledgers).await;
+    // After the read-back: compaction must not change what the run is judged by.
+    let replays = replay::replays(plan, &mut admin, url).await;
     let pending: Vec<Option<u64>> = (marks.iter())
         .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
         .collect();
@@ -186,6 +189,9 @@ pub async fn execute(
     }
     for (m, projection) in metrics.groups.iter_mut().zip(projections) {
         m.projection = projection;
+    }
+    for (m, replay) in metrics.groups.iter_mut().zip(replays) {
+        m.replay = replay;
     }
     Ok(Measured {
         metrics,
@@ -292,6 +298,9 @@ fn delete_keys(plan: &Plan) -> redis::Cmd {
         }
         if g.projection.is_some() {
             keys.push(&g.projection_key);
+        }
+        if let Some(r) = &g.replay {
+            keys.extend(r.keys());
         }
     }
     let mut cmd = redis::cmd("DEL");

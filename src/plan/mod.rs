@@ -6,12 +6,14 @@
 mod draws;
 mod faults;
 mod partitions;
+mod replay;
 mod schedule;
 mod timeouts;
 
 pub use draws::{EventDraw, EventMix, Real};
 pub use faults::{FaultPlan, FaultTarget};
 pub use partitions::{Partition, partition_key, partition_of};
+pub use replay::ReplayPlan;
 pub use schedule::{RateProfile, Schedule};
 pub use timeouts::{NETWORK_DRILL_RESPONSE_TIMEOUT, RESPONSE_TIMEOUT};
 
@@ -143,6 +145,8 @@ pub struct GroupPlan {
     /// `<stream key>:proj:<group>`: one hash holds the whole model, so the
     /// idempotent script touches one key (one slot on a cluster).
     pub projection_key: String,
+    /// Its projection rebuilt after the run (docs/event-sourcing.md, "Replay and snapshots").
+    pub replay: Option<ReplayPlan>,
     pub seed: u64,
 }
 
@@ -269,6 +273,8 @@ impl Plan {
                 check_order: g.check_order,
                 projection: g.projection,
                 projection_key: format!("{prefix}{}:proj:{}", g.stream, g.name),
+                replay: (g.replay.as_ref())
+                    .map(|r| ReplayPlan::new(r, &prefix, &g.stream, &g.name)),
                 seed: derive_seed(scenario.seed, SeedKind::Group, index as u64, 0),
             })
             .collect();

@@ -52,6 +52,10 @@ pub struct GroupSummary {
     /// group with a projection (docs/event-sourcing.md, "Projections").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection: Option<ProjectionCheck>,
+    /// Whole run: the projection rebuilt from the stream after the drain,
+    /// for a group with `replay` (docs/event-sourcing.md, "Replay and snapshots").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::metrics::replay::ReplayReport>,
 }
 
 /// One phase of one group. The ledger's outcomes partition the acknowledged
@@ -185,6 +189,7 @@ impl GroupSummary {
             drained: g.drained,
             readback_error: g.ledger.readback_failed.clone(),
             projection: g.projection.clone(),
+            replay: g.replay.clone(),
         }
     }
 
