@@ -422,3 +422,65 @@ async fn seed_from_snapshots(
     }
     Ok(states.into_iter().map(|(a, (_, id))| (a, id)).collect())
 }
+
+/// Every command the replay phase sends, with the run's keys, for the
+/// preflight (docs/acl.md).
+pub(super) fn commands(plan: &Plan) -> Vec<(redis::Cmd, String)> {
+    let mut out = Vec::new();
+    for g in &plan.groups {
+        let (Some(r), Some(mode)) = (&g.replay, g.projection) else {
+            continue;
+        };
+        let doing = format!("group {}'s replay", g.name);
+        let mut add = |c: redis::Cmd| out.push((c, doing.clone()));
+        add(cmd(&[&["DEL"][..], &r.keys()].concat()));
+        add(cmd(&["HGETALL", &g.projection_key]));
+        for key in plan.partitions(g.stream).iter().map(|s| s.key.as_str()) {
+            add(cmd(&[
+                "XRANGE",
+                key,
+                "-",
+                "+",
+                "COUNT",
+                &r.batch.to_string(),
+            ]));
+            add(cmd(&["HSET", &r.checkpoint_key, key, "0-1"]));
+            if r.compact {
+                add(cmd(&["XINFO", "GROUPS", key]));
+                for o in plan.groups.iter().filter(|o| o.stream == g.stream) {
+                    add(cmd(&["XPENDING", key, &o.name]));
+                }
+                add(cmd(&["XTRIM", key, "MINID", "=", "0-1"]));
+            }
+            if r.snapshot_every.is_some() {
+                add(cmd(&["XLEN", key]));
+            }
+        }
+        let first = AggregateVersion {
+            aggregate: 1,
+            version: 1,
+        };
+        for model in [&r.model_key, &r.tail_model_key] {
+            for c in projection::pipeline(mode, model, &[first]).cmd_iter() {
+                add(c.clone());
+            }
+            add(cmd(&["HGETALL", model]));
+            // The idempotent script's own commands are checked too.
+            add(cmd(&["HGET", model, "1:v"]));
+            add(cmd(&["HINCRBY", model, "1:n", "1"]));
+            add(cmd(&["HSET", model, "1:n", "1", "1:v", "1"]));
+        }
+        if r.snapshot_every.is_some() {
+            let key = r.snapshot_key.as_str();
+            add(cmd(&["HSET", key, "1:n", "1", "1:v", "1", "1:id", "0-1"]));
+            add(cmd(&["HGETALL", key]));
+        }
+    }
+    out
+}
+
+fn cmd(args: &[&str]) -> redis::Cmd {
+    let mut c = redis::cmd(args[0]);
+    c.arg(&args[1..]);
+    c
+}
