@@ -15,6 +15,7 @@ mod drill_poison;
 mod drill_power;
 mod drill_server;
 mod event_sourcing;
+mod event_sourcing_replay;
 mod example;
 mod layers;
 mod powerfs;
