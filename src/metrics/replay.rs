@@ -1,7 +1,8 @@
-//! A group's replay figures (docs/event-sourcing.md, "Replay and
-//! snapshots") and the pure parts of a replay: the fold's state as the
-//! projection's writes leave it, when to checkpoint and snapshot, and how
-//! far compaction may trim. The coordinator's replay phase does the I/O.
+//! A group's replay figures and the pure parts of a replay: the fold's
+//! state as the projection's writes leave it, when to checkpoint and
+//! snapshot, and how far compaction may trim. The coordinator's replay
+//! phase does the I/O.
+//! docs/event-sourcing.md, "Replay and snapshots"
 
 use std::collections::HashMap;
 
