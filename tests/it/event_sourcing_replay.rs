@@ -51,7 +51,7 @@ fn the_shipped_replay_rebuilds_every_event_and_compaction_reads_fewer() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/es-replay-snapshots.toml");
     let mut overrides = Overrides::parse(&["duration=3s".into(), "warmup=1s".into()]).unwrap();
     overrides.push("redis.mode", "external");
-    overrides.push("redis.url", &redis.url());
+    overrides.push("redis.url", redis.url());
     let scenario = load_file(&path, &overrides).expect("the shipped scenario loads");
 
     // The compacted stream's XLEN and MEMORY USAGE as a client of the
