@@ -20,7 +20,6 @@ use crate::metrics::replay::{
     Coverage, Id, ReplayPass, ReplayReport, SnapshotReport, State, compaction_minid, successor,
 };
 use crate::plan::{GroupPlan, Plan, ReplayPlan};
-use crate::scenario::Projection;
 use crate::verify;
 
 /// Aggregates' snapshots seeded into the tail model per pipeline.
@@ -40,7 +39,7 @@ pub(super) async fn replays(plan: &Plan, conn: &mut Conn, url: &str) -> Vec<Opti
             checkpoint_every: r.checkpoint_every,
             ..ReplayReport::default()
         };
-        if let Err((doing, e)) = replay(plan, g, r, mode, conn, &mut report).await {
+        if let Err((doing, e)) = replay(plan, g, r, conn, &mut report).await {
             let doing = format!("replaying group {}: {doing}", g.name);
             report.error = Some(Error::redis(url, doing, e).to_string());
         }
@@ -59,7 +58,6 @@ async fn replay(
     plan: &Plan,
     g: &GroupPlan,
     r: &ReplayPlan,
-    mode: Projection,
     conn: &mut Conn,
     report: &mut ReplayReport,
 ) -> Step<()> {
@@ -75,7 +73,7 @@ async fn replay(
         .await
         .map_err(at("reading the live model"))?;
 
-    let mut full = Pass::new(mode, r, &r.model_key);
+    let mut full = Pass::new(g, r, &r.model_key);
     full.snapshots = r.snapshot_every.map(|every| (every, Vec::new()));
     let started = Instant::now();
     for key in &keys {
@@ -127,7 +125,7 @@ async fn replay(
     let covered = seed_from_snapshots(conn, r, &mut snap)
         .await
         .map_err(at("reading the snapshots"))?;
-    let mut tail = Pass::new(mode, r, &r.tail_model_key);
+    let mut tail = Pass::new(g, r, &r.tail_model_key);
     for key in &keys {
         tail.key(conn, key, &covered)
             .await
@@ -144,7 +142,8 @@ async fn replay(
 
 /// One rebuild over a stream's keys, folding into `model_key`.
 struct Pass<'a> {
-    mode: Projection,
+    /// Its projection's mode is the fold's.
+    group: &'a GroupPlan,
     plan: &'a ReplayPlan,
     model_key: &'a str,
     /// Every event read, as (aggregate, version): the stream's content.
@@ -161,9 +160,9 @@ struct Pass<'a> {
 }
 
 impl<'a> Pass<'a> {
-    fn new(mode: Projection, plan: &'a ReplayPlan, model_key: &'a str) -> Pass<'a> {
+    fn new(group: &'a GroupPlan, plan: &'a ReplayPlan, model_key: &'a str) -> Pass<'a> {
         Pass {
-            mode,
+            group,
             plan,
             model_key,
             events: Vec::new(),
@@ -174,6 +173,11 @@ impl<'a> Pass<'a> {
             states: HashMap::new(),
             last_ids: Vec::new(),
         }
+    }
+
+    /// "naive" or "idempotent".
+    fn mode(&self) -> &'static str {
+        self.group.projection.map_or("", |m| m.name())
     }
 
     /// Reads `key` from its start in batches and folds each event that no
@@ -251,8 +255,9 @@ impl<'a> Pass<'a> {
         }
         self.applied += 1;
         chunk.push(av);
+        let idempotent = self.mode() == "idempotent";
         let state = self.states.entry(a).or_default();
-        state.fold(self.mode == Projection::Idempotent, v);
+        state.fold(idempotent, v);
         let state = *state;
         let Some((_, cov)) = &mut self.snapshots else {
             return;
@@ -277,8 +282,10 @@ impl<'a> Pass<'a> {
         if chunk.is_empty() {
             return;
         }
-        for c in projection::pipeline(self.mode, self.model_key, chunk).cmd_iter() {
-            pipe.add_command(c.clone());
+        if let Some(mode) = self.group.projection {
+            for c in projection::pipeline(mode, self.model_key, chunk).cmd_iter() {
+                pipe.add_command(c.clone());
+            }
         }
         chunk.clear();
     }
@@ -312,7 +319,7 @@ impl<'a> Pass<'a> {
         live: &PerAggregate,
     ) -> RedisResult<ReplayPass> {
         let rebuilt = model(conn, self.model_key).await?;
-        let check = compare(self.mode.name(), stream, &rebuilt, None);
+        let check = compare(self.mode(), stream, &rebuilt, None);
         let read = self.events.len() as u64;
         Ok(ReplayPass {
             events_read: read,
@@ -322,7 +329,7 @@ impl<'a> Pass<'a> {
             events_per_s: read as f64 / seconds.max(1e-9),
             aggregates: check.aggregates,
             divergent: check.divergent,
-            divergent_from_live: compare(self.mode.name(), live, &rebuilt, None).divergent,
+            divergent_from_live: compare(self.mode(), live, &rebuilt, None).divergent,
         })
     }
 }
