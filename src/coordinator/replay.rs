@@ -17,7 +17,8 @@ use crate::error::Error;
 use crate::event::AggregateVersion;
 use crate::metrics::projection::{PerAggregate, compare, expected, parse_model};
 use crate::metrics::replay::{
-    Coverage, Id, ReplayPass, ReplayReport, SnapshotReport, State, compaction_minid, successor,
+    Coverage, Id, RawRead, ReplayPass, ReplayReport, SnapshotReport, State, compaction_minid,
+    successor,
 };
 use crate::plan::{GroupPlan, Plan, ReplayPlan};
 use crate::verify;
@@ -73,6 +74,9 @@ async fn replay(
         .await
         .map_err(at("reading the live model"))?;
 
+    report.raw_read = raw_read(conn, &keys, r.batch)
+        .await
+        .map_err(at("reading the stream alone"))?;
     let mut full = Pass::new(g, r, &r.model_key);
     full.snapshots = r.snapshot_every.map(|every| (every, Vec::new()));
     let started = Instant::now();
@@ -332,6 +336,41 @@ impl<'a> Pass<'a> {
             divergent_from_live: compare(self.mode(), live, &rebuilt, None).divergent,
         })
     }
+}
+
+/// The keys read from the start in batches of `batch`, each entry decoded
+/// as the rebuild decodes it, nothing written: the rebuild's ceiling.
+async fn raw_read(conn: &mut Conn, keys: &[String], batch: u32) -> RedisResult<RawRead> {
+    let started = Instant::now();
+    let mut events_read = 0;
+    for key in keys {
+        let mut from = "-".to_string();
+        loop {
+            let list: Value = redis::cmd("XRANGE")
+                .arg(key)
+                .arg(&from)
+                .arg("+")
+                .arg("COUNT")
+                .arg(batch)
+                .query_async(conn)
+                .await?;
+            let entries = crate::wire::entries::entries(list);
+            let Some(last) = entries.last() else { break };
+            from = format!("({}", String::from_utf8_lossy(&last.id));
+            events_read += entries.len() as u64;
+            // Decoded as the rebuild does, so only the writes differ.
+            std::hint::black_box(entries.iter().filter(|e| e.aggregate.is_some()).count());
+            if entries.len() < batch as usize {
+                break;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(RawRead {
+        events_read,
+        seconds,
+        events_per_s: events_read as f64 / seconds.max(1e-9),
+    })
 }
 
 /// A model hash per aggregate (effects, last version).

@@ -17,6 +17,9 @@ pub struct ReplayReport {
     pub batch: u32,
     /// Events between two saved positions.
     pub checkpoint_every: u64,
+    /// The stream read alone just before, in the same batches and decoded
+    /// alike, without a write: the rate the rebuild could reach at best.
+    pub raw_read: RawRead,
     /// The rebuild from the stream's first entry.
     pub full: ReplayPass,
     /// Snapshots written by the full rebuild, compaction and the rebuild
@@ -26,6 +29,14 @@ pub struct ReplayReport {
     /// Why the replay stopped; the figures then cover what ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The stream read from the start with XRANGE alone.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RawRead {
+    pub events_read: u64,
+    pub seconds: f64,
+    pub events_per_s: f64,
 }
 
 /// One rebuild of the model.

@@ -100,6 +100,7 @@ fn the_shipped_replay_rebuilds_every_event_and_compaction_reads_fewer() {
         ("per-event", ledger),
     ] {
         let (_, r) = replay(&s, name);
+        assert_eq!(r.raw_read.events_read, n, "{name}");
         let f = &r.full;
         assert_eq!((f.events_read, f.events_applied), (n, n), "{name}");
         assert_eq!(f.checkpoints, checkpoints(n, r.checkpoint_every), "{name}");
@@ -184,6 +185,7 @@ replay = { batch = 100, checkpoint_every = 250, snapshot_every = 10, compact = t
     let n: u64 = parts.iter().sum();
     let (g, r) = replay(&s, "rebuild");
     assert_eq!(g.measured.lost, 0);
+    assert_eq!(r.raw_read.events_read, n);
     assert_eq!((r.full.events_read, r.full.events_applied), (n, n));
     let expected: u64 = parts.iter().map(|&p| checkpoints(p, 250)).sum();
     assert_eq!(r.full.checkpoints, expected);

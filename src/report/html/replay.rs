@@ -11,6 +11,15 @@ pub(super) fn replay_table(summary: &Summary) -> String {
     for g in &summary.groups {
         let Some(r) = &g.replay else { continue };
         let setting = format!("batch {}, checkpoint every {}", r.batch, r.checkpoint_every);
+        let raw = &r.raw_read;
+        let mut read = vec![g.name.clone(), "read only (XRANGE)".into(), setting.clone()];
+        read.extend([raw.events_read.to_string(), "-".into(), "-".into()]);
+        read.extend([
+            format!("{:.3}", raw.seconds),
+            format!("{:.0}", raw.events_per_s),
+        ]);
+        read.extend(["-".into(), "-".into(), String::new()]);
+        rows.push(read);
         rows.push(row(&g.name, "start", &setting, &r.full, r.error.as_deref()));
         if let Some(s) = &r.snapshots {
             let kib = |b: Option<u64>| b.map_or("-".to_string(), |b| (b / 1024).to_string());

@@ -23,7 +23,19 @@ pub(super) fn replay_table(out: &mut String, s: &Summary) {
         "replay", "from", "read", "applied", "ckpts", "seconds", "events/s", "divergent", "vs-live"
     );
     for (g, r) in replaying {
-        row(out, &fit(&g.name, 17), "start", &r.full);
+        let raw = &r.raw_read;
+        let _ = writeln!(
+            out,
+            "{:<18}{:<10}{:>8}{:>9}{:>7}{:>9.3}{:>10.0}",
+            fit(&g.name, 17),
+            "read only",
+            raw.events_read,
+            "-",
+            "-",
+            raw.seconds,
+            raw.events_per_s
+        );
+        row(out, "", "start", &r.full);
         if let Some(snap) = &r.snapshots {
             row(out, "", "snapshots", &snap.tail);
             let memory = match (snap.memory_bytes_before, snap.memory_bytes_after) {
@@ -99,8 +111,10 @@ mod tests {
                 ..SnapshotReport::default()
             }),
             error: None,
+            ..ReplayReport::default()
         });
         replay_table(&mut out, &s);
+        assert!(out.contains("read only"));
         assert!(out.contains("compacted, 6911 trimmed: XLEN 8000 -> 1089, memory 3001 -> 414 KiB"));
         for line in out.lines() {
             assert!(line.chars().count() <= super::super::MAX_WIDTH, "{line}");
