@@ -169,7 +169,7 @@ pub async fn execute(
         projections,
     } = read_back(plan, &mut admin, url, &ledgers).await;
     // After the read-back: compaction must not change what the run is judged by.
-    let replays = replay::replays(plan, &mut admin, url).await;
+    let replays = replay::replays(plan, &mut admin, url, interrupted).await;
     let pending: Vec<Option<u64>> = (marks.iter())
         .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
         .collect();

@@ -27,7 +27,13 @@ use crate::verify;
 const SEED_CHUNK: usize = 1000;
 
 /// Per group (in plan order), its replay, or None for a group without one.
-pub(super) async fn replays(plan: &Plan, conn: &mut Conn, url: &str) -> Vec<Option<ReplayReport>> {
+/// After Ctrl-C none runs, and each says so.
+pub(super) async fn replays(
+    plan: &Plan,
+    conn: &mut Conn,
+    url: &str,
+    interrupted: bool,
+) -> Vec<Option<ReplayReport>> {
     let mut out = Vec::with_capacity(plan.groups.len());
     for g in &plan.groups {
         let (Some(r), Some(mode)) = (&g.replay, g.projection) else {
@@ -40,7 +46,9 @@ pub(super) async fn replays(plan: &Plan, conn: &mut Conn, url: &str) -> Vec<Opti
             checkpoint_every: r.checkpoint_every,
             ..ReplayReport::default()
         };
-        if let Err((doing, e)) = replay(plan, g, r, conn, &mut report).await {
+        if interrupted {
+            report.error = Some("not run: Ctrl-C stopped the run".into());
+        } else if let Err((doing, e)) = replay(plan, g, r, conn, &mut report).await {
             let doing = format!("replaying group {}: {doing}", g.name);
             report.error = Some(Error::redis(url, doing, e).to_string());
         }
@@ -152,6 +160,8 @@ struct Pass<'a> {
     model_key: &'a str,
     /// Every event read, as (aggregate, version): the stream's content.
     events: Vec<(u64, u64)>,
+    /// Entries read, events or not.
+    read: u64,
     applied: u64,
     checkpoints: u64,
     /// With snapshots: every, and per key read, its coverage.
@@ -170,6 +180,7 @@ impl<'a> Pass<'a> {
             plan,
             model_key,
             events: Vec::new(),
+            read: 0,
             applied: 0,
             checkpoints: 0,
             snapshots: None,
@@ -219,6 +230,7 @@ impl<'a> Pass<'a> {
             for e in &batch {
                 let id = verify::parse_id(&String::from_utf8_lossy(&e.id));
                 read += 1;
+                self.read += 1;
                 last = Some(id);
                 if let Some(av) = e.aggregate {
                     self.event(av, id, covered, &mut chunk, &mut pipe);
@@ -324,7 +336,7 @@ impl<'a> Pass<'a> {
     ) -> RedisResult<ReplayPass> {
         let rebuilt = model(conn, self.model_key).await?;
         let check = compare(self.mode(), stream, &rebuilt, None);
-        let read = self.events.len() as u64;
+        let read = self.read;
         Ok(ReplayPass {
             events_read: read,
             events_applied: self.applied,
