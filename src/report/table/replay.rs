@@ -39,17 +39,22 @@ pub(super) fn replay_table(out: &mut String, s: &Summary) {
         if let Some(snap) = &r.snapshots {
             row(out, "", "snapshots", &snap.tail);
             let memory = match (snap.memory_bytes_before, snap.memory_bytes_after) {
-                (Some(b), Some(a)) => format!(", memory {} -> {} KiB", b / 1024, a / 1024),
+                (Some(b), Some(a)) => format!(", KiB {} -> {}", b / 1024, a / 1024),
                 _ => String::new(),
             };
             let compaction = match snap.compacted {
-                true => format!("compacted, {} trimmed", snap.trimmed),
+                true => format!("compacted ({} trimmed)", snap.trimmed),
                 false => "not compacted".to_string(),
             };
             let _ = writeln!(
                 out,
-                "  every {} events: {} snapshots; {compaction}: XLEN {} -> {}{memory}",
-                snap.every, snap.written, snap.length_before, snap.length_after
+                "  snapshot every {}: {} written; {compaction}",
+                snap.every, snap.written
+            );
+            let _ = writeln!(
+                out,
+                "  stream: XLEN {} -> {}{memory}",
+                snap.length_before, snap.length_after
             );
         }
         if let Some(why) = &r.error {
@@ -115,7 +120,19 @@ mod tests {
         });
         replay_table(&mut out, &s);
         assert!(out.contains("read only"));
-        assert!(out.contains("compacted, 6911 trimmed: XLEN 8000 -> 1089, memory 3001 -> 414 KiB"));
+        assert!(
+            out.contains(
+                "compacted (6911 trimmed)\n  stream: XLEN 8000 -> 1089, KiB 3001 -> 414\n"
+            )
+        );
+        // Ten-digit counts still fit.
+        let r = s.groups[0].replay.as_mut().unwrap();
+        let big = 9_999_999_999;
+        let snap = r.snapshots.as_mut().unwrap();
+        (snap.every, snap.written, snap.trimmed) = (big, big, big);
+        (snap.length_before, snap.length_after) = (big, big);
+        (snap.memory_bytes_before, snap.memory_bytes_after) = (Some(big * 1024), Some(big * 1024));
+        replay_table(&mut out, &s);
         for line in out.lines() {
             assert!(line.chars().count() <= super::super::MAX_WIDTH, "{line}");
         }
