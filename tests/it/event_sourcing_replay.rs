@@ -195,3 +195,43 @@ replay = { batch = 100, checkpoint_every = 250, snapshot_every = 10, compact = t
     assert!(c.tail.events_read < n, "{c:?}");
     assert_eq!((c.tail.divergent, c.tail.divergent_from_live), (0, 0));
 }
+
+/// Compaction never trims what a group has not read: with a second group
+/// that has not started reading when the run ends, its position (0-0)
+/// bounds XTRIM MINID, nothing is trimmed, and its events stay unread,
+/// not lost.
+#[test]
+fn compaction_keeps_every_entry_a_group_has_not_read() {
+    let s = crate::support::run_summary(
+        r#"
+name = "es-replay-unread"
+duration = "2s"
+warmup = "1s"
+drain_timeout = "1s"
+[[producers]]
+stream = "orders"
+rate = 500
+aggregates = { count = 10 }
+[[groups]]
+stream = "orders"
+name = "rebuild"
+projection = "idempotent"
+replay = { snapshot_every = 5, compact = true }
+[[groups]]
+stream = "orders"
+name = "stopped"
+start_after = "1h"
+"#,
+    );
+    let n: u64 = added(&s, "orders").iter().sum();
+    let (_, r) = replay(&s, "rebuild");
+    let c = r.snapshots.as_ref().unwrap();
+    assert!(c.written > 0, "{c:?}");
+    assert_eq!((c.trimmed, c.length_before, c.length_after), (0, n, n));
+    assert_eq!(c.tail.events_read, n);
+    assert_eq!((c.tail.divergent, c.tail.divergent_from_live), (0, 0));
+    let stopped = s.groups.iter().find(|g| g.name == "stopped").unwrap();
+    let whole = |f: fn(&streamdrill::report::GroupPhase) -> u64| stopped.whole_run(f);
+    assert_eq!(whole(|p| p.lost), 0);
+    assert_eq!(whole(|p| p.unread), n);
+}
