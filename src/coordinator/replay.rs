@@ -15,7 +15,7 @@ use crate::actors::projection;
 use crate::connect::Conn;
 use crate::error::Error;
 use crate::event::AggregateVersion;
-use crate::metrics::projection::{PerAggregate, compare, expected, parse_model};
+use crate::metrics::projection::{PerAggregate, compare, parse_model};
 use crate::metrics::replay::{
     Coverage, Id, RawRead, ReplayPass, ReplayReport, SnapshotReport, State, compaction_minid,
     successor,
@@ -94,7 +94,7 @@ async fn replay(
             .map_err(at("rebuilding from the start"))?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let stream = expected(full.events.iter().copied());
+    let stream = std::mem::take(&mut full.stream);
     report.full = full
         .finish(conn, seconds, &stream, &live)
         .await
@@ -158,8 +158,9 @@ struct Pass<'a> {
     group: &'a GroupPlan,
     plan: &'a ReplayPlan,
     model_key: &'a str,
-    /// Every event read, as (aggregate, version): the stream's content.
-    events: Vec<(u64, u64)>,
+    /// The events read per aggregate (count, highest version): the
+    /// stream's content, as the check compares it with a model.
+    stream: PerAggregate,
     /// Entries read, events or not.
     read: u64,
     applied: u64,
@@ -179,7 +180,7 @@ impl<'a> Pass<'a> {
             group,
             plan,
             model_key,
-            events: Vec::new(),
+            stream: PerAggregate::new(),
             read: 0,
             applied: 0,
             checkpoints: 0,
@@ -265,7 +266,9 @@ impl<'a> Pass<'a> {
         pipe: &mut redis::Pipeline,
     ) {
         let (a, v) = (av.aggregate, u64::from(av.version));
-        self.events.push((a, v));
+        // As `projection::expected` counts them, without keeping every event.
+        let seen = self.stream.entry(a).or_default();
+        (seen.0, seen.1) = (seen.0 + 1, seen.1.max(v));
         if covered.get(&a).is_some_and(|&snap| id <= snap) {
             return;
         }
