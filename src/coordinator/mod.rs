@@ -10,6 +10,7 @@
 
 mod finish;
 mod preflight;
+mod replay;
 mod setup;
 mod start;
 
@@ -174,6 +175,9 @@ pub async fn execute(
         streams,
         projections,
     } = read_back(plan, &mut admin, url, &ledgers, commands_at_start.as_ref()).await;
+    // After the read-back: compaction must not change what the run is judged by,
+    // and the projections' Redis cost was read before the replay's writes.
+    let replays = replay::replays(plan, &mut admin, url, interrupted).await;
     let pending: Vec<Option<u64>> = (marks.iter())
         .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
         .collect();
@@ -197,6 +201,9 @@ pub async fn execute(
             cost.usec_per_event = (processings > 0).then(|| cost.usec as f64 / processings as f64);
         }
         m.projection = projection;
+    }
+    for (m, replay) in metrics.groups.iter_mut().zip(replays) {
+        m.replay = replay;
     }
     Ok(Measured {
         metrics,
@@ -306,6 +313,9 @@ fn delete_keys(plan: &Plan) -> redis::Cmd {
         }
         if g.projection.is_some() {
             keys.push(&g.projection_key);
+        }
+        if let Some(r) = &g.replay {
+            keys.extend(r.keys());
         }
     }
     let mut cmd = redis::cmd("DEL");

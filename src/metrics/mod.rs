@@ -24,6 +24,7 @@ pub mod outcome;
 pub mod progress;
 pub mod projection;
 pub mod recovery;
+pub mod replay;
 pub mod series;
 pub mod server;
 pub mod spill;
@@ -91,4 +92,6 @@ pub struct GroupMetrics {
     pub drained: bool,
     /// Its read model checked against the stream, for a group with a projection.
     pub projection: Option<projection::ProjectionCheck>,
+    /// Its projection rebuilt after the run, for a group with `replay`.
+    pub replay: Option<replay::ReplayReport>,
 }

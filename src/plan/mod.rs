@@ -6,6 +6,7 @@
 mod draws;
 mod faults;
 mod partitions;
+mod replay;
 mod schedule;
 mod timeouts;
 mod versions;
@@ -13,6 +14,7 @@ mod versions;
 pub use draws::{EventDraw, EventMix, Real};
 pub use faults::{FaultPlan, FaultTarget};
 pub use partitions::{Partition, partition_key, partition_of};
+pub use replay::ReplayPlan;
 pub use schedule::{RateProfile, Schedule};
 pub use timeouts::{NETWORK_DRILL_RESPONSE_TIMEOUT, RESPONSE_TIMEOUT};
 pub use versions::{GroupSchema, VersionPick};
@@ -156,6 +158,8 @@ pub struct GroupPlan {
     /// What it does with each kind of event, when the run writes versioned
     /// types (docs/event-sourcing.md, "Schema versions").
     pub schema: Option<Arc<GroupSchema>>,
+    /// Its projection rebuilt after the run (docs/event-sourcing.md, "Replay and snapshots").
+    pub replay: Option<ReplayPlan>,
     pub seed: u64,
 }
 
@@ -305,6 +309,8 @@ impl Plan {
                 projection: g.projection,
                 projection_key: format!("{prefix}{}:proj:{}", g.stream, g.name),
                 schema: GroupSchema::new(g, &kinds).map(Arc::new),
+                replay: (g.replay.as_ref())
+                    .map(|r| ReplayPlan::new(r, &prefix, &g.stream, &g.name)),
                 seed: derive_seed(scenario.seed, SeedKind::Group, index as u64, 0),
             })
             .collect();

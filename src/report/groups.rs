@@ -57,6 +57,10 @@ pub struct GroupSummary {
     /// (docs/event-sourcing.md, "Schema versions").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub versions: Option<super::versions::GroupVersions>,
+    /// Whole run: the projection rebuilt from the stream after the drain,
+    /// for a group with `replay` (docs/event-sourcing.md, "Replay and snapshots").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::metrics::replay::ReplayReport>,
 }
 
 /// One phase of one group. The ledger's outcomes partition the acknowledged
@@ -209,6 +213,7 @@ impl GroupSummary {
             readback_error: g.ledger.readback_failed.clone(),
             projection: g.projection.clone(),
             versions: None,
+            replay: g.replay.clone(),
         }
     }
 

@@ -143,6 +143,40 @@ pub(crate) mod schema_tests {
     }
 
     #[test]
+    fn replay_figures_are_in_the_schema() {
+        use crate::metrics::replay::{ReplayPass, ReplayReport, SnapshotReport};
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        let mut summary = super::summary::tests::test_summary();
+        summary.groups[0].replay = Some(ReplayReport {
+            snapshots: Some(SnapshotReport {
+                memory_bytes_before: Some(1),
+                memory_bytes_after: Some(1),
+                tail: ReplayPass::default(),
+                ..SnapshotReport::default()
+            }),
+            error: Some("x".into()),
+            ..ReplayReport::default()
+        });
+        let instance = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            missing(&schema, &schema, &instance, ""),
+            Vec::<String>::new()
+        );
+        let defs = &schema["$defs"];
+        let replay = &instance["groups"][0]["replay"];
+        for (def, value) in [
+            ("replay", replay),
+            ("replay_pass", &replay["full"]),
+            ("snapshots", &replay["snapshots"]),
+            ("replay_pass", &replay["snapshots"]["tail"]),
+        ] {
+            for key in value.as_object().unwrap().keys() {
+                assert!(defs[def]["properties"].get(key).is_some(), "{def}.{key}");
+            }
+        }
+    }
+
+    #[test]
     fn order_figures_are_in_the_schema_in_both_phases() {
         let schema: Value = serde_json::from_str(SCHEMA).unwrap();
         let mut summary = super::summary::tests::test_summary();

@@ -386,6 +386,7 @@ pub(crate) mod tests {
             pending_at_end: Some(0),
             drained: true,
             projection: None,
+            replay: None,
         });
         metrics.series = Series::new(vec!["billing".into()]);
         metrics

@@ -15,6 +15,7 @@ mod group_checks;
 mod load;
 mod partition_checks;
 mod producer_checks;
+mod replay;
 mod replication_checks;
 mod units;
 mod validate;
@@ -27,6 +28,7 @@ pub use faults::{
 pub use load::{Overrides, load_file, load_str};
 pub use partition_checks::MAX_PARTITIONS;
 pub use producer_checks::{MAX_AGGREGATES, MAX_EVENT_SIZE};
+pub use replay::ReplayConfig;
 pub use units::{Bytes, Dur, Rate};
 pub use validate::validate;
 pub use versions::{
@@ -527,6 +529,10 @@ pub struct GroupConfig {
     /// Versions older than the oldest it understands are upcast and processed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub upcast: bool,
+    /// Rebuild the projection from the stream after the run
+    /// (docs/event-sourcing.md, "Replay and snapshots").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayConfig>,
 }
 
 /// How a group's projection applies an event to the read model.

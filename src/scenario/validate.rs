@@ -30,6 +30,7 @@ pub fn validate(s: &Scenario) -> Vec<Violation> {
     slo(&mut v, s);
     v.0.extend(super::replication_checks::check(s));
     v.0.extend(super::group_checks::check(s));
+    v.0.extend(super::replay::check(s));
     v.0.extend(super::partition_checks::check(s));
     v.0.extend(super::versions::check(s));
     v.0.extend(super::faults::check(s));
@@ -506,6 +507,12 @@ name = "g"
         (&["streams=[{key=\"orders\", partitions=2}]", "groups.0.consumers=2", "groups.0.reclaim={min_idle=\"1s\"}"], "groups[0]", "not supported yet"),
         (&["groups.0.consumers=2", "groups.0.projection=\"idempotent\""], "groups[0].projection", "use one consumer, or partition"),
         (&["streams=[{key=\"orders\", maxlen=100}]", "groups.0.projection=\"naive\""], "groups[0].projection", "remove `maxlen` / `minid`"),
+        (&["groups.0.replay={batch=10}"], "groups[0].replay", "add projection = \"idempotent\""),
+        (&["groups.0.projection=\"naive\"", "groups.0.replay={batch=0}"], "groups[0].replay.batch", "1 to 100000"),
+        (&["groups.0.projection=\"naive\"", "groups.0.replay={checkpoint_every=0}"], "groups[0].replay.checkpoint_every", "at least 1"),
+        (&["groups.0.projection=\"naive\"", "groups.0.replay={snapshot_every=0}"], "groups[0].replay.snapshot_every", "at least 1"),
+        (&["groups.0.projection=\"naive\"", "groups.0.replay={compact=true}"], "groups[0].replay.compact", "add snapshot_every"),
+        (&["groups=[{stream=\"orders\", name=\"g\", projection=\"naive\", replay={snapshot_every=5, compact=true}}, {stream=\"orders\", name=\"h\", projection=\"naive\", replay={}}]"], "groups[0].replay.compact", "compact in one group per stream"),
         (&["streams=[{key=\"orders\", maxlen=0}]"], "streams[0].maxlen", "at least 1"),
         (&["groups=[{stream=\"orders\", name=\"g\"}, {stream=\"payments\", name=\"g\"}]"], "groups[1].name", "already defined"),
         (&["groups.0.name=\"\""], "groups[0].name", "must name the group"),

@@ -16,6 +16,7 @@ mod drill_poison;
 mod drill_power;
 mod drill_server;
 mod event_sourcing;
+mod event_sourcing_replay;
 mod event_sourcing_schema;
 mod example;
 mod layers;

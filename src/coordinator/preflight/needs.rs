@@ -153,6 +153,10 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
             needs.cmd(cmd(&["XINFO", "STREAM", &g.dead_letter_key]), reading);
         }
     }
+    // The replay phase, after the read-back (docs/event-sourcing.md, "Replay and snapshots").
+    for (c, doing) in crate::coordinator::replay::commands(plan) {
+        needs.cmd(c, doing);
+    }
     // A managed server is thrown away whole; on anyone else's, the run
     // deletes its keys (`delete_run_keys`).
     if plan.external() {
@@ -231,6 +235,7 @@ projection = "idempotent"
 stream = "c"
 name = "q"
 projection = "naive"
+replay = { snapshot_every = 5, compact = true }
 [[faults]]
 action = "client_kill"
 at = "1s"
@@ -293,8 +298,8 @@ duration = "1s"
             .iter()
             .find(|c| c.starts_with("EVAL ") && c.ends_with(" 1 sd:r:c:proj:p 1 1"));
         assert!(eval.is_some(), "{shown:#?}");
-        let keys =
-            "DEL sd:r:a sd:r:b sd:r:c sd:r:a:dlq sd:r:b:dlq sd:r:c:dlq sd:r:c:proj:p sd:r:c:proj:q";
+        let keys = "DEL sd:r:a sd:r:b sd:r:c sd:r:a:dlq sd:r:b:dlq sd:r:c:dlq sd:r:c:proj:p sd:r:c:proj:q \
+             sd:r:c:replay:q sd:r:c:replay:q:tail sd:r:c:replay:q:pos sd:r:c:replay:q:snap";
         assert!(
             !shown.contains(&keys.to_string()),
             "managed: no DEL of the run's keys"
@@ -303,6 +308,17 @@ duration = "1s"
         external.redis.mode = crate::scenario::RedisMode::External;
         let external = shown_all(&external);
         assert!(external.contains(&keys.to_string()), "{external:#?}");
+        for replay in [
+            "XRANGE sd:r:c - + COUNT 500",
+            "HSET sd:r:c:replay:q:pos sd:r:c 0-1",
+            "XTRIM sd:r:c MINID = 0-1",
+            "HSET sd:r:c:replay:q:snap 1:n 1 1:v 1 1:id 0-1",
+        ] {
+            assert!(
+                shown.contains(&replay.to_string()),
+                "{replay:?} not in {shown:#?}"
+            );
+        }
         let fault = of(&plan()).into_iter().find(|n| n.name() == "CLIENT");
         assert_eq!(fault.unwrap().needed_for, "fault client_kill at 1s");
     }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 mod faults;
+mod replay;
 mod tables;
 mod versions;
 
@@ -377,6 +378,29 @@ mod tests {
         );
         let row =
             "<td>billing</td><td>naive</td><td>20</td><td>14</td><td>23</td><td>0</td><td>-</td>";
+        assert!(html.contains(row), "{html}");
+    }
+
+    #[test]
+    fn event_sourcing_section_shows_each_replay() {
+        let mut summary = test_summary();
+        let pass = crate::metrics::replay::ReplayPass {
+            events_read: 8000,
+            events_applied: 8000,
+            checkpoints: 8,
+            ..Default::default()
+        };
+        summary.groups[0].replay = Some(crate::metrics::replay::ReplayReport {
+            mode: "idempotent".into(),
+            batch: 500,
+            checkpoint_every: 1000,
+            full: pass,
+            ..Default::default()
+        });
+        let html = index_html(&summary, &Timeseries::default(), &[]);
+        assert!(html.contains("<h2>Event sourcing</h2>"));
+        let row = "<td>billing</td><td>start</td><td>batch 500, checkpoint every 1000</td>\
+                   <td>8000</td><td>8000</td><td>8</td>";
         assert!(html.contains(row), "{html}");
     }
 

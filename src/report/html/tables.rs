@@ -125,15 +125,19 @@ fn phase_row(group: &str, phase: &str, p: &GroupPhase) -> Vec<String> {
 }
 
 /// Per checking group and phase, how far it finished aggregates out of
-/// version order, and each projection against its stream; empty unless a
-/// group has `check_order` or `projection`.
+/// version order, each projection against its stream, schema versions and
+/// replays; empty unless a run uses one of them.
 pub(super) fn event_sourcing_section(summary: &Summary) -> String {
     let (order, projections) = (order_table(summary), projection_table(summary));
     let versions = super::versions::versions_table(summary);
-    if order.is_empty() && projections.is_empty() && versions.is_empty() {
+    let replays = super::replay::replay_table(summary);
+    if [&order, &projections, &versions, &replays]
+        .iter()
+        .all(|t| t.is_empty())
+    {
         return String::new();
     }
-    format!("<h2>Event sourcing</h2>\n{order}{projections}{versions}")
+    format!("<h2>Event sourcing</h2>\n{order}{projections}{versions}{replays}")
 }
 
 fn order_table(summary: &Summary) -> String {

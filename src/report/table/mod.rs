@@ -5,6 +5,7 @@ mod event_sourcing;
 mod faults;
 mod ledger;
 mod produce;
+mod replay;
 mod versions;
 
 use std::fmt::Write;
@@ -27,6 +28,7 @@ pub fn render(summary: &Summary) -> String {
     event_sourcing::order_table(&mut out, summary);
     event_sourcing::projection_table(&mut out, summary);
     versions::versions_table(&mut out, summary);
+    replay::replay_table(&mut out, summary);
     ledger::verify_lines(&mut out, summary);
     faults::durability_lines(&mut out, summary);
     faults::fault_table(&mut out, summary);
