@@ -51,6 +51,7 @@ impl Handler<ConsumerFault> for Consumer {
             // and unprocessed (but for a projection's applied effects), and stays in the group's PEL (or, read with
             // NOACK, is lost with the consumer); not in progress.
             (Event::Crash, _) => {
+                self.crashes += 1;
                 self.in_hand.release();
                 self.crashed_after_effects();
             }

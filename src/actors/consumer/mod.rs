@@ -93,6 +93,9 @@ pub struct Consumer {
     /// processed, even if a crash comes before the batch's end; with their
     /// intended times (run clock), which say their phase.
     applied: Vec<(EventKey, u64)>,
+    /// Crashes so far: a reply that comes back after a crash belongs to
+    /// the consumer that died, and says only what Redis did.
+    crashes: u32,
 }
 
 pub struct ConsumerSetup {
@@ -153,6 +156,7 @@ impl Consumer {
             new_read,
             order: setup.order,
             applied: Vec::new(),
+            crashes: 0,
             group,
         }
     }

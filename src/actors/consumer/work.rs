@@ -313,21 +313,40 @@ impl Consumer {
     /// The handler's effects first, then the rest of its processing time,
     /// then the XACK: a crash after the effects redelivers events the model
     /// has applied already, which an idempotent projection must withstand
-    /// (docs/event-sourcing.md, "Projections").
+    /// (docs/event-sourcing.md, "Projections"). The writes themselves are
+    /// never cancelled: a crash while they are out cannot take back what
+    /// Redis applies, so their reply is read either way and says whether the
+    /// crashed batch's effects landed; only the rest of the work is cancellable.
     fn project(&mut self, writes: projection::Writes, work: Work, ctx: &mut Context<Self>) {
         let conn = self.conn.clone();
         let projection::Writes { packed, replies } = writes;
         let sent_ns = self.clock.now_ns();
+        let crashes = self.crashes;
+        let effects: Vec<(EventKey, u64)> = (work.batch.iter())
+            .filter(|d| d.aggregate.is_some())
+            .map(|d| (d.key, d.intended_ns))
+            .collect();
+        let (landed, answered) = tokio::sync::oneshot::channel::<()>();
         let request = async move { conn.call(packed, replies).await };
-        let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
-            match reply {
-                Ok(raw) if (0..replies).all(|i| raw.error(i).is_none()) => {
-                    act.applied.clear();
-                    (act.applied).extend(work.batch.iter().map(|d| (d.key, d.intended_ns)));
-                    act.projected(&work.batch, sent_ns);
+        ctx.spawn(request.into_actor(self).map(move |reply, act, _| {
+            let applied = matches!(&reply, Ok(raw) if (0..replies).all(|i| raw.error(i).is_none()));
+            if act.crashes != crashes {
+                if applied {
+                    act.applied = effects;
+                    act.crashed_after_effects();
                 }
-                _ => act.command_failed(),
+                return;
             }
+            match applied {
+                true => {
+                    act.projected(&effects, sent_ns);
+                    act.applied = effects;
+                }
+                false => act.command_failed(),
+            }
+            let _ = landed.send(());
+        }));
+        let handle = ctx.spawn(answered.into_actor(self).map(move |_, act, ctx| {
             act.work(work, ctx);
         }));
         self.cancellable = Some(handle);
@@ -336,19 +355,21 @@ impl Consumer {
     /// The projection's own latency: its writes' round trip, once per event
     /// so that it is phased like every other per-event figure
     /// (docs/event-sourcing.md, "What a projection costs").
-    fn projected(&mut self, batch: &[Delivered], sent_ns: u64) {
+    fn projected(&mut self, effects: &[(EventKey, u64)], sent_ns: u64) {
         let now = self.clock.now_ns();
         self.roll(now);
         let us = now.saturating_sub(sent_ns) / 1_000;
-        for d in batch.iter().filter(|d| d.aggregate.is_some()) {
-            let phase = self.phase(d.intended_ns);
+        for &(_, intended_ns) in effects {
+            let phase = self.phase(intended_ns);
             self.stats.get_mut(phase).projection.record_us(us);
         }
     }
 
-    /// A crash: the events whose effects the projection applied were
-    /// processed (their end-to-end latency unmeasured: they never finished),
-    /// though never acknowledged; their redelivery processes them again (docs/event-sourcing.md, "Projections").
+    /// A crash: the events whose effects the projection applied (before the
+    /// crash, or by writes that were out then) were processed (their
+    /// end-to-end latency unmeasured: they never finished), though never
+    /// acknowledged; their redelivery processes them again
+    /// (docs/event-sourcing.md, "Projections").
     pub(super) fn crashed_after_effects(&mut self) {
         if self.applied.is_empty() {
             return;
