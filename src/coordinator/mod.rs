@@ -12,6 +12,7 @@ mod finish;
 mod preflight;
 mod setup;
 mod start;
+mod trim_policy;
 
 pub use self::preflight::check as check_permissions;
 

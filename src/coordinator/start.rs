@@ -133,6 +133,7 @@ pub(super) fn start_producers(
                     .map(|s| s.key.clone())
                     .collect(),
                 trim: stream.trim,
+                trim_policy: stream.trim_policy,
                 conn,
                 endpoint: conns.endpoint.clone(),
                 response_timeout: plan.response_timeout(),

@@ -31,6 +31,7 @@ pub fn validate(s: &Scenario) -> Vec<Violation> {
     v.0.extend(super::replication_checks::check(s));
     v.0.extend(super::group_checks::check(s));
     v.0.extend(super::partition_checks::check(s));
+    v.0.extend(super::trim_policy::check(s));
     v.0.extend(super::faults::check(s));
     v.0
 }
