@@ -35,6 +35,7 @@ pub(super) fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector:
         clock,
         stream_keys,
         group_keys,
+        plan.streams.iter().map(|s| s.trim.is_some()).collect(),
         collector.clone().recipient(),
     )
     .start();

@@ -29,6 +29,7 @@ pub mod spill;
 pub mod stalls;
 pub mod stats;
 pub mod tags;
+pub mod trim;
 pub mod verify;
 
 pub use deliveries::DeliveryCounts;
@@ -47,6 +48,7 @@ pub use series::{GroupReading, Reading, Row, Series, StreamReading};
 pub use server::{PowerFsUse, ServerInfo, StreamFeature, info_field};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
+pub use trim::TrimSafety;
 pub use verify::{PartitionOf, PartitionSpread, StreamVerify, VerifySummary};
 
 /// Everything the collector ends a run with.
@@ -85,4 +87,6 @@ pub struct GroupMetrics {
     pub drained: bool,
     /// Its read model checked against the stream, for a group with a projection.
     pub projection: Option<projection::ProjectionCheck>,
+    /// How close it came to the trimmed head, for a group on a trimmed stream.
+    pub trim: Option<trim::TrimSafety>,
 }

@@ -73,6 +73,9 @@ pub struct GroupOutcome {
     pub lost_sample: Vec<EventKey>,
     /// Why Redis could not be read back after the drain, if it could not.
     pub readback_failed: Option<String>,
+    /// The read-back found only head trimming, yet more events were gone
+    /// unread than Redis trimmed: none was put down to trimming.
+    pub trim_refused: bool,
 }
 
 impl GroupLedger {
@@ -90,7 +93,10 @@ impl GroupLedger {
         // else removed entries too, so none of them is put down to trimming.
         let trimmed = out.phases.warmup.trimmed_unread + out.phases.measured.trimmed_unread;
         match parts.trimmed_head {
-            Some(removed) if trimmed > removed => settle(&parts, produced, false),
+            Some(removed) if trimmed > removed => GroupOutcome {
+                trim_refused: true,
+                ..settle(&parts, produced, false)
+            },
             _ => out,
         }
     }
@@ -457,7 +463,10 @@ mod tests {
         deliver_and_process(&mut g, key(0, 4));
         g.unread(key(0, 5));
         let before = g.outcome(&mine(&produced));
-        assert_eq!((measured(&before).lost, measured(&before).trimmed_unread), (4, 0));
+        assert_eq!(
+            (measured(&before).lost, measured(&before).trimmed_unread),
+            (4, 0)
+        );
         g.trimmed_head(4);
         let out = g.outcome(&mine(&produced));
         let m = measured(&out);

@@ -8,6 +8,7 @@ mod faults;
 mod partitions;
 mod schedule;
 mod timeouts;
+mod trim;
 
 pub use draws::{EventDraw, EventMix, Real};
 pub use faults::{FaultPlan, FaultTarget};

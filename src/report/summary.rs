@@ -372,6 +372,7 @@ pub(crate) mod tests {
             pending_at_end: Some(0),
             drained: true,
             projection: None,
+            trim: None,
         });
         metrics.series = Series::new(vec!["billing".into()]);
         metrics
