@@ -15,6 +15,7 @@ mod drill_poison;
 mod drill_power;
 mod drill_server;
 mod event_sourcing;
+mod event_sourcing_trim;
 mod example;
 mod layers;
 mod powerfs;

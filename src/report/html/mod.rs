@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 mod faults;
 mod tables;
+mod trim;
 
 use super::files::TIMESERIES_FILE;
 use super::plot::{self, Rendered, Timeseries};

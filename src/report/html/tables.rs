@@ -129,10 +129,11 @@ fn phase_row(group: &str, phase: &str, p: &GroupPhase) -> Vec<String> {
 /// group has `check_order` or `projection`.
 pub(super) fn event_sourcing_section(summary: &Summary) -> String {
     let (order, projections) = (order_table(summary), projection_table(summary));
-    if order.is_empty() && projections.is_empty() {
+    let trim = super::trim::trim_table(summary);
+    if order.is_empty() && projections.is_empty() && trim.is_empty() {
         return String::new();
     }
-    format!("<h2>Event sourcing</h2>\n{order}{projections}")
+    format!("<h2>Event sourcing</h2>\n{order}{projections}{trim}")
 }
 
 fn order_table(summary: &Summary) -> String {

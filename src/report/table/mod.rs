@@ -5,6 +5,7 @@ mod event_sourcing;
 mod faults;
 mod ledger;
 mod produce;
+mod trim;
 
 use std::fmt::Write;
 
@@ -25,6 +26,7 @@ pub fn render(summary: &Summary) -> String {
     ledger::delivery_table(&mut out, &summary.groups);
     event_sourcing::order_table(&mut out, summary);
     event_sourcing::projection_table(&mut out, summary);
+    trim::trim_table(&mut out, summary);
     ledger::verify_lines(&mut out, summary);
     faults::durability_lines(&mut out, summary);
     faults::fault_table(&mut out, summary);

@@ -1,0 +1,160 @@
+//! Safe trimming (docs/event-sourcing.md, "Safe trimming"), on short runs
+//! of the shipped `scenarios/es-trim-safety.toml`: without a trim policy the
+//! slow group loses events to `trimmed_unread` (split exactly out of
+//! `lost`, which stays 0) and its read position reaches the trimmed head;
+//! with `trim_policy = "acked"` on Redis 8.2.3 it loses nothing and the
+//! stream grows past `maxlen` instead; Redis 7.0.15 refuses the policy
+//! before the run starts.
+
+use std::path::{Path, PathBuf};
+
+use streamdrill::Error;
+use streamdrill::report::{GroupSummary, Summary};
+use streamdrill::runner::{RunOptions, run_scenario};
+use streamdrill::scenario::{Overrides, Scenario, load_file};
+
+use crate::support::run_loaded;
+
+/// The shipped scenario, 3 s long, with `extra` overrides.
+fn scenario(extra: &[&str]) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/es-trim-safety.toml");
+    let mut overrides = vec!["duration=3s".to_string(), "warmup=1s".to_string()];
+    overrides.extend(extra.iter().map(|s| s.to_string()));
+    let overrides = Overrides::parse(&overrides).unwrap();
+    load_file(&path, &overrides).expect("the shipped scenario loads")
+}
+
+fn group<'a>(s: &'a Summary, name: &str) -> &'a GroupSummary {
+    s.groups.iter().find(|g| g.name == name).unwrap()
+}
+
+/// Whole run: (acked, processed, trimmed_unread, lost).
+fn outcomes(g: &GroupSummary) -> (u64, u64, u64, u64) {
+    (
+        g.whole_run_opt(|p| p.produced_acked).unwrap(),
+        g.whole_run_opt(|p| p.processed).unwrap(),
+        g.whole_run(|p| p.trimmed_unread.expect("a trimmed stream reports it")),
+        g.whole_run(|p| p.lost),
+    )
+}
+
+/// What Redis said of the stream once the run was over: (entries-added, length).
+fn stream(s: &Summary) -> (u64, u64) {
+    let v = &s.verify.streams[0];
+    (v.entries_added, v.length)
+}
+
+#[test]
+fn without_a_policy_the_slow_group_loses_events_to_trimming_and_only_to_trimming() {
+    let (s, dir) = run_loaded(scenario(&[]));
+    let (added, length) = stream(&s);
+    assert_eq!(added, s.produce.acked + s.warmup.produce_sent);
+    assert_eq!(length, 200, "maxlen = 200, exact");
+
+    let fast = group(&s, "fast");
+    let (acked, processed, trimmed, lost) = outcomes(fast);
+    println!("fast: acked {acked} processed {processed} trimmed_unread {trimmed} lost {lost}");
+    assert_eq!((processed, trimmed, lost), (acked, 0, 0));
+
+    let slow = group(&s, "slow");
+    let (acked, processed, trimmed, lost) = outcomes(slow);
+    let trim = slow
+        .trim
+        .as_ref()
+        .expect("a trimmed stream's group has trim figures");
+    println!(
+        "slow: acked {acked} processed {processed} trimmed_unread {trimmed} lost {lost}; {trim:?}"
+    );
+    assert!(trimmed > 0, "the slow group fell behind the trimmed head");
+    assert_eq!(lost, 0, "every gone event is put down to trimming");
+    assert_eq!(processed + trimmed, acked, "nothing else happened to them");
+    // Redis's own count of what was trimmed bounds it: entries-added - XLEN.
+    assert_eq!(trim.trimmed_entries, added - length);
+    assert!(trimmed <= trim.trimmed_entries);
+    assert!(trim.classified, "{trim:?}");
+    assert_eq!(trim.min_head_distance, Some(0), "it fell off the end");
+    assert!(trim.samples > 0);
+    let fast_trim = fast.trim.as_ref().unwrap();
+    assert!(
+        fast_trim.min_head_distance.is_some_and(|d| d > 0),
+        "{fast_trim:?}"
+    );
+
+    let html = std::fs::read_to_string(dir.path.join("index.html")).unwrap();
+    assert!(
+        html.contains("<h2>Event sourcing</h2>"),
+        "trimming brings the section"
+    );
+    assert!(html.contains("trimmed unread"));
+    let table = streamdrill::report::render_table(&s);
+    assert!(table.contains("trimmed"), "{table}");
+}
+
+/// `.servers/redis-8.2.3/redis-server` if scripts/fetch-servers fetched it.
+fn redis_8() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".servers/redis-8.2.3/redis-server");
+    if path.is_file() {
+        return Some(path);
+    }
+    println!(
+        "skipped: {} is absent; run scripts/fetch-servers to fetch it (the ACKED trim policy \
+         needs Redis 8.2)",
+        path.display()
+    );
+    None
+}
+
+#[test]
+fn with_the_acked_policy_on_redis_8_2_the_slow_group_loses_nothing() {
+    let Some(binary) = redis_8() else {
+        return;
+    };
+    let server = format!("redis.server={:?}", binary.to_str().unwrap());
+    let (s, _dir) = run_loaded(scenario(&["streams.0.trim_policy=\"acked\"", &server]));
+    assert_eq!(s.redis.version, "8.2.3");
+    let (added, length) = stream(&s);
+    for name in ["fast", "slow"] {
+        let g = group(&s, name);
+        let (acked, processed, trimmed, lost) = outcomes(g);
+        let trim = g.trim.as_ref().unwrap();
+        println!(
+            "{name}: acked {acked} processed {processed} trimmed_unread {trimmed} lost {lost}; {trim:?}"
+        );
+        assert_eq!((processed, trimmed, lost), (acked, 0, 0), "{name}");
+        assert_eq!(trim.policy.as_deref(), Some("acked"));
+        assert!(!trim.classified, "nothing unread is trimmed under ACKED");
+    }
+    // Trimming still ran, behind the slow group: the stream kept what it
+    // had not acknowledged and grew past maxlen.
+    assert!(added - length > 0, "acknowledged entries were trimmed");
+    assert!(
+        length > 200,
+        "XLEN {length}: unacknowledged entries were kept"
+    );
+}
+
+#[test]
+fn redis_7_0_refuses_the_acked_policy_before_the_run_starts() {
+    let out = tempfile::tempdir().unwrap();
+    let options = RunOptions::new(out.path()).workers(1);
+    let err = match run_scenario(scenario(&["streams.0.trim_policy=\"acked\""]), options) {
+        Ok(_) => panic!("Redis 7.0 cannot trim by ACKED"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, Error::ServerLacks { .. }), "{err:?}");
+    let text = err.to_string();
+    for needle in [
+        "scenario `es-trim-safety`",
+        "`streams[0].trim_policy = \"acked\"`",
+        "KEEPREF | DELREF | ACKED",
+        "--server .servers/redis-8.2.3/redis-server",
+        "remove `trim_policy`",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in: {text}");
+    }
+    // The run directory may exist; no run means no summary in it.
+    for dir in std::fs::read_dir(out.path()).unwrap() {
+        let summary = dir.unwrap().path().join("summary.json");
+        assert!(!summary.exists(), "{} was written", summary.display());
+    }
+}
