@@ -32,8 +32,13 @@ pub(super) fn trim_table(out: &mut String, s: &Summary) {
             t.min_head_distance
                 .map_or("-".to_string(), |n| n.to_string()),
         );
-        if let Some(why) = &t.unclassified_why {
-            let _ = writeln!(out, "  gone events count as lost: {why}");
+        // Why gone events stayed lost, when some did.
+        if let Some(why) = t
+            .unclassified_why
+            .as_ref()
+            .filter(|_| g.whole_run(|p| p.lost) > 0)
+        {
+            let _ = writeln!(out, "  lost, not put down to trimming: {why}");
         }
     }
     let _ = writeln!(
