@@ -293,6 +293,23 @@ impl ScenarioArgs {
 }
 
 /// Run the command; returns the process exit code.
+/// A feature the server lacks is the scenario's to fix: its file leads the
+/// problem, as a validation error's does.
+fn in_file(e: crate::Error, file: &std::path::Path) -> crate::Error {
+    match e {
+        crate::Error::ServerLacks {
+            url,
+            server,
+            problem,
+        } => crate::Error::ServerLacks {
+            url,
+            server,
+            problem: format!("{}: {problem}", file.display()),
+        },
+        e => e,
+    }
+}
+
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Validate(args) => {
@@ -336,7 +353,8 @@ pub fn run(cli: Cli) -> Result<u8> {
                     cpu_idle: args.cpu_idle,
                     named: None,
                 },
-            )?;
+            )
+            .map_err(|e| in_file(e, &args.scenario.scenario))?;
             if show_progress && std::io::stderr().is_terminal() {
                 eprintln!();
             }

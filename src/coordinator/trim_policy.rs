@@ -23,7 +23,7 @@ pub(super) fn check_server(plan: &Plan, server: &ServerInfo, url: &str) -> Resul
         url: url.to_string(),
         server: server.label(),
         problem: format!(
-            "scenario `{}`: `streams[{i}].trim_policy = \"{policy}\"` (stream `{}`) needs {}, \
+            "scenario `{}`'s `streams[{i}].trim_policy = \"{policy}\"` (stream `{}`) needs {}, \
              which this server refused when tried: run it on a server that has them, e.g. \
              `--server .servers/redis-8.2.3/redis-server` (scripts/fetch-servers fetches it), \
              or remove `trim_policy`",

@@ -507,6 +507,7 @@ name = "g"
         (&["groups.0.consumers=2", "groups.0.projection=\"idempotent\""], "groups[0].projection", "use one consumer, or partition"),
         (&["streams=[{key=\"orders\", maxlen=100}]", "groups.0.projection=\"naive\""], "groups[0].projection", "remove `maxlen` / `minid`"),
         (&["streams=[{key=\"orders\", maxlen=0}]"], "streams[0].maxlen", "at least 1"),
+        (&["streams=[{key=\"orders\", trim_policy=\"acked\"}]"], "streams[0].trim_policy", "set `maxlen` or `minid`, or remove `trim_policy`"),
         (&["groups=[{stream=\"orders\", name=\"g\"}, {stream=\"payments\", name=\"g\"}]"], "groups[1].name", "already defined"),
         (&["groups.0.name=\"\""], "groups[0].name", "must name the group"),
         (&["groups.0.stream=payments"], "groups[0].stream", "group `g` reads stream `payments`, which no producer writes; producers write: orders"),

@@ -144,8 +144,7 @@ fn redis_7_0_refuses_the_acked_policy_before_the_run_starts() {
     assert!(matches!(err, Error::ServerLacks { .. }), "{err:?}");
     let text = err.to_string();
     for needle in [
-        "scenario `es-trim-safety`",
-        "`streams[0].trim_policy = \"acked\"`",
+        "scenario `es-trim-safety`'s `streams[0].trim_policy = \"acked\"`",
         "KEEPREF | DELREF | ACKED",
         "--server .servers/redis-8.2.3/redis-server",
         "remove `trim_policy`",
@@ -157,4 +156,33 @@ fn redis_7_0_refuses_the_acked_policy_before_the_run_starts() {
         let summary = dir.unwrap().path().join("summary.json");
         assert!(!summary.exists(), "{} was written", summary.display());
     }
+}
+
+/// As a user types it: the one-line override on the default Redis 7.0
+/// exits 2 naming the file, the field and the fix, and nothing panics.
+#[test]
+fn the_cli_names_the_file_when_redis_7_0_refuses_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_streamdrill"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "run",
+            "scenarios/es-trim-safety.toml",
+            "--quiet",
+            "--duration",
+            "2s",
+        ])
+        .args(["--set", "streams.0.trim_policy=acked", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for needle in [
+        "scenarios/es-trim-safety.toml: scenario `es-trim-safety`'s `streams[0].trim_policy",
+        "--server .servers/redis-8.2.3/redis-server",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
