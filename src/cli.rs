@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cpu_idle::CpuIdle;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::Progress;
 use crate::report;
 use crate::runner::{ProgressSink, RunOptions, run_scenario};
@@ -295,13 +295,13 @@ impl ScenarioArgs {
 /// Run the command; returns the process exit code.
 /// A feature the server lacks is the scenario's to fix: its file leads the
 /// problem, as a validation error's does.
-fn in_file(e: crate::Error, file: &std::path::Path) -> crate::Error {
+fn in_file(e: Error, file: &std::path::Path) -> Error {
     match e {
-        crate::Error::ServerLacks {
+        Error::ServerLacks {
             url,
             server,
             problem,
-        } => crate::Error::ServerLacks {
+        } => Error::ServerLacks {
             url,
             server,
             problem: format!("{}: {problem}", file.display()),

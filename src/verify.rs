@@ -181,7 +181,7 @@ pub async fn group_marks(
             }
         }
         if let Ok(sum) = &mut all {
-            match trim::trimmed_head(plan, g, conn).await {
+            match trimmed_head(plan, g, conn).await {
                 Ok(head) => sum.trim = head,
                 Err(e) => {
                     let what = format!("reading back what trimming removed for group {}", g.name);
@@ -192,6 +192,23 @@ pub async fn group_marks(
         marks.push(all);
     }
     marks
+}
+
+/// On a trimmed stream, what trimming removed and whether it alone did.
+async fn trimmed_head(
+    plan: &Plan,
+    g: &crate::plan::GroupPlan,
+    conn: &mut Conn,
+) -> RedisResult<Option<TrimmedHead>> {
+    let keys = trim::keys(plan, g);
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let mut infos = Vec::with_capacity(keys.len());
+    for key in keys {
+        infos.push((key, stream_info(conn, key).await?));
+    }
+    Ok(Some(trim::trimmed_head(plan, g, &infos)))
 }
 
 /// One group's marks on one key.

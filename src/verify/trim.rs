@@ -1,11 +1,11 @@
-//! What trimming did to a group's stream, read back after the drain, and
-//! whether it alone removed entries, all from the head, so that an event
-//! the group never had delivered and that is gone was trimmed before the
-//! group read it (docs/measurement.md, "Trimmed before read").
+//! What trimming did to a group's stream, from the read-back's XINFO STREAM
+//! of each of its keys, and whether it alone removed entries, all from the
+//! head, so that an event the group never had delivered and that is gone
+//! was trimmed before the group read it (docs/measurement.md, "Trimmed
+//! before read").
 
-use redis::RedisResult;
+use std::collections::HashMap;
 
-use crate::connect::Conn;
 use crate::plan::{GroupPlan, Plan};
 
 /// A trimmed stream as the read-back found it, for one group.
@@ -17,32 +17,41 @@ pub struct TrimmedHead {
     pub unclassified_why: Option<String>,
 }
 
-/// None for a group whose stream is not trimmed.
-pub(super) async fn trimmed_head(
+/// The group's stream's keys whose XINFO STREAM the read-back needs: none
+/// for an untrimmed stream.
+pub(super) fn keys<'a>(plan: &'a Plan, g: &GroupPlan) -> Vec<&'a str> {
+    let keys = plan.partitions(g.stream);
+    match keys.first().is_some_and(|s| s.trim.is_some()) {
+        true => keys.iter().map(|s| s.key.as_str()).collect(),
+        false => Vec::new(),
+    }
+}
+
+/// `infos`: XINFO STREAM of each of `keys(plan, g)`, as field -> text.
+pub(super) fn trimmed_head(
     plan: &Plan,
     g: &GroupPlan,
-    conn: &mut Conn,
-) -> RedisResult<Option<TrimmedHead>> {
-    let keys = plan.partitions(g.stream);
-    let Some(first) = keys.first().filter(|s| s.trim.is_some()) else {
-        return Ok(None);
-    };
+    infos: &[(&str, HashMap<String, String>)],
+) -> TrimmedHead {
     let mut head = TrimmedHead::default();
     let mut deleted = Vec::new();
-    for s in keys {
-        let info = super::stream_info(conn, &s.key).await?;
+    for (key, info) in infos {
         let number = |f: &str| info.get(f).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         head.trimmed_entries += number("entries-added").saturating_sub(number("length"));
         // XDEL sets it; trimming, which removes from the head, does not.
         let max_deleted = info
             .get("max-deleted-entry-id")
             .map_or("0-0", String::as_str);
-        if super::parse_id(max_deleted) != (0, 0) {
-            deleted.push(format!("{} up to {max_deleted}", s.key));
+        if !matches!(max_deleted, "0-0" | "0") {
+            deleted.push(format!("{key} up to {max_deleted}"));
         }
     }
-    head.unclassified_why = why_unclassified(plan, first.trims_acked_only(), &deleted);
-    Ok(Some(head))
+    let acked_only = plan
+        .partitions(g.stream)
+        .first()
+        .is_some_and(|s| s.trims_acked_only());
+    head.unclassified_why = why_unclassified(plan, acked_only, &deleted);
+    head
 }
 
 /// The rule's conditions (docs/measurement.md, "Trimmed before read").

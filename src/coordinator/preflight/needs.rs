@@ -57,7 +57,9 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
     // The trim-policy probe only matters to a run whose streams use one:
     // refused, it would read as a server without the option.
     if plan.streams.iter().any(|s| s.trim_policy.is_some()) {
-        let xadd = ["XADD", &probe, "ACKED", "MAXLEN", "=", "1", "*", "sd", "probe"];
+        let xadd = [
+            "XADD", &probe, "ACKED", "MAXLEN", "=", "1", "*", "sd", "probe",
+        ];
         needs.cmd(cmd(&xadd), probing);
     }
     needs.cmd(cmd(&["DEL", &probe]), probing);
