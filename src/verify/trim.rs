@@ -78,3 +78,84 @@ fn why_unclassified(plan: &Plan, acked_only: bool, deleted: &[String]) -> Option
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stream `s` trimmed to 100, one group, and `extra` TOML at the end.
+    fn plan(stream_extra: &str, extra: &str) -> Plan {
+        let text = format!(
+            r#"
+name = "t"
+duration = "10s"
+[[streams]]
+key = "s"
+maxlen = 100
+{stream_extra}
+[[producers]]
+stream = "s"
+rate = 10
+[[groups]]
+stream = "s"
+name = "g"
+consumers = 2
+processing = "1ms"
+{extra}
+"#
+        );
+        let scenario = crate::scenario::load_str(&text, "t.toml", &Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        Plan::new(scenario, "r".into())
+    }
+
+    fn info(added: u64, length: u64, max_deleted: &str) -> HashMap<String, String> {
+        [
+            ("entries-added", added.to_string()),
+            ("length", length.to_string()),
+            ("max-deleted-entry-id", max_deleted.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn head(plan: &Plan, max_deleted: &str) -> TrimmedHead {
+        let keys = keys(plan, &plan.groups[0]);
+        assert_eq!(keys, ["sd:r:s"]);
+        trimmed_head(
+            plan,
+            &plan.groups[0],
+            &[(keys[0], info(900, 100, max_deleted))],
+        )
+    }
+
+    #[test]
+    fn head_trimming_alone_is_classified() {
+        let h = head(&plan("", ""), "0-0");
+        assert_eq!((h.trimmed_entries, h.unclassified_why), (800, None));
+        // A slow consumer cuts no read off.
+        let slow = "[[faults]]\naction = \"slow_consumer\"\nat = \"1s\"\nduration = \"1s\"\n\
+                    consumer = \"g/0\"\nfactor = 4";
+        assert_eq!(head(&plan("", slow), "0-0").unclassified_why, None);
+    }
+
+    #[test]
+    fn anything_but_head_trimming_leaves_gone_events_lost() {
+        let why = |h: TrimmedHead| h.unclassified_why.unwrap_or_default();
+        assert!(why(head(&plan("", ""), "5-0")).contains("deleted besides trimming"));
+        let acked = plan("trim_policy = \"acked\"", "");
+        assert!(why(head(&acked, "0-0")).contains("trim_policy = \"acked\""));
+        let crash = "[[faults]]\naction = \"crash_consumer\"\nat = \"1s\"\nconsumer = \"g/0\"";
+        assert!(why(head(&plan("", crash), "0-0")).contains("may cut a read off"));
+    }
+
+    #[test]
+    fn an_untrimmed_stream_needs_no_read_back() {
+        let text = "name = \"t\"\nduration = \"1s\"\n[[producers]]\nstream = \"s\"\nrate = 1\n\
+                    [[groups]]\nstream = \"s\"\nname = \"g\"";
+        let scenario = crate::scenario::load_str(text, "t.toml", &Default::default()).unwrap();
+        let plan = Plan::new(scenario, "r".into());
+        assert!(keys(&plan, &plan.groups[0]).is_empty());
+    }
+}

@@ -17,7 +17,10 @@ pub(super) fn trim_table(summary: &Summary) -> String {
                 t.trimmed_entries.to_string(),
                 dash(unread),
                 dash(t.min_head_distance),
-                t.unclassified_why.clone().unwrap_or_default(),
+                // Why gone events stayed lost, when some did.
+                (t.unclassified_why.clone())
+                    .filter(|_| g.whole_run(|p| p.lost) > 0)
+                    .unwrap_or_default(),
             ])
         })
         .collect();
@@ -30,7 +33,7 @@ pub(super) fn trim_table(summary: &Summary) -> String {
         "entries trimmed",
         "trimmed unread",
         "min distance to the trimmed head",
-        "gone events count as lost because",
+        "lost, not put down to trimming, because",
     ];
     format!(
         "<p>Trimming, whole run: entries removed from each group's stream, events \
