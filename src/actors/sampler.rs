@@ -59,15 +59,11 @@ impl Sampler {
         // Rates use when each reading was asked for: two replies that arrive
         // together after a stall are still a second apart in Redis's counters.
         let asked = Instant::now();
-        let read = async move {
-            let readings = read_redis(&mut conn, &streams).await?;
-            let added = entries_added(&mut conn, &streams, &trimmed).await?;
-            Ok::<_, redis::RedisError>((readings, added))
-        };
+        let read = async move { read_redis(&mut conn, &streams, &trimmed).await };
         ctx.spawn(read.into_actor(self).map(move |reply, act, _| {
             // A reading Redis cannot answer is a gap in the series, not an error:
             // the drills kill Redis on purpose.
-            let Ok(((lengths, infos, info), added)) = reply else {
+            let Ok((lengths, infos, info, heads)) = reply else {
                 return;
             };
             let commands = info_field(&info, "total_commands_processed").unwrap_or(0u64);
@@ -83,7 +79,7 @@ impl Sampler {
                 ops_per_sec,
                 cpu_s: cpu_seconds(&info),
                 harness_cpu_s: Some(harness_cpu_s),
-                groups: act.group_readings(&infos, &lengths, &added),
+                groups: act.group_readings(&infos, &heads),
                 streams: act
                     .streams
                     .iter()
@@ -98,12 +94,11 @@ impl Sampler {
         }));
     }
 
-    /// `lengths` and `added` (entries-added of a trimmed key, else None) per stream key.
+    /// `heads`: per stream key, (length, entries-added) of a trimmed one.
     fn group_readings(
         &self,
         infos: &[StreamInfoGroupsReply],
-        lengths: &[u64],
-        added: &[Option<u64>],
+        heads: &[Option<(u64, u64)>],
     ) -> Vec<GroupReading> {
         self.groups
             .iter()
@@ -118,7 +113,7 @@ impl Sampler {
                 let head_distance = (keys.iter().zip(&infos))
                     .filter_map(|(key, i)| {
                         let k = self.streams.iter().position(|s| s == key)?;
-                        let (length, added) = (*lengths.get(k)?, (*added.get(k)?)?);
+                        let (length, added) = (*heads.get(k)?)?;
                         let lag = i.and_then(|g| g.lag.map(|l| l as u64));
                         head_distance(length, added, lag)
                     })
@@ -138,11 +133,19 @@ impl Sampler {
     }
 }
 
-type Readings = (Vec<u64>, Vec<StreamInfoGroupsReply>, String);
+/// Lengths, groups, INFO text, and per key (length, entries-added) from
+/// XINFO STREAM for a trimmed one.
+type Readings = (
+    Vec<u64>,
+    Vec<StreamInfoGroupsReply>,
+    String,
+    Vec<Option<(u64, u64)>>,
+);
 
 /// One reading's commands: each stream's length, then its groups, then
-/// three INFO sections (the preflight checks these very commands).
-pub fn readings(streams: &[String]) -> redis::Pipeline {
+/// three INFO sections, then XINFO STREAM of each key `trimmed` marks (the
+/// preflight checks these very commands).
+pub fn readings(streams: &[String], trimmed: &[bool]) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     for key in streams {
         pipe.cmd("XLEN").arg(key);
@@ -152,11 +155,21 @@ pub fn readings(streams: &[String]) -> redis::Pipeline {
     }
     pipe.cmd("INFO").arg("memory").cmd("INFO").arg("stats");
     pipe.cmd("INFO").arg("cpu");
+    // Its own length with entries-added, read together: whether trimming
+    // has begun, and how many entries are left.
+    for (key, _) in streams.iter().zip(trimmed).filter(|(_, t)| **t) {
+        pipe.cmd("XINFO").arg("STREAM").arg(key);
+    }
     pipe
 }
 
-async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<Readings> {
-    let mut replies: Vec<Value> = readings(streams).query_async(conn).await?;
+async fn read_redis(
+    conn: &mut Conn,
+    streams: &[String],
+    trimmed: &[bool],
+) -> redis::RedisResult<Readings> {
+    let mut replies: Vec<Value> = readings(streams, trimmed).query_async(conn).await?;
+    let stream_infos = replies.split_off(replies.len().saturating_sub(trimmed_count(trimmed)));
     let cpu: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let stats: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let memory: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
@@ -169,47 +182,36 @@ async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<R
         .into_iter()
         .map(redis::from_redis_value)
         .collect::<Result<_, _>>()?;
-    Ok((lengths, infos, memory + &stats + &cpu))
-}
-
-/// Per stream key, XINFO STREAM's `entries-added` for a trimmed one (None
-/// for the others): with XLEN it says whether trimming has begun.
-async fn entries_added(
-    conn: &mut Conn,
-    streams: &[String],
-    trimmed: &[bool],
-) -> redis::RedisResult<Vec<Option<u64>>> {
-    let mut pipe = redis::pipe();
-    for (key, _) in streams.iter().zip(trimmed).filter(|(_, t)| **t) {
-        pipe.cmd("XINFO").arg("STREAM").arg(key);
-    }
-    let mut replies: std::vec::IntoIter<Value> = match trimmed.iter().any(|t| *t) {
-        true => pipe.query_async::<Vec<Value>>(conn).await?.into_iter(),
-        false => Vec::new().into_iter(),
-    };
-    Ok((trimmed.iter())
+    let mut stream_infos = stream_infos.into_iter();
+    let heads = (trimmed.iter())
         .map(|&t| match t {
-            true => replies
-                .next()
-                .and_then(|r| stream_field(r, "entries-added")),
+            true => stream_infos.next().and_then(|r| {
+                let field = |f| stream_field(&r, f);
+                Some((field("length")?, field("entries-added")?))
+            }),
             false => None,
         })
-        .collect())
+        .collect();
+    Ok((lengths, infos, memory + &stats + &cpu, heads))
+}
+
+fn trimmed_count(trimmed: &[bool]) -> usize {
+    trimmed.iter().filter(|t| **t).count()
 }
 
 /// A number from an XINFO STREAM reply (RESP2 pairs or a RESP3 map).
-fn stream_field(reply: Value, field: &str) -> Option<u64> {
-    let pairs: Vec<(Value, Value)> = match reply {
-        Value::Array(items) => {
-            let mut it = items.into_iter();
-            std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
-        }
-        Value::Map(pairs) => pairs,
-        _ => return None,
-    };
-    let (_, value) = (pairs.into_iter())
-        .find(|(k, _)| redis::from_redis_value::<String>(k.clone()).is_ok_and(|k| k == field))?;
-    redis::from_redis_value(value).ok()
+fn stream_field(reply: &Value, field: &str) -> Option<u64> {
+    let is_field =
+        |k: &Value| redis::from_redis_value::<String>(k.clone()).is_ok_and(|k| k == field);
+    let value = match reply {
+        Value::Array(items) => (items.chunks(2)).find_map(|pair| match pair {
+            [k, v] if is_field(k) => Some(v),
+            _ => None,
+        }),
+        Value::Map(pairs) => pairs.iter().find_map(|(k, v)| is_field(k).then_some(v)),
+        _ => None,
+    }?;
+    redis::from_redis_value(value.clone()).ok()
 }
 
 /// Redis's CPU seconds (user + system, main thread and the rest) from INFO cpu.

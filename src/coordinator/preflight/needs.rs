@@ -101,7 +101,8 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
         needs.cmd(cmd(&["HSET", key, "1:v", "1"]), &projecting);
     }
     let keys: Vec<String> = plan.streams.iter().map(|s| s.key.clone()).collect();
-    for c in sampler::readings(&keys).cmd_iter() {
+    let trimmed: Vec<bool> = plan.streams.iter().map(|s| s.trim.is_some()).collect();
+    for c in sampler::readings(&keys, &trimmed).cmd_iter() {
         needs.cmd(c.clone(), "the sampler");
     }
     for f in &plan.faults {
