@@ -1,8 +1,8 @@
 //! What trimming did to a group's stream, from the read-back's XINFO STREAM
 //! of each of its keys, and whether it alone removed entries, all from the
 //! head, so that an event the group never had delivered and that is gone
-//! was trimmed before the group read it (docs/measurement.md, "Trimmed
-//! before read").
+//! was trimmed before the group read it:
+//! docs/measurement.md, "Trimmed before read".
 
 use std::collections::HashMap;
 
