@@ -186,3 +186,98 @@ fn the_cli_names_the_file_when_redis_7_0_refuses_the_policy() {
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// What redis-cli would say once the slow group has drained: XINFO GROUPS's
+/// `entries-read` and `lag` for `slow`, and XINFO STREAM's `entries-added`
+/// and `length`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Seen {
+    entries_read: u64,
+    lag: u64,
+    entries_added: u64,
+    length: u64,
+}
+
+/// One look at the run's stream on `conn`, if the slow group has caught up
+/// with every entry written (its figures cannot change any more).
+fn look(conn: &mut redis::Connection, total: u64) -> Option<Seen> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("sd:es-trim-safety-*:orders")
+        .query(conn)
+        .ok()?;
+    let key = keys.first()?;
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(key)
+        .query(conn)
+        .ok()?;
+    let stream: std::collections::HashMap<String, redis::Value> = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(key)
+        .query(conn)
+        .ok()?;
+    let number = |m: &std::collections::HashMap<String, redis::Value>, f: &str| {
+        redis::from_redis_value::<u64>(m.get(f)?.clone()).ok()
+    };
+    let text = |m: &std::collections::HashMap<String, redis::Value>, f: &str| {
+        redis::from_redis_value::<String>(m.get(f)?.clone()).ok()
+    };
+    let slow = groups
+        .iter()
+        .find(|g| text(g, "name").as_deref() == Some("slow"))?;
+    let caught_up = number(slow, "pending") == Some(0)
+        && text(slow, "last-delivered-id") == text(&stream, "last-generated-id")
+        && number(&stream, "entries-added") == Some(total);
+    caught_up.then(|| Seen {
+        entries_read: number(slow, "entries-read").unwrap_or(0),
+        lag: number(slow, "lag").unwrap_or(0),
+        entries_added: number(&stream, "entries-added").unwrap_or(0),
+        length: number(&stream, "length").unwrap_or(0),
+    })
+}
+
+/// The ledger's split checked against Redis's own view: run against a
+/// server of the test's, watched with XINFO until the run deletes its keys.
+/// Redis counts in `entries-read` only the entries it delivered, so once
+/// `slow` has drained, its `lag` is the entries trimmed before it read them.
+#[test]
+fn the_slow_groups_trimmed_unread_is_what_redis_says_it_never_read() {
+    let server = crate::support::server();
+    let mut scenario = scenario(&[
+        "redis.mode=external",
+        &format!("redis.url={:?}", server.url()),
+    ]);
+    scenario.duration = streamdrill::scenario::Dur::from_secs(3);
+    let total = 3 * 400;
+    let run = std::thread::spawn(move || run_loaded(scenario));
+    let mut conn = crate::support::client(&server);
+    let (mut seen, mut looks) = (None, 0);
+    while !run.is_finished() {
+        // Until the run deletes its keys: the last look after the drain.
+        if let Some(now) = look(&mut conn, total) {
+            (seen, looks) = (Some(now), looks + 1);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (s, _dir) = run.join().expect("the run");
+    let seen = seen.expect("XINFO saw the slow group drained before the keys went");
+    let slow = group(&s, "slow");
+    let (acked, processed, trimmed, lost) = outcomes(slow);
+    println!(
+        "redis ({looks} looks after the drain): {seen:?}; ledger: acked {acked} processed {processed} trimmed_unread {trimmed} lost {lost}"
+    );
+    assert_eq!(seen.entries_added, acked);
+    assert_eq!(
+        seen.entries_read, processed,
+        "one delivery per processed event"
+    );
+    assert_eq!(
+        seen.lag, trimmed,
+        "the entries Redis never delivered to slow"
+    );
+    assert_eq!(
+        slow.trim.as_ref().unwrap().trimmed_entries,
+        seen.entries_added - seen.length
+    );
+    assert_eq!(lost, 0);
+}
