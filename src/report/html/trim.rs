@@ -111,4 +111,24 @@ mod tests {
         let m = &summary.groups[0].measured;
         assert_eq!(m.outcomes_total().unwrap(), m.produced_acked.unwrap() + 40);
     }
+
+    /// Trimmed unread events are gone unprocessed: the lost objective and
+    /// compare's `lost` count them, as they did before the split.
+    #[test]
+    fn the_lost_objective_counts_events_trimmed_unread() {
+        let mut summary = trimmed_summary();
+        summary.groups[0].measured.lost = 0;
+        summary.groups[0].warmup.as_mut().unwrap().lost = 0;
+        let slo = crate::scenario::Slo {
+            lost: Some(0),
+            ..Default::default()
+        };
+        let report = crate::report::slo::evaluate(&slo, &summary);
+        let check = (report.checks.iter())
+            .find(|c| c.name == "lost[billing]")
+            .unwrap();
+        assert!(!check.passed, "{check:?}");
+        let note = check.note.as_deref().unwrap_or_default();
+        assert_eq!(note, "42 of them trimmed before the group read them");
+    }
 }
