@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cpu_idle::CpuIdle;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::Progress;
 use crate::report;
 use crate::runner::{ProgressSink, RunOptions, run_scenario};
@@ -298,6 +298,23 @@ impl ScenarioArgs {
 }
 
 /// Run the command; returns the process exit code.
+/// A feature the server lacks is the scenario's to fix: its file leads the
+/// problem, as a validation error's does.
+fn in_file(e: Error, file: &std::path::Path) -> Error {
+    match e {
+        Error::ServerLacks {
+            url,
+            server,
+            problem,
+        } => Error::ServerLacks {
+            url,
+            server,
+            problem: format!("{}: {problem}", file.display()),
+        },
+        e => e,
+    }
+}
+
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Validate(args) => {
@@ -342,7 +359,8 @@ pub fn run(cli: Cli) -> Result<u8> {
                     named: None,
                     keep_keys: args.keep_keys,
                 },
-            )?;
+            )
+            .map_err(|e| in_file(e, &args.scenario.scenario))?;
             if show_progress && std::io::stderr().is_terminal() {
                 eprintln!();
             }

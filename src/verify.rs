@@ -20,6 +20,9 @@ use crate::metrics::{PartitionOf, StreamVerify, VerifySummary};
 use crate::plan::Plan;
 use crate::wire::entries::{Entry, entries};
 
+mod trim;
+pub use trim::TrimmedHead;
+
 /// Entries read per XRANGE / XPENDING call while reading a backlog back.
 pub const READ_CHUNK: usize = 10_000;
 
@@ -31,6 +34,8 @@ pub struct GroupMarks {
     pub unread: Vec<EventKey>,
     /// Events delivered to the group and never acknowledged.
     pub pending: Vec<EventKey>,
+    /// On a trimmed stream, what trimming removed and whether it alone did.
+    pub trim: Option<TrimmedHead>,
 }
 
 /// XINFO STREAM as field -> value text (numbers and ids; nested entries are skipped).
@@ -176,9 +181,35 @@ pub async fn group_marks(
                 }
             }
         }
+        if let Ok(sum) = &mut all {
+            match trimmed_head(plan, g, conn).await {
+                Ok(head) => sum.trim = head,
+                Err(e) => {
+                    let what = format!("reading back what trimming removed for group {}", g.name);
+                    all = Err(Error::redis(url, what, e).to_string());
+                }
+            }
+        }
         marks.push(all);
     }
     marks
+}
+
+/// On a trimmed stream, what trimming removed and whether it alone did.
+async fn trimmed_head(
+    plan: &Plan,
+    g: &crate::plan::GroupPlan,
+    conn: &mut Conn,
+) -> RedisResult<Option<TrimmedHead>> {
+    let keys = trim::keys(plan, g);
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let mut infos = Vec::with_capacity(keys.len());
+    for key in keys {
+        infos.push((key, stream_info(conn, key).await?));
+    }
+    Ok(Some(trim::trimmed_head(plan, g, &infos)))
 }
 
 /// One group's marks on one key.
@@ -190,6 +221,7 @@ async fn group_marks_on(conn: &mut Conn, key: &str, group: &str) -> RedisResult<
         pending_at_end: info.pending as u64,
         unread: read_range(conn, key, &format!("({}", info.last_delivered_id)).await?,
         pending: read_pending(conn, key, group).await?,
+        trim: None,
     })
 }
 

@@ -11,7 +11,7 @@ use super::{ConsumeReport, LedgerBatch, LedgerEvent, ProduceReport, ReadingRepor
 use crate::clock::RunClock;
 use crate::metrics::{
     EventKey, GroupLedger, GroupMetrics, InFlight, InFlightAtFault, Merge, Phased, ProduceLedger,
-    ProduceStats, Progress, Reading, RunMetrics, Series, WriteStalls,
+    ProduceStats, Progress, Reading, RunMetrics, Series, TrimSafety, WriteStalls,
 };
 use crate::plan::Plan;
 use crate::verify::GroupMarks;
@@ -47,6 +47,10 @@ impl Collector {
                 consumers: g.consumers,
                 checks_order: g.check_order,
                 projects: g.projection.is_some(),
+                trim: (plan.streams[g.stream].trim.is_some()).then(|| TrimSafety {
+                    policy: plan.streams[g.stream].trim_policy.map(|p| p.name().into()),
+                    ..Default::default()
+                }),
                 ..Default::default()
             })
             .collect::<Vec<_>>();
@@ -162,6 +166,12 @@ impl Handler<ReadingReport> for Collector {
     type Result = ();
 
     fn handle(&mut self, r: ReadingReport, _: &mut Context<Self>) {
+        // Readings list the groups in plan order.
+        for (group, reading) in self.groups.iter_mut().zip(&r.reading.groups) {
+            if let Some(trim) = &mut group.trim {
+                trim.sample(reading.head_distance);
+            }
+        }
         self.last_reading = Some(r.reading.clone());
         self.series.add_reading(r.interval, r.reading);
     }
@@ -227,6 +237,13 @@ impl Handler<Finish> for Collector {
                 Some(Ok(marks)) => {
                     marks.unread.iter().for_each(|&k| ledger.unread(k));
                     marks.pending.iter().for_each(|&k| ledger.pending(k));
+                    if let (Some(trim), Some(head)) = (&mut group.trim, &marks.trim) {
+                        trim.trimmed_entries = head.trimmed_entries;
+                        match &head.unclassified_why {
+                            None => ledger.trimmed_head(head.trimmed_entries),
+                            Some(why) => trim.unclassified_why = Some(why.clone()),
+                        }
+                    }
                 }
                 Some(Err(why)) => ledger.readback_failed(why.clone()),
                 None => ledger.readback_failed("not read back".into()),
@@ -240,6 +257,19 @@ impl Handler<Finish> for Collector {
                     .map(|(l, &s)| (s == stream).then_some(l))
                     .collect();
             group.ledger = ledger.outcome(&producers);
+            if let Some(trim) = &mut group.trim {
+                if group.ledger.trim_refused {
+                    trim.unclassified_why = Some(
+                        "more events are gone unread than Redis trimmed: something else removed \
+                         entries too"
+                            .into(),
+                    );
+                }
+                if let Some(why) = &group.ledger.readback_failed {
+                    trim.unclassified_why = Some(why.clone());
+                }
+                trim.classified = trim.unclassified_why.is_none();
+            }
         }
         self.series.finish();
         ctx.stop();

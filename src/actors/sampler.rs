@@ -12,6 +12,7 @@ use redis::streams::StreamInfoGroupsReply;
 
 use super::{ReadingReport, every_interval};
 use crate::clock::RunClock;
+use crate::metrics::trim::head_distance;
 use crate::metrics::{GroupReading, Reading, StreamReading, info_field};
 
 pub struct Sampler {
@@ -21,6 +22,9 @@ pub struct Sampler {
     /// keys (several for a partitioned stream, whose figures add up).
     streams: Vec<String>,
     groups: Vec<(String, Vec<String>)>,
+    /// Per stream key, whether it is trimmed: its groups' distance to the
+    /// trimmed head is read too.
+    trimmed: Vec<bool>,
     collector: Recipient<ReadingReport>,
     /// Redis's command counter at the previous reading, for a rate.
     last_commands: Option<(Instant, u64)>,
@@ -32,6 +36,7 @@ impl Sampler {
         clock: RunClock,
         streams: Vec<String>,
         groups: Vec<(String, Vec<String>)>,
+        trimmed: Vec<bool>,
         collector: Recipient<ReadingReport>,
     ) -> Sampler {
         Sampler {
@@ -39,6 +44,7 @@ impl Sampler {
             clock,
             streams,
             groups,
+            trimmed,
             collector,
             last_commands: None,
         }
@@ -47,16 +53,17 @@ impl Sampler {
     fn read(&mut self, interval: u32, ctx: &mut Context<Self>) {
         let mut conn = self.conn.clone();
         let streams = self.streams.clone();
+        let trimmed = self.trimmed.clone();
         let at_s = self.clock.now_ns() as f64 / 1e9;
         let harness_cpu_s = crate::clock::process_cpu_s();
         // Rates use when each reading was asked for: two replies that arrive
         // together after a stall are still a second apart in Redis's counters.
         let asked = Instant::now();
-        let read = async move { read_redis(&mut conn, &streams).await };
+        let read = async move { read_redis(&mut conn, &streams, &trimmed).await };
         ctx.spawn(read.into_actor(self).map(move |reply, act, _| {
             // A reading Redis cannot answer is a gap in the series, not an error:
             // the drills kill Redis on purpose.
-            let Ok((lengths, infos, info)) = reply else {
+            let Ok((lengths, infos, info, heads)) = reply else {
                 return;
             };
             let commands = info_field(&info, "total_commands_processed").unwrap_or(0u64);
@@ -72,6 +79,7 @@ impl Sampler {
                 ops_per_sec,
                 cpu_s: cpu_seconds(&info),
                 harness_cpu_s: Some(harness_cpu_s),
+                groups: act.group_readings(&infos, &heads),
                 streams: act
                     .streams
                     .iter()
@@ -81,13 +89,17 @@ impl Sampler {
                         length,
                     })
                     .collect(),
-                groups: act.group_readings(&infos),
             };
             act.collector.do_send(ReadingReport { interval, reading });
         }));
     }
 
-    fn group_readings(&self, infos: &[StreamInfoGroupsReply]) -> Vec<GroupReading> {
+    /// `heads`: per stream key, (length, entries-added) of a trimmed one.
+    fn group_readings(
+        &self,
+        infos: &[StreamInfoGroupsReply],
+        heads: &[Option<(u64, u64)>],
+    ) -> Vec<GroupReading> {
         self.groups
             .iter()
             .map(|(name, keys)| {
@@ -97,6 +109,15 @@ impl Sampler {
                         .and_then(|r| r.groups.iter().find(|g| &g.name == name))
                 };
                 let infos: Vec<_> = keys.iter().map(info).collect();
+                // The closest partition is how close the group came.
+                let head_distance = (keys.iter().zip(&infos))
+                    .filter_map(|(key, i)| {
+                        let k = self.streams.iter().position(|s| s == key)?;
+                        let (length, added) = (*heads.get(k)?)?;
+                        let lag = i.and_then(|g| g.lag.map(|l| l as u64));
+                        head_distance(length, added, lag)
+                    })
+                    .min();
                 // A lag unknown on one partition is unknown for the group.
                 let lag = (infos.iter())
                     .map(|i| i.and_then(|g| g.lag.map(|l| l as u64)))
@@ -105,17 +126,26 @@ impl Sampler {
                     name: name.clone(),
                     lag,
                     pending: infos.iter().flatten().map(|g| g.pending as u64).sum(),
+                    head_distance,
                 }
             })
             .collect()
     }
 }
 
-type Readings = (Vec<u64>, Vec<StreamInfoGroupsReply>, String);
+/// Lengths, groups, INFO text, and per key (length, entries-added) from
+/// XINFO STREAM for a trimmed one.
+type Readings = (
+    Vec<u64>,
+    Vec<StreamInfoGroupsReply>,
+    String,
+    Vec<Option<(u64, u64)>>,
+);
 
 /// One reading's commands: each stream's length, then its groups, then
-/// three INFO sections (the preflight checks these very commands).
-pub fn readings(streams: &[String]) -> redis::Pipeline {
+/// three INFO sections, then XINFO STREAM of each key `trimmed` marks (the
+/// preflight checks these very commands).
+pub fn readings(streams: &[String], trimmed: &[bool]) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     for key in streams {
         pipe.cmd("XLEN").arg(key);
@@ -125,11 +155,21 @@ pub fn readings(streams: &[String]) -> redis::Pipeline {
     }
     pipe.cmd("INFO").arg("memory").cmd("INFO").arg("stats");
     pipe.cmd("INFO").arg("cpu");
+    // Its own length with entries-added, read together: whether trimming
+    // has begun, and how many entries are left.
+    for (key, _) in streams.iter().zip(trimmed).filter(|(_, t)| **t) {
+        pipe.cmd("XINFO").arg("STREAM").arg(key);
+    }
     pipe
 }
 
-async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<Readings> {
-    let mut replies: Vec<Value> = readings(streams).query_async(conn).await?;
+async fn read_redis(
+    conn: &mut Conn,
+    streams: &[String],
+    trimmed: &[bool],
+) -> redis::RedisResult<Readings> {
+    let mut replies: Vec<Value> = readings(streams, trimmed).query_async(conn).await?;
+    let stream_infos = replies.split_off(replies.len().saturating_sub(trimmed_count(trimmed)));
     let cpu: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let stats: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
     let memory: String = redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))?;
@@ -142,7 +182,36 @@ async fn read_redis(conn: &mut Conn, streams: &[String]) -> redis::RedisResult<R
         .into_iter()
         .map(redis::from_redis_value)
         .collect::<Result<_, _>>()?;
-    Ok((lengths, infos, memory + &stats + &cpu))
+    let mut stream_infos = stream_infos.into_iter();
+    let heads = (trimmed.iter())
+        .map(|&t| match t {
+            true => stream_infos.next().and_then(|r| {
+                let field = |f| stream_field(&r, f);
+                Some((field("length")?, field("entries-added")?))
+            }),
+            false => None,
+        })
+        .collect();
+    Ok((lengths, infos, memory + &stats + &cpu, heads))
+}
+
+fn trimmed_count(trimmed: &[bool]) -> usize {
+    trimmed.iter().filter(|t| **t).count()
+}
+
+/// A number from an XINFO STREAM reply (RESP2 pairs or a RESP3 map).
+fn stream_field(reply: &Value, field: &str) -> Option<u64> {
+    let is_field =
+        |k: &Value| redis::from_redis_value::<String>(k.clone()).is_ok_and(|k| k == field);
+    let value = match reply {
+        Value::Array(items) => (items.chunks(2)).find_map(|pair| match pair {
+            [k, v] if is_field(k) => Some(v),
+            _ => None,
+        }),
+        Value::Map(pairs) => pairs.iter().find_map(|(k, v)| is_field(k).then_some(v)),
+        _ => None,
+    }?;
+    redis::from_redis_value(value.clone()).ok()
 }
 
 /// Redis's CPU seconds (user + system, main thread and the rest) from INFO cpu.

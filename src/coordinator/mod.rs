@@ -13,6 +13,7 @@ mod preflight;
 mod replay;
 mod setup;
 mod start;
+mod trim_policy;
 
 pub use self::preflight::check as check_permissions;
 

@@ -143,6 +143,22 @@ async fn probe_features(conn: &mut Conn, key: &str) -> Vec<StreamFeature> {
         if groups.is_ok_and(|g| g.iter().any(|g| g.contains_key("lag"))) {
             features.push(StreamFeature::GroupLag);
         }
+        // A server without the option reads ACKED as the entry id and
+        // refuses it; the entry made on the probe key goes with it.
+        let acked = redis::cmd("XADD")
+            .arg(key)
+            .arg("ACKED")
+            .arg("MAXLEN")
+            .arg("=")
+            .arg(1)
+            .arg("*")
+            .arg("sd")
+            .arg("probe")
+            .query_async::<redis::Value>(conn)
+            .await;
+        if acked.is_ok() {
+            features.push(StreamFeature::TrimPolicy);
+        }
     }
     let _ = redis::cmd("DEL").arg(key).query_async::<()>(conn).await;
     features
@@ -152,6 +168,7 @@ async fn probe_features(conn: &mut Conn, key: &str) -> Vec<StreamFeature> {
 /// the server lacks. (A missing group lag only leaves the sampler's lag
 /// unknown, which every view already shows as such.)
 pub(super) fn check_features(plan: &Plan, server: &ServerInfo, url: &str) -> Result<()> {
+    super::trim_policy::check_server(plan, server, url)?;
     let feature = StreamFeature::Xautoclaim;
     let Some(group) = plan.groups.iter().find(|g| g.reclaim.is_some()) else {
         return Ok(());

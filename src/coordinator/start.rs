@@ -35,6 +35,7 @@ pub(super) fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector:
         clock,
         stream_keys,
         group_keys,
+        plan.streams.iter().map(|s| s.trim.is_some()).collect(),
         collector.clone().recipient(),
     )
     .start();
@@ -133,6 +134,7 @@ pub(super) fn start_producers(
                     .map(|s| s.key.clone())
                     .collect(),
                 trim: stream.trim,
+                trim_policy: stream.trim_policy,
                 conn,
                 endpoint: conns.endpoint.clone(),
                 response_timeout: plan.response_timeout(),

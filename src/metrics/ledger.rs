@@ -175,6 +175,11 @@ pub struct GroupLedger {
     /// Why what Redis held after the drain could not be read back: then
     /// "unread", "stranded" and "lost" cannot be told apart.
     readback_failed: Option<String>,
+    /// Entries trimming removed from the head of the group's stream, when
+    /// the read-back found that only head trimming removed entries
+    /// (docs/measurement.md, "Trimmed before read"): then an event the group
+    /// never had delivered and that is gone was trimmed unread.
+    trimmed_head: Option<u64>,
 }
 
 const PROCESSED_ONE: u8 = 0x01;
@@ -199,6 +204,7 @@ pub(super) struct LedgerParts<'a> {
     pub unexpected_entries: u64,
     pub in_progress: &'a HashSet<EventKey>,
     pub readback_failed: Option<&'a str>,
+    pub trimmed_head: Option<u64>,
 }
 
 impl GroupLedger {
@@ -210,6 +216,7 @@ impl GroupLedger {
             unexpected_entries: 0,
             in_progress: HashSet::new(),
             readback_failed: None,
+            trimmed_head: None,
         }
     }
 
@@ -291,6 +298,13 @@ impl GroupLedger {
         self.readback_failed = Some(why);
     }
 
+    /// The read-back found that trimming alone removed entries from the
+    /// group's stream, `removed` of them, all from its head: gone events the
+    /// group never had delivered were trimmed before it read them.
+    pub fn trimmed_head(&mut self, removed: u64) {
+        self.trimmed_head = Some(removed);
+    }
+
     /// Whether a consumer of this group has finished processing the event
     /// (a redelivery of such an event is a duplicate on its way, not a retry).
     pub fn was_processed(&self, key: EventKey) -> bool {
@@ -312,6 +326,7 @@ impl GroupLedger {
             unexpected_entries: self.unexpected_entries,
             in_progress: &self.in_progress,
             readback_failed: self.readback_failed.as_deref(),
+            trimmed_head: self.trimmed_head,
         }
     }
 

@@ -158,6 +158,7 @@ mod tests {
                         name: "billing".into(),
                         lag: lag(i),
                         pending: 50,
+                        head_distance: None,
                     }],
                     ..Default::default()
                 },

@@ -31,6 +31,7 @@ pub mod spill;
 pub mod stalls;
 pub mod stats;
 pub mod tags;
+pub mod trim;
 pub mod verify;
 pub mod versions;
 
@@ -50,6 +51,7 @@ pub use series::{GroupReading, Reading, Row, Series, StreamReading};
 pub use server::{PowerFsUse, ServerInfo, StreamFeature, info_field};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
+pub use trim::TrimSafety;
 pub use verify::{PartitionOf, PartitionSpread, StreamVerify, VerifySummary};
 pub use versions::{Kinds, VersionCounts};
 
@@ -94,4 +96,6 @@ pub struct GroupMetrics {
     pub projection: Option<projection::ProjectionCheck>,
     /// Its projection rebuilt after the run, for a group with `replay`.
     pub replay: Option<replay::ReplayReport>,
+    /// How close it came to the trimmed head, for a group on a trimmed stream.
+    pub trim: Option<trim::TrimSafety>,
 }

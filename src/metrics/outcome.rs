@@ -4,7 +4,7 @@
 //!
 //! The outcomes of *acknowledged* events partition them, so they add up:
 //! `produced_acked = processed + dead_lettered + in_progress + unread +
-//! stranded + unknown + lost`. Beside the partition: duplicates, redeliveries
+//! stranded + unknown + trimmed_unread + lost`. Beside the partition: duplicates, redeliveries
 //! and the delivery-count distribution (over every event sent), writes that
 //! got no acknowledgement yet reached the group (`unacked_landed`), and,
 //! for the whole run, entries that were never sent at all (`unexpected`).
@@ -42,6 +42,10 @@ pub struct LedgerOutcome {
     /// Acknowledged and unprocessed, but Redis could not be read back after
     /// the drain, so unread, stranded and lost cannot be told apart.
     pub unknown: u64,
+    /// Acknowledged, never delivered to the group, and removed by trimming
+    /// before it read them (docs/measurement.md, "Trimmed before read").
+    #[serde(default)]
+    pub trimmed_unread: u64,
     /// Acknowledged, never processed, and no longer in Redis (trimmed,
     /// deleted, gone with a restart, or delivered with NOACK to a consumer
     /// that died with it).
@@ -69,6 +73,9 @@ pub struct GroupOutcome {
     pub lost_sample: Vec<EventKey>,
     /// Why Redis could not be read back after the drain, if it could not.
     pub readback_failed: Option<String>,
+    /// The read-back found only head trimming, yet more events were gone
+    /// unread than Redis trimmed: none was put down to trimming.
+    pub trim_refused: bool,
 }
 
 impl GroupLedger {
@@ -81,33 +88,53 @@ impl GroupLedger {
         produced: &[Option<L>],
     ) -> GroupOutcome {
         let parts = self.parts();
-        let mut out = GroupOutcome {
-            unexpected: parts.unexpected_entries,
-            readback_failed: parts.readback_failed.map(str::to_string),
-            ..Default::default()
-        };
-        let none = BitSet::default();
-        let producers = parts.cells.len().max(produced.len());
-        for producer in 0..producers {
-            let cells = parts.cells.get(producer).map_or(&[][..], Vec::as_slice);
-            match produced.get(producer).and_then(Option::as_ref) {
-                Some(ledger) => {
-                    let marks = Marks {
-                        cells,
-                        dead: parts.dead_letters.get(producer).unwrap_or(&none),
-                        in_progress: parts.in_progress,
-                        readback_failed: parts.readback_failed.is_some(),
-                    };
-                    tally_producer(&mut out, producer as u32, marks, ledger.borrow());
-                }
-                None => {
-                    out.unexpected +=
-                        cells.iter().filter(|&&c| processed_count(c) > 0).count() as u64
-                }
+        let out = settle(&parts, produced, parts.trimmed_head.is_some());
+        // More events trimmed unread than Redis says it trimmed: something
+        // else removed entries too, so none of them is put down to trimming.
+        let trimmed = out.phases.warmup.trimmed_unread + out.phases.measured.trimmed_unread;
+        match parts.trimmed_head {
+            Some(removed) if trimmed > removed => GroupOutcome {
+                trim_refused: true,
+                ..settle(&parts, produced, false)
+            },
+            _ => out,
+        }
+    }
+}
+
+/// The outcome of every event; `trimmed_head`: gone events the group never
+/// had delivered count as trimmed unread rather than lost.
+fn settle<L: std::borrow::Borrow<ProduceLedger>>(
+    parts: &super::ledger::LedgerParts,
+    produced: &[Option<L>],
+    trimmed_head: bool,
+) -> GroupOutcome {
+    let mut out = GroupOutcome {
+        unexpected: parts.unexpected_entries,
+        readback_failed: parts.readback_failed.map(str::to_string),
+        ..Default::default()
+    };
+    let none = BitSet::default();
+    let producers = parts.cells.len().max(produced.len());
+    for producer in 0..producers {
+        let cells = parts.cells.get(producer).map_or(&[][..], Vec::as_slice);
+        match produced.get(producer).and_then(Option::as_ref) {
+            Some(ledger) => {
+                let marks = Marks {
+                    cells,
+                    dead: parts.dead_letters.get(producer).unwrap_or(&none),
+                    in_progress: parts.in_progress,
+                    readback_failed: parts.readback_failed.is_some(),
+                    trimmed_head,
+                };
+                tally_producer(&mut out, producer as u32, marks, ledger.borrow());
+            }
+            None => {
+                out.unexpected += cells.iter().filter(|&&c| processed_count(c) > 0).count() as u64
             }
         }
-        out
     }
+    out
 }
 
 /// What a group ledger knows of one producer's events.
@@ -117,6 +144,7 @@ struct Marks<'a> {
     dead: &'a BitSet,
     in_progress: &'a std::collections::HashSet<EventKey>,
     readback_failed: bool,
+    trimmed_head: bool,
 }
 
 fn tally_producer(out: &mut GroupOutcome, producer: u32, marks: Marks, ledger: &ProduceLedger) {
@@ -130,7 +158,7 @@ fn tally_producer(out: &mut GroupOutcome, producer: u32, marks: Marks, ledger: &
             dead: marks.dead.get(seq),
             in_progress: marks.in_progress.contains(&key),
         };
-        let lost = tally_event(out.phases.get_mut(phase), event, marks.readback_failed);
+        let lost = tally_event(out.phases.get_mut(phase), event, marks);
         if lost && out.lost_sample.len() < LOST_SAMPLE_LEN {
             out.lost_sample.push(key);
         }
@@ -149,7 +177,7 @@ struct Event {
 }
 
 /// Counts one sent event into its phase's outcome; true when it is lost.
-fn tally_event(out: &mut LedgerOutcome, e: Event, readback_failed: bool) -> bool {
+fn tally_event(out: &mut LedgerOutcome, e: Event, marks: Marks) -> bool {
     let processed = processed_count(e.cell);
     let mut lost = false;
     if !e.acked {
@@ -164,12 +192,16 @@ fn tally_event(out: &mut LedgerOutcome, e: Event, readback_failed: bool) -> bool
             &mut out.dead_lettered
         } else if e.in_progress {
             &mut out.in_progress
-        } else if readback_failed {
+        } else if marks.readback_failed {
             &mut out.unknown
         } else if e.cell & UNREAD != 0 {
             &mut out.unread
         } else if e.cell & PENDING != 0 {
             &mut out.stranded
+        } else if marks.trimmed_head && delivered_count(e.cell) == 0 {
+            // Gone, and never read by the group: only head trimming removed
+            // entries (docs/measurement.md, "Trimmed before read").
+            &mut out.trimmed_unread
         } else {
             lost = true;
             &mut out.lost
@@ -191,7 +223,14 @@ mod tests {
 
     /// The partition's sum, which must equal `produced_acked`.
     fn outcomes_total(o: &LedgerOutcome) -> u64 {
-        o.processed + o.dead_lettered + o.in_progress + o.unread + o.stranded + o.unknown + o.lost
+        o.processed
+            + o.dead_lettered
+            + o.in_progress
+            + o.unread
+            + o.stranded
+            + o.unknown
+            + o.trimmed_unread
+            + o.lost
     }
 
     fn mine(produced: &[ProduceLedger]) -> Vec<Option<&ProduceLedger>> {
@@ -412,6 +451,35 @@ mod tests {
         );
         assert_eq!(out.lost_sample, vec![key(0, 3)]);
         assert_eq!(m.produced_acked - m.processed, 4, "unprocessed");
+    }
+
+    #[test]
+    fn gone_events_never_delivered_are_trimmed_unread_when_only_trimming_removed_entries() {
+        let produced = vec![acked_ledger(6)];
+        let mut g = GroupLedger::new(1);
+        // Seqs 0-2 trimmed before the group read them; seq 3 delivered, then
+        // trimmed from under it: read, so lost, not trimmed unread.
+        g.delivered(key(0, 3));
+        deliver_and_process(&mut g, key(0, 4));
+        g.unread(key(0, 5));
+        let before = g.outcome(&mine(&produced));
+        assert_eq!(
+            (measured(&before).lost, measured(&before).trimmed_unread),
+            (4, 0)
+        );
+        g.trimmed_head(4);
+        let out = g.outcome(&mine(&produced));
+        let m = measured(&out);
+        assert_eq!(
+            (m.processed, m.unread, m.trimmed_unread, m.lost),
+            (1, 1, 3, 1)
+        );
+        assert_eq!(out.lost_sample, vec![key(0, 3)]);
+        // Redis trimmed fewer entries than the group misses: something else
+        // removed some, so none is put down to trimming.
+        g.trimmed_head(2);
+        let out = g.outcome(&mine(&produced));
+        assert_eq!((measured(&out).trimmed_unread, measured(&out).lost), (0, 4));
     }
 
     #[test]

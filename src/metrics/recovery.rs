@@ -90,6 +90,7 @@ mod tests {
                 name: "g".into(),
                 lag: Some(lag[i]),
                 pending: 0,
+                head_distance: None,
             }];
             let at_s = i as f64 + 0.5;
             series.add_reading(

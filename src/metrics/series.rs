@@ -60,6 +60,9 @@ pub struct GroupReading {
     /// XINFO GROUPS `lag`; `None` when Redis cannot tell (e.g. after trimming).
     pub lag: Option<u64>,
     pub pending: u64,
+    /// On a trimmed stream, entries between its cursor and the trimmed head
+    /// (`trim::head_distance`, the least over partitions); None otherwise.
+    pub head_distance: Option<u64>,
 }
 
 /// Producer counters and percentiles (µs) of one interval.

@@ -34,6 +34,9 @@ pub enum StreamFeature {
     /// XINFO GROUPS reports a group's `lag` (Redis 7.0 and later); without
     /// it the sampler's lag is unknown.
     GroupLag,
+    /// XADD's trim reference options KEEPREF | DELREF | ACKED (Redis 8.2
+    /// and later): a stream's `trim_policy` needs them.
+    TrimPolicy,
 }
 
 impl StreamFeature {
@@ -41,7 +44,7 @@ impl StreamFeature {
     pub fn command(self) -> Option<&'static str> {
         match self {
             StreamFeature::Xautoclaim => Some("XAUTOCLAIM"),
-            StreamFeature::GroupLag => None,
+            StreamFeature::GroupLag | StreamFeature::TrimPolicy => None,
         }
     }
 
@@ -50,6 +53,9 @@ impl StreamFeature {
         match self {
             StreamFeature::Xautoclaim => "XAUTOCLAIM (Redis 6.2 and later)",
             StreamFeature::GroupLag => "`lag` in XINFO GROUPS (Redis 7.0 and later)",
+            StreamFeature::TrimPolicy => {
+                "XADD's KEEPREF | DELREF | ACKED trim options (Redis 8.2 and later)"
+            }
         }
     }
 }

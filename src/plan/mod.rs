@@ -9,6 +9,7 @@ mod partitions;
 mod replay;
 mod schedule;
 mod timeouts;
+mod trim;
 mod versions;
 
 pub use draws::{EventDraw, EventMix, Real};
@@ -63,6 +64,9 @@ pub struct StreamPlan {
     pub key: String,
     /// Trims each key on its own: a partition keeps up to `maxlen` entries.
     pub trim: Option<Trim>,
+    /// What the trim may remove that a group still needs (XADD's KEEPREF |
+    /// DELREF | ACKED); only with a trim.
+    pub trim_policy: Option<crate::scenario::TrimPolicy>,
     /// Set on each key of a partitioned stream, whose keys follow each other
     /// in `Plan::streams` from partition 0 ([`Plan::partitions`]).
     pub partition: Option<Partition>,
@@ -212,6 +216,10 @@ impl Plan {
                         }),
                         (None, None) => None,
                     });
+                let trim_policy = (scenario.streams.iter())
+                    .find(|c| c.key == name)
+                    .and_then(|c| c.trim_policy)
+                    .filter(|_| trim.is_some());
                 let key = format!("{prefix}{name}");
                 let first = streams.len();
                 match scenario.partitions_of(name) {
@@ -219,12 +227,14 @@ impl Plan {
                         name: name.to_string(),
                         key: partition_key(&key, index),
                         trim,
+                        trim_policy,
                         partition: Some(Partition { index, count }),
                     })),
                     _ => streams.push(StreamPlan {
                         name: name.to_string(),
                         key,
                         trim,
+                        trim_policy,
                         partition: None,
                     }),
                 }

@@ -230,6 +230,7 @@ mod tests {
                 name: "billing".into(),
                 lag: Some(3),
                 pending: 7,
+                head_distance: None,
             }],
         }
     }

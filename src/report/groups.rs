@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::projection::ProjectionCheck;
 use crate::metrics::{
     ConsumeStats, DeliveryCounts, EventKey, GroupMetrics, LedgerOutcome, OrderStats, Percentiles,
+    TrimSafety,
 };
 
 /// One group. The flattened `GroupPhase` is the measured phase.
@@ -61,11 +62,15 @@ pub struct GroupSummary {
     /// for a group with `replay` (docs/event-sourcing.md, "Replay and snapshots").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<crate::metrics::replay::ReplayReport>,
+    /// Whole run: how close the group came to the trimmed head, for a group
+    /// on a trimmed stream (docs/event-sourcing.md, "Safe trimming").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trim: Option<TrimSafety>,
 }
 
 /// One phase of one group. The ledger's outcomes partition the acknowledged
 /// events: `produced_acked = processed + dead_lettered + in_progress +
-/// unread + stranded + unknown + lost`. Fields marked "(schema 2)" are absent
+/// unread + stranded + unknown + trimmed_unread + lost`. Fields marked "(schema 2)" are absent
 /// in schema-1 files, which did not record them.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct GroupPhase {
@@ -93,6 +98,10 @@ pub struct GroupPhase {
     /// unread, stranded or lost, nobody can tell (schema 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown: Option<u64>,
+    /// Acknowledged, never delivered to the group, removed by trimming
+    /// before it read them; only for a group on a trimmed stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trimmed_unread: Option<u64>,
     /// Acknowledged, never processed, and gone from Redis.
     pub lost: u64,
     /// Events processed more than once.
@@ -148,6 +157,7 @@ impl GroupPhase {
             unread: ledger.unread,
             stranded: ledger.stranded,
             unknown: Some(ledger.unknown),
+            trimmed_unread: None,
             lost: ledger.lost,
             duplicates: ledger.duplicates,
             redelivered: ledger.redelivered,
@@ -181,6 +191,7 @@ impl GroupPhase {
                 + self.unread
                 + self.stranded
                 + self.unknown?
+                + self.trimmed_unread.unwrap_or(0)
                 + self.lost,
         )
     }
@@ -188,7 +199,7 @@ impl GroupPhase {
 
 impl GroupSummary {
     pub fn of(g: &GroupMetrics) -> GroupSummary {
-        GroupSummary {
+        let mut summary = GroupSummary {
             name: g.name.clone(),
             stream: g.stream.clone(),
             consumers: g.consumers,
@@ -214,7 +225,16 @@ impl GroupSummary {
             projection: g.projection.clone(),
             versions: None,
             replay: g.replay.clone(),
+            trim: g.trim.clone(),
+        };
+        // Reported on a trimmed stream, 0 included; elsewhere absent.
+        if g.trim.is_some() {
+            summary.measured.trimmed_unread = Some(g.ledger.phases.measured.trimmed_unread);
+            if let Some(w) = &mut summary.warmup {
+                w.trimmed_unread = Some(g.ledger.phases.warmup.trimmed_unread);
+            }
         }
+        summary
     }
 
     /// A count over the whole run: measured plus warmup (loss is never

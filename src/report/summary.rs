@@ -387,6 +387,7 @@ pub(crate) mod tests {
             drained: true,
             projection: None,
             replay: None,
+            trim: None,
         });
         metrics.series = Series::new(vec!["billing".into()]);
         metrics

@@ -17,6 +17,7 @@ mod partition_checks;
 mod producer_checks;
 mod replay;
 mod replication_checks;
+mod trim_policy;
 mod units;
 mod validate;
 mod versions;
@@ -29,6 +30,7 @@ pub use load::{Overrides, load_file, load_str};
 pub use partition_checks::MAX_PARTITIONS;
 pub use producer_checks::{MAX_AGGREGATES, MAX_EVENT_SIZE};
 pub use replay::ReplayConfig;
+pub use trim_policy::TrimPolicy;
 pub use units::{Bytes, Dur, Rate};
 pub use validate::validate;
 pub use versions::{
@@ -233,6 +235,10 @@ pub struct StreamConfig {
     /// (docs/event-sourcing.md, "Partitioned streams").
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub partitions: u32,
+    /// What trimming may remove that a group still needs (Redis 8.2's
+    /// KEEPREF | DELREF | ACKED; docs/event-sourcing.md, "Safe trimming").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trim_policy: Option<TrimPolicy>,
 }
 
 fn yes() -> bool {

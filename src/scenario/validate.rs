@@ -33,6 +33,7 @@ pub fn validate(s: &Scenario) -> Vec<Violation> {
     v.0.extend(super::replay::check(s));
     v.0.extend(super::partition_checks::check(s));
     v.0.extend(super::versions::check(s));
+    v.0.extend(super::trim_policy::check(s));
     v.0.extend(super::faults::check(s));
     v.0
 }
@@ -514,6 +515,7 @@ name = "g"
         (&["groups.0.projection=\"naive\"", "groups.0.replay={compact=true}"], "groups[0].replay.compact", "add snapshot_every"),
         (&["groups=[{stream=\"orders\", name=\"g\", projection=\"naive\", replay={snapshot_every=5, compact=true}}, {stream=\"orders\", name=\"h\", projection=\"naive\", replay={}}]"], "groups[0].replay.compact", "compact in one group per stream"),
         (&["streams=[{key=\"orders\", maxlen=0}]"], "streams[0].maxlen", "at least 1"),
+        (&["streams=[{key=\"orders\", trim_policy=\"acked\"}]"], "streams[0].trim_policy", "set `maxlen` or `minid`, or remove `trim_policy`"),
         (&["groups=[{stream=\"orders\", name=\"g\"}, {stream=\"payments\", name=\"g\"}]"], "groups[1].name", "already defined"),
         (&["groups.0.name=\"\""], "groups[0].name", "must name the group"),
         (&["groups.0.stream=payments"], "groups[0].stream", "group `g` reads stream `payments`, which no producer writes; producers write: orders"),

@@ -18,6 +18,7 @@ mod drill_server;
 mod event_sourcing;
 mod event_sourcing_replay;
 mod event_sourcing_schema;
+mod event_sourcing_trim;
 mod example;
 mod layers;
 mod powerfs;

@@ -8,10 +8,12 @@
 use crate::decimal::{decimal_len, push_decimal};
 use crate::event::{AGGREGATE_FIELD, AggregateVersion, HEADER_FIELD, Header, TYPE_FIELD};
 use crate::plan::{ProducerPlan, StreamPlan, Trim, Wait};
+use crate::scenario::TrimPolicy;
 use crate::wire::resp;
 
 pub(super) struct XaddEncoder {
-    /// `*<n> XADD <key>`, `MAXLEN ~ <len>` when the trim is by length, and
+    /// `*<n> XADD <key>`, the trim policy (`ACKED`) if any, `MAXLEN ~ <len>`
+    /// when the trim is by length, and
     /// `* sd` (the id to generate, the header's field name) unless MINID
     /// comes between.
     head: Vec<u8>,
@@ -32,11 +34,22 @@ pub(super) struct XaddEncoder {
 const DATA_FIELD_RESP: &[u8; 10] = b"$4\r\ndata\r\n";
 
 impl XaddEncoder {
-    pub fn new(stream_key: &str, trim: Option<Trim>, kinds: &[String]) -> XaddEncoder {
+    /// `policy` is sent only with a trim (it qualifies the trim).
+    pub fn new(
+        stream_key: &str,
+        trim: Option<Trim>,
+        policy: Option<TrimPolicy>,
+        kinds: &[String],
+    ) -> XaddEncoder {
+        let policy = policy.filter(|_| trim.is_some());
         let mut head = Vec::new();
-        resp::array(&mut head, 11 + if trim.is_some() { 3 } else { 0 });
+        let args = 11 + if trim.is_some() { 3 } else { 0 } + usize::from(policy.is_some());
+        resp::array(&mut head, args);
         resp::bulk(&mut head, b"XADD");
         resp::bulk(&mut head, stream_key.as_bytes());
+        if let Some(policy) = policy {
+            resp::bulk(&mut head, policy.arg().as_bytes());
+        }
         let mut min_age = None;
         match trim {
             Some(Trim::MaxLen { len, approx }) => {
@@ -134,7 +147,7 @@ pub fn commands(p: &ProducerPlan, stream: &StreamPlan) -> Vec<Vec<u8>> {
         intended_ns: 0,
     };
     let mut xadd = Vec::new();
-    XaddEncoder::new(&stream.key, stream.trim, &p.mix.names).encode(
+    XaddEncoder::new(&stream.key, stream.trim, stream.trim_policy, &p.mix.names).encode(
         &mut xadd,
         header,
         0,
@@ -215,12 +228,13 @@ mod tests {
         ];
         let kinds = ["OrderPlaced".to_string(), "Paid".to_string()];
         let cases = [
-            (None, vec![]),
+            (None, None, vec![]),
             (
                 Some(Trim::MaxLen {
                     len: 100_000,
                     approx: true,
                 }),
+                None,
                 vec!["MAXLEN", "~", "100000"],
             ),
             (
@@ -228,11 +242,30 @@ mod tests {
                     age: Duration::from_secs(60),
                     approx: false,
                 }),
+                None,
                 vec!["MINID", "=", "1764230340000"],
             ),
+            (
+                Some(Trim::MaxLen {
+                    len: 1000,
+                    approx: false,
+                }),
+                Some(TrimPolicy::Acked),
+                vec!["ACKED", "MAXLEN", "=", "1000"],
+            ),
+            (
+                Some(Trim::MinAge {
+                    age: Duration::from_secs(60),
+                    approx: true,
+                }),
+                Some(TrimPolicy::Delref),
+                vec!["DELREF", "MINID", "~", "1764230340000"],
+            ),
+            // A policy without a trim has nothing to qualify: not sent.
+            (None, Some(TrimPolicy::Keepref), vec![]),
         ];
-        for (trim, args) in cases {
-            let mut enc = XaddEncoder::new("sd:run:orders", trim, &kinds);
+        for (trim, policy, args) in cases {
+            let mut enc = XaddEncoder::new("sd:run:orders", trim, policy, &kinds);
             for h in headers {
                 let mut out = Vec::new();
                 let agg = AggregateVersion {

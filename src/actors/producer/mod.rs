@@ -138,6 +138,7 @@ pub struct ProducerSetup {
     /// The stream's keys: its partitions in order, or its one key.
     pub stream_keys: Vec<String>,
     pub trim: Option<Trim>,
+    pub trim_policy: Option<crate::scenario::TrimPolicy>,
     /// The connection, opened before the run clock started.
     pub conn: (Replies, Writer),
     pub endpoint: Arc<Endpoint>,
@@ -163,7 +164,7 @@ impl Producer {
         let linger_ns = plans.first().map_or(0, |p| p.linger.as_nanos() as u64);
         let kinds = plans.first().map_or(&[][..], |p| &p.mix.names[..]);
         let encoders = (setup.stream_keys.iter())
-            .map(|key| XaddEncoder::new(key, setup.trim, kinds))
+            .map(|key| XaddEncoder::new(key, setup.trim, setup.trim_policy, kinds))
             .collect();
         let sources: Vec<Source> = plans
             .into_iter()

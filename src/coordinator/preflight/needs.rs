@@ -54,6 +54,14 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
     let probing = "the stream-feature probe";
     needs.cmd(create_group(&probe, PROBE_GROUP, "$"), probing);
     needs.cmd(cmd(&["XINFO", "GROUPS", &probe]), probing);
+    // The trim-policy probe only matters to a run whose streams use one:
+    // refused, it would read as a server without the option.
+    if plan.streams.iter().any(|s| s.trim_policy.is_some()) {
+        let xadd = [
+            "XADD", &probe, "ACKED", "MAXLEN", "=", "1", "*", "sd", "probe",
+        ];
+        needs.cmd(cmd(&xadd), probing);
+    }
     needs.cmd(cmd(&["DEL", &probe]), probing);
     for g in &plan.groups {
         for key in keys_of(g.stream) {
@@ -118,7 +126,8 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
         needs.cmd(cmd(&["XADD", dlq, "*", "original_id", "0-1"]), &moving);
     }
     let keys: Vec<String> = plan.streams.iter().map(|s| s.key.clone()).collect();
-    for c in sampler::readings(&keys).cmd_iter() {
+    let trimmed: Vec<bool> = plan.streams.iter().map(|s| s.trim.is_some()).collect();
+    for c in sampler::readings(&keys, &trimmed).cmd_iter() {
         needs.cmd(c.clone(), "the sampler");
     }
     for f in &plan.faults {

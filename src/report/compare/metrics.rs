@@ -187,11 +187,13 @@ pub fn all(runs: &[RunData]) -> Vec<Metric> {
     out
 }
 
-/// A group's lost events, whole run; None when some events' fate is
-/// unknown (the read-back failed): loss cannot be ruled out.
+/// A group's lost events, whole run, those trimmed before it read them
+/// included (as runs before that split counted them); None when some
+/// events' fate is unknown (the read-back failed): loss cannot be ruled out.
 fn lost(g: &GroupSummary) -> Option<u64> {
     let unknown = g.whole_run_opt(|p| p.unknown).unwrap_or(0);
-    (unknown == 0).then(|| g.whole_run(|p| p.lost))
+    let trimmed = g.whole_run(|p| p.trimmed_unread.unwrap_or(0));
+    (unknown == 0).then(|| g.whole_run(|p| p.lost) + trimmed)
 }
 
 fn stat_of(p: &Percentiles, stat: Stat) -> f64 {

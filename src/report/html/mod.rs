@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 mod faults;
 mod replay;
 mod tables;
+mod trim;
 mod versions;
 
 use super::files::TIMESERIES_FILE;

@@ -131,13 +131,14 @@ pub(super) fn event_sourcing_section(summary: &Summary) -> String {
     let (order, projections) = (order_table(summary), projection_table(summary));
     let versions = super::versions::versions_table(summary);
     let replays = super::replay::replay_table(summary);
-    if [&order, &projections, &versions, &replays]
+    let trim = super::trim::trim_table(summary);
+    if [&order, &projections, &versions, &replays, &trim]
         .iter()
         .all(|t| t.is_empty())
     {
         return String::new();
     }
-    format!("<h2>Event sourcing</h2>\n{order}{projections}{versions}{replays}")
+    format!("<h2>Event sourcing</h2>\n{order}{projections}{versions}{replays}{trim}")
 }
 
 fn order_table(summary: &Summary) -> String {

@@ -31,6 +31,13 @@ pub(super) fn ledger_table(out: &mut String, s: &Summary) {
             ledger_row(out, "  warmup", w);
         }
         key_sample(out, "lost", &g.lost_sample);
+        if let Some(t) = g.whole_run_opt(|p| p.trimmed_unread).filter(|&t| t > 0) {
+            let text = format!(
+                "trimmed unread {t} (whole run): gone before the group read them, not in the \
+                 columns above"
+            );
+            wrapped(out, "  ", &text);
+        }
         if let Some(why) = &g.readback_error {
             let text = format!("READ-BACK FAILED, unprocessed events unknown: {why}");
             wrapped(out, "  ", &text);

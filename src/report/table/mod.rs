@@ -6,6 +6,7 @@ mod faults;
 mod ledger;
 mod produce;
 mod replay;
+mod trim;
 mod versions;
 
 use std::fmt::Write;
@@ -29,6 +30,7 @@ pub fn render(summary: &Summary) -> String {
     event_sourcing::projection_table(&mut out, summary);
     versions::versions_table(&mut out, summary);
     replay::replay_table(&mut out, summary);
+    trim::trim_table(&mut out, summary);
     ledger::verify_lines(&mut out, summary);
     faults::durability_lines(&mut out, summary);
     faults::fault_table(&mut out, summary);
