@@ -47,7 +47,7 @@ use self::work::{Ack, InHand, Slowdown};
 use super::reads::{self, Read};
 use super::{ConsumeReport, Interval, LedgerBatch, every_interval};
 use crate::clock::{RunClock, Timer};
-use crate::metrics::{ConsumeStats, EventKey, OrderCheck, Phase, Phased};
+use crate::metrics::{ConsumeStats, OrderCheck, Phase, Phased};
 use crate::plan::{GroupPlan, SeedKind, derive_seed};
 use crate::wire::{Endpoint, Replies, Session, Writer};
 
@@ -90,11 +90,10 @@ pub struct Consumer {
     /// The group's per-aggregate order check, with `check_order`.
     order: Option<Arc<OrderCheck>>,
     /// The batch in hand's events whose projection effects Redis applied:
-    /// processed, even if a crash comes before the batch's end; with their
-    /// intended times (run clock), which say their phase.
-    applied: Vec<(EventKey, u64)>,
-    /// Crashes so far: a reply that comes back after a crash belongs to
-    /// the consumer that died, and says only what Redis did.
+    /// processed, even if a crash comes before the batch's end.
+    applied: Vec<work::Applied>,
+    /// Crashes so far: a reply to a write that comes back after a crash
+    /// belongs to the consumer that died, and says only what Redis did.
     crashes: u32,
 }
 

@@ -36,6 +36,9 @@ impl Consumer {
     /// Moves `dead` to the dead-letter stream (one EVAL: copy and XACK
     /// each), tells the ledger, then processes `rest`. When the move fails
     /// they stay pending, and the consumer re-reads its pending list first.
+    /// The EVAL is never cancelled: a crash while it is out cannot stop
+    /// Redis moving and acknowledging the events, so its reply is read
+    /// either way and the ledger hears of them; only `rest` is dropped.
     pub(super) fn dead_letter_versions(
         &mut self,
         dead: Vec<Entry>,
@@ -54,15 +57,22 @@ impl Consumer {
         let packed = cmd.get_packed_command();
         let conn = self.conn.clone();
         let request = async move { conn.call(packed, 1).await };
-        let handle = ctx.spawn(request.into_actor(self).map(move |reply, act, ctx| {
+        let crashes = self.crashes;
+        let (done, answered) = tokio::sync::oneshot::channel::<()>();
+        ctx.spawn(request.into_actor(self).map(move |reply, act, _| {
             let moved = reply.ok().and_then(|raw| raw.value(0).ok());
-            match moved {
-                Some(Value::Int(n)) if n as usize == dead.len() => act.dead_lettered(&dead),
-                _ => {
+            let all = matches!(moved, Some(Value::Int(n)) if n as usize == dead.len());
+            match (all, act.crashes != crashes) {
+                (true, _) => act.dead_lettered(&dead),
+                (false, true) => {}
+                (false, false) => {
                     act.command_failed();
                     act.cursors.start_over();
                 }
             }
+            let _ = done.send(());
+        }));
+        let handle = ctx.spawn(answered.into_actor(self).map(move |_, act, ctx| {
             act.process(rest, redelivered, received_ns, ctx);
         }));
         self.cancellable = Some(handle);

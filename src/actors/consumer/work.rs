@@ -48,6 +48,26 @@ struct Work {
     done_at: std::time::Instant,
 }
 
+/// An event whose projection effects Redis applied: its ledger key, its
+/// intended time (run clock, which says its phase) and its kind.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Applied {
+    key: EventKey,
+    intended_ns: u64,
+    kind: Option<u16>,
+}
+
+impl Work {
+    /// The processing starts `ns` later than planned (after the
+    /// projection's writes were answered): every finish moves with it.
+    fn delay(&mut self, ns: u64) {
+        for d in &mut self.batch {
+            d.finished_ns += ns;
+        }
+        self.done_at += std::time::Duration::from_nanos(ns);
+    }
+}
+
 /// A slow_consumer window on the run clock: an event whose processing starts
 /// in `from_ns..until_ns` takes `factor` times its sampled time.
 #[derive(Debug, Clone, Copy)]
@@ -310,10 +330,11 @@ impl Consumer {
         projection::writes(mode, &self.group.projection_key, &events)
     }
 
-    /// The handler's effects first, then the rest of its processing time,
+    /// The handler's effects first, then its processing time,
     /// then the XACK: a crash after the effects redelivers events the model
     /// has applied already, which an idempotent projection must withstand
-    /// (docs/event-sourcing.md, "Projections"). The writes themselves are
+    /// (docs/event-sourcing.md, "Projections"), so the processing, and each
+    /// event's finish, starts once the writes are answered. The writes are
     /// never cancelled: a crash while they are out cannot take back what
     /// Redis applies, so their reply is read either way and says whether the
     /// crashed batch's effects landed; only the rest of the work is cancellable.
@@ -322,16 +343,21 @@ impl Consumer {
         let projection::Writes { packed, replies } = writes;
         let sent_ns = self.clock.now_ns();
         let crashes = self.crashes;
-        let effects: Vec<(EventKey, u64)> = (work.batch.iter())
+        let effects: Vec<Applied> = (work.batch.iter())
             .filter(|d| d.aggregate.is_some())
-            .map(|d| (d.key, d.intended_ns))
+            .map(|d| Applied {
+                key: d.key,
+                intended_ns: d.intended_ns,
+                kind: d.kind,
+            })
             .collect();
-        let (landed, answered) = tokio::sync::oneshot::channel::<()>();
+        let (landed, answered) = tokio::sync::oneshot::channel::<u64>();
         let request = async move { conn.call(packed, replies).await };
         ctx.spawn(request.into_actor(self).map(move |reply, act, _| {
             let applied = matches!(&reply, Ok(raw) if (0..replies).all(|i| raw.error(i).is_none()));
             if act.crashes != crashes {
                 if applied {
+                    act.projected(&effects, sent_ns);
                     act.applied = effects;
                     act.crashed_after_effects();
                 }
@@ -344,9 +370,11 @@ impl Consumer {
                 }
                 false => act.command_failed(),
             }
-            let _ = landed.send(());
+            let _ = landed.send(act.clock.now_ns().saturating_sub(sent_ns));
         }));
-        let handle = ctx.spawn(answered.into_actor(self).map(move |_, act, ctx| {
+        let handle = ctx.spawn(answered.into_actor(self).map(move |round_trip, act, ctx| {
+            let mut work = work;
+            work.delay(round_trip.unwrap_or(0));
             act.work(work, ctx);
         }));
         self.cancellable = Some(handle);
@@ -355,13 +383,24 @@ impl Consumer {
     /// The projection's own latency: its writes' round trip, once per event
     /// so that it is phased like every other per-event figure
     /// (docs/event-sourcing.md, "What a projection costs").
-    fn projected(&mut self, effects: &[(EventKey, u64)], sent_ns: u64) {
+    fn projected(&mut self, effects: &[Applied], sent_ns: u64) {
         let now = self.clock.now_ns();
         self.roll(now);
         let us = now.saturating_sub(sent_ns) / 1_000;
-        for &(_, intended_ns) in effects {
-            let phase = self.phase(intended_ns);
+        for e in effects {
+            let phase = self.phase(e.intended_ns);
             self.stats.get_mut(phase).projection.record_us(us);
+        }
+    }
+
+    /// One processing of an event of `kind`, in a run with schema versions.
+    fn count_kind(&mut self, phase: Phase, kind: Option<u16>) {
+        if let Some((kind, handling)) = self.handling(kind) {
+            let stats = self.stats.get_mut(phase);
+            stats.versions.processed.add(kind);
+            if handling == crate::scenario::Handling::Upcast {
+                stats.versions.upcast.add(kind);
+            }
         }
     }
 
@@ -376,12 +415,14 @@ impl Consumer {
         }
         self.roll(self.clock.now_ns());
         let applied = std::mem::take(&mut self.applied);
-        for &(_, intended_ns) in &applied {
-            self.stats.get_mut(self.phase(intended_ns)).processed += 1;
+        for e in &applied {
+            let phase = self.phase(e.intended_ns);
+            self.stats.get_mut(phase).processed += 1;
+            self.count_kind(phase, e.kind);
         }
         self.ledger.do_send(LedgerBatch {
             group: self.group.index,
-            keys: applied.into_iter().map(|(key, _)| key).collect(),
+            keys: applied.into_iter().map(|e| e.key).collect(),
             what: LedgerEvent::Processed,
             at_ns: self.clock.now_ns(),
             read_sent_ns: 0,
@@ -404,13 +445,7 @@ impl Consumer {
             stats
                 .e2e
                 .record_ns(d.finished_ns.saturating_sub(d.intended_ns));
-            if let Some((kind, handling)) = self.handling(d.kind) {
-                let stats = self.stats.get_mut(phase);
-                stats.versions.processed.add(kind);
-                if handling == crate::scenario::Handling::Upcast {
-                    stats.versions.upcast.add(kind);
-                }
-            }
+            self.count_kind(phase, d.kind);
             let stats = self.stats.get_mut(phase);
             if let (Some(check), Some(a)) = (&self.order, d.aggregate) {
                 let finished = FinishedEvent {
