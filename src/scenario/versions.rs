@@ -228,6 +228,16 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
     }
     let kinds = event_kinds(s);
     for (i, g) in s.groups.iter().enumerate() {
+        if g.projection.is_some() && !g.understands.is_empty() {
+            add(
+                format!("groups[{i}].understands"),
+                "a group with a `projection` cannot dead-letter versions yet: its model \
+                 is checked (and replayed) against every event of the stream, so the \
+                 events it set aside would read as missing; drop `understands` or the \
+                 projection"
+                    .into(),
+            );
+        }
         if g.upcast && g.understands.is_empty() {
             add(
                 format!("groups[{i}].upcast"),

@@ -206,6 +206,19 @@ fn a_bad_version_schedule_is_refused_naming_its_field() {
     );
     assert!(err.contains("not within the run"), "{err}");
     assert!(err.contains("groups[0].understands.A"), "{err}");
+    // A projection would count the dead-lettered versions as missing.
+    let projecting = text.replace(
+        "understands = { A = [3, 3] }",
+        "understands = { A = [1] }
+projection = \"naive\"",
+    );
+    let err = load_str(&projecting, "p.toml", &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("groups[0].understands") && err.contains("projection"),
+        "{err}"
+    );
 }
 
 /// On a partitioned stream each consumer owns several keys: the dead-letter
