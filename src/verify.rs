@@ -267,8 +267,15 @@ pub async fn projection_costs(
     at_start: Option<&CommandStats>,
     checks: &mut [Option<ProjectionCheck>],
 ) {
-    let groups: Vec<(&str, Option<&str>)> = (plan.groups.iter())
-        .map(|g| (g.name.as_str(), g.projection.map(|p| p.name())))
+    let groups: Vec<(&str, Option<&str>, bool)> = (plan.groups.iter())
+        .map(|g| {
+            let dead_letters = g.schema.as_ref().is_some_and(|s| s.dead_letters());
+            (
+                g.name.as_str(),
+                g.projection.map(|p| p.name()),
+                dead_letters,
+            )
+        })
         .collect();
     let now = match at_start {
         Some(_) => command_stats(conn).await.map_err(|e| e.to_string()),
@@ -280,7 +287,11 @@ pub async fn projection_costs(
             continue;
         };
         let usage = owned.and_then(|commands| {
-            let (now, start) = (now.as_ref().map_err(Clone::clone)?, at_start.unwrap());
+            let (now, start) = match (&now, at_start) {
+                (Ok(now), Some(start)) => (now, start),
+                (Err(why), _) => return Err(why.clone()),
+                (Ok(_), None) => return Err("no commandstats reading at the start".into()),
+            };
             let usage = (now.since(start, commands)).ok_or(
                 "Redis's command counters went down during the run (a restart or CONFIG RESETSTAT)",
             )?;

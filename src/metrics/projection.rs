@@ -65,25 +65,36 @@ pub fn cost_commands(mode: &str) -> &'static [&'static str] {
     }
 }
 
-/// Per group (name, projection mode): the commands whose counters are its
-/// alone, or why none are. INFO counts commands, not clients: two groups
-/// with one mode share counters, and the idempotent script's inner HINCRBY
-/// and HSET land in the naive mode's.
+/// Per group (name, projection mode, whether it also sends EVAL of its own,
+/// as a group dead-lettering schema versions does): the commands whose
+/// counters are its alone, or why none are. INFO counts commands, not
+/// clients: two groups with one mode share counters, and the idempotent
+/// script's inner HINCRBY and HSET land in the naive mode's.
 pub fn cost_attribution<'a>(
-    groups: &[(&'a str, Option<&'a str>)],
+    groups: &[(&'a str, Option<&'a str>, bool)],
 ) -> Vec<Option<std::result::Result<&'static [&'static str], String>>> {
     let others = |i: usize, pick: &dyn Fn(&str) -> bool| -> Vec<&str> {
         (groups.iter().enumerate())
-            .filter(|&(j, (_, m))| j != i && m.is_some_and(pick))
-            .map(|(_, (name, _))| *name)
+            .filter(|&(j, (_, m, _))| j != i && m.is_some_and(pick))
+            .map(|(_, (name, _, _))| *name)
             .collect()
     };
+    let evaluating: Vec<&str> = (groups.iter())
+        .filter(|(_, _, evals)| *evals)
+        .map(|(name, _, _)| *name)
+        .collect();
     (groups.iter().enumerate())
-        .map(|(i, (_, mode))| {
+        .map(|(i, (_, mode, _))| {
             let mode = (*mode)?;
             let same = others(i, &|m| m == mode);
             let scripted = others(i, &|m| m == "idempotent");
-            Some(if !same.is_empty() {
+            Some(if mode == "idempotent" && !evaluating.is_empty() {
+                Err(format!(
+                    "group(s) {} send EVAL too (dead-lettering schema versions); Redis \
+                     counts them together",
+                    evaluating.join(", ")
+                ))
+            } else if !same.is_empty() {
                 Err(format!(
                     "group(s) {} send the same commands; Redis counts them together",
                     same.join(", ")
@@ -219,16 +230,25 @@ mod tests {
 
     #[test]
     fn cost_is_a_groups_own_only_when_no_other_group_shares_its_commands() {
-        let alone =
-            cost_attribution(&[("a", Some("naive")), ("b", None), ("c", Some("idempotent"))]);
+        let alone = cost_attribution(&[
+            ("a", Some("naive"), false),
+            ("b", None, false),
+            ("c", Some("idempotent"), false),
+        ]);
         assert!(alone[1].is_none());
         assert_eq!(alone[2], Some(Ok(&["eval"][..])));
         // c's script runs HINCRBY and HSET inside EVAL.
         assert!(matches!(&alone[0], Some(Err(e)) if e.contains("group(s) c")));
-        let two = cost_attribution(&[("a", Some("idempotent")), ("b", Some("idempotent"))]);
+        let two = cost_attribution(&[
+            ("a", Some("idempotent"), false),
+            ("b", Some("idempotent"), false),
+        ]);
         assert!(matches!(&two[0], Some(Err(e)) if e.contains("group(s) b")));
-        let naive = cost_attribution(&[("a", Some("naive"))]);
+        let naive = cost_attribution(&[("a", Some("naive"), false)]);
         assert_eq!(naive[0], Some(Ok(&["hincrby", "hset"][..])));
+        let beside_dead_letters =
+            cost_attribution(&[("a", Some("idempotent"), false), ("b", None, true)]);
+        assert!(matches!(&beside_dead_letters[0], Some(Err(e)) if e.contains("group(s) b")));
     }
 
     #[test]
