@@ -108,7 +108,9 @@ pub(super) fn latency_section(summary: &Summary) -> String {
 }
 
 /// The partition of a phase's acknowledged events, then its activity counts.
-fn phase_row(group: &str, phase: &str, p: &GroupPhase) -> Vec<String> {
+/// `trimmed`: some group's stream is trimmed, so the row has the ledger's
+/// `trimmed_unread` beside `lost` (docs/measurement.md, "Trimmed before read").
+fn phase_row(group: &str, phase: &str, p: &GroupPhase, trimmed: bool) -> Vec<String> {
     let mut row = vec![group.to_string(), phase.to_string()];
     row.extend([
         dash_or(p.produced_acked),
@@ -120,6 +122,9 @@ fn phase_row(group: &str, phase: &str, p: &GroupPhase) -> Vec<String> {
         dash_or(p.unknown),
         p.lost.to_string(),
     ]);
+    if trimmed {
+        row.push(dash_or(p.trimmed_unread));
+    }
     row.extend([p.deliveries, p.processings, p.acked, p.errors].map(|n| n.to_string()));
     row
 }
@@ -226,14 +231,15 @@ pub(super) fn ledger_section(summary: &Summary) -> String {
         1 => "whole run (schema 1)",
         _ => "measured",
     };
+    let trimmed = (summary.groups.iter()).any(|g| g.measured.trimmed_unread.is_some());
     let mut rows = Vec::new();
     for g in &summary.groups {
-        rows.push(phase_row(&g.name, measured, &g.measured));
+        rows.push(phase_row(&g.name, measured, &g.measured, trimmed));
         if let Some(w) = &g.warmup {
-            rows.push(phase_row(&g.name, "warmup", w));
+            rows.push(phase_row(&g.name, "warmup", w, trimmed));
         }
     }
-    let headers = [
+    let mut headers = vec![
         "group",
         "phase",
         "acked (produced)",
@@ -244,11 +250,11 @@ pub(super) fn ledger_section(summary: &Summary) -> String {
         "stranded",
         "unknown",
         "lost",
-        "deliveries",
-        "processings",
-        "XACKed",
-        "errors",
     ];
+    if trimmed {
+        headers.push("trimmed unread");
+    }
+    headers.extend(["deliveries", "processings", "XACKed", "errors"]);
     let whole: Vec<Vec<String>> = (summary.groups.iter())
         .map(|g| {
             let mut row = vec![g.name.clone(), g.stream.clone()];
