@@ -117,12 +117,6 @@ impl State {
     }
 }
 
-/// Whether the `i`-th event (from 1) of a pass is followed by a checkpoint:
-/// every `every` events, and after the last one (`last`).
-pub fn checkpoint_after(i: u64, every: u64, last: bool) -> bool {
-    i.is_multiple_of(every) || last
-}
-
 /// Per aggregate of one stream key: the events seen, the latest snapshot's
 /// id, and the first event's id after it. Fed in stream order by the full
 /// rebuild; says when to snapshot and how far compaction may trim.
@@ -173,19 +167,6 @@ pub fn compaction_minid(needed: Option<Id>, last: Id, group_bounds: &[Id]) -> Id
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checkpoints_come_every_n_events_and_after_the_last() {
-        let count = |n: u64, every: u64| {
-            (1..=n)
-                .filter(|&i| checkpoint_after(i, every, i == n))
-                .count() as u64
-        };
-        assert_eq!(count(2500, 1000), 3);
-        assert_eq!(count(2000, 1000), 2);
-        assert_eq!(count(7, 1), 7);
-        assert_eq!(count(0, 1000), 0);
-    }
 
     #[test]
     fn the_fold_matches_the_projection_modes() {

@@ -193,7 +193,7 @@ pub struct ConsumeStats {
     pub delivery: Latency,
     /// Per-aggregate order of what was processed (groups with `check_order`).
     pub order: OrderStats,
-    /// Batch read -> its projection writes answered, once per event of the
+    /// A batch's projection writes sent -> answered, once per event of the
     /// batch (groups with a `projection`).
     pub projection: Latency,
     /// Per kind of event: processed, upcast, dead-lettered as an unknown

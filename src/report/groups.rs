@@ -134,7 +134,7 @@ pub struct GroupPhase {
     /// `check_order` (docs/event-sourcing.md, "Per-aggregate ordering").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<OrderStats>,
-    /// Batch read -> its projection writes answered, per event; only for a
+    /// A batch's projection writes sent -> answered, per event; only for a
     /// group with a projection (docs/event-sourcing.md, "What a projection costs").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection_latency_us: Option<Percentiles>,

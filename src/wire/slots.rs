@@ -1,7 +1,8 @@
 //! Where a Redis Cluster keeps each slot, and what a redirection says: the
-//! map the actors' clients route commands by, read from CLUSTER SLOTS and
+//! map a cluster client routes commands by, read from CLUSTER SLOTS and
 //! corrected by `-MOVED` replies; `-ASK` sends one command elsewhere
-//! without changing it (docs/cluster.md, "Routing").
+//! without changing it. The actors do not route by it yet
+//! (docs/cluster.md, "Routing").
 
 use redis::Value;
 
