@@ -383,26 +383,54 @@ async fn read_all<T>(
     pick: impl Fn(&Entry) -> Option<T>,
 ) -> RedisResult<Vec<T>> {
     let mut keys = Vec::new();
-    let mut from = start.to_string();
-    loop {
+    let mut pages = Pages::new(key, start, READ_CHUNK);
+    while let Some(page) = pages.next(conn).await? {
+        keys.extend(page.iter().filter_map(&pick));
+    }
+    Ok(keys)
+}
+
+/// A stream read from `start` on, `count` entries at a time: XRANGE from
+/// just after each page's last id, until a page comes back short. The
+/// read-back and the replay read streams this way.
+pub struct Pages<'k> {
+    key: &'k str,
+    from: String,
+    count: usize,
+    done: bool,
+}
+
+impl<'k> Pages<'k> {
+    pub fn new(key: &'k str, start: &str, count: usize) -> Pages<'k> {
+        Pages {
+            key,
+            from: start.to_string(),
+            count,
+            done: false,
+        }
+    }
+
+    /// The next page; None once the stream has been read to its end.
+    pub async fn next(&mut self, conn: &mut Conn) -> RedisResult<Option<Vec<Entry>>> {
+        if self.done {
+            return Ok(None);
+        }
         let list: Value = redis::cmd("XRANGE")
-            .arg(key)
-            .arg(&from)
+            .arg(self.key)
+            .arg(&self.from)
             .arg("+")
             .arg("COUNT")
-            .arg(READ_CHUNK)
+            .arg(self.count)
             .query_async(conn)
             .await?;
-        let chunk = entries(list);
-        let Some(last) = chunk.last() else {
-            return Ok(keys);
+        let page = entries(list);
+        let Some(last) = page.last() else {
+            self.done = true;
+            return Ok(None);
         };
-        from = format!("({}", String::from_utf8_lossy(&last.id));
-        let full = chunk.len() == READ_CHUNK;
-        keys.extend(chunk.iter().filter_map(&pick));
-        if !full {
-            return Ok(keys);
-        }
+        self.from = format!("({}", String::from_utf8_lossy(&last.id));
+        self.done = page.len() < self.count;
+        Ok(Some(page))
     }
 }
 

@@ -214,20 +214,8 @@ impl<'a> Pass<'a> {
         let (mut read, mut last) = (0u64, None);
         let mut chunk: Vec<AggregateVersion> = Vec::new();
         let mut pipe = redis::pipe();
-        let mut from = "-".to_string();
-        loop {
-            let list: Value = redis::cmd("XRANGE")
-                .arg(key)
-                .arg(&from)
-                .arg("+")
-                .arg("COUNT")
-                .arg(self.plan.batch)
-                .query_async(conn)
-                .await?;
-            let batch = crate::wire::entries::entries(list);
-            let Some(tail) = batch.last() else { break };
-            from = format!("({}", String::from_utf8_lossy(&tail.id));
-            let full = batch.len() == self.plan.batch as usize;
+        let mut pages = verify::Pages::new(key, "-", self.plan.batch as usize);
+        while let Some(batch) = pages.next(conn).await? {
             for e in &batch {
                 let id = verify::parse_id(&String::from_utf8_lossy(&e.id));
                 read += 1;
@@ -240,9 +228,6 @@ impl<'a> Pass<'a> {
                     self.checkpoint(conn, key, id, &mut chunk, &mut pipe)
                         .await?;
                 }
-            }
-            if !full {
-                break;
             }
         }
         if let Some(id) = last
@@ -359,25 +344,11 @@ async fn raw_read(conn: &mut Conn, keys: &[String], batch: u32) -> RedisResult<R
     let started = Instant::now();
     let mut events_read = 0;
     for key in keys {
-        let mut from = "-".to_string();
-        loop {
-            let list: Value = redis::cmd("XRANGE")
-                .arg(key)
-                .arg(&from)
-                .arg("+")
-                .arg("COUNT")
-                .arg(batch)
-                .query_async(conn)
-                .await?;
-            let entries = crate::wire::entries::entries(list);
-            let Some(last) = entries.last() else { break };
-            from = format!("({}", String::from_utf8_lossy(&last.id));
+        let mut pages = verify::Pages::new(key, "-", batch as usize);
+        while let Some(entries) = pages.next(conn).await? {
             events_read += entries.len() as u64;
             // Decoded as the rebuild does, so only the writes differ.
             std::hint::black_box(entries.iter().filter(|e| e.aggregate.is_some()).count());
-            if entries.len() < batch as usize {
-                break;
-            }
         }
     }
     let seconds = started.elapsed().as_secs_f64();
