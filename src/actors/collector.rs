@@ -239,9 +239,18 @@ impl Handler<Finish> for Collector {
                     marks.pending.iter().for_each(|&k| ledger.pending(k));
                     if let (Some(trim), Some(head)) = (&mut group.trim, &marks.trim) {
                         trim.trimmed_entries = head.trimmed_entries;
-                        match &head.unclassified_why {
+                        // A failed read (a timeout) may have delivered entries the
+                        // harness never saw, as a fault's cut-off read may.
+                        let failed = group.stats.warmup.errors + group.stats.measured.errors;
+                        let blind = (failed > 0).then(|| {
+                            format!(
+                                "{failed} of the group's commands failed, and a failed read \
+                                 may have delivered events the harness never saw"
+                            )
+                        });
+                        match head.unclassified_why.clone().or(blind) {
                             None => ledger.trimmed_head(head.trimmed_entries),
-                            Some(why) => trim.unclassified_why = Some(why.clone()),
+                            Some(why) => trim.unclassified_why = Some(why),
                         }
                     }
                 }
