@@ -7,7 +7,7 @@
 use actix::prelude::*;
 use redis::Value;
 
-use super::Consumer;
+use super::{Consumer, RETRY_BACKOFF};
 use crate::actors::{LedgerBatch, LedgerEvent, schema_versions};
 use crate::metrics::EventKey;
 use crate::scenario::Handling;
@@ -58,7 +58,7 @@ impl Consumer {
         let conn = self.conn.clone();
         let request = async move { conn.call(packed, 1).await };
         let crashes = self.crashes;
-        let (done, answered) = tokio::sync::oneshot::channel::<()>();
+        let (done, answered) = tokio::sync::oneshot::channel::<bool>();
         ctx.spawn(request.into_actor(self).map(move |reply, act, _| {
             let moved = reply.ok().and_then(|raw| raw.value(0).ok());
             let all = matches!(moved, Some(Value::Int(n)) if n as usize == dead.len());
@@ -70,9 +70,16 @@ impl Consumer {
                     act.cursors.start_over();
                 }
             }
-            let _ = done.send(());
+            let _ = done.send(all);
         }));
-        let handle = ctx.spawn(answered.into_actor(self).map(move |_, act, ctx| {
+        // After a failed move the next read brings the same entries back
+        // from the pending list: pause first rather than retry at once.
+        let paced = async move {
+            if !answered.await.unwrap_or(true) {
+                tokio::time::sleep(RETRY_BACKOFF).await;
+            }
+        };
+        let handle = ctx.spawn(paced.into_actor(self).map(move |_, act, ctx| {
             act.process(rest, redelivered, received_ns, ctx);
         }));
         self.cancellable = Some(handle);
