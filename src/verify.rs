@@ -40,23 +40,31 @@ pub struct GroupMarks {
 
 /// XINFO STREAM as field -> value text (numbers and ids; nested entries are skipped).
 pub async fn stream_info(conn: &mut Conn, key: &str) -> RedisResult<HashMap<String, String>> {
-    let reply: Vec<Value> = redis::cmd("XINFO")
+    let reply: Value = redis::cmd("XINFO")
         .arg("STREAM")
         .arg(key)
         .query_async(conn)
         .await?;
-    let mut info = HashMap::new();
-    for pair in reply.chunks(2) {
-        if let [field, value] = pair
-            && let (Ok(field), Ok(value)) = (
-                redis::from_redis_value::<String>(field.clone()),
-                redis::from_redis_value::<String>(value.clone()),
-            )
-        {
-            info.insert(field, value);
-        }
-    }
-    Ok(info)
+    Ok(info_fields(&reply))
+}
+
+/// An XINFO reply's fields whose values are text or numbers, as text:
+/// RESP2 pairs or a RESP3 map alike; nested values are skipped.
+pub fn info_fields(reply: &Value) -> HashMap<String, String> {
+    let text = |v: &Value| redis::from_redis_value::<String>(v.clone()).ok();
+    let pairs: Vec<(&Value, &Value)> = match reply {
+        Value::Array(items) => (items.chunks(2))
+            .filter_map(|pair| match pair {
+                [k, v] => Some((k, v)),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(pairs) => pairs.iter().map(|(k, v)| (k, v)).collect(),
+        _ => Vec::new(),
+    };
+    (pairs.into_iter())
+        .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+        .collect()
 }
 
 /// One group's XINFO GROUPS entry, if the group exists.
@@ -468,6 +476,37 @@ async fn read_pending(conn: &mut Conn, key: &str, group: &str) -> RedisResult<Ve
         match rows.last() {
             Some((id, ..)) if rows.len() == READ_CHUNK => from = format!("({id}"),
             _ => return Ok(keys),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_fields_read_resp2_pairs_and_resp3_maps_alike() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let resp2 = Value::Array(vec![
+            bulk("length"),
+            Value::Int(200),
+            bulk("first-entry"),
+            Value::Array(vec![bulk("1-0")]),
+            bulk("max-deleted-entry-id"),
+            bulk("0-0"),
+        ]);
+        let resp3 = Value::Map(vec![
+            (bulk("length"), Value::Int(200)),
+            (bulk("max-deleted-entry-id"), bulk("0-0")),
+        ]);
+        for reply in [resp2, resp3] {
+            let fields = info_fields(&reply);
+            assert_eq!(fields.get("length").map(String::as_str), Some("200"));
+            assert_eq!(
+                fields.get("max-deleted-entry-id").map(String::as_str),
+                Some("0-0")
+            );
+            assert!(!fields.contains_key("first-entry"));
         }
     }
 }

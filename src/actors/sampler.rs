@@ -14,6 +14,7 @@ use super::{ReadingReport, every_interval};
 use crate::clock::RunClock;
 use crate::metrics::trim::head_distance;
 use crate::metrics::{GroupReading, Reading, StreamReading, info_field};
+use crate::verify;
 
 pub struct Sampler {
     conn: Conn,
@@ -186,7 +187,8 @@ async fn read_redis(
     let heads = (trimmed.iter())
         .map(|&t| match t {
             true => stream_infos.next().and_then(|r| {
-                let field = |f| stream_field(&r, f);
+                let fields = verify::info_fields(&r);
+                let field = |f: &str| fields.get(f)?.parse::<u64>().ok();
                 Some((field("length")?, field("entries-added")?))
             }),
             false => None,
@@ -197,21 +199,6 @@ async fn read_redis(
 
 fn trimmed_count(trimmed: &[bool]) -> usize {
     trimmed.iter().filter(|t| **t).count()
-}
-
-/// A number from an XINFO STREAM reply (RESP2 pairs or a RESP3 map).
-fn stream_field(reply: &Value, field: &str) -> Option<u64> {
-    let is_field =
-        |k: &Value| redis::from_redis_value::<String>(k.clone()).is_ok_and(|k| k == field);
-    let value = match reply {
-        Value::Array(items) => (items.chunks(2)).find_map(|pair| match pair {
-            [k, v] if is_field(k) => Some(v),
-            _ => None,
-        }),
-        Value::Map(pairs) => pairs.iter().find_map(|(k, v)| is_field(k).then_some(v)),
-        _ => None,
-    }?;
-    redis::from_redis_value(value.clone()).ok()
 }
 
 /// Redis's CPU seconds (user + system, main thread and the rest) from INFO cpu.
