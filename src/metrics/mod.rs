@@ -25,6 +25,7 @@ pub mod progress;
 pub mod projection;
 pub mod recovery;
 pub mod replay;
+pub mod schema_versions;
 pub mod series;
 pub mod server;
 pub mod spill;
@@ -33,7 +34,6 @@ pub mod stats;
 pub mod tags;
 pub mod trim;
 pub mod verify;
-pub mod versions;
 
 pub use deliveries::DeliveryCounts;
 pub use durability::Durability;
@@ -47,13 +47,13 @@ pub use order::{FinishedEvent, OrderCheck, OrderStats};
 pub use outcome::{GroupOutcome, LedgerOutcome};
 pub use progress::{GroupProgress, Progress};
 pub use recovery::recovery;
+pub use schema_versions::{Kinds, VersionCounts};
 pub use series::{GroupReading, Reading, Row, Series, StreamReading};
 pub use server::{PowerFsUse, ServerInfo, StreamFeature, info_field};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
 pub use trim::TrimSafety;
 pub use verify::{PartitionOf, PartitionSpread, StreamVerify, VerifySummary};
-pub use versions::{Kinds, VersionCounts};
 
 /// Everything the collector ends a run with.
 #[derive(Default)]

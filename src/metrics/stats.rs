@@ -7,7 +7,7 @@
 
 use super::latency::Latency;
 use super::order::OrderStats;
-use super::versions::{Kinds, VersionCounts};
+use super::schema_versions::{Kinds, VersionCounts};
 
 /// Combines two measurements of the same kind (counters add, histograms merge).
 pub trait Merge {

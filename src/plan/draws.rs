@@ -6,7 +6,7 @@ use rand::{Rng, RngExt};
 use rand_distr::weighted::WeightedIndex;
 use rand_distr::{Distribution, Exp, LogNormal, Normal, Zipf};
 
-use super::versions::VersionPick;
+use super::schema_versions::VersionPick;
 use crate::scenario::{
     Aggregates, Bytes, Dur, EventType, MAX_EVENT_SIZE, Popularity, SizeDist, TimeDist,
     versioned_name,

@@ -8,17 +8,17 @@ mod faults;
 mod partitions;
 mod replay;
 mod schedule;
+mod schema_versions;
 mod timeouts;
 mod trim;
-mod versions;
 
 pub use draws::{EventDraw, EventMix, Real};
 pub use faults::{FaultPlan, FaultTarget};
 pub use partitions::{Partition, partition_key, partition_of};
 pub use replay::ReplayPlan;
 pub use schedule::{RateProfile, Schedule};
+pub use schema_versions::{GroupSchema, VersionPick};
 pub use timeouts::{NETWORK_DRILL_RESPONSE_TIMEOUT, RESPONSE_TIMEOUT};
-pub use versions::{GroupSchema, VersionPick};
 
 use faults::fault_plan;
 

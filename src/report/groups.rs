@@ -57,7 +57,7 @@ pub struct GroupSummary {
     /// stream what the group processed, upcast and dead-lettered
     /// (docs/event-sourcing.md, "Schema versions").
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub versions: Option<super::versions::GroupVersions>,
+    pub versions: Option<super::schema_versions::GroupVersions>,
     /// Whole run: the projection rebuilt from the stream after the drain,
     /// for a group with `replay` (docs/event-sourcing.md, "Replay and snapshots").
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,11 +23,11 @@ pub mod hgrm;
 pub mod html;
 pub mod migrate;
 pub mod plot;
+pub mod schema_versions;
 pub mod slo;
 pub mod summary;
 pub mod table;
 pub mod utc;
-pub mod versions;
 
 pub use compare::{Comparison, Gate};
 pub use environment::{HarnessCost, MachineInfo, RedisInfo, TlsUse};
@@ -35,11 +35,11 @@ pub use files::{read_summary, write_run};
 pub use format::format_us;
 pub use groups::{GroupPhase, GroupSummary};
 pub use html::render_views;
+pub use schema_versions::{GroupKind, GroupVersions, ProducedKind};
 pub use slo::{SloCheck, SloReport, evaluate};
 pub use summary::{ProduceSummary, Summary, SummaryContext, WarmupSummary};
 pub use table::{render, render as render_table};
 pub use utc::rfc3339;
-pub use versions::{GroupKind, GroupVersions, ProducedKind};
 
 #[cfg(test)]
 pub(crate) mod schema_tests {

@@ -87,7 +87,7 @@ pub struct Summary {
     /// (type and schema version) the XADDs Redis acknowledged
     /// (docs/event-sourcing.md, "Schema versions").
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event_kinds: Option<Vec<super::versions::ProducedKind>>,
+    pub event_kinds: Option<Vec<super::schema_versions::ProducedKind>>,
 }
 
 /// All producers, measured phase: events intended after the warmup. How
@@ -225,7 +225,7 @@ impl Summary {
             power_fs: None,
             event_kinds: None,
         };
-        super::versions::fill(&mut summary, metrics);
+        super::schema_versions::fill(&mut summary, metrics);
         if let Some(d) = &summary.durability {
             summary.verify.account_for_landed(d.indeterminate_landed);
         }

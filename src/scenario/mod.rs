@@ -17,10 +17,10 @@ mod partition_checks;
 mod producer_checks;
 mod replay;
 mod replication_checks;
+mod schema_versions;
 mod trim_policy;
 mod units;
 mod validate;
-mod versions;
 mod violation;
 
 pub use faults::{
@@ -30,13 +30,13 @@ pub use load::{Overrides, load_file, load_str};
 pub use partition_checks::MAX_PARTITIONS;
 pub use producer_checks::{MAX_AGGREGATES, MAX_EVENT_SIZE};
 pub use replay::ReplayConfig;
-pub use trim_policy::TrimPolicy;
-pub use units::{Bytes, Dur, Rate};
-pub use validate::validate;
-pub use versions::{
+pub use schema_versions::{
     EventKind, Handling, MAX_SCHEMA_VERSION, VersionStep, event_kinds, handling, producer_kinds,
     uses_versions, versioned_name,
 };
+pub use trim_policy::TrimPolicy;
+pub use units::{Bytes, Dur, Rate};
+pub use validate::validate;
 pub use violation::Violation;
 
 use std::collections::BTreeMap;

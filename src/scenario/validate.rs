@@ -32,7 +32,7 @@ pub fn validate(s: &Scenario) -> Vec<Violation> {
     v.0.extend(super::group_checks::check(s));
     v.0.extend(super::replay::check(s));
     v.0.extend(super::partition_checks::check(s));
-    v.0.extend(super::versions::check(s));
+    v.0.extend(super::schema_versions::check(s));
     v.0.extend(super::trim_policy::check(s));
     v.0.extend(super::faults::check(s));
     v.0

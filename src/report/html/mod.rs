@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 mod faults;
 mod replay;
+mod schema_versions;
 mod tables;
 mod trim;
-mod versions;
 
 use super::files::TIMESERIES_FILE;
 use super::plot::{self, Rendered, Timeseries};

@@ -134,7 +134,7 @@ fn phase_row(group: &str, phase: &str, p: &GroupPhase, trimmed: bool) -> Vec<Str
 /// replays; empty unless a run uses one of them.
 pub(super) fn event_sourcing_section(summary: &Summary) -> String {
     let (order, projections) = (order_table(summary), projection_table(summary));
-    let versions = super::versions::versions_table(summary);
+    let versions = super::schema_versions::versions_table(summary);
     let replays = super::replay::replay_table(summary);
     let trim = super::trim::trim_table(summary);
     if [&order, &projections, &versions, &replays, &trim]

@@ -6,8 +6,8 @@ mod faults;
 mod ledger;
 mod produce;
 mod replay;
+mod schema_versions;
 mod trim;
-mod versions;
 
 use std::fmt::Write;
 
@@ -28,7 +28,7 @@ pub fn render(summary: &Summary) -> String {
     ledger::delivery_table(&mut out, &summary.groups);
     event_sourcing::order_table(&mut out, summary);
     event_sourcing::projection_table(&mut out, summary);
-    versions::versions_table(&mut out, summary);
+    schema_versions::versions_table(&mut out, summary);
     replay::replay_table(&mut out, summary);
     trim::trim_table(&mut out, summary);
     ledger::verify_lines(&mut out, summary);

@@ -4,8 +4,8 @@
 //! versioned type. See docs/event-sourcing.md, "Schema versions".
 
 use super::table;
+use crate::report::schema_versions::kind_label;
 use crate::report::summary::Summary;
-use crate::report::versions::kind_label;
 
 pub(super) fn versions_table(summary: &Summary) -> String {
     let Some(kinds) = &summary.event_kinds else {
@@ -43,8 +43,8 @@ pub(super) fn versions_table(summary: &Summary) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::report::schema_versions::{GroupKind, GroupVersions, ProducedKind};
     use crate::report::summary::tests::test_summary;
-    use crate::report::versions::{GroupKind, GroupVersions, ProducedKind};
 
     #[test]
     fn a_versioned_run_alone_brings_the_event_sourcing_section() {

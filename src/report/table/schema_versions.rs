@@ -7,8 +7,8 @@
 use std::fmt::Write;
 
 use super::fit;
+use crate::report::schema_versions::{ProducedKind, kind_label};
 use crate::report::summary::Summary;
-use crate::report::versions::{ProducedKind, kind_label};
 
 fn produced(kinds: &[ProducedKind], stream: &str, kind: &str, version: Option<u32>) -> u64 {
     (kinds.iter())
@@ -54,8 +54,8 @@ pub(super) fn versions_table(out: &mut String, s: &Summary) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::schema_versions::{GroupKind, GroupVersions};
     use crate::report::summary::tests::test_summary;
-    use crate::report::versions::{GroupKind, GroupVersions};
 
     #[test]
     fn each_group_shows_each_kind_only_in_versioned_runs() {
