@@ -35,6 +35,13 @@ pub(super) fn trimmed_head(
 ) -> TrimmedHead {
     let mut head = TrimmedHead::default();
     let mut deleted = Vec::new();
+    if let Some((key, _)) = infos.iter().find(|(_, i)| !i.contains_key("entries-added")) {
+        head.unclassified_why = Some(format!(
+            "XINFO STREAM {key} has no entries-added (a server before Redis 7.0), so what \
+             trimming removed cannot be told"
+        ));
+        return head;
+    }
     for (key, info) in infos {
         let number = |f: &str| info.get(f).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         head.trimmed_entries += number("entries-added").saturating_sub(number("length"));
@@ -148,6 +155,12 @@ processing = "1ms"
         assert!(why(head(&acked, "0-0")).contains("trim_policy = \"acked\""));
         let crash = "[[faults]]\naction = \"crash_consumer\"\nat = \"1s\"\nconsumer = \"g/0\"";
         assert!(why(head(&plan("", crash), "0-0")).contains("may cut a read off"));
+        // A server before 7.0 does not say how many entries it ever took.
+        let plan = plan("", "");
+        let mut old = info(900, 100, "0-0");
+        old.remove("entries-added");
+        let h = trimmed_head(&plan, &plan.groups[0], &[("sd:r:s", old)]);
+        assert!(why(h).contains("no entries-added"));
     }
 
     #[test]
