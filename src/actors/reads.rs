@@ -302,9 +302,13 @@ pub fn parse_delivery_counts(replies: Vec<Value>) -> Vec<u64> {
 pub const DLQ_ORIGINAL_ID: &str = "original_id";
 pub const DLQ_DELIVERIES: &str = "deliveries";
 pub const DLQ_GROUP: &str = "group";
+/// Why it was dead-lettered: this reason, or the schema-version one
+/// (`schema_versions::UNKNOWN_VERSION_REASON`).
+pub const DLQ_REASON: &str = "reason";
+pub const MAX_DELIVERIES_REASON: &str = "max_deliveries";
 
 /// MULTI: one XADD to the group's dead-letter stream per entry (the original
-/// fields plus its id, delivery count and group), then one XACK of them all,
+/// fields plus its id, delivery count, group and reason), then one XACK of them all,
 /// so an entry is never acknowledged without its copy, nor copied twice by
 /// a consumer that crashes in between.
 pub fn dead_letter(
@@ -326,7 +330,9 @@ pub fn dead_letter(
             .arg(DLQ_DELIVERIES)
             .arg(*deliveries)
             .arg(DLQ_GROUP)
-            .arg(&group.name);
+            .arg(&group.name)
+            .arg(DLQ_REASON)
+            .arg(MAX_DELIVERIES_REASON);
     }
     let ids: Vec<&[u8]> = entries.iter().map(|(e, ..)| e.id.as_slice()).collect();
     pipe.cmd("XACK").arg(stream_key).arg(&group.name).arg(ids);
@@ -493,7 +499,8 @@ mod tests {
         let text = String::from_utf8_lossy(&packed).replace("\r\n", " ");
         for part in [
             "MULTI",
-            "XADD $10 sd:r:s:dlq $1 * $2 sd $5 0:1:5 $11 original_id $3 1-0 $10 deliveries $1 3",
+            "XADD $10 sd:r:s:dlq $1 * $2 sd $5 0:1:5 $11 original_id $3 1-0 $10 deliveries $1 3 \
+             $5 group $1 g $6 reason $14 max_deliveries",
             "XACK $6 sd:r:s $1 g $3 1-0",
             "EXEC",
         ] {

@@ -95,4 +95,15 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn the_script_writes_the_fields_every_dead_letter_has() {
+        use crate::actors::reads::{DLQ_GROUP, DLQ_ORIGINAL_ID, DLQ_REASON};
+        for field in [DLQ_ORIGINAL_ID, DLQ_GROUP, DLQ_REASON] {
+            assert!(
+                DEAD_LETTER_SCRIPT.contains(&format!("'{field}'")),
+                "{field}"
+            );
+        }
+    }
 }
