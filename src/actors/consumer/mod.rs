@@ -189,6 +189,35 @@ impl Consumer {
         }
     }
 
+    /// Sends a write that a crash cannot take back once it is out (a
+    /// projection's effects, a move to the dead-letter stream): its reply is
+    /// always read and handed to `landed`, with whether the consumer crashed
+    /// meanwhile, so the ledger hears what Redis did either way; only `then`,
+    /// the work that follows, is cancellable (docs/measurement.md, "Accounting").
+    fn write_then<T: 'static, R: 'static>(
+        &mut self,
+        request: impl std::future::Future<Output = T> + 'static,
+        landed: impl FnOnce(&mut Self, T, bool) -> R + 'static,
+        then: impl FnOnce(&mut Self, R, &mut Context<Self>) + 'static,
+        ctx: &mut Context<Self>,
+    ) {
+        let crashes = self.crashes;
+        let (tx, rx) = tokio::sync::oneshot::channel::<R>();
+        ctx.spawn(request.into_actor(self).map(move |reply, act, _| {
+            let crashed = act.crashes != crashes;
+            let result = landed(act, reply, crashed);
+            if !crashed {
+                let _ = tx.send(result);
+            }
+        }));
+        let handle = ctx.spawn(rx.into_actor(self).map(move |result, act, ctx| {
+            if let Ok(result) = result {
+                then(act, result, ctx);
+            }
+        }));
+        self.cancellable = Some(handle);
+    }
+
     /// Runs an action that needs no batch or XACK in hand.
     fn act(&mut self, action: Action, ctx: &mut Context<Self>) {
         match action {

@@ -57,12 +57,10 @@ impl Consumer {
         let packed = cmd.get_packed_command();
         let conn = self.conn.clone();
         let request = async move { conn.call(packed, 1).await };
-        let crashes = self.crashes;
-        let (done, answered) = tokio::sync::oneshot::channel::<bool>();
-        ctx.spawn(request.into_actor(self).map(move |reply, act, _| {
+        let landed = move |act: &mut Self, reply: std::io::Result<crate::wire::Raw>, crashed| {
             let moved = reply.ok().and_then(|raw| raw.value(0).ok());
             let all = matches!(moved, Some(Value::Int(n)) if n as usize == dead.len());
-            match (all, act.crashes != crashes) {
+            match (all, crashed) {
                 (true, _) => act.dead_lettered(&dead),
                 (false, true) => {}
                 (false, false) => {
@@ -70,19 +68,20 @@ impl Consumer {
                     act.cursors.start_over();
                 }
             }
-            let _ = done.send(all);
-        }));
+            all
+        };
         // After a failed move the next read brings the same entries back
         // from the pending list: pause first rather than retry at once.
-        let paced = async move {
-            if !answered.await.unwrap_or(true) {
-                tokio::time::sleep(RETRY_BACKOFF).await;
+        let then = move |act: &mut Self, all: bool, ctx: &mut Context<Self>| match all {
+            true => act.process(rest, redelivered, received_ns, ctx),
+            false => {
+                let later = move |act: &mut Self, ctx: &mut Context<Self>| {
+                    act.process(rest, redelivered, received_ns, ctx)
+                };
+                act.cancellable = Some(ctx.run_later(RETRY_BACKOFF, later));
             }
         };
-        let handle = ctx.spawn(paced.into_actor(self).map(move |_, act, ctx| {
-            act.process(rest, redelivered, received_ns, ctx);
-        }));
-        self.cancellable = Some(handle);
+        self.write_then(request, landed, then, ctx);
     }
 
     fn dead_lettered(&mut self, dead: &[Entry]) {

@@ -178,7 +178,8 @@ impl Consumer {
     }
 
     /// Move the entries delivered more than `max` times to the dead-letter
-    /// stream and acknowledge them in one MULTI, then process the others.
+    /// stream and acknowledge them in one MULTI, then process the others. A
+    /// crash while the MULTI is out does not stop Redis running it.
     fn dead_letter(
         &mut self,
         batch: reads::Batch,
@@ -211,22 +212,23 @@ impl Consumer {
                 _ => Err(io::Error::other("the dead-letter MULTI failed")),
             }
         };
-        let handle = ctx.spawn(request.into_actor(self).map(move |moved, act, ctx| {
-            match moved {
-                Ok(()) => act.ledger.do_send(LedgerBatch {
-                    group: act.group.index,
-                    keys,
-                    what: LedgerEvent::DeadLettered,
-                    at_ns: act.clock.now_ns(),
-                    read_sent_ns: 0,
-                    unparsable: 0,
-                }),
-                // Still pending: a later reclaim tries again.
-                Err(_) => act.command_failed(),
-            }
+        let landed = move |act: &mut Self, moved: io::Result<()>, crashed: bool| match moved {
+            Ok(()) => act.ledger.do_send(LedgerBatch {
+                group: act.group.index,
+                keys,
+                what: LedgerEvent::DeadLettered,
+                at_ns: act.clock.now_ns(),
+                read_sent_ns: 0,
+                unparsable: 0,
+            }),
+            // Still pending: a later reclaim tries again.
+            Err(_) if !crashed => act.command_failed(),
+            Err(_) => {}
+        };
+        let then = move |act: &mut Self, (), ctx: &mut Context<Self>| {
             act.process(rest, true, received_ns, ctx);
-        }));
-        self.cancellable = Some(handle);
+        };
+        self.write_then(request, landed, then, ctx);
     }
 
     fn is_poison(&self, header: Option<Header>) -> bool {
@@ -342,7 +344,6 @@ impl Consumer {
         let conn = self.conn.clone();
         let projection::Writes { packed, replies } = writes;
         let sent_ns = self.clock.now_ns();
-        let crashes = self.crashes;
         let effects: Vec<Applied> = (work.batch.iter())
             .filter(|d| d.aggregate.is_some())
             .map(|d| Applied {
@@ -351,33 +352,26 @@ impl Consumer {
                 kind: d.kind,
             })
             .collect();
-        let (landed, answered) = tokio::sync::oneshot::channel::<u64>();
         let request = async move { conn.call(packed, replies).await };
-        ctx.spawn(request.into_actor(self).map(move |reply, act, _| {
+        let landed = move |act: &mut Self, reply: io::Result<crate::wire::Raw>, crashed: bool| {
             let applied = matches!(&reply, Ok(raw) if (0..replies).all(|i| raw.error(i).is_none()));
-            if act.crashes != crashes {
-                if applied {
-                    act.projected(&effects, sent_ns);
-                    act.applied = effects;
-                    act.crashed_after_effects();
-                }
-                return;
+            if applied {
+                act.projected(&effects, sent_ns);
+                act.applied = effects;
             }
-            match applied {
-                true => {
-                    act.projected(&effects, sent_ns);
-                    act.applied = effects;
-                }
-                false => act.command_failed(),
+            match (applied, crashed) {
+                (true, true) => act.crashed_after_effects(),
+                (false, false) => act.command_failed(),
+                _ => {}
             }
-            let _ = landed.send(act.clock.now_ns().saturating_sub(sent_ns));
-        }));
-        let handle = ctx.spawn(answered.into_actor(self).map(move |round_trip, act, ctx| {
+            act.clock.now_ns().saturating_sub(sent_ns)
+        };
+        let then = move |act: &mut Self, round_trip: u64, ctx: &mut Context<Self>| {
             let mut work = work;
-            work.delay(round_trip.unwrap_or(0));
+            work.delay(round_trip);
             act.work(work, ctx);
-        }));
-        self.cancellable = Some(handle);
+        };
+        self.write_then(request, landed, then, ctx);
     }
 
     /// The projection's own latency: its writes' round trip, once per event
