@@ -107,10 +107,8 @@ impl Consumer {
         }
         let redelivered = !matches!(read, Read::New);
         match (read, self.group.max_deliveries) {
-            (Read::New, _) | (_, None) => {
-                self.process(batch.entries, redelivered, received_ns, ctx)
-            }
-            (_, Some(max)) => self.check_deliveries(batch, max, received_ns, ctx),
+            (Read::New, _) | (_, None) => self.process(batch.entries, redelivered, ctx),
+            (_, Some(max)) => self.check_deliveries(batch, max, ctx),
         }
     }
 

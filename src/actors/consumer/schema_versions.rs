@@ -44,7 +44,6 @@ impl Consumer {
         dead: Vec<Entry>,
         rest: Vec<Entry>,
         redelivered: bool,
-        received_ns: u64,
         ctx: &mut Context<Self>,
     ) {
         let refs: Vec<&Entry> = dead.iter().collect();
@@ -73,10 +72,10 @@ impl Consumer {
         // After a failed move the next read brings the same entries back
         // from the pending list: pause first rather than retry at once.
         let then = move |act: &mut Self, all: bool, ctx: &mut Context<Self>| match all {
-            true => act.process(rest, redelivered, received_ns, ctx),
+            true => act.process(rest, redelivered, ctx),
             false => {
                 let later = move |act: &mut Self, ctx: &mut Context<Self>| {
-                    act.process(rest, redelivered, received_ns, ctx)
+                    act.process(rest, redelivered, ctx)
                 };
                 act.cancellable = Some(ctx.run_later(RETRY_BACKOFF, later));
             }

@@ -147,7 +147,6 @@ impl Consumer {
         &mut self,
         batch: reads::Batch,
         max: u32,
-        received_ns: u64,
         ctx: &mut Context<Self>,
     ) {
         let packed = reads::delivery_counts(&self.group, &self.stream_keys[0], &batch.entries)
@@ -169,9 +168,9 @@ impl Consumer {
             };
             let over = counts.iter().any(|&n| n > u64::from(max));
             if over {
-                act.dead_letter(batch, counts, max, received_ns, ctx);
+                act.dead_letter(batch, counts, max, ctx);
             } else {
-                act.process(batch.entries, true, received_ns, ctx);
+                act.process(batch.entries, true, ctx);
             }
         }));
         self.cancellable = Some(handle);
@@ -185,7 +184,6 @@ impl Consumer {
         batch: reads::Batch,
         counts: Vec<u64>,
         max: u32,
-        received_ns: u64,
         ctx: &mut Context<Self>,
     ) {
         let (mut dead, mut rest) = (Vec::new(), Vec::new());
@@ -226,7 +224,7 @@ impl Consumer {
             Err(_) => {}
         };
         let then = move |act: &mut Self, (), ctx: &mut Context<Self>| {
-            act.process(rest, true, received_ns, ctx);
+            act.process(rest, true, ctx);
         };
         self.write_then(request, landed, then, ctx);
     }
@@ -241,17 +239,20 @@ impl Consumer {
     /// Work through the batch, then acknowledge what succeeded. Poison events
     /// fail at once and stay pending, unacknowledged, for reclaim to retry.
     /// `redelivered`: read from a pending list, not as new entries.
+    /// Processing starts now: after the read, and after whatever the batch
+    /// needed first (its delivery counts, its moves to the dead-letter
+    /// stream), as a real consumer could not start before their replies.
     pub(super) fn process(
         &mut self,
         entries: Vec<Entry>,
         redelivered: bool,
-        received_ns: u64,
         ctx: &mut Context<Self>,
     ) {
         let (entries, dead) = self.unknown_versions(entries);
         if !dead.is_empty() {
-            return self.dead_letter_versions(dead, entries, redelivered, received_ns, ctx);
+            return self.dead_letter_versions(dead, entries, redelivered, ctx);
         }
+        let started_ns = self.clock.now_ns();
         let entries: Vec<Entry> = entries
             .into_iter()
             .filter(|e| !self.is_poison(e.header))
@@ -267,7 +268,7 @@ impl Consumer {
             .iter()
             .filter_map(|e| Some((e.header?, e.aggregate, e.kind)))
         {
-            let slower = (self.slowdown).map_or(1.0, |s| s.factor_at(received_ns + elapsed_ns));
+            let slower = (self.slowdown).map_or(1.0, |s| s.factor_at(started_ns + elapsed_ns));
             elapsed_ns += (self.group.processing_ns.draw(&mut self.rng) * slower) as u64;
             let intended_ns = self.clock.offset_of_unix_ns(h.intended_ns);
             measured += u64::from(self.phase(intended_ns) == Phase::Measured);
@@ -277,7 +278,7 @@ impl Consumer {
                     seq: h.seq,
                 },
                 intended_ns,
-                finished_ns: received_ns + elapsed_ns,
+                finished_ns: started_ns + elapsed_ns,
                 aggregate,
                 kind,
             });
@@ -300,7 +301,7 @@ impl Consumer {
             batch,
             redelivered,
             ack,
-            done_at: self.clock.instant_at(received_ns + elapsed_ns),
+            done_at: self.clock.instant_at(started_ns + elapsed_ns),
         };
         match self.projection_writes(&work.batch) {
             Some(writes) => self.project(writes, work, ctx),
