@@ -351,20 +351,25 @@ pub async fn stream_usage(plan: &Plan, conn: &mut Conn) -> Vec<StreamUsage> {
         else {
             continue;
         };
-        let memory_bytes = (redis::cmd("MEMORY").arg("USAGE").arg(&s.key))
-            .arg("SAMPLES")
-            .arg(0)
-            .query_async::<Option<u64>>(conn)
-            .await
-            .ok()
-            .flatten();
         out.push(StreamUsage {
             key: s.name.clone(),
             length,
-            memory_bytes,
+            memory_bytes: memory_usage(conn, &s.key).await,
         });
     }
     out
+}
+
+/// MEMORY USAGE of `key`, every node of a stream counted (SAMPLES 0); None
+/// where the server refuses it or the key is gone.
+pub async fn memory_usage(conn: &mut Conn, key: &str) -> Option<u64> {
+    (redis::cmd("MEMORY").arg("USAGE").arg(key))
+        .arg("SAMPLES")
+        .arg(0)
+        .query_async::<Option<u64>>(conn)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Keys of the events in `key` from `start` (an XRANGE start, "(" for exclusive) to the end.

@@ -371,13 +371,7 @@ async fn usage(conn: &mut Conn, keys: &[String]) -> RedisResult<(u64, Option<u64
     let (mut length, mut memory) = (0, Some(0));
     for key in keys {
         length += redis::cmd("XLEN").arg(key).query_async::<u64>(conn).await?;
-        let bytes = (redis::cmd("MEMORY").arg("USAGE").arg(key))
-            .arg("SAMPLES")
-            .arg(0)
-            .query_async::<Option<u64>>(conn)
-            .await
-            .ok()
-            .flatten();
+        let bytes = verify::memory_usage(conn, key).await;
         memory = memory.zip(bytes).map(|(m, b)| m + b);
     }
     Ok((length, memory))
