@@ -19,6 +19,7 @@ use crate::plan::{Plan, SeedKind, derive_seed};
 use crate::proxy::ThreadedProxy;
 use crate::report::{self, RedisInfo, Summary, SummaryContext, TlsUse};
 use crate::scenario::{Appendfsync, RedisConfig, RedisMode, Scenario};
+use crate::server::cluster::{ClusterSpec, ManagedCluster};
 use crate::server::{Fsync, RedisServer, ServerConfig, ServerTls};
 use crate::tls::{ClientTls, TlsOptions};
 
@@ -100,7 +101,15 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     };
     let plan = Plan::new(scenario, run_id);
     let idle = IdleHold::acquire(options.cpu_idle);
+    // A cluster is thrown away whole when the run is over, like a managed server.
+    let mut cluster = None;
     let (server, target) = match plan.redis.mode {
+        RedisMode::Managed if plan.redis.cluster.is_some() => {
+            let started = start_cluster(&plan)?;
+            let target = Target::new(started.seed_urls()[0].clone(), None)?;
+            cluster = Some(started);
+            (None, target)
+        }
         RedisMode::Managed => {
             let server = RedisServer::start(server_config(&plan))?;
             let target = Target::new(server.url(), server.client_tls())?;
@@ -153,6 +162,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
             }
         });
     drop(server);
+    drop(cluster);
     drop(replica);
     drop(link);
     let cpu_idle = idle.state().clone();
@@ -160,8 +170,28 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
 
     let mut summary = summarize(&plan, &target, &measured, cpu_idle);
     summary.power_fs = power_fs;
+    summary.cluster = measured.cluster.clone();
     report::write_run(&dir, &summary, &measured.metrics.series)?;
     Ok(RunReport { dir, summary })
+}
+
+/// How long a managed cluster may take to form, its replicas in sync.
+const CLUSTER_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `[redis] cluster`: the managed cluster, formed, `cluster_state:ok` on
+/// every node and every replica in sync (docs/cluster.md, "Managed clusters").
+fn start_cluster(plan: &Plan) -> Result<ManagedCluster> {
+    let Some(c) = plan.redis.cluster else {
+        return Err(Error::Internal(
+            "start_cluster without [redis] cluster".into(),
+        ));
+    };
+    let spec = ClusterSpec {
+        shards: c.shards,
+        replicas: c.replicas,
+        node_timeout: c.node_timeout.0,
+    };
+    ManagedCluster::start(spec, &server_config(plan), CLUSTER_READY_TIMEOUT)
 }
 
 /// How long a new replica may take to finish its first sync with the primary.

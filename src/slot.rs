@@ -12,6 +12,11 @@ pub fn key_slot(key: &[u8]) -> u16 {
     crc16(hash_tag(key)) % SLOTS
 }
 
+/// Whether `key` has a hash tag: keys sharing one share a slot.
+pub fn has_hash_tag(key: &[u8]) -> bool {
+    !std::ptr::eq(hash_tag(key), key)
+}
+
 /// The bytes Redis hashes: the first `{…}`'s content when it has any, else
 /// the whole key (`{}` and an unclosed `{` count for nothing).
 fn hash_tag(key: &[u8]) -> &[u8] {
@@ -57,5 +62,7 @@ mod tests {
         assert_eq!(key_slot(b"foo{bar}{zap}"), key_slot(b"bar"));
         assert_eq!(key_slot(b"foo{bar"), crc16(b"foo{bar") % SLOTS);
         assert_eq!(key_slot(b""), 0);
+        assert!(has_hash_tag(b"sd:r1:{orders}:p3"));
+        assert!(!has_hash_tag(b"sd:r1:orders:p3") && !has_hash_tag(b"a{}b"));
     }
 }

@@ -95,12 +95,12 @@ const OPEN_CONCURRENCY: usize = 64;
 
 impl Workers {
     /// `n` things (connections) for actors `first..first + n` (actors are
-    /// numbered across the whole run, so every worker gets its share), each
-    /// made by `open` on the worker that will run its actor (`of(i)`), all
-    /// workers at once.
+    /// numbered across the whole run, so every worker gets its share), the
+    /// i-th made by `open(i)` on the worker that will run its actor
+    /// (`of(first + i)`), all workers at once.
     pub async fn open_each<F, Fut, T>(&self, first: usize, n: usize, open: F) -> Result<Vec<T>>
     where
-        F: Fn() -> Fut + Clone + Send + 'static,
+        F: Fn(usize) -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Result<T>> + 'static,
         T: Send + 'static,
     {
@@ -108,7 +108,7 @@ impl Workers {
         let worker = |i: usize| (first + i) % threads;
         let pending: Vec<_> = (0..threads)
             .map(|w| {
-                let share = (0..n).filter(|&i| worker(i) == w).count();
+                let share: Vec<usize> = (0..n).filter(|&i| worker(i) == w).collect();
                 let open = open.clone();
                 self.run_on(w, move || open_many(share, open))
             })
@@ -121,18 +121,17 @@ impl Workers {
     }
 }
 
-/// `n` results of `open`, `OPEN_CONCURRENCY` at a time, on this thread.
-async fn open_many<F, Fut, T>(n: usize, open: F) -> Result<Vec<T>>
+/// `open(i)` for each of `indices`, `OPEN_CONCURRENCY` at a time, on this thread.
+async fn open_many<F, Fut, T>(indices: Vec<usize>, open: F) -> Result<Vec<T>>
 where
-    F: Fn() -> Fut,
+    F: Fn(usize) -> Fut,
     Fut: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
-    let mut all = Vec::with_capacity(n);
-    while all.len() < n {
-        let batch = OPEN_CONCURRENCY.min(n - all.len());
-        let tasks: Vec<_> = (0..batch)
-            .map(|_| tokio::task::spawn_local(open()))
+    let mut all = Vec::with_capacity(indices.len());
+    for chunk in indices.chunks(OPEN_CONCURRENCY) {
+        let tasks: Vec<_> = (chunk.iter())
+            .map(|&i| tokio::task::spawn_local(open(i)))
             .collect();
         for task in tasks {
             let opened = task
@@ -172,7 +171,7 @@ mod tests {
             let c = workers.run_on(2, || async { std::thread::current().id() });
             assert_eq!(c.await.unwrap(), a);
             // Actors 1, 2, 3 on workers 1, 0, 1.
-            let ids = workers.open_each(1, 3, || async { Ok(std::thread::current().id()) });
+            let ids = workers.open_each(1, 3, |_| async { Ok(std::thread::current().id()) });
             assert_eq!(ids.await.unwrap(), vec![b, a, b]);
             let one = Workers::start(1);
             let home = one.run_on(5, || async { std::thread::current().id() });

@@ -16,6 +16,7 @@ use crate::actors::producer::{Finish as FinishProducer, Finished, Producer};
 use crate::clock::RunClock;
 use crate::connect::Conn;
 use crate::error::Result;
+use crate::metrics::cluster::Redirects;
 use crate::metrics::{EventKey, ProduceLedger};
 use crate::plan::Plan;
 use crate::verify;
@@ -33,9 +34,10 @@ pub(super) async fn finish_producers(
     clock: RunClock,
     producers: &[Addr<Producer>],
     interrupt: &tokio::sync::watch::Receiver<bool>,
-) -> Result<(Vec<ProduceLedger>, Option<u64>)> {
+) -> Result<ProducersFinished> {
     let mut ledgers = vec![ProduceLedger::new(); plan.producers.len()];
     let mut unreplicated = 0;
+    let mut redirects = Redirects::default();
     // One instant for every producer: each gives up `reply_grace` after the
     // schedule ends, whichever is asked first.
     let give_up_at = clock.instant_at(plan.duration.as_nanos() as u64) + plan.reply_grace;
@@ -48,12 +50,26 @@ pub(super) async fn finish_producers(
             .map_err(|e| crate::error::Error::Internal(format!("a producer's finish: {e}")))?;
         let finished = ledger.map_err(actor_gone)?;
         unreplicated += finished.unreplicated;
+        redirects += finished.redirects;
         for (id, ledger) in finished.ledgers {
             ledgers[id as usize] = ledger;
         }
     }
     let waits = plan.producers.iter().any(|p| p.wait.is_some());
-    Ok((ledgers, waits.then_some(unreplicated)))
+    Ok(ProducersFinished {
+        ledgers,
+        unreplicated: waits.then_some(unreplicated),
+        redirects,
+    })
+}
+
+/// What the producers hand back, summed over their actors.
+pub(super) struct ProducersFinished {
+    pub ledgers: Vec<ProduceLedger>,
+    /// With producer `wait`: measured XADDs acknowledged although WAIT saw
+    /// too few replicas (None when no producer waits).
+    pub unreplicated: Option<u64>,
+    pub redirects: Redirects,
 }
 
 /// Waits for one producer's schedule and replies until `give_up_at`. On

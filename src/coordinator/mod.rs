@@ -9,6 +9,7 @@
 //! lives in the actors and the collector.
 
 mod finish;
+mod placement;
 mod preflight;
 mod replay;
 mod setup;
@@ -24,6 +25,7 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use self::finish::{drain_unless_interrupted, finish_producers, stop_consumers};
+use self::placement::Placement;
 use self::setup::{
     check_features, create_groups, describe_server, handshake, open_connections, start_proxy,
     stop_proxy,
@@ -35,6 +37,7 @@ use crate::actors::workers::Workers;
 use crate::clock::RunClock;
 use crate::connect::{Conn, Target};
 use crate::error::{Error, Result};
+use crate::metrics::cluster::ClusterRun;
 use crate::metrics::commandstats::CommandStats;
 use crate::metrics::projection::ProjectionCheck;
 use crate::metrics::{
@@ -73,6 +76,8 @@ pub struct Measured {
     pub harness_threads: u32,
     /// Each stream's length and memory once the run was over.
     pub streams: Vec<StreamUsage>,
+    /// A cluster run's cluster: where its keys lived, what was redirected.
+    pub cluster: Option<ClusterRun>,
 }
 
 /// Run `plan` against the Redis at `target`. Must be called inside an actix System.
@@ -98,8 +103,12 @@ pub async fn execute(
     let url = shown.as_str();
     let conns_tls = handshake(target).await?;
     let mut admin = target.connect(plan.response_timeout()).await?;
-    // Before anything is written, the feature probe's key included.
-    preflight::check(plan, direct).await?;
+    // Before anything is written, the feature probe's key included. A
+    // managed cluster's nodes, started here, let the default user do
+    // anything; an external cluster would need a transaction per slot.
+    if plan.redis.cluster.is_none() {
+        preflight::check(plan, direct).await?;
+    }
     let binary =
         (server.as_ref()).and_then(|s| Some(s.lock().ok()?.binary().display().to_string()));
     let described = describe_server(plan, &mut admin, url, binary).await?;
@@ -108,7 +117,12 @@ pub async fn execute(
     // Every connection is open before the clock starts: connecting a thousand
     // actors after it would put the connect time into the first latencies.
     let workers = Workers::start(workers.unwrap_or_else(|| Workers::auto(plan.actors())));
-    let mut conns = open_connections(plan, target, &workers).await?;
+    let endpoint = Arc::new(crate::wire::Endpoint::parse(target.url(), target.tls())?);
+    let placement = match plan.redis.cluster {
+        Some(_) => Placement::cluster(endpoint, &mut admin, url).await?,
+        None => Placement::single(endpoint),
+    };
+    let mut conns = open_connections(plan, target, &placement, &workers).await?;
 
     // Before the clock: what the projections' commands cost is the
     // difference at the end (docs/event-sourcing.md, "What a projection costs").
@@ -124,14 +138,15 @@ pub async fn execute(
     let busy: Vec<Arc<AtomicU64>> = (plan.groups.iter())
         .map(|_| Arc::new(AtomicU64::new(0)))
         .collect();
+    let reads_moved = Arc::new(AtomicU64::new(0));
     let (consumers, fault_targets) = start_consumers(
         plan,
         clock,
         std::mem::take(&mut conns.consumers),
-        &conns.endpoint,
         &collector,
         &workers,
         &busy,
+        &reads_moved,
     );
     let producers = start_producers(plan, clock, conns, &collector, &workers);
     // Chaos addresses producers by id; each id's actor is its connection's.
@@ -145,7 +160,9 @@ pub async fn execute(
         .start();
 
     let progress = report_progress(collector.clone(), on_progress);
-    let (ledgers, unreplicated) = finish_producers(plan, clock, &producers, &interrupt).await?;
+    let finished = finish_producers(plan, clock, &producers, &interrupt).await?;
+    let (ledgers, unreplicated) = (finished.ledgers, finished.unreplicated);
+    let mut cluster = placement.report(plan);
     let interrupted = *interrupt.borrow();
     // The measured window is what the schedule covered, not how long the last replies took.
     // Ctrl-C during the reply grace still measured the whole schedule.
@@ -168,6 +185,10 @@ pub async fn execute(
     let stop_within = drain_ends.saturating_duration_since(Instant::now());
     let in_progress = stop_consumers(plan, &consumers, stop_within).await?;
     let harness_cpu_s = crate::clock::process_cpu_s() - cpu_at_start;
+    if let Some(c) = &mut cluster {
+        c.redirects = finished.redirects;
+        c.redirects.read_moved = reads_moved.load(std::sync::atomic::Ordering::Relaxed);
+    }
 
     let ReadBack {
         verify,
@@ -222,6 +243,7 @@ pub async fn execute(
         harness_threads: workers.threads() as u32,
         streams,
         tls: conns_tls,
+        cluster,
     })
 }
 

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::placement::Placement;
 use crate::actors::workers::Workers;
 use crate::connect::{CONNECT_TIMEOUT, Conn, Target};
 use crate::error::{Error, Result};
@@ -13,7 +14,7 @@ use crate::metrics::{ServerInfo, StreamFeature};
 use crate::plan::Plan;
 use crate::proxy::FaultProxy;
 use crate::tls::Negotiated;
-use crate::wire::{Endpoint, Replies, Writer};
+use crate::wire::{Endpoint, Opened};
 
 /// The fault proxy of a run with network faults, forwarding to the Redis at
 /// `target` (TLS bytes too: the proxy never reads what it forwards).
@@ -211,13 +212,18 @@ pub(super) fn create_group(key: &str, group: &str, start: &str) -> redis::Cmd {
     cmd
 }
 
-/// Each actor's own connection, opened before the run clock starts.
+/// Each actor's own connections, opened before the run clock starts.
 pub(super) struct Connections {
-    /// Per group, per consumer.
-    /// Per group, per consumer.
-    pub consumers: Vec<Vec<(Replies, Writer)>>,
-    pub producers: Vec<(Replies, Writer)>,
-    pub endpoint: Arc<Endpoint>,
+    /// Per group, per consumer: the node of its keys, and the connection.
+    pub consumers: Vec<Vec<(Arc<Endpoint>, Opened)>>,
+    /// Per producer connection: one per node its stream's keys live on,
+    /// and per key the index of its node's.
+    pub producers: Vec<ProducerLinks>,
+}
+
+pub(super) struct ProducerLinks {
+    pub links: Vec<(Arc<Endpoint>, Option<Opened>)>,
+    pub key_links: Vec<usize>,
 }
 
 /// Over TLS, one connection of the actors' own kind before any other: a
@@ -264,21 +270,18 @@ pub(super) async fn handshake(target: &Target) -> Result<Option<Negotiated>> {
 pub(super) async fn open_connections(
     plan: &Plan,
     target: &Target,
+    placement: &Placement,
     workers: &Workers,
 ) -> Result<Connections> {
     // Producers and consumers speak RESP themselves (see `wire`).
     let url = target.to_string();
-    let endpoint = Arc::new(Endpoint::parse(target.url(), target.tls())?);
-    let open = {
-        let endpoint = endpoint.clone();
-        move || {
-            let (endpoint, url) = (endpoint.clone(), url.clone());
-            async move {
-                (endpoint.open(CONNECT_TIMEOUT).await).map_err(|e| {
-                    let e = redis::RedisError::from(e);
-                    Error::redis(&url, crate::connect::UNREACHABLE, e)
-                })
-            }
+    let open = move |endpoint: Arc<Endpoint>| {
+        let url = url.clone();
+        async move {
+            (endpoint.open(CONNECT_TIMEOUT).await).map_err(|e| {
+                let e = redis::RedisError::from(e);
+                Error::redis(&url, crate::connect::UNREACHABLE, e)
+            })
         }
     };
     // Actors are numbered across the run, consumers first, then producer
@@ -287,14 +290,43 @@ pub(super) async fn open_connections(
     let mut actor = 0;
     for group in &plan.groups {
         let n = group.consumers as usize;
-        consumers.push(workers.open_each(actor, n, open.clone()).await?);
+        // A consumer's keys share a slot (`scenario::cluster`), hence a node.
+        let nodes: Vec<Arc<Endpoint>> = (0..group.consumers)
+            .map(|c| {
+                let keys = plan.consumer_keys(group, c);
+                placement.node(placement.node_of(&keys[0])).clone()
+            })
+            .collect();
+        let open = open.clone();
+        let opened = workers.open_each(actor, n, move |c| {
+            let (endpoint, open) = (nodes[c].clone(), open.clone());
+            async move { Ok((endpoint.clone(), open(endpoint).await?)) }
+        });
+        consumers.push(opened.await?);
         actor += n;
     }
-    let n = plan.producers_by_connection().len();
-    let producers = workers.open_each(actor, n, open).await?;
+    let wanted: Vec<(Vec<Arc<Endpoint>>, Vec<usize>)> = (plan.producers_by_connection().iter())
+        .map(|p| {
+            let keys: Vec<String> = (plan.partitions(p[0].stream).iter())
+                .map(|s| s.key.clone())
+                .collect();
+            placement.links_of(&keys)
+        })
+        .collect();
+    let opened = workers.open_each(actor, wanted.len(), move |i| {
+        let (endpoints, key_links) = wanted[i].clone();
+        let open = open.clone();
+        async move {
+            let mut links = Vec::with_capacity(endpoints.len());
+            for endpoint in endpoints {
+                let conn = open(endpoint.clone()).await?;
+                links.push((endpoint, Some(conn)));
+            }
+            Ok(ProducerLinks { links, key_links })
+        }
+    });
     Ok(Connections {
         consumers,
-        producers,
-        endpoint,
+        producers: opened.await?,
     })
 }

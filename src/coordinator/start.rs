@@ -19,8 +19,8 @@ use crate::clock::RunClock;
 use crate::connect::Conn;
 use crate::event::PayloadPool;
 use crate::metrics::OrderCheck;
-use crate::plan::{Plan, StreamPlan};
-use crate::wire::{Endpoint, Replies, Writer};
+use crate::plan::Plan;
+use crate::wire::{Endpoint, Opened};
 
 pub(super) fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector: &Addr<Collector>) {
     let stream_keys = plan.streams.iter().map(|s| s.key.clone()).collect();
@@ -45,11 +45,11 @@ pub(super) fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector:
 pub(super) fn start_consumers(
     plan: &Plan,
     clock: RunClock,
-    conns: Vec<Vec<(Replies, Writer)>>,
-    endpoint: &Arc<Endpoint>,
+    conns: Vec<Vec<(Arc<Endpoint>, Opened)>>,
     collector: &Addr<Collector>,
     workers: &Workers,
     busy: &[Arc<AtomicU64>],
+    moved: &Arc<AtomicU64>,
 ) -> (Vec<Addr<Consumer>>, Vec<Vec<Recipient<ConsumerFault>>>) {
     let mut consumers = Vec::new();
     let mut targets = Vec::new();
@@ -62,13 +62,12 @@ pub(super) fn start_consumers(
         // A blocking read is not a dead connection: the timeout allows for BLOCK.
         let response_timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
         let mut group_targets = Vec::new();
-        let keys = plan.partitions(group.stream);
-        for (index, conn) in (0..).zip(conns) {
+        for (index, (endpoint, conn)) in (0..).zip(conns) {
             let setup = ConsumerSetup {
                 index,
-                stream_keys: owned(keys, index, group.consumers),
+                stream_keys: plan.consumer_keys(&group, index),
                 conn,
-                endpoint: endpoint.clone(),
+                endpoint,
                 response_timeout,
                 clock,
                 measure_from: plan.warmup,
@@ -76,6 +75,7 @@ pub(super) fn start_consumers(
                 ledger: collector.clone().recipient(),
                 busy: busy[group.index].clone(),
                 order: order.clone(),
+                moved: moved.clone(),
             };
             let group = group.clone();
             let worker = workers.of(actor);
@@ -88,19 +88,6 @@ pub(super) fn start_consumers(
         targets.push(group_targets);
     }
     (consumers, targets)
-}
-
-/// The keys consumer `index` of `consumers` reads: partition p is owned by
-/// consumer p % consumers (docs/event-sourcing.md, "Partitioned streams");
-/// an unpartitioned stream's one key is read by all.
-fn owned(keys: &[StreamPlan], index: u32, consumers: u32) -> Vec<String> {
-    match keys {
-        [one] => vec![one.key.clone()],
-        _ => (keys.iter().enumerate())
-            .filter(|(p, _)| *p as u32 % consumers == index)
-            .map(|(_, s)| s.key.clone())
-            .collect(),
-    }
 }
 
 pub(super) fn start_producers(
@@ -126,7 +113,7 @@ pub(super) fn start_producers(
     (plan.producers_by_connection().into_iter())
         .zip(conns.producers)
         .enumerate()
-        .map(|(i, (p, conn))| {
+        .map(|(i, (p, links))| {
             // Producers share a connection only within their entry: one stream.
             let stream = &plan.streams[p[0].stream];
             let setup = ProducerSetup {
@@ -135,8 +122,8 @@ pub(super) fn start_producers(
                     .collect(),
                 trim: stream.trim,
                 trim_policy: stream.trim_policy,
-                conn,
-                endpoint: conns.endpoint.clone(),
+                links: links.links,
+                key_links: links.key_links,
                 response_timeout: plan.response_timeout(),
                 clock,
                 end: plan.duration,

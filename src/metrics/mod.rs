@@ -10,6 +10,7 @@
 //! run recovered from it. Nothing here knows actix or redis,
 //! so it is unit-tested and benchmarked without either.
 
+pub mod cluster;
 pub mod commandstats;
 pub mod deliveries;
 pub mod durability;

@@ -23,6 +23,21 @@ pub fn partition_of(aggregate: u64, count: u32) -> u32 {
     (hash % u64::from(count.max(1))) as u32
 }
 
+impl super::Plan {
+    /// The keys consumer `index` of `group` reads: partition p is owned by
+    /// consumer p % consumers (docs/event-sourcing.md, "Partitioned
+    /// streams"); an unpartitioned stream's one key is read by all.
+    pub fn consumer_keys(&self, group: &super::GroupPlan, index: u32) -> Vec<String> {
+        match self.partitions(group.stream) {
+            [one] => vec![one.key.clone()],
+            keys => (keys.iter().enumerate())
+                .filter(|(p, _)| *p as u32 % group.consumers == index)
+                .map(|(_, s)| s.key.clone())
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,11 @@ pub struct Summary {
     /// when the run had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_fs: Option<PowerFsUse>,
+    /// A cluster run's shards, where each stream key lived, and the
+    /// redirections producers were answered with (docs/cluster.md,
+    /// "Running against a cluster").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::metrics::cluster::ClusterRun>,
     /// The run was stopped early (Ctrl-C): the figures cover what ran.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
@@ -223,6 +228,7 @@ impl Summary {
             },
             interrupted: ctx.interrupted,
             power_fs: None,
+            cluster: None,
             event_kinds: None,
         };
         super::schema_versions::fill(&mut summary, metrics);

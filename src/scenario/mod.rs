@@ -2,13 +2,14 @@
 //!
 //! `load` reads a TOML file, applies `--set` overrides and deserializes it;
 //! `validate` checks what types cannot (rates > 0, groups on produced streams),
-//! with `group_checks`, `replication_checks` and `faults` (the fault timeline:
+//! with `group_checks`, `replication_checks`, `cluster` and `faults` (the fault timeline:
 //! each fault kind defined once, with what it targets, needs and checks);
 //! `units` parses the human forms of durations ("250ms") and sizes ("1KiB"),
 //! and the two forms of a distribution ("200us" or `{ dist = "exponential", ... }`).
 //! The plan module turns a valid `Scenario` into concrete work.
 //! Every type denies unknown fields so a typo is an error, not a silent default.
 
+mod cluster;
 mod de;
 mod dists;
 mod faults;
@@ -24,6 +25,7 @@ mod units;
 mod validate;
 mod violation;
 
+pub use cluster::ClusterConfig;
 pub use dists::{SizeDist, TimeDist};
 pub use faults::{
     Fault, FaultKind, Lasts, Link, ReadBack, Spec, Target, resolve_consumer, resolve_producer,
@@ -164,6 +166,10 @@ pub struct RedisConfig {
     /// not authenticated); the report says so wherever it shows the server.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls_insecure: bool,
+    /// Managed mode only: a Redis Cluster of `shards` primaries instead of
+    /// one server (docs/cluster.md, "Running against a cluster").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for RedisConfig {
@@ -185,6 +191,7 @@ impl Default for RedisConfig {
             tls_cert: None,
             tls_key: None,
             tls_insecure: false,
+            cluster: None,
         }
     }
 }

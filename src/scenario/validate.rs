@@ -29,6 +29,7 @@ pub fn validate(s: &Scenario) -> Vec<Violation> {
     groups(&mut v, &s.groups, &written);
     slo(&mut v, s);
     v.0.extend(super::replication_checks::check(s));
+    v.0.extend(super::cluster::check(s));
     v.0.extend(super::group_checks::check(s));
     v.0.extend(super::replay::check(s));
     v.0.extend(super::partition_checks::check(s));

@@ -84,6 +84,22 @@ impl Endpoint {
         })
     }
 
+    /// The same login and TLS at another node of a cluster, `host:port` as
+    /// CLUSTER SLOTS and redirections name it; None if `addr` is not one.
+    pub fn at(&self, addr: &str) -> Option<Endpoint> {
+        let (host, port) = addr.rsplit_once(':')?;
+        Some(Endpoint {
+            host: host.to_string(),
+            port: port.parse().ok()?,
+            ..self.clone()
+        })
+    }
+
+    /// `host:port`, as a cluster names its nodes.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
     /// A logged-in connection, within `timeout`.
     pub async fn open(&self, timeout: Duration) -> io::Result<(Replies, Writer)> {
         let (replies, writer, _) = self.open_negotiated(timeout).await?;

@@ -21,3 +21,6 @@ pub use conn::{Endpoint, Raw, Replies, Writer};
 pub use pipeline::Outstanding;
 pub use resp::Reply;
 pub use session::Session;
+
+/// A connection as `Endpoint::open` hands it over: its two halves.
+pub type Opened = (Replies, Writer);

@@ -33,6 +33,16 @@ impl Session {
         }
     }
 
+    /// A session of its own to `endpoint`, same timeout: where a cluster
+    /// said the keys went (`-MOVED`). Requests still out on this one finish here.
+    pub fn moved_to(&self, endpoint: Arc<Endpoint>) -> Session {
+        Session::new(endpoint, None, self.timeout)
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
     /// Sends `packed` (`n` commands, RESP-encoded) and returns their replies.
     /// The connection is out of its slot while in use, so a request dropped
     /// half-way (a crashed consumer) closes it rather than leaving its reply

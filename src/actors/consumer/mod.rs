@@ -95,6 +95,8 @@ pub struct Consumer {
     /// Crashes so far: a reply to a write that comes back after a crash
     /// belongs to the consumer that died, and says only what Redis did.
     crashes: u32,
+    /// Reads a cluster answered `-MOVED`, counted across the run.
+    moved: Arc<AtomicU64>,
 }
 
 pub struct ConsumerSetup {
@@ -116,6 +118,8 @@ pub struct ConsumerSetup {
     /// The group's per-aggregate order check, shared by its consumers
     /// (`check_order`).
     pub order: Option<Arc<OrderCheck>>,
+    /// The run's count of consumer reads answered `-MOVED`.
+    pub moved: Arc<AtomicU64>,
 }
 
 /// The name consumer `index` of a group reads under.
@@ -156,6 +160,7 @@ impl Consumer {
             order: setup.order,
             applied: Vec::new(),
             crashes: 0,
+            moved: setup.moved,
             group,
         }
     }

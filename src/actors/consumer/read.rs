@@ -16,6 +16,7 @@ use crate::actors::reads::{self, Read};
 use crate::actors::{LedgerBatch, LedgerEvent};
 use crate::metrics::EventKey;
 use crate::wire::entries::Entry;
+use crate::wire::slots::Redirect;
 use crate::wire::{self, Raw};
 
 impl Consumer {
@@ -118,6 +119,17 @@ impl Consumer {
     /// `error`: the error reply, None when the connection failed.
     fn read_failed(&mut self, error: Option<&str>, ctx: &mut Context<Self>) {
         self.command_failed();
+        // A cluster moved the keys' slot (docs/cluster.md, "Routing"): read
+        // from its new primary, where the group and its pending list went
+        // with the keys. An `-ASK` is a migration under way: back off and
+        // read again, by when it has finished.
+        if let Some(Redirect::Moved { addr, .. }) = error.and_then(Redirect::parse)
+            && let Some(node) = self.conn.endpoint().at(&addr)
+        {
+            self.conn = self.conn.moved_to(std::sync::Arc::new(node));
+            self.moved
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         // Whatever this consumer held may have stayed pending: look there first.
         self.cursors.start_over();
         if error.is_some_and(|e| e.starts_with("NOGROUP")) {

@@ -1,8 +1,11 @@
 //! Producer actor: issues XADDs on an open-loop schedule (docs/measurement.md,
 //! "Open-loop schedule").
 //!
-//! One actor owns one connection and drives the producers that share it
-//! (`connections` in the scenario; one each by default). Each wake-up sends
+//! One actor drives the producers that share a connection (`connections`
+//! in the scenario; one each by default): one connection to each Redis
+//! node its stream's keys live on, so one unless the run drives a
+//! cluster, where each XADD goes to the node of its key's slot and a
+//! `-MOVED` or `-ASK` reply sends it on (`route`). Each wake-up sends
 //! every event whose intended time has come, of all of them, as one
 //! pipeline, without waiting for earlier pipelines to be answered, so a slow
 //! Redis cannot slow the schedule down. Latency counts from the intended
@@ -23,6 +26,7 @@
 
 mod encode;
 mod link;
+mod route;
 mod source;
 mod versions;
 
@@ -37,6 +41,7 @@ use tokio::sync::watch;
 use self::encode::XaddEncoder;
 pub use self::encode::commands;
 use self::link::Link;
+use self::route::Routes;
 use self::source::Source;
 pub use self::versions::AggregateVersions;
 use super::{FaultStep, Interval, ProduceReport, Refused, every_interval};
@@ -46,7 +51,7 @@ use crate::event::{AggregateVersion, Header, PayloadPool};
 use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
 use crate::plan::{ProducerPlan, Trim, Wait, partition_of};
 use crate::scenario::FaultKind;
-use crate::wire::{Endpoint, Outstanding, Replies, Reply, Writer};
+use crate::wire::{Endpoint, Opened, Reply};
 
 /// Most events sent in one pipeline; a producer far behind catches up in steps.
 const MAX_PIPELINE: usize = 512;
@@ -71,16 +76,17 @@ pub struct Producer {
     wait: Option<Wait>,
     /// Sleep this long past the next intended time, to send more at once.
     linger_ns: u64,
-    link: Link,
-    /// The commands of the pipeline being built, RESP-encoded.
-    out: Vec<u8>,
+    /// One connection per node the stream's keys live on.
+    links: Vec<Link>,
+    /// Which link each key goes out on, and the redirections that moved them.
+    routes: Routes,
+    /// Unanswered this long, a connection is presumed dead.
+    response_timeout: Duration,
     clock: RunClock,
     payloads: Arc<PayloadPool>,
     /// The stream's version counters, shared with its other producer actors.
     versions: Arc<AggregateVersions>,
     measure_from_ns: u64,
-    /// Pipelines sent and not yet answered, oldest first.
-    in_flight: Outstanding<Pipeline>,
     /// The one pending wake-up; replacing it cancels the old one, so ticks
     /// never multiply (each costs a poll of every timer in the context).
     timer: Option<SpawnHandle>,
@@ -98,8 +104,8 @@ pub struct Producer {
     done: watch::Sender<bool>,
     /// Measured-phase XADDs acknowledged while WAIT saw too few replicas.
     unreplicated: u64,
-    /// The read half of the first connection, until `started` reads it.
-    first_read: Option<Replies>,
+    /// The run is over: a redirected XADD is not sent on.
+    giving_up: bool,
 }
 
 /// Why a pipeline got no replies.
@@ -114,6 +120,7 @@ enum Outcome {
 }
 
 /// One XADD of a pipeline.
+#[derive(Clone, Copy)]
 struct Sent {
     source: usize,
     /// The source's epoch when sent: a crash since makes the reply unread.
@@ -123,6 +130,13 @@ struct Sent {
     /// Its kind's index in the run's kind table, counted when acknowledged;
     /// `u32::MAX` in runs without versioned types.
     kind: u32,
+    /// What it was drawn as, to encode it again when redirected.
+    partition: u32,
+    draw_kind: u32,
+    size_bytes: u32,
+    aggregate: AggregateVersion,
+    /// How often Redis sent it on to another node.
+    redirects: u8,
 }
 
 /// One pipeline awaiting its replies.
@@ -131,6 +145,8 @@ struct Pipeline {
     /// Where its bytes start in the connection's output (`Writer::offset`).
     start: u64,
     batch: Vec<Sent>,
+    /// It opens with ASKING (an ASK redirection): one reply more, first.
+    asking: bool,
 }
 
 /// Everything a producer actor needs besides its producers' plans.
@@ -139,9 +155,11 @@ pub struct ProducerSetup {
     pub stream_keys: Vec<String>,
     pub trim: Option<Trim>,
     pub trim_policy: Option<crate::scenario::TrimPolicy>,
-    /// The connection, opened before the run clock started.
-    pub conn: (Replies, Writer),
-    pub endpoint: Arc<Endpoint>,
+    /// A connection per node, opened before the run clock started (None:
+    /// opened when the actor starts).
+    pub links: Vec<(Arc<Endpoint>, Option<Opened>)>,
+    /// Per stream key, the index in `links` of the node holding it.
+    pub key_links: Vec<usize>,
     pub response_timeout: Duration,
     pub clock: RunClock,
     pub end: Duration,
@@ -186,14 +204,15 @@ impl Producer {
             encoders,
             wait,
             linger_ns,
-            link: Link::new(setup.endpoint, setup.conn.1, setup.response_timeout),
-            first_read: Some(setup.conn.0),
-            out: Vec::new(),
+            routes: Routes::new(&setup.stream_keys, setup.key_links),
+            links: (setup.links.into_iter())
+                .map(|(endpoint, conn)| Link::new(endpoint, conn))
+                .collect(),
+            response_timeout: setup.response_timeout,
             clock: setup.clock,
             payloads: setup.payloads,
             versions: setup.versions,
             measure_from_ns: setup.measure_from.as_nanos() as u64,
-            in_flight: Outstanding::default(),
             timer: None,
             sleeper: Timer::new(),
             blocked: false,
@@ -203,6 +222,7 @@ impl Producer {
             collector: setup.collector,
             done: watch::channel(false).0,
             unreplicated: 0,
+            giving_up: false,
         }
     }
 
@@ -219,30 +239,25 @@ impl Producer {
         if let Some((depth, end_ns)) = self.saturate {
             return self.saturate(ctx, depth, end_ns);
         }
-        if self.in_flight.len() >= MAX_IN_FLIGHT {
+        if (self.links.iter()).any(|l| l.in_flight.len() >= MAX_IN_FLIGHT) {
             self.blocked = true;
             return;
         }
         let now_ns = self.clock.now_ns();
         self.roll(now_ns);
-        let mut batch = Vec::new();
+        let mut taken = 0;
         while let Some(&Reverse((due, i))) = self.due.peek() {
-            if due > now_ns || batch.len() == MAX_PIPELINE {
+            if due > now_ns || taken == MAX_PIPELINE {
                 break;
             }
+            taken += 1;
             self.due.pop();
             let phase = self.phase(due);
             if self.sources[i].sends(due) {
-                let kind = self.add_xadd(i, due);
+                let (l, sent) = self.add_xadd(i, due);
                 let source = &mut self.sources[i];
                 source.ledger.sent_in(source.seq, phase);
-                batch.push(Sent {
-                    source: i,
-                    epoch: source.epoch,
-                    seq: source.seq,
-                    intended_ns: due,
-                    kind,
-                });
+                self.links[l].batch.push(sent);
                 source.seq += 1;
             } else {
                 self.not_sent(i, due, now_ns);
@@ -252,23 +267,24 @@ impl Producer {
                 self.due.push(Reverse((next, i)));
             }
         }
-        if !batch.is_empty() {
-            self.send(ctx, batch);
-        }
+        self.send_batches(ctx);
         self.schedule_tick(ctx);
     }
 
-    /// `WAIT replicas timeout` closing the pipeline, when the producer has one.
-    fn add_wait(&mut self) {
-        if let Some(w) = self.wait {
-            encode::wait(&mut self.out, w);
+    /// Sends every link's batch built so far, each as one pipeline.
+    fn send_batches(&mut self, ctx: &mut Context<Self>) {
+        for l in 0..self.links.len() {
+            if !self.links[l].batch.is_empty() {
+                let batch = std::mem::take(&mut self.links[l].batch);
+                self.send(ctx, l, batch);
+            }
         }
     }
 
     /// One pipeline of `depth` XADDs, intended now, if none is in flight.
     fn saturate(&mut self, ctx: &mut Context<Self>, depth: usize, end_ns: u64) {
         let now_ns = self.clock.now_ns();
-        if now_ns >= end_ns && self.in_flight.is_empty() {
+        if now_ns >= end_ns && self.nothing_in_flight() {
             self.sources.iter_mut().for_each(|s| s.next_due_ns = None);
             self.done.send_replace(true);
             return;
@@ -281,27 +297,20 @@ impl Producer {
             });
             self.timer = Some(poll);
         }
-        // While the connection is down nothing is sent: reconnecting wakes it.
-        let down = !self.link.is_up();
-        if !self.in_flight.is_empty() || dead || down || now_ns >= end_ns {
+        // While every connection is down nothing is sent: reconnecting wakes it.
+        let down = !self.links.iter().any(Link::is_up);
+        if !self.nothing_in_flight() || dead || down || now_ns >= end_ns {
             return;
         }
-        let mut batch = Vec::with_capacity(depth);
         let phase = self.phase(now_ns);
         for _ in 0..depth {
-            let kind = self.add_xadd(0, now_ns);
+            let (l, sent) = self.add_xadd(0, now_ns);
             let source = &mut self.sources[0];
             source.ledger.sent_in(source.seq, phase);
-            batch.push(Sent {
-                source: 0,
-                epoch: source.epoch,
-                seq: source.seq,
-                intended_ns: now_ns,
-                kind,
-            });
+            self.links[l].batch.push(sent);
             source.seq += 1;
         }
-        self.send(ctx, batch);
+        self.send_batches(ctx);
     }
 
     fn schedule_tick(&mut self, ctx: &mut Context<Self>) {
@@ -317,41 +326,81 @@ impl Producer {
                     act.tick(ctx);
                 })));
             }
-            None if self.in_flight.is_empty() => {
+            None if self.nothing_in_flight() => {
                 self.done.send_replace(true);
             }
             None => {}
         }
     }
 
-    /// Appends one XADD of source `i` to the pipeline being built; returns
-    /// its kind's index in the run's kind table (`Sent::kind`).
-    fn add_xadd(&mut self, i: usize, intended_ns: u64) -> u32 {
+    /// Draws source `i`'s next event and appends its XADD to the pipeline
+    /// being built on the link of its key; returns that link and the event.
+    fn add_xadd(&mut self, i: usize, intended_ns: u64) -> (usize, Sent) {
         let source = &mut self.sources[i];
         let draw = source.plan.mix.draw_at(&mut source.rng, intended_ns);
-        let kind = source.plan.kind_ids.get(draw.kind).copied();
+        let sent = Sent {
+            source: i,
+            epoch: source.epoch,
+            seq: source.seq,
+            intended_ns,
+            kind: (source.plan.kind_ids.get(draw.kind).copied()).unwrap_or(u32::MAX),
+            partition: partition_of(draw.aggregate, self.encoders.len() as u32),
+            draw_kind: draw.kind as u32,
+            size_bytes: draw.size_bytes as u32,
+            aggregate: AggregateVersion {
+                aggregate: draw.aggregate,
+                version: self.versions.next(draw.aggregate),
+            },
+            redirects: 0,
+        };
+        let l = self.routes.link_of(sent.partition);
+        self.encode(l, &sent);
+        (l, sent)
+    }
+
+    /// Appends `sent`'s XADD to link `l`'s pipeline.
+    fn encode(&mut self, l: usize, sent: &Sent) {
+        let source = &self.sources[sent.source];
         let header = Header {
             producer: source.plan.id,
-            seq: source.seq,
-            intended_ns: self.clock.unix_ns(intended_ns),
+            seq: sent.seq,
+            intended_ns: self.clock.unix_ns(sent.intended_ns),
         };
-        let payload = self.payloads.slice(draw.size_bytes, source.seq);
-        let aggregate = AggregateVersion {
-            aggregate: draw.aggregate,
-            version: self.versions.next(draw.aggregate),
-        };
+        let payload = self.payloads.slice(sent.size_bytes as usize, sent.seq);
         let clock = self.clock;
         let now_ms = || clock.unix_ns(clock.now_ns()) / 1_000_000;
-        let partition = partition_of(draw.aggregate, self.encoders.len() as u32);
-        let encoder = &mut self.encoders[partition as usize];
-        encoder.encode(&mut self.out, header, draw.kind, aggregate, payload, now_ms);
-        kind.unwrap_or(u32::MAX)
+        let encoder = &mut self.encoders[sent.partition as usize];
+        let (kind, aggregate) = (sent.draw_kind as usize, sent.aggregate);
+        encoder.encode(
+            &mut self.links[l].out,
+            header,
+            kind,
+            aggregate,
+            payload,
+            now_ms,
+        );
     }
 
     /// `replies` came for the pipeline's first commands; `missing` says why
     /// the rest did not (None: they all came).
-    fn on_reply(&mut self, pipeline: Pipeline, replies: &[Reply], missing: Option<Outcome>) {
-        let Pipeline { sent_ns, batch, .. } = pipeline;
+    fn on_reply(
+        &mut self,
+        ctx: &mut Context<Self>,
+        pipeline: Pipeline,
+        replies: &[Reply],
+        missing: Option<Outcome>,
+    ) {
+        let Pipeline {
+            sent_ns,
+            batch,
+            asking,
+            ..
+        } = pipeline;
+        // ASKING's +OK comes first.
+        let replies = match asking {
+            true => replies.get(1..).unwrap_or_default(),
+            false => replies,
+        };
         let replied_ns = self.clock.now_ns();
         self.roll(replied_ns);
         let late = replied_ns >= self.end_ns;
@@ -369,7 +418,8 @@ impl Producer {
             (Some(_), _) => false,
             (None, _) => true,
         };
-        let more_in_flight = !self.in_flight.is_empty();
+        let more_in_flight = !self.nothing_in_flight();
+        let mut redirected = Vec::new();
         for (sent, reply) in batch
             .iter()
             .zip(replies.iter().map(Some).chain(std::iter::repeat(None)))
@@ -378,6 +428,13 @@ impl Producer {
             let source = &mut self.sources[sent.source];
             // A crash since the send: the process that would read this reply is gone.
             if source.epoch != sent.epoch {
+                continue;
+            }
+            // Not applied there: it goes on, and is counted where it lands.
+            if let Some(Reply::Error(e)) = reply
+                && let Some(r) = route::redirect(e, sent)
+            {
+                redirected.push((*sent, r));
                 continue;
             }
             let stats = self.stats.get_mut(phase);
@@ -413,6 +470,9 @@ impl Producer {
                 }
             }
         }
+        for (sent, to) in redirected {
+            self.redirect(ctx, sent, to, sent_ns);
+        }
     }
 
     /// An event of source `i` due at `due` that will never be sent: skipped
@@ -447,10 +507,13 @@ impl Producer {
     /// Gives up at the end of the run: XADDs still awaiting replies are
     /// indeterminate and unanswered, events due but never sent are unsent;
     /// both get the wait so far as a lower bound of their latency.
-    fn give_up(&mut self) {
+    fn give_up(&mut self, ctx: &mut Context<Self>) {
+        self.giving_up = true;
         self.roll(self.clock.now_ns());
-        for (pipeline, replies) in self.in_flight.drain() {
-            self.on_reply(pipeline, &replies, Some(Outcome::GaveUp));
+        for l in 0..self.links.len() {
+            for (pipeline, replies) in self.links[l].in_flight.drain() {
+                self.on_reply(ctx, pipeline, &replies, Some(Outcome::GaveUp));
+            }
         }
         let now_ns = self.clock.now_ns();
         while let Some(Reverse((due, i))) = self.due.pop() {
@@ -485,9 +548,7 @@ impl Actor for Producer {
             act.roll(act.clock.now_ns());
             act.check_response_timeout(ctx);
         });
-        if let Some(replies) = self.first_read.take() {
-            self.read(replies, ctx);
-        }
+        self.start_links(ctx);
         match self.saturate {
             Some(_) => self.tick(ctx),
             None => self.schedule_tick(ctx),
@@ -512,6 +573,8 @@ pub struct Finished {
     /// Measured-phase XADDs acknowledged although WAIT saw too few replicas
     /// (0 without `wait`).
     pub unreplicated: u64,
+    /// What a cluster sent on to another node.
+    pub redirects: crate::metrics::cluster::Redirects,
 }
 
 impl Handler<Finish> for Producer {
@@ -523,7 +586,7 @@ impl Handler<Finish> for Producer {
             let _ = tokio::time::timeout(msg.deadline, done.wait_for(|d| *d)).await;
         };
         Box::pin(wait.into_actor(self).map(|_, act, ctx| {
-            act.give_up();
+            act.give_up(ctx);
             act.flush(act.interval.index());
             ctx.stop();
             let ledgers = (act.sources.iter_mut())
@@ -532,6 +595,7 @@ impl Handler<Finish> for Producer {
             Finished {
                 ledgers,
                 unreplicated: act.unreplicated,
+                redirects: act.routes.redirects,
             }
         }))
     }
@@ -542,7 +606,8 @@ impl Producer {
     /// replies read: indeterminate from now on.
     fn orphan_in_flight(&mut self, source: usize, epoch: u64, now_ns: u64) {
         self.roll(now_ns);
-        let orphans: Vec<u64> = (self.in_flight.requests())
+        let orphans: Vec<u64> = (self.links.iter())
+            .flat_map(|l| l.in_flight.requests())
             .flat_map(|p| &p.batch)
             .filter(|s| s.source == source && s.epoch == epoch)
             .map(|s| s.intended_ns)

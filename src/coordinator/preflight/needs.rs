@@ -357,8 +357,10 @@ duration = "1s"
     /// too: a user that may not log in fails there, named by Redis.
     const LOGIN: [&str; 2] = ["AUTH", "SELECT"];
 
-    /// The preflight's own transaction: it checks it as it goes.
-    const PREFLIGHT: [&str; 1] = ["DISCARD"];
+    /// The preflight's own transaction: it checks it as it goes. And what
+    /// only cluster runs send, which the preflight does not check yet: a
+    /// managed cluster's default user may do anything (coordinator::execute).
+    const PREFLIGHT: [&str; 3] = ["DISCARD", "CLUSTER", "ASKING"];
 
     fn files(path: &Path, out: &mut Vec<PathBuf>) {
         if path.is_dir() {

@@ -1,0 +1,220 @@
+//! `[redis] cluster`: a managed Redis Cluster instead of one server, and
+//! what a scenario may ask of one (docs/cluster.md, "Running against a
+//! cluster"). Every key a command names must live in one slot, so what a
+//! run keys beside its streams (dead letters, projections, replay
+//! checkpoints) and what needs one server (its process, its proxy) is
+//! refused here until the harness routes it. Pure; called by `validate`.
+
+use serde::{Deserialize, Serialize};
+
+use super::faults::Target;
+use super::violation::Violation;
+use super::{Dur, RedisMode, Scenario};
+
+/// Most shards a managed cluster may have: every node is a process on this
+/// host, and more than this only measures how the processes share its cores.
+pub const MAX_SHARDS: u16 = 16;
+/// Most replicas per shard.
+pub const MAX_REPLICAS: u16 = 4;
+
+/// `cluster = { shards = 3, replicas = 1, node_timeout = "2s" }`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub shards: u16,
+    #[serde(default)]
+    pub replicas: u16,
+    /// `cluster-node-timeout`: how long a node may be unreachable before
+    /// it is failed over; short by default, so failovers take seconds.
+    #[serde(default = "default_node_timeout")]
+    pub node_timeout: Dur,
+}
+
+fn default_node_timeout() -> Dur {
+    Dur(crate::server::cluster::DEFAULT_NODE_TIMEOUT)
+}
+
+pub(super) fn check(s: &Scenario) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let Some(c) = &s.redis.cluster else {
+        return v;
+    };
+    let mut add = |field: String, problem: &str| {
+        v.push(Violation {
+            field,
+            problem: problem.to_string(),
+        })
+    };
+    if s.redis.mode == RedisMode::External {
+        add(
+            "redis.cluster".into(),
+            "streamdrill starts a cluster only in managed mode; external clusters are not \
+             driven yet: remove `cluster` or mode = \"external\"",
+        );
+    }
+    if c.shards == 0 || c.shards > MAX_SHARDS {
+        add(
+            "redis.cluster.shards".into(),
+            &format!("must be 1 to {MAX_SHARDS} (every node runs on this host)"),
+        );
+    }
+    if c.replicas > MAX_REPLICAS {
+        add(
+            "redis.cluster.replicas".into(),
+            &format!("must be 0 to {MAX_REPLICAS}"),
+        );
+    }
+    if c.node_timeout.0.as_millis() < 100 {
+        add(
+            "redis.cluster.node_timeout".into(),
+            "must be at least 100ms: shorter, nodes fail each other over on a busy host",
+        );
+    }
+    let single = |r: &super::RedisConfig| {
+        [
+            (r.replica, "replica", "use cluster.replicas"),
+            (r.tls, "tls", "remove it"),
+            (r.power_fs, "power_fs", "remove it"),
+        ]
+    };
+    for (set, field, fix) in single(&s.redis) {
+        if set {
+            add(
+                format!("redis.{field}"),
+                &format!("applies to a single server, not a cluster: {fix}"),
+            );
+        }
+    }
+    for (i, g) in s.groups.iter().enumerate() {
+        let keyed = [
+            (g.projection.is_some(), "projection"),
+            (g.max_deliveries.is_some(), "max_deliveries"),
+            (!g.understands.is_empty(), "understands"),
+            (g.replay.is_some(), "replay"),
+        ];
+        for (set, field) in keyed {
+            if set {
+                add(
+                    format!("groups[{i}].{field}"),
+                    "writes keys beside the stream, which a cluster may keep on another \
+                     shard; not routed in cluster runs yet: remove it, or run without \
+                     `cluster`",
+                );
+            }
+        }
+        check_consumers(s, i, &mut add);
+    }
+    for (i, f) in s.faults.iter().enumerate() {
+        if !matches!(
+            f.kind.spec().target,
+            Target::Consumer(_) | Target::Producer(_)
+        ) {
+            add(
+                format!("faults[{i}]"),
+                "server and network faults act on one server or its proxy; cluster runs \
+                 take consumer and producer faults only for now",
+            );
+        }
+    }
+    v
+}
+
+/// One XREADGROUP names every key a consumer reads, and a cluster refuses a
+/// command whose keys are in different slots: a consumer may own several
+/// partitions only when the stream's key has a hash tag, which puts them
+/// all in one slot (docs/cluster.md, "Slots and hash tags").
+fn check_consumers(s: &Scenario, i: usize, add: &mut impl FnMut(String, &str)) {
+    let g = &s.groups[i];
+    let partitions = (s.streams.iter())
+        .find(|st| st.key == g.stream)
+        .map_or(1, |st| st.partitions);
+    let tagged = crate::slot::has_hash_tag(g.stream.as_bytes());
+    if partitions > 1 && g.consumers < partitions && !tagged {
+        add(
+            format!("groups[{i}].consumers"),
+            &format!(
+                "{} consumers share {partitions} partitions, so some read several keys in one \
+                 XREADGROUP, which a cluster refuses across slots: set consumers = \
+                 {partitions}, or give the stream a hash tag (key = \"{{{}}}\") to keep its \
+                 partitions in one slot",
+                g.consumers, g.stream
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{Overrides, load_str};
+
+    const BASE: &str = r#"
+name = "sharded"
+duration = "10s"
+[redis]
+cluster = { shards = 3 }
+[[streams]]
+key = "orders"
+partitions = 4
+[[producers]]
+stream = "orders"
+rate = 100
+[[groups]]
+stream = "orders"
+name = "billing"
+consumers = 4
+"#;
+
+    fn load(edits: &[&str]) -> Result<crate::scenario::Scenario, String> {
+        let edits: Vec<String> = edits.iter().map(|e| e.to_string()).collect();
+        let o = Overrides::parse(&edits).unwrap();
+        load_str(BASE, "sharded.toml", &o).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_cluster_with_one_consumer_per_partition_loads() {
+        let s = load(&[]).unwrap();
+        let c = s.redis.cluster.unwrap();
+        assert_eq!((c.shards, c.replicas), (3, 0));
+        assert_eq!(
+            c.node_timeout.0,
+            crate::server::cluster::DEFAULT_NODE_TIMEOUT
+        );
+    }
+
+    #[test]
+    fn consumers_reading_several_slots_are_refused_unless_the_key_is_tagged() {
+        let e = load(&["groups.0.consumers=2"]).unwrap_err();
+        assert!(
+            e.contains("groups[0].consumers") && e.contains("hash tag"),
+            "{e}"
+        );
+        let tagged = [
+            "streams.0.key={orders}",
+            "producers.0.stream={orders}",
+            "groups.0.stream={orders}",
+            "groups.0.consumers=2",
+        ];
+        assert!(load(&tagged).is_ok());
+    }
+
+    #[test]
+    fn what_a_cluster_run_cannot_route_yet_is_refused_by_field() {
+        for (edit, field) in [
+            ("redis.cluster.shards=0", "redis.cluster.shards"),
+            ("redis.cluster.replicas=9", "redis.cluster.replicas"),
+            (
+                "redis.cluster.node_timeout=10ms",
+                "redis.cluster.node_timeout",
+            ),
+            ("redis.replica=true", "redis.replica"),
+            ("groups.0.projection=naive", "groups[0].projection"),
+            ("faults=[{at=\"1s\",action=\"kill_redis\"}]", "faults[0]"),
+        ] {
+            let e = load(&[edit]).unwrap_err();
+            assert!(e.contains(field), "{edit}: {e}");
+        }
+        let crash = "faults=[{at=\"1s\",action=\"crash_consumer\",consumer=\"billing/0\"}]";
+        let ok = load(&[crash]);
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+}
