@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::Plan;
+use super::{Plan, StreamPlan};
 use crate::scenario::{
     Fault, FaultKind, Link, ReadBack, Scenario, Spec, Target, resolve_consumer, resolve_producer,
 };
@@ -39,13 +39,16 @@ pub enum FaultTarget {
     ServerProcess,
     ServerCommand,
     Network(Link),
+    /// The cluster slot of this stream key.
+    Slot(String),
     /// A name that matches nothing: validation refuses it, and a plan made
     /// without validation carries the reason to the fault's report, where
     /// it fails the run.
     Unresolved(String),
 }
 
-pub(super) fn fault_plan(scenario: &Scenario, fault: &Fault) -> FaultPlan {
+/// `streams`: the run's stream keys, which a slot fault names.
+pub(super) fn fault_plan(scenario: &Scenario, fault: &Fault, streams: &[StreamPlan]) -> FaultPlan {
     let target = match fault.kind.spec().target {
         Target::Consumer(name) => resolve_consumer(scenario, name)
             .map(|(group, index)| FaultTarget::Consumer { group, index }),
@@ -55,6 +58,10 @@ pub(super) fn fault_plan(scenario: &Scenario, fault: &Fault) -> FaultPlan {
         Target::ServerProcess => Ok(FaultTarget::ServerProcess),
         Target::ServerCommand => Ok(FaultTarget::ServerCommand),
         Target::Network(link) => Ok(FaultTarget::Network(link)),
+        Target::Slot { stream, partition } => (streams.iter())
+            .find(|s| s.name == stream && s.partition.map_or(0, |p| p.index) == partition)
+            .map(|s| FaultTarget::Slot(s.key.clone()))
+            .ok_or_else(|| format!("stream {stream} has no partition {partition}")),
     };
     FaultPlan {
         at: fault.at.as_duration(),

@@ -328,7 +328,7 @@ impl Plan {
         let faults = scenario
             .faults
             .iter()
-            .map(|f| fault_plan(&scenario, f))
+            .map(|f| fault_plan(&scenario, f, &streams))
             .collect();
         Plan {
             faults,

@@ -8,10 +8,12 @@
 //! (`ConsumerFault`, `ProducerFault`); the server-process family signals,
 //! stops, restarts or promotes the managed servers and the server-command
 //! family sends CLIENT/DEBUG commands (`server.rs`); the network family sets
-//! and lifts toxics on a link's fault proxy (`network.rs`). A step that did
+//! and lifts toxics on a link's fault proxy (`network.rs`); the cluster
+//! family moves a slot between shards (`cluster.rs`). A step that did
 //! not take effect becomes the window's `error`, and the report fails the
 //! run on it. Nothing here is per fault kind but the families' own matches.
 
+mod cluster;
 mod network;
 mod server;
 #[cfg(test)]
@@ -261,6 +263,7 @@ impl Chaos {
             FaultTarget::ServerProcess => self.server_process(&fault.kind, step),
             FaultTarget::ServerCommand => self.server_command(&fault.kind, step),
             FaultTarget::Network(link) => ready(self.network(&fault.kind, link, step)),
+            FaultTarget::Slot(key) => self.cluster(&fault.kind, key),
             FaultTarget::Unresolved(why) => ready(Err(why)),
         }
     }

@@ -41,7 +41,8 @@ fn target(s: &Scenario, f: &Fault, spec: &Spec) -> Problems {
         Target::Producer(p) => super::resolve_producer(s, p).err().map(|e| ("producer", e)),
         Target::Network(Link::Clients) => tcp_redis(s),
         Target::Network(Link::Replication) => replication_link(s, f),
-        Target::ServerProcess | Target::ServerCommand => None,
+        // Checked with the cluster (`scenario::cluster`).
+        Target::Slot { .. } | Target::ServerProcess | Target::ServerCommand => None,
     };
     problem.into_iter().collect()
 }
@@ -193,6 +194,7 @@ fn overlap(s: &Scenario, index: usize, f: &Fault, spec: &Spec) -> Problems {
         Target::Network(link) => format!("on the same link ({})", link.name()),
         Target::Consumer(c) => format!("of the same consumer ({c})"),
         Target::Producer(p) => format!("of the same producer ({p})"),
+        Target::Slot { stream, .. } => format!("on the same stream ({stream})"),
         Target::ServerProcess | Target::ServerCommand => "on the server".into(),
     };
     vec![(

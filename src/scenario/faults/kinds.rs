@@ -104,13 +104,24 @@ pub enum FaultKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         restart_after: Option<Dur>,
     },
+    /// Cluster runs: the slot holding partition `partition` of `stream` (0
+    /// for an unpartitioned one) moves, keys and all, to shard `to_shard`
+    /// (by default the next one) while the run goes on (docs/cluster.md,
+    /// "Live resharding").
+    Reshard {
+        stream: String,
+        #[serde(default)]
+        partition: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_shard: Option<u16>,
+    },
 }
 
 impl FaultKind {
     /// What this kind targets and needs: the one place each kind says so.
     pub fn spec(&self) -> Spec<'_> {
         use FaultKind::*;
-        use Target::{Consumer, Network, Producer, ServerCommand, ServerProcess};
+        use Target::{Consumer, Network, Producer, ServerCommand, ServerProcess, Slot};
         let timed = |d: &Dur| Some(d.to_string());
         match self {
             CrashConsumer {
@@ -203,6 +214,21 @@ impl FaultKind {
                 proxy: true,
                 read_back: ReadBack::Always,
                 ..Spec::on(ServerProcess, Lasts::Once)
+            },
+            Reshard {
+                stream,
+                partition,
+                to_shard,
+            } => Spec {
+                read_back: ReadBack::Always,
+                detail: to_shard.map(|s| format!("to shard {s}")),
+                ..Spec::on(
+                    Slot {
+                        stream,
+                        partition: *partition,
+                    },
+                    Lasts::Once,
+                )
             },
             CrashProducer {
                 producer,

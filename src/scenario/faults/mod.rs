@@ -47,6 +47,8 @@ pub enum Target<'a> {
     ServerCommand,
     /// The connections on one link, through that link's fault proxy.
     Network(Link),
+    /// The cluster slot a stream's key (one partition's) lives in.
+    Slot { stream: &'a str, partition: u32 },
 }
 
 impl Target<'_> {
@@ -57,6 +59,7 @@ impl Target<'_> {
             Target::Consumer(c) => Some(c.to_string()),
             Target::Producer(p) => Some(p.to_string()),
             Target::Network(link) => Some(link.name().to_string()),
+            Target::Slot { stream, partition } => Some(format!("{stream}/{partition}")),
             Target::ServerProcess | Target::ServerCommand => None,
         }
     }
@@ -205,7 +208,7 @@ impl FaultKind {
     pub fn label(&self) -> String {
         let spec = self.spec();
         let mut label = self.action();
-        if let Target::Consumer(_) | Target::Producer(_) = spec.target {
+        if let Target::Consumer(_) | Target::Producer(_) | Target::Slot { .. } = spec.target {
             label += &format!(" {}", spec.target.name().unwrap_or_default());
         }
         if let Some(detail) = &spec.detail {
