@@ -10,8 +10,8 @@
 //! A target in a Redis Cluster gives a [`Conn::Cluster`], which sends each
 //! command to the primary of its key's slot (`cluster`; where the keys are:
 //! `keys`; how a call is split over nodes: `route`). Callers send commands
-//! and pipelines through either kind alike (docs/cluster.md, "The admin
-//! connection").
+//! and pipelines through either kind alike
+//! (docs/cluster.md, "The admin connection").
 
 mod cluster;
 pub mod keys;

@@ -3,8 +3,8 @@
 //! own slot map (`wire::slots`), read from the seed node's CLUSTER SLOTS and
 //! corrected by MOVED; ASK is followed for the one command. Keyless
 //! commands go to the first shard in slot order; pipelines are split per
-//! node and their replies put back in order (docs/cluster.md, "The admin
-//! connection").
+//! node and their replies put back in order
+//! (docs/cluster.md, "The admin connection").
 //!
 //! Not redis-rs's `cluster-async`: its pipelines refuse commands whose keys
 //! are in different slots, which the sampler's and the read-back's
