@@ -22,7 +22,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
-use super::route::{Plan, Route, route, slot_of, sum};
+use super::route::{Plan, Route, client_error, route, slot_of, sum};
 use super::{Target, UNREACHABLE, manager};
 use crate::error::{Error, Result};
 use crate::slot::SLOTS;
@@ -318,10 +318,6 @@ fn redirect_of(reply: &Value) -> Option<Redirect> {
 
 fn moved_in(reply: &Value) -> Option<Redirect> {
     redirect_of(reply).filter(|r| matches!(r, Redirect::Moved { .. }))
-}
-
-pub(super) fn client_error(what: &'static str, why: String) -> RedisError {
-    RedisError::from((ErrorKind::Client, what, why))
 }
 
 /// Waits for every future, polled together; their outputs in their order.

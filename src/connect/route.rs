@@ -6,9 +6,8 @@
 
 use std::ops::Range;
 
-use redis::{Arg, Cmd, Pipeline, RedisResult, Value};
+use redis::{Arg, Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Value};
 
-use super::cluster::client_error;
 use super::keys;
 use crate::slot::key_slot;
 use crate::wire::slots::Addr;
@@ -193,6 +192,11 @@ pub(super) fn sum(replies: Vec<Value>) -> RedisResult<Value> {
         }
     }
     Ok(Value::Int(total))
+}
+
+/// An error of the client's making, with what it was doing and why.
+pub(super) fn client_error(what: &'static str, why: String) -> RedisError {
+    RedisError::from((ErrorKind::Client, what, why))
 }
 
 #[cfg(test)]
