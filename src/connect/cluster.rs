@@ -156,6 +156,7 @@ impl ClusterConn {
     /// `cmd` on `addr`, and where it is redirected, once more there.
     async fn on(&self, addr: &str, cmd: &Cmd) -> RedisResult<Value> {
         let reply = self.node(addr).await?.req_packed_command(cmd).await;
+        let reply = self.unless_lost(addr, reply).await;
         match redirect_in(&reply) {
             Some(redirect) => self.follow(&redirect, cmd).await,
             None => reply,
@@ -196,7 +197,52 @@ impl ClusterConn {
     /// A whole (non-atomic) sub-pipeline on `addr`: every reply, errors as values.
     async fn send(&self, addr: &str, pipeline: &Pipeline) -> RedisResult<Vec<Value>> {
         let mut conn = self.node(addr).await?;
-        conn.req_packed_commands(pipeline, 0, pipeline.len()).await
+        let replies = conn.req_packed_commands(pipeline, 0, pipeline.len()).await;
+        self.unless_lost(addr, replies).await
+    }
+
+    /// `result` as it is; but when `addr` could not be reached or did not
+    /// answer (not an error reply: no reply), the slot map is read again
+    /// first. A dead primary says no MOVED, and its replica takes its slots
+    /// over: without a fresh map every later command would go to the dead
+    /// one. The failed command is not resent, so its failure is seen, as on
+    /// one server.
+    async fn unless_lost<T>(&self, addr: &str, result: RedisResult<T>) -> RedisResult<T> {
+        if let Err(e) = &result
+            && !matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
+        {
+            self.refresh(addr).await;
+        }
+        result
+    }
+
+    /// The slot map as the first other primary that answers CLUSTER SLOTS
+    /// has it, connected to every primary it names; kept as it was when
+    /// none does.
+    async fn refresh(&self, failed: &str) {
+        let others: Vec<Addr> = (read(&self.shared.map).nodes().iter())
+            .filter(|a| *a != failed)
+            .cloned()
+            .collect();
+        for addr in others {
+            let Ok(mut conn) = self.node(&addr).await else {
+                continue;
+            };
+            let slots = redis::cmd("CLUSTER").arg("SLOTS").clone();
+            let Ok(reply) = slots.query_async::<Value>(&mut conn).await else {
+                continue;
+            };
+            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+            let Ok(map) = SlotMap::from_cluster_slots(&reply, host) else {
+                continue;
+            };
+            for node in map.nodes() {
+                // One that cannot be reached yet is tried again on use.
+                let _ = self.node(node).await;
+            }
+            *write(&self.shared.map) = map;
+            return;
+        }
     }
 
     /// A pipeline split into one per node, sent at once, replies put back in

@@ -2,10 +2,11 @@
 //! on the shard of their slot, pipelines over several shards answer in
 //! order, INFO commandstats adds up over the primaries, and MOVED and ASK
 //! from a slot migrated behind its back are followed and counted
-//! (docs/cluster.md, "The admin connection"). One cluster, one test: its
-//! checks run in turn, each on keys of its own.
+//! (docs/cluster.md, "The admin connection"). One cluster for those, its
+//! checks in turn, each on keys of its own; a second one, with replicas,
+//! loses a primary.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::Value;
 use streamdrill::connect::{Conn, Target};
@@ -15,22 +16,30 @@ use streamdrill::server::{RedisServer, ServerConfig};
 use streamdrill::slot::key_slot;
 use streamdrill::verify;
 
+use crate::support::wait_until;
+
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn start(replicas: u16) -> ManagedCluster {
+    let spec = ClusterSpec {
+        shards: 3,
+        replicas,
+        node_timeout: Duration::from_millis(1000),
+    };
+    ManagedCluster::start(spec, &ServerConfig::default(), Duration::from_secs(20)).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
 
 #[test]
 fn the_admin_connection_routes_over_a_cluster() {
-    let spec = ClusterSpec {
-        shards: 3,
-        replicas: 0,
-        node_timeout: Duration::from_millis(1000),
-    };
-    let cluster =
-        ManagedCluster::start(spec, &ServerConfig::default(), Duration::from_secs(20)).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    let cluster = start(0);
+    runtime().block_on(async {
         let seed = Target::new(cluster.seed_urls()[1].clone(), None).unwrap();
         let mut conn = seed.in_cluster().connect(RESPONSE_TIMEOUT).await.unwrap();
         assert!(conn.is_cluster());
@@ -47,6 +56,48 @@ fn the_admin_connection_routes_over_a_cluster() {
         assert_eq!(conn.redirects(), (0, 0), "the map was right so far");
         moved_is_followed_and_counted(&cluster, &mut conn).await;
         ask_is_followed_and_counted(&cluster, &mut conn).await;
+    });
+}
+
+#[test]
+fn a_dead_primarys_slots_are_found_on_its_replica() {
+    let mut cluster = start(1);
+    runtime().block_on(async {
+        let seed = Target::new(cluster.seed_urls()[2].clone(), None).unwrap();
+        let mut conn = seed.in_cluster().connect(RESPONSE_TIMEOUT).await.unwrap();
+        let key = &one_key_per_shard(&cluster, "sd:admin:failover")[0];
+        add(&mut conn, key, 2).await;
+        let replica = &cluster.shards()[0].replicas[0];
+        // A replica answers MOVED for a key; its keyspace counts it.
+        let synced = || {
+            replica
+                .info("keyspace")
+                .is_ok_and(|i| i.contains("keys=1,"))
+        };
+        wait_until(
+            Duration::from_secs(5),
+            "the replica to have the key",
+            synced,
+        );
+        cluster.shards_mut()[0].primary.kill9().unwrap();
+        // No node says MOVED for a dead one: the connection finds the
+        // replica that took over by reading the map again after a failure.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let len = loop {
+            match redis::cmd("XLEN")
+                .arg(key)
+                .query_async::<u64>(&mut conn)
+                .await
+            {
+                Ok(len) => break len,
+                Err(e) => assert!(Instant::now() < deadline, "still failing: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(len, 2);
+        let replica = format!("127.0.0.1:{}", cluster.shards()[0].replicas[0].port());
+        let addrs: Vec<String> = conn.primaries().into_iter().map(|(a, _)| a).collect();
+        assert_eq!(addrs[0], replica, "{addrs:?}");
     });
 }
 
