@@ -6,18 +6,30 @@
 //! that failed, so every failure is seen. TCP_NODELAY is set, and the
 //! response timeout is chosen per use. Also: the [`Target`] every
 //! connection is made to, and where the fault proxy forwards.
+//!
+//! A target in a Redis Cluster gives a [`Conn::Cluster`], which sends each
+//! command to the primary of its key's slot (`cluster`; where the keys are:
+//! `keys`; how a call is split over nodes: `route`). Callers send commands
+//! and pipelines through either kind alike
+//! (docs/cluster.md, "The admin connection").
+
+mod cluster;
+pub mod keys;
+mod route;
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use redis::IntoConnectionInfo;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
 
 use crate::error::{Error, Result, redact};
 use crate::tls::ClientTls;
+
+pub use cluster::ClusterConn;
 
 /// The Redis under test and how to reach it: its URL and, for a
 /// `rediss://` one, the TLS client setup. Shown (`Display`) with the
@@ -26,6 +38,8 @@ use crate::tls::ClientTls;
 pub struct Target {
     url: String,
     tls: Option<ClientTls>,
+    /// The URL names one node (a seed) of a Redis Cluster.
+    cluster: bool,
 }
 
 impl Target {
@@ -34,6 +48,7 @@ impl Target {
         let target = Target {
             url: url.into(),
             tls,
+            cluster: false,
         };
         let problem = match (target.is_tls(), target.tls.is_some()) {
             (true, false) => "a rediss:// URL needs the TLS settings it connects with",
@@ -42,6 +57,20 @@ impl Target {
         };
         let e = redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, problem));
         Err(Error::redis(&target.to_string(), "parsing the URL", e))
+    }
+
+    /// The same target as a seed node of a Redis Cluster: [`Target::connect`]
+    /// reads the cluster's slot map from it and connects to every primary,
+    /// with the seed's user, password and TLS.
+    pub fn in_cluster(self) -> Target {
+        Target {
+            cluster: true,
+            ..self
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
     }
 
     /// The URL, password and all.
@@ -89,9 +118,30 @@ impl Target {
         redis::Client::build_with_tls(info, certificates).map_err(fail)
     }
 
-    /// A new connection of its own, with the given response timeout.
+    /// A new connection of its own, with the given response timeout: to
+    /// the server, or to every primary of the cluster this target is in.
     pub async fn connect(&self, response_timeout: Duration) -> Result<Conn> {
-        connect(&self.client()?, &self.to_string(), response_timeout).await
+        match self.cluster {
+            true => Ok(Conn::Cluster(
+                ClusterConn::connect(self, response_timeout).await?,
+            )),
+            false => connect(&self.client()?, &self.to_string(), response_timeout).await,
+        }
+    }
+
+    /// The host the URL names, as a cluster node announced without one is.
+    fn host(&self) -> Option<String> {
+        Some(redis::parse_redis_url(&self.url)?.host_str()?.to_string())
+    }
+
+    /// The same user, password and TLS at the cluster node `addr`
+    /// (`host:port`, as CLUSTER SLOTS and MOVED name it): one server.
+    fn at_node(&self, addr: &str) -> Result<Target> {
+        Ok(Target {
+            url: at_node(&self.url, addr)?,
+            tls: self.tls.clone(),
+            cluster: false,
+        })
     }
 
     /// The same target through the fault proxy at `addr`: user, password,
@@ -101,6 +151,7 @@ impl Target {
         Ok(Target {
             url: redirect(&self.url, addr)?,
             tls: self.tls.clone(),
+            cluster: self.cluster,
         })
     }
 }
@@ -116,8 +167,69 @@ impl fmt::Display for Target {
 pub const UNREACHABLE: &str = "connecting (is the server running and reachable? \
      does its port speak what the URL says: redis:// plain TCP, rediss:// TLS?)";
 
-/// A connection as actors hold it: cheap to clone, reconnects after failures.
-pub type Conn = ConnectionManager;
+/// A connection as actors hold it: cheap to clone, reconnects after
+/// failures; to one server, or routed over a cluster's primaries. Commands
+/// and pipelines go through `query_async(&mut conn)` alike.
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConn),
+}
+
+impl Conn {
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+
+    /// Every primary and a connection to it alone, for what must be read
+    /// on each node (INFO): a cluster's by `host:port` in slot order; a
+    /// single server is itself, once, named "" (its caller knows its URL).
+    pub fn primaries(&self) -> Vec<(String, Conn)> {
+        match self {
+            Conn::Single(_) => vec![(String::new(), self.clone())],
+            Conn::Cluster(c) => (c.primaries().into_iter())
+                .map(|(addr, conn)| (addr, Conn::Single(conn)))
+                .collect(),
+        }
+    }
+
+    /// MOVED and ASK replies a cluster connection followed (and its clones):
+    /// (moved, ask); none for a single server.
+    pub fn redirects(&self) -> (u64, u64) {
+        match self {
+            Conn::Single(_) => (0, 0),
+            Conn::Cluster(c) => c.redirects(),
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
 
 /// How long to wait for a connection to Redis before calling it unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -146,15 +258,23 @@ pub async fn connect(
     url: &str,
     response_timeout: Duration,
 ) -> Result<Conn> {
+    (manager(client, response_timeout).await)
+        .map(Conn::Single)
+        .map_err(|e| Error::redis(url, UNREACHABLE, e))
+}
+
+/// A `ConnectionManager` with streamdrill's timeouts and reconnection.
+async fn manager(
+    client: &redis::Client,
+    response_timeout: Duration,
+) -> redis::RedisResult<ConnectionManager> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(response_timeout))
         .set_number_of_retries(RECONNECT_RETRIES)
         .set_min_delay(RECONNECT_MIN_DELAY)
         .set_max_delay(RECONNECT_MAX_DELAY);
-    ConnectionManager::new_with_config(client.clone(), config)
-        .await
-        .map_err(|e| Error::redis(url, UNREACHABLE, e))
+    ConnectionManager::new_with_config(client.clone(), config).await
 }
 
 /// The TCP address a `redis://host[:port]` (or `rediss://`) URL points at:
@@ -189,6 +309,29 @@ pub fn redirect(url: &str, addr: SocketAddr) -> Result<String> {
     let mut parsed = redis::parse_redis_url(url).ok_or_else(refuse)?;
     parsed.set_ip_host(addr.ip()).map_err(|_| refuse())?;
     parsed.set_port(Some(addr.port())).map_err(|_| refuse())?;
+    Ok(parsed.to_string())
+}
+
+/// `url` pointing at the cluster node `addr` (`host:port`): user, password
+/// and database kept.
+fn at_node(url: &str, addr: &str) -> Result<String> {
+    let refuse = || {
+        let e = redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "a cluster node's address is not host:port",
+            addr.to_string(),
+        ));
+        Error::redis(url, "connecting to a cluster node", e)
+    };
+    let mut parsed = redis::parse_redis_url(url).ok_or_else(refuse)?;
+    let (host, port) = addr.rsplit_once(':').ok_or_else(refuse)?;
+    let port: u16 = port.parse().map_err(|_| refuse())?;
+    let host = match host.contains(':') {
+        true => format!("[{host}]"),
+        false => host.to_string(),
+    };
+    parsed.set_host(Some(&host)).map_err(|_| refuse())?;
+    parsed.set_port(Some(port)).map_err(|_| refuse())?;
     Ok(parsed.to_string())
 }
 
@@ -227,5 +370,21 @@ mod tests {
             "redis://user:pw@127.0.0.1:4242/3"
         );
         assert_eq!(redirect("redis://h", to).unwrap(), "redis://127.0.0.1:4242");
+    }
+
+    #[test]
+    fn a_cluster_node_keeps_the_seeds_credentials() {
+        assert_eq!(
+            at_node("rediss://u:pw@seed:7000", "10.0.0.2:7001").unwrap(),
+            "rediss://u:pw@10.0.0.2:7001"
+        );
+        assert_eq!(
+            at_node("redis://seed", "::1:7002").unwrap(),
+            "redis://[::1]:7002"
+        );
+        assert!(at_node("redis://seed", "nohost").is_err());
+        let seed = Target::new("redis://127.0.0.1:7000", None).unwrap();
+        assert!(!seed.is_cluster() && seed.clone().in_cluster().is_cluster());
+        assert!(!seed.in_cluster().at_node("h:1").unwrap().is_cluster());
     }
 }

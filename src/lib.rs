@@ -44,10 +44,11 @@
 //!
 //! **The runtime** (talks to Redis, runs the actors, records into metrics):
 //! - [`cpu_idle`]: `--cpu-idle poll`, the PM QoS hold that keeps idle CPUs polling.
-//! - [`connect`]: the Redis under test (its URL and TLS), and redis-rs connections for
-//!   setup, sampling and read-back: TCP_NODELAY, timeouts, reconnection.
 //! - [`wire`]: the actors' own RESP client for the per-event path (commands encoded
 //!   into one buffer, replies scanned in place), and stream entries out of replies.
+//! - [`connect`]: the Redis under test (its URL and TLS), and redis-rs connections for
+//!   setup, sampling and read-back: TCP_NODELAY, timeouts, reconnection; to a cluster,
+//!   routed by slot over its primaries.
 //! - [`verify`]: what Redis itself holds after the drain, read back to settle the ledger.
 //! - [`actors`]: the actix actors that do the work: producers, consumers, sampler,
 //!   collector, and the chaos actor that applies a drill's faults by family; the worker

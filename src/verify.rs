@@ -257,13 +257,18 @@ pub async fn projections(plan: &Plan, conn: &mut Conn, url: &str) -> Vec<Option<
     out
 }
 
-/// INFO commandstats, for what a run's projections cost Redis.
+/// INFO commandstats, for what a run's projections cost Redis: a cluster's
+/// calls and microseconds per command summed over its primaries.
 pub async fn command_stats(conn: &mut Conn) -> RedisResult<CommandStats> {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(conn)
-        .await?;
-    Ok(CommandStats::parse(&info))
+    let mut total = CommandStats::default();
+    for (_, mut primary) in conn.primaries() {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut primary)
+            .await?;
+        total.add(&CommandStats::parse(&info));
+    }
+    Ok(total)
 }
 
 /// Sets each projection's Redis cost from the commandstats read at the

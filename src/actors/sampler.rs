@@ -13,7 +13,9 @@ use redis::streams::StreamInfoGroupsReply;
 use super::{ReadingReport, every_interval};
 use crate::clock::RunClock;
 use crate::metrics::trim::head_distance;
-use crate::metrics::{GroupReading, Reading, StreamReading, info_field};
+use crate::metrics::{
+    GroupReading, Reading, SUMMED_INFO_FIELDS, StreamReading, info_field, info_sum,
+};
 use crate::verify;
 
 pub struct Sampler {
@@ -194,7 +196,30 @@ async fn read_redis(
             false => None,
         })
         .collect();
-    Ok((lengths, infos, memory + &stats + &cpu, heads))
+    let info = match conn.is_cluster() {
+        false => memory + &stats + &cpu,
+        true => summed_info(conn).await?,
+    };
+    Ok((lengths, infos, info, heads))
+}
+
+/// A cluster's INFO memory, stats and cpu, each figure a reading uses
+/// summed over the primaries (the pipeline's own INFO is the first shard's).
+async fn summed_info(conn: &Conn) -> redis::RedisResult<String> {
+    let mut each = Vec::new();
+    for (_, mut primary) in conn.primaries() {
+        let (memory, stats, cpu): (String, String, String) = redis::pipe()
+            .cmd("INFO")
+            .arg("memory")
+            .cmd("INFO")
+            .arg("stats")
+            .cmd("INFO")
+            .arg("cpu")
+            .query_async(&mut primary)
+            .await?;
+        each.push(memory + &stats + &cpu);
+    }
+    Ok(info_sum(&each, &SUMMED_INFO_FIELDS))
 }
 
 fn trimmed_count(trimmed: &[bool]) -> usize {

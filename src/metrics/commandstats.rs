@@ -40,6 +40,15 @@ impl CommandStats {
         CommandStats(out)
     }
 
+    /// Adds another node's counters: a cluster's are its primaries' summed.
+    pub fn add(&mut self, other: &CommandStats) {
+        for (name, usage) in &other.0 {
+            let total = self.0.entry(name.clone()).or_default();
+            total.calls += usage.calls;
+            total.usec += usage.usec;
+        }
+    }
+
     /// What `commands` added between `before` and `self`. Counters that went
     /// down (CONFIG RESETSTAT, a restarted server) give None: the difference
     /// would be a guess.
@@ -75,6 +84,16 @@ mod tests {
         // A command first seen after the start counts from zero.
         let naive = after.since(&before, &["hincrby", "hset"]).unwrap();
         assert_eq!((naive.calls, naive.usec), (5 + 5, 9 + 10));
+    }
+
+    #[test]
+    fn nodes_add_up_per_command() {
+        let mut total = CommandStats::parse(BEFORE);
+        total.add(&CommandStats::parse(AFTER));
+        let eval = total.since(&CommandStats::default(), &["eval"]).unwrap();
+        assert_eq!((eval.calls, eval.usec), (12, 402));
+        let hincrby = total.since(&CommandStats::default(), &["hincrby"]).unwrap();
+        assert_eq!((hincrby.calls, hincrby.usec), (5, 9));
     }
 
     #[test]

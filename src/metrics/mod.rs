@@ -50,7 +50,7 @@ pub use progress::{GroupProgress, Progress};
 pub use recovery::recovery;
 pub use schema_versions::{Kinds, VersionCounts};
 pub use series::{GroupReading, Reading, Row, Series, StreamReading};
-pub use server::{PowerFsUse, ServerInfo, StreamFeature, info_field};
+pub use server::{PowerFsUse, SUMMED_INFO_FIELDS, ServerInfo, StreamFeature, info_field, info_sum};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
 pub use stats::{ConsumeStats, Merge, Phase, Phased, ProduceStats};
 pub use trim::TrimSafety;

@@ -68,6 +68,43 @@ pub fn info_field<T: std::str::FromStr>(info: &str, field: &str) -> Option<T> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The INFO figures the sampler reads that add up over a cluster's
+/// primaries: memory in use, commands processed, CPU seconds.
+pub const SUMMED_INFO_FIELDS: [&str; 4] = [
+    "used_memory",
+    "total_commands_processed",
+    "used_cpu_user",
+    "used_cpu_sys",
+];
+
+/// Several nodes' INFO replies as one that [`info_field`] reads: a
+/// `field:value` line per field of `fields`, summed over the nodes that
+/// report it (integers stay integers); a field none reports is left out.
+pub fn info_sum(infos: &[String], fields: &[&str]) -> String {
+    let mut out = String::new();
+    for field in fields {
+        let values: Vec<&str> = (infos.iter())
+            .filter_map(|i| {
+                i.lines()
+                    .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            })
+            .map(str::trim)
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let whole: Option<u64> = values.iter().map(|v| v.parse::<u64>().ok()).sum();
+        let sum = match whole {
+            Some(n) => n.to_string(),
+            None => (values.iter().filter_map(|v| v.parse::<f64>().ok()))
+                .sum::<f64>()
+                .to_string(),
+        };
+        out.push_str(&format!("{field}:{sum}\r\n"));
+    }
+    out
+}
+
 impl ServerInfo {
     /// Name and version out of an INFO server reply; no binary, no features yet.
     pub fn from_info(info: &str) -> ServerInfo {
@@ -97,6 +134,23 @@ impl ServerInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn info_of_several_nodes_sums_the_named_fields() {
+        let node = |mem: u64, cpu: &str| {
+            format!("# Memory\r\nused_memory:{mem}\r\nmaxmemory:0\r\nused_cpu_sys:{cpu}\r\n")
+        };
+        let infos = [
+            node(100, "1.25"),
+            node(50, "0.5"),
+            "# Stats\r\n".to_string(),
+        ];
+        let sum = info_sum(&infos, &SUMMED_INFO_FIELDS);
+        assert_eq!(info_field::<u64>(&sum, "used_memory"), Some(150));
+        assert_eq!(info_field::<f64>(&sum, "used_cpu_sys"), Some(1.75));
+        assert_eq!(info_field::<u64>(&sum, "total_commands_processed"), None);
+        assert_eq!(info_field::<u64>(&sum, "maxmemory"), None);
+    }
 
     #[test]
     fn valkey_is_named_by_its_own_fields_not_its_redis_version() {

@@ -30,8 +30,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("proxy", &[]),
     // The runtime: talking to Redis and running the actors.
     ("cpu_idle", &["metrics"]),
-    ("connect", &["tls"]),
     ("wire", &["tls"]),
+    ("connect", &["tls", "wire"]),
     ("verify", &["connect", "metrics", "plan", "wire"]),
     (
         "actors",

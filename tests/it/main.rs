@@ -7,6 +7,7 @@ mod browser;
 mod capacity_report;
 mod cli;
 mod cluster;
+mod cluster_admin;
 mod docs;
 mod drill;
 mod drill_failover;
