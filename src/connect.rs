@@ -136,7 +136,7 @@ impl Target {
 
     /// The same user, password and TLS at the cluster node `addr`
     /// (`host:port`, as CLUSTER SLOTS and MOVED name it): one server.
-    fn at_node(&self, addr: &str) -> Result<Target> {
+    pub fn at_node(&self, addr: &str) -> Result<Target> {
         Ok(Target {
             url: at_node(&self.url, addr)?,
             tls: self.tls.clone(),

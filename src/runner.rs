@@ -106,7 +106,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     let (server, target) = match plan.redis.mode {
         RedisMode::Managed if plan.redis.cluster.is_some() => {
             let started = start_cluster(&plan)?;
-            let target = Target::new(started.seed_urls()[0].clone(), None)?;
+            let target = Target::new(started.seed_urls()[0].clone(), None)?.in_cluster();
             cluster = Some(started);
             (None, target)
         }

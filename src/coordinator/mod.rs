@@ -188,6 +188,9 @@ pub async fn execute(
     if let Some(c) = &mut cluster {
         c.redirects = finished.redirects;
         c.redirects.read_moved = reads_moved.load(std::sync::atomic::Ordering::Relaxed);
+        let seed = Arc::new(crate::wire::Endpoint::parse(target.url(), target.tls())?);
+        let now = Placement::cluster(seed, &mut admin, url).await.ok();
+        c.ended(|key| now.as_ref().map(|p| p.addr_of(key)));
     }
 
     let ReadBack {

@@ -70,6 +70,11 @@ impl Placement {
         (owner.and_then(|o| map.nodes().iter().position(|n| n == o))).unwrap_or(0)
     }
 
+    /// `host:port` of the node serving `key`.
+    pub fn addr_of(&self, key: &str) -> String {
+        self.nodes[self.node_of(key)].addr()
+    }
+
     pub fn node(&self, index: usize) -> &Arc<Endpoint> {
         &self.nodes[index]
     }
@@ -106,6 +111,8 @@ impl Placement {
                     slot: key_slot(s.key.as_bytes()),
                     shard: node,
                     node: self.nodes[node].addr(),
+                    node_at_end: None,
+                    shard_at_end: None,
                 }
             })
             .collect();

@@ -21,6 +21,24 @@ pub struct KeyPlace {
     /// Index into `primaries`.
     pub shard: usize,
     pub node: String,
+    /// Where it was once the run was over, when that could be read: its
+    /// primary, and that primary's index in `primaries` if it was one then
+    /// (a reshard moves keys; a failover promotes a replica).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_at_end: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_at_end: Option<usize>,
+}
+
+impl ClusterRun {
+    /// Records where each key is now, as `node_of` (key → `host:port`) says.
+    pub fn ended(&mut self, node_of: impl Fn(&str) -> Option<String>) {
+        for k in &mut self.keys {
+            k.node_at_end = node_of(&k.key);
+            let end = k.node_at_end.as_ref();
+            k.shard_at_end = end.and_then(|n| self.primaries.iter().position(|p| p == n));
+        }
+    }
 }
 
 /// Redirections the actors were answered with.

@@ -37,6 +37,18 @@ fn default_node_timeout() -> Dur {
 pub(super) fn check(s: &Scenario) -> Vec<Violation> {
     let mut v = Vec::new();
     let Some(c) = &s.redis.cluster else {
+        for (i, f) in s.faults.iter().enumerate() {
+            if let Target::Slot { .. } = f.kind.spec().target {
+                v.push(Violation {
+                    field: format!("faults[{i}].action"),
+                    problem: format!(
+                        "{} moves a slot between the shards of a cluster: add \
+                         [redis] cluster = {{ shards = 3 }}",
+                        f.kind.action()
+                    ),
+                });
+            }
+        }
         return v;
     };
     let mut add = |field: String, problem: &str| {
@@ -105,7 +117,9 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
         check_consumers(s, i, &mut add);
     }
     for (i, f) in s.faults.iter().enumerate() {
-        if !matches!(
+        if let Target::Slot { stream, partition } = f.kind.spec().target {
+            check_slot(s, c, i, stream, partition, &f.kind, &mut add);
+        } else if !matches!(
             f.kind.spec().target,
             Target::Consumer(_) | Target::Producer(_)
         ) {
@@ -117,6 +131,49 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
         }
     }
     v
+}
+
+/// A reshard names a partition of a stream that is written, and a shard
+/// the cluster has.
+fn check_slot(
+    s: &Scenario,
+    c: &ClusterConfig,
+    i: usize,
+    stream: &str,
+    partition: u32,
+    kind: &super::FaultKind,
+    add: &mut impl FnMut(String, &str),
+) {
+    if !s.producers.iter().any(|p| p.stream == stream) {
+        add(
+            format!("faults[{i}].stream"),
+            &format!("no producer writes {stream:?}: name a stream of [[producers]]"),
+        );
+        return;
+    }
+    let partitions = s.partitions_of(stream);
+    if partition >= partitions {
+        add(
+            format!("faults[{i}].partition"),
+            &format!("{stream} has partitions 0 to {}", partitions - 1),
+        );
+    }
+    if let super::FaultKind::Reshard {
+        to_shard: Some(to), ..
+    } = kind
+        && *to >= c.shards
+    {
+        add(
+            format!("faults[{i}].to_shard"),
+            &format!("the cluster has shards 0 to {}", c.shards.saturating_sub(1)),
+        );
+    }
+    if c.shards < 2 {
+        add(
+            format!("faults[{i}].action"),
+            "a slot moves between shards: the cluster needs at least 2",
+        );
+    }
 }
 
 /// One XREADGROUP names every key a consumer reads, and a cluster refuses a

@@ -65,7 +65,10 @@ async fn reshard(seed: &Target, key: &str, to_shard: Option<u16>) -> Result<(), 
     let to = to_shard.map_or((from + 1) % primaries.len(), usize::from);
     match to {
         _ if to >= primaries.len() => {
-            return Err(format!("there is no shard {to}: the cluster has {}", primaries.len()));
+            return Err(format!(
+                "there is no shard {to}: the cluster has {}",
+                primaries.len()
+            ));
         }
         _ if to == from => return Err(format!("slot {slot} of {key} is on shard {to} already")),
         _ => {}
@@ -87,7 +90,9 @@ async fn reshard(seed: &Target, key: &str, to_shard: Option<u16>) -> Result<(), 
             break;
         }
         let mut migrate = redis::cmd("MIGRATE");
-        migrate.arg(target.addr.ip().to_string()).arg(target.addr.port());
+        migrate
+            .arg(target.addr.ip().to_string())
+            .arg(target.addr.port());
         migrate.arg("").arg(0).arg(TIMEOUT.as_millis() as u64);
         migrate.arg("KEYS").arg(&keys);
         (migrate.query_async::<()>(&mut src).await)
@@ -97,7 +102,10 @@ async fn reshard(seed: &Target, key: &str, to_shard: Option<u16>) -> Result<(), 
     // so no primary ever sends a client back to the source.
     setslot(&mut dst, slot, "NODE", &target.id).await?;
     setslot(&mut src, slot, "NODE", &target.id).await?;
-    for other in primaries.iter().filter(|p| p.id != source.id && p.id != target.id) {
+    for other in primaries
+        .iter()
+        .filter(|p| p.id != source.id && p.id != target.id)
+    {
         // The cluster bus spreads it anyway; telling them saves a round of MOVED.
         if let Ok(mut conn) = connect(&node(seed, other)?).await {
             let _ = setslot(&mut conn, slot, "NODE", &target.id).await;
@@ -110,16 +118,20 @@ async fn connect(target: &Target) -> Result<Conn, String> {
     (target.connect(TIMEOUT).await).map_err(|e| e.to_string())
 }
 
-/// The seed's URL (user, password) pointed at `primary`.
+/// The seed's URL (user, password) pointed at `primary`, spoken to alone.
 fn node(seed: &Target, primary: &Primary) -> Result<Target, String> {
-    seed.redirect(primary.addr).map_err(|e| e.to_string())
+    (seed.at_node(&primary.addr.to_string())).map_err(|e| e.to_string())
 }
 
 async fn setslot(conn: &mut Conn, slot: u16, state: &str, id: &str) -> Result<(), String> {
-    (redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg(state).arg(id))
-        .query_async::<()>(conn)
-        .await
-        .map_err(|e| format!("CLUSTER SETSLOT {slot} {state}: {e}"))
+    (redis::cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot)
+        .arg(state)
+        .arg(id))
+    .query_async::<()>(conn)
+    .await
+    .map_err(|e| format!("CLUSTER SETSLOT {slot} {state}: {e}"))
 }
 
 /// The primaries of a CLUSTER NODES reply, in slot order (the shards'
@@ -136,8 +148,8 @@ fn primaries(nodes: &str) -> Result<Vec<Primary>, String> {
             continue;
         }
         let addr = addr.split(['@', ',']).next().unwrap_or_default();
-        let addr: SocketAddr = (addr.parse())
-            .map_err(|_| format!("CLUSTER NODES names a node at {addr:?}"))?;
+        let addr: SocketAddr =
+            (addr.parse()).map_err(|_| format!("CLUSTER NODES names a node at {addr:?}"))?;
         let slots = (fields.iter().skip(8))
             .filter(|s| !s.starts_with('['))
             .filter_map(|s| match s.split_once('-') {

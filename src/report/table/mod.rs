@@ -1,6 +1,7 @@
 //! The end-of-run terminal summary, rendered from a `Summary` so it can be
 //! reprinted for any old run. Plain text, at most 100 columns wide.
 
+mod cluster;
 mod event_sourcing;
 mod faults;
 mod ledger;
@@ -32,6 +33,7 @@ pub fn render(summary: &Summary) -> String {
     replay::replay_table(&mut out, summary);
     trim::trim_table(&mut out, summary);
     ledger::verify_lines(&mut out, summary);
+    cluster::cluster_lines(&mut out, summary);
     faults::durability_lines(&mut out, summary);
     faults::fault_table(&mut out, summary);
     slo_lines(&mut out, summary);

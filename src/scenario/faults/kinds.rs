@@ -220,7 +220,7 @@ impl FaultKind {
                 partition,
                 to_shard,
             } => Spec {
-                read_back: ReadBack::Always,
+                read_back: ReadBack::IfUntrimmed,
                 detail: to_shard.map(|s| format!("to shard {s}")),
                 ..Spec::on(
                     Slot {
