@@ -19,7 +19,7 @@ use crate::plan::{Plan, SeedKind, derive_seed};
 use crate::proxy::ThreadedProxy;
 use crate::report::{self, RedisInfo, Summary, SummaryContext, TlsUse};
 use crate::scenario::{Appendfsync, RedisConfig, RedisMode, Scenario};
-use crate::server::cluster::{ClusterSpec, ManagedCluster};
+use crate::server::cluster::{ClusterSpec, DEFAULT_NODE_TIMEOUT, ManagedCluster};
 use crate::server::{Fsync, RedisServer, ServerConfig, ServerTls};
 use crate::tls::{ClientTls, TlsOptions};
 
@@ -189,7 +189,7 @@ fn start_cluster(plan: &Plan) -> Result<ManagedCluster> {
     let spec = ClusterSpec {
         shards: c.shards,
         replicas: c.replicas,
-        node_timeout: c.node_timeout.0,
+        node_timeout: (c.node_timeout).map_or(DEFAULT_NODE_TIMEOUT, |t| t.0),
     };
     ManagedCluster::start(spec, &server_config(plan), CLUSTER_READY_TIMEOUT)
 }

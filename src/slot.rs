@@ -1,8 +1,7 @@
 //! Redis Cluster's key slot: CRC16 (XMODEM) of the key, or of its hash tag
 //! (the part between the first `{` and the next `}`, when non-empty), modulo
 //! 16384: where a cluster keeps a key, for placing stream keys on shards
-//! and routing commands to them; runs do not drive a cluster yet
-//! (docs/cluster.md, "Slots and hash tags").
+//! and routing commands to them (docs/cluster.md, "Slots and hash tags").
 
 /// Slots in a Redis Cluster.
 pub const SLOTS: u16 = 16384;

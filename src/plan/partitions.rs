@@ -25,8 +25,8 @@ pub fn partition_of(aggregate: u64, count: u32) -> u32 {
 
 impl super::Plan {
     /// The keys consumer `index` of `group` reads: partition p is owned by
-    /// consumer p % consumers (docs/event-sourcing.md, "Partitioned
-    /// streams"); an unpartitioned stream's one key is read by all.
+    /// consumer p % consumers; an unpartitioned stream's one key is read
+    /// by all (docs/event-sourcing.md, "Partitioned streams").
     pub fn consumer_keys(&self, group: &super::GroupPlan, index: u32) -> Vec<String> {
         match self.partitions(group.stream) {
             [one] => vec![one.key.clone()],

@@ -1,9 +1,10 @@
 //! `[redis] cluster`: a managed Redis Cluster instead of one server, and
-//! what a scenario may ask of one (docs/cluster.md, "Running against a
-//! cluster"). Every key a command names must live in one slot, so what a
-//! run keys beside its streams (dead letters, projections, replay
-//! checkpoints) and what needs one server (its process, its proxy) is
-//! refused here until the harness routes it. Pure; called by `validate`.
+//! what a scenario may ask of one
+//! (docs/cluster.md, "Running against a cluster"). Every key a command
+//! names must live in one slot, so what a run keys beside its streams
+//! (dead letters, projections, replay checkpoints) and what needs one
+//! server (its process, its proxy) is refused here until the harness
+//! routes it. Pure; called by `validate`.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,13 +26,10 @@ pub struct ClusterConfig {
     #[serde(default)]
     pub replicas: u16,
     /// `cluster-node-timeout`: how long a node may be unreachable before
-    /// it is failed over; short by default, so failovers take seconds.
-    #[serde(default = "default_node_timeout")]
-    pub node_timeout: Dur,
-}
-
-fn default_node_timeout() -> Dur {
-    Dur(crate::server::cluster::DEFAULT_NODE_TIMEOUT)
+    /// it is failed over; none takes the managed cluster's short default,
+    /// so failovers take seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_timeout: Option<Dur>,
 }
 
 pub(super) fn check(s: &Scenario) -> Vec<Violation> {
@@ -76,7 +74,7 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
             &format!("must be 0 to {MAX_REPLICAS}"),
         );
     }
-    if c.node_timeout.0.as_millis() < 100 {
+    if c.node_timeout.is_some_and(|t| t.0.as_millis() < 100) {
         add(
             "redis.cluster.node_timeout".into(),
             "must be at least 100ms: shorter, nodes fail each other over on a busy host",
@@ -231,11 +229,7 @@ consumers = 4
     fn a_cluster_with_one_consumer_per_partition_loads() {
         let s = load(&[]).unwrap();
         let c = s.redis.cluster.unwrap();
-        assert_eq!((c.shards, c.replicas), (3, 0));
-        assert_eq!(
-            c.node_timeout.0,
-            crate::server::cluster::DEFAULT_NODE_TIMEOUT
-        );
+        assert_eq!((c.shards, c.replicas, c.node_timeout), (3, 0, None));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Where a Redis Cluster keeps each slot, and what a redirection says: the
 //! map a cluster client routes commands by, read from CLUSTER SLOTS and
 //! corrected by `-MOVED` replies; `-ASK` sends one command elsewhere
-//! without changing it. The actors do not route by it yet
-//! (docs/cluster.md, "Routing").
+//! without changing it (docs/cluster.md, "Routing"). The coordinator places
+//! the actors' connections by it and the admin connection routes by it.
 
 use redis::Value;
 

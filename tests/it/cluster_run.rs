@@ -1,7 +1,8 @@
-//! A run against a managed Redis Cluster (docs/cluster.md, "Running against
-//! a cluster"): producers write each partition on the shard its slot lives
-//! on, consumers read it there, and a partition's slot moved to another
-//! shard mid-run is followed by both, counted, with nothing lost or doubled.
+//! A run against a managed Redis Cluster
+//! (docs/cluster.md, "Running against a cluster"): producers write each
+//! partition on the shard its slot lives on, consumers read it there, and
+//! a partition's slot moved to another shard mid-run is followed by both,
+//! counted, with nothing lost or doubled.
 
 use crate::support::run_summary;
 

@@ -1,6 +1,6 @@
 //! The chaos actor's cluster family: a slot moved, keys and all, from one
-//! shard to another while the run goes on (docs/cluster.md, "Live
-//! resharding"), the way `redis-cli --cluster reshard` moves one: the
+//! shard to another while the run goes on
+//! (docs/cluster.md, "Live resharding"), the way `redis-cli --cluster reshard` moves one: the
 //! target shard IMPORTING it, the source MIGRATING it, every key of the
 //! slot sent over with MIGRATE, then the slot given to the target on every
 //! primary. Meanwhile a command for a key already gone is answered `-ASK`,

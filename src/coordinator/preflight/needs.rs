@@ -334,12 +334,16 @@ duration = "1s"
 
     /// Where the runtime's commands are written: as the name given to
     /// redis-rs's `cmd`, or as a byte string the actors encode themselves.
-    const RUNTIME: [&str; 5] = [
+    /// Where the run's commands are sent from (`connect/keys.rs` names
+    /// commands, to route them, and sends none).
+    const RUNTIME: [&str; 7] = [
         "src/coordinator",
         "src/actors",
         "src/verify.rs",
         "src/wire",
         "src/connect.rs",
+        "src/connect/cluster.rs",
+        "src/connect/route.rs",
     ];
 
     /// Commands the run sends but can do without, so the preflight does not
@@ -360,7 +364,7 @@ duration = "1s"
     /// The preflight's own transaction: it checks it as it goes. And what
     /// only cluster runs send, which the preflight does not check yet: a
     /// managed cluster's default user may do anything (coordinator::execute).
-    const PREFLIGHT: [&str; 3] = ["DISCARD", "CLUSTER", "ASKING"];
+    const PREFLIGHT: [&str; 4] = ["DISCARD", "CLUSTER", "ASKING", "MIGRATE"];
 
     fn files(path: &Path, out: &mut Vec<PathBuf>) {
         if path.is_dir() {

@@ -1,8 +1,8 @@
 //! The terminal table's cluster lines: per shard, its primary, the stream
 //! keys it held when the run started (and where any had gone by the end),
 //! and the entries Redis counted on them, which sum to the run's; then the
-//! redirections the actors were answered with (docs/cluster.md, "Running
-//! against a cluster"). Only cluster runs have them.
+//! redirections the actors were answered with
+//! (docs/cluster.md, "Running against a cluster"). Only cluster runs have them.
 
 use std::fmt::Write;
 
@@ -64,6 +64,6 @@ pub(super) fn cluster_lines(out: &mut String, s: &Summary) {
 
 /// A key without the run's prefix: `sd:<run>:orders:p2` is `orders:p2`.
 fn short(key: &str, run_id: &str) -> String {
-    let prefix = format!("{}{run_id}:", crate::plan::KEY_PREFIX);
-    key.strip_prefix(&prefix).unwrap_or(key).to_string()
+    let after_run = key.split_once(&format!(":{run_id}:"));
+    after_run.map_or(key, |(_, rest)| rest).to_string()
 }
