@@ -479,8 +479,12 @@ fn finish_endpoint(endpoint: Option<MetricsServer>) {
     let Some(server) = endpoint else {
         return;
     };
-    if !server.live().final_figures_scraped() && server.live().wait_for_final_scrape() {
-        eprintln!("metrics: final figures scraped");
+    if let Some(wait) = server.live().final_scrape_wait() {
+        eprintln!(
+            "metrics: waiting up to {:.0} s for a scrape of the final figures",
+            wait.as_secs_f64().ceil()
+        );
+        server.live().wait_for_final_scrape();
     }
 }
 

@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 
 use super::{RunPhase, RunView, View};
-use crate::metrics::{LatencyTotal, Percentiles, Progress};
+use crate::metrics::{LatencyTotal, Percentiles, ProduceTotals, Progress};
 
 /// The content types served.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -55,8 +55,11 @@ enum Kind {
     Info,
 }
 
+/// Reads one percentile (µs).
+type Percentile = fn(&Percentiles) -> u64;
+
 /// The quantiles of every latency summary, and the percentile each reads.
-const QUANTILES: [(&str, fn(&Percentiles) -> u64); 5] = [
+const QUANTILES: [(&str, Percentile); 5] = [
     ("0.5", |p| p.p50),
     ("0.9", |p| p.p90),
     ("0.99", |p| p.p99),
@@ -302,7 +305,7 @@ fn write_produce(w: &mut Writer, p: &Progress) {
         (
             "produce_sent",
             "XADDs sent, by the events' phase.",
-            (|c| c.sent) as fn(&crate::metrics::ProduceTotals) -> u64,
+            (|c| c.sent) as fn(&ProduceTotals) -> u64,
         ),
         (
             "produce_acked",

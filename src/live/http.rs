@@ -128,10 +128,10 @@ fn answer(mut conn: TcpStream, live: &Live) -> std::io::Result<()> {
         if n == 0 || line == "\r\n" || line == "\n" || head_bytes > MAX_HEAD_BYTES {
             break;
         }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("accept") {
-                accept = value.trim().to_string();
-            }
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("accept")
+        {
+            accept = value.trim().to_string();
         }
     }
     let mut parts = request_line.split_whitespace();

@@ -150,9 +150,6 @@ struct Board {
     scrape_gap: Option<Duration>,
 }
 
-/// How long `wait_for_final_scrape` waits when the scraper's interval is
-/// unknown (one scrape so far): Prometheus's default interval.
-pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
 /// The longest `wait_for_final_scrape` waits, whatever the interval.
 pub const FINAL_SCRAPE_WAIT_MAX: Duration = Duration::from_secs(60);
 
@@ -236,17 +233,25 @@ impl Live {
         board.served.is_some_and(|(g, _)| g == board.generation)
     }
 
-    /// Blocks until a scrape has served the newest figures, so Prometheus
-    /// holds the run's last values, at most twice the scraper's interval
-    /// (capped at `FINAL_SCRAPE_WAIT_MAX`). Returns at once when nothing
-    /// scraped the endpoint at all. True when such a scrape was served.
-    pub fn wait_for_final_scrape(&self) -> bool {
-        let mut board = self.board();
-        if board.served.is_none() {
-            return false;
+    /// How long `wait_for_final_scrape` would wait: twice the scraper's
+    /// interval (capped at `FINAL_SCRAPE_WAIT_MAX`). None when the newest
+    /// figures were scraped already, or when no scraper comes back at an
+    /// interval (none, or a single look with curl): nobody to wait for.
+    pub fn final_scrape_wait(&self) -> Option<Duration> {
+        let board = self.board();
+        let scraped_newest = board.served.is_some_and(|(g, _)| g == board.generation);
+        match (scraped_newest, board.scrape_gap) {
+            (false, Some(gap)) => Some((gap * 2).min(FINAL_SCRAPE_WAIT_MAX)),
+            _ => None,
         }
-        let interval = board.scrape_gap.unwrap_or(DEFAULT_SCRAPE_INTERVAL);
-        let deadline = Instant::now() + (interval * 2).min(FINAL_SCRAPE_WAIT_MAX);
+    }
+
+    /// Blocks until a scrape has served the newest figures, so Prometheus
+    /// holds the run's last values, for at most `final_scrape_wait`. True
+    /// when the newest figures were scraped.
+    pub fn wait_for_final_scrape(&self) -> bool {
+        let deadline = Instant::now() + self.final_scrape_wait().unwrap_or_default();
+        let mut board = self.board();
         loop {
             if board.served.is_some_and(|(g, _)| g == board.generation) {
                 return true;
@@ -317,17 +322,21 @@ mod tests {
         let live = Live::new();
         assert!(!live.wait_for_final_scrape(), "never scraped: no wait");
         live.begin_run(RunLabels::default());
-        let (_, generation) = live.view();
-        live.served(generation);
+        let scrape = |live: &Live| {
+            let (_, generation) = live.view();
+            live.served(generation);
+        };
+        scrape(&live);
         assert!(live.final_figures_scraped());
         live.finish_run(&Progress::default());
         assert!(!live.final_figures_scraped());
+        assert_eq!(live.final_scrape_wait(), None, "one look is no scraper");
+        scrape(&live);
+        live.finish_run(&Progress::default());
+        assert!(live.final_scrape_wait().is_some(), "a scraper came back");
         let scraper = {
             let live = live.clone();
-            std::thread::spawn(move || {
-                let (_, generation) = live.view();
-                live.served(generation);
-            })
+            std::thread::spawn(move || scrape(&live))
         };
         assert!(live.wait_for_final_scrape());
         scraper.join().unwrap();
