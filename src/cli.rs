@@ -14,7 +14,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cpu_idle::CpuIdle;
 use crate::error::{Error, Result};
-use crate::live::{Live, MetricsServer};
+use crate::live::Live;
+use crate::live::http::{MetricsServer, parse_addr};
 use crate::metrics::Progress;
 use crate::report;
 use crate::runner::{ProgressSink, RunOptions, run_scenario};
@@ -468,7 +469,7 @@ fn start_endpoint(addr: Option<&str>) -> Result<Option<MetricsServer>> {
     let Some(addr) = addr else {
         return Ok(None);
     };
-    let server = MetricsServer::start(crate::live::http::parse_addr(addr)?, Live::new())?;
+    let server = MetricsServer::start(parse_addr(addr)?, Live::new())?;
     eprintln!("metrics: {}", server.url());
     Ok(Some(server))
 }

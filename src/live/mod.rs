@@ -18,9 +18,6 @@ use std::time::{Duration, Instant};
 
 use crate::metrics::Progress;
 
-pub use exposition::Format;
-pub use http::MetricsServer;
-
 /// What a run is, for the labels of its metrics and its run phase.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunLabels {

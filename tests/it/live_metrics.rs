@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
+use streamdrill::live::Live;
 use streamdrill::live::exposition::{FAMILIES, PREFIX};
-use streamdrill::live::{Live, MetricsServer};
+use streamdrill::live::http::MetricsServer;
 use streamdrill::report::Summary;
 use streamdrill::runner::{RunOptions, run_scenario};
 use streamdrill::scenario::{Overrides, load_str};
