@@ -17,7 +17,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Live;
-use super::exposition::{Format, render};
+use super::exposition::render;
+use super::text::Format;
 use crate::error::{Error, Result};
 
 /// How long a connection may take to send its request.

@@ -4,7 +4,8 @@
 //! figures once a second (`publish`: the same `Progress` the progress line
 //! prints, with the run's totals) and the last ones when every report is in
 //! (`finish_run`); a capacity search adds its current step. The HTTP thread
-//! (`http`) renders the newest figures at each scrape (`exposition`).
+//! (`http`) renders the newest figures at each scrape (`exposition`, in the
+//! text format the scraper asked for: `text`).
 //!
 //! Nothing here is on the event path: a scrape reads figures the collector
 //! has already aggregated, rendering them on its own thread from a snapshot
@@ -12,6 +13,7 @@
 
 pub mod exposition;
 pub mod http;
+pub mod text;
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -149,6 +151,8 @@ struct Board {
 
 /// The longest `wait_for_final_scrape` waits, whatever the interval.
 pub const FINAL_SCRAPE_WAIT_MAX: Duration = Duration::from_secs(60);
+/// The least it waits: room for a scraper's jitter at short intervals.
+pub const FINAL_SCRAPE_WAIT_MIN: Duration = Duration::from_secs(1);
 
 impl Live {
     pub fn new() -> Live {
@@ -231,14 +235,16 @@ impl Live {
     }
 
     /// How long `wait_for_final_scrape` would wait: twice the scraper's
-    /// interval (capped at `FINAL_SCRAPE_WAIT_MAX`). None when the newest
+    /// interval, within `FINAL_SCRAPE_WAIT_MIN` and `FINAL_SCRAPE_WAIT_MAX`. None when the newest
     /// figures were scraped already, or when no scraper comes back at an
     /// interval (none, or a single look with curl): nobody to wait for.
     pub fn final_scrape_wait(&self) -> Option<Duration> {
         let board = self.board();
         let scraped_newest = board.served.is_some_and(|(g, _)| g == board.generation);
         match (scraped_newest, board.scrape_gap) {
-            (false, Some(gap)) => Some((gap * 2).min(FINAL_SCRAPE_WAIT_MAX)),
+            (false, Some(gap)) => {
+                Some((gap * 2).clamp(FINAL_SCRAPE_WAIT_MIN, FINAL_SCRAPE_WAIT_MAX))
+            }
             _ => None,
         }
     }

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use streamdrill::live::Live;
-use streamdrill::live::exposition::{FAMILIES, PREFIX};
+use streamdrill::live::exposition::FAMILIES;
 use streamdrill::live::http::MetricsServer;
+use streamdrill::live::text::PREFIX;
 use streamdrill::report::Summary;
 use streamdrill::runner::{RunOptions, run_scenario};
 use streamdrill::scenario::{Overrides, load_str};
