@@ -14,6 +14,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cpu_idle::CpuIdle;
 use crate::error::{Error, Result};
+use crate::live::Live;
+use crate::live::http::{MetricsServer, parse_addr};
 use crate::metrics::Progress;
 use crate::report;
 use crate::runner::{ProgressSink, RunOptions, run_scenario};
@@ -103,6 +105,11 @@ pub struct CapacityArgs {
     /// How idle CPUs wait during each step (as for `run`).
     #[arg(long, value_enum, default_value_t = CpuIdle::Os)]
     pub cpu_idle: CpuIdle,
+    /// Serve live metrics for Prometheus at http://HOST:PORT/metrics while
+    /// the process lasts; a bare PORT (or :PORT) listens on loopback only
+    /// (docs/metrics-endpoint.md).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
 }
 
 /// "5%" or "0.05".
@@ -253,6 +260,11 @@ pub struct RunArgs {
     /// instead of deleting them when the run is over.
     #[arg(long)]
     pub keep_keys: bool,
+    /// Serve live metrics for Prometheus at http://HOST:PORT/metrics while
+    /// the process lasts; a bare PORT (or :PORT) listens on loopback only
+    /// (docs/metrics-endpoint.md).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -349,6 +361,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             let show_progress = !args.quiet && (args.progress || std::io::stderr().is_terminal());
             let on_progress: Option<ProgressSink> = show_progress
                 .then(|| Box::new(print_progress(scenario.duration.as_secs_f64())) as _);
+            let endpoint = start_endpoint(args.metrics_addr.as_deref())?;
             let report = run_scenario(
                 scenario,
                 RunOptions {
@@ -358,6 +371,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     cpu_idle: args.cpu_idle,
                     named: None,
                     keep_keys: args.keep_keys,
+                    live: endpoint.as_ref().map(|e| e.live().clone()),
                 },
             )
             .map_err(|e| in_file(e, &args.scenario.scenario))?;
@@ -366,6 +380,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
             print!("{}", report::render_table(&report.summary));
             println!("report: {}", report.dir.display());
+            finish_endpoint(endpoint);
             let code = match (report.summary.interrupted, report.summary.slo.passed) {
                 (true, _) => 130,
                 (false, passed) => u8::from(!passed),
@@ -402,6 +417,8 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
     options.tls_compare = args.tls_compare;
     options.workers = args.workers.map(usize::from);
     options.cpu_idle = args.cpu_idle;
+    let endpoint = start_endpoint(args.metrics_addr.as_deref())?;
+    options.live = endpoint.as_ref().map(|e| e.live().clone());
     if !args.quiet {
         options.on_step = Some(Box::new(|notice: &StepNotice| match notice {
             StepNotice::Starting {
@@ -432,6 +449,7 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
         "report: {}",
         report.dir.join(report::html::INDEX_FILE).display()
     );
+    finish_endpoint(endpoint);
     // A server whose search stopped on an error: the report has what ran.
     let errors: Vec<String> = (report.capacity.servers.iter())
         .filter_map(|s| Some(format!("{}: {}", s.label, s.error.as_ref()?)))
@@ -444,6 +462,31 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
         (false, false) => 2,
         (false, true) => 0,
     })
+}
+
+/// `--metrics-addr`: the endpoint, listening before the run starts.
+fn start_endpoint(addr: Option<&str>) -> Result<Option<MetricsServer>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let server = MetricsServer::start(parse_addr(addr)?, Live::new())?;
+    eprintln!("metrics: {}", server.url());
+    Ok(Some(server))
+}
+
+/// Keeps the endpoint up until its scraper has the run's last figures
+/// (docs/metrics-endpoint.md, "The end of a run").
+fn finish_endpoint(endpoint: Option<MetricsServer>) {
+    let Some(server) = endpoint else {
+        return;
+    };
+    if let Some(wait) = server.live().final_scrape_wait() {
+        eprintln!(
+            "metrics: waiting up to {:.0} s for a scrape of the final figures",
+            wait.as_secs_f64().ceil()
+        );
+        server.live().wait_for_final_scrape();
+    }
 }
 
 /// `streamdrill report DIR`: the views again, from summary.json and the

@@ -44,6 +44,8 @@
 //!
 //! **The runtime** (talks to Redis, runs the actors, records into metrics):
 //! - [`cpu_idle`]: `--cpu-idle poll`, the PM QoS hold that keeps idle CPUs polling.
+//! - [`live`]: the live metrics endpoint (`--metrics-addr`): the collector's figures of
+//!   each second as an OpenMetrics exposition, served from a thread of its own.
 //! - [`wire`]: the actors' own RESP client for the per-event path (commands encoded
 //!   into one buffer, replies scanned in place), and stream entries out of replies.
 //! - [`connect`]: the Redis under test (its URL and TLS), and redis-rs connections for
@@ -78,6 +80,7 @@ pub mod cpu_idle;
 pub mod decimal;
 pub mod error;
 pub mod event;
+pub mod live;
 pub mod metrics;
 pub mod plan;
 pub mod powerfs;

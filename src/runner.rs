@@ -13,6 +13,7 @@ use crate::connect::Target;
 use crate::coordinator::{self, Measured};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
+use crate::live::{FaultSpan, Live, RunLabels};
 use crate::metrics::Progress;
 use crate::metrics::{IdleState, PowerFsUse};
 use crate::plan::{Plan, SeedKind, derive_seed};
@@ -39,6 +40,9 @@ pub struct RunOptions {
     /// Leave the run's keys on an external server rather than deleting
     /// them, so another tool (redis-cli, a test) can read them afterwards.
     pub keep_keys: bool,
+    /// The live metrics endpoint's board, told the run's figures each
+    /// second (docs/metrics-endpoint.md); None: no endpoint.
+    pub live: Option<Live>,
 }
 
 impl RunOptions {
@@ -52,7 +56,14 @@ impl RunOptions {
             cpu_idle: CpuIdle::default(),
             named: None,
             keep_keys: false,
+            live: None,
         }
+    }
+
+    /// Show the run's figures on a live metrics endpoint's board.
+    pub fn live(mut self, live: Live) -> RunOptions {
+        self.live = Some(live);
+        self
     }
 
     /// Leave the run's keys on an external server for inspection.
@@ -127,9 +138,18 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     };
 
     let keep_keys = options.keep_keys;
-    let on_progress: coordinator::OnProgress = match options.on_progress {
-        Some(f) => Rc::from(f),
-        None => Rc::new(|_: &Progress| {}),
+    let on_progress: coordinator::OnProgress = match (options.on_progress, options.live.clone()) {
+        (Some(f), None) => Rc::from(f),
+        (None, None) => Rc::new(|_: &Progress| {}),
+        (f, Some(live)) => {
+            live.begin_run(live_labels(&plan));
+            Rc::new(move |p: &Progress| {
+                live.publish(p);
+                if let Some(f) = &f {
+                    f(p);
+                }
+            })
+        }
     };
     let system = actix::System::new();
     let measured = system.block_on(async {
@@ -148,6 +168,9 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
         }
         measured
     })?;
+    if let Some(live) = &options.live {
+        live.finish_run(&measured.metrics.progress_at_end);
+    }
     let power_fs = (server.as_ref())
         .and_then(|s| s.lock().ok()?.power_fs_stats())
         .map(|s| {
@@ -192,6 +215,34 @@ fn start_cluster(plan: &Plan) -> Result<ManagedCluster> {
         node_timeout: (c.node_timeout).map_or(DEFAULT_NODE_TIMEOUT, |t| t.0),
     };
     ManagedCluster::start(spec, &server_config(plan), CLUSTER_READY_TIMEOUT)
+}
+
+/// What the live endpoint labels the run with: its id, scenario, phases
+/// and planned fault windows.
+fn live_labels(plan: &Plan) -> RunLabels {
+    RunLabels {
+        run_id: plan.run_id.clone(),
+        scenario: plan.scenario.name.clone(),
+        warmup_s: plan.warmup.as_secs_f64(),
+        schedule_s: plan.duration.as_secs_f64(),
+        faults: (plan.faults.iter())
+            .map(|f| {
+                let spec = f.spec();
+                let start_s = f.at.as_secs_f64();
+                FaultSpan {
+                    kind: f.kind.action(),
+                    target: spec.target.name().unwrap_or_else(|| "server".into()),
+                    start_s,
+                    end_s: match spec.lasts {
+                        crate::scenario::Lasts::UntilRestart(None) => None,
+                        lasts => {
+                            Some(start_s + lasts.ends_after().map_or(0.0, |d| d.0.as_secs_f64()))
+                        }
+                    },
+                }
+            })
+            .collect(),
+    }
 }
 
 /// How long a new replica may take to finish its first sync with the primary.

@@ -11,7 +11,7 @@ use super::{ConsumeReport, LedgerBatch, LedgerEvent, ProduceReport, ReadingRepor
 use crate::clock::RunClock;
 use crate::metrics::{
     EventKey, GroupLedger, GroupMetrics, InFlight, InFlightAtFault, Merge, Phased, ProduceLedger,
-    ProduceStats, Progress, Reading, RunMetrics, Series, TrimSafety, WriteStalls,
+    ProduceStats, Progress, Reading, RunMetrics, Series, Totals, TrimSafety, WriteStalls,
 };
 use crate::plan::Plan;
 use crate::verify::GroupMarks;
@@ -34,6 +34,10 @@ pub struct Collector {
     /// Target rate of each interval, from the plan; None after the schedule.
     target_at: Box<dyn Fn(u32) -> Option<f64>>,
     last_reading: Option<Reading>,
+    /// Per group, redeliveries and moves to the dead-letter stream so far,
+    /// for the live endpoint's counters.
+    redeliveries: Vec<u64>,
+    dead_letters: Vec<u64>,
 }
 
 impl Collector {
@@ -84,7 +88,33 @@ impl Collector {
                     .then(|| plan_for_target.target_rate_at(f64::from(i) + 0.5))
             }),
             last_reading: None,
+            redeliveries: vec![0; plan.groups.len()],
+            dead_letters: vec![0; plan.groups.len()],
         }
+    }
+
+    /// The progress line's figures now, with the run's totals so far.
+    fn progress(&self) -> Progress {
+        let now_ns = self.clock.now_ns();
+        // The newest complete interval: reports land just after each whole second.
+        let newest = RunClock::interval_of(now_ns).saturating_sub(1);
+        let live = self.series.latest_before(newest);
+        let last = live.as_ref().map_or(newest, |row| row.interval);
+        let live = live.as_ref();
+        let target = (self.target_at)(last).unwrap_or(0.0);
+        let names: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
+        let elapsed_s = now_ns as f64 / 1e9;
+        let reading = self.last_reading.as_ref();
+        let mut progress = Progress::of(elapsed_s, target, live, reading, &names);
+        let group_stats: Vec<_> = self.groups.iter().map(|g| &g.stats).collect();
+        progress.totals = Totals::of(
+            &self.produce,
+            &group_stats,
+            &self.redeliveries,
+            &self.dead_letters,
+        );
+        progress.settled = self.series.latest_closed().cloned();
+        progress
     }
 }
 
@@ -143,18 +173,24 @@ impl Handler<LedgerBatch> for Collector {
                 ledger.delivered(key);
                 flights.delivered(key, asked_ns, at_ns);
             }),
-            LedgerEvent::Redelivered => b.keys.into_iter().for_each(|key| {
-                flights.redelivered(key, ledger.was_processed(key));
-                ledger.redelivered(key);
-            }),
+            LedgerEvent::Redelivered => {
+                self.redeliveries[b.group] += b.keys.len() as u64;
+                b.keys.into_iter().for_each(|key| {
+                    flights.redelivered(key, ledger.was_processed(key));
+                    ledger.redelivered(key);
+                })
+            }
             LedgerEvent::Processed => b.keys.into_iter().for_each(|key| {
                 ledger.processed(key);
                 flights.processed(key, at_ns);
             }),
-            LedgerEvent::DeadLettered => b.keys.into_iter().for_each(|key| {
-                ledger.dead_lettered(key);
-                flights.dead_lettered(key, at_ns);
-            }),
+            LedgerEvent::DeadLettered => {
+                self.dead_letters[b.group] += b.keys.len() as u64;
+                b.keys.into_iter().for_each(|key| {
+                    ledger.dead_lettered(key);
+                    flights.dead_lettered(key, at_ns);
+                })
+            }
         }
         for _ in 0..b.unparsable {
             ledger.unparsable();
@@ -185,17 +221,7 @@ impl Handler<GetProgress> for Collector {
     type Result = MessageResult<GetProgress>;
 
     fn handle(&mut self, _: GetProgress, _: &mut Context<Self>) -> Self::Result {
-        let now_ns = self.clock.now_ns();
-        // The newest complete interval: reports land just after each whole second.
-        let newest = RunClock::interval_of(now_ns).saturating_sub(1);
-        let live = self.series.latest_before(newest);
-        let last = live.as_ref().map_or(newest, |row| row.interval);
-        let live = live.as_ref();
-        let target = (self.target_at)(last).unwrap_or(0.0);
-        let names: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
-        let elapsed_s = now_ns as f64 / 1e9;
-        let reading = self.last_reading.as_ref();
-        MessageResult(Progress::of(elapsed_s, target, live, reading, &names))
+        MessageResult(self.progress())
     }
 }
 
@@ -281,6 +307,7 @@ impl Handler<Finish> for Collector {
             }
         }
         self.series.finish();
+        let progress_at_end = self.progress();
         ctx.stop();
         MessageResult(RunMetrics {
             produce: std::mem::take(&mut self.produce),
@@ -288,6 +315,7 @@ impl Handler<Finish> for Collector {
             series: std::mem::take(&mut self.series),
             write_stalls: self.write_stalls.take().unwrap_or_default(),
             in_flight_at_faults,
+            progress_at_end,
         })
     }
 }

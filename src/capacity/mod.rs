@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::connect::Target;
 use crate::error::{Error, Result};
+use crate::live::CapacityStep;
 use crate::report::capacity::{
     CAPACITY_SCHEMA_VERSION, Capacity, SearchSettings, ServerSearch, Step, StepKind,
 };
@@ -300,6 +301,15 @@ fn run_step(ctx: &SearchContext, index: u32, kind: StepKind, rate_per_s: f64) ->
         .named(name, run_id)
         .cpu_idle(ctx.options.cpu_idle);
     options.workers = ctx.options.workers;
+    if let Some(live) = &ctx.options.live {
+        live.capacity_step(CapacityStep {
+            index,
+            kind: kind.name().into(),
+            server: (ctx.server + 1).to_string(),
+            offered_rate_per_s: rate_per_s,
+        });
+        options = options.live(live.clone());
+    }
     Ok(run_scenario(scenario, options)?.summary)
 }
 

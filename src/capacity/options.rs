@@ -9,6 +9,7 @@ use super::OnStep;
 use super::shape::Shape;
 use crate::cpu_idle::CpuIdle;
 use crate::error::{Error, Result};
+use crate::live::Live;
 use crate::report::capacity::SearchSettings;
 
 /// The shortest measured window a step can judge.
@@ -38,6 +39,8 @@ pub struct CapacityOptions {
     pub on_step: Option<OnStep>,
     pub workers: Option<usize>,
     pub cpu_idle: CpuIdle,
+    /// The live metrics endpoint's board: each step's figures, and the step.
+    pub live: Option<Live>,
 }
 
 impl CapacityOptions {
@@ -56,6 +59,7 @@ impl CapacityOptions {
             on_step: None,
             workers: None,
             cpu_idle: CpuIdle::default(),
+            live: None,
         }
     }
 }

@@ -46,7 +46,7 @@ pub use ledger::{EventKey, GroupLedger, ProduceLedger};
 pub use load::{BacklogTrend, StreamUsage, WindowLoad};
 pub use order::{FinishedEvent, OrderCheck, OrderStats};
 pub use outcome::{GroupOutcome, LedgerOutcome};
-pub use progress::{GroupProgress, Progress};
+pub use progress::{GroupProgress, GroupTotals, LatencyTotal, ProduceTotals, Progress, Totals};
 pub use recovery::recovery;
 pub use schema_versions::{Kinds, VersionCounts};
 pub use series::{GroupReading, Reading, Row, Series, StreamReading};
@@ -69,6 +69,8 @@ pub struct RunMetrics {
     pub write_stalls: WriteStalls,
     /// Per planned fault start, what every group had in flight then.
     pub in_flight_at_faults: Vec<InFlightAtFault>,
+    /// The progress figures once every report is in: the live endpoint's last.
+    pub progress_at_end: Progress,
 }
 
 /// One consumer group's totals and ledger verdict.

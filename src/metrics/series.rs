@@ -201,6 +201,12 @@ impl Series {
         self.rows.values()
     }
 
+    /// The newest closed row: its percentiles are final (what
+    /// `timeseries.csv` gets), unless a snapshot arrives later still.
+    pub fn latest_closed(&self) -> Option<&Row> {
+        self.rows.get(self.closed.last()?)
+    }
+
     /// The newest row before `interval`, for a progress line: while its
     /// interval is still open, percentiles come from the histograms so far.
     pub fn latest_before(&self, interval: u32) -> Option<Row> {

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("proxy", &[]),
     // The runtime: talking to Redis and running the actors.
     ("cpu_idle", &["metrics"]),
+    ("live", &["metrics"]),
     ("wire", &["tls"]),
     ("connect", &["tls", "wire"]),
     ("verify", &["connect", "metrics", "plan", "wire"]),
@@ -53,6 +54,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "coordinator",
             "connect",
             "cpu_idle",
+            "live",
             "metrics",
             "plan",
             "proxy",
@@ -71,13 +73,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "capacity",
         &[
-            "connect", "cpu_idle", "metrics", "report", "runner", "scenario", "server",
+            "connect", "cpu_idle", "live", "metrics", "report", "runner", "scenario", "server",
         ],
     ),
     (
         "cli",
         &[
-            "bench", "capacity", "cpu_idle", "metrics", "report", "runner", "scenario",
+            "bench", "capacity", "cpu_idle", "live", "metrics", "report", "runner", "scenario",
         ],
     ),
 ];

@@ -23,6 +23,7 @@ mod event_sourcing_schema;
 mod event_sourcing_trim;
 mod example;
 mod layers;
+mod live_metrics;
 mod powerfs;
 mod proxy;
 mod report;
