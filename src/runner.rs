@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::actors::chaos::Replica;
 use crate::connect::Target;
-use crate::coordinator::{self, Measured};
+use crate::coordinator::{self, Managed, Measured};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
 use crate::live::{FaultSpan, Live, RunLabels};
@@ -118,7 +118,7 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
         RedisMode::Managed if plan.redis.cluster.is_some() => {
             let started = start_cluster(&plan)?;
             let target = Target::new(started.seed_urls()[0].clone(), None)?.in_cluster();
-            cluster = Some(started);
+            cluster = Some(Arc::new(Mutex::new(started)));
             (None, target)
         }
         RedisMode::Managed => {
@@ -153,16 +153,15 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     };
     let system = actix::System::new();
     let measured = system.block_on(async {
-        let measured = coordinator::execute(
-            &plan,
-            &target,
-            server.clone(),
-            replica.clone(),
-            on_progress,
-            options.workers,
-        )
-        .await;
-        if server.is_none() && !keep_keys {
+        let managed = Managed {
+            server: server.clone(),
+            replica: replica.clone(),
+            cluster: cluster.clone(),
+        };
+        let external = managed.is_external();
+        let measured =
+            coordinator::execute(&plan, &target, managed, on_progress, options.workers).await;
+        if external && !keep_keys {
             // Never leave our keys behind on someone else's server, unless asked to.
             coordinator::delete_run_keys(&plan, &target).await;
         }

@@ -31,7 +31,7 @@ use self::setup::{
     stop_proxy,
 };
 use self::start::{report_progress, start_consumers, start_producers, start_sampler};
-use crate::actors::chaos::{Chaos, Replica, SharedServer, Windows};
+use crate::actors::chaos::{Chaos, Replica, SharedCluster, SharedServer, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector};
 use crate::actors::workers::Workers;
 use crate::clock::RunClock;
@@ -80,12 +80,27 @@ pub struct Measured {
     pub cluster: Option<ClusterRun>,
 }
 
+/// The servers streamdrill started for a run, which server faults act on;
+/// all None for an external Redis.
+#[derive(Default, Clone)]
+pub struct Managed {
+    pub server: Option<SharedServer>,
+    pub replica: Option<Replica>,
+    pub cluster: Option<SharedCluster>,
+}
+
+impl Managed {
+    /// Whether the Redis is someone else's: its keys must be cleaned up.
+    pub fn is_external(&self) -> bool {
+        self.server.is_none() && self.cluster.is_none()
+    }
+}
+
 /// Run `plan` against the Redis at `target`. Must be called inside an actix System.
 pub async fn execute(
     plan: &Plan,
     target: &Target,
-    server: Option<SharedServer>,
-    replica: Option<Replica>,
+    managed: Managed,
     on_progress: OnProgress,
     workers: Option<usize>,
 ) -> Result<Measured> {
@@ -109,6 +124,11 @@ pub async fn execute(
     if plan.redis.cluster.is_none() {
         preflight::check(plan, direct).await?;
     }
+    let Managed {
+        server,
+        replica,
+        cluster: managed_cluster,
+    } = managed;
     let binary =
         (server.as_ref()).and_then(|s| Some(s.lock().ok()?.binary().display().to_string()));
     let described = describe_server(plan, &mut admin, url, binary).await?;
@@ -147,6 +167,7 @@ pub async fn execute(
         &workers,
         &busy,
         &reads_moved,
+        placement.fallbacks(),
     );
     let producers = start_producers(plan, clock, conns, &collector, &workers);
     // Chaos addresses producers by id; each id's actor is its connection's.
@@ -157,6 +178,7 @@ pub async fn execute(
         .with_proxy(proxy.clone())
         .with_target(direct.clone())
         .with_failover_targets(replica, producer_targets)
+        .with_cluster(managed_cluster)
         .start();
 
     let progress = report_progress(collector.clone(), on_progress);

@@ -79,9 +79,24 @@ impl Placement {
         &self.nodes[index]
     }
 
-    /// For a producer writing `keys`: the nodes it needs, each once, and
-    /// per key the index of its node among them.
+    /// Where a consumer whose node is unreachable asks next: every primary
+    /// of a cluster (none for one server, which has nowhere else to go).
+    pub fn fallbacks(&self) -> Vec<Arc<Endpoint>> {
+        match self.map {
+            Some(_) => self.nodes.clone(),
+            None => Vec::new(),
+        }
+    }
+
+    /// For a producer writing `keys`: the nodes it connects to and, per
+    /// key, the index of its node among them. In a cluster that is every
+    /// primary: when one dies, its keys go out on another, whose `-MOVED`
+    /// names the replica promoted in its place (docs/cluster.md, "Shard failover").
     pub fn links_of(&self, keys: &[String]) -> (Vec<Arc<Endpoint>>, Vec<usize>) {
+        if self.map.is_some() {
+            let key_links = keys.iter().map(|k| self.node_of(k)).collect();
+            return (self.nodes.clone(), key_links);
+        }
         let mut nodes: Vec<usize> = Vec::new();
         let key_links = (keys.iter())
             .map(|k| {

@@ -50,6 +50,7 @@ pub(super) fn start_consumers(
     workers: &Workers,
     busy: &[Arc<AtomicU64>],
     moved: &Arc<AtomicU64>,
+    fallbacks: Vec<Arc<Endpoint>>,
 ) -> (Vec<Addr<Consumer>>, Vec<Vec<Recipient<ConsumerFault>>>) {
     let mut consumers = Vec::new();
     let mut targets = Vec::new();
@@ -76,6 +77,7 @@ pub(super) fn start_consumers(
                 busy: busy[group.index].clone(),
                 order: order.clone(),
                 moved: moved.clone(),
+                fallbacks: fallbacks.clone(),
             };
             let group = group.clone();
             let worker = workers.of(actor);

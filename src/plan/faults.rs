@@ -41,6 +41,8 @@ pub enum FaultTarget {
     Network(Link),
     /// The cluster slot of this stream key.
     Slot(String),
+    /// A cluster shard's primary, by the shard's place in slot order.
+    Shard(u16),
     /// A name that matches nothing: validation refuses it, and a plan made
     /// without validation carries the reason to the fault's report, where
     /// it fails the run.
@@ -62,6 +64,7 @@ pub(super) fn fault_plan(scenario: &Scenario, fault: &Fault, streams: &[StreamPl
             .find(|s| s.name == stream && s.partition.map_or(0, |p| p.index) == partition)
             .map(|s| FaultTarget::Slot(s.key.clone()))
             .ok_or_else(|| format!("stream {stream} has no partition {partition}")),
+        Target::Shard(shard) => Ok(FaultTarget::Shard(shard)),
     };
     FaultPlan {
         at: fault.at.as_duration(),

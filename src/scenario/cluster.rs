@@ -36,12 +36,12 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
     let mut v = Vec::new();
     let Some(c) = &s.redis.cluster else {
         for (i, f) in s.faults.iter().enumerate() {
-            if let Target::Slot { .. } = f.kind.spec().target {
+            if let Target::Slot { .. } | Target::Shard(_) = f.kind.spec().target {
                 v.push(Violation {
                     field: format!("faults[{i}].action"),
                     problem: format!(
-                        "{} moves a slot between the shards of a cluster: add \
-                         [redis] cluster = {{ shards = 3 }}",
+                        "{} acts on the shards of a cluster: add \
+                         [redis] cluster = {{ shards = 3, replicas = 1 }}",
                         f.kind.action()
                     ),
                 });
@@ -117,6 +117,8 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
     for (i, f) in s.faults.iter().enumerate() {
         if let Target::Slot { stream, partition } = f.kind.spec().target {
             check_slot(s, c, i, stream, partition, &f.kind, &mut add);
+        } else if let Target::Shard(shard) = f.kind.spec().target {
+            check_shard(c, i, shard, &mut add);
         } else if !matches!(
             f.kind.spec().target,
             Target::Consumer(_) | Target::Producer(_)
@@ -170,6 +172,31 @@ fn check_slot(
         add(
             format!("faults[{i}].action"),
             "a slot moves between shards: the cluster needs at least 2",
+        );
+    }
+}
+
+/// A shard's primary is killed for its replica to take over: the shard
+/// exists, has a replica, and the primaries left are a majority to vote.
+fn check_shard(c: &ClusterConfig, i: usize, shard: u16, add: &mut impl FnMut(String, &str)) {
+    if shard >= c.shards {
+        add(
+            format!("faults[{i}].shard"),
+            &format!("the cluster has shards 0 to {}", c.shards.saturating_sub(1)),
+        );
+    }
+    if c.replicas == 0 {
+        add(
+            format!("faults[{i}].action"),
+            "a killed primary is replaced by one of its replicas: set \
+             redis.cluster.replicas = 1 (without one its slots stay down)",
+        );
+    }
+    if c.shards < 3 {
+        add(
+            format!("faults[{i}].action"),
+            "a failover needs a majority of the primaries to vote, and one of two is no \
+             majority: set redis.cluster.shards = 3 or more",
         );
     }
 }

@@ -6,11 +6,17 @@
 //! primary. Meanwhile a command for a key already gone is answered `-ASK`,
 //! and once the slot is given away `-MOVED`; the actors follow both. A
 //! stream moves whole, its groups and pending entries with it.
+//!
+//! And a shard's primary killed (SIGKILL), on the blocking pool as the
+//! server family does it, for the cluster to promote a replica by itself
+//! (docs/cluster.md, "Shard failover"); restarted from its data directory,
+//! it rejoins as a replica.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Applying, Chaos, Stepped, ready};
+use super::{Applying, Chaos, SharedCluster, Stepped, ready};
+use crate::actors::FaultStep;
 use crate::connect::{Conn, Target};
 use crate::scenario::FaultKind;
 use crate::slot::key_slot;
@@ -33,6 +39,41 @@ impl Chaos {
         let to_shard = *to_shard;
         Box::pin(async move { Stepped::of(reshard(&seed, &key, to_shard).await) })
     }
+}
+
+impl Chaos {
+    /// A step of a shard fault: the node started as shard `shard`'s
+    /// primary killed, or restarted.
+    pub(super) fn shard(&mut self, kind: &FaultKind, shard: u16, step: FaultStep) -> Applying {
+        if !matches!(kind, FaultKind::KillPrimary { .. }) {
+            return ready(Err(format!("{} is no shard fault", kind.action())));
+        }
+        let Some(cluster) = self.cluster.clone() else {
+            return ready(Err("there is no managed cluster to act on".into()));
+        };
+        Box::pin(async move { Stepped::of(on_primary(cluster, shard, step).await) })
+    }
+}
+
+/// SIGKILL (Begin) or restart (End) of `shard`'s first primary, on the
+/// blocking pool: a restart waits for the node to load its data.
+async fn on_primary(cluster: SharedCluster, shard: u16, step: FaultStep) -> Result<(), String> {
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut cluster = (cluster.lock()).map_err(|_| "cluster lock poisoned".to_string())?;
+        let shards = cluster.shards_mut();
+        let count = shards.len();
+        let Some(node) = shards.get_mut(usize::from(shard)).map(|s| &mut s.primary) else {
+            return Err(format!("there is no shard {shard}: the cluster has {count}"));
+        };
+        match step {
+            FaultStep::Begin if !node.is_running() => {
+                Err(format!("shard {shard}'s primary is already down"))
+            }
+            FaultStep::Begin => node.kill9().map_err(|e| e.to_string()),
+            FaultStep::End => node.restart().map_err(|e| e.to_string()),
+        }
+    });
+    joined.await.map_err(|e| format!("the shard fault's task: {e}"))?
 }
 
 /// A primary as CLUSTER NODES lists it.

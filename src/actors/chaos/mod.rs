@@ -38,9 +38,13 @@ use crate::plan::{FaultPlan, FaultTarget};
 use crate::proxy::{FaultProxy, Toxics};
 use crate::scenario::Lasts;
 use crate::server::RedisServer;
+use crate::server::cluster::ManagedCluster;
 
 /// The managed server, shared with the runner that started it.
 pub type SharedServer = Arc<Mutex<RedisServer>>;
+
+/// The managed cluster, shared with the runner that started it.
+pub type SharedCluster = Arc<Mutex<ManagedCluster>>;
 
 /// The managed replica a failover promotes, and the proxy its replication
 /// link goes through when a network fault targets that link.
@@ -78,6 +82,8 @@ pub struct Chaos {
     link_toxics: Toxics,
     /// One per fault begun, in the order they began.
     windows: Vec<Opened>,
+    /// The managed cluster whose primaries shard faults kill.
+    cluster: Option<SharedCluster>,
 }
 
 /// A fault's record while the run lasts, and when its window opened on the
@@ -132,6 +138,7 @@ impl Chaos {
             toxics: Toxics::default(),
             link_toxics: Toxics::default(),
             windows: Vec::new(),
+            cluster: None,
         }
     }
 
@@ -155,6 +162,12 @@ impl Chaos {
     }
 
     /// Command faults go to Redis at `target`; without one they fail.
+    /// Shard faults act on this cluster's nodes; without one they fail.
+    pub fn with_cluster(mut self, cluster: Option<SharedCluster>) -> Chaos {
+        self.cluster = cluster;
+        self
+    }
+
     pub fn with_target(mut self, target: Target) -> Chaos {
         self.target = Some(target);
         self
@@ -264,6 +277,7 @@ impl Chaos {
             FaultTarget::ServerCommand => self.server_command(&fault.kind, step),
             FaultTarget::Network(link) => ready(self.network(&fault.kind, link, step)),
             FaultTarget::Slot(key) => self.cluster(&fault.kind, key),
+            FaultTarget::Shard(shard) => self.shard(&fault.kind, shard, step),
             FaultTarget::Unresolved(why) => ready(Err(why)),
         }
     }

@@ -97,6 +97,9 @@ pub struct Consumer {
     crashes: u32,
     /// Reads a cluster answered `-MOVED`, counted across the run.
     moved: Arc<AtomicU64>,
+    /// A cluster's primaries, asked in turn while its node is unreachable.
+    fallbacks: Vec<Arc<Endpoint>>,
+    next_fallback: usize,
 }
 
 pub struct ConsumerSetup {
@@ -120,6 +123,9 @@ pub struct ConsumerSetup {
     pub order: Option<Arc<OrderCheck>>,
     /// The run's count of consumer reads answered `-MOVED`.
     pub moved: Arc<AtomicU64>,
+    /// In a cluster, every primary: where to read when its node is
+    /// unreachable, to be told by `-MOVED` where its keys live now.
+    pub fallbacks: Vec<Arc<Endpoint>>,
 }
 
 /// The name consumer `index` of a group reads under.
@@ -161,6 +167,8 @@ impl Consumer {
             applied: Vec::new(),
             crashes: 0,
             moved: setup.moved,
+            fallbacks: setup.fallbacks,
+            next_fallback: 0,
             group,
         }
     }

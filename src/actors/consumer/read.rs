@@ -129,6 +129,11 @@ impl Consumer {
             self.conn = self.conn.moved_to(std::sync::Arc::new(node));
             self.moved
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else if error.is_none() {
+            // Its node is unreachable (killed, a replica about to take
+            // over): ask another primary, whose `-MOVED` says where the
+            // keys live now (docs/cluster.md, "Shard failover").
+            self.try_another_node();
         }
         // Whatever this consumer held may have stayed pending: look there first.
         self.cursors.start_over();
@@ -145,6 +150,19 @@ impl Consumer {
         }
         let action = self.on(Event::ReadFailed);
         self.act(action, ctx);
+    }
+
+    /// The next of a cluster's primaries other than the current node.
+    fn try_another_node(&mut self) {
+        let current = self.conn.endpoint().addr();
+        for _ in 0..self.fallbacks.len() {
+            let next = &self.fallbacks[self.next_fallback % self.fallbacks.len()];
+            self.next_fallback += 1;
+            if next.addr() != current {
+                self.conn = self.conn.moved_to(next.clone());
+                return;
+            }
+        }
     }
 
     /// Counts the deliveries and tells the ledger; `hold`: the consumer

@@ -122,6 +122,7 @@ impl Producer {
             None => {
                 // Down and reconnecting: nothing reached Redis, a definite failure.
                 link.out.clear();
+                self.reroute_from(l);
                 return self.on_reply(ctx, pipeline, &[], Some(Outcome::NotSent));
             }
         };
@@ -217,6 +218,7 @@ impl Producer {
             };
             self.on_reply(ctx, pipeline, &replies, Some(missing));
         }
+        self.reroute_from(l);
         self.after_replies(ctx);
         let delay = self.links[l].backoff();
         ctx.run_later(delay, move |act, ctx| act.reconnect(ctx, l));

@@ -98,6 +98,21 @@ impl Producer {
         self.transmit(ctx, l, sent_ns, vec![sent], asking);
     }
 
+    /// Link `l` is down: in a cluster its keys go out on another link that
+    /// is up, until a `-MOVED` says where their slots live now (a promoted
+    /// replica, or `l`'s node again). One server has nowhere else to go.
+    pub(super) fn reroute_from(&mut self, l: usize) {
+        let up = (0..self.links.len()).find(|&o| o != l && self.links[o].is_up());
+        let Some(up) = up else {
+            return;
+        };
+        for link in &mut self.routes.links {
+            if *link == l {
+                *link = up;
+            }
+        }
+    }
+
     /// A connection to a node first heard of in a redirection, opened now;
     /// None for an address that names no host and port.
     fn add_link(&mut self, ctx: &mut Context<Self>, addr: &str) -> Option<usize> {

@@ -42,7 +42,8 @@ fn target(s: &Scenario, f: &Fault, spec: &Spec) -> Problems {
         Target::Network(Link::Clients) => tcp_redis(s),
         Target::Network(Link::Replication) => replication_link(s, f),
         // Checked with the cluster (`scenario::cluster`).
-        Target::Slot { .. } | Target::ServerProcess | Target::ServerCommand => None,
+        Target::Slot { .. } | Target::Shard(_) => None,
+        Target::ServerProcess | Target::ServerCommand => None,
     };
     problem.into_iter().collect()
 }
@@ -195,6 +196,7 @@ fn overlap(s: &Scenario, index: usize, f: &Fault, spec: &Spec) -> Problems {
         Target::Consumer(c) => format!("of the same consumer ({c})"),
         Target::Producer(p) => format!("of the same producer ({p})"),
         Target::Slot { stream, .. } => format!("on the same stream ({stream})"),
+        Target::Shard(shard) => format!("on the same shard ({shard})"),
         Target::ServerProcess | Target::ServerCommand => "on the server".into(),
     };
     vec![(

@@ -115,13 +115,22 @@ pub enum FaultKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to_shard: Option<u16>,
     },
+    /// Cluster runs with replicas: SIGKILL shard `shard`'s primary; the
+    /// cluster promotes a replica by itself. With `restart_after` the
+    /// killed node comes back from its data directory, as a replica
+    /// (docs/cluster.md, "Shard failover").
+    KillPrimary {
+        shard: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restart_after: Option<Dur>,
+    },
 }
 
 impl FaultKind {
     /// What this kind targets and needs: the one place each kind says so.
     pub fn spec(&self) -> Spec<'_> {
         use FaultKind::*;
-        use Target::{Consumer, Network, Producer, ServerCommand, ServerProcess, Slot};
+        use Target::{Consumer, Network, Producer, ServerCommand, ServerProcess, Shard, Slot};
         let timed = |d: &Dur| Some(d.to_string());
         match self {
             CrashConsumer {
@@ -229,6 +238,14 @@ impl FaultKind {
                     },
                     Lasts::Once,
                 )
+            },
+            KillPrimary {
+                shard,
+                restart_after,
+            } => Spec {
+                managed_redis: true,
+                read_back: ReadBack::Always,
+                ..Spec::on(Shard(*shard), Lasts::UntilRestart(*restart_after))
             },
             CrashProducer {
                 producer,

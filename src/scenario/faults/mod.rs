@@ -49,6 +49,8 @@ pub enum Target<'a> {
     Network(Link),
     /// The cluster slot a stream's key (one partition's) lives in.
     Slot { stream: &'a str, partition: u32 },
+    /// A cluster shard's primary process, by the shard's place in slot order.
+    Shard(u16),
 }
 
 impl Target<'_> {
@@ -60,6 +62,7 @@ impl Target<'_> {
             Target::Producer(p) => Some(p.to_string()),
             Target::Network(link) => Some(link.name().to_string()),
             Target::Slot { stream, partition } => Some(format!("{stream}/{partition}")),
+            Target::Shard(shard) => Some(format!("shard {shard}")),
             Target::ServerProcess | Target::ServerCommand => None,
         }
     }
@@ -208,7 +211,9 @@ impl FaultKind {
     pub fn label(&self) -> String {
         let spec = self.spec();
         let mut label = self.action();
-        if let Target::Consumer(_) | Target::Producer(_) | Target::Slot { .. } = spec.target {
+        if let Target::Consumer(_) | Target::Producer(_) | Target::Slot { .. } | Target::Shard(_) =
+            spec.target
+        {
             label += &format!(" {}", spec.target.name().unwrap_or_default());
         }
         if let Some(detail) = &spec.detail {
