@@ -167,7 +167,6 @@ pub async fn execute(
         &workers,
         &busy,
         &reads_moved,
-        placement.fallbacks(),
     );
     let producers = start_producers(plan, clock, conns, &collector, &workers);
     // Chaos addresses producers by id; each id's actor is its connection's.

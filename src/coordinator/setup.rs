@@ -214,11 +214,19 @@ pub(super) fn create_group(key: &str, group: &str, start: &str) -> redis::Cmd {
 
 /// Each actor's own connections, opened before the run clock starts.
 pub(super) struct Connections {
-    /// Per group, per consumer: the node of its keys, and the connection.
-    pub consumers: Vec<Vec<(Arc<Endpoint>, Opened)>>,
+    /// Per group, per consumer.
+    pub consumers: Vec<Vec<ConsumerLink>>,
     /// Per producer connection: one per node its stream's keys live on,
     /// and per key the index of its node's.
     pub producers: Vec<ProducerLinks>,
+}
+
+/// A consumer's connection to the node of its keys, and where else it may ask.
+pub(super) struct ConsumerLink {
+    pub endpoint: Arc<Endpoint>,
+    pub conn: Opened,
+    /// A cluster's primaries (`Placement::fallbacks`).
+    pub fallbacks: Vec<Arc<Endpoint>>,
 }
 
 pub(super) struct ProducerLinks {
@@ -297,10 +305,18 @@ pub(super) async fn open_connections(
                 placement.node(placement.node_of(&keys[0])).clone()
             })
             .collect();
-        let open = open.clone();
+        let (open, fallbacks) = (open.clone(), placement.fallbacks());
         let opened = workers.open_each(actor, n, move |c| {
             let (endpoint, open) = (nodes[c].clone(), open.clone());
-            async move { Ok((endpoint.clone(), open(endpoint).await?)) }
+            let fallbacks = fallbacks.clone();
+            async move {
+                let conn = open(endpoint.clone()).await?;
+                Ok(ConsumerLink {
+                    endpoint,
+                    conn,
+                    fallbacks,
+                })
+            }
         });
         consumers.push(opened.await?);
         actor += n;

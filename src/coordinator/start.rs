@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use super::OnProgress;
 use super::finish::BLOCK_MARGIN;
-use super::setup::Connections;
+use super::setup::{Connections, ConsumerLink};
 use crate::actors::collector::{Collector, GetProgress};
 use crate::actors::consumer::{Consumer, ConsumerFault, ConsumerSetup};
 use crate::actors::producer::{AggregateVersions, Producer, ProducerSetup};
@@ -20,7 +20,6 @@ use crate::connect::Conn;
 use crate::event::PayloadPool;
 use crate::metrics::OrderCheck;
 use crate::plan::Plan;
-use crate::wire::{Endpoint, Opened};
 
 pub(super) fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector: &Addr<Collector>) {
     let stream_keys = plan.streams.iter().map(|s| s.key.clone()).collect();
@@ -45,12 +44,11 @@ pub(super) fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector:
 pub(super) fn start_consumers(
     plan: &Plan,
     clock: RunClock,
-    conns: Vec<Vec<(Arc<Endpoint>, Opened)>>,
+    conns: Vec<Vec<ConsumerLink>>,
     collector: &Addr<Collector>,
     workers: &Workers,
     busy: &[Arc<AtomicU64>],
     moved: &Arc<AtomicU64>,
-    fallbacks: Vec<Arc<Endpoint>>,
 ) -> (Vec<Addr<Consumer>>, Vec<Vec<Recipient<ConsumerFault>>>) {
     let mut consumers = Vec::new();
     let mut targets = Vec::new();
@@ -63,12 +61,13 @@ pub(super) fn start_consumers(
         // A blocking read is not a dead connection: the timeout allows for BLOCK.
         let response_timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
         let mut group_targets = Vec::new();
-        for (index, (endpoint, conn)) in (0..).zip(conns) {
+        for (index, link) in (0..).zip(conns) {
             let setup = ConsumerSetup {
                 index,
                 stream_keys: plan.consumer_keys(&group, index),
-                conn,
-                endpoint,
+                endpoint: link.endpoint,
+                conn: link.conn,
+                fallbacks: link.fallbacks,
                 response_timeout,
                 clock,
                 measure_from: plan.warmup,
@@ -77,7 +76,6 @@ pub(super) fn start_consumers(
                 busy: busy[group.index].clone(),
                 order: order.clone(),
                 moved: moved.clone(),
-                fallbacks: fallbacks.clone(),
             };
             let group = group.clone();
             let worker = workers.of(actor);

@@ -62,7 +62,10 @@ shard = {shard}
 
     // Lost is exactly what the read-back found gone (replication is
     // asynchronous, so on a loaded host it may be more than 0).
-    let d = s.durability.as_ref().expect("a killed primary reads the streams back");
+    let d = s
+        .durability
+        .as_ref()
+        .expect("a killed primary reads the streams back");
     let g = &s.groups[0];
     let lost: u64 = [Some(&g.measured), g.warmup.as_ref()]
         .into_iter()

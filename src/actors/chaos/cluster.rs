@@ -63,7 +63,9 @@ async fn on_primary(cluster: SharedCluster, shard: u16, step: FaultStep) -> Resu
         let shards = cluster.shards_mut();
         let count = shards.len();
         let Some(node) = shards.get_mut(usize::from(shard)).map(|s| &mut s.primary) else {
-            return Err(format!("there is no shard {shard}: the cluster has {count}"));
+            return Err(format!(
+                "there is no shard {shard}: the cluster has {count}"
+            ));
         };
         match step {
             FaultStep::Begin if !node.is_running() => {
@@ -73,7 +75,9 @@ async fn on_primary(cluster: SharedCluster, shard: u16, step: FaultStep) -> Resu
             FaultStep::End => node.restart().map_err(|e| e.to_string()),
         }
     });
-    joined.await.map_err(|e| format!("the shard fault's task: {e}"))?
+    joined
+        .await
+        .map_err(|e| format!("the shard fault's task: {e}"))?
 }
 
 /// A primary as CLUSTER NODES lists it.
