@@ -176,8 +176,9 @@ fn check_slot(
     }
 }
 
-/// A shard's primary is killed for its replica to take over: the shard
-/// exists, has a replica, and the primaries left are a majority to vote.
+/// A shard's primary is killed or handed over for its replica to take
+/// over: the shard exists, has a replica, and the primaries are enough for
+/// a majority to vote.
 fn check_shard(c: &ClusterConfig, i: usize, shard: u16, add: &mut impl FnMut(String, &str)) {
     if shard >= c.shards {
         add(

@@ -8,18 +8,22 @@ use streamdrill::slot::key_slot;
 
 use crate::support::run_summary;
 
-#[test]
-fn a_killed_primary_is_replaced_and_its_partitions_written_again() {
-    // A hash tag puts both partitions in the slot of "orders": on one shard,
-    // the one killed, so every producer waits for the failover.
+/// The shard holding "{orders}": a hash tag puts every partition of the
+/// stream in that one slot, so every producer writes the shard a fault acts on.
+fn orders_shard() -> usize {
     let slot = key_slot(b"orders");
-    let shard = (slot_ranges(3).iter())
+    (slot_ranges(3).iter())
         .position(|&(a, b)| a <= slot && slot <= b)
-        .unwrap();
-    let s = run_summary(&format!(
+        .unwrap()
+}
+
+/// A 3-shard cluster with a replica each, a stream in one slot written for
+/// `duration`, and `fault`.
+fn scenario(duration: &str, fault: &str) -> String {
+    format!(
         r#"
 name = "cluster-failover"
-duration = "7s"
+duration = "{duration}"
 warmup = "500ms"
 drain_timeout = "5s"
 [redis]
@@ -36,11 +40,17 @@ stream = "{{orders}}"
 name = "billing"
 consumers = 2
 block = "50ms"
-[[faults]]
-at = "1500ms"
-action = "kill_primary"
-shard = {shard}
+{fault}
 "#
+    )
+}
+
+#[test]
+fn a_killed_primary_is_replaced_and_its_partitions_written_again() {
+    let shard = orders_shard();
+    let s = run_summary(&scenario(
+        "7s",
+        &format!("[[faults]]\nat = \"1500ms\"\naction = \"kill_primary\"\nshard = {shard}"),
     ));
     let w = &s.faults[0];
     assert!(w.applied && w.error.is_none(), "{w:?}");
@@ -74,4 +84,33 @@ shard = {shard}
         .sum();
     assert_eq!(lost, d.acked_but_gone, "{d:?}");
     assert!(s.verify.consistent, "{:?}", s.verify);
+}
+
+/// A handover (CLUSTER FAILOVER) stops writes on the primary until its
+/// replica has them all: nothing acknowledged is lost, and the actors
+/// follow the new primary through `-MOVED`.
+#[test]
+fn a_handover_to_the_replica_loses_no_acknowledged_write() {
+    let shard = orders_shard();
+    let s = run_summary(&scenario(
+        "4s",
+        &format!("[[faults]]\nat = \"1500ms\"\naction = \"failover_shard\"\nshard = {shard}"),
+    ));
+    let w = &s.faults[0];
+    assert!(w.applied && w.error.is_none(), "{w:?}");
+    let d = s
+        .durability
+        .as_ref()
+        .expect("a failover reads the streams back");
+    assert_eq!(d.acked_but_gone, 0, "{d:?}");
+    let g = &s.groups[0];
+    for p in [Some(&g.measured), g.warmup.as_ref()].into_iter().flatten() {
+        assert_eq!(p.lost, 0, "{p:?}");
+        assert_eq!(p.processed, p.produced_acked, "{p:?}");
+    }
+    let c = s.cluster.as_ref().unwrap();
+    for k in &c.keys {
+        assert_ne!(k.node_at_end.as_deref(), Some(k.node.as_str()), "{k:?}");
+    }
+    assert!(c.redirects.xadd_moved >= 1, "{:?}", c.redirects);
 }

@@ -7,10 +7,11 @@
 //! and once the slot is given away `-MOVED`; the actors follow both. A
 //! stream moves whole, its groups and pending entries with it.
 //!
-//! And a shard's primary killed (SIGKILL), on the blocking pool as the
-//! server family does it, for the cluster to promote a replica by itself
-//! (docs/cluster.md, "Shard failover"); restarted from its data directory,
-//! it rejoins as a replica.
+//! And a shard's primary killed (SIGKILL), for the cluster to promote a
+//! replica by itself, or handed over to its replica with CLUSTER FAILOVER
+//! (docs/cluster.md, "Shard failover"), on the blocking pool as the server
+//! family acts; a killed primary restarted from its data directory rejoins
+//! as a replica.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use super::{Applying, Chaos, SharedCluster, Stepped, ready};
 use crate::actors::FaultStep;
 use crate::connect::{Conn, Target};
 use crate::scenario::FaultKind;
+use crate::server::cluster::{Shard, query};
 use crate::slot::key_slot;
 
 /// Each command of the move, MIGRATE included: a stream of a few hundred
@@ -42,42 +44,80 @@ impl Chaos {
 }
 
 impl Chaos {
-    /// A step of a shard fault: the node started as shard `shard`'s
-    /// primary killed, or restarted.
+    /// A step of a shard fault on the nodes started as shard `shard`.
     pub(super) fn shard(&mut self, kind: &FaultKind, shard: u16, step: FaultStep) -> Applying {
-        if !matches!(kind, FaultKind::KillPrimary { .. }) {
-            return ready(Err(format!("{} is no shard fault", kind.action())));
-        }
+        let op: ShardOp = match (kind, step) {
+            (FaultKind::KillPrimary { .. }, FaultStep::Begin) => kill_primary,
+            (FaultKind::KillPrimary { .. }, FaultStep::End) => restart_primary,
+            (FaultKind::FailoverShard { .. }, FaultStep::Begin) => hand_over,
+            _ => return ready(Err(format!("{} is no shard fault", kind.action()))),
+        };
         let Some(cluster) = self.cluster.clone() else {
             return ready(Err("there is no managed cluster to act on".into()));
         };
-        Box::pin(async move { Stepped::of(on_primary(cluster, shard, step).await) })
+        Box::pin(async move { Stepped::of(on_shard(cluster, shard, op).await) })
     }
 }
 
-/// SIGKILL (Begin) or restart (End) of `shard`'s first primary, on the
-/// blocking pool: a restart waits for the node to load its data.
-async fn on_primary(cluster: SharedCluster, shard: u16, step: FaultStep) -> Result<(), String> {
+/// A synchronous operation on one shard's nodes.
+type ShardOp = fn(&mut Shard) -> Result<(), String>;
+
+/// `op` on shard `shard`, on the blocking pool: a restart waits for the
+/// node to load its data, a handover for the replica to take over.
+async fn on_shard(cluster: SharedCluster, shard: u16, op: ShardOp) -> Result<(), String> {
     let joined = tokio::task::spawn_blocking(move || {
         let mut cluster = (cluster.lock()).map_err(|_| "cluster lock poisoned".to_string())?;
         let shards = cluster.shards_mut();
         let count = shards.len();
-        let Some(node) = shards.get_mut(usize::from(shard)).map(|s| &mut s.primary) else {
-            return Err(format!(
+        match shards.get_mut(usize::from(shard)) {
+            Some(s) => op(s),
+            None => Err(format!(
                 "there is no shard {shard}: the cluster has {count}"
-            ));
-        };
-        match step {
-            FaultStep::Begin if !node.is_running() => {
-                Err(format!("shard {shard}'s primary is already down"))
-            }
-            FaultStep::Begin => node.kill9().map_err(|e| e.to_string()),
-            FaultStep::End => node.restart().map_err(|e| e.to_string()),
+            )),
         }
     });
     joined
         .await
         .map_err(|e| format!("the shard fault's task: {e}"))?
+}
+
+fn kill_primary(shard: &mut Shard) -> Result<(), String> {
+    if !shard.primary.is_running() {
+        return Err("its primary is already down".into());
+    }
+    shard.primary.kill9().map_err(|e| e.to_string())
+}
+
+fn restart_primary(shard: &mut Shard) -> Result<(), String> {
+    shard.primary.restart().map_err(|e| e.to_string())
+}
+
+/// How long a handover may take: the primary stops writes, the replica
+/// catches up and wins the vote of the other primaries.
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `CLUSTER FAILOVER` on the shard's first replica, answered once that
+/// replica says it is a primary (ROLE).
+fn hand_over(shard: &mut Shard) -> Result<(), String> {
+    let Some(replica) = shard.replicas.first() else {
+        return Err("it has no replica to hand over to".into());
+    };
+    let failover = redis::cmd("CLUSTER").arg("FAILOVER").clone();
+    query::<()>(replica, &failover).map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + HANDOVER_TIMEOUT;
+    loop {
+        let role: Vec<redis::Value> =
+            query(replica, &redis::cmd("ROLE")).map_err(|e| e.to_string())?;
+        if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "the replica was still no primary after {HANDOVER_TIMEOUT:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A primary as CLUSTER NODES lists it.

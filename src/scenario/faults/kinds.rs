@@ -124,6 +124,10 @@ pub enum FaultKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         restart_after: Option<Dur>,
     },
+    /// Cluster runs with replicas: `CLUSTER FAILOVER` on shard `shard`'s
+    /// replica, a handover in which the primary first stops taking writes
+    /// until the replica has them all (docs/cluster.md, "Shard failover").
+    FailoverShard { shard: u16 },
 }
 
 impl FaultKind {
@@ -246,6 +250,11 @@ impl FaultKind {
                 managed_redis: true,
                 read_back: ReadBack::Always,
                 ..Spec::on(Shard(*shard), Lasts::UntilRestart(*restart_after))
+            },
+            FailoverShard { shard } => Spec {
+                managed_redis: true,
+                read_back: ReadBack::Always,
+                ..Spec::on(Shard(*shard), Lasts::Once)
             },
             CrashProducer {
                 producer,
