@@ -4,11 +4,11 @@
 //! a partition's slot moved to another shard mid-run is followed by both,
 //! counted, with nothing lost or doubled.
 
-use crate::support::run_summary;
+use crate::support::run_with_dir;
 
 #[test]
 fn a_partition_resharded_mid_run_loses_nothing_and_its_redirects_are_counted() {
-    let s = run_summary(
+    let (s, dir) = run_with_dir(
         r#"
 name = "cluster-reshard"
 duration = "3s"
@@ -73,4 +73,10 @@ partition = 0
     assert_eq!(added, s.verify.produce_acked);
     assert!(s.verify.consistent);
     assert!(streamdrill::report::render_table(&s).contains("redirected: XADD MOVED"));
+    let html = std::fs::read_to_string(dir.path.join("index.html")).unwrap();
+    assert!(
+        html.contains("<h2>Cluster</h2>"),
+        "index.html shows the cluster"
+    );
+    assert!(html.contains(&c.keys[0].key), "and where each key lived");
 }

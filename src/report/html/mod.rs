@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+mod cluster;
 mod faults;
 mod replay;
 mod schema_versions;
@@ -73,6 +74,7 @@ pub fn index_html(summary: &Summary, ts: &Timeseries, plots: &[Rendered]) -> Str
     body += &tables::event_sourcing_section(summary);
     body += &faults::fault_section(summary, ts);
     body += &faults::durability_section(summary);
+    body += &cluster::cluster_section(summary);
     body += &plots_section(plots);
     let scenario_toml = toml::to_string(s).unwrap_or_default();
     let _ = writeln!(
