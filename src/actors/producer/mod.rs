@@ -25,6 +25,8 @@
 //! stream's `AggregateVersions`, shared with the stream's other producer actors.
 
 mod encode;
+mod fault;
+mod finish;
 mod link;
 mod route;
 mod source;
@@ -40,17 +42,18 @@ use tokio::sync::watch;
 
 use self::encode::XaddEncoder;
 pub use self::encode::commands;
+pub use self::fault::ProducerFault;
+pub use self::finish::{Finish, Finished};
 use self::link::Link;
 use self::route::Routes;
 use self::source::Source;
 pub use self::versions::AggregateVersions;
-use super::{FaultStep, Interval, ProduceReport, Refused, every_interval};
+use super::{Interval, ProduceReport, every_interval};
 use crate::clock::RunClock;
 use crate::clock::Timer;
 use crate::event::{AggregateVersion, Header, PayloadPool};
-use crate::metrics::{Phase, Phased, ProduceLedger, ProduceStats};
+use crate::metrics::{Phase, Phased, ProduceStats};
 use crate::plan::{ProducerPlan, Trim, Wait, partition_of};
-use crate::scenario::FaultKind;
 use crate::wire::{Endpoint, Opened, Reply};
 
 /// Most events sent in one pipeline; a producer far behind catches up in steps.
@@ -245,20 +248,21 @@ impl Producer {
         }
         let now_ns = self.clock.now_ns();
         self.roll(now_ns);
-        let mut taken = 0;
+        // XADDs in this tick's pipelines, over every link.
+        let mut sent = 0;
         while let Some(&Reverse((due, i))) = self.due.peek() {
-            if due > now_ns || taken == MAX_PIPELINE {
+            if due > now_ns || sent == MAX_PIPELINE {
                 break;
             }
-            taken += 1;
             self.due.pop();
             let phase = self.phase(due);
             if self.sources[i].sends(due) {
-                let (l, sent) = self.add_xadd(i, due);
+                let (l, xadd) = self.add_xadd(i, due);
                 let source = &mut self.sources[i];
                 source.ledger.sent_in(source.seq, phase);
-                self.links[l].batch.push(sent);
+                self.links[l].batch.push(xadd);
                 source.seq += 1;
+                sent += 1;
             } else {
                 self.not_sent(i, due, now_ns);
             }
@@ -504,31 +508,6 @@ impl Producer {
         }
     }
 
-    /// Gives up at the end of the run: XADDs still awaiting replies are
-    /// indeterminate and unanswered, events due but never sent are unsent;
-    /// both get the wait so far as a lower bound of their latency.
-    fn give_up(&mut self, ctx: &mut Context<Self>) {
-        self.giving_up = true;
-        self.roll(self.clock.now_ns());
-        for l in 0..self.links.len() {
-            for (pipeline, replies) in self.links[l].in_flight.drain() {
-                self.on_reply(ctx, pipeline, &replies, Some(Outcome::GaveUp));
-            }
-        }
-        let now_ns = self.clock.now_ns();
-        while let Some(Reverse((due, i))) = self.due.pop() {
-            // Not due yet: a run stopped early (Ctrl-C) never intended them.
-            if due > now_ns {
-                continue;
-            }
-            self.not_sent(i, due, now_ns);
-            self.sources[i].advance();
-            if let Some(next) = self.sources[i].next_due_ns {
-                self.due.push(Reverse((next, i)));
-            }
-        }
-    }
-
     fn flush(&mut self, interval: u32) {
         let stats = std::mem::take(&mut self.stats);
         let stalls = self.sources.iter_mut().map(|s| s.stalls.take()).collect();
@@ -553,120 +532,5 @@ impl Actor for Producer {
             Some(_) => self.tick(ctx),
             None => self.schedule_tick(ctx),
         }
-    }
-}
-
-/// Wait until the schedules have ended and every reply is in (or `deadline`
-/// passes: replies still missing then stay unacknowledged in the ledger),
-/// flush the last interval and hand back the ledgers.
-#[derive(Message)]
-#[rtype(result = "Finished")]
-pub struct Finish {
-    pub deadline: Duration,
-}
-
-/// What a producer actor hands back at the end.
-#[derive(Debug, Default)]
-pub struct Finished {
-    /// Each producer's ledger, with its id.
-    pub ledgers: Vec<(u32, ProduceLedger)>,
-    /// Measured-phase XADDs acknowledged although WAIT saw too few replicas
-    /// (0 without `wait`).
-    pub unreplicated: u64,
-    /// What a cluster sent on to another node.
-    pub redirects: crate::metrics::cluster::Redirects,
-}
-
-impl Handler<Finish> for Producer {
-    type Result = ResponseActFuture<Self, Finished>;
-
-    fn handle(&mut self, msg: Finish, _: &mut Context<Self>) -> Self::Result {
-        let mut done = self.done.subscribe();
-        let wait = async move {
-            let _ = tokio::time::timeout(msg.deadline, done.wait_for(|d| *d)).await;
-        };
-        Box::pin(wait.into_actor(self).map(|_, act, ctx| {
-            act.give_up(ctx);
-            act.flush(act.interval.index());
-            ctx.stop();
-            let ledgers = (act.sources.iter_mut())
-                .map(|s| (s.plan.id, std::mem::take(&mut s.ledger)))
-                .collect();
-            Finished {
-                ledgers,
-                unreplicated: act.unreplicated,
-                redirects: act.routes.redirects,
-            }
-        }))
-    }
-}
-
-impl Producer {
-    /// A crashed source's XADDs still in flight will never have their
-    /// replies read: indeterminate from now on.
-    fn orphan_in_flight(&mut self, source: usize, epoch: u64, now_ns: u64) {
-        self.roll(now_ns);
-        let orphans: Vec<u64> = (self.links.iter())
-            .flat_map(|l| l.in_flight.requests())
-            .flat_map(|p| &p.batch)
-            .filter(|s| s.source == source && s.epoch == epoch)
-            .map(|s| s.intended_ns)
-            .collect();
-        for intended_ns in orphans {
-            let stats = self.stats.get_mut(self.phase(intended_ns));
-            stats.indeterminate += 1;
-            stats.waited_at_least(now_ns.saturating_sub(intended_ns));
-        }
-    }
-}
-
-/// A step of a producer fault the chaos actor applies to one producer (by
-/// id): a crash, or its restart; answered with whether it took effect.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "Result<(), Refused>")]
-pub struct ProducerFault {
-    pub producer: u32,
-    pub kind: FaultKind,
-    pub step: FaultStep,
-}
-
-impl Handler<ProducerFault> for Producer {
-    type Result = Result<(), Refused>;
-
-    /// A crash: replies in flight are never read (their XADDs turn
-    /// indeterminate), nothing more is sent. A restart: go on with the
-    /// schedule from now.
-    fn handle(&mut self, fault: ProducerFault, ctx: &mut Context<Self>) -> Self::Result {
-        let now_ns = self.clock.now_ns();
-        let Some(index) = (self.sources.iter()).position(|s| s.plan.id == fault.producer) else {
-            return Err(Refused::NotItsFault);
-        };
-        let source = &mut self.sources[index];
-        match (fault.kind, fault.step) {
-            (FaultKind::CrashProducer { .. }, FaultStep::Begin) if source.dead => {
-                return Err(Refused::AlreadyDown);
-            }
-            (FaultKind::CrashProducer { .. }, FaultStep::Begin) => {
-                source.stalls.interrupted(now_ns);
-                source.dead = true;
-                source.died_ns = Some(now_ns);
-                let epoch = source.epoch;
-                source.epoch += 1;
-                self.orphan_in_flight(index, epoch, now_ns);
-            }
-            (FaultKind::CrashProducer { .. }, FaultStep::End) if !source.dead => {
-                return Err(Refused::NotDown);
-            }
-            (FaultKind::CrashProducer { .. }, FaultStep::End) => {
-                source.dead = false;
-                source.revived_ns = now_ns;
-            }
-            _ => return Err(Refused::NotItsFault),
-        }
-        self.blocked = false;
-        // Keeps the schedule (or the saturating poll) running, so the
-        // producer still finishes when its run ends.
-        self.tick(ctx);
-        Ok(())
     }
 }
