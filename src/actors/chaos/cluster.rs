@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use super::{Applying, Chaos, SharedCluster, Stepped, ready};
 use crate::actors::FaultStep;
+use crate::clock::RunClock;
 use crate::connect::{Conn, Target};
 use crate::scenario::FaultKind;
 use crate::server::cluster::{Shard, query};
@@ -55,7 +56,8 @@ impl Chaos {
         let Some(cluster) = self.cluster.clone() else {
             return ready(Err("there is no managed cluster to act on".into()));
         };
-        Box::pin(async move { Stepped::of(on_shard(cluster, shard, op).await) })
+        let clock = self.clock;
+        Box::pin(on_shard(cluster, shard, op, clock))
     }
 }
 
@@ -63,22 +65,29 @@ impl Chaos {
 type ShardOp = fn(&mut Shard) -> Result<(), String>;
 
 /// `op` on shard `shard`, on the blocking pool: a restart waits for the
-/// node to load its data, a handover for the replica to take over.
-async fn on_shard(cluster: SharedCluster, shard: u16, op: ShardOp) -> Result<(), String> {
+/// node to load its data, a handover for the replica to take over. The
+/// step acted when `op` began (`Stepped::acted_ns`).
+async fn on_shard(cluster: SharedCluster, shard: u16, op: ShardOp, clock: RunClock) -> Stepped {
     let joined = tokio::task::spawn_blocking(move || {
         let mut cluster = (cluster.lock()).map_err(|_| "cluster lock poisoned".to_string())?;
         let shards = cluster.shards_mut();
         let count = shards.len();
+        let began = clock.now_ns();
         match shards.get_mut(usize::from(shard)) {
-            Some(s) => op(s),
+            Some(s) => op(s).map(|()| began),
             None => Err(format!(
                 "there is no shard {shard}: the cluster has {count}"
             )),
         }
     });
-    joined
-        .await
-        .map_err(|e| format!("the shard fault's task: {e}"))?
+    let outcome = (joined.await).map_err(|e| format!("the shard fault's task: {e}"));
+    match outcome.and_then(|acted| acted) {
+        Ok(acted_ns) => Stepped {
+            acted_ns: Some(acted_ns),
+            ..Stepped::of(Ok(()))
+        },
+        Err(e) => Stepped::of(Err(e)),
+    }
 }
 
 fn kill_primary(shard: &mut Shard) -> Result<(), String> {

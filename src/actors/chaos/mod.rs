@@ -99,6 +99,11 @@ struct Opened {
 struct Stepped {
     error: Option<String>,
     clients_killed: Option<u64>,
+    /// When it acted, on the run clock, for a step done on the blocking
+    /// pool: under load that can be well after the step began, and the
+    /// window of a fault that began starts then, so recovery is timed from
+    /// the fault itself.
+    acted_ns: Option<u64>,
 }
 
 impl Stepped {
@@ -106,6 +111,7 @@ impl Stepped {
         Stepped {
             error: outcome.err(),
             clients_killed: None,
+            acted_ns: None,
         }
     }
 }
@@ -219,7 +225,13 @@ impl Chaos {
         let w = &mut opened.record;
         w.clients_killed = did.clients_killed.or(w.clients_killed);
         match (step, did.error) {
-            (FaultStep::Begin, None) => w.applied = true,
+            (FaultStep::Begin, None) => {
+                w.applied = true;
+                if let Some(acted_ns) = did.acted_ns {
+                    opened.at_ns = acted_ns;
+                    w.start_s = acted_ns as f64 / 1e9;
+                }
+            }
             (FaultStep::Begin, Some(e)) => {
                 w.error = Some(e);
                 return self.close(window);

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::{Applying, Chaos, SharedServer, Stepped, ready};
 use crate::actors::FaultStep;
+use crate::clock::RunClock;
 use crate::connect::Target;
 use crate::plan::FaultTarget;
 use crate::scenario::FaultKind;
@@ -41,7 +42,8 @@ impl Chaos {
         let Some(server) = self.server.clone() else {
             return ready(Err("there is no managed redis-server to act on".into()));
         };
-        Box::pin(async move { Stepped::of(blocking(server, op).await) })
+        let clock = self.clock;
+        Box::pin(blocking_timed(server, op, clock))
     }
 
     /// SIGKILL the primary, promote the replica (REPLICAOF NO ONE) and point
@@ -147,6 +149,7 @@ fn killed(n: i64) -> Stepped {
             "CLIENT KILL closed no connection: none of the harness's was on this server".into()
         }),
         clients_killed: Some(n),
+        acted_ns: None,
     }
 }
 
@@ -202,9 +205,32 @@ fn restart(s: &mut RedisServer) -> Result<(), String> {
     s.restart().map_err(|e| e.to_string())
 }
 
+/// `blocking`, and when the operation began on the run clock (`Stepped::acted_ns`).
+async fn blocking_timed(server: SharedServer, op: ServerOp, clock: RunClock) -> Stepped {
+    let began = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+    let mark = began.clone();
+    let timed = move |s: &mut RedisServer| {
+        mark.store(clock.now_ns(), std::sync::atomic::Ordering::Relaxed);
+        op(s)
+    };
+    let outcome = blocking_with(server, timed).await;
+    let acted_ns = began.load(std::sync::atomic::Ordering::Relaxed);
+    Stepped {
+        acted_ns: (acted_ns != u64::MAX).then_some(acted_ns),
+        ..Stepped::of(outcome)
+    }
+}
+
 /// Runs a server operation on the blocking pool: a restart waits for Redis to
 /// load its data, which must not stall the actors measuring the outage.
 async fn blocking(server: SharedServer, op: ServerOp) -> Result<(), String> {
+    blocking_with(server, op).await
+}
+
+async fn blocking_with<F>(server: SharedServer, op: F) -> Result<(), String>
+where
+    F: FnOnce(&mut RedisServer) -> Result<(), String> + Send + 'static,
+{
     let joined = tokio::task::spawn_blocking(move || {
         let mut server = server
             .lock()
