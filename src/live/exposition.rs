@@ -29,8 +29,8 @@ pub const FAMILIES: &[&str] = &[
     "produce_service_time_seconds",
     "produce_schedule_lag_seconds",
     "group_processed",
-    "group_redelivered",
-    "group_dead_lettered",
+    "group_redeliveries",
+    "group_dead_letter_moves",
     "group_lag",
     "group_pending",
     "e2e_latency_seconds",
@@ -245,27 +245,27 @@ fn write_groups(w: &mut Writer, p: &Progress) {
         }
     }
     w.family(
-        "group_redelivered",
+        "group_redeliveries",
         Kind::Counter,
-        "Entries delivered to the group again (each redelivery counts), whole run.",
+        "Redeliveries to the group: every entry read again counts, each time (summary.json's redelivered counts distinct events).",
     );
     for (name, t) in names.iter().zip(totals) {
         w.sample(
-            "group_redelivered_total",
+            "group_redeliveries_total",
             &[("group", *name)],
-            t.redelivered as f64,
+            t.redeliveries as f64,
         );
     }
     w.family(
-        "group_dead_lettered",
+        "group_dead_letter_moves",
         Kind::Counter,
-        "Events the group moved to its dead-letter stream, whole run.",
+        "Entries the group moved to its dead-letter stream, each move counted (summary.json's dead_lettered counts distinct events).",
     );
     for (name, t) in names.iter().zip(totals) {
         w.sample(
-            "group_dead_lettered_total",
+            "group_dead_letter_moves_total",
             &[("group", *name)],
-            t.dead_lettered as f64,
+            t.dead_letter_moves as f64,
         );
     }
     let lagging: Vec<_> = (p.groups.iter())
