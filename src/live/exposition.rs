@@ -389,7 +389,7 @@ mod tests {
         };
         View {
             run: Some(Arc::new(RunView {
-                labels: RunLabels {
+                labels: Arc::new(RunLabels {
                     run_id: "r".into(),
                     scenario: "s".into(),
                     warmup_s: 1.0,
@@ -400,7 +400,7 @@ mod tests {
                         start_s: 5.0,
                         end_s: Some(7.0),
                     }],
-                },
+                }),
                 progress: Some(progress),
                 finished: false,
             })),
