@@ -339,6 +339,7 @@ mod tests {
     use crate::metrics::{
         GroupProgress, GroupReading, LatencyTotal, Percentiles, Reading, Row, StreamReading, Totals,
     };
+    use std::collections::BTreeSet;
     use std::sync::Arc;
 
     fn sample_view() -> View {
@@ -446,8 +447,9 @@ mod tests {
         assert!(!plain.contains("# EOF") && !plain.contains("# UNIT"));
     }
 
-    #[test]
-    fn the_families_written_are_the_ones_listed() {
+    /// `sample_view` with every series there is: a capacity step, and a
+    /// settled second with every latency.
+    fn full_view() -> View {
         let mut view = sample_view();
         view.capacity = Some(crate::live::CapacityStep {
             index: 2,
@@ -455,7 +457,17 @@ mod tests {
             server: "1".into(),
             offered_rate_per_s: 4000.0,
         });
-        let text = render(&view, Format::OpenMetrics, 0.0);
+        let run = Arc::make_mut(view.run.as_mut().unwrap());
+        let row = run.progress.as_mut().unwrap().settled.as_mut().unwrap();
+        let p = row.produce.latency_us.clone();
+        (row.produce.service_us, row.produce.schedule_lag_us) = (p.clone(), p.clone());
+        row.groups[0].e2e_us = p;
+        view
+    }
+
+    #[test]
+    fn the_families_written_are_the_ones_listed() {
+        let text = render(&full_view(), Format::OpenMetrics, 0.0);
         let written: Vec<&str> = (text.lines())
             .filter_map(|l| {
                 l.strip_prefix("# TYPE ")?
@@ -469,5 +481,50 @@ mod tests {
         listed.sort_unstable();
         sorted.sort_unstable();
         assert_eq!(sorted, listed, "FAMILIES lists what is written");
+    }
+
+    /// Every `streamdrill_*` name in `text`, as written.
+    fn series_names(text: &str) -> BTreeSet<&str> {
+        let mut names = BTreeSet::new();
+        let mut rest = text;
+        while let Some(at) = rest.find(PREFIX) {
+            let name_len = (rest[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+                .unwrap_or(rest.len() - at);
+            names.insert(&rest[at..at + name_len]);
+            rest = &rest[at + name_len..];
+        }
+        names
+    }
+
+    #[test]
+    fn the_dashboard_asks_only_for_series_the_endpoint_serves() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/grafana/streamdrill.json");
+        let dashboard = std::fs::read_to_string(path).unwrap();
+        // The names Prometheus stores, whichever format it scraped.
+        let text = render(&full_view(), Format::Prometheus, 0.0);
+        let served: BTreeSet<&str> = (text.lines())
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let asked = series_names(&dashboard);
+        assert!(asked.len() >= 15, "the dashboard's queries: {asked:?}");
+        for name in &asked {
+            assert!(served.contains(name), "{name} is not served: {served:?}");
+        }
+        for name in [
+            "streamdrill_produce_acked_total",
+            "streamdrill_group_lag",
+            "streamdrill_group_pending",
+            "streamdrill_fault_active",
+        ] {
+            assert!(asked.contains(name), "the dashboard shows {name}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&dashboard).expect("JSON");
+        let annotations = json["annotations"]["list"].as_array().cloned();
+        assert!(
+            (annotations.into_iter().flatten())
+                .any(|a| a["expr"].as_str().is_some_and(|e| e.contains("fault_active"))),
+            "fault windows are annotations"
+        );
     }
 }
