@@ -261,17 +261,23 @@ fn prometheus_scrapes_a_drill_and_keeps_its_last_figures() {
         "target up: {up:?}\n{}",
         prometheus.log_tail()
     );
-    // The last value Prometheus holds is summary.json's, phase by phase.
+    // The last value Prometheus holds is summary.json's, phase by phase,
+    // once it has committed the final scrape's samples (served is not yet
+    // stored).
     for (phase, expected) in [
         ("measured", summary.produce.acked),
         ("warmup", summary.warmup.produce_acked),
     ] {
-        let last = prometheus.query(&format!(
-            "last_over_time(streamdrill_produce_acked_total{{phase=\"{phase}\"}}[10m])"
-        ));
-        assert_eq!(last.len(), 1, "{phase}: {last:?}");
-        let (_, value) = sample(&last[0]["value"]);
-        assert_eq!(value as u64, expected, "{phase} acked");
+        let promql =
+            format!("last_over_time(streamdrill_produce_acked_total{{phase=\"{phase}\"}}[10m])");
+        wait_until(
+            Duration::from_secs(20),
+            &format!("Prometheus to hold {expected} {phase} acked"),
+            || {
+                let last = prometheus.query(&promql);
+                last.len() == 1 && sample(&last[0]["value"]).1 as u64 == expected
+            },
+        );
     }
 
     // During the fault, in Prometheus's time: the window from summary.json.
@@ -307,8 +313,13 @@ fn prometheus_scrapes_a_drill_and_keeps_its_last_figures() {
         lag_during.iter().any(|&(_, v)| v > 0.0),
         "the stalled group lags: {lag_during:?}"
     );
-    let done = prometheus.query("streamdrill_run_phase{phase=\"done\"} == 1");
-    assert_eq!(done.len(), 1, "the run's last phase is done: {done:?}");
+    wait_until(
+        Duration::from_secs(20),
+        "Prometheus to hold the run's last phase, done",
+        || {
+            (prometheus.query("streamdrill_run_phase{phase=\"done\"} == 1")).len() == 1
+        },
+    );
 }
 
 #[test]
