@@ -159,7 +159,7 @@ struct Board {
 }
 
 /// The longest `wait_for_final_scrape` waits, whatever the interval.
-pub const FINAL_SCRAPE_WAIT_MAX: Duration = Duration::from_secs(60);
+pub const FINAL_SCRAPE_WAIT_MAX: Duration = Duration::from_secs(30);
 /// The least it waits: room for a scraper's jitter at short intervals.
 pub const FINAL_SCRAPE_WAIT_MIN: Duration = Duration::from_secs(1);
 
