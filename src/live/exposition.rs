@@ -459,8 +459,8 @@ mod tests {
         });
         let run = Arc::make_mut(view.run.as_mut().unwrap());
         let row = run.progress.as_mut().unwrap().settled.as_mut().unwrap();
-        let p = row.produce.latency_us.clone();
-        (row.produce.service_us, row.produce.schedule_lag_us) = (p.clone(), p.clone());
+        let p = row.produce.latency_us;
+        (row.produce.service_us, row.produce.schedule_lag_us) = (p, p);
         row.groups[0].e2e_us = p;
         view
     }
@@ -498,7 +498,10 @@ mod tests {
 
     #[test]
     fn the_dashboard_asks_only_for_series_the_endpoint_serves() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/grafana/streamdrill.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/grafana/streamdrill.json"
+        );
         let dashboard = std::fs::read_to_string(path).unwrap();
         // The names Prometheus stores, whichever format it scraped.
         let text = render(&full_view(), Format::Prometheus, 0.0);
@@ -522,8 +525,9 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&dashboard).expect("JSON");
         let annotations = json["annotations"]["list"].as_array().cloned();
         assert!(
-            (annotations.into_iter().flatten())
-                .any(|a| a["expr"].as_str().is_some_and(|e| e.contains("fault_active"))),
+            (annotations.into_iter().flatten()).any(|a| a["expr"]
+                .as_str()
+                .is_some_and(|e| e.contains("fault_active"))),
             "fault windows are annotations"
         );
     }

@@ -412,7 +412,9 @@ mod carry_tests {
             .filter_map(|l| l.rsplit_once(' '))
             .filter(|(series, _)| {
                 let name = series.split('{').next().unwrap_or("");
-                ["_total", "_count", "_sum"].iter().any(|s| name.ends_with(s))
+                ["_total", "_count", "_sum"]
+                    .iter()
+                    .any(|s| name.ends_with(s))
             })
             .map(|(series, v)| (series.to_string(), v.parse().unwrap()))
             .collect()

@@ -316,9 +316,7 @@ fn prometheus_scrapes_a_drill_and_keeps_its_last_figures() {
     wait_until(
         Duration::from_secs(20),
         "Prometheus to hold the run's last phase, done",
-        || {
-            (prometheus.query("streamdrill_run_phase{phase=\"done\"} == 1")).len() == 1
-        },
+        || (prometheus.query("streamdrill_run_phase{phase=\"done\"} == 1")).len() == 1,
     );
 }
 
