@@ -29,8 +29,8 @@ pub const FAMILIES: &[&str] = &[
     "produce_service_time_seconds",
     "produce_schedule_lag_seconds",
     "group_processed",
-    "group_redelivered",
-    "group_dead_lettered",
+    "group_redeliveries",
+    "group_dead_letter_moves",
     "group_lag",
     "group_pending",
     "e2e_latency_seconds",
@@ -245,27 +245,27 @@ fn write_groups(w: &mut Writer, p: &Progress) {
         }
     }
     w.family(
-        "group_redelivered",
+        "group_redeliveries",
         Kind::Counter,
-        "Entries delivered to the group again (each redelivery counts), whole run.",
+        "Redeliveries to the group: every entry read again counts, each time (summary.json's redelivered counts distinct events).",
     );
     for (name, t) in names.iter().zip(totals) {
         w.sample(
-            "group_redelivered_total",
+            "group_redeliveries_total",
             &[("group", *name)],
-            t.redelivered as f64,
+            t.redeliveries as f64,
         );
     }
     w.family(
-        "group_dead_lettered",
+        "group_dead_letter_moves",
         Kind::Counter,
-        "Events the group moved to its dead-letter stream, whole run.",
+        "Entries the group moved to its dead-letter stream, each move counted (summary.json's dead_lettered counts distinct events).",
     );
     for (name, t) in names.iter().zip(totals) {
         w.sample(
-            "group_dead_lettered_total",
+            "group_dead_letter_moves_total",
             &[("group", *name)],
-            t.dead_lettered as f64,
+            t.dead_letter_moves as f64,
         );
     }
     let lagging: Vec<_> = (p.groups.iter())
@@ -339,6 +339,7 @@ mod tests {
     use crate::metrics::{
         GroupProgress, GroupReading, LatencyTotal, Percentiles, Reading, Row, StreamReading, Totals,
     };
+    use std::collections::BTreeSet;
     use std::sync::Arc;
 
     fn sample_view() -> View {
@@ -389,7 +390,7 @@ mod tests {
         };
         View {
             run: Some(Arc::new(RunView {
-                labels: RunLabels {
+                labels: Arc::new(RunLabels {
                     run_id: "r".into(),
                     scenario: "s".into(),
                     warmup_s: 1.0,
@@ -400,7 +401,7 @@ mod tests {
                         start_s: 5.0,
                         end_s: Some(7.0),
                     }],
-                },
+                }),
                 progress: Some(progress),
                 finished: false,
             })),
@@ -446,8 +447,9 @@ mod tests {
         assert!(!plain.contains("# EOF") && !plain.contains("# UNIT"));
     }
 
-    #[test]
-    fn the_families_written_are_the_ones_listed() {
+    /// `sample_view` with every series there is: a capacity step, and a
+    /// settled second with every latency.
+    fn full_view() -> View {
         let mut view = sample_view();
         view.capacity = Some(crate::live::CapacityStep {
             index: 2,
@@ -455,7 +457,17 @@ mod tests {
             server: "1".into(),
             offered_rate_per_s: 4000.0,
         });
-        let text = render(&view, Format::OpenMetrics, 0.0);
+        let run = Arc::make_mut(view.run.as_mut().unwrap());
+        let row = run.progress.as_mut().unwrap().settled.as_mut().unwrap();
+        let p = row.produce.latency_us;
+        (row.produce.service_us, row.produce.schedule_lag_us) = (p, p);
+        row.groups[0].e2e_us = p;
+        view
+    }
+
+    #[test]
+    fn the_families_written_are_the_ones_listed() {
+        let text = render(&full_view(), Format::OpenMetrics, 0.0);
         let written: Vec<&str> = (text.lines())
             .filter_map(|l| {
                 l.strip_prefix("# TYPE ")?
@@ -469,5 +481,54 @@ mod tests {
         listed.sort_unstable();
         sorted.sort_unstable();
         assert_eq!(sorted, listed, "FAMILIES lists what is written");
+    }
+
+    /// Every `streamdrill_*` name in `text`, as written.
+    fn series_names(text: &str) -> BTreeSet<&str> {
+        let mut names = BTreeSet::new();
+        let mut rest = text;
+        while let Some(at) = rest.find(PREFIX) {
+            let name_len = (rest[at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+                .unwrap_or(rest.len() - at);
+            names.insert(&rest[at..at + name_len]);
+            rest = &rest[at + name_len..];
+        }
+        names
+    }
+
+    #[test]
+    fn the_dashboard_asks_only_for_series_the_endpoint_serves() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/grafana/streamdrill.json"
+        );
+        let dashboard = std::fs::read_to_string(path).unwrap();
+        // The names Prometheus stores, whichever format it scraped.
+        let text = render(&full_view(), Format::Prometheus, 0.0);
+        let served: BTreeSet<&str> = (text.lines())
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let asked = series_names(&dashboard);
+        assert!(asked.len() >= 15, "the dashboard's queries: {asked:?}");
+        for name in &asked {
+            assert!(served.contains(name), "{name} is not served: {served:?}");
+        }
+        for name in [
+            "streamdrill_produce_acked_total",
+            "streamdrill_group_lag",
+            "streamdrill_group_pending",
+            "streamdrill_fault_active",
+        ] {
+            assert!(asked.contains(name), "the dashboard shows {name}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&dashboard).expect("JSON");
+        let annotations = json["annotations"]["list"].as_array().cloned();
+        assert!(
+            (annotations.into_iter().flatten()).any(|a| a["expr"]
+                .as_str()
+                .is_some_and(|e| e.contains("fault_active"))),
+            "fault windows are annotations"
+        );
     }
 }

@@ -6,25 +6,32 @@
 //! sends XADDs; it is hand-written because a scrape is one small GET, and
 //! an HTTP server crate would bring a second runtime for it.
 //!
-//! Connections are served one at a time and closed after each response;
-//! a client that sends nothing is dropped after `READ_TIMEOUT`.
+//! Connections are served one at a time and closed after each response.
+//! A client gets `HEAD_DEADLINE` for its whole request head, however slowly
+//! it trickles in, and `MAX_HEAD_BYTES` of it are read at most: a slow or
+//! hostile client delays the next scrape by that long at worst, and costs
+//! no more memory than that.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Live;
 use super::exposition::render;
 use super::text::Format;
 use crate::error::{Error, Result};
 
-/// How long a connection may take to send its request.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
-/// The longest request head read; a scrape's is a few hundred bytes.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// How long a connection may take to send its whole request head; also
+/// the longest a response may take to write.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(2);
+/// The most of a request head read; a scrape's is a few hundred bytes.
+const MAX_HEAD_BYTES: u64 = 16 * 1024;
+/// The pause after a failed accept, so that a lasting failure (out of file
+/// descriptors) does not spin the thread.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// The path the metrics are served at.
 pub const METRICS_PATH: &str = "/metrics";
 
@@ -54,9 +61,7 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr> {
 impl MetricsServer {
     /// Binds `addr` (port 0: any free port) and serves `live` from a thread.
     pub fn start(addr: SocketAddr, live: Live) -> Result<MetricsServer> {
-        let listener = TcpListener::bind(addr).map_err(|e| {
-            Error::Usage(format!("--metrics-addr {addr}: cannot listen there: {e}"))
-        })?;
+        let listener = TcpListener::bind(addr).map_err(|e| cannot_listen(addr, &e))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Internal(format!("metrics endpoint address: {e}")))?;
@@ -101,32 +106,76 @@ impl Drop for MetricsServer {
     }
 }
 
+/// Why the endpoint cannot listen at `addr`, and for a port in use, what to
+/// do about it.
+fn cannot_listen(addr: SocketAddr, e: &io::Error) -> Error {
+    let fix = match e.kind() {
+        io::ErrorKind::AddrInUse if addr.ip().is_loopback() => {
+            "; another process listens there: pick another port, or `--metrics-addr 0` for any free one (the URL is printed)".to_string()
+        }
+        io::ErrorKind::AddrInUse => format!(
+            "; another process listens there: pick another port, or `--metrics-addr {}:0` for any free one (the URL is printed)",
+            match addr {
+                SocketAddr::V4(a) => a.ip().to_string(),
+                SocketAddr::V6(a) => format!("[{}]", a.ip()),
+            }
+        ),
+        _ => String::new(),
+    };
+    Error::Usage(format!(
+        "--metrics-addr {addr}: cannot listen there: {e}{fix}"
+    ))
+}
+
 fn serve(listener: &TcpListener, live: &Live, stop: &AtomicBool) {
     for conn in listener.incoming() {
         if stop.load(Ordering::Relaxed) {
             return;
         }
         // A failed accept or a client gone mid-request ends only that exchange.
-        if let Ok(conn) = conn {
-            let _ = answer(conn, live);
+        match conn {
+            Ok(conn) => {
+                let _ = answer(conn, live);
+            }
+            Err(_) => std::thread::sleep(ACCEPT_ERROR_PAUSE),
         }
     }
 }
 
+/// Reads from a connection until a deadline, however the bytes trickle in:
+/// each read may wait only for the time left.
+struct Deadline<'a> {
+    conn: &'a TcpStream,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.conn.set_read_timeout(Some(left))?;
+        (&mut &*self.conn).read(buf)
+    }
+}
+
 /// Reads one request head and answers it.
-fn answer(mut conn: TcpStream, live: &Live) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(READ_TIMEOUT))?;
-    conn.set_write_timeout(Some(READ_TIMEOUT))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
+fn answer(mut conn: TcpStream, live: &Live) -> io::Result<()> {
+    conn.set_write_timeout(Some(HEAD_DEADLINE))?;
+    let head = Deadline {
+        conn: &conn,
+        until: Instant::now() + HEAD_DEADLINE,
+    };
+    let mut reader = BufReader::new(head.take(MAX_HEAD_BYTES));
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut accept = String::new();
-    let mut head_bytes = request_line.len();
     loop {
         let mut line = String::new();
+        // 0 at the end of the stream, or once MAX_HEAD_BYTES are read.
         let n = reader.read_line(&mut line)?;
-        head_bytes += n;
-        if n == 0 || line == "\r\n" || line == "\n" || head_bytes > MAX_HEAD_BYTES {
+        if n == 0 || line == "\r\n" || line == "\n" {
             break;
         }
         if let Some((name, value)) = line.split_once(':')
@@ -135,6 +184,7 @@ fn answer(mut conn: TcpStream, live: &Live) -> std::io::Result<()> {
             accept = value.trim().to_string();
         }
     }
+    drop(reader);
     let mut parts = request_line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
@@ -204,6 +254,46 @@ mod tests {
         assert!(plain.contains("streamdrill_harness_cpu_seconds_total "));
         assert!(get(server.addr(), "/", "*/*").starts_with("HTTP/1.1 404"));
         assert!(server.live().final_figures_scraped());
+    }
+
+    #[test]
+    fn a_port_in_use_says_which_flag_and_what_to_do() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let Err(e) = MetricsServer::start(addr, Live::new()) else {
+            panic!("a second listener on {addr}");
+        };
+        assert!(matches!(e, Error::Usage(_)), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("--metrics-addr"), "{text}");
+        assert!(text.contains("`--metrics-addr 0`"), "{text}");
+        // And what it suggests works: port 0 is any free port.
+        let any = MetricsServer::start(parse_addr("0").unwrap(), Live::new()).unwrap();
+        assert_ne!(any.addr().port(), 0);
+    }
+
+    #[test]
+    fn a_client_trickling_its_head_is_cut_off_at_the_deadline() {
+        let server = MetricsServer::start("127.0.0.1:0".parse().unwrap(), Live::new()).unwrap();
+        let addr = server.addr();
+        let started = Instant::now();
+        let trickler = std::thread::spawn(move || {
+            let mut conn = TcpStream::connect(addr).unwrap();
+            // A byte every 50 ms, never a blank line, until cut off.
+            while started.elapsed() < HEAD_DEADLINE * 3 {
+                if conn.write_all(b"a").is_err() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            false
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let text = get(addr, "/metrics", "*/*");
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+        let waited = started.elapsed();
+        assert!(waited < HEAD_DEADLINE * 2, "a scrape waited {waited:?}");
+        assert!(trickler.join().unwrap(), "the trickler was cut off");
     }
 
     #[test]

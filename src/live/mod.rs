@@ -7,10 +7,14 @@
 //! (`http`) renders the newest figures at each scrape (`exposition`, in the
 //! text format the scraper asked for: `text`).
 //!
+//! Counters count on across the runs of one process (`carry`): each run's
+//! figures are shown with what the runs before it counted added.
+//!
 //! Nothing here is on the event path: a scrape reads figures the collector
 //! has already aggregated, rendering them on its own thread from a snapshot
 //! it takes under a lock held only to clone an `Arc`.
 
+pub mod carry;
 pub mod exposition;
 pub mod http;
 pub mod text;
@@ -19,6 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::metrics::Progress;
+use carry::Carried;
 
 /// What a run is, for the labels of its metrics and its run phase.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -100,8 +105,10 @@ pub struct CapacityStep {
 /// One run's figures as a scrape renders them.
 #[derive(Debug, Clone, Default)]
 pub struct RunView {
-    pub labels: RunLabels,
-    /// None before the collector's first figures.
+    /// Shared by every view of the run: a publish copies a pointer.
+    pub labels: Arc<RunLabels>,
+    /// None before the collector's first figures. Its totals include what
+    /// the process's earlier runs counted (`carry`).
     pub progress: Option<Progress>,
     pub finished: bool,
 }
@@ -147,10 +154,12 @@ struct Board {
     served: Option<(u64, Instant)>,
     /// Between the last two scrapes: the scraper's interval.
     scrape_gap: Option<Duration>,
+    /// What the runs before the current one counted.
+    carried: Carried,
 }
 
 /// The longest `wait_for_final_scrape` waits, whatever the interval.
-pub const FINAL_SCRAPE_WAIT_MAX: Duration = Duration::from_secs(60);
+pub const FINAL_SCRAPE_WAIT_MAX: Duration = Duration::from_secs(30);
 /// The least it waits: room for a scraper's jitter at short intervals.
 pub const FINAL_SCRAPE_WAIT_MIN: Duration = Duration::from_secs(1);
 
@@ -170,14 +179,20 @@ impl Live {
         board.generation += 1;
     }
 
-    /// A run starts: its labels, no figures yet (counters start from 0).
+    /// A run starts: its labels, no figures yet. Its counters will start
+    /// where the previous run's last figures left them, finished or not.
     pub fn begin_run(&self, labels: RunLabels) {
         let run = Arc::new(RunView {
-            labels,
+            labels: Arc::new(labels),
             progress: None,
             finished: false,
         });
-        self.change(|v| v.run = Some(run));
+        let mut board = self.board();
+        let previous = board.view.run.replace(run);
+        if let Some(shown) = previous.as_ref().and_then(|r| r.progress.as_ref()) {
+            board.carried.keep(&shown.totals, &group_names(shown));
+        }
+        board.generation += 1;
     }
 
     /// The collector's figures of the second just past.
@@ -191,17 +206,21 @@ impl Live {
     }
 
     fn set_progress(&self, progress: &Progress, finished: bool) {
-        // Built before taking the lock, which the publisher then holds for
-        // a pointer swap only.
-        let Some(labels) = self.board().view.run.as_ref().map(|r| r.labels.clone()) else {
+        // Copied before taking the lock, which the publisher then holds to
+        // add the carried counts (a few additions per group) and swap a
+        // pointer.
+        let mut progress = progress.clone();
+        let mut board = self.board();
+        let Some(labels) = board.view.run.as_ref().map(|r| r.labels.clone()) else {
             return;
         };
-        let run = Arc::new(RunView {
+        progress.totals = (board.carried).onto(&progress.totals, &group_names(&progress));
+        board.view.run = Some(Arc::new(RunView {
             labels,
-            progress: Some(progress.clone()),
+            progress: Some(progress),
             finished,
-        });
-        self.change(|v| v.run = Some(run));
+        }));
+        board.generation += 1;
     }
 
     /// A capacity search moves to its next step.
@@ -270,6 +289,10 @@ impl Live {
     }
 }
 
+fn group_names(progress: &Progress) -> Vec<&str> {
+    progress.groups.iter().map(|g| g.name.as_str()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,11 +322,11 @@ mod tests {
     #[test]
     fn the_run_phase_follows_the_schedule_then_the_end() {
         let mut run = RunView {
-            labels: RunLabels {
+            labels: Arc::new(RunLabels {
                 warmup_s: 1.0,
                 schedule_s: 5.0,
                 ..Default::default()
-            },
+            }),
             ..Default::default()
         };
         let at = |run: &mut RunView, elapsed_s: f64| {
@@ -343,5 +366,101 @@ mod tests {
         };
         assert!(live.wait_for_final_scrape());
         scraper.join().unwrap();
+    }
+}
+
+#[cfg(test)]
+mod carry_tests {
+    use super::exposition::render;
+    use super::text::Format;
+    use super::*;
+    use crate::metrics::progress::{GroupProgress, GroupTotals, LatencyTotal, Totals};
+    use std::collections::BTreeMap;
+
+    /// A run's own figures so far: `n` of everything, in group "g".
+    fn figures(n: u64) -> Progress {
+        let mut totals = Totals::default();
+        totals.produce.measured.acked = n;
+        totals.produce.warmup.sent = n;
+        totals.produce_latency = LatencyTotal {
+            count: n,
+            sum_us: n as f64 * 100.0,
+        };
+        let mut group = GroupTotals {
+            redeliveries: n,
+            dead_letter_moves: n,
+            e2e: totals.produce_latency,
+            ..Default::default()
+        };
+        group.processed.measured = n;
+        totals.groups.push(group);
+        Progress {
+            groups: vec![GroupProgress {
+                name: "g".into(),
+                ..Default::default()
+            }],
+            totals,
+            ..Default::default()
+        }
+    }
+
+    /// Every counter, `_count` and `_sum` sample of a scrape now.
+    fn counters(live: &Live) -> BTreeMap<String, f64> {
+        let text = render(&live.view().0, Format::Prometheus, 0.0);
+        (text.lines())
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' '))
+            .filter(|(series, _)| {
+                let name = series.split('{').next().unwrap_or("");
+                ["_total", "_count", "_sum"]
+                    .iter()
+                    .any(|s| name.ends_with(s))
+            })
+            .map(|(series, v)| (series.to_string(), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn counters_never_go_down_across_runs_and_steps() {
+        let live = Live::new();
+        let mut last: BTreeMap<String, f64> = BTreeMap::new();
+        let mut scrape = |live: &Live| {
+            let now = counters(live);
+            for (series, before) in &last {
+                // A series may be absent between a run's start and its
+                // first figures: a gap, not a reset.
+                if let Some(after) = now.get(series) {
+                    assert!(after >= before, "{series} went from {before} to {after}");
+                }
+            }
+            last.extend(now);
+        };
+        // A finished run, a step that failed before its last figures, and
+        // a third: each starts its own counts from 0.
+        for (own, finish) in [(&[10, 30][..], true), (&[5, 7], false), (&[2, 4], true)] {
+            live.begin_run(RunLabels::default());
+            scrape(&live);
+            for (i, &n) in own.iter().enumerate() {
+                match finish && i + 1 == own.len() {
+                    true => live.finish_run(&figures(n)),
+                    false => live.publish(&figures(n)),
+                }
+                scrape(&live);
+            }
+        }
+        let total = 30.0 + 7.0 + 4.0;
+        for series in [
+            "streamdrill_produce_acked_total{phase=\"measured\"}",
+            "streamdrill_produce_sent_total{phase=\"warmup\"}",
+            "streamdrill_produce_latency_seconds_count",
+            "streamdrill_group_processed_total{group=\"g\",phase=\"measured\"}",
+            "streamdrill_group_redeliveries_total{group=\"g\"}",
+            "streamdrill_group_dead_letter_moves_total{group=\"g\"}",
+            "streamdrill_e2e_latency_seconds_count{group=\"g\"}",
+        ] {
+            assert_eq!(last.get(series), Some(&total), "{series}: {last:?}");
+        }
+        let sum = last["streamdrill_produce_latency_seconds_sum"];
+        assert!((sum - total * 100e-6).abs() < 1e-9, "{sum}");
     }
 }

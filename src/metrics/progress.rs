@@ -53,10 +53,13 @@ pub struct ProduceTotals {
 pub struct GroupTotals {
     /// Entries whose processing finished, duplicates included.
     pub processed: Phased<u64>,
-    /// Entries delivered again (each redelivery counts), whole run.
-    pub redelivered: u64,
-    /// Events moved to the dead-letter stream, whole run.
-    pub dead_lettered: u64,
+    /// Redeliveries, whole run: every entry of every batch read again
+    /// counts, so an event delivered three times counts twice (summary.json's
+    /// `redelivered` counts distinct events).
+    pub redeliveries: u64,
+    /// Moves to the dead-letter stream, whole run, one per entry moved
+    /// (summary.json's `dead_lettered` is an outcome: distinct events).
+    pub dead_letter_moves: u64,
     /// Whole run: intended send time -> processed.
     pub e2e: LatencyTotal,
 }
@@ -114,8 +117,8 @@ impl Totals {
                         warmup: g.warmup.processed,
                         measured: g.measured.processed,
                     },
-                    redelivered: redeliveries.get(i).copied().unwrap_or(0),
-                    dead_lettered: dead_letters.get(i).copied().unwrap_or(0),
+                    redeliveries: redeliveries.get(i).copied().unwrap_or(0),
+                    dead_letter_moves: dead_letters.get(i).copied().unwrap_or(0),
                     e2e: LatencyTotal::of([&g.warmup.e2e, &g.measured.e2e]),
                 })
                 .collect(),
