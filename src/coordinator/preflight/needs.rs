@@ -364,7 +364,7 @@ duration = "1s"
     /// The preflight's own transaction: it checks it as it goes. And what
     /// only cluster runs send, which the preflight does not check yet: a
     /// managed cluster's default user may do anything (coordinator::execute).
-    const PREFLIGHT: [&str; 4] = ["DISCARD", "CLUSTER", "ASKING", "MIGRATE"];
+    const PREFLIGHT: [&str; 5] = ["DISCARD", "CLUSTER", "ASKING", "MIGRATE", "ROLE"];
 
     fn files(path: &Path, out: &mut Vec<PathBuf>) {
         if path.is_dir() {
