@@ -380,7 +380,9 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
             print!("{}", report::render_table(&report.summary));
             println!("report: {}", report.dir.display());
-            finish_endpoint(endpoint, report.summary.interrupted);
+            if let Some(server) = endpoint {
+                server.finish(report.summary.interrupted, announce_final_wait);
+            }
             let code = match (report.summary.interrupted, report.summary.slo.passed) {
                 (true, _) => 130,
                 (false, passed) => u8::from(!passed),
@@ -449,7 +451,9 @@ fn capacity_command(args: CapacityArgs) -> Result<u8> {
         "report: {}",
         report.dir.join(report::html::INDEX_FILE).display()
     );
-    finish_endpoint(endpoint, report.capacity.interrupted);
+    if let Some(server) = endpoint {
+        server.finish(report.capacity.interrupted, announce_final_wait);
+    }
     // A server whose search stopped on an error: the report has what ran.
     let errors: Vec<String> = (report.capacity.servers.iter())
         .filter_map(|s| Some(format!("{}: {}", s.label, s.error.as_ref()?)))
@@ -474,38 +478,11 @@ fn start_endpoint(addr: Option<&str>) -> Result<Option<MetricsServer>> {
     Ok(Some(server))
 }
 
-/// Keeps the endpoint up until its scraper has the run's last figures
-/// (docs/metrics-endpoint.md, "The end of a run"), unless Ctrl-C stopped
-/// the run or stops the wait: whoever pressed it wants the prompt back.
-fn finish_endpoint(endpoint: Option<MetricsServer>, interrupted: bool) {
-    let Some(server) = endpoint else {
-        return;
-    };
-    let Some(wait) = server.live().final_scrape_wait().filter(|_| !interrupted) else {
-        return;
-    };
+fn announce_final_wait(wait: std::time::Duration) {
     eprintln!(
         "metrics: waiting up to {:.0} s for a scrape of the final figures (Ctrl-C skips)",
         wait.as_secs_f64().ceil()
     );
-    // The run's Ctrl-C handler outlives it and swallows the signal, so the
-    // wait listens for it too.
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        server.live().wait_for_final_scrape();
-        return;
-    };
-    let live = server.live().clone();
-    runtime.block_on(async {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = tokio::task::spawn_blocking(move || live.wait_for_final_scrape()) => {}
-        }
-    });
-    // Leaves a wait cut short by Ctrl-C to end with the process.
-    runtime.shutdown_background();
 }
 
 /// `streamdrill report DIR`: the views again, from summary.json and the

@@ -52,20 +52,13 @@ impl ClusterConn {
         let reading = "reading the cluster's slot map (CLUSTER SLOTS)";
         let mut first = (manager(&seed.client()?, response_timeout).await)
             .map_err(|e| Error::redis(&shown, UNREACHABLE, e))?;
-        let reply: Value = (redis::cmd("CLUSTER").arg("SLOTS"))
-            .query_async(&mut first)
-            .await
-            .map_err(|e| Error::redis(&shown, reading, e))?;
         let default_host = seed.host().unwrap_or_else(|| "127.0.0.1".to_string());
-        let map = SlotMap::from_cluster_slots(&reply, &default_host)
+        let map = (read_slot_map(&mut first, &default_host).await)
             .and_then(|map| match map.nodes().is_empty() {
-                true => Err("no node serves any slot".to_string()),
+                true => Err(bad_reply("no node serves any slot".to_string())),
                 false => Ok(map),
             })
-            .map_err(|why| {
-                let e = RedisError::from((ErrorKind::UnexpectedReturnType, "bad reply", why));
-                Error::redis(&shown, reading, e)
-            })?;
+            .map_err(|e| Error::redis(&shown, reading, e))?;
         let shown = &shown;
         let connecting = map.nodes().iter().map(|addr| async move {
             let client = seed.at_node(addr)?.client()?;
@@ -228,12 +221,8 @@ impl ClusterConn {
             let Ok(mut conn) = self.node(&addr).await else {
                 continue;
             };
-            let slots = redis::cmd("CLUSTER").arg("SLOTS").clone();
-            let Ok(reply) = slots.query_async::<Value>(&mut conn).await else {
-                continue;
-            };
             let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
-            let Ok(map) = SlotMap::from_cluster_slots(&reply, host) else {
+            let Ok(map) = read_slot_map(&mut conn, host).await else {
                 continue;
             };
             for node in map.nodes() {
@@ -347,6 +336,20 @@ impl ConnectionLike for ClusterConn {
 }
 
 /// The redirection a reply (or a failed command) carries.
+/// CLUSTER SLOTS on `conn`, as a slot map; a node announced without a
+/// host is on `default_host`, the host of the node asked.
+pub async fn read_slot_map(
+    conn: &mut impl ConnectionLike,
+    default_host: &str,
+) -> RedisResult<SlotMap> {
+    let reply: Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
+    SlotMap::from_cluster_slots(&reply, default_host).map_err(bad_reply)
+}
+
+fn bad_reply(why: String) -> RedisError {
+    RedisError::from((ErrorKind::UnexpectedReturnType, "bad reply", why))
+}
+
 fn redirect_in(reply: &RedisResult<Value>) -> Option<Redirect> {
     match reply {
         Ok(value) => redirect_of(value),

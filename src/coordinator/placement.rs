@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::connect::Conn;
+use crate::connect::{Conn, read_slot_map};
 use crate::error::{Error, Result};
 use crate::metrics::cluster::{ClusterRun, KeyPlace};
 use crate::plan::Plan;
@@ -33,14 +33,10 @@ impl Placement {
 
     /// The cluster `seed` belongs to, as `admin` (connected to it) reads it.
     pub async fn cluster(seed: Arc<Endpoint>, admin: &mut Conn, url: &str) -> Result<Placement> {
-        let reply: redis::Value = redis::cmd("CLUSTER")
-            .arg("SLOTS")
-            .query_async(admin)
-            .await
-            .map_err(|e| Error::redis(url, "reading the slot map (CLUSTER SLOTS)", e))?;
         let host = seed.addr();
         let host = host.rsplit_once(':').map_or("", |(h, _)| h);
-        let map = SlotMap::from_cluster_slots(&reply, host).map_err(Error::Internal)?;
+        let map = (read_slot_map(admin, host).await)
+            .map_err(|e| Error::redis(url, "reading the slot map (CLUSTER SLOTS)", e))?;
         if map.uncovered() > 0 {
             return Err(Error::Internal(format!(
                 "{url}: {} slots are served by no node; the cluster is not ready",
@@ -66,8 +62,7 @@ impl Placement {
         let Some(map) = &self.map else {
             return 0;
         };
-        let owner = map.owner(key_slot(key.as_bytes()));
-        (owner.and_then(|o| map.nodes().iter().position(|n| n == o))).unwrap_or(0)
+        map.owner_index(key_slot(key.as_bytes())).unwrap_or(0)
     }
 
     /// `host:port` of the node serving `key`.

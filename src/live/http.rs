@@ -93,6 +93,35 @@ impl MetricsServer {
     pub fn live(&self) -> &Live {
         &self.live
     }
+
+    /// Keeps the endpoint up until its scraper has the run's last figures
+    /// (docs/metrics-endpoint.md, "The end of a run"), unless Ctrl-C stopped
+    /// the run or stops the wait: whoever pressed it wants the prompt back.
+    /// `announce` is told how long it may wait, before it does.
+    pub fn finish(self, interrupted: bool, announce: impl FnOnce(std::time::Duration)) {
+        let Some(wait) = self.live().final_scrape_wait().filter(|_| !interrupted) else {
+            return;
+        };
+        announce(wait);
+        // The run's Ctrl-C handler outlives it and swallows the signal, so the
+        // wait listens for it too.
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            self.live().wait_for_final_scrape();
+            return;
+        };
+        let live = self.live().clone();
+        runtime.block_on(async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = tokio::task::spawn_blocking(move || live.wait_for_final_scrape()) => {}
+            }
+        });
+        // Leaves a wait cut short by Ctrl-C to end with the process.
+        runtime.shutdown_background();
+    }
 }
 
 impl Drop for MetricsServer {

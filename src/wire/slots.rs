@@ -86,8 +86,13 @@ impl SlotMap {
 
     /// The primary serving `slot`.
     pub fn owner(&self, slot: u16) -> Option<&str> {
+        Some(&self.nodes[self.owner_index(slot)?])
+    }
+
+    /// The primary serving `slot`, as its place in `nodes`.
+    pub fn owner_index(&self, slot: u16) -> Option<usize> {
         let index = (*self.owners.get(usize::from(slot))?)?;
-        Some(&self.nodes[usize::from(index)])
+        Some(usize::from(index))
     }
 
     /// The primary serving `key`'s slot.

@@ -81,13 +81,7 @@ async fn on_shard(cluster: SharedCluster, shard: u16, op: ShardOp, clock: RunClo
         }
     });
     let outcome = (joined.await).map_err(|e| format!("the shard fault's task: {e}"));
-    match outcome.and_then(|acted| acted) {
-        Ok(acted_ns) => Stepped {
-            acted_ns: Some(acted_ns),
-            ..Stepped::of(Ok(()))
-        },
-        Err(e) => Stepped::of(Err(e)),
-    }
+    Stepped::acted(outcome.and_then(|acted| acted))
 }
 
 fn kill_primary(shard: &mut Shard) -> Result<(), String> {

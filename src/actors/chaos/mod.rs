@@ -114,6 +114,14 @@ impl Stepped {
             acted_ns: None,
         }
     }
+
+    /// A step done on the blocking pool: when it acted, or why it did not.
+    fn acted(outcome: Result<u64, String>) -> Stepped {
+        Stepped {
+            acted_ns: outcome.as_ref().ok().copied(),
+            ..Stepped::of(outcome.map(drop))
+        }
+    }
 }
 
 /// A step under way: one may take a while (a restart waits for Redis to

@@ -205,31 +205,26 @@ fn restart(s: &mut RedisServer) -> Result<(), String> {
     s.restart().map_err(|e| e.to_string())
 }
 
-/// `blocking`, and when the operation began on the run clock (`Stepped::acted_ns`).
-async fn blocking_timed(server: SharedServer, op: ServerOp, clock: RunClock) -> Stepped {
-    let began = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
-    let mark = began.clone();
-    let timed = move |s: &mut RedisServer| {
-        mark.store(clock.now_ns(), std::sync::atomic::Ordering::Relaxed);
-        op(s)
-    };
-    let outcome = blocking_with(server, timed).await;
-    let acted_ns = began.load(std::sync::atomic::Ordering::Relaxed);
-    Stepped {
-        acted_ns: (acted_ns != u64::MAX).then_some(acted_ns),
-        ..Stepped::of(outcome)
-    }
-}
-
 /// Runs a server operation on the blocking pool: a restart waits for Redis to
 /// load its data, which must not stall the actors measuring the outage.
 async fn blocking(server: SharedServer, op: ServerOp) -> Result<(), String> {
     blocking_with(server, op).await
 }
 
-async fn blocking_with<F>(server: SharedServer, op: F) -> Result<(), String>
+/// `blocking`, answered with when the operation began on the run clock
+/// (`Stepped::acted_ns`).
+async fn blocking_timed(server: SharedServer, op: ServerOp, clock: RunClock) -> Stepped {
+    let timed = move |s: &mut RedisServer| {
+        let began = clock.now_ns();
+        op(s).map(|()| began)
+    };
+    Stepped::acted(blocking_with(server, timed).await)
+}
+
+async fn blocking_with<T, F>(server: SharedServer, op: F) -> Result<T, String>
 where
-    F: FnOnce(&mut RedisServer) -> Result<(), String> + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&mut RedisServer) -> Result<T, String> + Send + 'static,
 {
     let joined = tokio::task::spawn_blocking(move || {
         let mut server = server
