@@ -91,6 +91,10 @@ pub enum Error {
     #[error("TLS: {0}")]
     Tls(String),
 
+    /// A segment could not meet the others (docs/segments.md, "A common start").
+    #[error("{0}")]
+    Segment(String),
+
     /// The network fault proxy could not start; `doing` says what failed.
     #[error("fault proxy: cannot {doing}: {source}")]
     Proxy {

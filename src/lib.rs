@@ -63,6 +63,8 @@
 //! - [`bench`]: streamdrill against redis-benchmark, side by side (`streamdrill bench`).
 //! - [`capacity`]: the maximum sustainable rate of a workload shape, found by a search
 //!   whose every step is a whole run (`streamdrill capacity`), and the sizing from it.
+//! - [`merge`]: the run directories of a run's segments (`run --segment I/N`) joined
+//!   into one, the ledger settled again from their raw ledgers (`streamdrill merge`).
 //! - [`cli`]: the command line, shared by `main.rs` and the tests.
 //!
 //! Outside `src/`: `tests/it/` holds the integration tests, each against its own
@@ -81,6 +83,7 @@ pub mod decimal;
 pub mod error;
 pub mod event;
 pub mod live;
+pub mod merge;
 pub mod metrics;
 pub mod plan;
 pub mod powerfs;

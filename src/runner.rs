@@ -6,17 +6,18 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::actors::chaos::Replica;
 use crate::connect::Target;
+use crate::coordinator::meeting::Meeting;
 use crate::coordinator::{self, Managed, Measured};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
 use crate::live::{FaultSpan, Live, RunLabels};
 use crate::metrics::Progress;
 use crate::metrics::{IdleState, PowerFsUse};
-use crate::plan::{Plan, SeedKind, derive_seed};
+use crate::plan::{Plan, SeedKind, Segment, derive_seed};
 use crate::proxy::ThreadedProxy;
 use crate::report::{self, RedisInfo, Summary, SummaryContext, TlsUse};
 use crate::scenario::{Appendfsync, RedisConfig, RedisMode, Scenario};
@@ -43,6 +44,19 @@ pub struct RunOptions {
     /// The live metrics endpoint's board, told the run's figures each
     /// second (docs/metrics-endpoint.md); None: no endpoint.
     pub live: Option<Live>,
+    /// Run one segment of the scenario, meeting the others through Redis
+    /// (docs/segments.md); None: the whole scenario.
+    pub segment: Option<SegmentOptions>,
+}
+
+/// `--segment I/N`, `--meet`, `--segment-wait`.
+#[derive(Debug, Clone)]
+pub struct SegmentOptions {
+    pub segment: Segment,
+    /// The meeting's name; None: the scenario's name and N.
+    pub meet: Option<String>,
+    /// How long to wait for the other segments, at the start and at the end.
+    pub wait: Duration,
 }
 
 impl RunOptions {
@@ -57,7 +71,14 @@ impl RunOptions {
             named: None,
             keep_keys: false,
             live: None,
+            segment: None,
         }
+    }
+
+    /// Run one segment of the scenario (docs/segments.md).
+    pub fn segment(mut self, segment: SegmentOptions) -> RunOptions {
+        self.segment = Some(segment);
+        self
     }
 
     /// Show the run's figures on a live metrics endpoint's board.
@@ -106,11 +127,28 @@ pub struct RunReport {
 /// Run a validated scenario end to end and write `<out_dir>/<run_id>/`.
 /// The report is written even when SLOs fail; `summary.slo.passed` says so.
 pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport> {
-    let (run_id, dir) = match &options.named {
-        Some((dir_name, run_id)) => (run_id.clone(), create_dir(&options.out_dir.join(dir_name))?),
-        None => create_run_dir(&options.out_dir, &scenario.name)?,
+    let system = actix::System::new();
+    let (run_id, dir, meeting) = match (&options.segment, &options.named) {
+        (Some(segment), _) => {
+            let (meeting, run_id) = system.block_on(join_meeting(&scenario, segment))?;
+            let name = format!(
+                "{run_id}-seg{}of{}",
+                segment.segment.index, segment.segment.count
+            );
+            let dir = create_dir(&options.out_dir.join(name))?;
+            (run_id, dir, Some(meeting))
+        }
+        (None, Some((dir_name, run_id))) => {
+            let dir = create_dir(&options.out_dir.join(dir_name))?;
+            (run_id.clone(), dir, None)
+        }
+        (None, None) => {
+            let (run_id, dir) = create_run_dir(&options.out_dir, &scenario.name)?;
+            (run_id, dir, None)
+        }
     };
-    let plan = Plan::new(scenario, run_id);
+    let segment = meeting.as_ref().map_or(Segment::WHOLE, |m| m.segment);
+    let plan = Plan::new(scenario, run_id).in_segment(segment);
     let idle = IdleHold::acquire(options.cpu_idle);
     // A cluster is thrown away whole when the run is over, like a managed server.
     let mut cluster = None;
@@ -151,7 +189,6 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
             })
         }
     };
-    let system = actix::System::new();
     let measured = system.block_on(async {
         let managed = Managed {
             server: server.clone(),
@@ -159,9 +196,22 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
             cluster: cluster.clone(),
         };
         let external = managed.is_external();
-        let measured =
-            coordinator::execute(&plan, &target, managed, on_progress, options.workers).await;
-        if external && !keep_keys {
+        let measured = coordinator::execute(
+            &plan,
+            &target,
+            managed,
+            on_progress,
+            options.workers,
+            meeting.as_ref(),
+        )
+        .await;
+        if let (Err(_), Some(m)) = (&measured, &meeting)
+            && let Ok(mut conn) = target.connect(crate::plan::RESPONSE_TIMEOUT).await
+        {
+            m.abandon(&mut conn).await;
+        }
+        // A segment's keys go when the last segment has read them back.
+        if external && !keep_keys && meeting.is_none() {
             // Never leave our keys behind on someone else's server, unless asked to.
             coordinator::delete_run_keys(&plan, &target).await;
         }
@@ -193,8 +243,47 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     let mut summary = summarize(&plan, &target, &measured, cpu_idle);
     summary.power_fs = power_fs;
     summary.cluster = measured.cluster.clone();
+    summary.segment = measured.segment.clone();
     report::write_run(&dir, &summary, &measured.metrics.series)?;
+    if let Some(ledgers) = &measured.metrics.ledger_file {
+        report::write_ledger_file(&dir, ledgers)?;
+    }
     Ok(RunReport { dir, summary })
+}
+
+/// Registers this process as its segment of the run at the Redis the
+/// segments share and returns the meeting and the run's id (docs/segments.md,
+/// "A common start").
+async fn join_meeting(scenario: &Scenario, options: &SegmentOptions) -> Result<(Meeting, String)> {
+    if scenario.redis.mode != RedisMode::External {
+        return Err(Error::Usage(format!(
+            "--segment {}: the segments of a run meet at, and test, one Redis they all reach; \
+             a managed server would be each process's own. Pass --redis redis://host:port \
+             (or set [redis] mode = \"external\" and url)",
+            options.segment
+        )));
+    }
+    let target = external_target(&scenario.redis)?;
+    let mut conn = target.connect(crate::plan::RESPONSE_TIMEOUT).await?;
+    let name = (options.meet.clone())
+        .unwrap_or_else(|| format!("{}:{}", scenario.name, options.segment.count));
+    let now_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let proposed = format!("{}-{}", scenario.name, report::utc::basic_stamp(now_ns));
+    let run = scenario.duration.as_duration()
+        + scenario.reply_grace.as_duration()
+        + scenario.drain_timeout.as_duration();
+    let expires = options.wait * 3 + run + Duration::from_secs(600);
+    Meeting::arrive(
+        &mut conn,
+        &name,
+        options.segment,
+        options.wait,
+        &proposed,
+        expires,
+    )
+    .await
 }
 
 /// How long a managed cluster may take to form, its replicas in sync.

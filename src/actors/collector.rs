@@ -10,10 +10,11 @@ use actix::prelude::*;
 use super::{ConsumeReport, LedgerBatch, LedgerEvent, ProduceReport, ReadingReport};
 use crate::clock::RunClock;
 use crate::metrics::{
-    EventKey, GroupLedger, GroupMetrics, InFlight, InFlightAtFault, Merge, Phased, ProduceLedger,
-    ProduceStats, Progress, Reading, RunMetrics, Series, Totals, TrimSafety, WriteStalls,
+    EventKey, GroupLedger, GroupMetrics, InFlight, InFlightAtFault, LedgerFile, Merge, Phased,
+    ProduceLedger, ProduceStats, Progress, Reading, RunMetrics, Series, Totals, TrimSafety,
+    WriteStalls,
 };
-use crate::plan::Plan;
+use crate::plan::{Plan, Segment};
 use crate::verify::GroupMarks;
 
 pub struct Collector {
@@ -38,6 +39,9 @@ pub struct Collector {
     /// for the live endpoint's counters.
     redeliveries: Vec<u64>,
     dead_letters: Vec<u64>,
+    /// In a segment of a run, which producers it ran: its raw ledgers go
+    /// to the merge (docs/segments.md, "One report"). None in a whole run.
+    segment: Option<(Segment, Vec<bool>)>,
 }
 
 impl Collector {
@@ -90,6 +94,12 @@ impl Collector {
             last_reading: None,
             redeliveries: vec![0; plan.groups.len()],
             dead_letters: vec![0; plan.groups.len()],
+            segment: (!plan.segment.is_whole()).then(|| {
+                let run = (plan.producers.iter())
+                    .map(|p| plan.segment.owns_connection(p.connection))
+                    .collect();
+                (plan.segment, run)
+            }),
         }
     }
 
@@ -306,6 +316,13 @@ impl Handler<Finish> for Collector {
                 trim.classified = trim.unclassified_why.is_none();
             }
         }
+        let ledger_file = self.segment.as_ref().map(|(segment, run)| {
+            let groups: Vec<(String, &GroupLedger)> = (self.groups.iter().map(|g| g.name.clone()))
+                .zip(&self.ledgers)
+                .collect();
+            let run = |id: u32| run.get(id as usize).copied().unwrap_or(false);
+            LedgerFile::new(segment.index, segment.count, &f.ledgers, run, &groups)
+        });
         self.series.finish();
         let progress_at_end = self.progress();
         ctx.stop();
@@ -316,6 +333,7 @@ impl Handler<Finish> for Collector {
             write_stalls: self.write_stalls.take().unwrap_or_default(),
             in_flight_at_faults,
             progress_at_end,
+            ledger_file,
         })
     }
 }

@@ -28,6 +28,16 @@ impl RunClock {
     }
 
     /// Nanoseconds since the run started.
+    /// A clock that starts at `start`, when the time is `start_unix_ns`
+    /// by a clock other than this host's: a segmented run's common start in
+    /// Redis time (docs/segments.md, "A common start").
+    pub fn at(start: Instant, start_unix_ns: u64) -> RunClock {
+        RunClock {
+            start,
+            start_unix_ns,
+        }
+    }
+
     pub fn now_ns(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }

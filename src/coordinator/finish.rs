@@ -130,7 +130,7 @@ pub(super) async fn stop_consumers(
         .collect();
     // Consumers were started group by group, in plan order.
     let group_of = (plan.groups.iter().enumerate())
-        .flat_map(|(g, group)| std::iter::repeat_n(g, group.consumers as usize));
+        .flat_map(|(g, group)| std::iter::repeat_n(g, plan.consumers_run(group).count()));
     let mut in_hand = vec![Vec::new(); plan.groups.len()];
     for (stop, g) in stops.into_iter().zip(group_of) {
         in_hand[g].extend(stop.await.map_err(actor_gone)?);

@@ -9,6 +9,7 @@
 //! lives in the actors and the collector.
 
 mod finish;
+pub mod meeting;
 mod placement;
 mod preflight;
 mod replay;
@@ -25,6 +26,7 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use self::finish::{drain_unless_interrupted, finish_producers, stop_consumers};
+use self::meeting::Meeting;
 use self::placement::Placement;
 use self::setup::{
     check_features, create_groups, describe_server, handshake, open_connections, start_proxy,
@@ -34,6 +36,7 @@ use self::start::{report_progress, start_consumers, start_producers, start_sampl
 use crate::actors::chaos::{Chaos, Replica, SharedCluster, SharedServer, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector};
 use crate::actors::workers::Workers;
+
 use crate::clock::RunClock;
 use crate::connect::{Conn, Target};
 use crate::error::{Error, Result};
@@ -78,6 +81,9 @@ pub struct Measured {
     pub streams: Vec<StreamUsage>,
     /// A cluster run's cluster: where its keys lived, what was redirected.
     pub cluster: Option<ClusterRun>,
+    /// In a segment of a run: its place, clock and the segments that had
+    /// not finished when it read back (docs/segments.md, "One report").
+    pub segment: Option<crate::metrics::SegmentRun>,
 }
 
 /// The servers streamdrill started for a run, which server faults act on;
@@ -103,6 +109,7 @@ pub async fn execute(
     managed: Managed,
     on_progress: OnProgress,
     workers: Option<usize>,
+    meeting: Option<&Meeting>,
 ) -> Result<Measured> {
     let interrupt = watch_ctrl_c();
     let direct = target;
@@ -150,8 +157,12 @@ pub async fn execute(
         true => verify::command_stats(&mut admin).await.ok(),
         false => None,
     };
+    // The segments of a run start together, at one instant of Redis's clock.
+    let clock = match meeting {
+        Some(m) => m.start(&mut admin).await?,
+        None => RunClock::start(),
+    };
     let cpu_at_start = crate::clock::process_cpu_s();
-    let clock = RunClock::start();
     let collector = Collector::new(plan, clock).start();
     start_sampler(plan, admin.clone(), clock, &collector);
     // Per group, the events its consumers hold unfinished: the drain waits for them.
@@ -169,10 +180,14 @@ pub async fn execute(
         &reads_moved,
     );
     let producers = start_producers(plan, clock, conns, &collector, &workers);
-    // Chaos addresses producers by id; each id's actor is its connection's.
-    let producer_targets = (plan.producers.iter())
-        .map(|p| producers[p.connection as usize].clone().recipient())
-        .collect();
+    // Chaos addresses producers by id; each id's actor is its connection's
+    // (a segment runs some connections: docs/segments.md, "Segments").
+    let mut producer_targets = vec![None; plan.producers.len()];
+    for (actor, group) in producers.iter().zip(plan.producers_by_connection()) {
+        for p in group {
+            producer_targets[p.id as usize] = Some(actor.clone().recipient());
+        }
+    }
     let chaos = Chaos::new(clock, plan.faults.clone(), fault_targets, server)
         .with_proxy(proxy.clone())
         .with_target(direct.clone())
@@ -206,6 +221,11 @@ pub async fn execute(
     let stop_within = drain_ends.saturating_duration_since(Instant::now());
     let in_progress = stop_consumers(plan, &consumers, stop_within).await?;
     let harness_cpu_s = crate::clock::process_cpu_s() - cpu_at_start;
+    // Every segment reads back the same final state: once all have stopped.
+    let unfinished = match meeting {
+        Some(m) => m.finish(&mut admin).await,
+        None => Vec::new(),
+    };
     if let Some(c) = &mut cluster {
         c.redirects = finished.redirects;
         c.redirects.read_moved = reads_moved.load(std::sync::atomic::Ordering::Relaxed);
@@ -227,6 +247,22 @@ pub async fn execute(
     let pending: Vec<Option<u64>> = (marks.iter())
         .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
         .collect();
+    let segment = match meeting {
+        Some(m) => {
+            let last = m.read_back_done(&mut admin).await;
+            if last && plan.external() {
+                let _ = delete_keys(plan).query_async::<u64>(&mut admin).await;
+            }
+            Some(crate::metrics::SegmentRun {
+                index: m.segment.index,
+                count: m.segment.count,
+                meeting: m.key.clone(),
+                clock: m.clock,
+                unfinished,
+            })
+        }
+        None => None,
+    };
     let mut metrics = collector
         .send(FinishCollector {
             ledgers,
@@ -268,6 +304,7 @@ pub async fn execute(
         streams,
         tls: conns_tls,
         cluster,
+        segment,
     })
 }
 

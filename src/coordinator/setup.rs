@@ -104,11 +104,16 @@ pub(super) async fn describe_server(
     })
 }
 
-/// The key the feature probe makes and deletes again: one of the run's own.
+/// The key the feature probe makes and deletes again: one of the run's own,
+/// and each segment's own, as they probe at once.
 pub(super) fn probe_key(plan: &Plan) -> String {
-    match plan.streams.first() {
+    let key = match plan.streams.first() {
         Some(s) => format!("{}:feature-probe", s.key),
         None => format!("{}{}:feature-probe", crate::plan::KEY_PREFIX, plan.run_id),
+    };
+    match plan.segment.is_whole() {
+        true => key,
+        false => format!("{key}:{}", plan.segment.index),
     }
 }
 
@@ -192,10 +197,16 @@ pub(super) fn check_features(plan: &Plan, server: &ServerInfo, url: &str) -> Res
 pub(super) async fn create_groups(plan: &Plan, conn: &mut Conn, url: &str) -> Result<()> {
     for g in &plan.groups {
         for key in plan.partitions(g.stream).iter().map(|s| &s.key) {
-            create_group(key, &g.name, &g.start_id)
+            let created = create_group(key, &g.name, &g.start_id)
                 .query_async::<()>(conn)
-                .await
-                .map_err(|e| Error::redis(url, format!("creating group {} on {key}", g.name), e))?;
+                .await;
+            match created {
+                // Another segment of the run created it first (docs/segments.md, "Segments").
+                Err(e) if e.code() == Some("BUSYGROUP") && !plan.segment.is_whole() => {}
+                created => created.map_err(|e| {
+                    Error::redis(url, format!("creating group {} on {key}", g.name), e)
+                })?,
+            }
         }
     }
     Ok(())
@@ -297,14 +308,14 @@ pub(super) async fn open_connections(
     let mut consumers = Vec::with_capacity(plan.groups.len());
     let mut actor = 0;
     for group in &plan.groups {
-        let n = group.consumers as usize;
         // A consumer's keys share a slot (`scenario::cluster`), hence a node.
-        let nodes: Vec<Arc<Endpoint>> = (0..group.consumers)
+        let nodes: Vec<Arc<Endpoint>> = (plan.consumers_run(group))
             .map(|c| {
                 let keys = plan.consumer_keys(group, c);
                 placement.node(placement.node_of(&keys[0])).clone()
             })
             .collect();
+        let n = nodes.len();
         let (open, fallbacks) = (open.clone(), placement.fallbacks());
         let opened = workers.open_each(actor, n, move |c| {
             let (endpoint, open) = (nodes[c].clone(), open.clone());

@@ -40,6 +40,10 @@ pub(super) fn start_sampler(plan: &Plan, conn: Conn, clock: RunClock, collector:
     .start();
 }
 
+/// Per group, per consumer index, the consumer this process runs (a
+/// segment runs some: docs/segments.md, "Segments").
+pub(super) type ConsumerTargets = Vec<Vec<Option<Recipient<ConsumerFault>>>>;
+
 /// The consumers, and the same again by group as fault targets.
 pub(super) fn start_consumers(
     plan: &Plan,
@@ -49,7 +53,7 @@ pub(super) fn start_consumers(
     workers: &Workers,
     busy: &[Arc<AtomicU64>],
     moved: &Arc<AtomicU64>,
-) -> (Vec<Addr<Consumer>>, Vec<Vec<Recipient<ConsumerFault>>>) {
+) -> (Vec<Addr<Consumer>>, ConsumerTargets) {
     let mut consumers = Vec::new();
     let mut targets = Vec::new();
     // Numbered as `open_connections` numbered their connections.
@@ -60,8 +64,9 @@ pub(super) fn start_consumers(
         let group = Arc::new(group.clone());
         // A blocking read is not a dead connection: the timeout allows for BLOCK.
         let response_timeout = group.block + BLOCK_MARGIN + plan.added_latency_max();
-        let mut group_targets = Vec::new();
-        for (index, link) in (0..).zip(conns) {
+        // By index in the group: a segment runs some (docs/segments.md, "Segments").
+        let mut group_targets = vec![None; group.consumers as usize];
+        for (index, link) in plan.consumers_run(&group).zip(conns) {
             let setup = ConsumerSetup {
                 index,
                 stream_keys: plan.consumer_keys(&group, index),
@@ -82,7 +87,7 @@ pub(super) fn start_consumers(
             actor += 1;
             let consumer =
                 Consumer::start_in_arbiter(&worker, move |_| Consumer::new(group, setup));
-            group_targets.push(consumer.clone().recipient());
+            group_targets[index as usize] = Some(consumer.clone().recipient());
             consumers.push(consumer);
         }
         targets.push(group_targets);
@@ -109,7 +114,11 @@ pub(super) fn start_producers(
         .map(|s| Arc::new(AggregateVersions::new(plan.aggregates_of(s))))
         .collect();
     // After the consumers, as `open_connections` numbered them.
-    let first: usize = plan.groups.iter().map(|g| g.consumers as usize).sum();
+    let first: usize = plan
+        .groups
+        .iter()
+        .map(|g| plan.consumers_run(g).count())
+        .sum();
     (plan.producers_by_connection().into_iter())
         .zip(conns.producers)
         .enumerate()

@@ -34,8 +34,8 @@ pub const MAX_SEQ_JUMP: u64 = 1 << 28;
 /// A growable bit vector: the smallest thing that tracks millions of yes/no per event.
 #[derive(Clone, Debug, Default)]
 pub(super) struct BitSet {
-    words: Vec<u64>,
-    ones: u64,
+    pub(super) words: Vec<u64>,
+    pub(super) ones: u64,
 }
 
 impl BitSet {
@@ -43,7 +43,7 @@ impl BitSet {
         self.words.capacity() * std::mem::size_of::<u64>()
     }
 
-    fn set(&mut self, index: u64) {
+    pub(super) fn set(&mut self, index: u64) {
         let word = (index / 64) as usize;
         if word >= self.words.len() {
             self.words.resize(word + 1, 0);
@@ -67,15 +67,15 @@ impl BitSet {
 #[derive(Clone, Debug, Default)]
 pub struct ProduceLedger {
     /// One past the highest sequence number sent.
-    sent: u64,
-    acked: BitSet,
-    failed: BitSet,
+    pub(super) sent: u64,
+    pub(super) acked: BitSet,
+    pub(super) failed: BitSet,
     /// Acknowledged although WAIT saw too few replicas have it. Empty (and
     /// unallocated) unless a producer WAITs and replication falls behind.
-    unreplicated: BitSet,
+    pub(super) unreplicated: BitSet,
     /// The first sequence number sent in the measured phase; None while
     /// every event sent so far was intended in the warmup.
-    measured_from: Option<u64>,
+    pub(super) measured_from: Option<u64>,
 }
 
 impl ProduceLedger {
@@ -163,23 +163,23 @@ impl ProduceLedger {
 /// stream (bit 6), still pending in the group (bit 7).
 #[derive(Clone, Debug, Default)]
 pub struct GroupLedger {
-    per_producer: Vec<Vec<u8>>,
+    pub(super) per_producer: Vec<Vec<u8>>,
     /// Per producer, events moved to the dead-letter stream. Apart from the
     /// cells (which have no bit left) and usually empty or short.
-    dead_letters: Vec<BitSet>,
+    pub(super) dead_letters: Vec<BitSet>,
     /// Entries that were not streamdrill events, or came from outside the ledger's range.
-    unexpected_entries: u64,
+    pub(super) unexpected_entries: u64,
     /// Events a live consumer still held, unfinished, when it was stopped
     /// (a handful per consumer: the batch in hand).
-    in_progress: HashSet<EventKey>,
+    pub(super) in_progress: HashSet<EventKey>,
     /// Why what Redis held after the drain could not be read back: then
     /// "unread", "stranded" and "lost" cannot be told apart.
-    readback_failed: Option<String>,
+    pub(super) readback_failed: Option<String>,
     /// Entries trimming removed from the head of the group's stream, when
     /// the read-back found that only head trimming removed entries
     /// (docs/measurement.md, "Trimmed before read"): then an event the group
     /// never had delivered and that is gone was trimmed unread.
-    trimmed_head: Option<u64>,
+    pub(super) trimmed_head: Option<u64>,
 }
 
 const PROCESSED_ONE: u8 = 0x01;

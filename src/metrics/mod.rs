@@ -27,6 +27,7 @@ pub mod projection;
 pub mod recovery;
 pub mod replay;
 pub mod schema_versions;
+pub mod segment;
 pub mod series;
 pub mod server;
 pub mod spill;
@@ -49,6 +50,7 @@ pub use outcome::{GroupOutcome, LedgerOutcome};
 pub use progress::{GroupProgress, GroupTotals, LatencyTotal, ProduceTotals, Progress, Totals};
 pub use recovery::recovery;
 pub use schema_versions::{Kinds, VersionCounts};
+pub use segment::{ClockOffset, LedgerFile, SegmentRun};
 pub use series::{GroupReading, Reading, Row, Series, StreamReading};
 pub use server::{PowerFsUse, SUMMED_INFO_FIELDS, ServerInfo, StreamFeature, info_field, info_sum};
 pub use stalls::{StallReport, StallTracker, WriteStalls};
@@ -71,6 +73,8 @@ pub struct RunMetrics {
     pub in_flight_at_faults: Vec<InFlightAtFault>,
     /// The progress figures once every report is in: the live endpoint's last.
     pub progress_at_end: Progress,
+    /// In a segment of a run: its raw ledgers, for the merge.
+    pub ledger_file: Option<LedgerFile>,
 }
 
 /// One consumer group's totals and ledger verdict.

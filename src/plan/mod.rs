@@ -9,6 +9,7 @@ mod partitions;
 mod replay;
 mod schedule;
 mod schema_versions;
+mod segment;
 mod timeouts;
 mod trim;
 
@@ -18,6 +19,7 @@ pub use partitions::{Partition, partition_key, partition_of};
 pub use replay::ReplayPlan;
 pub use schedule::{RateProfile, Schedule};
 pub use schema_versions::{GroupSchema, VersionPick};
+pub use segment::{MAX_SEGMENTS, Segment};
 pub use timeouts::{NETWORK_DRILL_RESPONSE_TIMEOUT, RESPONSE_TIMEOUT};
 
 use faults::fault_plan;
@@ -53,6 +55,9 @@ pub struct Plan {
     /// writes a versioned type: producers and groups count by its index
     /// (docs/event-sourcing.md, "Schema versions"). Empty otherwise.
     pub kinds: Vec<EventKind>,
+    /// This process's share of the run: which producer connections,
+    /// consumers and faults it runs (`Segment::WHOLE` unless `--segment`).
+    pub segment: Segment,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -343,7 +348,26 @@ impl Plan {
             groups,
             kinds,
             scenario,
+            segment: Segment::WHOLE,
         }
+    }
+
+    /// The plan of one segment of the run (docs/segments.md, "Segments"):
+    /// everything stays planned, ids and sequence numbers included, so the
+    /// segments' ledgers line up; only the faults it applies are kept.
+    pub fn in_segment(mut self, segment: Segment) -> Plan {
+        let connection_of: Vec<u32> = self.producers.iter().map(|p| p.connection).collect();
+        self.faults.retain(|f| {
+            segment.owner_of(&f.target, |id| connection_of[id as usize]) == segment.index
+        });
+        self.segment = segment;
+        self
+    }
+
+    /// The consumers of `group` this process runs, by index in the group.
+    pub fn consumers_run(&self, group: &GroupPlan) -> impl Iterator<Item = u32> + '_ {
+        let (segment, g) = (self.segment, group.index);
+        (0..group.consumers).filter(move |&c| segment.owns_consumer(g, c))
     }
 
     /// Whether the run targets a server of the user's own (`mode =
@@ -355,8 +379,12 @@ impl Plan {
     /// Expected events per second over the measured window, all producers together.
     /// Producer actors (one per connection) plus consumers: what runs on the workers.
     pub fn actors(&self) -> usize {
-        let consumers: u32 = self.groups.iter().map(|g| g.consumers).sum();
-        self.producers_by_connection().len() + consumers as usize
+        let consumers: usize = self
+            .groups
+            .iter()
+            .map(|g| self.consumers_run(g).count())
+            .sum();
+        self.producers_by_connection().len() + consumers
     }
 
     /// The keys of `stream` (an index producers and groups hold): its
@@ -376,7 +404,8 @@ impl Plan {
             .unwrap_or(0)
     }
 
-    /// The producers grouped by the connection they share, in connection order.
+    /// The producers grouped by the connection they share, in connection
+    /// order: the connections this process sends on (all but in a segment).
     pub fn producers_by_connection(&self) -> Vec<Vec<ProducerPlan>> {
         let n = self
             .producers
@@ -388,7 +417,12 @@ impl Plan {
         for p in &self.producers {
             by[p.connection as usize].push(p.clone());
         }
-        by
+        let segment = self.segment;
+        (0..n)
+            .zip(by)
+            .filter(|(c, _)| segment.owns_connection(*c))
+            .map(|(_, p)| p)
+            .collect()
     }
 
     /// Expected events per second over the measured window.
@@ -404,8 +438,7 @@ impl Plan {
             to_s.min(self.duration.as_secs_f64()),
         );
         let events: f64 = self
-            .producers
-            .iter()
+            .producers_run()
             .map(|p| p.profile.events_until(to) - p.profile.events_until(from))
             .sum();
         if to > from { events / (to - from) } else { 0.0 }
@@ -413,7 +446,13 @@ impl Plan {
 
     /// Target rate of all producers at time t (for the time series).
     pub fn target_rate_at(&self, t_s: f64) -> f64 {
-        self.producers.iter().map(|p| p.profile.rate_at(t_s)).sum()
+        self.producers_run().map(|p| p.profile.rate_at(t_s)).sum()
+    }
+
+    /// The producers this process runs (all but in a segment).
+    pub fn producers_run(&self) -> impl Iterator<Item = &ProducerPlan> + '_ {
+        let segment = self.segment;
+        (self.producers.iter()).filter(move |p| segment.owns_connection(p.connection))
     }
 }
 

@@ -44,6 +44,14 @@ pub fn write_run(dir: &Path, summary: &Summary, series: &Series) -> Result<Vec<P
     Ok(written)
 }
 
+/// A segment's raw ledgers, which `merge` settles (docs/segments.md, "One report").
+pub const LEDGER_FILE: &str = "ledger.json";
+
+pub fn write_ledger_file(dir: &Path, ledgers: &crate::metrics::LedgerFile) -> Result<PathBuf> {
+    let json = serde_json::to_string(ledgers).map_err(io::Error::from);
+    write_file(&dir.join(LEDGER_FILE), json)
+}
+
 /// Reads a run's `summary.json`, of this schema version or an older one.
 pub fn read_summary(path: &Path) -> Result<Summary> {
     let read_err = |source| Error::Read {

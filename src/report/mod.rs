@@ -31,7 +31,10 @@ pub mod utc;
 
 pub use compare::{Comparison, Gate};
 pub use environment::{HarnessCost, MachineInfo, RedisInfo, TlsUse};
-pub use files::{read_summary, write_run};
+pub use files::{
+    HISTOGRAM_DIR, LEDGER_FILE, SUMMARY_FILE, TIMESERIES_FILE, read_summary, write_ledger_file,
+    write_run,
+};
 pub use format::format_us;
 pub use groups::{GroupPhase, GroupSummary};
 pub use html::render_views;

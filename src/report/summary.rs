@@ -85,6 +85,13 @@ pub struct Summary {
     /// "Running against a cluster").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<crate::metrics::cluster::ClusterRun>,
+    /// A segment of a run split over several processes: which, its clock
+    /// offset to Redis, who had not finished (docs/segments.md, "One report").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<crate::metrics::SegmentRun>,
+    /// A merged run: each segment's own figures (docs/segments.md, "One report").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<crate::metrics::segment::SegmentFigures>>,
     /// The run was stopped early (Ctrl-C): the figures cover what ran.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
@@ -229,6 +236,8 @@ impl Summary {
             interrupted: ctx.interrupted,
             power_fs: None,
             cluster: None,
+            segment: None,
+            segments: None,
             event_kinds: None,
         };
         super::schema_versions::fill(&mut summary, metrics);

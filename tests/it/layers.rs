@@ -76,10 +76,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "connect", "cpu_idle", "live", "metrics", "report", "runner", "scenario", "server",
         ],
     ),
+    ("merge", &["metrics", "plan", "report"]),
     (
         "cli",
         &[
-            "bench", "capacity", "cpu_idle", "live", "metrics", "report", "runner", "scenario",
+            "bench", "capacity", "cpu_idle", "live", "merge", "metrics", "plan", "report",
+            "runner", "scenario",
         ],
     ),
 ];

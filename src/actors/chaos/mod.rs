@@ -58,9 +58,9 @@ pub struct Chaos {
     clock: RunClock,
     faults: Vec<FaultPlan>,
     /// Consumers by group, then index.
-    consumers: Vec<Vec<Recipient<ConsumerFault>>>,
+    consumers: Vec<Vec<Option<Recipient<ConsumerFault>>>>,
     /// Producers by id, for crash_producer.
-    producers: Vec<Recipient<ProducerFault>>,
+    producers: Vec<Option<Recipient<ProducerFault>>>,
     /// The managed primary: the one started first, the promoted replica
     /// after a failover.
     server: Option<SharedServer>,
@@ -136,7 +136,7 @@ impl Chaos {
     pub fn new(
         clock: RunClock,
         faults: Vec<FaultPlan>,
-        consumers: Vec<Vec<Recipient<ConsumerFault>>>,
+        consumers: Vec<Vec<Option<Recipient<ConsumerFault>>>>,
         server: Option<SharedServer>,
     ) -> Chaos {
         Chaos {
@@ -161,7 +161,7 @@ impl Chaos {
     pub fn with_failover_targets(
         mut self,
         replica: Option<Replica>,
-        producers: Vec<Recipient<ProducerFault>>,
+        producers: Vec<Option<Recipient<ProducerFault>>>,
     ) -> Chaos {
         self.replication_link = replica.as_ref().and_then(|r| r.link.clone());
         self.replica = replica.map(|r| r.server);
@@ -277,7 +277,8 @@ impl Chaos {
         let ending = step == FaultStep::End;
         match fault.target {
             FaultTarget::Consumer { group, index } => {
-                let target = (self.consumers.get(group)).and_then(|g| g.get(index as usize));
+                let target =
+                    (self.consumers.get(group)).and_then(|g| g.get(index as usize)?.as_ref());
                 let fault = ConsumerFault {
                     kind: fault.kind,
                     step,
@@ -285,7 +286,7 @@ impl Chaos {
                 ask(target.cloned(), format!("consumer {name}"), fault, ending)
             }
             FaultTarget::Producer(producer) => {
-                let target = self.producers.get(producer as usize).cloned();
+                let target = self.producers.get(producer as usize).cloned().flatten();
                 let fault = ProducerFault {
                     producer,
                     kind: fault.kind,

@@ -88,7 +88,7 @@ fn each_steps_answer_is_its_windows_outcome() {
             stops: false,
         }
         .start();
-        let consumers = vec![vec![probe.recipient()]];
+        let consumers = vec![vec![Some(probe.recipient())]];
         let chaos = Chaos::new(RunClock::start(), plan.faults.clone(), consumers, None).start();
         // Crash, the refused crash, the restart.
         let deadline = Instant::now() + Duration::from_secs(5);

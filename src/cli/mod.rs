@@ -7,6 +7,8 @@
 // The command line is where output goes to the terminal; the library returns it.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod segments;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -48,6 +50,9 @@ pub enum Command {
     /// Find the highest rate a scenario's setup sustains within its SLO, and size it;
     /// writes reports/<scenario>-capacity-<timestamp>/.
     Capacity(CapacityArgs),
+    /// Join the run directories of a run's segments (`run --segment I/N`)
+    /// into one run directory, as if one process had run it.
+    Merge(segments::MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -265,6 +270,8 @@ pub struct RunArgs {
     /// (docs/metrics-endpoint.md).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
+    #[command(flatten)]
+    pub segment: segments::SegmentArgs,
 }
 
 #[derive(Debug, Args)]
@@ -355,6 +362,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Report(args) => report_command(&args),
         Command::Capacity(args) => capacity_command(args),
         Command::Compare(args) => compare_command(&args),
+        Command::Merge(args) => segments::merge_command(&args),
         Command::Run(args) => {
             let scenario = args.scenario.load()?;
             // Progress is for people watching; logs and CI get only the summary.
@@ -372,6 +380,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     named: None,
                     keep_keys: args.keep_keys,
                     live: endpoint.as_ref().map(|e| e.live().clone()),
+                    segment: args.segment.options(),
                 },
             )
             .map_err(|e| in_file(e, &args.scenario.scenario))?;
