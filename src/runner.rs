@@ -244,6 +244,10 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     summary.power_fs = power_fs;
     summary.cluster = measured.cluster.clone();
     summary.segment = measured.segment.clone();
+    if summary.segment.is_some() {
+        // A segment's ledger is a share: the merge judges the run.
+        summary.slo = report::SloReport::default();
+    }
     report::write_run(&dir, &summary, &measured.metrics.series)?;
     if let Some(ledgers) = &measured.metrics.ledger_file {
         report::write_ledger_file(&dir, ledgers)?;

@@ -70,6 +70,14 @@ pub(super) fn merge(parts: &[Part], missing: &[u32]) -> Result<Summary> {
                 .ok_or_else(|| bad(part, &format!("no ledger of group {}", group.name)))?;
             record.add_to(&mut ledger).map_err(|e| bad(part, &e))?;
         }
+        // A missing segment's consumers may have processed (and
+        // acknowledged) what the others never saw: not lost, unknown.
+        if !missing.is_empty() {
+            ledger.readback_failed(format!(
+                "segment(s) {missing:?} did not report: what their consumers processed is \
+                 unknown"
+            ));
+        }
         let stream = plan.groups[g].stream;
         let mine: Vec<Option<&ProduceLedger>> = (plan.producers.iter())
             .zip(&produced)
@@ -207,10 +215,7 @@ fn merged_histograms(parts: &[Part]) -> std::collections::BTreeMap<String, Strin
     let mut merged: std::collections::BTreeMap<String, Latency> = Default::default();
     for (tag, encoded) in parts.iter().flat_map(|p| &p.summary.histograms) {
         if let Some(h) = Latency::decode(encoded) {
-            merged
-                .entry(tag.clone())
-                .or_default()
-                .add(&h);
+            merged.entry(tag.clone()).or_default().add(&h);
         }
     }
     merged.into_iter().map(|(t, h)| (t, h.encode())).collect()

@@ -232,7 +232,7 @@ mod tests {
     fn records_round_trip_and_add_up() {
         let mut produced = ProduceLedger::new();
         for seq in 0..100 {
-            produced.sent(seq);
+            produced.sent_in(seq, super::super::Phase::Measured);
             produced.acked(seq);
         }
         let key = |seq| EventKey { producer: 0, seq };

@@ -30,6 +30,7 @@ mod proxy;
 mod report;
 mod run;
 mod scenarios;
+mod segments;
 mod server;
 mod servers;
 mod support;

@@ -63,6 +63,17 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
         needs.cmd(cmd(&xadd), probing);
     }
     needs.cmd(cmd(&["DEL", &probe]), probing);
+    // The segments' meeting (meeting.rs); its scripts' EVAL is checked
+    // with the projections'. A --meet name is under the same prefix.
+    if !plan.segment.is_whole() {
+        let name = format!("{}:{}", plan.scenario.name, plan.segment.count);
+        let meet = crate::coordinator::meeting::Meeting::key_of(&name);
+        let meeting = "the segments' meeting";
+        needs.cmd(cmd(&["TIME"]), meeting);
+        needs.cmd(cmd(&["EVAL", "return 1", "1", &meet]), meeting);
+        needs.cmd(cmd(&["HKEYS", &meet]), meeting);
+        needs.cmd(cmd(&["DEL", &meet]), meeting);
+    }
     for g in &plan.groups {
         for key in keys_of(g.stream) {
             let creating = format!("creating group {}", g.name);
@@ -402,7 +413,11 @@ duration = "1s"
         for dir in RUNTIME {
             files(&root.join(dir), &mut paths);
         }
-        let checked: BTreeSet<String> = of(&plan()).iter().map(Need::name).collect();
+        let segment = crate::plan::Segment { index: 0, count: 2 };
+        let checked: BTreeSet<String> = (of(&plan()).iter())
+            .chain(&of(&plan().in_segment(segment)))
+            .map(Need::name)
+            .collect();
         let excused: BTreeSet<&str> = (BEST_EFFORT.into_iter())
             .chain(ARGUMENTS)
             .chain(LOGIN)

@@ -8,6 +8,7 @@ mod ledger;
 mod produce;
 mod replay;
 mod schema_versions;
+mod segments;
 mod trim;
 
 use std::fmt::Write;
@@ -23,6 +24,7 @@ pub const MAX_WIDTH: usize = 100;
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
     header(&mut out, summary);
+    segments::segment_lines(&mut out, summary);
     produce::produce_lines(&mut out, summary);
     produce::latency_table(&mut out, summary);
     ledger::ledger_table(&mut out, summary);
