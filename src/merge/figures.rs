@@ -160,7 +160,24 @@ pub(super) fn merge(parts: &[Part], missing: &[u32]) -> Result<Summary> {
     if durability.is_some() {
         s.durability = durability;
     }
-    s.harness = None;
+    // Each process's own cost, added: the harness's CPU over every segment.
+    let costs: Vec<&report::HarnessCost> = parts
+        .iter()
+        .filter_map(|x| x.summary.harness.as_ref())
+        .collect();
+    s.harness = (costs.len() == parts.len()).then(|| {
+        let sent = s.produce.sent + s.warmup.produce_sent;
+        let cost = report::HarnessCost::of(costs.iter().map(|c| c.cpu_s).sum(), sent);
+        match costs.iter().map(|c| c.threads).sum::<Option<u32>>() {
+            Some(threads) => cost.on_threads(threads),
+            None => cost,
+        }
+    });
+    if let Some(load) = &mut s.load {
+        load.harness_cpu_cores = (parts.iter())
+            .map(|x| x.summary.load.as_ref().and_then(|l| l.harness_cpu_cores))
+            .sum();
+    }
     s.segments = Some(segment_table(parts, missing, &plan, count));
     s.slo = report::evaluate(&s.scenario.slo, &s);
     Ok(s)

@@ -11,6 +11,7 @@ mod cluster;
 mod faults;
 mod replay;
 mod schema_versions;
+mod segments;
 mod tables;
 mod trim;
 
@@ -75,6 +76,7 @@ pub fn index_html(summary: &Summary, ts: &Timeseries, plots: &[Rendered]) -> Str
     body += &faults::fault_section(summary, ts);
     body += &faults::durability_section(summary);
     body += &cluster::cluster_section(summary);
+    body += &segments::segments_section(summary);
     body += &plots_section(plots);
     let scenario_toml = toml::to_string(s).unwrap_or_default();
     let _ = writeln!(

@@ -11,6 +11,8 @@ mod schema_versions;
 mod segments;
 mod trim;
 
+pub use segments::cross_segment_uncertainty_us;
+
 use std::fmt::Write;
 
 use super::summary::Summary;

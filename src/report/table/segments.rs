@@ -25,7 +25,6 @@ pub(super) fn segment_lines(out: &mut String, s: &Summary) {
                 false => format!("; segments not finished at read-back: {:?}", seg.unfinished),
             }
         );
-        out.push('\n');
     }
     let Some(rows) = &s.segments else { return };
     let _ = writeln!(
@@ -58,5 +57,18 @@ pub(super) fn segment_lines(out: &mut String, s: &Summary) {
             }
         }
     }
-    out.push('\n');
+    let _ = writeln!(
+        out,
+        "         e2e across segments uncertain by up to {:.1} µs (the two largest clock-offset \
+         uncertainties)",
+        cross_segment_uncertainty_us(rows)
+    );
+}
+
+/// The most an end-to-end latency between two segments can be off: each
+/// segment started its clock at the common instant as its offset placed it.
+pub fn cross_segment_uncertainty_us(rows: &[crate::metrics::segment::SegmentFigures]) -> f64 {
+    let mut u: Vec<u64> = rows.iter().map(|r| r.clock.uncertainty_ns).collect();
+    u.sort_unstable_by(|a, b| b.cmp(a));
+    u.iter().take(2).sum::<u64>() as f64 / 1e3
 }
