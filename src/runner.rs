@@ -210,8 +210,13 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
         {
             m.abandon(&mut conn).await;
         }
-        // A segment's keys go when the last segment has read them back.
-        if external && !keep_keys && meeting.is_none() {
+        // A segment's keys go when the last segment has read them back, or
+        // when the segments could not start together (none is using them).
+        let last_out = match &measured {
+            Ok(m) => m.last_out,
+            Err(e) => matches!(e, Error::Segment(_)),
+        };
+        if external && !keep_keys && (meeting.is_none() || last_out) {
             // Never leave our keys behind on someone else's server, unless asked to.
             coordinator::delete_run_keys(&plan, &target).await;
         }

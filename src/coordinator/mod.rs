@@ -84,6 +84,9 @@ pub struct Measured {
     /// In a segment of a run: its place, clock and the segments that had
     /// not finished when it read back (docs/segments.md, "One report").
     pub segment: Option<crate::metrics::SegmentRun>,
+    /// No other segment of the run still reads its keys (always, in a
+    /// whole run): an external run's keys may go.
+    pub last_out: bool,
 }
 
 /// The servers streamdrill started for a run, which server faults act on;
@@ -247,12 +250,10 @@ pub async fn execute(
     let pending: Vec<Option<u64>> = (marks.iter())
         .map(|m| m.as_ref().ok().map(|m| m.pending_at_end))
         .collect();
+    let mut last_out = true;
     let segment = match meeting {
         Some(m) => {
-            let last = m.read_back_done(&mut admin).await;
-            if last && plan.external() {
-                let _ = delete_keys(plan).query_async::<u64>(&mut admin).await;
-            }
+            last_out = m.read_back_done(&mut admin).await;
             Some(crate::metrics::SegmentRun {
                 index: m.segment.index,
                 count: m.segment.count,
@@ -305,6 +306,7 @@ pub async fn execute(
         tls: conns_tls,
         cluster,
         segment,
+        last_out,
     })
 }
 

@@ -1,7 +1,7 @@
-//! The merged `summary.json`, figure by figure (docs/segments.md, "One
-//! report"): counts add up, latencies come from the segments' histograms
-//! merged, the ledger is settled again from every segment's raw ledgers,
-//! and what every segment read off the same Redis is the first's.
+//! The merged `summary.json`, figure by figure: counts add up, latencies
+//! come from the segments' histograms merged, the ledger is settled again
+//! from every segment's raw ledgers, and what every segment read off the
+//! same Redis is the first's (docs/segments.md, "One report").
 
 use crate::error::{Error, Result};
 use crate::metrics::segment::{SegmentFigures, empty_group};
@@ -128,9 +128,14 @@ pub(super) fn merge(parts: &[Part], missing: &[u32]) -> Result<Summary> {
     }
 
     // Each segment applied its own faults.
-    s.faults = parts
-        .iter()
-        .flat_map(|x| x.summary.faults.clone())
+    s.faults = (parts.iter())
+        .flat_map(|x| {
+            let index = x.ledgers.index;
+            (x.summary.faults.iter()).map(move |f| crate::metrics::FaultWindow {
+                segment: Some(index),
+                ..f.clone()
+            })
+        })
         .collect();
     s.faults.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     let v = &mut s.verify;

@@ -62,6 +62,11 @@ pub struct FaultWindow {
     /// blocking read outstanding at the start returns). None: one never was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered_after_s: Option<f64>,
+    /// In a merged run, the segment that applied the fault: its recovery
+    /// figures are what that segment saw, its producers and consumers
+    /// (docs/segments.md, "One report").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<u32>,
 }
 
 fn applied_in_older_runs() -> bool {
@@ -86,6 +91,7 @@ impl Default for FaultWindow {
             all_writes_after_s: None,
             in_flight_at_start: None,
             recovered_after_s: None,
+            segment: None,
         }
     }
 }

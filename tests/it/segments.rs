@@ -122,6 +122,14 @@ fn three_segments_merge_into_the_counts_of_one_process() {
     let merged = merged.expect("a merged summary.json");
     assert_ledger_adds_up(&merged);
 
+    // The last segment out deleted the run's keys and the meeting.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let left: Vec<String> = redis::cmd("KEYS").arg("sd:*").query(&mut conn).unwrap();
+    assert!(left.is_empty(), "{left:?}");
+
     // The same scenario as one process (in this test, on the same server).
     let toml = SCENARIO.replace("redis://127.0.0.1:1", &url);
     let one = crate::support::run_summary(&toml);

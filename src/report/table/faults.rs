@@ -51,6 +51,13 @@ pub(super) fn fault_table(out: &mut String, s: &Summary) {
         out,
         "  at the start all processed, both from the start; lag back: from the end"
     );
+    if let Some(segment) = s.faults.iter().find_map(|f| f.segment) {
+        let _ = writeln!(
+            out,
+            "  merged run: each fault's figures are the view of the segment that applied it \
+             (e.g. segment {segment}): its producers and consumers only"
+        );
+    }
     for f in &s.faults {
         if !f.applied {
             let why = f.error.as_deref().unwrap_or("no reason recorded");
