@@ -268,3 +268,56 @@ fn a_segment_killed_mid_run_is_unaccounted_for_in_the_merge() {
         "its events are not counted lost"
     );
 }
+
+/// A segment whose wall clock is 5 s ahead (libfaketime; `.ci/run`
+/// installs Debian's faketime): its offset to Redis is measured, and
+/// end-to-end latencies across the two segments stay true.
+#[test]
+fn a_skewed_clock_is_measured_and_corrected() {
+    let (dir, _redis, url) = setup("");
+    let scenario = dir.path().join("seg.toml");
+    let out = dir.path().join("out");
+    let args = |i: u32| {
+        let seg = format!("{i}/2");
+        let (scenario, out) = (scenario.to_str().unwrap(), out.to_str().unwrap());
+        [
+            "run",
+            scenario,
+            "--redis",
+            &url,
+            "--segment",
+            &seg,
+            "--quiet",
+            "--out",
+            out,
+        ]
+        .map(String::from)
+    };
+    let plain = streamdrill(&args(0).each_ref().map(String::as_str))
+        .spawn()
+        .unwrap();
+    let skewed = Command::new("faketime")
+        .args(["-m", "-f", "+5s", env!("CARGO_BIN_EXE_streamdrill")])
+        .args(args(1))
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("faketime (Debian: apt-get install -y faketime)");
+    for child in [plain, skewed] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let (out, merged) = merge(dir.path(), &segment_dirs(dir.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    let merged = merged.unwrap();
+    let rows = merged.segments.as_ref().unwrap();
+    let offset_s = |i: usize| rows[i].clock.offset_ns as f64 / 1e9;
+    assert!(offset_s(0).abs() < 0.01, "{rows:?}");
+    assert!((offset_s(1) + 5.0).abs() < 0.01, "{rows:?}");
+    // Uncorrected, half the events would show 5 s (or -5 s, clamped to 1 µs).
+    for g in &merged.groups {
+        let e2e = g.measured.e2e_latency_us;
+        assert!(e2e.max < 2_000_000 && e2e.p50 > 1, "{}: {e2e:?}", g.name);
+    }
+}
