@@ -29,14 +29,19 @@ pub fn render(summary: &Summary) -> String {
     segments::segment_lines(&mut out, summary);
     produce::produce_lines(&mut out, summary);
     produce::latency_table(&mut out, summary);
-    ledger::ledger_table(&mut out, summary);
-    ledger::delivery_table(&mut out, &summary.groups);
+    // A segment's ledger is its share only; the merge settles the run.
+    if summary.segment.is_none() {
+        ledger::ledger_table(&mut out, summary);
+        ledger::delivery_table(&mut out, &summary.groups);
+    }
     event_sourcing::order_table(&mut out, summary);
     event_sourcing::projection_table(&mut out, summary);
     schema_versions::versions_table(&mut out, summary);
     replay::replay_table(&mut out, summary);
     trim::trim_table(&mut out, summary);
-    ledger::verify_lines(&mut out, summary);
+    if summary.segment.is_none() {
+        ledger::verify_lines(&mut out, summary);
+    }
     cluster::cluster_lines(&mut out, summary);
     faults::durability_lines(&mut out, summary);
     faults::fault_table(&mut out, summary);

@@ -10,8 +10,8 @@ pub(super) fn segment_lines(out: &mut String, s: &Summary) {
     if let Some(seg) = &s.segment {
         let _ = writeln!(
             out,
-            "segment  {}/{} of run {}: this process's share; its ledger counts as lost what \
-             other segments processed. `streamdrill merge` settles the run and judges the SLOs.",
+            "segment  {}/{} of run {}: this process's share. Its raw ledgers are in \
+             ledger.json: `streamdrill merge` settles the run and judges the SLOs.",
             seg.index, seg.count, s.run_id
         );
         let _ = writeln!(
