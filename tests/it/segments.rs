@@ -132,7 +132,27 @@ fn three_segments_merge_into_the_counts_of_one_process() {
 
     // The same scenario as one process (in this test, on the same server).
     let toml = SCENARIO.replace("redis://127.0.0.1:1", &url);
-    let one = crate::support::run_summary(&toml);
+    let (one, one_dir) = crate::support::run_with_dir(&toml);
+    // compare reads a merged run as any other.
+    let merged_dir = std::fs::read_dir(dir.path().join("merged"))
+        .unwrap()
+        .next()
+        .unwrap();
+    let a = merged_dir.unwrap().path();
+    let args = [
+        "compare",
+        a.to_str().unwrap(),
+        one_dir.path.to_str().unwrap(),
+        "--fail-if",
+        "lost > 0",
+    ];
+    let compared = streamdrill(&args).output().unwrap();
+    assert!(compared.status.success(), "{}", text(&compared));
+    assert!(
+        text(&compared).contains("produce.rate"),
+        "{}",
+        text(&compared)
+    );
     let whole = |s: &Summary| s.produce.acked + s.warmup.produce_acked;
     assert_eq!(whole(&merged), whole(&one));
     assert_eq!(merged.produce.acked, one.produce.acked);
