@@ -29,6 +29,10 @@ const POLL: Duration = Duration::from_millis(20);
 /// Round trips of TIME the clock offset is measured from; the fastest counts.
 const OFFSET_SAMPLES: usize = 25;
 
+/// What an ACL user needs for the meeting, its scripts' commands included.
+pub const MEETING_ACL: &str =
+    "+eval +time +hkeys +hget +hset +hsetnx +hexists +exists +pexpire +del";
+
 /// One segment's place in a meeting.
 #[derive(Debug, Clone)]
 pub struct Meeting {
@@ -281,6 +285,11 @@ fn arrival_refused(key: &str, segment: Segment, e: &redis::RedisError) -> Error 
         "the other segments have already fixed their start: this segment came too late; \
          start all within --segment-wait of each other"
             .to_string()
+    } else if text.contains("NOPERM") || text.contains("can't run this command") {
+        format!(
+            "the user may not run the meeting's commands ({text}): grant {MEETING_ACL} on \
+             ~sd:* (docs/acl.md, \"Shipped scenarios\")"
+        )
     } else {
         format!("Redis refused the meeting's script: {text}")
     };

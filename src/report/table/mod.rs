@@ -90,6 +90,13 @@ fn header(out: &mut String, s: &Summary) {
 
 fn slo_lines(out: &mut String, s: &Summary) {
     let r = &s.slo;
+    if s.segment.is_some() {
+        let _ = writeln!(
+            out,
+            "\nSLO      judged by `streamdrill merge` on the merged run"
+        );
+        return;
+    }
     if r.checks.is_empty() {
         let _ = writeln!(out, "\nSLO      none set");
         return;
