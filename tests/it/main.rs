@@ -10,6 +10,7 @@ mod cluster;
 mod cluster_admin;
 mod cluster_failover;
 mod cluster_run;
+mod deploy;
 mod docs;
 mod drill;
 mod drill_failover;
