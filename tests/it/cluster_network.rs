@@ -31,9 +31,10 @@ fn tags() -> (String, String) {
 #[test]
 fn a_blackhole_on_one_shard_holds_back_only_its_stream() {
     let (hit, spared) = tags();
-    // A stream per tag, each with its producer and its group; 1 s of
-    // blackhole stays inside the drill's 2 s response timeout, so every
-    // write held is answered once it heals.
+    // A stream per tag, each with its producer and its group; 1.5 s of
+    // blackhole stays inside the drill's 2 s response timeout, so the
+    // writes it holds are answered when it heals (on a loaded host some
+    // may time out: indeterminate, and the read-back finds them landed).
     let stream = |tag: &str| {
         format!(
             "[[streams]]\nkey = \"{{{tag}}}\"\n[[producers]]\nstream = \"{{{tag}}}\"\nrate = 200\n\
@@ -43,7 +44,7 @@ fn a_blackhole_on_one_shard_holds_back_only_its_stream() {
     let s = run_summary(&format!(
         r#"
 name = "cluster-network"
-duration = "3s"
+duration = "3500ms"
 warmup = "500ms"
 drain_timeout = "5s"
 [redis]
@@ -52,7 +53,7 @@ cluster = {{ shards = {SHARDS} }}
 [[faults]]
 at = "1500ms"
 action = "network_blackhole"
-duration = "1s"
+duration = "1500ms"
 shard = 0
 "#,
         stream(&hit),
@@ -63,16 +64,19 @@ shard = 0
     assert_eq!(w.name, "network_blackhole shard 0");
     assert_eq!(w.target.as_deref(), Some("shard 0"));
 
-    // Delivery latency counts from the intended time: the stream on
-    // shard 0 waited out the blackhole, the other never noticed it.
-    let (held, free) = (&s.groups[0], &s.groups[1]);
-    let held_us = held.measured.delivery_latency_us.max;
-    let free_us = free.measured.delivery_latency_us.p99;
-    eprintln!("delivery latency: max {held_us} us on shard 0, p99 {free_us} us elsewhere");
-    assert!(held_us >= 800_000, "{:?}", held.measured);
-    assert!(free_us < 400_000, "{:?}", free.measured);
+    // Delivery latency counts from the intended time: half the measured
+    // window's events on shard 0 waited up to 1.5 s for the blackhole to
+    // heal, so its top tenth waited more than 1.2 s; the other stream's
+    // waited only on the host (the margin allows for a busy one).
+    let (held, free) = (&s.groups[0].measured, &s.groups[1].measured);
+    let (held_us, free_us) = (&held.delivery_latency_us, &free.delivery_latency_us);
+    eprintln!(
+        "delivery latency p90/max: {}/{} us on shard 0, {}/{} us elsewhere",
+        held_us.p90, held_us.max, free_us.p90, free_us.max
+    );
+    assert!(held_us.max >= 1_200_000, "{held:?}");
+    assert!(free_us.p90 * 2 < held_us.p90, "{held:?}\n{free:?}");
 
-    assert_eq!(s.produce.errors, 0, "{:?}", s.produce);
     assert_ledger_adds_up(&s);
     for g in &s.groups {
         for p in [Some(&g.measured), g.warmup.as_ref()].into_iter().flatten() {
@@ -80,8 +84,12 @@ shard = 0
             assert_eq!(p.processed, p.produced_acked, "{p:?}");
         }
     }
+    // Redis's own count on the shards: every acknowledged write, and any
+    // that timed out in the blackhole and landed when it healed.
+    let d = s.durability.as_ref().expect("network faults read back");
+    assert_eq!(d.acked_but_gone, 0, "{d:?}");
     let added: u64 = s.verify.streams.iter().map(|v| v.entries_added).sum();
-    assert_eq!(added, s.verify.produce_acked);
+    assert_eq!(added, d.acked + d.indeterminate_landed, "{:?}", s.verify);
     // The hash tags put each stream where the test meant it to be.
     let c = s.cluster.as_ref().unwrap();
     assert_eq!(c.keys[0].shard, 0, "{c:?}");
