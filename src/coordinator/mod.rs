@@ -29,8 +29,8 @@ use self::finish::{drain_unless_interrupted, finish_producers, stop_consumers};
 use self::meeting::Meeting;
 use self::placement::Placement;
 use self::setup::{
-    check_features, create_groups, describe_server, handshake, open_connections, start_proxy,
-    stop_proxy,
+    check_features, create_groups, describe_server, handshake, open_connections,
+    start_node_proxies, start_proxy, stop_proxy,
 };
 use self::start::{report_progress, start_consumers, start_producers, start_sampler};
 use crate::actors::chaos::{Chaos, Replica, SharedCluster, SharedServer, Windows};
@@ -118,7 +118,13 @@ pub async fn execute(
     let direct = target;
     // Under network faults every connection goes through the proxy, the
     // admin one too: the sampler sees Redis as the actors do.
-    let proxy = start_proxy(plan, target).await?;
+    let proxy = match plan.redis.cluster {
+        None => start_proxy(plan, target).await?,
+        // A cluster has a proxy per node instead, for the actors only: the
+        // admin connection follows CLUSTER SLOTS straight to the nodes.
+        Some(_) => None,
+    };
+    let nodes = start_node_proxies(plan, managed.cluster.as_ref()).await?;
     let proxied = match &proxy {
         Some(p) => target.redirect(p.addr())?,
         None => target.clone(),
@@ -147,7 +153,11 @@ pub async fn execute(
     // Every connection is open before the clock starts: connecting a thousand
     // actors after it would put the connect time into the first latencies.
     let workers = Workers::start(workers.unwrap_or_else(|| Workers::auto(plan.actors())));
-    let endpoint = Arc::new(crate::wire::Endpoint::parse(target.url(), target.tls())?);
+    let mut endpoint = crate::wire::Endpoint::parse(target.url(), target.tls())?;
+    if let Some(nodes) = &nodes {
+        endpoint = endpoint.dialing(Arc::new(nodes.dials().into_iter().collect()));
+    }
+    let endpoint = Arc::new(endpoint);
     let placement = match plan.redis.cluster {
         Some(_) => Placement::cluster(endpoint, &mut admin, url).await?,
         None => Placement::single(endpoint),
@@ -196,6 +206,7 @@ pub async fn execute(
         .with_target(direct.clone())
         .with_failover_targets(replica, producer_targets)
         .with_cluster(managed_cluster)
+        .with_node_proxies(nodes.clone())
         .start();
 
     let progress = report_progress(collector.clone(), on_progress);
@@ -218,6 +229,9 @@ pub async fn execute(
     if let Some(p) = &proxy {
         // Validation ends every fault in time; this only guards the read-back.
         p.clear();
+    }
+    if let Some(n) = &nodes {
+        n.clear();
     }
     // Work in hand may finish until the drain's deadline (or, at least,
     // within one blocking read); what is still unfinished then is in progress.
@@ -273,6 +287,9 @@ pub async fn execute(
         .await
         .map_err(actor_gone)?;
     stop_proxy(proxy).await;
+    if let Some(Ok(nodes)) = nodes.map(Arc::try_unwrap) {
+        nodes.stop().await;
+    }
     crate::metrics::recovery(&mut faults, &metrics);
     for ((m, pending), drained) in metrics.groups.iter_mut().zip(pending).zip(drained) {
         m.pending_at_end = pending;

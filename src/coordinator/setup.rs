@@ -4,15 +4,17 @@
 //! consumer groups, and every actor's connection, so that connecting a
 //! thousand actors never lands in the first latencies.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use super::placement::Placement;
+use crate::actors::chaos::SharedCluster;
 use crate::actors::workers::Workers;
 use crate::connect::{CONNECT_TIMEOUT, Conn, Target};
 use crate::error::{Error, Result};
 use crate::metrics::{ServerInfo, StreamFeature};
 use crate::plan::Plan;
-use crate::proxy::FaultProxy;
+use crate::proxy::{FaultProxy, NodeProxies};
 use crate::tls::Negotiated;
 use crate::wire::{Endpoint, Opened};
 
@@ -36,6 +38,33 @@ pub(super) async fn start_proxy(plan: &Plan, target: &Target) -> Result<Option<A
     reached.map_err(|source| Error::proxy(format!("reach Redis at {upstream}"), source))?;
     let proxy = FaultProxy::start_seeded(upstream, plan.scenario.seed).await?;
     Ok(Some(Arc::new(proxy)))
+}
+
+/// A cluster run with network faults: a proxy in front of each node of
+/// the managed cluster, which the actors dial instead of the node
+/// (docs/cluster.md, "Network faults on one shard").
+pub(super) async fn start_node_proxies(
+    plan: &Plan,
+    cluster: Option<&SharedCluster>,
+) -> Result<Option<Arc<NodeProxies>>> {
+    let Some(cluster) = cluster.filter(|_| plan.has_network_faults()) else {
+        return Ok(None);
+    };
+    let shards: Vec<Vec<SocketAddr>> = {
+        let cluster =
+            (cluster.lock()).map_err(|_| Error::Internal("cluster lock poisoned".into()))?;
+        let at = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        (cluster.shards().iter())
+            .map(|s| {
+                let replicas = s.replicas.iter().map(|r| at(r.port()));
+                std::iter::once(at(s.primary.port()))
+                    .chain(replicas)
+                    .collect()
+            })
+            .collect()
+    };
+    let nodes = NodeProxies::start(&shards, plan.scenario.seed).await?;
+    Ok(Some(Arc::new(nodes)))
 }
 
 /// Closes the proxy and its connections. The chaos actor has stopped by now,

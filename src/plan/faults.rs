@@ -38,7 +38,12 @@ pub enum FaultTarget {
     Producer(u32),
     ServerProcess,
     ServerCommand,
-    Network(Link),
+    /// A link's proxy; in a cluster, one shard's node proxies (every
+    /// shard's without one).
+    Network {
+        link: Link,
+        shard: Option<u16>,
+    },
     /// The cluster slot of this stream key.
     Slot(String),
     /// A cluster shard's primary, by the shard's place in slot order.
@@ -47,6 +52,16 @@ pub enum FaultTarget {
     /// without validation carries the reason to the fault's report, where
     /// it fails the run.
     Unresolved(String),
+}
+
+impl FaultTarget {
+    /// The link a network fault acts on; None for any other fault.
+    pub fn link(&self) -> Option<Link> {
+        match self {
+            FaultTarget::Network { link, .. } => Some(*link),
+            _ => None,
+        }
+    }
 }
 
 /// `streams`: the run's stream keys, which a slot fault names.
@@ -59,7 +74,7 @@ pub(super) fn fault_plan(scenario: &Scenario, fault: &Fault, streams: &[StreamPl
         }
         Target::ServerProcess => Ok(FaultTarget::ServerProcess),
         Target::ServerCommand => Ok(FaultTarget::ServerCommand),
-        Target::Network(link) => Ok(FaultTarget::Network(link)),
+        Target::Network { link, shard } => Ok(FaultTarget::Network { link, shard }),
         Target::Slot { stream, partition } => (streams.iter())
             .find(|s| s.name == stream && s.partition.map_or(0, |p| p.index) == partition)
             .map(|s| FaultTarget::Slot(s.key.clone()))
@@ -84,16 +99,16 @@ impl Plan {
     /// Whether the run needs the fault proxy between the harness and Redis
     /// (network faults on the clients' link; the replication link has its own).
     pub fn has_network_faults(&self) -> bool {
-        self.targets(FaultTarget::Network(Link::Clients))
+        self.on_link(Link::Clients)
     }
 
     /// Whether the replica follows its primary through a fault proxy of its own.
     pub fn has_replication_faults(&self) -> bool {
-        self.targets(FaultTarget::Network(Link::Replication))
+        self.on_link(Link::Replication)
     }
 
-    fn targets(&self, target: FaultTarget) -> bool {
-        (self.faults.iter()).any(|f| f.target == target)
+    fn on_link(&self, link: Link) -> bool {
+        (self.faults.iter()).any(|f| f.target.link() == Some(link))
     }
 
     /// Whether the managed server's data directory must sit on the power-loss

@@ -537,7 +537,10 @@ mod tests {
             NETWORK_DRILL_RESPONSE_TIMEOUT + Duration::from_millis(350)
         );
         let reset = plan("[[faults]]\naction = \"network_reset\"\nat = \"1s\"\n");
-        let clients = FaultTarget::Network(crate::scenario::Link::Clients);
+        let clients = FaultTarget::Network {
+            link: crate::scenario::Link::Clients,
+            shard: None,
+        };
         assert_eq!(reset.faults[0].target, clients);
         assert_eq!(reset.response_timeout(), NETWORK_DRILL_RESPONSE_TIMEOUT);
     }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{FaultTarget, Plan};
+use super::Plan;
 use crate::scenario::Link;
 
 /// Response timeout of non-blocking connections; redis-rs's 500 ms default
@@ -32,7 +32,7 @@ impl Plan {
     /// The most reply delay a network_latency fault adds (delay + jitter).
     pub fn added_latency_max(&self) -> Duration {
         (self.faults.iter())
-            .filter(|f| f.target == FaultTarget::Network(Link::Clients))
+            .filter(|f| f.target.link() == Some(Link::Clients))
             .map(|f| f.spec().reply_delay.as_duration())
             .max()
             .unwrap_or_default()

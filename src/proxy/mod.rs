@@ -13,7 +13,9 @@
 //! - [`toxic`]: what the faults are, and their timing arithmetic.
 //! - `pipe`: one proxied connection and the pumps that apply the faults.
 //! - `threaded`: [`ThreadedProxy`], a proxy on a thread of its own (the replication link's).
+//! - `nodes`: [`NodeProxies`], one proxy per node of a cluster, by shard.
 
+mod nodes;
 mod pipe;
 mod threaded;
 pub mod toxic;
@@ -30,6 +32,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::{Error, Result};
+pub use nodes::NodeProxies;
 use pipe::{Control, Counters};
 pub use threaded::ThreadedProxy;
 pub use toxic::{Delay, Toxics};

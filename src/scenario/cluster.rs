@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::faults::Target;
+use super::faults::{Link, Target};
 use super::violation::Violation;
 use super::{Dur, RedisMode, Scenario};
 
@@ -36,16 +36,21 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
     let mut v = Vec::new();
     let Some(c) = &s.redis.cluster else {
         for (i, f) in s.faults.iter().enumerate() {
-            if let Target::Slot { .. } | Target::Shard(_) = f.kind.spec().target {
-                v.push(Violation {
-                    field: format!("faults[{i}].action"),
-                    problem: format!(
-                        "{} acts on the shards of a cluster: add \
-                         [redis] cluster = {{ shards = 3, replicas = 1 }}",
-                        f.kind.action()
-                    ),
-                });
-            }
+            let (field, what, fix) = match f.kind.spec().target {
+                Target::Slot { .. } | Target::Shard(_) => ("action", "", ""),
+                Target::Network { shard: Some(_), .. } => {
+                    ("shard", " with `shard`", ", or remove `shard`")
+                }
+                _ => continue,
+            };
+            v.push(Violation {
+                field: format!("faults[{i}].{field}"),
+                problem: format!(
+                    "{}{what} acts on the shards of a cluster: add \
+                     [redis] cluster = {{ shards = 3, replicas = 1 }}{fix}",
+                    f.kind.action()
+                ),
+            });
         }
         return v;
     };
@@ -119,14 +124,16 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
             check_slot(s, c, i, stream, partition, &f.kind, &mut add);
         } else if let Target::Shard(shard) = f.kind.spec().target {
             check_shard(c, i, shard, &mut add);
+        } else if let Target::Network { link, shard } = f.kind.spec().target {
+            check_network(c, i, link, shard, &mut add);
         } else if !matches!(
             f.kind.spec().target,
             Target::Consumer(_) | Target::Producer(_)
         ) {
             add(
                 format!("faults[{i}]"),
-                "server and network faults act on one server or its proxy; cluster runs \
-                 take consumer and producer faults only for now",
+                "server faults act on one server; cluster runs take consumer, producer, \
+                 network and shard faults (kill_primary, failover_shard, reshard) only for now",
             );
         }
     }
@@ -198,6 +205,39 @@ fn check_shard(c: &ClusterConfig, i: usize, shard: u16, add: &mut impl FnMut(Str
             format!("faults[{i}].action"),
             "a failover needs a majority of the primaries to vote, and one of two is no \
              majority: set redis.cluster.shards = 3 or more",
+        );
+    }
+}
+
+/// A network fault in a cluster acts on the clients' connections to one
+/// shard's nodes, or every shard's, through each node's proxy
+/// (docs/cluster.md, "Network faults on one shard"); replicas follow
+/// their primaries over no proxy of streamdrill's.
+fn check_network(
+    c: &ClusterConfig,
+    i: usize,
+    link: Link,
+    shard: Option<u16>,
+    add: &mut impl FnMut(String, &str),
+) {
+    if link != Link::Clients {
+        add(
+            format!("faults[{i}].link"),
+            &format!(
+                "a cluster's replicas follow their primaries straight, not through a proxy: \
+                 remove link = \"{}\" (the clients' link, the default, is the one a cluster \
+                 run proxies), and name a shard with `shard`",
+                link.name()
+            ),
+        );
+    }
+    if let Some(shard) = shard.filter(|&s| s >= c.shards) {
+        add(
+            format!("faults[{i}].shard"),
+            &format!(
+                "there is no shard {shard}: the cluster has shards 0 to {}",
+                c.shards.saturating_sub(1)
+            ),
         );
     }
 }
@@ -295,5 +335,50 @@ consumers = 4
         let crash = "faults=[{at=\"1s\",action=\"crash_consumer\",consumer=\"billing/0\"}]";
         let ok = load(&[crash]);
         assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn network_faults_act_on_a_shard_or_every_shard_of_the_clients_link() {
+        let fault = |fields: &str| {
+            format!("faults=[{{at=\"1s\",action=\"network_blackhole\",duration=\"1s\"{fields}}}]")
+        };
+        for fields in ["", ",shard=2"] {
+            let ok = load(&[&fault(fields)]);
+            assert!(ok.is_ok(), "{fields}: {ok:?}");
+        }
+        let s = load(&[&fault(",shard=1")]).unwrap();
+        assert_eq!(s.faults[0].kind.label(), "network_blackhole shard 1");
+        for (fields, field, says) in [
+            (",shard=3", "faults[0].shard", "shards 0 to 2"),
+            (",link=\"replication\"", "faults[0].link", "remove link"),
+        ] {
+            let e = load(&[&fault(fields)]).unwrap_err();
+            assert!(e.contains(field) && e.contains(says), "{fields}: {e}");
+        }
+        // Two blackholes at once: on two shards they may, but one on every
+        // shard overlaps one on any.
+        let two = |a: &str, b: &str| {
+            format!(
+                "faults=[{{at=\"1s\",action=\"network_blackhole\",duration=\"1s\"{a}}},\
+                 {{at=\"1500ms\",action=\"network_blackhole\",duration=\"1s\"{b}}}]"
+            )
+        };
+        assert!(load(&[&two(",shard=0", ",shard=1")]).is_ok());
+        let e = load(&[&two("", ",shard=1")]).unwrap_err();
+        assert!(e.contains("faults[1].at") && e.contains("overlaps"), "{e}");
+    }
+
+    #[test]
+    fn a_shard_needs_a_cluster() {
+        let toml = BASE.replace("[redis]\ncluster = { shards = 3 }\n", "");
+        let toml =
+            format!("{toml}[[faults]]\nat = \"1s\"\naction = \"network_reset\"\nshard = 0\n");
+        let e = load_str(&toml, "x.toml", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("faults[0].shard") && e.contains("remove `shard`"),
+            "{e}"
+        );
     }
 }

@@ -5,7 +5,9 @@
 //! business: Redis answers in order, so a FIFO of what was sent is all it
 //! takes.
 
+use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,11 +18,23 @@ use super::resp::{self, Reply};
 use crate::error::{Error, Result};
 use crate::tls::{ClientTls, Negotiated};
 
+/// Where to dial a cluster node instead of the address the cluster names
+/// it by: under network faults each node is reached through a fault proxy
+/// of its own, while CLUSTER SLOTS and `-MOVED` keep naming its own port
+/// (docs/cluster.md, "Network faults on one shard").
+pub type DialMap = HashMap<String, SocketAddr>;
+
 /// Where to connect and how to log in, parsed once from the URL.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
+    /// The node's own address, as a cluster names it.
     host: String,
     port: u16,
+    /// Where to connect instead, when `dials` maps the node elsewhere.
+    dial: Option<SocketAddr>,
+    /// Kept by every endpoint `at` derives, so nodes first heard of in a
+    /// redirection are dialled the same way.
+    dials: Option<Arc<DialMap>>,
     /// Set for a `rediss://` URL.
     tls: Option<ClientTls>,
     /// AUTH and SELECT, encoded, with how many replies they produce.
@@ -78,10 +92,22 @@ impl Endpoint {
         Ok(Endpoint {
             host,
             port,
+            dial: None,
+            dials: None,
             tls,
             login,
             login_replies,
         })
+    }
+
+    /// The same endpoint, and every one `at` derives from it, dialling the
+    /// nodes `dials` names at the address it gives.
+    pub fn dialing(self, dials: Arc<DialMap>) -> Endpoint {
+        Endpoint {
+            dial: dials.get(&self.addr()).copied(),
+            dials: Some(dials),
+            ..self
+        }
     }
 
     /// The same login and TLS at another node of a cluster, `host:port` as
@@ -91,8 +117,15 @@ impl Endpoint {
         Some(Endpoint {
             host: host.to_string(),
             port: port.parse().ok()?,
+            dial: (self.dials.as_ref()).and_then(|d| d.get(addr).copied()),
             ..self.clone()
         })
+    }
+
+    /// Where a connection goes: the node's own address, or the one its
+    /// `dials` map gives (its fault proxy).
+    pub fn dialled(&self) -> String {
+        self.dial.map_or_else(|| self.addr(), |a| a.to_string())
     }
 
     /// `host:port`, as a cluster names its nodes.
@@ -117,8 +150,10 @@ impl Endpoint {
     }
 
     async fn open_now(&self) -> io::Result<(Replies, Writer, Option<Negotiated>)> {
-        let (read, write, negotiated) =
-            link::connect(&self.host, self.port, self.tls.as_ref()).await?;
+        let (read, write, negotiated) = match self.dial {
+            Some(a) => link::connect(&a.ip().to_string(), a.port(), self.tls.as_ref()).await?,
+            None => link::connect(&self.host, self.port, self.tls.as_ref()).await?,
+        };
         let mut replies = Replies::new(read);
         let mut writer = Writer::new(write);
         if self.login_replies > 0 {
@@ -365,5 +400,30 @@ impl Raw {
 
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dial_map_follows_every_node_derived_from_the_seed() {
+        let proxy: SocketAddr = "127.0.0.1:9001".parse().unwrap();
+        let dials = Arc::new(DialMap::from([("127.0.0.1:7001".to_string(), proxy)]));
+        let seed = Endpoint::parse("redis://127.0.0.1:7000", None).unwrap();
+        let seed = seed.dialing(dials);
+        assert_eq!(seed.dialled(), "127.0.0.1:7000");
+        let mapped = seed.at("127.0.0.1:7001").unwrap();
+        // Named as the cluster names it, dialled at its proxy.
+        assert_eq!(mapped.addr(), "127.0.0.1:7001");
+        assert_eq!(mapped.dialled(), "127.0.0.1:9001");
+        // A redirection from there keeps the map.
+        let back = mapped.at("127.0.0.1:7002").unwrap();
+        assert_eq!(back.dialled(), "127.0.0.1:7002");
+        assert_eq!(
+            back.at("127.0.0.1:7001").unwrap().dialled(),
+            "127.0.0.1:9001"
+        );
     }
 }

@@ -8,7 +8,8 @@
 //! (`ConsumerFault`, `ProducerFault`); the server-process family signals,
 //! stops, restarts or promotes the managed servers and the server-command
 //! family sends CLIENT/DEBUG commands (`server.rs`); the network family sets
-//! and lifts toxics on a link's fault proxy (`network.rs`); the cluster
+//! and lifts toxics on a link's fault proxy, or a cluster shard's
+//! (`network.rs`); the cluster
 //! family moves a slot between shards (`cluster.rs`). A step that did
 //! not take effect becomes the window's `error`, and the report fails the
 //! run on it. Nothing here is per fault kind but the families' own matches.
@@ -35,7 +36,7 @@ use crate::clock::RunClock;
 use crate::connect::Target;
 use crate::metrics::FaultWindow;
 use crate::plan::{FaultPlan, FaultTarget};
-use crate::proxy::{FaultProxy, Toxics};
+use crate::proxy::{FaultProxy, NodeProxies, Toxics};
 use crate::scenario::Lasts;
 use crate::server::RedisServer;
 use crate::server::cluster::ManagedCluster;
@@ -84,6 +85,10 @@ pub struct Chaos {
     windows: Vec<Opened>,
     /// The managed cluster whose primaries shard faults kill.
     cluster: Option<SharedCluster>,
+    /// A cluster run's proxy in front of each node, by shard, and the
+    /// toxics in force on each shard's (`network.rs`).
+    nodes: Option<Arc<NodeProxies>>,
+    node_toxics: Vec<Toxics>,
 }
 
 /// A fault's record while the run lasts, and when its window opened on the
@@ -153,6 +158,8 @@ impl Chaos {
             link_toxics: Toxics::default(),
             windows: Vec::new(),
             cluster: None,
+            nodes: None,
+            node_toxics: Vec::new(),
         }
     }
 
@@ -175,13 +182,20 @@ impl Chaos {
         self
     }
 
-    /// Command faults go to Redis at `target`; without one they fail.
     /// Shard faults act on this cluster's nodes; without one they fail.
     pub fn with_cluster(mut self, cluster: Option<SharedCluster>) -> Chaos {
         self.cluster = cluster;
         self
     }
 
+    /// In a cluster run, network faults act on these proxies, one per node.
+    pub fn with_node_proxies(mut self, nodes: Option<Arc<NodeProxies>>) -> Chaos {
+        self.node_toxics = vec![Toxics::default(); nodes.as_ref().map_or(0, |n| n.shard_count())];
+        self.nodes = nodes;
+        self
+    }
+
+    /// Command faults go to Redis at `target`; without one they fail.
     pub fn with_target(mut self, target: Target) -> Chaos {
         self.target = Some(target);
         self
@@ -296,7 +310,9 @@ impl Chaos {
             }
             FaultTarget::ServerProcess => self.server_process(&fault.kind, step),
             FaultTarget::ServerCommand => self.server_command(&fault.kind, step),
-            FaultTarget::Network(link) => ready(self.network(&fault.kind, link, step)),
+            FaultTarget::Network { link, shard } => {
+                ready(self.network(&fault.kind, link, shard, step))
+            }
             FaultTarget::Slot(key) => self.cluster(&fault.kind, key),
             FaultTarget::Shard(shard) => self.shard(&fault.kind, shard, step),
             FaultTarget::Unresolved(why) => ready(Err(why)),

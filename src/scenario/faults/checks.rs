@@ -39,8 +39,14 @@ fn target(s: &Scenario, f: &Fault, spec: &Spec) -> Problems {
             .err()
             .map(|e| ("consumer", e)),
         Target::Producer(p) => super::resolve_producer(s, p).err().map(|e| ("producer", e)),
-        Target::Network(Link::Clients) => tcp_redis(s),
-        Target::Network(Link::Replication) => replication_link(s, f),
+        Target::Network {
+            link: Link::Clients,
+            ..
+        } => tcp_redis(s),
+        Target::Network {
+            link: Link::Replication,
+            ..
+        } => replication_link(s, f),
         // Checked with the cluster (`scenario::cluster`).
         Target::Slot { .. } | Target::Shard(_) => None,
         Target::ServerProcess | Target::ServerCommand => None,
@@ -179,7 +185,7 @@ fn overlap(s: &Scenario, index: usize, f: &Fault, spec: &Spec) -> Problems {
     };
     let same = |g: &Fault| {
         std::mem::discriminant(&g.kind) == std::mem::discriminant(&f.kind)
-            && g.kind.spec().target == spec.target
+            && shares_target(&g.kind.spec().target, &spec.target)
     };
     let overlaps = |g: &Fault| {
         let g_duration = g.kind.spec().lasts.ends_after().unwrap_or_default();
@@ -192,7 +198,10 @@ fn overlap(s: &Scenario, index: usize, f: &Fault, spec: &Spec) -> Problems {
         return Vec::new();
     };
     let on = match spec.target {
-        Target::Network(link) => format!("on the same link ({})", link.name()),
+        Target::Network {
+            shard: Some(shard), ..
+        } => format!("on shard {shard}'s link or every shard's"),
+        Target::Network { link, .. } => format!("on the same link ({})", link.name()),
         Target::Consumer(c) => format!("of the same consumer ({c})"),
         Target::Producer(p) => format!("of the same producer ({p})"),
         Target::Slot { stream, .. } => format!("on the same stream ({stream})"),
@@ -207,4 +216,22 @@ fn overlap(s: &Scenario, index: usize, f: &Fault, spec: &Spec) -> Problems {
             f.kind.action()
         ),
     )]
+}
+
+/// Whether two faults act on one target. A network fault without a shard
+/// acts on every shard's link, so it shares one with a fault on any shard.
+fn shares_target(a: &Target, b: &Target) -> bool {
+    match (a, b) {
+        (
+            Target::Network {
+                link: la,
+                shard: sa,
+            },
+            Target::Network {
+                link: lb,
+                shard: sb,
+            },
+        ) => la == lb && (sa.is_none() || sb.is_none() || sa == sb),
+        _ => a == b,
+    }
 }

@@ -59,6 +59,9 @@ pub enum FaultKind {
         jitter: Dur,
         #[serde(default, skip_serializing_if = "Link::is_clients")]
         link: Link,
+        /// Cluster runs: only this shard's traffic (by default every shard's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<u16>,
     },
     /// No byte passes between the harness and Redis for `duration`; held bytes
     /// are delivered when it ends (a partition that heals before TCP gives up).
@@ -66,6 +69,9 @@ pub enum FaultKind {
         duration: Dur,
         #[serde(default, skip_serializing_if = "Link::is_clients")]
         link: Link,
+        /// Cluster runs: only this shard's traffic (by default every shard's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<u16>,
     },
     /// Each direction of each connection limited to `bytes_per_s` for `duration`.
     NetworkBandwidth {
@@ -73,11 +79,17 @@ pub enum FaultKind {
         bytes_per_s: Bytes,
         #[serde(default, skip_serializing_if = "Link::is_clients")]
         link: Link,
+        /// Cluster runs: only this shard's traffic (by default every shard's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<u16>,
     },
     /// Every open harness connection is reset (TCP RST) once.
     NetworkReset {
         #[serde(default, skip_serializing_if = "Link::is_clients")]
         link: Link,
+        /// Cluster runs: only this shard's traffic (by default every shard's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<u16>,
     },
     /// Managed Redis only: SIGSTOP, SIGCONT `duration` later. The server
     /// holds its connections but answers nothing meanwhile.
@@ -134,8 +146,12 @@ impl FaultKind {
     /// What this kind targets and needs: the one place each kind says so.
     pub fn spec(&self) -> Spec<'_> {
         use FaultKind::*;
-        use Target::{Consumer, Network, Producer, ServerCommand, ServerProcess, Shard, Slot};
+        use Target::{Consumer, Producer, ServerCommand, ServerProcess, Shard, Slot};
         let timed = |d: &Dur| Some(d.to_string());
+        let net = |link: &Link, shard: &Option<u16>| Target::Network {
+            link: *link,
+            shard: *shard,
+        };
         match self {
             CrashConsumer {
                 consumer,
@@ -173,6 +189,7 @@ impl FaultKind {
                 delay,
                 jitter,
                 link,
+                shard,
             } => Spec {
                 reply_delay: Dur(delay.as_duration() + jitter.as_duration()),
                 exclusive: true,
@@ -180,22 +197,27 @@ impl FaultKind {
                     true => delay.to_string(),
                     false => format!("{delay} ±{jitter}"),
                 }),
-                ..Spec::on(Network(*link), Lasts::within_run(*duration))
+                ..Spec::on(net(link, shard), Lasts::within_run(*duration))
             },
-            NetworkBlackhole { duration, link } => Spec {
+            NetworkBlackhole {
+                duration,
+                link,
+                shard,
+            } => Spec {
                 exclusive: true,
-                ..Spec::on(Network(*link), Lasts::within_run(*duration))
+                ..Spec::on(net(link, shard), Lasts::within_run(*duration))
             },
             NetworkBandwidth {
                 duration,
                 bytes_per_s,
                 link,
+                shard,
             } => Spec {
                 exclusive: true,
                 detail: Some(format!("{bytes_per_s}/s")),
-                ..Spec::on(Network(*link), Lasts::within_run(*duration))
+                ..Spec::on(net(link, shard), Lasts::within_run(*duration))
             },
-            NetworkReset { link } => Spec::on(Network(*link), Lasts::Once),
+            NetworkReset { link, shard } => Spec::on(net(link, shard), Lasts::Once),
             FreezeRedis { duration } => Spec {
                 managed_redis: true,
                 detail: timed(duration),

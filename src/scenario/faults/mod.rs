@@ -45,8 +45,10 @@ pub enum Target<'a> {
     ServerProcess,
     /// A command to the server, on a connection of the chaos actor's own.
     ServerCommand,
-    /// The connections on one link, through that link's fault proxy.
-    Network(Link),
+    /// The connections on one link, through that link's fault proxy; in a
+    /// cluster, the clients' connections to one shard's nodes, or to every
+    /// shard's without one.
+    Network { link: Link, shard: Option<u16> },
     /// The cluster slot a stream's key (one partition's) lives in.
     Slot { stream: &'a str, partition: u32 },
     /// A cluster shard's primary process, by the shard's place in slot order.
@@ -60,7 +62,10 @@ impl Target<'_> {
         match self {
             Target::Consumer(c) => Some(c.to_string()),
             Target::Producer(p) => Some(p.to_string()),
-            Target::Network(link) => Some(link.name().to_string()),
+            Target::Network {
+                shard: Some(shard), ..
+            } => Some(format!("shard {shard}")),
+            Target::Network { link, .. } => Some(link.name().to_string()),
             Target::Slot { stream, partition } => Some(format!("{stream}/{partition}")),
             Target::Shard(shard) => Some(format!("shard {shard}")),
             Target::ServerProcess | Target::ServerCommand => None,
@@ -149,7 +154,10 @@ impl<'a> Spec<'a> {
     /// clients' link cut writes off, so they read the streams back.
     pub(crate) fn on(target: Target<'a>, lasts: Lasts) -> Spec<'a> {
         let read_back = match target {
-            Target::Network(Link::Clients) => ReadBack::IfUntrimmed,
+            Target::Network {
+                link: Link::Clients,
+                ..
+            } => ReadBack::IfUntrimmed,
             _ => ReadBack::No,
         };
         Spec {
@@ -207,19 +215,27 @@ impl FaultKind {
 
     /// A plain label for reports: the action, its consumer or producer, its
     /// detail, and the link when it is not the clients' one, e.g.
-    /// "slow_consumer billing/0 x5", "network_blackhole (replication)".
+    /// "slow_consumer billing/0 x5", "network_blackhole shard 1",
+    /// "network_blackhole (replication)".
     pub fn label(&self) -> String {
         let spec = self.spec();
         let mut label = self.action();
-        if let Target::Consumer(_) | Target::Producer(_) | Target::Slot { .. } | Target::Shard(_) =
-            spec.target
+        if let Target::Consumer(_)
+        | Target::Producer(_)
+        | Target::Slot { .. }
+        | Target::Shard(_)
+        | Target::Network { shard: Some(_), .. } = spec.target
         {
             label += &format!(" {}", spec.target.name().unwrap_or_default());
         }
         if let Some(detail) = &spec.detail {
             label += &format!(" {detail}");
         }
-        if spec.target == Target::Network(Link::Replication) {
+        if let Target::Network {
+            link: Link::Replication,
+            ..
+        } = spec.target
+        {
             label += " (replication)";
         }
         label

@@ -64,7 +64,13 @@ fn network_faults_load_and_check_their_window() {
     let latency = r#"{action="network_latency", at="1s", duration="2s", delay="20ms"}"#;
     let s = with_faults(latency, &[]).unwrap();
     let spec = s.faults[0].kind.spec();
-    assert_eq!(spec.target, Target::Network(Link::Clients));
+    assert_eq!(
+        spec.target,
+        Target::Network {
+            link: Link::Clients,
+            shard: None
+        }
+    );
     assert_eq!(spec.lasts, Lasts::within_run(Dur::from_secs(2)));
     let ok = [
         r#"{action="network_blackhole", at="1s", duration="9s"}"#,
@@ -403,7 +409,13 @@ mod replication {
     #[test]
     fn the_replication_link_takes_network_faults_before_the_failover() {
         let s = load(BLACKHOLE, &[]).unwrap();
-        assert_eq!(target(&s, 1), Target::Network(Link::Replication));
+        assert_eq!(
+            target(&s, 1),
+            Target::Network {
+                link: Link::Replication,
+                shard: None
+            }
+        );
         assert_eq!(
             target(&s, 0),
             Target::ServerProcess,
@@ -411,7 +423,13 @@ mod replication {
         );
         // The default is the harness's connections, and it is not written out.
         let clients = load(&BLACKHOLE.replace("link = \"replication\"\n", ""), &[]).unwrap();
-        assert_eq!(target(&clients, 1), Target::Network(Link::Clients));
+        assert_eq!(
+            target(&clients, 1),
+            Target::Network {
+                link: Link::Clients,
+                shard: None
+            }
+        );
         let written = toml::to_string(&clients).unwrap();
         assert!(!written.contains("link"), "{written}");
         // One blackhole per link at a time: both links at once is fine.
