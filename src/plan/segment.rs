@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::FaultTarget;
+use super::{FaultTarget, GroupPlan, Plan, ProducerPlan};
 
 /// Segment `index` of `count`; `0/1` is a whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -79,6 +79,33 @@ impl Segment {
 impl fmt::Display for Segment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Plan {
+    /// The plan of one segment of the run (docs/segments.md, "Segments"):
+    /// everything stays planned, ids and sequence numbers included, so the
+    /// segments' ledgers line up; only the faults it applies are kept.
+    pub fn in_segment(mut self, segment: Segment) -> Plan {
+        let connection_of: Vec<u32> = self.producers.iter().map(|p| p.connection).collect();
+        self.faults.retain(|f| {
+            let connection = |id: u32| connection_of.get(id as usize).copied().unwrap_or(0);
+            segment.owner_of(&f.target, connection) == segment.index
+        });
+        self.segment = segment;
+        self
+    }
+
+    /// The consumers of `group` this process runs, by index in the group.
+    pub fn consumers_run(&self, group: &GroupPlan) -> impl Iterator<Item = u32> + '_ {
+        let (segment, g) = (self.segment, group.index);
+        (0..group.consumers).filter(move |&c| segment.owns_consumer(g, c))
+    }
+
+    /// The producers this process runs (all but in a segment).
+    pub fn producers_run(&self) -> impl Iterator<Item = &ProducerPlan> + '_ {
+        let segment = self.segment;
+        (self.producers.iter()).filter(move |p| segment.owns_connection(p.connection))
     }
 }
 
