@@ -134,3 +134,42 @@ fn a_slowdown_names_its_consumer_and_factor() {
     assert_eq!(slow.faults[0].target, target);
     assert!(!slow.reads_back(), "a slowdown cuts no write off");
 }
+
+/// The segments of a run together run every producer, consumer and fault
+/// exactly once, whatever N.
+#[test]
+fn segments_together_are_the_whole_plan() {
+    let toml = "name = \"n\"\nduration = \"10s\"\n[[producers]]\nstream = \"s\"\nrate = 10\n\
+                count = 4\nconnections = 2\n[[producers]]\nstream = \"t\"\nrate = 10\n\
+                [[groups]]\nname = \"g\"\nstream = \"s\"\nconsumers = 3\n\
+                [[faults]]\naction = \"crash_consumer\"\nat = \"1s\"\nconsumer = \"g/2\"\n\
+                [[faults]]\naction = \"crash_producer\"\nat = \"1s\"\nproducer = \"t/0\"\n\
+                [[faults]]\naction = \"client_pause\"\nat = \"2s\"\nduration = \"1s\"\n";
+    let scenario = load_str(toml, "n.toml", &Overrides::default()).unwrap();
+    let whole = Plan::new(scenario, "run".into());
+    for count in 1..5 {
+        let plans: Vec<Plan> = (0..count)
+            .map(|index| whole.clone().in_segment(Segment { index, count }))
+            .collect();
+        let mut producers: Vec<u32> = (plans.iter())
+            .flat_map(|p| p.producers_run().map(|p| p.id).collect::<Vec<_>>())
+            .collect();
+        producers.sort_unstable();
+        assert_eq!(producers, [0, 1, 2, 3, 4], "N = {count}");
+        let consumers: usize = plans
+            .iter()
+            .map(|p| p.consumers_run(&p.groups[0]).count())
+            .sum();
+        assert_eq!(consumers, 3, "N = {count}");
+        let faults: usize = plans.iter().map(|p| p.faults.len()).sum();
+        assert_eq!(faults, 3, "N = {count}");
+        // Producers that share a connection share a segment.
+        for p in &plans {
+            for group in p.producers_by_connection() {
+                assert!(group.iter().all(|x| x.connection == group[0].connection));
+            }
+        }
+        let rate: f64 = plans.iter().map(Plan::target_rate_per_s).sum();
+        assert!((rate - 20.0).abs() < 1e-9, "N = {count}: {rate}");
+    }
+}
