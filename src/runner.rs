@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::actors::chaos::Replica;
 use crate::connect::Target;
-use crate::coordinator::meeting::Meeting;
+use crate::coordinator::meeting::{Arrival, Meeting};
 use crate::coordinator::{self, Managed, Measured};
 use crate::cpu_idle::{CpuIdle, IdleHold};
 use crate::error::{Error, Result};
@@ -264,35 +264,81 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
 /// segments share and returns the meeting and the run's id (docs/segments.md,
 /// "A common start").
 async fn join_meeting(scenario: &Scenario, options: &SegmentOptions) -> Result<(Meeting, String)> {
+    let segment = options.segment;
     if scenario.redis.mode != RedisMode::External {
         return Err(Error::Usage(format!(
-            "--segment {}: the segments of a run meet at, and test, one Redis they all reach; \
-             a managed server would be each process's own. Pass --redis redis://host:port \
-             (or set [redis] mode = \"external\" and url)",
-            options.segment
+            "--segment {segment}: the segments of a run meet at, and test, one Redis they all \
+             reach; a managed server would be each process's own. Pass --redis \
+             redis://host:port (or set [redis] mode = \"external\" and url)"
         )));
     }
+    check_segment(scenario, segment)?;
     let target = external_target(&scenario.redis)?;
     let mut conn = target.connect(crate::plan::RESPONSE_TIMEOUT).await?;
-    let name = (options.meet.clone())
-        .unwrap_or_else(|| format!("{}:{}", scenario.name, options.segment.count));
-    let now_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let proposed = format!("{}-{}", scenario.name, report::utc::basic_stamp(now_ns));
-    let run = scenario.duration.as_duration()
-        + scenario.reply_grace.as_duration()
-        + scenario.drain_timeout.as_duration();
-    let expires = options.wait * 3 + run + Duration::from_secs(600);
-    Meeting::arrive(
-        &mut conn,
-        &name,
-        options.segment,
-        options.wait,
-        &proposed,
-        expires,
-    )
-    .await
+    let name =
+        (options.meet.clone()).unwrap_or_else(|| format!("{}:{}", scenario.name, segment.count));
+    let stamp = report::utc::basic_stamp(crate::clock::unix_now_ns());
+    let proposed = format!("{}-{stamp}", scenario.name);
+    let resolved = serde_json::to_string(scenario)
+        .map_err(|e| Error::Internal(format!("the scenario's digest: {e}")))?;
+    let arrival = Arrival {
+        name: &name,
+        segment,
+        wait: options.wait,
+        proposed_run_id: &proposed,
+        digest: &format!("{:016x}", fnv1a(resolved.as_bytes())),
+        run_length: scenario.duration.as_duration()
+            + scenario.reply_grace.as_duration()
+            + scenario.drain_timeout.as_duration(),
+    };
+    Meeting::arrive(&mut conn, arrival).await
+}
+
+/// What a segment cannot do yet, or would do nothing of, said before it
+/// makes the others wait (docs/segments.md, "Segments").
+fn check_segment(scenario: &Scenario, segment: Segment) -> Result<()> {
+    // Versions within an aggregate are counted by the process that writes
+    // them, and order is checked by the process that reads: split over
+    // several, neither holds.
+    for (i, g) in scenario.groups.iter().enumerate() {
+        let versioned = [
+            (g.check_order, "check_order"),
+            (g.projection.is_some(), "projection"),
+            (g.replay.is_some(), "replay"),
+        ];
+        if let Some((_, field)) = versioned.iter().find(|(set, _)| *set) {
+            return Err(Error::Usage(format!(
+                "--segment {segment}: groups[{i}].{field} relies on each aggregate's versions, \
+                 which a segment numbers for its own producers only: run this scenario as one \
+                 process, or without `{field}`"
+            )));
+        }
+    }
+    let plan = Plan::new(scenario.clone(), String::new()).in_segment(segment);
+    let consumers: usize = plan
+        .groups
+        .iter()
+        .map(|g| plan.consumers_run(g).count())
+        .sum();
+    if plan.producers_run().next().is_none() && consumers == 0 {
+        return Err(Error::Usage(format!(
+            "--segment {segment}: this segment would run no producer and no consumer (the \
+             scenario has {} producer connection(s) and {} consumer(s)): use fewer segments, \
+             or more producers (count, connections) and consumers",
+            Plan::new(scenario.clone(), String::new())
+                .producers_by_connection()
+                .len(),
+            scenario.groups.iter().map(|g| g.consumers).sum::<u32>()
+        )));
+    }
+    Ok(())
+}
+
+/// FNV-1a: a digest every build computes alike, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    (bytes.iter()).fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// How long a managed cluster may take to form, its replicas in sync.
@@ -505,10 +551,10 @@ pub fn create_run_dir(out: &Path, name: &str) -> Result<(String, PathBuf)> {
         path: out.to_path_buf(),
         source,
     })?;
-    let now_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let base = format!("{name}-{}", report::utc::basic_stamp(now_ns));
+    let base = format!(
+        "{name}-{}",
+        report::utc::basic_stamp(crate::clock::unix_now_ns())
+    );
     for n in 1..1000 {
         let id = if n == 1 {
             base.clone()

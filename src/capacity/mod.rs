@@ -84,9 +84,7 @@ pub fn run_capacity(
         &options.out_dir,
         &format!("{}-capacity", shape.scenario.name),
     )?;
-    let started_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    let started_ns = crate::clock::unix_now_ns();
     let servers = variants(&options, shape.scenario.redis.tls);
     let mut capacity = Capacity {
         schema_version: CAPACITY_SCHEMA_VERSION,

@@ -18,12 +18,9 @@ pub struct RunClock {
 
 impl RunClock {
     pub fn start() -> RunClock {
-        let start_unix_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
         RunClock {
             start: Instant::now(),
-            start_unix_ns,
+            start_unix_ns: unix_now_ns(),
         }
     }
 
@@ -69,6 +66,13 @@ impl RunClock {
 
 /// The resolution of `process_cpu_s`: Linux reports CPU time in USER_HZ
 /// ticks, 100 per second on every mainstream build.
+/// This host's wall clock, in nanoseconds since the Unix epoch (0 before it).
+pub fn unix_now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 pub const CPU_TICK_S: f64 = 0.01;
 
 /// user + system CPU seconds of this process, from /proc/self/stat (Linux).

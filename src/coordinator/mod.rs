@@ -36,7 +36,6 @@ use self::start::{report_progress, start_consumers, start_producers, start_sampl
 use crate::actors::chaos::{Chaos, Replica, SharedCluster, SharedServer, Windows};
 use crate::actors::collector::{Collector, Finish as FinishCollector};
 use crate::actors::workers::Workers;
-
 use crate::clock::RunClock;
 use crate::connect::{Conn, Target};
 use crate::error::{Error, Result};
@@ -221,6 +220,11 @@ pub async fn execute(
         false => plan.duration.as_secs_f64(),
     };
     let measured_duration_s = (measured_end_s - plan.warmup.as_secs_f64()).max(1e-9);
+    // No segment drains while another still writes: its consumers would
+    // stop before the last events of keys only they read.
+    if let Some(m) = meeting.filter(|_| !interrupted) {
+        m.barrier(&mut admin, "sent:").await;
+    }
     let drain_ends = Instant::now() + plan.drain_timeout;
     let drained = drain_unless_interrupted(plan, &mut admin, &busy, interrupt.clone()).await;
     let interrupted = *interrupt.borrow();
@@ -240,7 +244,7 @@ pub async fn execute(
     let harness_cpu_s = crate::clock::process_cpu_s() - cpu_at_start;
     // Every segment reads back the same final state: once all have stopped.
     let unfinished = match meeting {
-        Some(m) => m.finish(&mut admin).await,
+        Some(m) => m.barrier(&mut admin, "done:").await,
         None => Vec::new(),
     };
     if let Some(c) = &mut cluster {

@@ -4,8 +4,8 @@
 //! same Redis is the first's (docs/segments.md, "One report").
 
 use crate::error::{Error, Result};
-use crate::metrics::segment::{SegmentFigures, empty_group};
-use crate::metrics::{Latency, Merge, Percentiles, ProduceLedger};
+use crate::metrics::segment::{SegmentFigures, merged_group};
+use crate::metrics::{Latency, Merge, Percentiles, ProduceLedger, tags};
 use crate::plan::{Plan, Segment};
 use crate::report::{self, GroupPhase, Summary};
 
@@ -47,9 +47,9 @@ pub(super) fn merge(parts: &[Part], missing: &[u32]) -> Result<Summary> {
         // figures bound the merged ones from above.
         w.produce_latency_us = upper(&w.produce_latency_us, &o.warmup.produce_latency_us);
     }
-    p.latency_us = latency("produce.latency");
-    p.service_time_us = latency("produce.service");
-    p.schedule_lag_us = latency("produce.schedule_lag");
+    p.latency_us = latency(tags::PRODUCE_LATENCY);
+    p.service_time_us = latency(tags::PRODUCE_SERVICE);
+    p.schedule_lag_us = latency(tags::PRODUCE_SCHEDULE_LAG);
 
     // The ledger, settled again over every producer and every consumer.
     let mut produced = vec![None; plan.producers.len()];
@@ -64,18 +64,33 @@ pub(super) fn merge(parts: &[Part], missing: &[u32]) -> Result<Summary> {
         }
     }
     for (g, group) in s.groups.iter_mut().enumerate() {
-        let mut ledger = empty_group(plan.producers.len());
-        for part in parts {
-            let record = (part.ledgers.groups.get(g))
-                .ok_or_else(|| bad(part, &format!("no ledger of group {}", group.name)))?;
-            record.add_to(&mut ledger).map_err(|e| bad(part, &e))?;
-        }
+        let records = (parts.iter())
+            .map(|part| {
+                (part.ledgers.groups.get(g))
+                    .ok_or_else(|| bad(part, &format!("no ledger of group {}", group.name)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let unreported = |p: u32| {
+            let connection = plan.producers[p as usize].connection;
+            (missing.iter()).any(|&index| Segment { index, count }.owns_connection(connection))
+        };
+        let mut ledger =
+            merged_group(&records, plan.producers.len(), unreported).map_err(|e| bad(first, &e))?;
         // A missing segment's consumers may have processed (and
-        // acknowledged) what the others never saw: not lost, unknown.
+        // acknowledged) what the others never saw; a segment that read back
+        // before another had stopped read a state that was still changing:
+        // what is unprocessed is then unknown, never lost.
+        let unfinished: Vec<u32> = (parts.iter())
+            .flat_map(|x| x.summary.segment.iter().flat_map(|s| s.unfinished.clone()))
+            .filter(|i| !missing.contains(i))
+            .collect();
         if !missing.is_empty() {
             ledger.readback_failed(format!(
-                "segment(s) {missing:?} did not report: what their consumers processed is \
-                 unknown"
+                "segment(s) {missing:?} did not report: what their consumers processed is unknown"
+            ));
+        } else if !unfinished.is_empty() {
+            ledger.readback_failed(format!(
+                "segment(s) {unfinished:?} had not finished when another read Redis back"
             ));
         }
         let stream = plan.groups[g].stream;
@@ -108,8 +123,8 @@ pub(super) fn merge(parts: &[Part], missing: &[u32]) -> Result<Summary> {
         };
         let measured = summed(|x| Some(&x.measured));
         group.measured = GroupPhase {
-            e2e_latency_us: latency(&format!("e2e.{}", group.name)),
-            delivery_latency_us: latency(&format!("delivery.{}", group.name)),
+            e2e_latency_us: latency(&tags::e2e(&group.name)),
+            delivery_latency_us: latency(&tags::delivery(&group.name)),
             ..phase_of(&outcome.phases.measured, &measured, &group.measured)
         };
         if group.warmup.is_some() {
@@ -119,7 +134,7 @@ pub(super) fn merge(parts: &[Part], missing: &[u32]) -> Result<Summary> {
         group.unexpected = outcome.unexpected;
         group.lost_sample = outcome.lost_sample;
         group.readback_error = outcome.readback_failed;
-        group.redelivery_latency_us = latency(&format!("redelivery.{}", group.name));
+        group.redelivery_latency_us = latency(&tags::redelivery(&group.name));
         group.redelivery_unmeasured = (parts.iter())
             .filter_map(|x| x.summary.groups.get(g))
             .map(|x| x.redelivery_unmeasured)

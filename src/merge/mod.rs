@@ -40,7 +40,18 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Merged> {
     parts.sort_by_key(|p| p.ledgers.index);
     let first = &parts[0];
     let (run_id, count) = (first.summary.run_id.clone(), first.ledgers.count);
+    let scenario = serde_json::to_value(&first.summary.scenario).ok();
     for p in &parts[1..] {
+        if serde_json::to_value(&p.summary.scenario).ok() != scenario {
+            return Err(refuse(
+                &p.dir,
+                &format!(
+                    "ran another scenario than {} (its resolved scenario in summary.json \
+                     differs): merge the segments of one run",
+                    first.dir.display()
+                ),
+            ));
+        }
         if p.summary.run_id != run_id || p.ledgers.count != count {
             return Err(refuse(
                 &p.dir,
@@ -79,10 +90,9 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Merged> {
     let series: Vec<Timeseries> = (parts.iter())
         .map(|p| Timeseries::read(&p.dir.join(report::TIMESERIES_FILE)))
         .collect::<Result<_>>()?;
-    write(
-        &dir.join(report::TIMESERIES_FILE),
-        series::merge_timeseries(&series, &hlogs),
-    )?;
+    let groups: Vec<String> = summary.groups.iter().map(|g| g.name.clone()).collect();
+    let csv = series::merge_timeseries(&series, &hlogs, &groups);
+    write(&dir.join(report::TIMESERIES_FILE), csv)?;
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| Error::Internal(format!("summary.json: {e}")))?;
     write(&dir.join(report::SUMMARY_FILE), json + "\n")?;

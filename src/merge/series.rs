@@ -10,11 +10,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::metrics::Latency;
+use crate::metrics::{Latency, tags};
+use crate::report::columns::{
+    ACKED, ERRORS, GroupColumn, Quantile, SENT, TARGET_RATE_PER_S, group, produce_latency_us,
+};
 use crate::report::plot::Timeseries;
-
-/// Columns the harness counts, summed over segments (a group's `processed` too).
-const SUMMED: &[&str] = &["target_rate_per_s", "sent", "acked", "errors"];
 
 /// Per hlog tag (`produce.latency`, `e2e.<group>`), per second, the merged histogram.
 pub type Hlogs = BTreeMap<String, BTreeMap<u64, Latency>>;
@@ -53,32 +53,70 @@ pub fn add_hlogs(dir: &Path, into: &mut Hlogs) -> Result<()> {
     Ok(())
 }
 
+/// How a column of the merged CSV is made.
+enum Rule {
+    /// What the harness counted: the segments' sum.
+    Sum,
+    /// A percentile (50 or 99) of this tag's merged per-second histogram.
+    Latency(String, Quantile),
+}
+
+/// The harness's columns (`report::columns`), by name; every other is Redis's.
+fn rules(groups: &[String]) -> Vec<(String, Rule)> {
+    let mut rules: Vec<(String, Rule)> = [TARGET_RATE_PER_S, SENT, ACKED, ERRORS]
+        .into_iter()
+        .map(|c| (c.to_string(), Rule::Sum))
+        .collect();
+    for q in [Quantile::P50, Quantile::P99] {
+        let tag = tags::PRODUCE_LATENCY.to_string();
+        rules.push((produce_latency_us(q).to_string(), Rule::Latency(tag, q)));
+        for g in groups {
+            let rule = Rule::Latency(tags::e2e(g), q);
+            rules.push((group(g, GroupColumn::E2eUs(q)), rule));
+        }
+    }
+    rules.extend(
+        groups
+            .iter()
+            .map(|g| (group(g, GroupColumn::Processed), Rule::Sum)),
+    );
+    rules
+}
+
 /// The merged CSV: `first`'s rows and Redis columns, the harness's counts
 /// summed over `all`, latency percentiles from `hlogs`.
-pub fn merge_timeseries(all: &[Timeseries], hlogs: &Hlogs) -> String {
+pub fn merge_timeseries(all: &[Timeseries], hlogs: &Hlogs, groups: &[String]) -> String {
     let Some(first) = all.first() else {
         return String::new();
     };
     let col = |ts: &Timeseries, name: &str| ts.headers.iter().position(|h| h == name);
+    let rules = rules(groups);
     let mut rows = first.rows.clone();
     for (c, name) in first.headers.iter().enumerate() {
-        if SUMMED.contains(&name.as_str()) || name.ends_with(".processed") {
-            for (r, row) in rows.iter_mut().enumerate() {
-                row[c] = (all.iter())
-                    .filter_map(|ts| ts.rows.get(r).and_then(|row| row[col(ts, name)?]))
-                    .reduce(|a, b| a + b);
+        match rules.iter().find(|(n, _)| n == name).map(|(_, r)| r) {
+            Some(Rule::Sum) => {
+                for (r, row) in rows.iter_mut().enumerate() {
+                    row[c] = (all.iter())
+                        .filter_map(|ts| ts.rows.get(r).and_then(|row| row[col(ts, name)?]))
+                        .reduce(|a, b| a + b);
+                }
             }
-        } else if let Some((tag, q)) = latency_column(name) {
-            for row in rows.iter_mut() {
-                let second = row.first().copied().flatten().unwrap_or(0.0) as u64;
-                row[c] = (hlogs.get(&tag))
-                    .and_then(|s| s.get(&second))
-                    .filter(|h| h.count() > 0)
-                    .map(|h| {
-                        let p = h.percentiles();
-                        if q == 50 { p.p50 as f64 } else { p.p99 as f64 }
-                    });
+            Some(Rule::Latency(tag, q)) => {
+                for row in rows.iter_mut() {
+                    let second = row.first().copied().flatten().unwrap_or(0.0) as u64;
+                    row[c] = (hlogs.get(tag))
+                        .and_then(|s| s.get(&second))
+                        .filter(|h| h.count() > 0)
+                        .map(|h| {
+                            let p = h.percentiles();
+                            match q {
+                                Quantile::P50 => p.p50 as f64,
+                                Quantile::P99 => p.p99 as f64,
+                            }
+                        });
+                }
             }
+            None => {}
         }
     }
     let mut out = first.headers.join(",");
@@ -100,24 +138,6 @@ fn fmt_cell(v: f64) -> String {
     }
 }
 
-/// `produce_p99_us` → (`produce.latency`, 99); `<g>.e2e_p50_us` → (`e2e.<g>`, 50).
-fn latency_column(name: &str) -> Option<(String, u32)> {
-    let q = |s: &str| match s {
-        "p50" => Some(50),
-        "p99" => Some(99),
-        _ => None,
-    };
-    if let Some(p) = name
-        .strip_prefix("produce_")
-        .and_then(|s| s.strip_suffix("_us"))
-    {
-        return Some(("produce.latency".into(), q(p)?));
-    }
-    let (group, rest) = name.rsplit_once('.')?;
-    let p = rest.strip_prefix("e2e_")?.strip_suffix("_us")?;
-    Some((format!("e2e.{group}"), q(p)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,7 +157,7 @@ mod tests {
             .entry("produce.latency".into())
             .or_default()
             .insert(1, h);
-        let merged = merge_timeseries(&[a, b], &hlogs);
+        let merged = merge_timeseries(&[a, b], &hlogs, &["g".to_string()]);
         assert_eq!(
             merged,
             "t_s,sent,produce_p99_us,used_memory_bytes,g.processed\n0,11,,100,10\n1,22,40,200,21\n"

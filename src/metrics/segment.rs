@@ -4,8 +4,6 @@
 //! one process would have: per event, whichever segment sent it and
 //! whichever processed it.
 
-use std::collections::HashSet;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -184,6 +182,31 @@ impl GroupRecord {
     }
 }
 
+/// One group's ledger over the segments that reported (`records`), for
+/// events of producers `0..producers`. `forget`: producers of a segment
+/// that did not report, whose events nobody can account for: left out,
+/// neither lost nor unexpected.
+pub fn merged_group(
+    records: &[&GroupRecord],
+    producers: usize,
+    forget: impl Fn(u32) -> bool,
+) -> Result<GroupLedger, String> {
+    let mut ledger = GroupLedger::new(producers);
+    for r in records {
+        r.add_to(&mut ledger)?;
+    }
+    // A segment that could not tell trimming from loss leaves it untold.
+    if records.iter().any(|r| r.trimmed_head.is_none()) {
+        ledger.trimmed_head = None;
+    }
+    for p in (0..ledger.per_producer.len() as u32).filter(|&p| forget(p)) {
+        ledger.per_producer[p as usize] = Vec::new();
+        ledger.dead_letters[p as usize] = BitSet::default();
+    }
+    ledger.in_progress.retain(|k| !forget(k.producer));
+    Ok(ledger)
+}
+
 /// Two segments' cells of one event: counts add up to `COUNT_MAX`, marks
 /// join. An entry is delivered for the first time once, in one segment;
 /// every segment that saw it only redelivered counted that first delivery
@@ -212,14 +235,6 @@ fn unbits(encoded: &str) -> Result<BitSet, String> {
         .collect();
     let ones = words.iter().map(|w| u64::from(w.count_ones())).sum();
     Ok(BitSet { words, ones })
-}
-
-/// An empty group ledger for `producers` producers, to add records to.
-pub fn empty_group(producers: usize) -> GroupLedger {
-    GroupLedger {
-        in_progress: HashSet::new(),
-        ..GroupLedger::new(producers)
-    }
 }
 
 #[cfg(test)]
@@ -277,9 +292,7 @@ mod tests {
         };
         let (fa, fb) = (file(0, &a), file(1, &b));
         assert_eq!((fa.producers.len(), fb.producers.len()), (1, 0));
-        let mut merged = empty_group(1);
-        fa.groups[0].add_to(&mut merged).unwrap();
-        fb.groups[0].add_to(&mut merged).unwrap();
+        let merged = merged_group(&[&fa.groups[0], &fb.groups[0]], 1, |_| false).unwrap();
         let back = [Some(fa.producers[0].ledger().unwrap())];
         let (m, w) = (merged.outcome(&back), whole.outcome(&[Some(produced)]));
         assert_eq!(m.phases.measured.processed, 99);

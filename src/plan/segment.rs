@@ -55,24 +55,30 @@ impl Segment {
 
     /// Whether this segment sends on producer connection `connection`.
     pub fn owns_connection(&self, connection: u32) -> bool {
-        connection % self.count == self.index
+        self.connection_owner(connection) == self.index
     }
 
     /// Whether this segment runs consumer `index` of group `group`.
     pub fn owns_consumer(&self, group: usize, index: u32) -> bool {
-        (group as u64 + u64::from(index)) % u64::from(self.count) == u64::from(self.index)
+        self.consumer_owner(group, index) == self.index
     }
 
     /// Which segment applies a fault on `target`; `connection_of` gives a
     /// producer id's connection.
     pub fn owner_of(&self, target: &FaultTarget, connection_of: impl Fn(u32) -> u32) -> u32 {
         match target {
-            FaultTarget::Consumer { group, index } => {
-                ((*group as u64 + u64::from(*index)) % u64::from(self.count)) as u32
-            }
-            FaultTarget::Producer(id) => connection_of(*id) % self.count,
+            FaultTarget::Consumer { group, index } => self.consumer_owner(*group, *index),
+            FaultTarget::Producer(id) => self.connection_owner(connection_of(*id)),
             _ => 0,
         }
+    }
+
+    fn connection_owner(&self, connection: u32) -> u32 {
+        connection % self.count
+    }
+
+    fn consumer_owner(&self, group: usize, index: u32) -> u32 {
+        ((group as u64 + u64::from(index)) % u64::from(self.count)) as u32
     }
 }
 

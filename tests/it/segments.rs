@@ -230,7 +230,9 @@ fn a_segment_that_never_arrives_fails_the_start_for_the_others() {
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         let said = text(&out);
         assert!(
-            said.contains("segment(s) 2 of 3 were not ready within 2s")
+            // Segment 2 among those named (a loaded machine may name a
+            // slow one too), or the meeting another closed first.
+            (said.contains("of 3 were not ready within 2s") && said.contains("2 of 3"))
                 || said.contains("the meeting in Redis is gone"),
             "{said}"
         );
@@ -283,10 +285,15 @@ fn a_segment_killed_mid_run_is_unaccounted_for_in_the_merge() {
         missing.dir.is_none() && missing.planned_events > 0,
         "{missing:?}"
     );
+    // What its consumers processed died with it: unknown, never lost; its
+    // producers' events are left out, not unexpected.
+    let billing = &merged.groups[0];
     assert_eq!(
-        merged.groups[0].measured.lost, 0,
-        "its events are not counted lost"
+        (billing.measured.lost, billing.unexpected),
+        (0, 0),
+        "{billing:?}"
     );
+    assert!(billing.readback_error.as_ref().unwrap().contains("[2]"));
 }
 
 /// A segment whose wall clock is 5 s ahead (libfaketime; `.ci/run`
@@ -340,4 +347,24 @@ fn a_skewed_clock_is_measured_and_corrected() {
         let e2e = g.measured.e2e_latency_us;
         assert!(e2e.max < 2_000_000 && e2e.p50 > 1, "{}: {e2e:?}", g.name);
     }
+}
+
+/// Processes that do not run the same scenario never meet.
+#[test]
+fn a_segment_of_another_scenario_is_turned_away() {
+    let (dir, _redis, url) = setup("");
+    let wait = ["--segment-wait", "3s"];
+    let first = segment(dir.path(), &url, 0, 2, &wait);
+    let other = ["--segment-wait", "3s", "--seed", "99"];
+    let out = segment(dir.path(), &url, 1, 2, &other)
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("run another scenario"),
+        "{}",
+        text(&out)
+    );
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }

@@ -8,9 +8,10 @@ use crate::report::summary::Summary;
 pub(super) fn segments_section(summary: &Summary) -> String {
     if let Some(seg) = &summary.segment {
         return format!(
-            "<h2>Segment</h2>\n<p>Segment {}/{} of run {}: this process's share. Its ledger \
-             counts as lost what other segments processed; <code>streamdrill merge</code> \
-             settles the run and judges the SLOs.</p>\n",
+            "<h2>Segment</h2>\n<p>Segment {}/{} of run {}: this process's share. Its \
+             ledger figures above are that share's alone (what other segments processed \
+             reads as lost here); its raw ledgers are in <code>ledger.json</code>, and \
+             <code>streamdrill merge</code> settles the run and judges the SLOs.</p>\n",
             seg.index,
             seg.count,
             esc(&summary.run_id)
