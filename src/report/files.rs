@@ -222,6 +222,7 @@ mod tests {
             ops_per_sec: 250.5,
             cpu_s: Some(0.01 * f64::from(t)),
             harness_cpu_s: Some(0.02 * f64::from(t)),
+            shards: Vec::new(),
             streams: vec![StreamReading {
                 key: "sd:orders".into(),
                 length: 100 * u64::from(t + 1),

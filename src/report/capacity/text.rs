@@ -62,6 +62,9 @@ fn server_text(out: &mut String, server: &ServerSearch) {
         );
         let _ = writeln!(out, "{}", clip(&line));
     }
+    if let Some(shards) = words::knee_shards(server) {
+        wrapped(out, "  ", &shards);
+    }
     if let Some(e) = &server.error {
         wrapped(out, "  ", &format!("stopped early: {e}"));
     }
