@@ -194,7 +194,11 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
     summary.power_fs = power_fs;
     summary.cluster = measured.cluster.clone().map(|mut c| {
         let from_s = summary.scenario.warmup.as_secs_f64();
-        c.measure_shards(&measured.metrics.series, from_s, from_s + summary.measured_duration_s);
+        c.measure_shards(
+            &measured.metrics.series,
+            from_s,
+            from_s + summary.measured_duration_s,
+        );
         c
     });
     report::write_run(&dir, &summary, &measured.metrics.series)?;

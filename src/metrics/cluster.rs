@@ -93,8 +93,11 @@ impl ClusterRun {
     /// promoted after a failover serves the same slots).
     fn shard_in<'r>(&self, r: &'r Reading, shard: usize) -> Option<&'r ShardReading> {
         let primary = self.primaries.get(shard)?;
-        (r.shards.iter().find(|s| &s.node == primary))
-            .or_else(|| r.shards.get(shard).filter(|s| !self.primaries.contains(&s.node)))
+        (r.shards.iter().find(|s| &s.node == primary)).or_else(|| {
+            r.shards
+                .get(shard)
+                .filter(|s| !self.primaries.contains(&s.node))
+        })
     }
 
     /// Entries Redis counted on each shard's keys (where they were at the

@@ -48,7 +48,10 @@ fn balanced_run_id() -> String {
             let mut per = vec![0; ranges.len()];
             for p in 0..PARTITIONS {
                 let slot = key_slot(format!("sd:{id}:orders:p{p}").as_bytes());
-                per[ranges.iter().position(|r| (r.0..=r.1).contains(&slot)).unwrap()] += 1;
+                per[ranges
+                    .iter()
+                    .position(|r| (r.0..=r.1).contains(&slot))
+                    .unwrap()] += 1;
             }
             per.iter().all(|n| *n == 2)
         })
@@ -77,7 +80,10 @@ fn hottest_share(s: &Summary) -> f64 {
             .map(|v| v.entries_added)
     });
     let total: u64 = per.iter().sum();
-    assert_eq!(total, s.verify.produce_acked, "every acknowledged write counted");
+    assert_eq!(
+        total, s.verify.produce_acked,
+        "every acknowledged write counted"
+    );
     *per.iter().max().unwrap() as f64 / total.max(1) as f64
 }
 
@@ -92,7 +98,9 @@ fn each_shard_reports_its_cpu_and_zipf_makes_one_shard_hot() {
     for (s, _) in [&uniform, &zipf] {
         let c = s.cluster.as_ref().unwrap();
         assert_eq!(c.shards.len(), c.primaries.len(), "one per primary: {c:?}");
-        let summed = (s.load.as_ref()).and_then(|l| l.cpu_cores).expect("Redis CPU");
+        let summed = (s.load.as_ref())
+            .and_then(|l| l.cpu_cores)
+            .expect("Redis CPU");
         let mut sum = 0.0;
         for shard in &c.shards {
             let mean = shard.cpu_cores_mean.expect("two readings or more");
