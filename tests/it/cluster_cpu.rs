@@ -1,7 +1,8 @@
-//! Per-shard Redis CPU and the hot shard (docs/cluster.md, "Per-shard
-//! Redis CPU"): a cluster run reports each primary's CPU beside the sum,
-//! and Zipf aggregate popularity puts more of the entries on one shard
-//! than uniform popularity does, over the very same placement of keys.
+//! Per-shard Redis CPU and the hot shard
+//! (docs/cluster.md, "Per-shard Redis CPU"): a cluster run reports each
+//! primary's CPU beside the sum, and Zipf aggregate popularity puts more
+//! of the entries on one shard than uniform popularity does, over the
+//! very same placement of keys.
 
 use streamdrill::report::Summary;
 use streamdrill::runner::{RunOptions, run_scenario};

@@ -155,9 +155,9 @@ pub struct Step {
     pub stream_entries: Option<u64>,
     /// MEMORY USAGE of those streams after the drain, summed.
     pub stream_memory_bytes: Option<u64>,
-    /// A cluster's shards, in slot order (docs/cluster.md, "Capacity
-    /// across shards"): the one whose Redis CPU is highest is the first to
-    /// saturate. Empty for one server.
+    /// A cluster's shards, in slot order: the one whose Redis CPU is
+    /// highest is the first to saturate. Empty for one server.
+    /// (docs/cluster.md, "Capacity across shards")
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<StepShard>,
     pub verdict: Verdict,
