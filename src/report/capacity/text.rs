@@ -187,6 +187,8 @@ mod tests {
         let expected = "Redis CPU per shard at the knee: 0.21 / 0.74 / 0.18 cores (entries 15 / \
                         65 / 20 %); busiest shard 1 (127.0.0.1:7001), 0.74 cores, 0.84 at its \
                         busiest second";
+        let said = words::knee_shards(&c.servers[0]).unwrap();
+        assert_eq!(said, expected);
         let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(flat.contains(expected), "{text}");
     }

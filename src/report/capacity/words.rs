@@ -107,7 +107,8 @@ pub(super) fn knee_shards(server: &ServerSearch) -> Option<String> {
     let knee = knee_step(server)?;
     let (busiest, shard) = knee.busiest_shard()?;
     Some(format!(
-        "Redis CPU per shard at the knee: {} cores (entries {}); busiest shard {busiest}          ({}), {} cores, {} at its busiest second",
+        "Redis CPU per shard at the knee: {} cores (entries {}); busiest shard {busiest} \
+         ({}), {} cores, {} at its busiest second",
         shard_cores(knee),
         shard_shares(knee),
         shard.primary,
