@@ -352,6 +352,44 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_is_busy_when_its_busiest_shard_is_not_when_its_sum_is() {
+        use crate::metrics::cluster::{ClusterRun, ShardLoad};
+        // Two cores full between the harness (0.7) and three shards (1.2
+        // together), none of which is near a core: the harness's limit.
+        let mut s = summary(90.0, 0.0, 0.7);
+        s.machine.cpus = 2;
+        s.load.as_mut().unwrap().cpu_cores = Some(1.2);
+        let shard = |cores| ShardLoad {
+            cpu_cores_mean: Some(cores),
+            cpu_cores_max: Some(cores),
+        };
+        s.cluster = Some(ClusterRun {
+            primaries: vec!["a:1".into(), "b:2".into(), "c:3".into()],
+            keys: Vec::new(),
+            redirects: Default::default(),
+            shards: vec![shard(0.3), shard(0.5), shard(0.4)],
+        });
+        let step = step_of(
+            &s,
+            &settings(),
+            1,
+            StepKind::Probe,
+            100.0,
+            "steps/01".into(),
+        );
+        assert_eq!(step.busiest_shard().map(|(i, _)| i), Some(1));
+        assert!(step.verdict.harness_limited, "{:?}", step.verdict);
+        assert!(
+            step.verdict.reason.contains("busiest shard 1: 0.50"),
+            "{}",
+            step.verdict.reason
+        );
+        // One shard at a core: the server was busy.
+        s.cluster.as_mut().unwrap().shards[1] = shard(0.95);
+        assert!(!verdict(&s).harness_limited);
+    }
+
+    #[test]
     fn a_saturated_harness_is_named_not_the_server() {
         let v = verdict(&summary(90.0, 0.0, 0.95));
         assert!(!v.passed && v.harness_limited, "{v:?}");
