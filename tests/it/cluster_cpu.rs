@@ -127,4 +127,10 @@ fn each_shard_reports_its_cpu_and_zipf_makes_one_shard_hot() {
     let dir = zipf.1.path().join(format!("run-{id}"));
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("Redis CPU (cores, measured window)"));
+    let csv = std::fs::read_to_string(dir.join("timeseries.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.ends_with("shard0.redis_cpu_cores,shard1.redis_cpu_cores,shard2.redis_cpu_cores"),
+        "{header}"
+    );
 }
