@@ -247,7 +247,15 @@ pub fn run_scenario(scenario: Scenario, options: RunOptions) -> Result<RunReport
 
     let mut summary = summarize(&plan, &target, &measured, cpu_idle);
     summary.power_fs = power_fs;
-    summary.cluster = measured.cluster.clone();
+    summary.cluster = measured.cluster.clone().map(|mut c| {
+        let from_s = summary.scenario.warmup.as_secs_f64();
+        c.measure_shards(
+            &measured.metrics.series,
+            from_s,
+            from_s + summary.measured_duration_s,
+        );
+        c
+    });
     summary.segment = measured.segment.clone();
     if summary.segment.is_some() {
         // A segment's ledger is a share: the merge judges the run.

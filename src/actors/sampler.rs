@@ -1,7 +1,7 @@
 //! Sampler actor: once per interval reads what Redis itself says (stream
-//! lengths, each group's lag and pending count, memory, commands per second)
-//! on its own connection, so the time series has an independent view beside
-//! the harness's own counters.
+//! lengths, each group's lag and pending count, memory, commands per second,
+//! CPU; in a cluster, each primary's CPU too) on its own connection, so the
+//! time series has an independent view beside the harness's own counters.
 
 use std::time::Instant;
 
@@ -12,6 +12,7 @@ use redis::streams::StreamInfoGroupsReply;
 
 use super::{ReadingReport, every_interval};
 use crate::clock::RunClock;
+use crate::metrics::cluster::ShardReading;
 use crate::metrics::trim::head_distance;
 use crate::metrics::{
     GroupReading, Reading, SUMMED_INFO_FIELDS, StreamReading, info_field, info_sum,
@@ -66,7 +67,14 @@ impl Sampler {
         ctx.spawn(read.into_actor(self).map(move |reply, act, _| {
             // A reading Redis cannot answer is a gap in the series, not an error:
             // the drills kill Redis on purpose.
-            let Ok((lengths, infos, info, heads)) = reply else {
+            let Ok(Readings {
+                lengths,
+                infos,
+                info,
+                heads,
+                shards,
+            }) = reply
+            else {
                 return;
             };
             let commands = info_field(&info, "total_commands_processed").unwrap_or(0u64);
@@ -82,6 +90,7 @@ impl Sampler {
                 ops_per_sec,
                 cpu_s: cpu_seconds(&info),
                 harness_cpu_s: Some(harness_cpu_s),
+                shards,
                 groups: act.group_readings(&infos, &heads),
                 streams: act
                     .streams
@@ -136,14 +145,17 @@ impl Sampler {
     }
 }
 
-/// Lengths, groups, INFO text, and per key (length, entries-added) from
-/// XINFO STREAM for a trimmed one.
-type Readings = (
-    Vec<u64>,
-    Vec<StreamInfoGroupsReply>,
-    String,
-    Vec<Option<(u64, u64)>>,
-);
+/// What one reading got from Redis.
+struct Readings {
+    lengths: Vec<u64>,
+    infos: Vec<StreamInfoGroupsReply>,
+    /// INFO memory, stats and cpu (a cluster's summed over the primaries).
+    info: String,
+    /// Per key, (length, entries-added) from XINFO STREAM for a trimmed one.
+    heads: Vec<Option<(u64, u64)>>,
+    /// A cluster's primaries' own CPU, in slot order; empty for one server.
+    shards: Vec<ShardReading>,
+}
 
 /// One reading's commands: each stream's length, then its groups, then
 /// three INFO sections, then XINFO STREAM of each key `trimmed` marks (the
@@ -196,18 +208,36 @@ async fn read_redis(
             false => None,
         })
         .collect();
-    let info = match conn.is_cluster() {
-        false => memory + &stats + &cpu,
-        true => summed_info(conn).await?,
+    let (info, shards) = match conn.is_cluster() {
+        false => (memory + &stats + &cpu, Vec::new()),
+        true => {
+            let each = each_primary_info(conn).await?;
+            let shards = (each.iter())
+                .map(|(node, info)| ShardReading {
+                    node: node.clone(),
+                    cpu_s: cpu_seconds(info),
+                })
+                .collect();
+            let infos: Vec<String> = each.into_iter().map(|(_, info)| info).collect();
+            (info_sum(&infos, &SUMMED_INFO_FIELDS), shards)
+        }
     };
-    Ok((lengths, infos, info, heads))
+    Ok(Readings {
+        lengths,
+        infos,
+        info,
+        heads,
+        shards,
+    })
 }
 
-/// A cluster's INFO memory, stats and cpu, each figure a reading uses
-/// summed over the primaries (the pipeline's own INFO is the first shard's).
-async fn summed_info(conn: &Conn) -> redis::RedisResult<String> {
+/// Each of a cluster's primaries, `host:port` in slot order, with its INFO
+/// memory, stats and cpu: the figures a reading uses are summed over them
+/// (the pipeline's own INFO is the first shard's), and each one's CPU is
+/// its shard's.
+async fn each_primary_info(conn: &Conn) -> redis::RedisResult<Vec<(String, String)>> {
     let mut each = Vec::new();
-    for (_, mut primary) in conn.primaries() {
+    for (node, mut primary) in conn.primaries() {
         let (memory, stats, cpu): (String, String, String) = redis::pipe()
             .cmd("INFO")
             .arg("memory")
@@ -217,9 +247,9 @@ async fn summed_info(conn: &Conn) -> redis::RedisResult<String> {
             .arg("cpu")
             .query_async(&mut primary)
             .await?;
-        each.push(memory + &stats + &cpu);
+        each.push((node, memory + &stats + &cpu));
     }
-    Ok(info_sum(&each, &SUMMED_INFO_FIELDS))
+    Ok(each)
 }
 
 fn trimmed_count(trimmed: &[bool]) -> usize {

@@ -106,6 +106,7 @@ mod tests {
             used_memory_growth_per_s: Some(500_000.0),
             stream_entries: Some(50_000),
             stream_memory_bytes: Some(25_000_000),
+            shards: Vec::new(),
             verdict: Verdict {
                 passed,
                 failed: None,

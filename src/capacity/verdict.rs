@@ -8,7 +8,7 @@
 use crate::metrics::Percentiles;
 use crate::report::Summary;
 use crate::report::capacity::{
-    Criterion, Quantiles, SearchSettings, Step, StepGroup, StepKind, Verdict,
+    Criterion, Quantiles, SearchSettings, Step, StepGroup, StepKind, StepShard, Verdict,
 };
 use crate::scenario::Rate;
 
@@ -83,6 +83,7 @@ pub fn step_of(
         stream_memory_bytes: (load.streams.iter().map(|s| s.memory_bytes))
             .sum::<Option<u64>>()
             .filter(|_| !load.streams.is_empty()),
+        shards: shards(summary),
         verdict: Verdict {
             passed: true,
             failed: None,
@@ -92,6 +93,30 @@ pub fn step_of(
     };
     step.verdict = judge(summary, settings, &step);
     step
+}
+
+/// A cluster step's shards: each one's Redis CPU and the entries on its keys.
+fn shards(summary: &Summary) -> Vec<StepShard> {
+    let Some(c) = &summary.cluster else {
+        return Vec::new();
+    };
+    let added = |key: &str| {
+        (summary.verify.streams.iter())
+            .find(|v| v.key == key)
+            .map(|v| v.entries_added)
+    };
+    let entries = c.entries_per_shard(added);
+    (c.primaries.iter().enumerate())
+        .map(|(i, primary)| {
+            let load = c.shards.get(i).copied().unwrap_or_default();
+            StepShard {
+                primary: primary.clone(),
+                cpu_cores_mean: load.cpu_cores_mean,
+                cpu_cores_max: load.cpu_cores_max,
+                entries_added: entries[i],
+            }
+        })
+        .collect()
 }
 
 fn quantiles(p: &Percentiles) -> Quantiles {
@@ -217,7 +242,8 @@ fn first_failure(
 /// with the server on the same machine, the two together saturated it while
 /// Redis itself was not busy. Late sends alone prove nothing: producers
 /// wait for replies past their in-flight cap, so a slow server makes them
-/// late too.
+/// late too. A cluster is busy when its busiest shard is: each shard is one
+/// Redis thread, and the sum over shards says nothing about any one.
 fn harness_limited(summary: &Summary, step: &Step) -> bool {
     let harness = step.harness_cpu_cores;
     let saturated = harness >= SATURATED * f64::from(step.harness_threads);
@@ -225,12 +251,23 @@ fn harness_limited(summary: &Summary, step: &Step) -> bool {
     let same_machine = summary.redis.mode == "managed";
     let cores = f64::from(summary.machine.cpus.max(1));
     let machine_full = same_machine && harness + redis >= SATURATED * cores;
-    saturated || (machine_full && redis < SERVER_BUSY_CORES)
+    let busiest = match step.busiest_shard() {
+        Some((_, shard)) => shard.cpu_cores_mean.unwrap_or(0.0),
+        None => redis,
+    };
+    saturated || (machine_full && busiest < SERVER_BUSY_CORES)
 }
 
 fn harness_note(step: &Step) -> String {
+    let busiest = match step.busiest_shard() {
+        Some((i, s)) => format!(
+            " (busiest shard {i}: {:.2})",
+            s.cpu_cores_mean.unwrap_or(0.0)
+        ),
+        None => String::new(),
+    };
     format!(
-        "harness CPU {:.2} cores on {} thread(s), Redis CPU {}",
+        "harness CPU {:.2} cores on {} thread(s), Redis CPU {}{busiest}",
         step.harness_cpu_cores,
         step.harness_threads,
         step.redis_cpu_cores
@@ -312,6 +349,44 @@ mod tests {
             "{v:?}"
         );
         assert!(!v.harness_limited);
+    }
+
+    #[test]
+    fn a_cluster_is_busy_when_its_busiest_shard_is_not_when_its_sum_is() {
+        use crate::metrics::cluster::{ClusterRun, ShardLoad};
+        // Two cores full between the harness (0.7) and three shards (1.2
+        // together), none of which is near a core: the harness's limit.
+        let mut s = summary(90.0, 0.0, 0.7);
+        s.machine.cpus = 2;
+        s.load.as_mut().unwrap().cpu_cores = Some(1.2);
+        let shard = |cores| ShardLoad {
+            cpu_cores_mean: Some(cores),
+            cpu_cores_max: Some(cores),
+        };
+        s.cluster = Some(ClusterRun {
+            primaries: vec!["a:1".into(), "b:2".into(), "c:3".into()],
+            keys: Vec::new(),
+            redirects: Default::default(),
+            shards: vec![shard(0.3), shard(0.5), shard(0.4)],
+        });
+        let step = step_of(
+            &s,
+            &settings(),
+            1,
+            StepKind::Probe,
+            100.0,
+            "steps/01".into(),
+        );
+        assert_eq!(step.busiest_shard().map(|(i, _)| i), Some(1));
+        assert!(step.verdict.harness_limited, "{:?}", step.verdict);
+        assert!(
+            step.verdict.reason.contains("busiest shard 1: 0.50"),
+            "{}",
+            step.verdict.reason
+        );
+        // One shard at a core: the server was busy.
+        s.cluster.as_mut().unwrap().shards[1] = shard(0.95);
+        assert!(!verdict(&s).harness_limited);
     }
 
     #[test]

@@ -130,6 +130,7 @@ impl Placement {
             primaries: self.nodes.iter().map(|n| n.addr()).collect(),
             keys,
             redirects: Default::default(),
+            shards: Vec::new(),
         })
     }
 }

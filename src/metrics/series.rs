@@ -43,6 +43,9 @@ pub struct Reading {
     pub cpu_s: Option<f64>,
     /// This process's CPU seconds when the reading was asked for.
     pub harness_cpu_s: Option<f64>,
+    /// A cluster's primaries, each read on its own, in slot order; empty
+    /// for one server.
+    pub shards: Vec<super::cluster::ShardReading>,
     pub streams: Vec<StreamReading>,
     pub groups: Vec<GroupReading>,
 }

@@ -92,6 +92,13 @@ pub fn group(name: &str, column: GroupColumn) -> String {
     format!("{name}.{}", column.suffix())
 }
 
+/// `shard<i>.redis_cpu_cores`: in a cluster run, shard i's (slot order)
+/// Redis CPU since the previous reading, in cores; after the server-wide
+/// columns (docs/cluster.md, "Per-shard Redis CPU").
+pub fn shard_cpu_cores(shard: usize) -> String {
+    format!("shard{shard}.redis_cpu_cores")
+}
+
 /// What follows a stream's key in the name of its length (XLEN) column.
 const LENGTH_SUFFIX: &str = ".length";
 

@@ -14,7 +14,7 @@ use super::columns::{self, GroupColumn, Quantile};
 use super::summary::Summary;
 use crate::error::{Error, Result};
 use crate::metrics::series::HlogInterval;
-use crate::metrics::{Row, Series};
+use crate::metrics::{Reading, Row, Series};
 
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const TIMESERIES_FILE: &str = "timeseries.csv";
@@ -75,7 +75,7 @@ fn write_file(path: &Path, contents: io::Result<String>) -> Result<PathBuf> {
 }
 
 /// The CSV: produce columns, then per group, then per stream, then
-/// server-wide (named in `columns`).
+/// server-wide, then a cluster's per shard (named in `columns`).
 pub fn timeseries_csv(series: &Series) -> String {
     let groups = series.group_names();
     let streams: BTreeSet<&str> = (series.rows())
@@ -89,11 +89,33 @@ pub fn timeseries_csv(series: &Series) -> String {
     }
     header.extend(streams.iter().map(|s| columns::stream_length(s)));
     header.extend(columns::SERVER.map(String::from));
+    let shards = (series.rows())
+        .filter_map(|r| Some(r.reading.as_ref()?.shards.len()))
+        .max()
+        .unwrap_or(0);
+    header.extend((0..shards).map(columns::shard_cpu_cores));
     push_csv_line(&mut out, &header);
+    let mut previous: Option<&Reading> = None;
     for row in series.rows() {
-        push_csv_line(&mut out, &csv_row(row, groups, &streams));
+        let mut cells = csv_row(row, groups, &streams);
+        let reading = row.reading.as_ref();
+        cells.extend((0..shards).map(|i| {
+            (previous.zip(reading))
+                .and_then(|(a, b)| shard_cores(a, b, i))
+                .map_or(String::new(), |c| format!("{c:.4}"))
+        }));
+        previous = reading.or(previous);
+        push_csv_line(&mut out, &cells);
     }
     out
+}
+
+/// Shard `i`'s Redis CPU between two readings, in cores; None when either
+/// lacks it or another node answered (a failover restarts the counter).
+fn shard_cores(a: &Reading, b: &Reading, i: usize) -> Option<f64> {
+    let (x, y) = (a.shards.get(i)?, b.shards.get(i)?);
+    let (c0, c1) = (x.cpu_s?, y.cpu_s?);
+    (x.node == y.node && b.at_s > a.at_s && c1 >= c0).then(|| (c1 - c0) / (b.at_s - a.at_s))
 }
 
 /// One row's cells, in the header's order (`columns::PRODUCE` first).
@@ -230,6 +252,7 @@ mod tests {
             ops_per_sec: 250.5,
             cpu_s: Some(0.01 * f64::from(t)),
             harness_cpu_s: Some(0.02 * f64::from(t)),
+            shards: Vec::new(),
             streams: vec![StreamReading {
                 key: "sd:orders".into(),
                 length: 100 * u64::from(t + 1),
@@ -241,6 +264,44 @@ mod tests {
                 head_distance: None,
             }],
         }
+    }
+
+    #[test]
+    fn a_clusters_csv_has_each_shards_cpu_per_second() {
+        use crate::metrics::cluster::ShardReading;
+        let mut series = Series::default();
+        for (t, a, b_node, b) in [(0, 1.0, "b", 5.0), (1, 1.5, "b", 5.25), (2, 1.7, "c", 0.1)] {
+            let shard = |node: &str, cpu_s| ShardReading {
+                node: node.into(),
+                cpu_s: Some(cpu_s),
+            };
+            let reading = Reading {
+                at_s: f64::from(t) + 0.5,
+                shards: vec![shard("a", a), shard(b_node, b)],
+                ..Default::default()
+            };
+            series.add_reading(t, reading);
+        }
+        let csv = timeseries_csv(&series);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(
+            lines[0].ends_with(",ops_per_sec,shard0.redis_cpu_cores,shard1.redis_cpu_cores"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].ends_with(",,"),
+            "no rate before two readings: {}",
+            lines[1]
+        );
+        assert!(lines[2].ends_with(",0.5000,0.2500"), "{}", lines[2]);
+        // Shard 1's primary changed: a failover, no rate across it.
+        assert!(lines[3].ends_with(",0.2000,"), "{}", lines[3]);
+        let single = timeseries_csv(&test_series());
+        assert!(
+            !single.contains("redis_cpu_cores"),
+            "one server: no shard columns"
+        );
     }
 
     #[test]

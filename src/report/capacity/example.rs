@@ -129,6 +129,7 @@ fn step(index: u32, kind: StepKind, m: Measured, verdict: Verdict) -> Step {
         used_memory_growth_per_s: Some(m.achieved * 640.0),
         stream_entries: Some(count),
         stream_memory_bytes: Some((count as f64 * 612.4) as u64),
+        shards: Vec::new(),
         verdict,
     }
 }

@@ -232,11 +232,22 @@ fn steps_section(c: &Capacity, server: &ServerSearch) -> String {
     headers.extend(groups.iter().map(|g| format!("e2e p99 {g}")));
     headers.extend(groups.iter().map(|g| format!("lag slope/s {g}")));
     headers.extend(["slope limit/s", "redis CPU", "harness CPU"].map(String::from));
+    // A cluster's shards, each one Redis thread (docs/cluster.md, "Capacity across shards").
+    let sharded = server.steps.iter().any(|st| !st.shards.is_empty());
+    if sharded {
+        headers.extend(["redis CPU per shard", "entries per shard"].map(String::from));
+    }
     let knee = knee_step(server).map(|k| k.index);
     let rows: Vec<Row> = (server.steps.iter())
-        .map(|st| Row {
-            class: (Some(st.index) == knee).then_some("knee"),
-            cells: step_cells(st, &groups),
+        .map(|st| {
+            let mut cells = step_cells(st, &groups);
+            if sharded {
+                cells.extend([words::shard_cores(st), words::shard_shares(st)].map(|c| esc(&c)));
+            }
+            Row {
+                class: (Some(st.index) == knee).then_some("knee"),
+                cells,
+            }
         })
         .collect();
     let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
@@ -256,6 +267,9 @@ fn steps_section(c: &Capacity, server: &ServerSearch) -> String {
     out += "</div>\n<p class=\"note\">In the order run; each number links the step's own \
             report; the knee (the step the result stands on) in bold. Slopes: how fast a \
             group's backlog grew over the measured window.</p>\n";
+    if let Some(shards) = words::knee_shards(server) {
+        let _ = writeln!(out, "<p>{}.</p>", esc(&shards));
+    }
     out + &failures(server)
 }
 

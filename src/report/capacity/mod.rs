@@ -155,7 +155,35 @@ pub struct Step {
     pub stream_entries: Option<u64>,
     /// MEMORY USAGE of those streams after the drain, summed.
     pub stream_memory_bytes: Option<u64>,
+    /// A cluster's shards, in slot order: the one whose Redis CPU is
+    /// highest is the first to saturate. Empty for one server.
+    /// (docs/cluster.md, "Capacity across shards")
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<StepShard>,
     pub verdict: Verdict,
+}
+
+/// One shard of a cluster in one step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct StepShard {
+    /// Its primary when the step started, `host:port`.
+    pub primary: String,
+    /// Its Redis CPU (user + system) over the measured window, cores.
+    pub cpu_cores_mean: Option<f64>,
+    /// The busiest second of it.
+    pub cpu_cores_max: Option<f64>,
+    /// XINFO entries-added on the stream keys it held at the start.
+    pub entries_added: u64,
+}
+
+impl Step {
+    /// The shard with the most Redis CPU, and its index; None for one server.
+    pub fn busiest_shard(&self) -> Option<(usize, &StepShard)> {
+        (self.shards.iter().enumerate())
+            .filter_map(|(i, s)| Some((s.cpu_cores_mean?, i, s)))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, i, s)| (i, s))
+    }
 }
 
 /// p50 / p99 / p99.9 in µs of `count` values.

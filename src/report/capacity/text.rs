@@ -62,6 +62,9 @@ fn server_text(out: &mut String, server: &ServerSearch) {
         );
         let _ = writeln!(out, "{}", clip(&line));
     }
+    if let Some(shards) = words::knee_shards(server) {
+        wrapped(out, "  ", &shards);
+    }
     if let Some(e) = &server.error {
         wrapped(out, "  ", &format!("stopped early: {e}"));
     }
@@ -128,6 +131,7 @@ fn step_line(mark: &str, st: &Step) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::capacity::StepShard;
     use crate::report::capacity::example::example_capacity;
     use crate::report::table::MAX_WIDTH;
 
@@ -161,5 +165,31 @@ mod tests {
         );
         let first = text.lines().find(|l| l.starts_with("   1 probe")).unwrap();
         assert!(first.contains("  -  "), "no redis CPU figure: {first}");
+    }
+
+    #[test]
+    fn a_cluster_knee_names_its_busiest_shard() {
+        let mut c = example_capacity();
+        let server = &mut c.servers[0];
+        let knee = server.result.as_ref().unwrap().knee_step.unwrap();
+        let step = server.steps.iter_mut().find(|s| s.index == knee).unwrap();
+        step.shards = [(0.21, 300), (0.74, 1_300), (0.18, 400)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(cores, entries))| StepShard {
+                primary: format!("127.0.0.1:700{i}"),
+                cpu_cores_mean: Some(cores),
+                cpu_cores_max: Some(cores + 0.1),
+                entries_added: entries,
+            })
+            .collect();
+        let text = render_capacity_text(&c);
+        let expected = "Redis CPU per shard at the knee: 0.21 / 0.74 / 0.18 cores (entries 15 / \
+                        65 / 20 %); busiest shard 1 (127.0.0.1:7001), 0.74 cores, 0.84 at its \
+                        busiest second";
+        let said = words::knee_shards(&c.servers[0]).unwrap();
+        assert_eq!(said, expected);
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(expected), "{text}");
     }
 }

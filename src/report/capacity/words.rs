@@ -79,6 +79,44 @@ pub(super) fn cores(cores: Option<f64>) -> String {
     cores.map_or(ABSENT.into(), |c| format!("{c:.2}"))
 }
 
+/// A cluster step's Redis CPU per shard in slot order, "0.41 / 0.12 /
+/// 0.10"; "-" for one server.
+pub(super) fn shard_cores(st: &Step) -> String {
+    let cells: Vec<String> = st.shards.iter().map(|s| cores(s.cpu_cores_mean)).collect();
+    match cells.is_empty() {
+        true => ABSENT.into(),
+        false => cells.join(" / "),
+    }
+}
+
+/// A cluster step's share of the entries per shard, "62 / 20 / 18 %".
+pub(super) fn shard_shares(st: &Step) -> String {
+    let total: u64 = st.shards.iter().map(|s| s.entries_added).sum();
+    if st.shards.is_empty() || total == 0 {
+        return ABSENT.into();
+    }
+    let shares: Vec<String> = (st.shards.iter())
+        .map(|s| format!("{:.0}", 100.0 * s.entries_added as f64 / total as f64))
+        .collect();
+    format!("{} %", shares.join(" / "))
+}
+
+/// The knee's shards in a sentence, the busiest named: which shard a
+/// cluster's limit is; None for one server.
+pub(super) fn knee_shards(server: &ServerSearch) -> Option<String> {
+    let knee = knee_step(server)?;
+    let (busiest, shard) = knee.busiest_shard()?;
+    Some(format!(
+        "Redis CPU per shard at the knee: {} cores (entries {}); busiest shard {busiest} \
+         ({}), {} cores, {} at its busiest second",
+        shard_cores(knee),
+        shard_shares(knee),
+        shard.primary,
+        cores(shard.cpu_cores_mean),
+        cores(shard.cpu_cores_max),
+    ))
+}
+
 /// A slope in entries/s with its sign: "+412", "-3.2", "-" when unknown.
 pub(super) fn slope(slope_per_s: Option<f64>) -> String {
     match slope_per_s {
