@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::metrics::segment::{SegmentFigures, merged_group};
-use crate::metrics::{Latency, Merge, Percentiles, ProduceLedger, tags};
+use crate::metrics::{Latency, Percentiles, ProduceLedger, tags};
 use crate::plan::{Plan, Segment};
 use crate::report::{self, GroupPhase, Summary};
 
@@ -107,13 +107,6 @@ pub(super) fn merge(parts: &[Part], missing: &[u32]) -> Result<Summary> {
                     total.processings += x.processings;
                     total.acked += x.acked;
                     total.errors += x.errors;
-                    total.order = match (total.order, x.order) {
-                        (Some(mut a), Some(b)) => {
-                            a.merge(&b);
-                            Some(a)
-                        }
-                        (a, b) => a.or(b),
-                    };
                     total.e2e_latency_us = upper(&total.e2e_latency_us, &x.e2e_latency_us);
                     total.delivery_latency_us =
                         upper(&total.delivery_latency_us, &x.delivery_latency_us);
@@ -240,7 +233,6 @@ fn phase_of(
     phase.processings = counts.processings;
     phase.acked = counts.acked;
     phase.errors = counts.errors;
-    phase.order = counts.order;
     phase.e2e_latency_us = latencies.e2e_latency_us;
     phase.delivery_latency_us = latencies.delivery_latency_us;
     phase.projection_latency_us = latencies.projection_latency_us;
