@@ -8,6 +8,7 @@ mod capacity_report;
 mod cli;
 mod cluster;
 mod cluster_admin;
+mod cluster_external;
 mod cluster_failover;
 mod cluster_network;
 mod cluster_run;
