@@ -63,6 +63,14 @@ fn calls(cluster: &ManagedCluster, command: &str) -> u64 {
         .sum()
 }
 
+/// The error of a run expected to stop before it starts.
+fn refused(scenario: streamdrill::scenario::Scenario, out: &std::path::Path) -> Error {
+    match run_scenario(scenario, RunOptions::new(out).workers(1)) {
+        Ok(_) => panic!("the run was expected to be refused"),
+        Err(e) => e,
+    }
+}
+
 fn keys_on(cluster: &ManagedCluster) -> u64 {
     let dbsize = |node| query::<u64>(node, &redis::cmd("DBSIZE")).unwrap();
     cluster.nodes().map(dbsize).sum()
@@ -149,10 +157,7 @@ fn a_command_refused_on_every_node_stops_the_run_before_the_clock_starts() {
     let seed = cluster.seed_urls()[0].replace("redis://", "redis://drill:pw@");
     let loaded = load_str(&scenario(&seed), "ext.toml", &Overrides::default()).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let err = match run_scenario(loaded, RunOptions::new(out.path()).workers(1)) {
-        Ok(_) => panic!("the run was expected to be refused"),
-        Err(e) => e,
-    };
+    let err = refused(loaded, out.path());
     let text = err.to_string();
     let Error::Refused { refusals, .. } = &err else {
         panic!("{err:?}")
@@ -166,4 +171,33 @@ fn a_command_refused_on_every_node_stops_the_run_before_the_clock_starts() {
     assert!(text.contains("ACL SETUSER drill +xack"), "{text}");
     assert_eq!(keys_on(&cluster), 0, "nothing was written: {text}");
     assert_eq!(calls(&cluster, "xgroup|create"), 0, "{text}");
+}
+
+/// A cluster node run as one server answers MOVED for keys it does not
+/// serve, and a single server has no slot map: either mark, wrong, is told
+/// before anything is written, with the fix.
+#[test]
+fn a_cluster_not_marked_as_one_or_a_server_marked_as_one_is_told_apart() {
+    let cluster = start();
+    let seed = &cluster.seed_urls()[0];
+    let unmarked = scenario(seed).replace("cluster = {}\n", "");
+    let loaded = load_str(&unmarked, "ext.toml", &Overrides::default()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let err = refused(loaded, out.path());
+    let text = err.to_string();
+    assert!(matches!(err, Error::Refused { .. }), "{text}");
+    assert!(
+        text.contains("MOVED") && text.contains("add cluster = {}"),
+        "{text}"
+    );
+    assert_eq!(keys_on(&cluster), 0, "{text}");
+
+    let server = crate::support::server();
+    let loaded = load_str(&scenario(&server.url()), "ext.toml", &Overrides::default()).unwrap();
+    let err = refused(loaded, out.path());
+    let text = err.to_string();
+    assert!(
+        text.contains("not a Redis Cluster node") && text.contains("remove `cluster`"),
+        "{text}"
+    );
 }

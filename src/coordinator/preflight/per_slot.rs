@@ -13,16 +13,13 @@ use std::sync::Arc;
 
 use super::needs::{self, Need};
 use super::{Group, refusal, transactions, verdict};
-use crate::connect::Target;
 use crate::connect::keys::{key_positions, splits};
+use crate::connect::{NOT_A_CLUSTER, Target, not_a_cluster};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::slot::key_slot;
 use crate::wire::slots::SlotMap;
 use crate::wire::{Endpoint, Session};
-
-/// What a cluster node answers when asked of a cluster it is not part of.
-const NOT_A_CLUSTER: &str = "cluster support disabled";
 
 pub(super) async fn check(plan: &Plan, target: &Target) -> Result<()> {
     let needs = needs::of(plan);
@@ -79,10 +76,7 @@ async fn slot_map(
     let raw = session.call(packed, 1).await.map_err(failed)?;
     if let Some(reply) = raw.error(0) {
         if reply.contains(NOT_A_CLUSTER) {
-            return Err(Error::Usage(format!(
-                "redis.cluster: {shown} is not a Redis Cluster node ({reply}): remove \
-                 `cluster` to run against it as one server (docs/cluster.md, \"External clusters\")"
-            )));
+            return Err(not_a_cluster(&shown, &reply));
         }
         let why = "reading the cluster's slot map";
         let refused = vec![(0, refusal("CLUSTER SLOTS".into(), why.into(), reply))];
