@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use streamdrill::Error;
+use streamdrill::connect::Target;
+use streamdrill::coordinator::check_permissions;
 use streamdrill::runner::{RunOptions, run_scenario};
 use streamdrill::scenario::{Overrides, load_str};
 use streamdrill::server::ServerConfig;
@@ -200,4 +202,43 @@ fn a_cluster_not_marked_as_one_or_a_server_marked_as_one_is_told_apart() {
         text.contains("not a Redis Cluster node") && text.contains("remove `cluster`"),
         "{text}"
     );
+}
+
+/// docs/acl.md's rule for the quickstart (its second `ACL SETUSER` line),
+/// with `+cluster|slots`, lets the shipped cluster scenario run on a
+/// cluster of one's own, as docs/acl.md, "Shipped scenarios" says.
+#[test]
+fn the_cluster_quickstart_passes_the_preflight_per_slot_as_the_documented_user() {
+    let cluster = start();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/acl.md")).unwrap();
+    let line = (doc.lines())
+        .filter(|l| l.starts_with("ACL SETUSER "))
+        .nth(1)
+        .unwrap();
+    let mut rule: Vec<&str> = line.split_whitespace().skip(2).collect();
+    rule.push("+cluster|slots");
+    for node in cluster.nodes() {
+        query::<()>(node, redis::cmd("ACL").arg("SETUSER").arg(&rule)).unwrap();
+    }
+    let seed = cluster.seed_urls()[2].replace("redis://", "redis://drill:CHANGE-ME@");
+    let mut overrides = Overrides::default();
+    for (path, value) in [
+        ("redis.mode", "external"),
+        ("redis.url", seed.as_str()),
+        ("redis.cluster", "{}"),
+    ] {
+        overrides.push(path, value);
+    }
+    let file = root.join("scenarios/cluster-quickstart.toml");
+    let scenario = streamdrill::scenario::load_file(&file, &overrides).unwrap();
+    let plan = streamdrill::plan::Plan::new(scenario, "acl-check".into());
+    let target = Target::new(seed.clone(), None).unwrap().in_cluster();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let checked = runtime.block_on(check_permissions(&plan, &target));
+    checked.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(keys_on(&cluster), 0, "the preflight writes nothing");
 }
