@@ -13,7 +13,9 @@
 //! user may not run. MULTI goes alone, in a round trip of its own: were it
 //! refused, the commands after it would run. EXEC cannot be queued, so an
 //! empty transaction (MULTI EXEC, which runs nothing) tells whether it is
-//! allowed. Dropping the connection ends whatever is left open.
+//! allowed. Dropping the connection ends whatever is left open. On a Redis
+//! Cluster, whose nodes refuse a transaction over several slots, the same
+//! is done node by node, a transaction per slot (`per_slot`).
 
 mod needs;
 mod per_slot;

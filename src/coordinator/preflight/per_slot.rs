@@ -43,6 +43,9 @@ pub(super) async fn check(plan: &Plan, target: &Target) -> Result<()> {
                 }),
         );
         groups.retain(|g| !g.needs.is_empty());
+        if groups.is_empty() {
+            continue;
+        }
         let session = Session::new(Arc::new(node), None, timeout);
         let at = target.at_node(addr)?;
         transactions(&session, &at, &needs, &groups, &mut refused).await?;
