@@ -29,7 +29,7 @@ use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
 use crate::error::{Error, Result, redact};
 use crate::tls::ClientTls;
 
-pub use cluster::{ClusterConn, read_slot_map};
+pub use cluster::{ClusterConn, NOT_A_CLUSTER, not_a_cluster, read_slot_map};
 
 /// The Redis under test and how to reach it: its URL and, for a
 /// `rediss://` one, the TLS client setup. Shown (`Display`) with the

@@ -361,7 +361,7 @@ fn start_cluster(plan: &Plan) -> Result<ManagedCluster> {
         ));
     };
     let spec = ClusterSpec {
-        shards: c.shards,
+        shards: c.shard_count(),
         replicas: c.replicas,
         node_timeout: (c.node_timeout).map_or(DEFAULT_NODE_TIMEOUT, |t| t.0),
     };
@@ -457,7 +457,13 @@ pub fn external_target(r: &RedisConfig) -> Result<Target> {
         })?),
         false => None,
     };
-    Target::new(url, tls)
+    let target = Target::new(url, tls)?;
+    // `cluster = {}` with an external URL: the URL names a seed node
+    // (docs/cluster.md, "External clusters").
+    Ok(match r.cluster {
+        Some(_) => target.in_cluster(),
+        None => target,
+    })
 }
 
 fn summarize(plan: &Plan, target: &Target, m: &Measured, cpu_idle: IdleState) -> Summary {

@@ -58,7 +58,10 @@ impl ClusterConn {
                 true => Err(bad_reply("no node serves any slot".to_string())),
                 false => Ok(map),
             })
-            .map_err(|e| Error::redis(&shown, reading, e))?;
+            .map_err(|e| match e.to_string().contains(NOT_A_CLUSTER) {
+                true => not_a_cluster(&shown, &e.to_string()),
+                false => Error::redis(&shown, reading, e),
+            })?;
         let shown = &shown;
         let connecting = map.nodes().iter().map(|addr| async move {
             let client = seed.at_node(addr)?.client()?;
@@ -344,6 +347,18 @@ pub async fn read_slot_map(
 ) -> RedisResult<SlotMap> {
     let reply: Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
     SlotMap::from_cluster_slots(&reply, default_host).map_err(bad_reply)
+}
+
+/// What a server without cluster support answers CLUSTER SLOTS with.
+pub const NOT_A_CLUSTER: &str = "cluster support disabled";
+
+/// A target marked as a cluster's seed that is one server
+/// (docs/cluster.md, "External clusters").
+pub fn not_a_cluster(shown: &str, reply: &str) -> Error {
+    Error::Usage(format!(
+        "redis.cluster: {shown} is not a Redis Cluster node ({reply}): remove `cluster` to \
+         run against it as one server, or give the URL of a cluster's node"
+    ))
 }
 
 fn bad_reply(why: String) -> RedisError {

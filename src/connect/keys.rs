@@ -19,8 +19,8 @@ pub fn key_positions(args: &[&[u8]]) -> Vec<usize> {
     match name.as_slice() {
         b"XADD" | b"XLEN" | b"XRANGE" | b"XREVRANGE" | b"XPENDING" | b"XACK" | b"XTRIM"
         | b"XAUTOCLAIM" | b"XCLAIM" | b"XDEL" | b"XSETID" | b"HSET" | b"HGETALL" | b"HINCRBY"
-        | b"HGET" | b"HDEL" | b"HLEN" | b"HMGET" | b"TYPE" | b"GET" | b"SET" | b"INCR"
-        | b"EXPIRE" | b"PEXPIRE" | b"TTL" | b"PTTL" => present(1),
+        | b"HGET" | b"HDEL" | b"HLEN" | b"HMGET" | b"HKEYS" | b"TYPE" | b"GET" | b"SET"
+        | b"INCR" | b"EXPIRE" | b"PEXPIRE" | b"TTL" | b"PTTL" => present(1),
         _ if splits(&name) => (1..args.len()).collect(),
         b"XINFO" if matches!(sub().as_deref(), Some(b"STREAM" | b"GROUPS" | b"CONSUMERS")) => {
             present(2)

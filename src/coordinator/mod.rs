@@ -135,8 +135,8 @@ pub async fn execute(
     let mut admin = target.connect(plan.response_timeout()).await?;
     // Before anything is written, the feature probe's key included. A
     // managed cluster's nodes, started here, let the default user do
-    // anything; an external cluster would need a transaction per slot.
-    if plan.redis.cluster.is_none() {
+    // anything; an external cluster's are checked a transaction per slot.
+    if managed.cluster.is_none() {
         preflight::check(plan, direct).await?;
     }
     let Managed {

@@ -1,5 +1,6 @@
-//! `[redis] cluster`: a managed Redis Cluster instead of one server, and
-//! what a scenario may ask of one
+//! `[redis] cluster`: a Redis Cluster instead of one server, managed (its
+//! size given here) or external (`mode = "external"`, the URL a seed node),
+//! and what a scenario may ask of one
 //! (docs/cluster.md, "Running against a cluster"). Every key a command
 //! names must live in one slot, so what a run keys beside its streams
 //! (dead letters, projections, replay checkpoints) and what needs one
@@ -18,11 +19,16 @@ pub const MAX_SHARDS: u16 = 16;
 /// Most replicas per shard.
 pub const MAX_REPLICAS: u16 = 4;
 
-/// `cluster = { shards = 3, replicas = 1, node_timeout = "2s" }`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+/// `cluster = { shards = 3, replicas = 1, node_timeout = "2s" }` for a
+/// managed cluster; `cluster = {}` with mode = "external", whose shape is
+/// read from its nodes (docs/cluster.md, "External clusters").
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
-    pub shards: u16,
+    /// Managed only, and needed there: how many primaries to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u16>,
+    /// Managed only.
     #[serde(default)]
     pub replicas: u16,
     /// `cluster-node-timeout`: how long a node may be unreachable before
@@ -30,6 +36,14 @@ pub struct ClusterConfig {
     /// so failovers take seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_timeout: Option<Dur>,
+}
+
+impl ClusterConfig {
+    /// A managed cluster's shards; 0 when not given (refused there), and
+    /// for an external cluster, whose faults name no shard.
+    pub fn shard_count(&self) -> u16 {
+        self.shards.unwrap_or(0)
+    }
 }
 
 pub(super) fn check(s: &Scenario) -> Vec<Violation> {
@@ -61,17 +75,20 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
         })
     };
     if s.redis.mode == RedisMode::External {
-        add(
-            "redis.cluster".into(),
-            "streamdrill starts a cluster only in managed mode; external clusters are not \
-             driven yet: remove `cluster` or mode = \"external\"",
-        );
+        check_external(s, c, &mut add);
+        return v;
     }
-    if c.shards == 0 || c.shards > MAX_SHARDS {
-        add(
+    match c.shards {
+        None => add(
+            "redis.cluster.shards".into(),
+            "a managed cluster needs its size: shards = 3 (or, for a cluster of yours, \
+             mode = \"external\", url = \"redis://NODE:PORT\" and cluster = {})",
+        ),
+        Some(n) if n == 0 || n > MAX_SHARDS => add(
             "redis.cluster.shards".into(),
             &format!("must be 1 to {MAX_SHARDS} (every node runs on this host)"),
-        );
+        ),
+        Some(_) => {}
     }
     if c.replicas > MAX_REPLICAS {
         add(
@@ -100,25 +117,7 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
             );
         }
     }
-    for (i, g) in s.groups.iter().enumerate() {
-        let keyed = [
-            (g.projection.is_some(), "projection"),
-            (g.max_deliveries.is_some(), "max_deliveries"),
-            (!g.understands.is_empty(), "understands"),
-            (g.replay.is_some(), "replay"),
-        ];
-        for (set, field) in keyed {
-            if set {
-                add(
-                    format!("groups[{i}].{field}"),
-                    "writes keys beside the stream, which a cluster may keep on another \
-                     shard; not routed in cluster runs yet: remove it, or run without \
-                     `cluster`",
-                );
-            }
-        }
-        check_consumers(s, i, &mut add);
-    }
+    check_groups(s, &mut add);
     for (i, f) in s.faults.iter().enumerate() {
         if let Target::Slot { stream, partition } = f.kind.spec().target {
             check_slot(s, c, i, stream, partition, &f.kind, &mut add);
@@ -138,6 +137,77 @@ pub(super) fn check(s: &Scenario) -> Vec<Violation> {
         }
     }
     v
+}
+
+/// An external cluster: its nodes are someone else's processes, its size
+/// is read from them, and its slots are where its owner put them. So the
+/// managed cluster's fields, and every fault that acts on the nodes or
+/// moves slots, are refused; clients' faults act on the harness alone.
+fn check_external(s: &Scenario, c: &ClusterConfig, add: &mut impl FnMut(String, &str)) {
+    let managed = [
+        (c.shards.is_some(), "shards"),
+        (c.replicas != 0, "replicas"),
+        (c.node_timeout.is_some(), "node_timeout"),
+    ];
+    for (set, field) in managed {
+        if set {
+            add(
+                format!("redis.cluster.{field}"),
+                "sizes a managed cluster that streamdrill starts; an external cluster's \
+                 shape is read from its nodes (CLUSTER SLOTS): remove it, leaving \
+                 cluster = {} (on the command line: --set 'redis.cluster={}')",
+            );
+        }
+    }
+    check_groups(s, add);
+    for (i, f) in s.faults.iter().enumerate() {
+        let why = match f.kind.spec().target {
+            Target::Consumer(_) | Target::Producer(_) => continue,
+            Target::Slot { .. } => {
+                "moves a slot of the cluster, which would change how a cluster that is not \
+                 streamdrill's own is laid out: reshard only a managed cluster"
+            }
+            Target::Shard(_) => {
+                "kills or fails over a node, which needs the node's process or would hand \
+                 your cluster's primary over: run it on a managed cluster"
+            }
+            Target::Network { .. } => {
+                "needs a fault proxy in front of every node, which streamdrill starts only \
+                 for a managed cluster's nodes: run it on a managed cluster"
+            }
+            _ => {
+                "acts on one server's process or settings; an external cluster takes \
+                 consumer and producer faults only"
+            }
+        };
+        add(
+            format!("faults[{i}].action"),
+            &format!("{} {why}", f.kind.action()),
+        );
+    }
+}
+
+/// What every cluster run asks of its groups.
+fn check_groups(s: &Scenario, add: &mut impl FnMut(String, &str)) {
+    for (i, g) in s.groups.iter().enumerate() {
+        let keyed = [
+            (g.projection.is_some(), "projection"),
+            (g.max_deliveries.is_some(), "max_deliveries"),
+            (!g.understands.is_empty(), "understands"),
+            (g.replay.is_some(), "replay"),
+        ];
+        for (set, field) in keyed {
+            if set {
+                add(
+                    format!("groups[{i}].{field}"),
+                    "writes keys beside the stream, which a cluster may keep on another \
+                     shard; not routed in cluster runs yet: remove it, or run without \
+                     `cluster`",
+                );
+            }
+        }
+        check_consumers(s, i, add);
+    }
 }
 
 /// A reshard names a partition of a stream that is written, and a shard
@@ -168,14 +238,17 @@ fn check_slot(
     if let super::FaultKind::Reshard {
         to_shard: Some(to), ..
     } = kind
-        && *to >= c.shards
+        && *to >= c.shard_count()
     {
         add(
             format!("faults[{i}].to_shard"),
-            &format!("the cluster has shards 0 to {}", c.shards.saturating_sub(1)),
+            &format!(
+                "the cluster has shards 0 to {}",
+                c.shard_count().saturating_sub(1)
+            ),
         );
     }
-    if c.shards < 2 {
+    if c.shard_count() < 2 {
         add(
             format!("faults[{i}].action"),
             "a slot moves between shards: the cluster needs at least 2",
@@ -187,10 +260,13 @@ fn check_slot(
 /// over: the shard exists, has a replica, and the primaries are enough for
 /// a majority to vote.
 fn check_shard(c: &ClusterConfig, i: usize, shard: u16, add: &mut impl FnMut(String, &str)) {
-    if shard >= c.shards {
+    if shard >= c.shard_count() {
         add(
             format!("faults[{i}].shard"),
-            &format!("the cluster has shards 0 to {}", c.shards.saturating_sub(1)),
+            &format!(
+                "the cluster has shards 0 to {}",
+                c.shard_count().saturating_sub(1)
+            ),
         );
     }
     if c.replicas == 0 {
@@ -200,7 +276,7 @@ fn check_shard(c: &ClusterConfig, i: usize, shard: u16, add: &mut impl FnMut(Str
              redis.cluster.replicas = 1 (without one its slots stay down)",
         );
     }
-    if c.shards < 3 {
+    if c.shard_count() < 3 {
         add(
             format!("faults[{i}].action"),
             "a failover needs a majority of the primaries to vote, and one of two is no \
@@ -231,12 +307,12 @@ fn check_network(
             ),
         );
     }
-    if let Some(shard) = shard.filter(|&s| s >= c.shards) {
+    if let Some(shard) = shard.filter(|&s| s >= c.shard_count()) {
         add(
             format!("faults[{i}].shard"),
             &format!(
                 "there is no shard {shard}: the cluster has shards 0 to {}",
-                c.shards.saturating_sub(1)
+                c.shard_count().saturating_sub(1)
             ),
         );
     }
@@ -297,7 +373,7 @@ consumers = 4
     fn a_cluster_with_one_consumer_per_partition_loads() {
         let s = load(&[]).unwrap();
         let c = s.redis.cluster.unwrap();
-        assert_eq!((c.shards, c.replicas, c.node_timeout), (3, 0, None));
+        assert_eq!((c.shards, c.replicas, c.node_timeout), (Some(3), 0, None));
     }
 
     #[test]
@@ -366,6 +442,76 @@ consumers = 4
         assert!(load(&[&two(",shard=0", ",shard=1")]).is_ok());
         let e = load(&[&two("", ",shard=1")]).unwrap_err();
         assert!(e.contains("faults[1].at") && e.contains("overlaps"), "{e}");
+    }
+
+    const EXTERNAL: [&str; 2] = ["redis.mode=external", "redis.url=redis://10.0.0.1:7000"];
+
+    #[test]
+    fn an_external_cluster_is_an_empty_cluster_table_with_a_seed_url() {
+        // The file's managed cluster, pointed at a cluster of one's own as
+        // the refusal says (what `--redis URL` does, then `--set`).
+        let e = load(&EXTERNAL).unwrap_err();
+        assert!(
+            e.contains("redis.cluster.shards") && e.contains("--set 'redis.cluster={}'"),
+            "{e}"
+        );
+        let s = load(&[EXTERNAL[0], EXTERNAL[1], "redis.cluster={}"]).unwrap();
+        assert_eq!(s.redis.cluster, Some(Default::default()));
+        // What every cluster run asks still holds.
+        let e = load(&[
+            EXTERNAL[0],
+            EXTERNAL[1],
+            "redis.cluster={}",
+            "groups.0.consumers=2",
+        ]);
+        assert!(e.unwrap_err().contains("groups[0].consumers"));
+        let e = load(&["redis.cluster={}"]).unwrap_err();
+        assert!(
+            e.contains("redis.cluster.shards") && e.contains("external"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_external_cluster_refuses_managed_fields_and_faults_on_its_nodes() {
+        for (edit, field, says) in [
+            (
+                "redis.cluster={replicas=1}",
+                "redis.cluster.replicas",
+                "managed",
+            ),
+            (
+                "redis.cluster={node_timeout=\"1s\"}",
+                "redis.cluster.node_timeout",
+                "managed",
+            ),
+            (
+                "faults=[{at=\"1s\",action=\"kill_primary\",shard=0}]",
+                "faults[0].action",
+                "process",
+            ),
+            (
+                "faults=[{at=\"1s\",action=\"reshard\",stream=\"orders\",partition=0}]",
+                "faults[0].action",
+                "moves a slot",
+            ),
+            (
+                "faults=[{at=\"1s\",action=\"network_blackhole\",duration=\"1s\"}]",
+                "faults[0].action",
+                "fault proxy",
+            ),
+            (
+                "faults=[{at=\"1s\",action=\"kill_redis\"}]",
+                "faults[0].action",
+                "process",
+            ),
+        ] {
+            let e = load(&[EXTERNAL[0], EXTERNAL[1], edit]).unwrap_err();
+            assert!(e.contains(field) && e.contains(says), "{edit}: {e}");
+        }
+        let crash = "faults=[{at=\"1s\",action=\"crash_consumer\",consumer=\"billing/0\"}]";
+        let ok = load(&[EXTERNAL[0], EXTERNAL[1], "redis.cluster={}", crash]);
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod cluster_admin;
 mod cluster_cpu;
+mod cluster_external;
 mod cluster_failover;
 mod cluster_network;
 mod cluster_run;

@@ -13,9 +13,12 @@
 //! user may not run. MULTI goes alone, in a round trip of its own: were it
 //! refused, the commands after it would run. EXEC cannot be queued, so an
 //! empty transaction (MULTI EXEC, which runs nothing) tells whether it is
-//! allowed. Dropping the connection ends whatever is left open.
+//! allowed. Dropping the connection ends whatever is left open. On a Redis
+//! Cluster, whose nodes refuse a transaction over several slots, the same
+//! is done node by node, a transaction per slot (`per_slot`).
 
 mod needs;
+mod per_slot;
 
 use std::sync::Arc;
 
@@ -31,12 +34,54 @@ const OWN: &str = "the preflight, which queues the run's commands in a transacti
 
 /// Checks that the server at `target` accepts, from its URL's user, every
 /// command the run of `plan` will send. Two round trips on a connection of
-/// its own, once logged in; nothing is written.
+/// its own, once logged in; nothing is written. A target in a cluster is
+/// checked node by node, a transaction per slot (`per_slot`).
 pub async fn check(plan: &Plan, target: &Target) -> Result<()> {
+    if target.is_cluster() {
+        return per_slot::check(plan, target).await;
+    }
     let needs = needs::of(plan);
     let url = target.url();
     let endpoint = Arc::new(Endpoint::parse(url, target.tls())?);
     let session = Session::new(endpoint, None, plan.response_timeout());
+    let queued: Vec<usize> = (needs.iter().enumerate())
+        .filter(|(_, n)| !matches!(n.name().as_str(), "MULTI" | "EXEC"))
+        .map(|(i, _)| i)
+        .collect();
+    let packed: Vec<Vec<u8>> = queued.iter().map(|&i| needs[i].packed.clone()).collect();
+    let mut refused = Vec::new();
+    let group = Group {
+        needs: queued,
+        packed,
+    };
+    transactions(&session, target, &needs, &[group], &mut refused).await?;
+    match refused.is_empty() {
+        true => Ok(()),
+        false => Err(verdict(url, refused)),
+    }
+}
+
+/// Commands queued in one transaction: each need's index in the run's
+/// needs, and the command as sent (a command split per slot is a part of
+/// its need).
+struct Group {
+    needs: Vec<usize>,
+    packed: Vec<Vec<u8>>,
+}
+
+/// On `session`: MULTI, EXEC, MULTI in a round trip of their own, then
+/// every group's commands, each group followed by DISCARD and the next
+/// opened by MULTI, in a second. Refusals go to `refused` under the place
+/// of their need; a refused MULTI ends the check there (were it refused,
+/// the commands after it would run).
+async fn transactions(
+    session: &Session,
+    target: &Target,
+    needs: &[Need],
+    groups: &[Group],
+    refused: &mut Vec<(usize, Refusal)>,
+) -> Result<()> {
+    let url = target.url();
     let failed = |e: std::io::Error| {
         Error::redis(
             &target.to_string(),
@@ -44,9 +89,6 @@ pub async fn check(plan: &Plan, target: &Target) -> Result<()> {
             redis::RedisError::from(e),
         )
     };
-    // Each refusal under the place of its command among the needs, so they
-    // are listed in the order the run would send them.
-    let mut refused: Vec<(usize, Refusal)> = Vec::new();
     let named =
         |name: &'static str| (needs.iter().enumerate()).filter(move |(_, n)| n.name() == name);
 
@@ -56,7 +98,7 @@ pub async fn check(plan: &Plan, target: &Target) -> Result<()> {
         let mut purposes = vec![OWN.to_string()];
         purposes.extend(named("MULTI").map(|(_, n)| n.needed_for.clone()));
         refused.push((0, refusal("MULTI".into(), purposes.join("; "), reply)));
-        return Err(verdict(url, refused));
+        return Err(verdict(url, std::mem::take(refused)));
     }
     // Refused, EXEC leaves a transaction open (or ends it: Redis 7 does); the
     // second MULTI opens one or is told it is nested. One is open either way.
@@ -69,31 +111,43 @@ pub async fn check(plan: &Plan, target: &Target) -> Result<()> {
         }
     }
 
-    let queued: Vec<(usize, &Need)> = (needs.iter().enumerate())
-        .filter(|(_, n)| !matches!(n.name().as_str(), "MULTI" | "EXEC"))
-        .collect();
-    let mut packed: Vec<u8> = (queued.iter())
-        .flat_map(|(_, n)| n.packed.iter().copied())
-        .collect();
-    packed.extend(cmd("DISCARD"));
-    let replies = session
-        .call(packed, queued.len() + 1)
-        .await
-        .map_err(failed)?;
-    for (at, (i, need)) in queued.iter().enumerate() {
-        if let Some(reply) = replies.error(at)
-            && !missing_feature(need, &reply)
-        {
-            refused.push((*i, refusal(shown(need), need.needed_for.clone(), reply)));
+    let mut packed: Vec<u8> = Vec::new();
+    let mut count = 0;
+    for (k, group) in groups.iter().enumerate() {
+        if k > 0 {
+            packed.extend(cmd("MULTI"));
+            count += 1;
         }
+        packed.extend(group.packed.iter().flatten());
+        packed.extend(cmd("DISCARD"));
+        count += group.packed.len() + 1;
     }
-    if let Some(reply) = replies.error(queued.len()) {
-        refused.push((needs.len(), refusal("DISCARD".into(), OWN.into(), reply)));
+    let replies = session.call(packed, count).await.map_err(failed)?;
+    let mut at = 0;
+    for (k, group) in groups.iter().enumerate() {
+        if k > 0 {
+            if let Some(reply) = replies.error(at) {
+                refused.push((needs.len(), refusal("MULTI".into(), OWN.into(), reply)));
+            }
+            at += 1;
+        }
+        for &i in &group.needs {
+            if let Some(reply) = replies.error(at)
+                && !missing_feature(&needs[i], &reply)
+            {
+                refused.push((
+                    i,
+                    refusal(shown(&needs[i]), needs[i].needed_for.clone(), reply),
+                ));
+            }
+            at += 1;
+        }
+        if let Some(reply) = replies.error(at) {
+            refused.push((needs.len(), refusal("DISCARD".into(), OWN.into(), reply)));
+        }
+        at += 1;
     }
-    match refused.is_empty() {
-        true => Ok(()),
-        false => Err(verdict(url, refused)),
-    }
+    Ok(())
 }
 
 fn cmd(name: &str) -> Vec<u8> {
@@ -226,6 +280,13 @@ fn server_state(reply: &str) -> Option<&'static str> {
              lower the setting"
         }
         "MASTERDOWN" => "the replica lost its primary: run against the primary",
+        // A cluster node, asked of a key another node serves.
+        "MOVED" | "ASK" | "CROSSSLOT" => {
+            "the server is a Redis Cluster node, whose keys live on several nodes: add \
+             cluster = {} to [redis] (--set 'redis.cluster={}'), or run again if its slots \
+             moved meanwhile (docs/cluster.md, \"External clusters\")"
+        }
+        "CLUSTERDOWN" => "the cluster is down: run again once CLUSTER INFO says cluster_state:ok",
         _ => return None,
     })
 }

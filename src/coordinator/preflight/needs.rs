@@ -50,6 +50,10 @@ pub(super) fn of(plan: &Plan) -> Vec<Need> {
     // Setup (setup.rs). The probe's XAUTOCLAIM is left out: it tries
     // whether the server has it, and the groups that need it ask below.
     needs.cmd(cmd(&["INFO", "server"]), "reading what the server is");
+    // The admin connection and the actors' placement read the slot map.
+    if plan.redis.cluster.is_some() {
+        needs.cmd(cmd(&["CLUSTER", "SLOTS"]), "reading the cluster's slot map");
+    }
     let probe = probe_key(plan);
     let probing = "the stream-feature probe";
     needs.cmd(create_group(&probe, PROBE_GROUP, "$"), probing);
@@ -373,8 +377,9 @@ duration = "1s"
     const LOGIN: [&str; 2] = ["AUTH", "SELECT"];
 
     /// The preflight's own transaction: it checks it as it goes. And what
-    /// only cluster runs send, which the preflight does not check yet: a
-    /// managed cluster's default user may do anything (coordinator::execute).
+    /// only cluster runs send: CLUSTER SLOTS is checked in those (the plans
+    /// here are one server's); the rest only a managed cluster's nodes are
+    /// sent, whose default user may do anything (coordinator::execute).
     const PREFLIGHT: [&str; 5] = ["DISCARD", "CLUSTER", "ASKING", "MIGRATE", "ROLE"];
 
     fn files(path: &Path, out: &mut Vec<PathBuf>) {
