@@ -146,6 +146,12 @@ pub(super) fn merge(parts: &[Part], missing: &[u32]) -> Result<Summary> {
         })
         .collect();
     s.faults.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    // Each segment's actors were redirected on their own.
+    if let Some(c) = &mut s.cluster {
+        for o in others() {
+            c.redirects += o.cluster.as_ref().map(|c| c.redirects).unwrap_or_default();
+        }
+    }
     let v = &mut s.verify;
     for o in others() {
         v.produce_acked += o.verify.produce_acked;
