@@ -322,20 +322,17 @@ fn check_segment(scenario: &Scenario, segment: Segment) -> Result<()> {
             )));
         }
     }
-    let plan = Plan::new(scenario.clone(), String::new()).in_segment(segment);
-    let consumers: usize = plan
-        .groups
-        .iter()
+    let whole = Plan::new(scenario.clone(), String::new());
+    let connections = whole.producers_by_connection().len();
+    let plan = whole.in_segment(segment);
+    let consumers: usize = (plan.groups.iter())
         .map(|g| plan.consumers_run(g).count())
         .sum();
     if plan.producers_run().next().is_none() && consumers == 0 {
         return Err(Error::Usage(format!(
             "--segment {segment}: this segment would run no producer and no consumer (the \
-             scenario has {} producer connection(s) and {} consumer(s)): use fewer segments, \
-             or more producers (count, connections) and consumers",
-            Plan::new(scenario.clone(), String::new())
-                .producers_by_connection()
-                .len(),
+             scenario has {connections} producer connection(s) and {} consumer(s)): use fewer \
+             segments, or more producers (count, connections) and consumers",
             scenario.groups.iter().map(|g| g.consumers).sum::<u32>()
         )));
     }
