@@ -61,7 +61,10 @@ partition = 0
     for p in [Some(&g.measured), g.warmup.as_ref()].into_iter().flatten() {
         assert_eq!(p.lost, 0, "{p:?}");
         assert_eq!(p.processed, p.produced_acked, "{p:?}");
-        assert_eq!(p.duplicates, 0, "{p:?}");
+        // An XACK answered MOVED leaves its entry pending on the new
+        // primary, redelivered and processed again: a duplicate the ledger
+        // explains (docs/cluster.md, "Live resharding"), never one without.
+        assert!(p.duplicates <= p.redelivered, "{p:?}");
     }
     let d = s
         .durability
