@@ -83,7 +83,7 @@ pub struct Measured {
     /// In a segment of a run: its place, clock and the segments that had
     /// not finished when it read back (docs/segments.md, "One report").
     pub segment: Option<crate::metrics::SegmentRun>,
-    /// No other segment of the run still reads its keys (always, in a
+    /// No segment of the run still reads its keys (always, in a
     /// whole run): an external run's keys may go.
     pub last_out: bool,
 }

@@ -200,16 +200,23 @@ impl Meeting {
         }
     }
 
-    /// Says this segment has read Redis back; true for the last of the
-    /// finished segments to do so, which may delete the run's keys.
+    /// Says this segment has read Redis back and waits, up to
+    /// `--segment-wait`, until every segment that finished has too. True
+    /// when no one reads the run's keys any more, so they may go: all have
+    /// read, or one that finished never did (it died) and the wait ran out.
+    /// False when the meeting is gone: another segment saw that first.
     pub async fn read_back_done(&self, conn: &mut Conn) -> bool {
-        let last =
-            (self.mark(conn, "read:").await).is_some_and(|(read, done)| read >= 0 && read >= done);
-        if last {
-            let _: redis::RedisResult<()> =
-                redis::cmd("DEL").arg(&self.key).query_async(conn).await;
+        let deadline = Instant::now() + self.wait;
+        loop {
+            match self.mark(conn, "read:").await {
+                Some((read, _)) if read < 0 => return false,
+                Some((read, done)) if read >= done => break,
+                _ if Instant::now() >= deadline => break,
+                _ => tokio::time::sleep(POLL * 5).await,
+            }
         }
-        last
+        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&self.key).query_async(conn).await;
+        true
     }
 
     /// This segment failed before the start: closing the meeting fails the
