@@ -277,6 +277,7 @@ pub async fn execute(
                 count: m.segment.count,
                 meeting: m.key.clone(),
                 clock: m.clock,
+                clock_end: m.clock_now(&mut admin).await,
                 unfinished,
             })
         }

@@ -149,6 +149,7 @@ pub(crate) fn figures_of(p: &Part) -> SegmentFigures {
         index: p.ledgers.index,
         dir: p.dir.file_name().map(|n| n.to_string_lossy().into_owned()),
         clock: s.segment.as_ref().map(|g| g.clock).unwrap_or_default(),
+        clock_end: s.segment.as_ref().and_then(|g| g.clock_end),
         produce_sent: s.produce.sent + s.warmup.produce_sent,
         produce_acked: s.produce.acked + s.warmup.produce_acked,
         produce_errors: s.produce.errors + s.warmup.produce_errors,

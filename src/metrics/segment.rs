@@ -22,6 +22,17 @@ pub struct ClockOffset {
     pub rtt_ns: u64,
 }
 
+impl SegmentFigures {
+    /// The most this segment's run clock may be off Redis's during the run:
+    /// the offset's uncertainty, plus how far the clocks drifted apart.
+    pub fn clock_error_ns(&self) -> u64 {
+        let drift = self
+            .clock_end
+            .map_or(0, |end| end.offset_ns.abs_diff(self.clock.offset_ns));
+        self.clock.uncertainty_ns + drift
+    }
+}
+
 /// summary.json `segment`: which share of the run this was.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct SegmentRun {
@@ -29,7 +40,12 @@ pub struct SegmentRun {
     pub count: u32,
     /// The Redis key the segments met at.
     pub meeting: String,
+    /// At arrival: the run clock is placed by it.
     pub clock: ClockOffset,
+    /// Measured again after the read-back: the difference is the drift
+    /// between the two clocks over the run. None when it could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_end: Option<ClockOffset>,
     /// Segments that had not finished when this one read Redis back (they
     /// died, or ran past `--segment-wait`).
     #[serde(default)]
@@ -43,6 +59,8 @@ pub struct SegmentFigures {
     /// Its run directory's name; None for a segment whose directory was not given.
     pub dir: Option<String>,
     pub clock: ClockOffset,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_end: Option<ClockOffset>,
     pub produce_sent: u64,
     pub produce_acked: u64,
     pub produce_errors: u64,

@@ -181,6 +181,12 @@ fn three_segments_merge_into_the_counts_of_one_process() {
         rows.iter()
             .all(|r| r.dir.is_some() && r.clock.uncertainty_ns > 0)
     );
+    // One machine, one clock: no drift worth a millisecond in seconds.
+    assert!(
+        rows.iter().all(|r| r.clock_error_ns() < 1_000_000),
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|r| r.clock_end.is_some()), "{rows:?}");
     let planned: u64 = rows.iter().map(|r| r.planned_events).sum();
     assert_eq!(planned, whole(&one));
 }

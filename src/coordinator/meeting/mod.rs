@@ -219,6 +219,12 @@ impl Meeting {
         true
     }
 
+    /// Redis's clock against this host's again, at the end: how far the two
+    /// drifted apart during the run (docs/segments.md, "Clock offsets").
+    pub async fn clock_now(&self, conn: &mut Conn) -> Option<ClockOffset> {
+        measure_offset(conn).await.ok().map(|(offset, _)| offset)
+    }
+
     /// This segment failed before the start: closing the meeting fails the
     /// others' start at once instead of at the deadline. Best effort; a
     /// meeting whose start is fixed is left to the segments running.

@@ -61,7 +61,8 @@ pub(super) fn segments_section(summary: &Summary) -> String {
     format!(
         "<h2>Segments</h2>\n<p>{} processes ran this run; their figures above are merged from \
          raw histograms and per-event ledgers. An end-to-end latency measured across two \
-         segments is uncertain by up to {:.1} µs (the two largest offset uncertainties).</p>\n{}",
+         segments is uncertain by up to {:.1} µs (the two largest offset uncertainties, drift \
+         over the run included).</p>\n{}",
         rows.len(),
         super::super::table::cross_segment_uncertainty_us(rows),
         table(&headers, &cells)

@@ -16,10 +16,14 @@ pub(super) fn segment_lines(out: &mut String, s: &Summary) {
         );
         let _ = writeln!(
             out,
-            "         clock offset to Redis {:+.1} µs ± {:.1} µs (round trip {:.1} µs){}",
+            "         clock offset to Redis {:+.1} µs ± {:.1} µs (round trip {:.1} µs){}{}",
             seg.clock.offset_ns as f64 / 1e3,
             seg.clock.uncertainty_ns as f64 / 1e3,
             seg.clock.rtt_ns as f64 / 1e3,
+            match seg.clock_end {
+                Some(end) => format!(", {:+.1} µs at the end", end.offset_ns as f64 / 1e3),
+                None => String::new(),
+            },
             match seg.unfinished.is_empty() {
                 true => String::new(),
                 false => format!("; segments not finished at read-back: {:?}", seg.unfinished),
@@ -60,7 +64,7 @@ pub(super) fn segment_lines(out: &mut String, s: &Summary) {
     let _ = writeln!(
         out,
         "         e2e across segments uncertain by up to {:.1} µs (the two largest clock-offset \
-         uncertainties)",
+         uncertainties, drift over the run included)",
         cross_segment_uncertainty_us(rows)
     );
 }
@@ -68,7 +72,7 @@ pub(super) fn segment_lines(out: &mut String, s: &Summary) {
 /// The most an end-to-end latency between two segments can be off: each
 /// segment started its clock at the common instant as its offset placed it.
 pub fn cross_segment_uncertainty_us(rows: &[crate::metrics::segment::SegmentFigures]) -> f64 {
-    let mut u: Vec<u64> = rows.iter().map(|r| r.clock.uncertainty_ns).collect();
+    let mut u: Vec<u64> = rows.iter().map(|r| r.clock_error_ns()).collect();
     u.sort_unstable_by(|a, b| b.cmp(a));
     u.iter().take(2).sum::<u64>() as f64 / 1e3
 }
