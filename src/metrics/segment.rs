@@ -182,12 +182,10 @@ impl GroupRecord {
                 *cell = add_cells(*cell, add);
             }
         }
-        for (p, encoded) in self.dead_letters.iter().enumerate() {
+        for (mine, encoded) in into.dead_letters.iter_mut().zip(&self.dead_letters) {
             let theirs = unbits(encoded)?;
-            for word in 0..theirs.words.len() as u64 * 64 {
-                if theirs.get(word) {
-                    into.dead_letters[p].set(word);
-                }
+            for seq in (0..theirs.words.len() as u64 * 64).filter(|&seq| theirs.get(seq)) {
+                mine.set(seq);
             }
         }
         into.unexpected_entries += self.unexpected_entries;
