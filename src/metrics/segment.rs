@@ -280,7 +280,11 @@ mod tests {
             };
             half.delivered(key(seq));
             whole.delivered(key(seq));
-            if seq != 7 {
+            if seq == 11 {
+                // Given up on by one segment's consumer.
+                half.dead_lettered(key(seq));
+                whole.dead_lettered(key(seq));
+            } else if seq != 7 {
                 half.processed(key(seq));
                 whole.processed(key(seq));
             }
@@ -311,7 +315,8 @@ mod tests {
         let merged = merged_group(&[&fa.groups[0], &fb.groups[0]], 1, |_| false).unwrap();
         let back = [Some(fa.producers[0].ledger().unwrap())];
         let (m, w) = (merged.outcome(&back), whole.outcome(&[Some(produced)]));
-        assert_eq!(m.phases.measured.processed, 99);
+        assert_eq!(m.phases.measured.processed, 98);
+        assert_eq!(m.phases.measured.dead_lettered, 1);
         assert_eq!(m.phases.measured.stranded, 1);
         assert_eq!(m.phases.measured.duplicates, 1);
         assert_eq!(
