@@ -114,15 +114,16 @@ pub(super) fn merge(parts: &[Part], missing: &[u32]) -> Result<Summary> {
             }
             total
         };
+        let trimmed = group.trim.is_some();
         let measured = summed(|x| Some(&x.measured));
         group.measured = GroupPhase {
             e2e_latency_us: latency(&tags::e2e(&group.name)),
             delivery_latency_us: latency(&tags::delivery(&group.name)),
-            ..phase_of(&outcome.phases.measured, &measured, &group.measured)
+            ..phase_of(&outcome.phases.measured, &measured, trimmed)
         };
         if group.warmup.is_some() {
             let warm = summed(|x| x.warmup.as_ref());
-            group.warmup = Some(phase_of(&outcome.phases.warmup, &warm, &warm));
+            group.warmup = Some(phase_of(&outcome.phases.warmup, &warm, trimmed));
         }
         group.unexpected = outcome.unexpected;
         group.lost_sample = outcome.lost_sample;
@@ -227,22 +228,24 @@ fn segment_table(parts: &[Part], missing: &[u32], plan: &Plan, count: u32) -> Ve
     rows
 }
 
-/// The merged phase: the ledger's outcome, the consumers' counts summed.
+/// The merged phase: the ledger's outcome, and the consumers' counts and
+/// latency bounds summed (`summed`). `trimmed`: the group's stream is
+/// trimmed, so `trimmed_unread` is reported, 0 included.
 fn phase_of(
     ledger: &crate::metrics::LedgerOutcome,
-    counts: &GroupPhase,
-    latencies: &GroupPhase,
+    summed: &GroupPhase,
+    trimmed: bool,
 ) -> GroupPhase {
-    let mut phase = GroupPhase::of(ledger, &Default::default(), false, false);
-    phase.trimmed_unread = latencies.trimmed_unread.map(|_| ledger.trimmed_unread);
-    phase.deliveries = counts.deliveries;
-    phase.processings = counts.processings;
-    phase.acked = counts.acked;
-    phase.errors = counts.errors;
-    phase.e2e_latency_us = latencies.e2e_latency_us;
-    phase.delivery_latency_us = latencies.delivery_latency_us;
-    phase.projection_latency_us = latencies.projection_latency_us;
-    phase
+    GroupPhase {
+        trimmed_unread: trimmed.then_some(ledger.trimmed_unread),
+        deliveries: summed.deliveries,
+        processings: summed.processings,
+        acked: summed.acked,
+        errors: summed.errors,
+        e2e_latency_us: summed.e2e_latency_us,
+        delivery_latency_us: summed.delivery_latency_us,
+        ..GroupPhase::of(ledger, &Default::default(), false, false)
+    }
 }
 
 /// Every tag's histogram, the segments' added together.

@@ -33,6 +33,15 @@ impl SegmentFigures {
     }
 }
 
+/// The most an end-to-end latency between two segments can be off: each
+/// started its clock at the common instant as its offset placed it, so
+/// the two largest clock errors add up.
+pub fn cross_segment_error_ns(rows: &[SegmentFigures]) -> u64 {
+    let mut errors: Vec<u64> = rows.iter().map(SegmentFigures::clock_error_ns).collect();
+    errors.sort_unstable_by(|a, b| b.cmp(a));
+    errors.iter().take(2).sum()
+}
+
 /// summary.json `segment`: which share of the run this was.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct SegmentRun {

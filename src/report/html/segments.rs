@@ -3,6 +3,7 @@
 //! clock offset to Redis, and what a missing segment leaves unaccounted for.
 
 use super::{esc, table};
+use crate::metrics::segment::cross_segment_error_ns;
 use crate::report::summary::Summary;
 
 pub(super) fn segments_section(summary: &Summary) -> String {
@@ -64,7 +65,7 @@ pub(super) fn segments_section(summary: &Summary) -> String {
          segments is uncertain by up to {:.1} µs (the two largest offset uncertainties, drift \
          over the run included).</p>\n{}",
         rows.len(),
-        super::super::table::cross_segment_uncertainty_us(rows),
+        cross_segment_error_ns(rows) as f64 / 1e3,
         table(&headers, &cells)
     )
 }

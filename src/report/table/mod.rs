@@ -11,8 +11,6 @@ mod schema_versions;
 mod segments;
 mod trim;
 
-pub use segments::cross_segment_uncertainty_us;
-
 use std::fmt::Write;
 
 use super::summary::Summary;

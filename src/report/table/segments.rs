@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::metrics::segment::cross_segment_error_ns;
 use crate::report::Summary;
 
 pub(super) fn segment_lines(out: &mut String, s: &Summary) {
@@ -65,14 +66,6 @@ pub(super) fn segment_lines(out: &mut String, s: &Summary) {
         out,
         "         e2e across segments uncertain by up to {:.1} µs (the two largest clock-offset \
          uncertainties, drift over the run included)",
-        cross_segment_uncertainty_us(rows)
+        cross_segment_error_ns(rows) as f64 / 1e3
     );
-}
-
-/// The most an end-to-end latency between two segments can be off: each
-/// segment started its clock at the common instant as its offset placed it.
-pub fn cross_segment_uncertainty_us(rows: &[crate::metrics::segment::SegmentFigures]) -> f64 {
-    let mut u: Vec<u64> = rows.iter().map(|r| r.clock_error_ns()).collect();
-    u.sort_unstable_by(|a, b| b.cmp(a));
-    u.iter().take(2).sum::<u64>() as f64 / 1e3
 }
